@@ -1,0 +1,126 @@
+//! Company RPCs.
+
+use prost::Message;
+use rapport_kit::auth;
+use rapport_proto::contacts::v1::*;
+use tonic::{Request, Response, Status};
+
+use super::State;
+use super::query::{self, COMPANY_FILTERS, COMPANY_ORDERS, ListRequest};
+use crate::convert;
+use crate::domain::{CompanyDraft, CompanyField, CompanyId};
+use crate::error::Error;
+use crate::store::companies as store;
+use crate::store::contacts::Write;
+
+type Result<T> = std::result::Result<Response<T>, Status>;
+
+pub async fn create(state: &State, request: Request<CreateCompanyRequest>) -> Result<Company> {
+    let actor = auth::principal(&request)?.subject.clone();
+    let mut request = request.into_inner();
+    let input = request.company.take().unwrap_or_default();
+    let company = CompanyDraft::parse(&input, &CompanyField::ALL)
+        .map_err(Error::from)?
+        .into_new();
+    let request_id = std::mem::take(&mut request.request_id);
+    request.company = Some(input);
+    let fingerprint = request.encode_to_vec();
+    let write = Write {
+        actor: &actor,
+        request: (!request_id.is_empty()).then_some((request_id.as_str(), fingerprint.as_slice())),
+    };
+    Ok(Response::new(
+        store::create(&state.pool, company, write).await?,
+    ))
+}
+
+pub async fn get(state: &State, request: Request<GetCompanyRequest>) -> Result<Company> {
+    let id = CompanyId::parse("id", &request.get_ref().id).map_err(Error::from)?;
+    let pool = &state.pool;
+    let found = state
+        .caches
+        .companies
+        .get_or_load(&id.to_string(), || async move {
+            store::get(pool, id)
+                .await
+                .map(|found| found.map(|record| convert::company_to_proto(&record)))
+        })
+        .await
+        .map_err(|err| {
+            rapport_kit::error::internal_status(&anyhow::anyhow!("loading company: {err}"))
+        })?;
+    match found {
+        Some(company) => Ok(Response::new(company.as_ref().clone())),
+        None => Err(Error::CompanyNotFound(id.to_string()).into()),
+    }
+}
+
+pub async fn update(state: &State, request: Request<UpdateCompanyRequest>) -> Result<Company> {
+    let actor = auth::principal(&request)?.subject.clone();
+    let request = request.into_inner();
+    let input = request.company.unwrap_or_default();
+    let id = CompanyId::parse("company.id", &input.id).map_err(Error::from)?;
+    let paths = request
+        .update_mask
+        .map(|mask| mask.paths)
+        .unwrap_or_default();
+    let fields = CompanyField::parse_mask(&paths).map_err(Error::from)?;
+    let draft = CompanyDraft::parse(&input, &fields).map_err(Error::from)?;
+    let updated = store::update(
+        &state.pool,
+        id,
+        &input.etag,
+        &draft,
+        Write {
+            actor: &actor,
+            request: None,
+        },
+    )
+    .await;
+    state.caches.companies.invalidate(&id.to_string()).await;
+    Ok(Response::new(updated?))
+}
+
+pub async fn set_deleted<T>(
+    state: &State,
+    request: &Request<T>,
+    id: &str,
+    etag: &str,
+    deleted: bool,
+) -> Result<Company> {
+    let actor = auth::principal(request)?.subject.clone();
+    let id = CompanyId::parse("id", id).map_err(Error::from)?;
+    let result = store::set_deleted(
+        &state.pool,
+        id,
+        etag,
+        deleted,
+        Write {
+            actor: &actor,
+            request: None,
+        },
+    )
+    .await;
+    state.caches.companies.invalidate(&id.to_string()).await;
+    Ok(Response::new(result?))
+}
+
+pub async fn list(
+    state: &State,
+    request: Request<ListCompaniesRequest>,
+) -> Result<ListCompaniesResponse> {
+    let request = request.into_inner();
+    let list = ListRequest {
+        filter: &request.filter,
+        order_by: &request.order_by,
+        page_size: request.page_size,
+        page_token: &request.page_token,
+        show_deleted: request.show_deleted,
+    };
+    let (query, fingerprint) = query::parse(&list, COMPANY_FILTERS, COMPANY_ORDERS)?;
+    let (records, next_page_token) = store::list(&state.pool, &query, &fingerprint).await?;
+    Ok(Response::new(ListCompaniesResponse {
+        companies: records.iter().map(convert::company_to_proto).collect(),
+        next_page_token,
+    }))
+}

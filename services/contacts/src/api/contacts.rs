@@ -1,0 +1,236 @@
+//! Contact RPCs.
+
+use std::collections::HashMap;
+
+use prost::Message;
+use rapport_kit::auth;
+use rapport_kit::error::Problem;
+use rapport_kit::paging::{self, Cursor};
+use rapport_proto::contacts::v1::*;
+use tonic::{Request, Response, Status};
+
+use super::State;
+use super::query::{self, CONTACT_FILTERS, CONTACT_ORDERS, ListRequest};
+use crate::convert;
+use crate::domain::{ContactDraft, ContactField, ContactId, Violation};
+use crate::error::Error;
+use crate::store::contacts::{self as store, Write};
+
+type Result<T> = std::result::Result<Response<T>, Status>;
+
+/// The longest BatchGet.
+const MAX_BATCH: usize = 1000;
+
+pub async fn create(state: &State, request: Request<CreateContactRequest>) -> Result<Contact> {
+    let actor = auth::principal(&request)?.subject.clone();
+    let mut request = request.into_inner();
+    let input = request.contact.take().unwrap_or_default();
+    let draft = ContactDraft::parse(&input, &ContactField::ALL).map_err(Error::from)?;
+    let contact = draft.into_new(crate::store::now()).map_err(Error::from)?;
+    let request_id = std::mem::take(&mut request.request_id);
+    // The idempotency fingerprint covers the request without its key.
+    request.contact = Some(input);
+    let fingerprint = request.encode_to_vec();
+    let write = Write {
+        actor: &actor,
+        request: (!request_id.is_empty()).then_some((request_id.as_str(), fingerprint.as_slice())),
+    };
+    let created = store::create(&state.pool, contact, write).await?;
+    Ok(Response::new(created))
+}
+
+pub async fn get(state: &State, request: Request<GetContactRequest>) -> Result<Contact> {
+    let id = ContactId::parse("id", &request.get_ref().id).map_err(Error::from)?;
+    let pool = &state.pool;
+    let found = state
+        .caches
+        .contacts
+        .get_or_load(&id.to_string(), || async move {
+            store::get(pool, id)
+                .await
+                .map(|found| found.map(|record| convert::contact_to_proto(&record)))
+        })
+        .await
+        .map_err(|err| {
+            rapport_kit::error::internal_status(&anyhow::anyhow!("loading contact: {err}"))
+        })?;
+    match found {
+        Some(contact) => Ok(Response::new(contact.as_ref().clone())),
+        None => Err(Error::ContactNotFound(id.to_string()).into()),
+    }
+}
+
+pub async fn batch_get(
+    state: &State,
+    request: Request<BatchGetContactsRequest>,
+) -> Result<BatchGetContactsResponse> {
+    let ids = &request.get_ref().ids;
+    if ids.len() > MAX_BATCH {
+        return Err(Error::from(Violation::new(
+            "ids",
+            format!("at most {MAX_BATCH} ids per call"),
+        ))
+        .into());
+    }
+    let mut parsed = Vec::with_capacity(ids.len());
+    let mut violations = Vec::new();
+    for (index, raw) in ids.iter().enumerate() {
+        match ContactId::parse(&format!("ids[{index}]"), raw) {
+            Ok(id) => parsed.push(id),
+            Err(violation) => violations.push(violation),
+        }
+    }
+    if !violations.is_empty() {
+        return Err(Error::Invalid(violations).into());
+    }
+    let uuids: Vec<uuid::Uuid> = parsed.iter().map(|id| id.uuid()).collect();
+    let records = store::get_many(&state.pool, &uuids)
+        .await
+        .map_err(Error::from)?;
+    let by_id: HashMap<ContactId, Contact> = records
+        .iter()
+        .map(|record| (record.id, convert::contact_to_proto(record)))
+        .collect();
+    let contacts = parsed
+        .iter()
+        .map(|id| {
+            by_id
+                .get(id)
+                .cloned()
+                .ok_or_else(|| Error::ContactNotFound(id.to_string()))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(Response::new(BatchGetContactsResponse { contacts }))
+}
+
+pub async fn update(state: &State, request: Request<UpdateContactRequest>) -> Result<Contact> {
+    let actor = auth::principal(&request)?.subject.clone();
+    let request = request.into_inner();
+    let input = request.contact.unwrap_or_default();
+    let id = ContactId::parse("contact.id", &input.id).map_err(Error::from)?;
+    let paths = request
+        .update_mask
+        .map(|mask| mask.paths)
+        .unwrap_or_default();
+    let fields = ContactField::parse_mask(&paths).map_err(Error::from)?;
+    let draft = ContactDraft::parse(&input, &fields).map_err(Error::from)?;
+    let updated = store::update(
+        &state.pool,
+        id,
+        &input.etag,
+        &draft,
+        Write {
+            actor: &actor,
+            request: None,
+        },
+    )
+    .await;
+    // Invalidate even on failure: a failed write may still have raced.
+    state.caches.contacts.invalidate(&id.to_string()).await;
+    Ok(Response::new(updated?))
+}
+
+pub async fn set_deleted<T>(
+    state: &State,
+    request: &Request<T>,
+    id: &str,
+    etag: &str,
+    deleted: bool,
+) -> Result<Contact> {
+    let actor = auth::principal(request)?.subject.clone();
+    let id = ContactId::parse("id", id).map_err(Error::from)?;
+    let result = store::set_deleted(
+        &state.pool,
+        id,
+        etag,
+        deleted,
+        Write {
+            actor: &actor,
+            request: None,
+        },
+    )
+    .await;
+    state.caches.contacts.invalidate(&id.to_string()).await;
+    Ok(Response::new(result?))
+}
+
+pub async fn list(
+    state: &State,
+    request: Request<ListContactsRequest>,
+) -> Result<ListContactsResponse> {
+    let request = request.into_inner();
+    let list = ListRequest {
+        filter: &request.filter,
+        order_by: &request.order_by,
+        page_size: request.page_size,
+        page_token: &request.page_token,
+        show_deleted: request.show_deleted,
+    };
+    let (query, fingerprint) = query::parse(&list, CONTACT_FILTERS, CONTACT_ORDERS)?;
+    let (records, next_page_token) = store::list(&state.pool, &query, &fingerprint).await?;
+    Ok(Response::new(ListContactsResponse {
+        contacts: records.iter().map(convert::contact_to_proto).collect(),
+        next_page_token,
+    }))
+}
+
+/// The furthest a search pages.
+const MAX_SEARCH_OFFSET: u32 = 1000;
+
+pub async fn search(
+    state: &State,
+    request: Request<SearchContactsRequest>,
+) -> Result<SearchContactsResponse> {
+    let request = request.into_inner();
+    let text = request.query.trim().to_lowercase();
+    if text.is_empty() || text.chars().count() > 200 {
+        return Err(Error::from(Violation::new("query", "must be 1 to 200 characters")).into());
+    }
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .take(8)
+        .map(str::to_owned)
+        .collect();
+    if words.is_empty() {
+        return Err(Error::from(Violation::new("query", "must contain a letter or digit")).into());
+    }
+    let page_size = paging::page_size(request.page_size, 20, 100).map_err(Error::from)?;
+    let fingerprint = paging::fingerprint(&["search", &text]);
+    let offset =
+        match paging::decode_token(&request.page_token, &fingerprint).map_err(Error::from)? {
+            Some(cursor) => cursor.value.parse::<u32>().map_err(|_| {
+                Error::from(Problem::invalid_field(
+                    "INVALID_PAGE_TOKEN",
+                    "page_token",
+                    "is corrupt",
+                ))
+            })?,
+            None => 0,
+        };
+    let hits = store::search(&state.pool, &words, &text, page_size + 1, offset).await?;
+    let more = hits.len() > page_size as usize && offset + page_size < MAX_SEARCH_OFFSET;
+    let next_page_token = if more {
+        paging::encode_token(
+            &fingerprint,
+            Cursor {
+                value: (offset + page_size).to_string(),
+                id: uuid::Uuid::nil(),
+            },
+        )
+    } else {
+        String::new()
+    };
+    let results = hits
+        .into_iter()
+        .take(page_size as usize)
+        .map(|(record, score)| SearchContactsResult {
+            contact: Some(convert::contact_to_proto(&record)),
+            score,
+        })
+        .collect();
+    Ok(Response::new(SearchContactsResponse {
+        results,
+        next_page_token,
+    }))
+}

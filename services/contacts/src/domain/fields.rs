@@ -1,0 +1,286 @@
+//! Field-level value types: ids, emails, names, tags, money.
+
+use std::fmt;
+
+/// One invalid field: its path and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Field path as the client wrote it, e.g. `contact.email`.
+    pub field: String,
+    /// What is wrong, in words a frontend developer can show.
+    pub description: String,
+}
+
+impl Violation {
+    /// A violation of `field`.
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Violation {
+        Violation {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+}
+
+macro_rules! typed_id {
+    ($name:ident, $what:literal) => {
+        #[doc = concat!("The id of a ", $what, " (UUIDv7).")]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub struct $name(uuid::Uuid);
+
+        impl $name {
+            /// A new time-ordered id.
+            pub fn generate() -> $name {
+                $name(uuid::Uuid::now_v7())
+            }
+
+            /// Parses the canonical text form; `field` names the input on error.
+            pub fn parse(field: &str, raw: &str) -> Result<$name, Violation> {
+                uuid::Uuid::parse_str(raw.trim()).map($name).map_err(|_| {
+                    Violation::new(
+                        field,
+                        format!("{raw:?} is not a valid {} id (a UUID)", $what),
+                    )
+                })
+            }
+
+            /// The UUID.
+            pub fn uuid(self) -> uuid::Uuid {
+                self.0
+            }
+        }
+
+        impl From<uuid::Uuid> for $name {
+            fn from(id: uuid::Uuid) -> $name {
+                $name(id)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+typed_id!(ContactId, "contact");
+typed_id!(CompanyId, "company");
+
+/// Parses an optional reference: empty means none.
+pub fn optional_company(field: &str, raw: &str) -> Result<Option<CompanyId>, Violation> {
+    if raw.trim().is_empty() {
+        Ok(None)
+    } else {
+        CompanyId::parse(field, raw).map(Some)
+    }
+}
+
+/// Trims `raw` and checks its length in characters; `required` forbids empty.
+pub fn text(field: &str, raw: &str, required: bool, max_chars: usize) -> Result<String, Violation> {
+    let trimmed = raw.trim();
+    if required && trimmed.is_empty() {
+        return Err(Violation::new(field, "is required and must not be blank"));
+    }
+    if trimmed.chars().count() > max_chars {
+        return Err(Violation::new(
+            field,
+            format!("must be at most {max_chars} characters"),
+        ));
+    }
+    if trimmed.chars().any(|c| c.is_control()) {
+        return Err(Violation::new(field, "must not contain control characters"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// An email address, trimmed and lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    /// Parses `local@domain.tld` (at most 254 characters).
+    pub fn parse(field: &str, raw: &str) -> Result<Email, Violation> {
+        let email = raw.trim().to_lowercase();
+        let invalid = || Violation::new(field, format!("{raw:?} is not a valid email address"));
+        if email.is_empty() {
+            return Err(Violation::new(field, "is required"));
+        }
+        if email.len() > 254 {
+            return Err(Violation::new(field, "must be at most 254 characters"));
+        }
+        let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && !local.starts_with('.')
+            && !local.ends_with('.')
+            && !local.contains("..")
+            && local
+                .chars()
+                .all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+        let labels: Vec<&str> = domain.split('.').collect();
+        let domain_ok = labels.len() >= 2
+            && labels.iter().all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+            });
+        if local_ok && domain_ok {
+            Ok(Email(email))
+        } else {
+            Err(invalid())
+        }
+    }
+
+    /// An address read back from the database, where only parsed ones go.
+    pub fn from_stored(stored: String) -> Email {
+        Email(stored)
+    }
+
+    /// The normalized address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An internet domain, lower-cased, e.g. `example.com`.
+pub fn domain(field: &str, raw: &str) -> Result<Option<String>, Violation> {
+    let domain = raw.trim().trim_end_matches('.').to_lowercase();
+    if domain.is_empty() {
+        return Ok(None);
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    let valid = domain.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if valid {
+        Ok(Some(domain))
+    } else {
+        Err(Violation::new(
+            field,
+            format!("{raw:?} is not a domain name like example.com"),
+        ))
+    }
+}
+
+/// A phone number as entered: digits and common punctuation.
+pub fn phone(field: &str, raw: &str) -> Result<String, Violation> {
+    let phone = text(field, raw, false, 50)?;
+    if phone
+        .chars()
+        .all(|c| c.is_ascii_digit() || " +-().x/".contains(c))
+    {
+        Ok(phone)
+    } else {
+        Err(Violation::new(
+            field,
+            "may contain only digits, spaces and + - ( ) . / x",
+        ))
+    }
+}
+
+/// Tags: each trimmed, 1–64 characters, at most 50, de-duplicated in order.
+pub fn tags(field: &str, raw: &[String]) -> Result<Vec<String>, Violation> {
+    let mut out: Vec<String> = Vec::with_capacity(raw.len());
+    for tag in raw {
+        let tag = text(field, tag, true, 64)?;
+        if !out.contains(&tag) {
+            out.push(tag);
+        }
+    }
+    if out.len() > 50 {
+        return Err(Violation::new(field, "at most 50 tags"));
+    }
+    Ok(out)
+}
+
+/// An amount of money: ISO 4217 code (three upper-case letters) and minor units.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Money {
+    /// Currency code.
+    pub currency_code: String,
+    /// Amount in minor units.
+    pub minor_units: i64,
+}
+
+impl Money {
+    /// Checks the currency code's shape.
+    pub fn parse(field: &str, currency_code: &str, minor_units: i64) -> Result<Money, Violation> {
+        if currency_code.len() == 3 && currency_code.chars().all(|c| c.is_ascii_uppercase()) {
+            Ok(Money {
+                currency_code: currency_code.to_owned(),
+                minor_units,
+            })
+        } else {
+            Err(Violation::new(
+                format!("{field}.currency_code"),
+                format!("{currency_code:?} is not an ISO 4217 code such as EUR or USD"),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalized_and_checked() {
+        assert_eq!(
+            Email::parse("email", "  Ada@Example.COM ")
+                .unwrap()
+                .as_str(),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "ada@@x.io",
+            ".a@x.io",
+        ] {
+            assert!(Email::parse("email", bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn text_is_trimmed_and_bounded() {
+        assert_eq!(text("f", "  Ada ", true, 10).unwrap(), "Ada");
+        assert!(text("f", "   ", true, 10).is_err());
+        assert_eq!(text("f", "", false, 10).unwrap(), "");
+        assert!(text("f", &"x".repeat(11), false, 10).is_err());
+        assert!(text("f", "a\u{0}b", false, 10).is_err());
+    }
+
+    #[test]
+    fn ids_domains_phones_tags_money() {
+        assert!(ContactId::parse("id", "not-a-uuid").is_err());
+        let id = ContactId::generate();
+        assert_eq!(ContactId::parse("id", &id.to_string()).unwrap(), id);
+        assert_eq!(
+            domain("d", "Example.COM.").unwrap().as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(domain("d", "").unwrap(), None);
+        assert!(domain("d", "not a domain").is_err());
+        assert!(phone("p", "+49 (30) 123-456").is_ok());
+        assert!(phone("p", "call me").is_err());
+        assert_eq!(
+            tags("t", &["vip".into(), " vip ".into(), "b".into()]).unwrap(),
+            vec!["vip", "b"]
+        );
+        assert!(tags("t", &["".into()]).is_err());
+        assert!(Money::parse("m", "EUR", 100).is_ok());
+        assert!(Money::parse("m", "eur", 100).is_err());
+    }
+}

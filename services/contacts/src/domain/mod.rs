@@ -1,0 +1,13 @@
+//! Validated contact and company data and the rules that change it. Pure:
+//! no I/O, no protobuf beyond the enums the contract defines.
+//!
+//! Everything past the API edge holds these parsed types: a `ContactDraft`
+//! can only be built by `parse`, which reports every invalid field at once.
+
+pub mod company;
+pub mod contact;
+pub mod fields;
+
+pub use company::{CompanyDraft, CompanyField, CompanyState};
+pub use contact::{ContactDraft, ContactField, ContactState};
+pub use fields::{CompanyId, ContactId, Violation};

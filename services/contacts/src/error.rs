@@ -1,0 +1,191 @@
+//! The Contacts service's errors, each mapped to a gRPC status with
+//! google.rpc details in one place ([`ServiceError`]).
+
+use rapport_kit::error::{Problem, ServiceError};
+use tonic::Code;
+
+use crate::domain::Violation;
+
+/// Resource type names used in `ResourceInfo`.
+pub const CONTACT: &str = "rapport.contacts.v1.Contact";
+/// Resource type name of companies.
+pub const COMPANY: &str = "rapport.contacts.v1.Company";
+
+/// Everything that can go wrong in the Contacts service.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Client input failed validation.
+    #[error("invalid input")]
+    Invalid(Vec<Violation>),
+    /// No contact with this id.
+    #[error("contact {0} not found")]
+    ContactNotFound(String),
+    /// No company with this id.
+    #[error("company {0} not found")]
+    CompanyNotFound(String),
+    /// A referenced company does not exist or is deleted.
+    #[error("company {company_id} referenced by {field} does not exist")]
+    CompanyMissing {
+        /// The request field holding the reference.
+        field: &'static str,
+        /// The missing id.
+        company_id: String,
+    },
+    /// A company cannot be its own parent (directly or through a cycle).
+    #[error("company hierarchy cycle")]
+    CompanyCycle(String),
+    /// Another live contact has this email.
+    #[error("email taken")]
+    EmailTaken {
+        /// The email.
+        email: String,
+        /// The contact that has it.
+        existing_id: String,
+    },
+    /// Another live company has this domain.
+    #[error("domain taken")]
+    DomainTaken {
+        /// The domain.
+        domain: String,
+        /// The company that has it.
+        existing_id: String,
+    },
+    /// The client's etag is stale.
+    #[error("etag mismatch")]
+    EtagMismatch {
+        /// Resource type.
+        resource_type: &'static str,
+        /// Resource id.
+        id: String,
+        /// The current etag.
+        current: String,
+    },
+    /// A kit-level client problem (filter, paging, idempotency).
+    #[error("{0:?}")]
+    Problem(Problem),
+    /// Anything else: logged, answered with a generic message.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Error {
+        Error::Internal(anyhow::Error::new(err))
+    }
+}
+
+impl From<Problem> for Error {
+    fn from(problem: Problem) -> Error {
+        Error::Problem(problem)
+    }
+}
+
+impl From<rapport_kit::idempotency::Error> for Error {
+    fn from(err: rapport_kit::idempotency::Error) -> Error {
+        match err.problem() {
+            Ok(problem) => Error::Problem(problem),
+            Err(internal) => Error::Internal(internal),
+        }
+    }
+}
+
+impl From<Vec<Violation>> for Error {
+    fn from(violations: Vec<Violation>) -> Error {
+        Error::Invalid(violations)
+    }
+}
+
+impl From<Violation> for Error {
+    fn from(violation: Violation) -> Error {
+        Error::Invalid(vec![violation])
+    }
+}
+
+impl ServiceError for Error {
+    fn problem(self) -> Result<Problem, anyhow::Error> {
+        Ok(match self {
+            Error::Invalid(violations) => {
+                let summary = violations
+                    .iter()
+                    .map(|v| format!("{}: {}", v.field, v.description))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                violations.into_iter().fold(
+                    Problem::new(Code::InvalidArgument, "INVALID_ARGUMENT", summary),
+                    |problem, v| problem.field(v.field, v.description),
+                )
+            }
+            Error::ContactNotFound(id) => Problem::not_found("CONTACT_NOT_FOUND", CONTACT, &id),
+            Error::CompanyNotFound(id) => Problem::not_found("COMPANY_NOT_FOUND", COMPANY, &id),
+            Error::CompanyMissing { field, company_id } => Problem::new(
+                Code::FailedPrecondition,
+                "COMPANY_NOT_FOUND",
+                format!("{field}: company {company_id} does not exist or is deleted"),
+            )
+            .precondition(
+                "COMPANY_EXISTS",
+                &company_id,
+                "the referenced company must exist and be live",
+            )
+            .resource(COMPANY, &company_id, "referenced company")
+            .meta("field", field)
+            .meta("company_id", company_id),
+            Error::CompanyCycle(id) => Problem::new(
+                Code::FailedPrecondition,
+                "COMPANY_HIERARCHY_CYCLE",
+                "company.parent_company_id would make the company its own ancestor",
+            )
+            .precondition(
+                "COMPANY_HIERARCHY",
+                &id,
+                "a company cannot be its own ancestor",
+            ),
+            Error::EmailTaken { email, existing_id } => Problem::new(
+                Code::AlreadyExists,
+                "CONTACT_EMAIL_TAKEN",
+                format!("contact {existing_id} already has email {email}"),
+            )
+            .resource(
+                CONTACT,
+                &existing_id,
+                "the live contact that already has this email",
+            )
+            .field("contact.email", "is already used by another live contact")
+            .meta("existing_contact_id", existing_id),
+            Error::DomainTaken {
+                domain,
+                existing_id,
+            } => Problem::new(
+                Code::AlreadyExists,
+                "COMPANY_DOMAIN_TAKEN",
+                format!("company {existing_id} already has domain {domain}"),
+            )
+            .resource(
+                COMPANY,
+                &existing_id,
+                "the live company that already has this domain",
+            )
+            .field("company.domain", "is already used by another live company")
+            .meta("existing_company_id", existing_id),
+            Error::EtagMismatch {
+                resource_type,
+                id,
+                current,
+            } => Problem::new(
+                Code::Aborted,
+                "ETAG_MISMATCH",
+                format!("{id} was changed by someone else; read it again and retry"),
+            )
+            .resource(resource_type, &id, "")
+            .meta("current_etag", current),
+            Error::Problem(problem) => problem,
+            Error::Internal(err) => return Err(err),
+        })
+    }
+}
+
+impl From<Error> for tonic::Status {
+    fn from(err: Error) -> tonic::Status {
+        rapport_kit::error::status(err)
+    }
+}

@@ -1,0 +1,385 @@
+//! Companies: reads, writes (each with its change-log row) and listing.
+
+use chrono::{DateTime, Utc};
+use prost::Message;
+use rapport_kit::changelog::{self, Change};
+use rapport_kit::filter;
+use rapport_kit::idempotency::{self, Claim};
+use rapport_proto::common::v1::ChangeKind;
+use rapport_proto::contacts::v1::Company;
+use sqlx::{PgConnection, PgPool};
+
+use super::contacts::Write;
+use super::listing::{ListQuery, next_token};
+use super::{check_etag, lock_live_company, now, violates};
+use crate::convert;
+use crate::domain::fields::Money;
+use crate::domain::{CompanyDraft, CompanyId, CompanyState};
+use crate::error::{COMPANY, Error};
+
+/// A stored company.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompanyRecord {
+    /// Id.
+    pub id: CompanyId,
+    /// Fields.
+    pub state: CompanyState,
+    /// Created.
+    pub create_time: DateTime<Utc>,
+    /// Last changed.
+    pub update_time: DateTime<Utc>,
+    /// Soft-deleted.
+    pub delete_time: Option<DateTime<Utc>>,
+    /// Version for etags.
+    pub version: i64,
+}
+
+const COLUMNS: &str = "id, name, domain, industry, employee_count, annual_revenue_currency, \
+    annual_revenue_minor, owner_id, parent_company_id, create_time, update_time, delete_time, version";
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: uuid::Uuid,
+    name: String,
+    domain: Option<String>,
+    industry: String,
+    employee_count: i32,
+    annual_revenue_currency: Option<String>,
+    annual_revenue_minor: Option<i64>,
+    owner_id: String,
+    parent_company_id: Option<uuid::Uuid>,
+    create_time: DateTime<Utc>,
+    update_time: DateTime<Utc>,
+    delete_time: Option<DateTime<Utc>>,
+    version: i64,
+}
+
+impl From<Row> for CompanyRecord {
+    fn from(row: Row) -> CompanyRecord {
+        let annual_revenue = match (row.annual_revenue_currency, row.annual_revenue_minor) {
+            (Some(currency_code), Some(minor_units)) => Some(Money {
+                currency_code,
+                minor_units,
+            }),
+            _ => None,
+        };
+        CompanyRecord {
+            id: row.id.into(),
+            state: CompanyState {
+                name: row.name,
+                domain: row.domain,
+                industry: row.industry,
+                employee_count: row.employee_count,
+                annual_revenue,
+                owner_id: row.owner_id,
+                parent_company_id: row.parent_company_id.map(Into::into),
+            },
+            create_time: row.create_time,
+            update_time: row.update_time,
+            delete_time: row.delete_time,
+            version: row.version,
+        }
+    }
+}
+
+/// One company, live or deleted.
+pub async fn get(pool: &PgPool, id: CompanyId) -> Result<Option<CompanyRecord>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM companies WHERE id = $1");
+    let row: Option<Row> = sqlx::query_as(&sql)
+        .bind(id.uuid())
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(Into::into))
+}
+
+async fn lock(tx: &mut PgConnection, id: CompanyId) -> Result<CompanyRecord, Error> {
+    let sql = format!("SELECT {COLUMNS} FROM companies WHERE id = $1 FOR UPDATE");
+    let row: Option<Row> = sqlx::query_as(&sql)
+        .bind(id.uuid())
+        .fetch_optional(&mut *tx)
+        .await?;
+    row.map(Into::into)
+        .ok_or_else(|| Error::CompanyNotFound(id.to_string()))
+}
+
+/// Checks a new parent: live, and not the company itself or a descendant.
+async fn check_parent(
+    tx: &mut PgConnection,
+    id: CompanyId,
+    parent: CompanyId,
+) -> Result<(), Error> {
+    lock_live_company(tx, parent, "company.parent_company_id").await?;
+    let cycle: bool = sqlx::query_scalar(
+        "WITH RECURSIVE ancestors(id) AS ( \
+           SELECT $2::uuid UNION \
+           SELECT c.parent_company_id FROM companies c JOIN ancestors a ON c.id = a.id \
+           WHERE c.parent_company_id IS NOT NULL) \
+         SELECT EXISTS (SELECT 1 FROM ancestors WHERE id = $1)",
+    )
+    .bind(id.uuid())
+    .bind(parent.uuid())
+    .fetch_one(&mut *tx)
+    .await?;
+    if cycle {
+        Err(Error::CompanyCycle(id.to_string()))
+    } else {
+        Ok(())
+    }
+}
+
+/// Creates a company, or replays the first result of the same `request_id`.
+pub async fn create(
+    pool: &PgPool,
+    state: CompanyState,
+    write: Write<'_>,
+) -> Result<Company, Error> {
+    let mut tx = pool.begin().await?;
+    if let Some((request_id, request)) = write.request
+        && let Claim::Replay(response) =
+            idempotency::claim(&mut tx, "CreateCompany", request_id, request).await?
+    {
+        return Company::decode(response.as_slice())
+            .map_err(|err| Error::Internal(anyhow::Error::new(err).context("stored response")));
+    }
+    let id = CompanyId::generate();
+    if let Some(parent) = state.parent_company_id {
+        check_parent(&mut tx, id, parent).await?;
+    }
+    let now = now();
+    let record = CompanyRecord {
+        id,
+        state,
+        create_time: now,
+        update_time: now,
+        delete_time: None,
+        version: 1,
+    };
+    let result = write_row(&mut tx, &record, true).await;
+    if let Err(err) = result {
+        drop(tx);
+        return Err(domain_taken_or(pool, record.state.domain.as_deref(), err).await);
+    }
+    let company = convert::company_to_proto(&record);
+    changelog::append(
+        &mut tx,
+        &[Change::of(
+            COMPANY,
+            &company,
+            id.to_string(),
+            ChangeKind::Created,
+            write.actor,
+            Vec::new(),
+        )],
+    )
+    .await?;
+    if let Some((request_id, _)) = write.request {
+        idempotency::record(&mut tx, request_id, &company.encode_to_vec()).await?;
+    }
+    tx.commit().await?;
+    Ok(company)
+}
+
+async fn write_row(
+    tx: &mut PgConnection,
+    record: &CompanyRecord,
+    insert: bool,
+) -> Result<(), sqlx::Error> {
+    let sql = if insert {
+        "INSERT INTO companies (id, name, domain, industry, employee_count, annual_revenue_currency, \
+           annual_revenue_minor, owner_id, parent_company_id, create_time, update_time, delete_time, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    } else {
+        "UPDATE companies SET name = $2, domain = $3, industry = $4, employee_count = $5, \
+           annual_revenue_currency = $6, annual_revenue_minor = $7, owner_id = $8, parent_company_id = $9, \
+           create_time = $10, update_time = $11, delete_time = $12, version = $13 \
+         WHERE id = $1"
+    };
+    let state = &record.state;
+    sqlx::query(sql)
+        .bind(record.id.uuid())
+        .bind(&state.name)
+        .bind(&state.domain)
+        .bind(&state.industry)
+        .bind(state.employee_count)
+        .bind(
+            state
+                .annual_revenue
+                .as_ref()
+                .map(|money| money.currency_code.clone()),
+        )
+        .bind(state.annual_revenue.as_ref().map(|money| money.minor_units))
+        .bind(&state.owner_id)
+        .bind(state.parent_company_id.map(|id| id.uuid()))
+        .bind(record.create_time)
+        .bind(record.update_time)
+        .bind(record.delete_time)
+        .bind(record.version)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+async fn domain_taken_or(pool: &PgPool, domain: Option<&str>, err: sqlx::Error) -> Error {
+    let Some(domain) = domain.filter(|_| violates(&err, "companies_domain_live")) else {
+        return err.into();
+    };
+    let existing: Result<Option<uuid::Uuid>, _> =
+        sqlx::query_scalar("SELECT id FROM companies WHERE domain = $1 AND delete_time IS NULL")
+            .bind(domain)
+            .fetch_optional(pool)
+            .await;
+    Error::DomainTaken {
+        domain: domain.to_owned(),
+        existing_id: existing
+            .ok()
+            .flatten()
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+    }
+}
+
+/// Applies `draft` to a live company if `etag` is current (or empty). A
+/// rename is carried to its contacts' search text.
+pub async fn update(
+    pool: &PgPool,
+    id: CompanyId,
+    etag: &str,
+    draft: &CompanyDraft,
+    write: Write<'_>,
+) -> Result<Company, Error> {
+    let mut tx = pool.begin().await?;
+    let mut record = lock(&mut tx, id).await?;
+    check_etag(COMPANY, &id.to_string(), etag, record.version)?;
+    if record.delete_time.is_some() {
+        return Err(Error::Problem(
+            rapport_kit::error::Problem::new(
+                tonic::Code::FailedPrecondition,
+                "COMPANY_DELETED",
+                format!("company {id} is deleted; undelete it first"),
+            )
+            .precondition(
+                "COMPANY_LIVE",
+                &id.to_string(),
+                "the company must not be deleted",
+            ),
+        ));
+    }
+    let changed = record.state.apply(draft);
+    if changed.is_empty() {
+        return Ok(convert::company_to_proto(&record));
+    }
+    if changed.iter().any(|path| path == "parent_company_id")
+        && let Some(parent) = record.state.parent_company_id
+    {
+        check_parent(&mut tx, id, parent).await?;
+    }
+    record.update_time = now();
+    record.version += 1;
+    if let Err(err) = write_row(&mut tx, &record, false).await {
+        drop(tx);
+        return Err(domain_taken_or(pool, record.state.domain.as_deref(), err).await);
+    }
+    if changed.iter().any(|path| path == "name") {
+        sqlx::query("UPDATE contacts SET company_name = $2 WHERE company_id = $1")
+            .bind(id.uuid())
+            .bind(&record.state.name)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let company = convert::company_to_proto(&record);
+    changelog::append(
+        &mut tx,
+        &[Change::of(
+            COMPANY,
+            &company,
+            id.to_string(),
+            ChangeKind::Updated,
+            write.actor,
+            changed,
+        )],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(company)
+}
+
+/// Soft-deletes or restores a company; idempotent like contacts.
+pub async fn set_deleted(
+    pool: &PgPool,
+    id: CompanyId,
+    etag: &str,
+    deleted: bool,
+    write: Write<'_>,
+) -> Result<Company, Error> {
+    let mut tx = pool.begin().await?;
+    let mut record = lock(&mut tx, id).await?;
+    check_etag(COMPANY, &id.to_string(), etag, record.version)?;
+    if record.delete_time.is_some() == deleted {
+        return Ok(convert::company_to_proto(&record));
+    }
+    let now = now();
+    record.delete_time = deleted.then_some(now);
+    record.update_time = now;
+    record.version += 1;
+    if let Err(err) = write_row(&mut tx, &record, false).await {
+        drop(tx);
+        return Err(domain_taken_or(pool, record.state.domain.as_deref(), err).await);
+    }
+    let company = convert::company_to_proto(&record);
+    let kind = if deleted {
+        ChangeKind::Deleted
+    } else {
+        ChangeKind::Undeleted
+    };
+    changelog::append(
+        &mut tx,
+        &[Change::of(
+            COMPANY,
+            &company,
+            id.to_string(),
+            kind,
+            write.actor,
+            Vec::new(),
+        )],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(company)
+}
+
+/// One page of companies and the next page's token.
+pub async fn list(
+    pool: &PgPool,
+    query: &ListQuery,
+    fingerprint: &str,
+) -> Result<(Vec<CompanyRecord>, String), Error> {
+    let (sql, params) = query.sql(COLUMNS, "companies")?;
+    let mut statement = sqlx::query_as::<_, Row>(&sql);
+    for param in params {
+        statement = filter::bind_as(statement, param);
+    }
+    let mut records: Vec<CompanyRecord> = statement
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    let more = records.len() > query.page_size as usize;
+    records.truncate(query.page_size as usize);
+    let last = records.last().map(|record| rapport_kit::paging::Cursor {
+        value: sort_value(record, query.order.key.field),
+        id: record.id.uuid(),
+    });
+    Ok((records, next_token(fingerprint, more, last)))
+}
+
+fn sort_value(record: &CompanyRecord, field: &str) -> String {
+    let time = |time: DateTime<Utc>| time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    match field {
+        "update_time" => time(record.update_time),
+        "name" => record.state.name.clone(),
+        "domain" => record.state.domain.clone().unwrap_or_default(),
+        "employee_count" => record.state.employee_count.to_string(),
+        _ => time(record.create_time),
+    }
+}

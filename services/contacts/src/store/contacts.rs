@@ -1,0 +1,459 @@
+//! Contacts: reads, writes (each with its change-log row), listing and
+//! search.
+
+use chrono::{DateTime, Utc};
+use prost::Message;
+use rapport_kit::changelog::{self, Change};
+use rapport_kit::filter;
+use rapport_kit::idempotency::{self, Claim};
+use rapport_proto::common::v1::ChangeKind;
+use rapport_proto::contacts::v1::Contact;
+use sqlx::{PgConnection, PgPool};
+
+use super::listing::{ListQuery, next_token};
+use super::{check_etag, lock_live_company, now, violates};
+use crate::convert;
+use crate::domain::contact::{source_from_name, source_name, stage_from_name, stage_name};
+use crate::domain::fields::Email;
+use crate::domain::{ContactDraft, ContactId, ContactState};
+use crate::error::{CONTACT, Error};
+
+/// A stored contact.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactRecord {
+    /// Id.
+    pub id: ContactId,
+    /// Fields.
+    pub state: ContactState,
+    /// Created.
+    pub create_time: DateTime<Utc>,
+    /// Last changed.
+    pub update_time: DateTime<Utc>,
+    /// Soft-deleted.
+    pub delete_time: Option<DateTime<Utc>>,
+    /// Version for etags.
+    pub version: i64,
+}
+
+const COLUMNS: &str = "id, given_name, family_name, email, phone, job_title, company_id, owner_id, \
+    lifecycle_stage, lead_source, lead_source_detail, source_campaign_id, tags, email_opt_in, \
+    email_opt_in_time, create_time, update_time, delete_time, version";
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: uuid::Uuid,
+    given_name: String,
+    family_name: String,
+    email: String,
+    phone: String,
+    job_title: String,
+    company_id: Option<uuid::Uuid>,
+    owner_id: String,
+    lifecycle_stage: String,
+    lead_source: String,
+    lead_source_detail: String,
+    source_campaign_id: String,
+    tags: Vec<String>,
+    email_opt_in: bool,
+    email_opt_in_time: Option<DateTime<Utc>>,
+    create_time: DateTime<Utc>,
+    update_time: DateTime<Utc>,
+    delete_time: Option<DateTime<Utc>>,
+    version: i64,
+}
+
+impl From<Row> for ContactRecord {
+    fn from(row: Row) -> ContactRecord {
+        ContactRecord {
+            id: row.id.into(),
+            state: ContactState {
+                given_name: row.given_name,
+                family_name: row.family_name,
+                email: Email::from_stored(row.email),
+                phone: row.phone,
+                job_title: row.job_title,
+                company_id: row.company_id.map(Into::into),
+                owner_id: row.owner_id,
+                lifecycle_stage: stage_from_name(&row.lifecycle_stage),
+                lead_source: source_from_name(&row.lead_source),
+                lead_source_detail: row.lead_source_detail,
+                source_campaign_id: row.source_campaign_id,
+                tags: row.tags,
+                email_opt_in: row.email_opt_in,
+                email_opt_in_time: row.email_opt_in_time,
+            },
+            create_time: row.create_time,
+            update_time: row.update_time,
+            delete_time: row.delete_time,
+            version: row.version,
+        }
+    }
+}
+
+/// One contact, live or deleted.
+pub async fn get(pool: &PgPool, id: ContactId) -> Result<Option<ContactRecord>, sqlx::Error> {
+    let row: Option<Row> = sqlx::query_as(select_by_id_sql())
+        .bind(id.uuid())
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(Into::into))
+}
+
+fn select_by_id_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| format!("SELECT {COLUMNS} FROM contacts WHERE id = $1"))
+}
+
+/// The contacts with these ids that exist, in any order.
+pub async fn get_many(
+    pool: &PgPool,
+    ids: &[uuid::Uuid],
+) -> Result<Vec<ContactRecord>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM contacts WHERE id = ANY($1)");
+    let rows: Vec<Row> = sqlx::query_as(&sql).bind(ids).fetch_all(pool).await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+async fn lock(tx: &mut PgConnection, id: ContactId) -> Result<ContactRecord, Error> {
+    let sql = format!("SELECT {COLUMNS} FROM contacts WHERE id = $1 FOR UPDATE");
+    let row: Option<Row> = sqlx::query_as(&sql)
+        .bind(id.uuid())
+        .fetch_optional(&mut *tx)
+        .await?;
+    row.map(Into::into)
+        .ok_or_else(|| Error::ContactNotFound(id.to_string()))
+}
+
+/// Who makes a change, and the idempotency key of a create.
+#[derive(Debug, Clone, Copy)]
+pub struct Write<'a> {
+    /// The principal's subject.
+    pub actor: &'a str,
+    /// `request_id` and the encoded request, for creates.
+    pub request: Option<(&'a str, &'a [u8])>,
+}
+
+/// Creates a contact, or replays the first result of the same `request_id`.
+pub async fn create(
+    pool: &PgPool,
+    state: ContactState,
+    write: Write<'_>,
+) -> Result<Contact, Error> {
+    let mut tx = pool.begin().await?;
+    if let Some((request_id, request)) = write.request
+        && let Claim::Replay(response) =
+            idempotency::claim(&mut tx, "CreateContact", request_id, request).await?
+    {
+        return Contact::decode(response.as_slice())
+            .map_err(|err| Error::Internal(anyhow::Error::new(err).context("stored response")));
+    }
+    let company_name = match state.company_id {
+        Some(company_id) => lock_live_company(&mut tx, company_id, "contact.company_id").await?,
+        None => String::new(),
+    };
+    let now = now();
+    let record = ContactRecord {
+        id: ContactId::generate(),
+        state,
+        create_time: now,
+        update_time: now,
+        delete_time: None,
+        version: 1,
+    };
+    let inserted = sqlx::query(
+        "INSERT INTO contacts (id, given_name, family_name, email, phone, job_title, company_id, \
+           company_name, owner_id, lifecycle_stage, lead_source, lead_source_detail, source_campaign_id, \
+           tags, email_opt_in, email_opt_in_time, create_time, update_time, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, 1)",
+    )
+    .bind(record.id.uuid())
+    .bind(&record.state.given_name)
+    .bind(&record.state.family_name)
+    .bind(record.state.email.as_str())
+    .bind(&record.state.phone)
+    .bind(&record.state.job_title)
+    .bind(record.state.company_id.map(|id| id.uuid()))
+    .bind(&company_name)
+    .bind(&record.state.owner_id)
+    .bind(stage_name(record.state.lifecycle_stage))
+    .bind(source_name(record.state.lead_source))
+    .bind(&record.state.lead_source_detail)
+    .bind(&record.state.source_campaign_id)
+    .bind(&record.state.tags)
+    .bind(record.state.email_opt_in)
+    .bind(record.state.email_opt_in_time)
+    .bind(now)
+    .execute(&mut *tx)
+    .await;
+    if let Err(err) = inserted {
+        drop(tx);
+        return Err(email_taken_or(pool, record.state.email.as_str(), err).await);
+    }
+    let contact = convert::contact_to_proto(&record);
+    changelog::append(
+        &mut tx,
+        &[Change::of(
+            CONTACT,
+            &contact,
+            record.id.to_string(),
+            ChangeKind::Created,
+            write.actor,
+            Vec::new(),
+        )],
+    )
+    .await?;
+    if let Some((request_id, _)) = write.request {
+        idempotency::record(&mut tx, request_id, &contact.encode_to_vec()).await?;
+    }
+    tx.commit().await?;
+    Ok(contact)
+}
+
+async fn email_taken_or(pool: &PgPool, email: &str, err: sqlx::Error) -> Error {
+    if !violates(&err, "contacts_email_live") {
+        return err.into();
+    }
+    let existing: Result<Option<uuid::Uuid>, _> =
+        sqlx::query_scalar("SELECT id FROM contacts WHERE email = $1 AND delete_time IS NULL")
+            .bind(email)
+            .fetch_optional(pool)
+            .await;
+    Error::EmailTaken {
+        email: email.to_owned(),
+        existing_id: existing
+            .ok()
+            .flatten()
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+    }
+}
+
+/// Applies `draft` to a live contact if `etag` is current (or empty).
+/// Unchanged fields make no new version and no change event.
+pub async fn update(
+    pool: &PgPool,
+    id: ContactId,
+    etag: &str,
+    draft: &ContactDraft,
+    write: Write<'_>,
+) -> Result<Contact, Error> {
+    let mut tx = pool.begin().await?;
+    let mut record = lock(&mut tx, id).await?;
+    check_etag(CONTACT, &id.to_string(), etag, record.version)?;
+    if record.delete_time.is_some() {
+        return Err(deleted(id));
+    }
+    let now = now();
+    let changed = record.state.apply(draft, now);
+    if changed.is_empty() {
+        return Ok(convert::contact_to_proto(&record));
+    }
+    let company_name = match (
+        changed.iter().any(|path| path == "company_id"),
+        record.state.company_id,
+    ) {
+        (true, Some(company_id)) => {
+            Some(lock_live_company(&mut tx, company_id, "contact.company_id").await?)
+        }
+        (true, None) => Some(String::new()),
+        (false, _) => None,
+    };
+    let updated = sqlx::query(
+        "UPDATE contacts SET given_name = $2, family_name = $3, email = $4, phone = $5, job_title = $6, \
+           company_id = $7, company_name = coalesce($8, company_name), owner_id = $9, lifecycle_stage = $10, \
+           lead_source = $11, lead_source_detail = $12, source_campaign_id = $13, tags = $14, \
+           email_opt_in = $15, email_opt_in_time = $16, update_time = $17, version = version + 1 \
+         WHERE id = $1",
+    )
+    .bind(id.uuid())
+    .bind(&record.state.given_name)
+    .bind(&record.state.family_name)
+    .bind(record.state.email.as_str())
+    .bind(&record.state.phone)
+    .bind(&record.state.job_title)
+    .bind(record.state.company_id.map(|id| id.uuid()))
+    .bind(company_name)
+    .bind(&record.state.owner_id)
+    .bind(stage_name(record.state.lifecycle_stage))
+    .bind(source_name(record.state.lead_source))
+    .bind(&record.state.lead_source_detail)
+    .bind(&record.state.source_campaign_id)
+    .bind(&record.state.tags)
+    .bind(record.state.email_opt_in)
+    .bind(record.state.email_opt_in_time)
+    .bind(now)
+    .execute(&mut *tx)
+    .await;
+    if let Err(err) = updated {
+        drop(tx);
+        return Err(email_taken_or(pool, record.state.email.as_str(), err).await);
+    }
+    record.update_time = now;
+    record.version += 1;
+    let contact = convert::contact_to_proto(&record);
+    changelog::append(
+        &mut tx,
+        &[Change::of(
+            CONTACT,
+            &contact,
+            id.to_string(),
+            ChangeKind::Updated,
+            write.actor,
+            changed,
+        )],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(contact)
+}
+
+fn deleted(id: ContactId) -> Error {
+    Error::Problem(
+        rapport_kit::error::Problem::new(
+            tonic::Code::FailedPrecondition,
+            "CONTACT_DELETED",
+            format!("contact {id} is deleted; undelete it first"),
+        )
+        .precondition(
+            "CONTACT_LIVE",
+            &id.to_string(),
+            "the contact must not be deleted",
+        ),
+    )
+}
+
+/// Soft-deletes (`deleted = true`) or restores a contact. Idempotent: a
+/// contact already in the wanted state is returned unchanged.
+pub async fn set_deleted(
+    pool: &PgPool,
+    id: ContactId,
+    etag: &str,
+    deleted: bool,
+    write: Write<'_>,
+) -> Result<Contact, Error> {
+    let mut tx = pool.begin().await?;
+    let mut record = lock(&mut tx, id).await?;
+    check_etag(CONTACT, &id.to_string(), etag, record.version)?;
+    if record.delete_time.is_some() == deleted {
+        return Ok(convert::contact_to_proto(&record));
+    }
+    let now = now();
+    let delete_time = deleted.then_some(now);
+    let result = sqlx::query(
+        "UPDATE contacts SET delete_time = $2, update_time = $3, version = version + 1 WHERE id = $1",
+    )
+    .bind(id.uuid())
+    .bind(delete_time)
+    .bind(now)
+    .execute(&mut *tx)
+    .await;
+    if let Err(err) = result {
+        drop(tx);
+        return Err(email_taken_or(pool, record.state.email.as_str(), err).await);
+    }
+    record.delete_time = delete_time;
+    record.update_time = now;
+    record.version += 1;
+    let contact = convert::contact_to_proto(&record);
+    let kind = if deleted {
+        ChangeKind::Deleted
+    } else {
+        ChangeKind::Undeleted
+    };
+    changelog::append(
+        &mut tx,
+        &[Change::of(
+            CONTACT,
+            &contact,
+            id.to_string(),
+            kind,
+            write.actor,
+            Vec::new(),
+        )],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(contact)
+}
+
+/// One page of contacts and the next page's token.
+pub async fn list(
+    pool: &PgPool,
+    query: &ListQuery,
+    fingerprint: &str,
+) -> Result<(Vec<ContactRecord>, String), Error> {
+    let (sql, params) = query.sql(COLUMNS, "contacts")?;
+    let mut statement = sqlx::query_as::<_, Row>(&sql);
+    for param in params {
+        statement = filter::bind_as(statement, param);
+    }
+    let mut records: Vec<ContactRecord> = statement
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    let more = records.len() > query.page_size as usize;
+    records.truncate(query.page_size as usize);
+    let last = records.last().map(|record| rapport_kit::paging::Cursor {
+        value: sort_value(record, query.order.key.field),
+        id: record.id.uuid(),
+    });
+    Ok((records, next_token(fingerprint, more, last)))
+}
+
+fn sort_value(record: &ContactRecord, field: &str) -> String {
+    let time = |time: DateTime<Utc>| time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    match field {
+        "update_time" => time(record.update_time),
+        "given_name" => record.state.given_name.clone(),
+        "family_name" => record.state.family_name.clone(),
+        "email" => record.state.email.as_str().to_owned(),
+        _ => time(record.create_time),
+    }
+}
+
+/// Ranked free-text search over live contacts: prefix matches on words
+/// (full text) and typo-tolerant matches (trigram word similarity).
+pub async fn search(
+    pool: &PgPool,
+    words: &[String],
+    text: &str,
+    limit: u32,
+    offset: u32,
+) -> Result<Vec<(ContactRecord, f64)>, Error> {
+    let prefixes = words
+        .iter()
+        .map(|word| format!("{word}:*"))
+        .collect::<Vec<_>>()
+        .join(" & ");
+    let sql = format!(
+        "SELECT {COLUMNS}, score FROM ( \
+           SELECT *, ( \
+             ts_rank(search_vector, to_tsquery('simple', $1)) \
+             + word_similarity($2, search_text) \
+             + CASE WHEN email = $2 THEN 1 ELSE 0 END)::float8 AS score \
+           FROM contacts \
+           WHERE delete_time IS NULL \
+             AND (search_vector @@ to_tsquery('simple', $1) OR $2 <% search_text) \
+         ) ranked ORDER BY score DESC, id LIMIT $3 OFFSET $4"
+    );
+    let rows: Vec<(Row, f64)> = sqlx::query(&sql)
+        .bind(prefixes)
+        .bind(text)
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(|row| {
+            use sqlx::{FromRow, Row as _};
+            let score: f64 = row.try_get("score")?;
+            Ok((Row::from_row(&row)?, score))
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(rows
+        .into_iter()
+        .map(|(row, score)| (row.into(), score))
+        .collect())
+}

@@ -1,0 +1,400 @@
+//! JWT verification ([`Verifier`]) and HS256 minting ([`mint_hs256`]).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde_json::{Map, Value};
+
+use super::{AuthError, Principal, Role};
+
+/// Default name of the claim holding the caller's roles.
+pub const DEFAULT_ROLES_CLAIM: &str = "roles";
+/// Default clock skew tolerated for `exp` and `nbf`, in seconds.
+pub const DEFAULT_LEEWAY_SECONDS: u64 = 60;
+/// Largest accepted [`AuthConfig::leeway_seconds`] (one hour).
+pub const MAX_LEEWAY_SECONDS: u64 = 3600;
+
+/// Where the token verification keys come from.
+#[derive(Clone)]
+pub enum KeySource {
+    /// A shared HS256 secret (raw bytes). Tokens must use `alg: HS256`.
+    Secret(Vec<u8>),
+    /// A JSON Web Key Set file, read once by [`Verifier::new`]. RSA keys verify `RS256` and
+    /// P-256 EC keys verify `ES256`; other keys (`use: enc`, other algorithms or curves,
+    /// symmetric keys) are skipped. The token's `kid` picks the key; a token without `kid`
+    /// is accepted only when the set holds exactly one usable key.
+    JwksFile(PathBuf),
+}
+
+impl fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeySource::Secret(_) => f.write_str("Secret(<redacted>)"),
+            KeySource::JwksFile(path) => f.debug_tuple("JwksFile").field(path).finish(),
+        }
+    }
+}
+
+/// Settings of a [`Verifier`].
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// Required value of the `iss` claim.
+    pub issuer: String,
+    /// Value the `aud` claim (string or array) must contain.
+    pub audience: String,
+    /// Claim holding an array of role names ([`DEFAULT_ROLES_CLAIM`]); unknown names are ignored.
+    pub roles_claim: String,
+    /// Verification keys.
+    pub keys: KeySource,
+    /// Clock skew tolerated for `exp` / `nbf`, at most [`MAX_LEEWAY_SECONDS`].
+    pub leeway_seconds: u64,
+}
+
+impl AuthConfig {
+    /// A config with the default roles claim and leeway.
+    pub fn new(issuer: impl Into<String>, audience: impl Into<String>, keys: KeySource) -> Self {
+        AuthConfig {
+            issuer: issuer.into(),
+            audience: audience.into(),
+            roles_claim: DEFAULT_ROLES_CLAIM.to_owned(),
+            keys,
+            leeway_seconds: DEFAULT_LEEWAY_SECONDS,
+        }
+    }
+}
+
+/// Why a [`Verifier`] could not be built or a token could not be minted.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthSetupError {
+    /// A required setting is empty or out of range.
+    #[error("invalid auth config: {0}")]
+    InvalidConfig(String),
+    /// The HS256 secret is empty.
+    #[error("invalid auth config: the HS256 secret is empty")]
+    EmptySecret,
+    /// The JWKS file could not be read.
+    #[error("cannot read JWKS file {}: {source}", path.display())]
+    ReadJwks {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The JWKS file is not a usable JSON Web Key Set.
+    #[error("invalid JWKS file {}: {message}", path.display())]
+    InvalidJwks {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Signing a token failed.
+    #[error("cannot sign token: {0}")]
+    Signing(String),
+}
+
+/// Verifies bearer tokens. Cheap to clone (shares its keys).
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    roles_claim: String,
+    keys: Keys,
+}
+
+enum Keys {
+    Secret(Box<VerificationKey>),
+    Jwks(Vec<VerificationKey>),
+}
+
+struct VerificationKey {
+    kid: Option<String>,
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (kind, count) = match &self.inner.keys {
+            Keys::Secret(_) => ("hs256-secret", 1),
+            Keys::Jwks(keys) => ("jwks", keys.len()),
+        };
+        f.debug_struct("Verifier")
+            .field("keys", &kind)
+            .field("key_count", &count)
+            .field("roles_claim", &self.inner.roles_claim)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    /// Builds a verifier, reading and parsing the JWKS file (if any) once.
+    pub fn new(config: AuthConfig) -> Result<Verifier, AuthSetupError> {
+        for (name, value) in [
+            ("issuer", &config.issuer),
+            ("audience", &config.audience),
+            ("roles_claim", &config.roles_claim),
+        ] {
+            if value.trim().is_empty() {
+                return Err(AuthSetupError::InvalidConfig(format!("{name} is empty")));
+            }
+        }
+        if config.leeway_seconds > MAX_LEEWAY_SECONDS {
+            return Err(AuthSetupError::InvalidConfig(format!(
+                "leeway_seconds {} exceeds {MAX_LEEWAY_SECONDS}",
+                config.leeway_seconds
+            )));
+        }
+        let validation = |alg| {
+            let mut validation = Validation::new(alg);
+            validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+            validation.set_issuer(&[&config.issuer]);
+            validation.set_audience(&[&config.audience]);
+            validation.validate_exp = true;
+            validation.validate_nbf = true;
+            validation.validate_aud = true;
+            validation.leeway = config.leeway_seconds;
+            validation
+        };
+        let keys = match &config.keys {
+            KeySource::Secret(secret) if secret.is_empty() => {
+                return Err(AuthSetupError::EmptySecret);
+            }
+            KeySource::Secret(secret) => {
+                if secret.len() < 32 {
+                    tracing::warn!(
+                        bytes = secret.len(),
+                        "HS256 secret is shorter than 32 bytes; use a longer random secret"
+                    );
+                }
+                Keys::Secret(Box::new(VerificationKey {
+                    kid: None,
+                    key: DecodingKey::from_secret(secret),
+                    validation: validation(Algorithm::HS256),
+                }))
+            }
+            KeySource::JwksFile(path) => {
+                let keys = load_jwks(path)?
+                    .into_iter()
+                    .map(|(kid, alg, key)| VerificationKey {
+                        kid,
+                        key,
+                        validation: validation(alg),
+                    })
+                    .collect();
+                Keys::Jwks(keys)
+            }
+        };
+        Ok(Verifier {
+            inner: Arc::new(Inner {
+                roles_claim: config.roles_claim,
+                keys,
+            }),
+        })
+    }
+
+    /// Verifies `token` (without the `Bearer ` prefix) and returns its principal.
+    ///
+    /// Checks the signature with the key matching the header (`alg` must be the key's
+    /// algorithm), requires `exp`, `iss`, `aud` and `sub`, and checks `nbf` when present.
+    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| AuthError::Invalid("malformed token or unsupported algorithm"))?;
+        let key = match &self.inner.keys {
+            Keys::Secret(key) => key,
+            Keys::Jwks(keys) => select_key(keys, header.kid.as_deref())?,
+        };
+        if !key.validation.algorithms.contains(&header.alg) {
+            return Err(AuthError::Invalid("algorithm does not match the key"));
+        }
+        let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &key.validation)
+            .map_err(|error| map_jwt_error(error.kind()))?
+            .claims;
+        let subject = match claims.get("sub") {
+            Some(Value::String(sub)) if !sub.is_empty() => sub.clone(),
+            _ => return Err(AuthError::Invalid("missing or empty sub claim")),
+        };
+        let roles = parse_roles(claims.get(&self.inner.roles_claim))?;
+        Ok(Principal { subject, roles })
+    }
+}
+
+fn select_key<'a>(
+    keys: &'a [VerificationKey],
+    kid: Option<&str>,
+) -> Result<&'a VerificationKey, AuthError> {
+    match (kid, keys) {
+        (Some(kid), _) => keys
+            .iter()
+            .find(|key| key.kid.as_deref() == Some(kid))
+            .ok_or(AuthError::Invalid("unknown key id (kid)")),
+        (None, [only]) => Ok(only),
+        (None, _) => Err(AuthError::Invalid("token has no key id (kid)")),
+    }
+}
+
+fn parse_roles(value: Option<&Value>) -> Result<Vec<Role>, AuthError> {
+    let names = match value {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(names)) => names,
+        Some(_) => return Err(AuthError::Invalid("roles claim is not an array")),
+    };
+    let mut roles = Vec::new();
+    for role in names
+        .iter()
+        .filter_map(Value::as_str)
+        .filter_map(Role::parse)
+    {
+        if !roles.contains(&role) {
+            roles.push(role);
+        }
+    }
+    Ok(roles)
+}
+
+fn map_jwt_error(kind: &ErrorKind) -> AuthError {
+    match kind {
+        ErrorKind::ExpiredSignature => AuthError::Expired,
+        ErrorKind::InvalidSignature => AuthError::Invalid("signature mismatch"),
+        ErrorKind::InvalidIssuer => AuthError::Invalid("issuer not accepted"),
+        ErrorKind::InvalidAudience => AuthError::Invalid("audience not accepted"),
+        ErrorKind::ImmatureSignature => AuthError::Invalid("token not yet valid (nbf)"),
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => {
+            AuthError::Invalid("algorithm does not match the key")
+        }
+        ErrorKind::MissingRequiredClaim(claim) => AuthError::Invalid(match claim.as_str() {
+            "exp" => "missing exp claim",
+            "iss" => "missing iss claim",
+            "aud" => "missing aud claim",
+            "sub" => "missing or empty sub claim",
+            _ => "missing required claim",
+        }),
+        ErrorKind::InvalidClaimFormat(_) => AuthError::Invalid("claim has an invalid format"),
+        ErrorKind::InvalidEcdsaKey | ErrorKind::InvalidRsaKey(_) | ErrorKind::InvalidKeyFormat => {
+            tracing::warn!("configured JWT verification key is unusable");
+            AuthError::Invalid("verification key unusable")
+        }
+        _ => AuthError::Invalid("malformed token"),
+    }
+}
+
+/// Reads a JWKS file into `(kid, algorithm, key)` triples of the usable signing keys.
+fn load_jwks(path: &Path) -> Result<Vec<(Option<String>, Algorithm, DecodingKey)>, AuthSetupError> {
+    let invalid = |message: String| AuthSetupError::InvalidJwks {
+        path: path.to_owned(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| AuthSetupError::ReadJwks {
+        path: path.to_owned(),
+        source,
+    })?;
+    let document: Value =
+        serde_json::from_str(&text).map_err(|error| invalid(format!("not JSON: {error}")))?;
+    let Some(Value::Array(entries)) = document.get("keys") else {
+        return Err(invalid("no \"keys\" array".to_owned()));
+    };
+    let mut keys: Vec<(Option<String>, Algorithm, DecodingKey)> = Vec::new();
+    for (index, entry) in entries.iter().enumerate() {
+        let jwk: Jwk = serde_json::from_value(entry.clone())
+            .map_err(|error| invalid(format!("key #{index} is not a valid JWK: {error}")))?;
+        let kid = jwk.common.key_id.clone();
+        let label = match &kid {
+            Some(kid) => format!("key #{index} (kid {kid:?})"),
+            None => format!("key #{index}"),
+        };
+        let Some(alg) = usable_algorithm(&jwk) else {
+            tracing::info!(file = %path.display(), key = %label, "skipping JWKS key: not an RS256/ES256 signing key");
+            continue;
+        };
+        if let AlgorithmParameters::EllipticCurve(ec) = &jwk.algorithm {
+            check_p256_coordinates(&ec.x, &ec.y)
+                .map_err(|what| invalid(format!("{label}: {what}")))?;
+        }
+        let key = DecodingKey::from_jwk(&jwk)
+            .map_err(|error| invalid(format!("{label} is unusable: {error}")))?;
+        if kid.is_some() && keys.iter().any(|(other, _, _)| *other == kid) {
+            return Err(invalid(format!("{label}: duplicate kid")));
+        }
+        keys.push((kid, alg, key));
+    }
+    if keys.is_empty() {
+        return Err(invalid("contains no RS256 or ES256 signing key".to_owned()));
+    }
+    Ok(keys)
+}
+
+/// The algorithm a JWK verifies, if it is an RS256 or ES256 signing key.
+fn usable_algorithm(jwk: &Jwk) -> Option<Algorithm> {
+    if matches!(jwk.common.public_key_use, Some(ref u) if *u != PublicKeyUse::Signature) {
+        return None;
+    }
+    let alg = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => Algorithm::RS256,
+        AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
+            Algorithm::ES256
+        }
+        _ => return None,
+    };
+    match jwk.common.key_algorithm {
+        None => Some(alg),
+        Some(KeyAlgorithm::RS256) if alg == Algorithm::RS256 => Some(alg),
+        Some(KeyAlgorithm::ES256) if alg == Algorithm::ES256 => Some(alg),
+        Some(_) => None,
+    }
+}
+
+fn check_p256_coordinates(x: &str, y: &str) -> Result<(), &'static str> {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    for coordinate in [x, y] {
+        match engine.decode(coordinate) {
+            Ok(bytes) if bytes.len() == 32 => {}
+            _ => return Err("EC coordinates must be 32-byte base64url values"),
+        }
+    }
+    Ok(())
+}
+
+/// Mints an HS256 token (for `rapport dev-token` and tests) with `iss`, `aud`, `sub`, `iat`,
+/// `nbf`, `exp = now + ttl` and the roles under [`DEFAULT_ROLES_CLAIM`].
+pub fn mint_hs256(
+    secret: &[u8],
+    issuer: &str,
+    audience: &str,
+    subject: &str,
+    roles: &[Role],
+    ttl: Duration,
+) -> Result<String, AuthSetupError> {
+    if secret.is_empty() {
+        return Err(AuthSetupError::EmptySecret);
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| AuthSetupError::Signing("system clock is before 1970".to_owned()))?
+        .as_secs();
+    let exp = now
+        .checked_add(ttl.as_secs())
+        .ok_or_else(|| AuthSetupError::InvalidConfig("ttl is too large".to_owned()))?;
+    let claims = serde_json::json!({
+        "iss": issuer,
+        "aud": audience,
+        "sub": subject,
+        "iat": now,
+        "nbf": now,
+        "exp": exp,
+        DEFAULT_ROLES_CLAIM: roles.iter().map(|role| role.as_str()).collect::<Vec<_>>(),
+    });
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .map_err(|error| AuthSetupError::Signing(error.to_string()))
+}

@@ -1,0 +1,190 @@
+//! The tower layer enforcing authentication and policies in front of a tonic server.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::future::{Either, Ready, ready};
+use http::HeaderMap;
+use tower::{Layer, Service};
+
+use super::{AuthError, Policy, Principal, Verifier, permission_denied};
+
+/// Path prefixes served without credentials (health checks and server reflection).
+const PUBLIC_PREFIXES: [&str; 2] = ["/grpc.health.v1.", "/grpc.reflection."];
+
+/// Tower layer authenticating every gRPC request with a bearer JWT and authorizing it with
+/// the matching [`Policy`]; see [`AuthService`] for the exact behavior.
+#[derive(Debug, Clone)]
+pub struct AuthLayer {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    verifier: Verifier,
+    policies: HashMap<&'static str, Policy>,
+}
+
+impl AuthLayer {
+    /// A layer verifying tokens with `verifier` and authorizing with `policies` (one per
+    /// service; if a service appears twice the first policy is kept and a warning logged).
+    pub fn new(verifier: Verifier, policies: Vec<Policy>) -> AuthLayer {
+        let mut by_service = HashMap::with_capacity(policies.len());
+        for policy in policies {
+            if by_service.contains_key(policy.service()) {
+                tracing::warn!(
+                    service = policy.service(),
+                    "duplicate auth policy for service ignored"
+                );
+                continue;
+            }
+            by_service.insert(policy.service(), policy);
+        }
+        AuthLayer {
+            shared: Arc::new(Shared {
+                verifier,
+                policies: by_service,
+            }),
+        }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> AuthService<S> {
+        AuthService {
+            inner,
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+/// The service produced by [`AuthLayer`].
+///
+/// * Paths starting with `/grpc.health.v1.` or `/grpc.reflection.` pass through untouched.
+/// * Otherwise `authorization: Bearer <jwt>` is required and verified; failures are answered
+///   `UNAUTHENTICATED`.
+/// * The path `/<service>/<method>` must be listed in the service's [`Policy`] and the
+///   principal must hold one of its roles, else `PERMISSION_DENIED` (deny by default).
+/// * On success the [`Principal`] is inserted into the request extensions and the request
+///   goes to the inner service. Rejections never reach the inner service; they are
+///   trailers-only gRPC responses built by `tonic::Status::into_http`.
+#[derive(Debug, Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for AuthService<S>
+where
+    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    ResBody: Default,
+{
+    type Response = http::Response<ResBody>;
+    type Error = S::Error;
+    type Future = Either<Ready<Result<http::Response<ResBody>, S::Error>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
+        let path = request.uri().path();
+        if PUBLIC_PREFIXES
+            .iter()
+            .any(|prefix| path.starts_with(prefix))
+        {
+            return Either::Right(self.inner.call(request));
+        }
+        match self.shared.authorize(path, request.headers()) {
+            Ok(principal) => {
+                request.extensions_mut().insert(principal);
+                Either::Right(self.inner.call(request))
+            }
+            Err(status) => Either::Left(ready(Ok(status.into_http()))),
+        }
+    }
+}
+
+impl Shared {
+    fn authorize(&self, path: &str, headers: &HeaderMap) -> Result<Principal, tonic::Status> {
+        let principal = bearer_token(headers)
+            .and_then(|token| self.verifier.verify(token))
+            .map_err(|error| {
+                match error {
+                    AuthError::MissingToken => {
+                        tracing::debug!(
+                            path,
+                            reason = error.reason(),
+                            "authentication failed: {error}"
+                        );
+                    }
+                    _ => {
+                        tracing::info!(
+                            path,
+                            reason = error.reason(),
+                            "authentication failed: {error}"
+                        );
+                    }
+                }
+                error.to_status()
+            })?;
+        let allowed = split_path(path)
+            .and_then(|(service, method)| self.policies.get(service)?.allowed(method));
+        let Some(allowed) = allowed else {
+            tracing::info!(path, subject = %principal.subject, "permission denied: method not in any policy");
+            return Err(permission_denied(path, &[]));
+        };
+        if !principal.has_any(allowed) {
+            tracing::info!(
+                path,
+                subject = %principal.subject,
+                roles = ?principal.roles,
+                required = ?allowed,
+                "permission denied: missing role"
+            );
+            return Err(permission_denied(path, allowed));
+        }
+        tracing::debug!(path, subject = %principal.subject, "request authorized");
+        Ok(principal)
+    }
+}
+
+/// Extracts the token of a single `authorization: Bearer <token>` header.
+fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
+    let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Err(AuthError::MissingToken);
+    };
+    if values.next().is_some() {
+        return Err(AuthError::MalformedHeader(
+            "more than one authorization header",
+        ));
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| AuthError::MalformedHeader("authorization header is not ASCII"))?;
+    let (scheme, token) = value
+        .trim()
+        .split_once(' ')
+        .ok_or(AuthError::MalformedHeader("expected `Bearer <token>`"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthError::MalformedHeader("expected the Bearer scheme"));
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(AuthError::MalformedHeader("empty bearer token"));
+    }
+    Ok(token)
+}
+
+/// Splits `/pkg.Service/Method` into `("pkg.Service", "Method")`.
+fn split_path(path: &str) -> Option<(&str, &str)> {
+    let (service, method) = path.strip_prefix('/')?.split_once('/')?;
+    if service.is_empty() || method.is_empty() || method.contains('/') {
+        return None;
+    }
+    Some((service, method))
+}

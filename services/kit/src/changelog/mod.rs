@@ -1,0 +1,210 @@
+//! The change log: every state change a service makes, appended in the same
+//! transaction as the change. It is the audit trail, the outbox, and the
+//! source of `WatchChanges`.
+//!
+//! Commit order: [`append`] takes a transaction-scoped advisory lock and
+//! only then draws the sequence number, and the lock is held until commit.
+//! Call it last, just before `commit`. A transaction holding sequence N
+//! therefore commits (and becomes visible) before any transaction can draw
+//! N+1, so a consumer that has read up to N can never later meet a smaller
+//! number.
+//!
+//! Submodules: [`watch`] (replay then follow, heartbeats, expired cursors).
+
+pub mod watch;
+
+use std::time::Duration;
+
+use prost_types::{Any, Timestamp};
+use rapport_proto::common::v1::{ChangeEvent, ChangeKind};
+use sqlx::{PgConnection, PgPool};
+
+pub use watch::{Feed, FeedItem};
+
+/// Advisory lock class of change-log appends (the second key is the
+/// schema's hash, so services do not serialize each other).
+const APPEND_LOCK_CLASS: i32 = 0x7261_7070; // "rapp"
+
+/// One change to append.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// Fully-qualified message name, e.g. `rapport.contacts.v1.Contact`.
+    pub resource_type: &'static str,
+    /// The resource's id.
+    pub resource_id: String,
+    /// What happened.
+    pub kind: ChangeKind,
+    /// Who did it (the principal's subject).
+    pub actor: String,
+    /// Changed field paths (updates only).
+    pub field_paths: Vec<String>,
+    /// The resource after the change, encoded.
+    pub resource: Vec<u8>,
+}
+
+impl Change {
+    /// A change of the resource of type `resource_type` (its fully-qualified
+    /// message name), carrying it encoded.
+    pub fn of(
+        resource_type: &'static str,
+        resource: &impl prost::Message,
+        resource_id: impl Into<String>,
+        kind: ChangeKind,
+        actor: impl Into<String>,
+        field_paths: Vec<String>,
+    ) -> Change {
+        Change {
+            resource_type,
+            resource_id: resource_id.into(),
+            kind,
+            actor: actor.into(),
+            field_paths,
+            resource: resource.encode_to_vec(),
+        }
+    }
+}
+
+/// Appends `changes` in commit order and notifies watchers at commit.
+/// Call it as the last statement of the transaction. Returns the sequences.
+pub async fn append(tx: &mut PgConnection, changes: &[Change]) -> Result<Vec<i64>, sqlx::Error> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))")
+        .bind(APPEND_LOCK_CLASS)
+        .execute(&mut *tx)
+        .await?;
+    let mut sequences = Vec::with_capacity(changes.len());
+    for change in changes {
+        let sequence: i64 = sqlx::query_scalar(
+            "INSERT INTO change_log \
+               (sequence, event_id, resource_type, resource_id, change_kind, actor, field_paths, resource) \
+             VALUES (nextval('change_log_sequence'), $1, $2, $3, $4, $5, $6, $7) \
+             RETURNING sequence",
+        )
+        .bind(uuid::Uuid::now_v7())
+        .bind(change.resource_type)
+        .bind(&change.resource_id)
+        .bind(i16::try_from(change.kind as i32).unwrap_or_default())
+        .bind(&change.actor)
+        .bind(&change.field_paths)
+        .bind(&change.resource)
+        .fetch_one(&mut *tx)
+        .await?;
+        sequences.push(sequence);
+    }
+    let last = sequences.last().copied().unwrap_or_default();
+    sqlx::query("SELECT pg_notify('rapport_changes_' || current_schema(), $1::text)")
+        .bind(last.to_string())
+        .execute(&mut *tx)
+        .await?;
+    Ok(sequences)
+}
+
+/// A change-log row.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct Row {
+    pub sequence: i64,
+    pub event_id: uuid::Uuid,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub change_kind: i16,
+    pub actor: String,
+    pub change_time: chrono::DateTime<chrono::Utc>,
+    pub field_paths: Vec<String>,
+    pub resource: Vec<u8>,
+}
+
+impl Row {
+    pub(crate) fn into_event(self) -> ChangeEvent {
+        ChangeEvent {
+            sequence: self.sequence,
+            event_id: self.event_id.to_string(),
+            resource_type: self.resource_type.clone(),
+            resource_id: self.resource_id,
+            kind: i32::from(self.change_kind),
+            actor: self.actor,
+            change_time: Some(timestamp(self.change_time)),
+            field_paths: self.field_paths,
+            resource: Some(Any {
+                type_url: format!("type.googleapis.com/{}", self.resource_type),
+                value: self.resource,
+            }),
+        }
+    }
+}
+
+/// A protobuf timestamp.
+pub fn timestamp(time: chrono::DateTime<chrono::Utc>) -> Timestamp {
+    Timestamp {
+        seconds: time.timestamp(),
+        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or_default(),
+    }
+}
+
+/// The history of one resource, oldest first (the audit trail).
+pub async fn history(
+    pool: &PgPool,
+    resource_type: &str,
+    resource_id: &str,
+) -> Result<Vec<ChangeEvent>, sqlx::Error> {
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT * FROM change_log WHERE resource_type = $1 AND resource_id = $2 ORDER BY sequence",
+    )
+    .bind(resource_type)
+    .bind(resource_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(Row::into_event).collect())
+}
+
+/// Deletes events older than `retention` and moves the expiry horizon, so
+/// consumers with older cursors are told to resync. Returns how many rows
+/// went.
+pub async fn prune(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Error> {
+    let pruned: i64 = sqlx::query_scalar(
+        "WITH cutoff AS ( \
+           SELECT max(sequence) AS through FROM change_log \
+           WHERE change_time < now() - make_interval(secs => $1)), \
+         gone AS ( \
+           DELETE FROM change_log WHERE sequence <= (SELECT through FROM cutoff) RETURNING sequence), \
+         moved AS ( \
+           UPDATE change_log_horizon \
+           SET pruned_through = GREATEST(pruned_through, (SELECT coalesce(max(sequence), 0) FROM gone)) \
+           RETURNING pruned_through) \
+         SELECT count(*) FROM gone, moved",
+    )
+    .bind(retention.as_secs_f64())
+    .fetch_one(pool)
+    .await?;
+    Ok(u64::try_from(pruned).unwrap_or_default())
+}
+
+/// How long idempotency keys are kept.
+pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(7 * 86_400);
+
+/// Prunes the change log (after `retention`) and idempotency keys (after
+/// [`IDEMPOTENCY_RETENTION`]) every `every` until `shutdown`.
+pub fn spawn_pruner(
+    pool: PgPool,
+    retention: Duration,
+    every: Duration,
+    mut shutdown: crate::shutdown::Shutdown,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = shutdown.wait() => return,
+            }
+            match prune(&pool, retention).await {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(count, "pruned change log"),
+                Err(err) => tracing::warn!(error = %err, "change log pruning failed"),
+            }
+            if let Err(err) = crate::idempotency::prune(&pool, IDEMPOTENCY_RETENTION).await {
+                tracing::warn!(error = %err, "idempotency key pruning failed");
+            }
+        }
+    })
+}

@@ -1,0 +1,251 @@
+//! `WatchChanges`: replay the log after a cursor, then follow it live.
+//!
+//! One [`Feed`] per service holds a single LISTEN connection and wakes
+//! every open stream when a transaction that appended commits; each stream
+//! then reads what is new from the table (the source of truth), so a lost
+//! notification only delays delivery until the next heartbeat tick.
+
+use std::time::Duration;
+
+use rapport_proto::common::v1::{ChangeEvent, Heartbeat};
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Code, Status};
+
+use super::Row;
+use crate::error::{Problem, internal_status};
+use crate::shutdown::Shutdown;
+
+/// Events read per query while replaying.
+const BATCH: i64 = 500;
+
+/// One message of a change stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeedItem {
+    /// A committed change.
+    Change(ChangeEvent),
+    /// The stream is idle; everything up to `latest_sequence` was sent.
+    Heartbeat(Heartbeat),
+}
+
+/// The change feed of one service schema.
+#[derive(Clone)]
+pub struct Feed {
+    pool: PgPool,
+    wakeups: watch::Receiver<u64>,
+    heartbeat: Duration,
+}
+
+impl Feed {
+    /// Starts following `schema`'s notifications until `shutdown`. Streams
+    /// send a heartbeat after `heartbeat` without events.
+    pub fn start(pool: PgPool, schema: &str, heartbeat: Duration, shutdown: Shutdown) -> Feed {
+        let (sender, wakeups) = watch::channel(0u64);
+        let channel = format!("rapport_changes_{schema}");
+        tokio::spawn(listen(pool.clone(), channel, sender, shutdown));
+        Feed {
+            pool,
+            wakeups,
+            heartbeat,
+        }
+    }
+
+    /// A stream of every change after `after_sequence` (optionally only of
+    /// `resource_types`), replayed and then followed live. Ends when the
+    /// client goes away. A cursor older than the retention window yields
+    /// `FAILED_PRECONDITION` with reason `CHANGE_CURSOR_EXPIRED`.
+    pub fn watch(
+        &self,
+        after_sequence: i64,
+        resource_types: Vec<String>,
+    ) -> Result<ReceiverStream<Result<FeedItem, Status>>, Status> {
+        if after_sequence < 0 {
+            return Err(Problem::invalid_field(
+                "INVALID_CURSOR",
+                "after_sequence",
+                "must be zero or a sequence from an earlier event",
+            )
+            .into_status());
+        }
+        let (sender, receiver) = mpsc::channel(64);
+        let stream = Stream {
+            pool: self.pool.clone(),
+            wakeups: self.wakeups.clone(),
+            heartbeat: self.heartbeat,
+            cursor: after_sequence,
+            resource_types,
+            sender,
+        };
+        tokio::spawn(stream.run());
+        Ok(ReceiverStream::new(receiver))
+    }
+}
+
+async fn listen(
+    pool: PgPool,
+    channel: String,
+    wakeups: watch::Sender<u64>,
+    mut shutdown: Shutdown,
+) {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match PgListener::connect_with(&pool).await {
+            Ok(mut listener) => match listener.listen(&channel).await {
+                Ok(()) => {
+                    delay = Duration::from_millis(100);
+                    // Anything committed while we were not listening.
+                    wakeups.send_modify(|count| *count += 1);
+                    loop {
+                        tokio::select! {
+                            received = listener.try_recv() => match received {
+                                Ok(Some(_)) => wakeups.send_modify(|count| *count += 1),
+                                Ok(None) => {
+                                    tracing::warn!(channel, "change notifications lost; reconnecting");
+                                    wakeups.send_modify(|count| *count += 1);
+                                }
+                                Err(err) => {
+                                    tracing::warn!(channel, error = %err, "change listener failed");
+                                    break;
+                                }
+                            },
+                            () = shutdown.wait() => return,
+                        }
+                    }
+                }
+                Err(err) => tracing::warn!(channel, error = %err, "LISTEN failed"),
+            },
+            Err(err) => tracing::debug!(channel, error = %err, "change listener cannot connect"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shutdown.wait() => return,
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+struct Stream {
+    pool: PgPool,
+    wakeups: watch::Receiver<u64>,
+    heartbeat: Duration,
+    cursor: i64,
+    resource_types: Vec<String>,
+    sender: mpsc::Sender<Result<FeedItem, Status>>,
+}
+
+impl Stream {
+    async fn run(mut self) {
+        if let Err(status) = self.pump().await {
+            let _ = self.sender.send(Err(status)).await;
+        }
+    }
+
+    async fn pump(&mut self) -> Result<(), Status> {
+        loop {
+            // Mark wakeups seen before reading, so a commit landing during
+            // the read wakes us again.
+            self.wakeups.borrow_and_update();
+            let read = self.read_batch().await?;
+            if read.sent_closed {
+                return Ok(());
+            }
+            if read.full {
+                continue;
+            }
+            tokio::select! {
+                changed = self.wakeups.changed() => {
+                    if changed.is_err() {
+                        return Err(Status::unavailable("the service is shutting down"));
+                    }
+                }
+                () = tokio::time::sleep(self.heartbeat) => {
+                    let heartbeat = Heartbeat {
+                        latest_sequence: self.cursor,
+                        time: Some(super::timestamp(chrono::Utc::now())),
+                    };
+                    if self.sender.send(Ok(FeedItem::Heartbeat(heartbeat))).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                () = self.sender.closed() => return Ok(()),
+            }
+        }
+    }
+
+    /// Sends the next batch after the cursor. Every row advances the cursor,
+    /// also those filtered out by type, so heartbeats report real progress.
+    async fn read_batch(&mut self) -> Result<Batch, Status> {
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT * FROM change_log WHERE sequence > $1 ORDER BY sequence LIMIT $2",
+        )
+        .bind(self.cursor)
+        .bind(BATCH)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|err| database_status(&err))?;
+        // Checked after the read: a prune that committed before the read
+        // moved the horizon, and this sees it.
+        let pruned_through: i64 =
+            sqlx::query_scalar("SELECT pruned_through FROM change_log_horizon")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|err| database_status(&err))?;
+        if self.cursor < pruned_through {
+            return Err(expired(self.cursor, pruned_through));
+        }
+        let full = rows.len() as i64 == BATCH;
+        for row in rows {
+            self.cursor = row.sequence;
+            if !self.resource_types.is_empty() && !self.resource_types.contains(&row.resource_type)
+            {
+                continue;
+            }
+            if self
+                .sender
+                .send(Ok(FeedItem::Change(row.into_event())))
+                .await
+                .is_err()
+            {
+                return Ok(Batch {
+                    full,
+                    sent_closed: true,
+                });
+            }
+        }
+        Ok(Batch {
+            full,
+            sent_closed: false,
+        })
+    }
+}
+
+struct Batch {
+    full: bool,
+    sent_closed: bool,
+}
+
+fn database_status(err: &sqlx::Error) -> Status {
+    match err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            crate::error::unavailable("DATABASE_UNAVAILABLE", "the database is unavailable; retry")
+        }
+        _ => internal_status(&anyhow::anyhow!("reading the change log: {err}")),
+    }
+}
+
+fn expired(cursor: i64, pruned_through: i64) -> Status {
+    Problem::new(
+        Code::FailedPrecondition,
+        "CHANGE_CURSOR_EXPIRED",
+        format!(
+            "events after sequence {cursor} are no longer retained (pruned through {pruned_through}); \
+             resync: list the resources, then watch from the sequence in this error's metadata"
+        ),
+    )
+    .precondition("CHANGE_CURSOR", &cursor.to_string(), "older than the change log's retention window")
+    .meta("pruned_through", pruned_through.to_string())
+    .meta("resume_after", pruned_through.to_string())
+    .into_status()
+}

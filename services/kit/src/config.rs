@@ -1,0 +1,206 @@
+//! Typed configuration values from the environment.
+//!
+//! Every service reads its `Config` once at start-up through an [`Env`]; a
+//! bad value stops the process with the variable's name and what was wrong.
+//! Tests build an [`Env`] from pairs instead of touching the process
+//! environment.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A configuration variable that is missing or malformed.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration variable {name}: {problem}")]
+pub struct ConfigError {
+    /// The environment variable's name.
+    pub name: String,
+    /// What was wrong with it.
+    pub problem: String,
+}
+
+/// Where configuration values come from: the process environment, or a
+/// fixed map (tests, and `serve all` overriding one service's port).
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    overrides: HashMap<String, String>,
+    use_process: bool,
+}
+
+impl Env {
+    /// The process environment.
+    pub fn process() -> Env {
+        Env {
+            overrides: HashMap::new(),
+            use_process: true,
+        }
+    }
+
+    /// Only the given pairs.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Env {
+        let overrides = pairs
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        Env {
+            overrides,
+            use_process: false,
+        }
+    }
+
+    /// This environment with `name` set to `value`, shadowing the process.
+    pub fn with(mut self, name: &str, value: impl Into<String>) -> Env {
+        self.overrides.insert(name.to_owned(), value.into());
+        self
+    }
+
+    fn raw(&self, name: &str) -> Result<Option<String>, ConfigError> {
+        if let Some(value) = self.overrides.get(name) {
+            return Ok(Some(value.clone()));
+        }
+        if !self.use_process {
+            return Ok(None);
+        }
+        match std::env::var(name) {
+            Ok(value) => Ok(Some(value)),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError {
+                name: name.to_owned(),
+                problem: "is not valid UTF-8".to_owned(),
+            }),
+        }
+    }
+
+    /// Reads `name` if it is set and non-empty.
+    pub fn optional<T>(&self, name: &str) -> Result<Option<T>, ConfigError>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        match self.raw(name)? {
+            Some(raw) if !raw.trim().is_empty() => {
+                raw.trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|err: T::Err| ConfigError {
+                        name: name.to_owned(),
+                        problem: format!("{raw:?} is not valid: {err}"),
+                    })
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Reads `name`, or returns `default` when it is unset or empty.
+    pub fn or_default<T>(&self, name: &str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        Ok(self.optional(name)?.unwrap_or(default))
+    }
+
+    /// Reads a required variable.
+    pub fn required<T>(&self, name: &str) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        self.optional(name)?.ok_or_else(|| ConfigError {
+            name: name.to_owned(),
+            problem: "is required but not set".to_owned(),
+        })
+    }
+
+    /// Reads a duration written as `250ms`, `30s`, `5m`, `2h` or `7d` (a bare
+    /// number means seconds).
+    pub fn duration_or(&self, name: &str, default: Duration) -> Result<Duration, ConfigError> {
+        match self.optional::<String>(name)? {
+            None => Ok(default),
+            Some(raw) => parse_duration(&raw).ok_or_else(|| ConfigError {
+                name: name.to_owned(),
+                problem: format!("{raw:?} is not a duration (examples: 250ms, 30s, 5m, 2h, 7d)"),
+            }),
+        }
+    }
+
+    /// Reads a boolean written as true/false, 1/0, yes/no or on/off.
+    pub fn flag_or(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.optional::<String>(name)? {
+            None => Ok(default),
+            Some(raw) => match raw.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => Ok(true),
+                "0" | "false" | "no" | "off" => Ok(false),
+                _ => Err(ConfigError {
+                    name: name.to_owned(),
+                    problem: format!("{raw:?} is not a boolean (true or false)"),
+                }),
+            },
+        }
+    }
+}
+
+/// Parses `250ms`, `30s`, `5m`, `2h`, `7d` or a bare number of seconds.
+pub fn parse_duration(raw: &str) -> Option<Duration> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    match unit.trim() {
+        "" | "s" => Some(Duration::from_secs(number)),
+        "ms" => Some(Duration::from_millis(number)),
+        "m" => Some(Duration::from_secs(number.checked_mul(60)?)),
+        "h" => Some(Duration::from_secs(number.checked_mul(3600)?)),
+        "d" => Some(Duration::from_secs(number.checked_mul(86_400)?)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("30"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(604_800)));
+        assert_eq!(parse_duration("5 minutes"), None);
+        assert_eq!(parse_duration("-1s"), None);
+        assert_eq!(parse_duration(""), None);
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable() {
+        let env = Env::from_pairs([("PORT", "eighty"), ("TIMEOUT", "soon"), ("FLAG", "maybe")]);
+        let err = env.required::<u16>("PORT").unwrap_err();
+        assert_eq!(err.name, "PORT");
+        assert!(err.to_string().contains("\"eighty\" is not valid"), "{err}");
+
+        let missing = env.required::<u16>("MISSING").unwrap_err();
+        assert!(
+            missing.to_string().contains("MISSING: is required"),
+            "{missing}"
+        );
+        assert_eq!(env.or_default("MISSING", 7u16).unwrap(), 7);
+
+        let err = env.duration_or("TIMEOUT", Duration::ZERO).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("configuration variable TIMEOUT"),
+            "{err}"
+        );
+        assert!(env.flag_or("FLAG", false).is_err());
+    }
+
+    #[test]
+    fn overrides_shadow_and_empty_means_unset() {
+        let env = Env::from_pairs([("PORT", "  "), ("NAME", "x")]).with("NAME", "y");
+        assert_eq!(env.optional::<u16>("PORT").unwrap(), None);
+        assert_eq!(env.required::<String>("NAME").unwrap(), "y");
+        assert!(env.flag_or("NONE", true).unwrap());
+    }
+}

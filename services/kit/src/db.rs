@@ -1,0 +1,121 @@
+//! PostgreSQL: one pool per service, pinned to the service's own schema,
+//! and migrations (kit's tables plus the service's own) applied into it.
+
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use crate::config::{ConfigError, Env};
+
+/// Kit's own tables (change log, idempotency keys), created in every
+/// service's schema.
+static KIT_MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
+
+/// Where and how a service connects.
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    /// `postgres://` URL of the database.
+    pub url: String,
+    /// The service's schema, e.g. `contacts`; lower-case letters and `_`.
+    pub schema: String,
+    /// Pool size.
+    pub max_connections: u32,
+    /// How long a query waits for a free connection before failing.
+    pub acquire_timeout: Duration,
+}
+
+/// The default local database, as `make run` provides it.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+impl DbConfig {
+    /// Reads `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS` and
+    /// `DATABASE_ACQUIRE_TIMEOUT`.
+    pub fn from_env(env: &Env, schema: &str) -> Result<DbConfig, ConfigError> {
+        Ok(DbConfig {
+            url: env.or_default("DATABASE_URL", DEFAULT_DATABASE_URL.to_owned())?,
+            schema: schema.to_owned(),
+            max_connections: env.or_default("DATABASE_MAX_CONNECTIONS", 16)?,
+            acquire_timeout: env.duration_or("DATABASE_ACQUIRE_TIMEOUT", Duration::from_secs(5))?,
+        })
+    }
+}
+
+fn is_identifier(schema: &str) -> bool {
+    !schema.is_empty()
+        && schema.len() < 64
+        && schema.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+}
+
+/// A pool whose connections use the service's schema first. Lazy: the
+/// service starts even while PostgreSQL is down, and reports not ready.
+pub fn pool(config: &DbConfig) -> anyhow::Result<PgPool> {
+    anyhow::ensure!(
+        is_identifier(&config.schema),
+        "invalid schema name {:?}",
+        config.schema
+    );
+    let options = PgConnectOptions::from_str(&config.url)
+        .context("DATABASE_URL is not a valid postgres:// URL")?
+        .options([("search_path", format!("{},public", config.schema))])
+        .application_name(&format!("rapport-{}", config.schema));
+    Ok(PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .min_connections(0)
+        .acquire_timeout(config.acquire_timeout)
+        .connect_lazy_with(options))
+}
+
+/// Kit's migrations followed by the service's, in version order. Service
+/// migrations are numbered from 20000000000000 (a date), kit's below 1000.
+pub fn migrator(service: &Migrator) -> Migrator {
+    let mut migrations: Vec<_> = KIT_MIGRATIONS
+        .migrations
+        .iter()
+        .chain(service.migrations.iter())
+        .cloned()
+        .collect();
+    migrations.sort_by_key(|migration| migration.version);
+    Migrator {
+        migrations: Cow::Owned(migrations),
+        ..Migrator::DEFAULT
+    }
+}
+
+/// Creates the schema if needed and applies every pending migration. Safe
+/// to run from several processes at once (sqlx takes an advisory lock).
+pub async fn migrate(pool: &PgPool, schema: &str, service: &Migrator) -> anyhow::Result<()> {
+    anyhow::ensure!(is_identifier(schema), "invalid schema name {schema:?}");
+    let create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
+    sqlx::query(&create)
+        .execute(pool)
+        .await
+        .with_context(|| format!("creating schema {schema}"))?;
+    migrator(service)
+        .run(pool)
+        .await
+        .with_context(|| format!("applying migrations to schema {schema}"))?;
+    Ok(())
+}
+
+/// True when the database answers and every migration the binary knows is
+/// applied in the service's schema (the readiness check).
+pub async fn is_ready(pool: &PgPool, service: &Migrator) -> bool {
+    let applied: Result<Vec<i64>, _> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await;
+    match applied {
+        Ok(applied) => migrator(service)
+            .migrations
+            .iter()
+            .all(|migration| applied.contains(&migration.version)),
+        Err(err) => {
+            tracing::debug!(error = %err, "readiness check failed");
+            false
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Idempotent creates: the first result of each `request_id` is stored in
+//! the same transaction as the create, so a retry (even a concurrent one)
+//! returns it instead of creating a second record.
+//!
+//! ```text
+//! let mut tx = pool.begin().await?;
+//! match idempotency::claim(&mut tx, "CreateContact", request_id, &request_bytes).await? {
+//!     Claim::Replay(response) => return decode(response),   // tx is rolled back on drop
+//!     Claim::Fresh => {}
+//! }
+//! ... insert ...
+//! idempotency::record(&mut tx, request_id, &response_bytes).await?;
+//! tx.commit().await?;
+//! ```
+//! A concurrent retry blocks on the first call's uncommitted key until it
+//! commits (then replays its result) or rolls back (then runs itself).
+
+use sha2::{Digest, Sha256};
+use sqlx::PgConnection;
+use std::time::Duration;
+
+use crate::error::Problem;
+
+/// The longest `request_id` accepted.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// What to do with a request carrying a `request_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// First time: run it and [`record`] the response.
+    Fresh,
+    /// Seen before: answer with the stored response (encoded protobuf).
+    Replay(Vec<u8>),
+}
+
+/// Why a `request_id` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Malformed id.
+    #[error("request_id {0}")]
+    Invalid(&'static str),
+    /// The id was used before with a different request or operation.
+    #[error("request_id was already used for a different request")]
+    Reused,
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl Error {
+    /// The client-facing problem, or the database error to log.
+    pub fn problem(self) -> Result<Problem, anyhow::Error> {
+        match self {
+            Error::Invalid(what) => Ok(Problem::invalid_field(
+                "INVALID_REQUEST_ID",
+                "request_id",
+                what,
+            )),
+            Error::Reused => Ok(Problem::invalid_field(
+                "REQUEST_ID_REUSED",
+                "request_id",
+                "was already used for a different request; use a new request_id for a new request",
+            )),
+            Error::Database(err) => Err(anyhow::Error::new(err).context("idempotency key")),
+        }
+    }
+}
+
+fn validate(request_id: &str) -> Result<(), Error> {
+    if request_id.len() > MAX_REQUEST_ID_LEN {
+        return Err(Error::Invalid("must be at most 128 characters"));
+    }
+    if !request_id.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(Error::Invalid(
+            "must be printable ASCII without spaces (a UUID is ideal)",
+        ));
+    }
+    Ok(())
+}
+
+/// Claims `request_id` for `operation` with the request's encoded bytes
+/// (the `request_id` field itself cleared) inside the caller's transaction.
+pub async fn claim(
+    tx: &mut PgConnection,
+    operation: &str,
+    request_id: &str,
+    request: &[u8],
+) -> Result<Claim, Error> {
+    validate(request_id)?;
+    let hash = Sha256::digest(request).to_vec();
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency_keys (request_id, operation, request_hash) VALUES ($1, $2, $3) \
+         ON CONFLICT (request_id) DO NOTHING",
+    )
+    .bind(request_id)
+    .bind(operation)
+    .bind(&hash)
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 1 {
+        return Ok(Claim::Fresh);
+    }
+    let (stored_operation, stored_hash, response): (String, Vec<u8>, Option<Vec<u8>>) =
+        sqlx::query_as(
+            "SELECT operation, request_hash, response FROM idempotency_keys WHERE request_id = $1",
+        )
+        .bind(request_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    match response {
+        Some(response) if stored_operation == operation && stored_hash == hash => {
+            Ok(Claim::Replay(response))
+        }
+        _ => Err(Error::Reused),
+    }
+}
+
+/// Stores the response of a [`Claim::Fresh`] request, in the same
+/// transaction as its effect.
+pub async fn record(tx: &mut PgConnection, request_id: &str, response: &[u8]) -> Result<(), Error> {
+    sqlx::query("UPDATE idempotency_keys SET response = $2 WHERE request_id = $1")
+        .bind(request_id)
+        .bind(response)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Forgets keys older than `retention`. Returns how many were removed.
+pub async fn prune(pool: &sqlx::PgPool, retention: Duration) -> Result<u64, sqlx::Error> {
+    let seconds = retention.as_secs_f64();
+    let result = sqlx::query(
+        "DELETE FROM idempotency_keys WHERE create_time < now() - make_interval(secs => $1)",
+    )
+    .bind(seconds)
+    .execute(pool)
+    .await?;
+    Ok(result.rows_affected())
+}

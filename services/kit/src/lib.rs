@@ -1,0 +1,32 @@
+//! Shared plumbing for Rapport services, written once: plain functions and
+//! small types, not a framework.
+//!
+//! - [`config`]: typed values from the environment, failing with the variable's name.
+//! - [`telemetry`]: tracing subscriber, OTLP export, W3C trace context in and out.
+//! - [`server`]: the tonic server bootstrap (health, reflection, limits, shutdown, layers).
+//! - [`shutdown`]: one trigger, many listeners; SIGTERM and ctrl-c.
+//! - [`db`]: the PostgreSQL pool per service schema and migrations.
+//! - [`redis`]: a reconnecting Redis whose failures are cache misses.
+//! - [`cache`]: the two-tier (in-process + Redis) cache of hot records.
+//! - [`error`]: service errors to `tonic::Status` with google.rpc details.
+//! - [`auth`]: bearer JWT verification and the per-service role table.
+//! - [`paging`]: page sizes and opaque keyset page tokens.
+//! - [`filter`]: AIP-160 filters to bound SQL.
+//! - [`idempotency`]: `request_id` replay of creates.
+//! - [`changelog`]: the change log (append in commit order, watch, prune).
+//! - [`testing`]: fresh databases and helpers for integration tests.
+
+pub mod auth;
+pub mod cache;
+pub mod changelog;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod filter;
+pub mod idempotency;
+pub mod paging;
+pub mod redis;
+pub mod server;
+pub mod shutdown;
+pub mod telemetry;
+pub mod testing;

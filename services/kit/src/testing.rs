@@ -1,0 +1,158 @@
+//! Helpers for integration tests: a fresh PostgreSQL database per test,
+//! the Redis URL, and tokens signed with the local development key.
+//!
+//! Tests use the server at `DATABASE_URL` (default: the local one) and
+//! create a database of their own on it, dropped when the test ends.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+
+use crate::auth::{Role, mint_hs256};
+use crate::db::DEFAULT_DATABASE_URL;
+use crate::redis::DEFAULT_REDIS_URL;
+
+/// The issuer of local development tokens.
+pub const DEV_ISSUER: &str = "rapport-dev";
+/// The audience of local development tokens.
+pub const DEV_AUDIENCE: &str = "rapport";
+
+/// A database created for one test and dropped afterwards.
+#[derive(Debug)]
+pub struct TestDatabase {
+    /// URL of the new database.
+    pub url: String,
+    name: String,
+    admin_url: String,
+}
+
+impl TestDatabase {
+    /// Creates an empty database with a unique name.
+    pub async fn create() -> anyhow::Result<TestDatabase> {
+        let admin_url =
+            std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned());
+        let name = format!("rapport_test_{}", uuid::Uuid::now_v7().simple());
+        let mut admin =
+            PgConnection::connect_with(&PgConnectOptions::from_str(&admin_url)?).await?;
+        let create = format!("CREATE DATABASE {name}");
+        sqlx::query(&create).execute(&mut admin).await?;
+        admin.close().await?;
+        Ok(TestDatabase {
+            url: with_database(&admin_url, &name),
+            name,
+            admin_url,
+        })
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        // Drop runs outside any runtime guarantee: use a thread of its own.
+        let handle = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                let Ok(options) = PgConnectOptions::from_str(&admin_url) else {
+                    return;
+                };
+                if let Ok(mut admin) = PgConnection::connect_with(&options).await {
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(10),
+                        sqlx::query(&drop).execute(&mut admin),
+                    )
+                    .await;
+                }
+            });
+        });
+        let _ = handle.join();
+    }
+}
+
+/// `url` with its database path replaced by `database`.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |at| at + 3);
+    let path_start = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |at| at + authority_start);
+    let mut out = format!("{}/{database}", &base[..path_start]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+/// The Redis tests use (`REDIS_URL`, default the local one).
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned())
+}
+
+/// The local development signing secret (`make run`, `rapport dev-token`,
+/// tests). Never use it in production: set `AUTH_JWT_SECRET` or
+/// `AUTH_JWKS_FILE`.
+pub const DEV_SECRET: &str = "rapport-local-development-secret-do-not-use-in-production";
+
+/// A one-hour token for `subject` with `roles`, signed with [`DEV_SECRET`].
+pub fn token(subject: &str, roles: &[Role]) -> String {
+    mint_hs256(
+        DEV_SECRET.as_bytes(),
+        DEV_ISSUER,
+        DEV_AUDIENCE,
+        subject,
+        roles,
+        Duration::from_secs(3600),
+    )
+    .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_are_rewritten() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
+            "postgres://postgres@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            with_database("postgres://h:1/db?sslmode=disable", "t2"),
+            "postgres://h:1/t2?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h", "t3"), "postgres://h/t3");
+    }
+
+    #[tokio::test]
+    async fn test_databases_exist_until_dropped() {
+        let database = TestDatabase::create().await.unwrap();
+        let mut connection = PgConnection::connect(&database.url).await.unwrap();
+        let one: i32 = sqlx::query_scalar("SELECT 1")
+            .fetch_one(&mut connection)
+            .await
+            .unwrap();
+        assert_eq!(one, 1);
+        connection.close().await.unwrap();
+        let name = database.name.clone();
+        let admin_url = database.admin_url.clone();
+        drop(database);
+        let mut admin = PgConnection::connect(&admin_url).await.unwrap();
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname = $1")
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+        assert_eq!(left, 0);
+    }
+}
