@@ -105,38 +105,26 @@ pub async fn serve(
     let readiness = served.readiness;
     let interval = config.readiness_interval;
     let mut readiness_shutdown = shutdown.clone();
+    // The first verdict is in place before the first connection is served.
+    let first = readiness().await;
+    set_status(&reporter, &names, first).await;
     let readiness_task = tokio::spawn({
         let reporter = reporter.clone();
         async move {
-            let mut last = None;
+            let mut last = first;
             loop {
-                let ready = readiness().await;
-                if last != Some(ready) {
-                    let status = if ready {
-                        ServingStatus::Serving
-                    } else {
-                        ServingStatus::NotServing
-                    };
-                    tracing::info!(ready, "readiness changed");
-                    reporter.set_service_status("", status).await;
-                    for name in &names {
-                        reporter.set_service_status(*name, status).await;
-                    }
-                    last = Some(ready);
-                }
                 tokio::select! {
                     () = tokio::time::sleep(interval) => {}
                     () = readiness_shutdown.wait() => break,
                 }
+                let ready = readiness().await;
+                if last != ready {
+                    tracing::info!(ready, "readiness changed");
+                    set_status(&reporter, &names, ready).await;
+                    last = ready;
+                }
             }
-            reporter
-                .set_service_status("", ServingStatus::NotServing)
-                .await;
-            for name in &names {
-                reporter
-                    .set_service_status(*name, ServingStatus::NotServing)
-                    .await;
-            }
+            set_status(&reporter, &names, false).await;
         }
     });
 
@@ -170,4 +158,20 @@ pub async fn serve(
     };
     let _ = readiness_task.await;
     outcome
+}
+
+async fn set_status(
+    reporter: &tonic_health::server::HealthReporter,
+    names: &[&'static str],
+    ready: bool,
+) {
+    let status = if ready {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    };
+    reporter.set_service_status("", status).await;
+    for name in names {
+        reporter.set_service_status(*name, status).await;
+    }
 }
