@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# make run: PostgreSQL and Redis (started if missing), migrations, then every
+# service in the foreground. ctrl-c stops it cleanly.
+set -euo pipefail
+cd "$(dirname -- "${BASH_SOURCE[0]}")/.."
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/rapport/target}
+
+env=$(scripts/ensure-services.sh) && eval "$env"
+echo "database: $DATABASE_URL" >&2
+echo "redis:    $REDIS_URL" >&2
+
+cargo build --locked -p rapport >&2
+rapport="$CARGO_TARGET_DIR/debug/rapport"
+"$rapport" migrate all >&2
+
+token=$("$rapport" dev-token --role admin --subject dev-admin)
+cat <<MSG
+
+An admin token for local calls (valid 12h; mint others with
+  $rapport dev-token --role sales_rep --subject alice):
+
+export TOKEN=$token
+
+Try:  grpcurl -plaintext -H "authorization: Bearer \$TOKEN" 127.0.0.1:50051 list
+
+MSG
+exec "$rapport" serve all

@@ -1,0 +1,135 @@
+//! The command line.
+
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use rapport_kit::auth::{Role, mint_hs256};
+use rapport_kit::config::Env;
+
+/// Rapport: a CRM backend of gRPC services.
+#[derive(Debug, Parser)]
+#[command(name = "rapport", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve one or more services (`contacts`), or `all`, each on its own port.
+    Serve {
+        /// Services to run, or `all`.
+        #[arg(required = true)]
+        services: Vec<String>,
+    },
+    /// Apply database migrations of the named services (default: all), then exit.
+    Migrate {
+        /// Services to migrate, or `all`.
+        services: Vec<String>,
+    },
+    /// Print a bearer token signed with the configured HS256 secret (the
+    /// local development key unless AUTH_JWT_SECRET is set).
+    DevToken {
+        /// Role to grant; repeat for several: admin, sales_manager,
+        /// sales_rep, marketing, support_agent, integration, viewer.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// The token's subject (user or client id).
+        #[arg(long, default_value = "dev-user")]
+        subject: String,
+        /// Lifetime, e.g. 30m, 12h, 7d.
+        #[arg(long, default_value = "12h")]
+        ttl: String,
+    },
+    /// Load realistic demo data (companies, contacts in every lifecycle
+    /// stage and lead source) through the running Contacts service.
+    /// Idempotent: running it twice creates nothing new.
+    SeedDemo {
+        /// Address of the Contacts service.
+        #[arg(long, default_value = rapport_contacts::config::DEFAULT_ADDR)]
+        contacts: String,
+        /// Number of contacts to create.
+        #[arg(long, default_value_t = 200)]
+        contacts_count: u32,
+    },
+}
+
+/// Every service `serve all` and `migrate all` mean.
+pub const ALL_SERVICES: &[&str] = &["contacts"];
+
+/// Expands `all` and checks names.
+pub fn services(requested: &[String]) -> anyhow::Result<Vec<&'static str>> {
+    if requested.is_empty() || requested.iter().any(|name| name == "all") {
+        return Ok(ALL_SERVICES.to_vec());
+    }
+    requested
+        .iter()
+        .map(|name| {
+            ALL_SERVICES.iter().copied().find(|known| known == name).ok_or_else(|| {
+                anyhow::anyhow!("unknown service {name:?}; known: {}, all", ALL_SERVICES.join(", "))
+            })
+        })
+        .collect()
+}
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let env = Env::process();
+    match cli.command {
+        Command::Serve { services: names } => crate::serve::serve(&env, &services(&names)?).await,
+        Command::Migrate { services: names } => crate::serve::migrate(&env, &services(&names)?).await,
+        Command::DevToken { roles, subject, ttl } => {
+            println!("{}", dev_token(&env, &roles, &subject, &ttl)?);
+            Ok(())
+        }
+        Command::SeedDemo { contacts, contacts_count } => {
+            crate::seed::seed(&env, &contacts, contacts_count).await
+        }
+    }
+}
+
+fn dev_token(env: &Env, roles: &[String], subject: &str, ttl: &str) -> anyhow::Result<String> {
+    let roles = roles
+        .iter()
+        .map(|name| {
+            Role::parse(name).ok_or_else(|| {
+                let known: Vec<&str> = Role::ALL.iter().map(|role| role.as_str()).collect();
+                anyhow::anyhow!("unknown role {name:?}; known: {}", known.join(", "))
+            })
+        })
+        .collect::<anyhow::Result<Vec<Role>>>()?;
+    let ttl: Duration = rapport_kit::config::parse_duration(ttl)
+        .ok_or_else(|| anyhow::anyhow!("--ttl {ttl:?} is not a duration such as 30m or 12h"))?;
+    let auth = rapport_kit::auth::config_from_env(env)?;
+    let rapport_kit::auth::KeySource::Secret(secret) = &auth.keys else {
+        anyhow::bail!("dev-token signs with AUTH_JWT_SECRET; AUTH_JWKS_FILE keys cannot sign");
+    };
+    Ok(mint_hs256(secret, &auth.issuer, &auth.audience, subject, &roles, ttl)?)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn service_names_expand_and_are_checked() {
+        assert_eq!(services(&["all".into()]).unwrap(), ALL_SERVICES);
+        assert_eq!(services(&[]).unwrap(), ALL_SERVICES);
+        assert_eq!(services(&["contacts".into()]).unwrap(), ["contacts"]);
+        assert!(services(&["nope".into()]).is_err());
+    }
+
+    #[test]
+    fn dev_tokens_verify_with_the_same_settings() {
+        let env = Env::from_pairs([]);
+        let token = dev_token(&env, &["admin".into(), "viewer".into()], "me", "1h").unwrap();
+        let verifier =
+            rapport_kit::auth::Verifier::new(rapport_kit::auth::config_from_env(&env).unwrap()).unwrap();
+        let principal = verifier.verify(&token).unwrap();
+        assert_eq!(principal.subject, "me");
+        assert_eq!(principal.roles, vec![Role::Admin, Role::Viewer]);
+        assert!(dev_token(&env, &["wizard".into()], "me", "1h").is_err());
+        assert!(dev_token(&env, &["admin".into()], "me", "soon").is_err());
+    }
+}

@@ -1,0 +1,57 @@
+//! `serve` and `migrate`: compose the requested services in one process.
+
+use rapport_kit::config::Env;
+use rapport_kit::shutdown;
+use rapport_kit::telemetry::{self, TelemetryConfig};
+
+/// Runs every named service on its own port until SIGTERM or ctrl-c.
+pub async fn serve(env: &Env, services: &[&'static str]) -> anyhow::Result<()> {
+    let service_name = match services {
+        [one] => format!("rapport-{one}"),
+        _ => "rapport".to_owned(),
+    };
+    let _telemetry = telemetry::init(&TelemetryConfig::from_env(env, &service_name)?)?;
+    let (trigger, shutdown) = shutdown::channel();
+    let mut running = Vec::new();
+    for service in services {
+        match *service {
+            "contacts" => {
+                let app = rapport_contacts::App::build(rapport_contacts::Config::from_env(env)?).await?;
+                println!("contacts  grpc://{}  (rapport.contacts.v1.ContactService)", app.local_addr());
+                running.push(tokio::spawn(app.run_until(shutdown.clone())));
+            }
+            other => anyhow::bail!("unknown service {other}"),
+        }
+    }
+    tokio::select! {
+        () = shutdown::signal() => {}
+        // A service that stops on its own (an error) stops the others.
+        _ = futures::future::select_all(running.iter_mut()) => {
+            tracing::error!("a service stopped unexpectedly; shutting down the others");
+        }
+    }
+    trigger.fire();
+    let mut failed = None;
+    for task in running {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => failed = Some(err),
+            Err(err) => failed = Some(anyhow::anyhow!("service task failed: {err}")),
+        }
+    }
+    tracing::info!("stopped");
+    failed.map_or(Ok(()), Err)
+}
+
+/// Applies the migrations of every named service.
+pub async fn migrate(env: &Env, services: &[&'static str]) -> anyhow::Result<()> {
+    let _telemetry = telemetry::init(&TelemetryConfig::from_env(env, "rapport-migrate")?)?;
+    for service in services {
+        match *service {
+            "contacts" => rapport_contacts::migrate(&rapport_contacts::Config::from_env(env)?).await?,
+            other => anyhow::bail!("unknown service {other}"),
+        }
+        println!("{service}: migrations applied");
+    }
+    Ok(())
+}
