@@ -62,7 +62,7 @@ impl TelemetryConfig {
         Ok(TelemetryConfig {
             service_name: env.or_default("OTEL_SERVICE_NAME", default_service_name.to_owned())?,
             log_format,
-            log_filter: env.or_default("RUST_LOG", "info".to_owned())?,
+            log_filter: env.or_default("RUST_LOG", "info,sqlx=warn".to_owned())?,
             otlp_endpoint: env.optional("OTEL_EXPORTER_OTLP_ENDPOINT")?,
             sampling_ratio,
         })
