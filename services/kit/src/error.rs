@@ -19,7 +19,10 @@ pub const DOMAIN: &str = "rapport";
 /// An error the client can act on: a code, a stable reason, a message and
 /// google.rpc details.
 #[derive(Debug, Clone)]
-pub struct Problem {
+pub struct Problem(Box<Parts>);
+
+#[derive(Debug, Clone)]
+struct Parts {
     code: Code,
     reason: String,
     message: String,
@@ -31,13 +34,13 @@ impl Problem {
     /// A problem with `code`, stable machine-readable `reason` (e.g.
     /// `CONTACT_NOT_FOUND`) and a human message.
     pub fn new(code: Code, reason: impl Into<String>, message: impl Into<String>) -> Problem {
-        Problem {
+        Problem(Box::new(Parts {
             code,
             reason: reason.into(),
             message: message.into(),
             metadata: HashMap::new(),
             details: ErrorDetails::new(),
-        }
+        }))
     }
 
     /// `INVALID_ARGUMENT` with one field violation; add more with
@@ -69,51 +72,55 @@ impl Problem {
 
     /// Adds a `BadRequest` field violation.
     pub fn field(mut self, field: impl Into<String>, description: impl Into<String>) -> Problem {
-        self.details.add_bad_request_violation(field, description);
+        self.0.details.add_bad_request_violation(field, description);
         self
     }
 
     /// Sets `ResourceInfo`.
     pub fn resource(mut self, resource_type: &str, name: &str, description: &str) -> Problem {
-        self.details
+        self.0
+            .details
             .set_resource_info(resource_type, name, "", description);
         self
     }
 
     /// Adds a `PreconditionFailure` violation.
     pub fn precondition(mut self, kind: &str, subject: &str, description: &str) -> Problem {
-        self.details
+        self.0
+            .details
             .add_precondition_failure_violation(kind, subject, description);
         self
     }
 
     /// Adds a key to `ErrorInfo.metadata`.
     pub fn meta(mut self, key: &str, value: impl Into<String>) -> Problem {
-        self.metadata.insert(key.to_owned(), value.into());
+        self.0.metadata.insert(key.to_owned(), value.into());
         self
     }
 
     /// Sets `RetryInfo`.
     pub fn retry_after(mut self, delay: Duration) -> Problem {
-        self.details.set_retry_info(Some(delay));
+        self.0.details.set_retry_info(Some(delay));
         self
     }
 
     /// The gRPC code.
     pub fn code(&self) -> Code {
-        self.code
+        self.0.code
     }
 
     /// The stable reason.
     pub fn reason(&self) -> &str {
-        &self.reason
+        &self.0.reason
     }
 
     /// The status sent to the client.
-    pub fn into_status(mut self) -> tonic::Status {
-        self.details
-            .set_error_info(self.reason, DOMAIN, self.metadata);
-        tonic::Status::with_error_details(self.code, self.message, self.details)
+    pub fn into_status(self) -> tonic::Status {
+        let mut parts = *self.0;
+        parts
+            .details
+            .set_error_info(parts.reason, DOMAIN, parts.metadata);
+        tonic::Status::with_error_details(parts.code, parts.message, parts.details)
     }
 }
 

@@ -12,26 +12,88 @@ use rapport_proto::contacts::v1::{
 use tonic::transport::Channel;
 
 const GIVEN: &[&str] = &[
-    "Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Margaret", "Linus",
-    "Radia", "Tim", "Sophie", "John", "Hedy", "Dennis", "Katherine", "Claude", "Joan", "Niklaus",
+    "Ada",
+    "Grace",
+    "Alan",
+    "Edsger",
+    "Barbara",
+    "Donald",
+    "Frances",
+    "Ken",
+    "Margaret",
+    "Linus",
+    "Radia",
+    "Tim",
+    "Sophie",
+    "John",
+    "Hedy",
+    "Dennis",
+    "Katherine",
+    "Claude",
+    "Joan",
+    "Niklaus",
 ];
 const FAMILY: &[&str] = &[
-    "Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Hamilton",
-    "Torvalds", "Perlman", "Berners-Lee", "Wilson", "McCarthy", "Lamarr", "Ritchie", "Johnson",
-    "Shannon", "Clarke", "Wirth",
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Dijkstra",
+    "Liskov",
+    "Knuth",
+    "Allen",
+    "Thompson",
+    "Hamilton",
+    "Torvalds",
+    "Perlman",
+    "Berners-Lee",
+    "Wilson",
+    "McCarthy",
+    "Lamarr",
+    "Ritchie",
+    "Johnson",
+    "Shannon",
+    "Clarke",
+    "Wirth",
 ];
 const TITLES: &[&str] = &[
-    "Chief Executive Officer", "Head of Procurement", "IT Director", "Operations Manager",
-    "Finance Controller", "Software Engineer", "Purchasing Agent", "VP Sales", "Office Manager",
+    "Chief Executive Officer",
+    "Head of Procurement",
+    "IT Director",
+    "Operations Manager",
+    "Finance Controller",
+    "Software Engineer",
+    "Purchasing Agent",
+    "VP Sales",
+    "Office Manager",
     "Plant Manager",
 ];
 const COMPANIES: &[(&str, &str, &str, i32)] = &[
-    ("Acme Widgets", "acme-widgets.example", "Manufacturing", 1200),
+    (
+        "Acme Widgets",
+        "acme-widgets.example",
+        "Manufacturing",
+        1200,
+    ),
     ("Globex", "globex.example", "Energy", 5400),
     ("Initech", "initech.example", "Software", 300),
-    ("Umbrella Health", "umbrella-health.example", "Healthcare", 8000),
-    ("Stark Logistics", "stark-logistics.example", "Logistics", 950),
-    ("Wayne Foods", "wayne-foods.example", "Food & Beverage", 2100),
+    (
+        "Umbrella Health",
+        "umbrella-health.example",
+        "Healthcare",
+        8000,
+    ),
+    (
+        "Stark Logistics",
+        "stark-logistics.example",
+        "Logistics",
+        950,
+    ),
+    (
+        "Wayne Foods",
+        "wayne-foods.example",
+        "Food & Beverage",
+        2100,
+    ),
     ("Hooli", "hooli.example", "Internet", 15000),
     ("Vandelay Imports", "vandelay.example", "Wholesale", 45),
     ("Soylent Labs", "soylent-labs.example", "Biotech", 130),
@@ -76,11 +138,16 @@ pub async fn seed(env: &Env, addr: &str, count: u32) -> anyhow::Result<()> {
         std::time::Duration::from_secs(3600),
     )?;
     let header: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse()?;
-    let channel = Channel::from_shared(format!("http://{addr}"))?.connect().await?;
-    let mut client = ContactServiceClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
-        request.metadata_mut().insert("authorization", header.clone());
-        Ok(request)
-    });
+    let channel = Channel::from_shared(format!("http://{addr}"))?
+        .connect()
+        .await?;
+    let mut client =
+        ContactServiceClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
+            request
+                .metadata_mut()
+                .insert("authorization", header.clone());
+            Ok(request)
+        });
 
     let mut company_ids = Vec::new();
     for (index, (name, domain, industry, employees)) in COMPANIES.iter().enumerate() {
@@ -91,13 +158,16 @@ pub async fn seed(env: &Env, addr: &str, count: u32) -> anyhow::Result<()> {
             employee_count: *employees,
             annual_revenue: Some(Money {
                 currency_code: if index % 3 == 0 { "USD" } else { "EUR" }.to_owned(),
-                minor_units: i64::from(*employees) * 150_000_00,
+                minor_units: i64::from(*employees) * 15_000_000,
             }),
             owner_id: format!("rep-{}", index % 4 + 1),
             ..Company::default()
         };
         let created = client
-            .create_company(CreateCompanyRequest { company: Some(company), request_id: format!("seed-demo-company-{index}") })
+            .create_company(CreateCompanyRequest {
+                company: Some(company),
+                request_id: format!("seed-demo-company-{index}"),
+            })
             .await?
             .into_inner();
         company_ids.push(created.id);
@@ -111,14 +181,23 @@ pub async fn seed(env: &Env, addr: &str, count: u32) -> anyhow::Result<()> {
         let contact = Contact {
             given_name: given.to_owned(),
             family_name: family.to_owned(),
-            email: format!("{}.{}.{index}@{}", given.to_lowercase(), family.to_lowercase(), COMPANIES[index % COMPANIES.len()].1),
+            email: format!(
+                "{}.{}.{index}@{}",
+                given.to_lowercase(),
+                family.to_lowercase(),
+                COMPANIES[index % COMPANIES.len()].1
+            ),
             phone: format!("+1 555 {:04}", index % 10_000),
             job_title: TITLES[index % TITLES.len()].to_owned(),
             company_id: company_ids.get(company).cloned().unwrap_or_default(),
             owner_id: format!("rep-{}", index % 4 + 1),
             lifecycle_stage: STAGES[index % STAGES.len()].into(),
             lead_source: SOURCES[index % SOURCES.len()].into(),
-            lead_source_detail: if index % SOURCES.len() == 2 { "CRM Expo 2026".to_owned() } else { String::new() },
+            lead_source_detail: if index % SOURCES.len() == 2 {
+                "CRM Expo 2026".to_owned()
+            } else {
+                String::new()
+            },
             tags: match index % 4 {
                 0 => vec!["vip".to_owned()],
                 1 => vec!["newsletter".to_owned(), "webinar".to_owned()],
@@ -128,10 +207,16 @@ pub async fn seed(env: &Env, addr: &str, count: u32) -> anyhow::Result<()> {
             ..Contact::default()
         };
         client
-            .create_contact(CreateContactRequest { contact: Some(contact), request_id: format!("seed-demo-contact-{index}") })
+            .create_contact(CreateContactRequest {
+                contact: Some(contact),
+                request_id: format!("seed-demo-contact-{index}"),
+            })
             .await?;
         created += 1;
     }
-    println!("seeded {} companies and {created} contacts", COMPANIES.len());
+    println!(
+        "seeded {} companies and {created} contacts",
+        COMPANIES.len()
+    );
     Ok(())
 }

@@ -218,7 +218,7 @@ mod tests {
             domain: "ACME.example".into(),
             annual_revenue: Some(ProtoMoney {
                 currency_code: "EUR".into(),
-                minor_units: 1_000_00,
+                minor_units: 100_000,
             }),
             ..Company::default()
         };
