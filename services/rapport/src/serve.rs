@@ -10,7 +10,7 @@ pub async fn serve(env: &Env, services: &[&'static str]) -> anyhow::Result<()> {
         [one] => format!("rapport-{one}"),
         _ => "rapport".to_owned(),
     };
-    let _telemetry = telemetry::init(&TelemetryConfig::from_env(env, &service_name)?)?;
+    let telemetry = telemetry::init(&TelemetryConfig::from_env(env, &service_name)?)?;
     let (trigger, shutdown) = shutdown::channel();
     let mut running = Vec::new();
     for service in services {
@@ -44,6 +44,8 @@ pub async fn serve(env: &Env, services: &[&'static str]) -> anyhow::Result<()> {
         }
     }
     tracing::info!("stopped");
+    // Flushing spans blocks; keep it off the async workers.
+    let _ = tokio::task::spawn_blocking(move || drop(telemetry)).await;
     failed.map_or(Ok(()), Err)
 }
 
