@@ -37,7 +37,8 @@ pub struct CacheConfig {
     pub local_capacity: u64,
     /// Time to live in the in-process tier.
     pub local_ttl: Duration,
-    /// Use the Redis tier (when Redis is configured).
+    /// Serve reads from Redis (when Redis is configured). Invalidations go
+    /// through Redis pub/sub either way.
     pub redis_enabled: bool,
     /// Time to live in Redis.
     pub redis_ttl: Duration,
@@ -139,7 +140,9 @@ where
             .max_capacity(config.local_capacity.saturating_mul(2).max(1024))
             .time_to_live(config.local_ttl.saturating_mul(2))
             .build();
-        let redis = redis.filter(|_| config.redis_enabled);
+        // Redis carries invalidations between replicas even when its data
+        // tier is off; only with no Redis at all is the local tier trusted
+        // without a subscription (a single process).
         let cache = TwoTier {
             inner: Arc::new(Inner {
                 local_live: AtomicBool::new(redis.is_none()),
@@ -343,7 +346,7 @@ where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<V>, E>>,
     {
-        let Some(redis) = &self.redis else {
+        let Some(redis) = self.redis.as_ref().filter(|_| self.config.redis_enabled) else {
             self.stats.misses.fetch_add(1, Ordering::Relaxed);
             return load().await;
         };
