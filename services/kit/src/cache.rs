@@ -103,6 +103,8 @@ struct Inner<V> {
     /// Epoch of each key's latest local invalidation.
     invalidated_at: moka::sync::Cache<String, u64>,
     epoch: AtomicU64,
+    /// Epoch of the last subscription change: entries loaded before it are stale.
+    cleared_at: AtomicU64,
     /// The invalidation subscription is live, so the local tier may be used.
     local_live: AtomicBool,
     redis: Option<Redis>,
@@ -150,6 +152,7 @@ where
                 local,
                 invalidated_at,
                 epoch: AtomicU64::new(1),
+                cleared_at: AtomicU64::new(0),
                 redis,
                 pending: std::sync::Mutex::new(HashSet::new()),
                 stats: CacheStats::default(),
@@ -169,8 +172,11 @@ where
                 move |connected: bool| {
                     if let Some(inner) = weak.upgrade() {
                         // Whatever was cached may have missed invalidations.
+                        // Loads that began before now may also have missed
+                        // one, even if they finish after the reconnect.
+                        let epoch = inner.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+                        inner.cleared_at.store(epoch, Ordering::SeqCst);
                         inner.local.invalidate_all();
-                        inner.epoch.fetch_add(1, Ordering::SeqCst);
                         inner.local_live.store(connected, Ordering::SeqCst);
                     }
                 }
@@ -207,10 +213,17 @@ where
         }
 
         let epoch = inner.epoch.load(Ordering::SeqCst);
+        // Still `Some` afterwards when this caller joined another's load.
+        let mut load = Some(load);
         let loaded = inner
             .local
             .try_get_with_by_ref(id, async {
-                match inner.load_through_redis(id, load).await {
+                // Moka runs this future at most once, so `load` is there.
+                let found = match load.take() {
+                    Some(load) => inner.load_through_redis(id, load).await,
+                    None => Ok(None),
+                };
+                match found {
                     Ok(Some(value)) => Ok(Entry {
                         value: Arc::new(value),
                         loaded_at_epoch: epoch,
@@ -221,14 +234,22 @@ where
             })
             .await;
         match loaded {
+            Ok(entry) if inner.is_fresh(id, &entry) => Ok(Some(entry.value)),
             Ok(entry) => {
-                if !inner.is_fresh(id, &entry) {
-                    // A write landed while this value was loading: keep it out
-                    // of the local tier. This caller may still use it, as its
-                    // read was concurrent with the write.
-                    inner.local.invalidate(id).await;
+                // A write landed after this value began loading: keep it out
+                // of the local tier.
+                inner.local.invalidate(id).await;
+                match load {
+                    // This caller's own read was concurrent with the write:
+                    // it may use the value.
+                    None => Ok(Some(entry.value)),
+                    // This caller joined an older load and may have asked
+                    // after the write: it reads for itself.
+                    Some(load) => match inner.load_through_redis(id, load).await {
+                        Ok(found) => Ok(found.map(Arc::new)),
+                        Err(err) => Err(Arc::new(err)),
+                    },
                 }
-                Ok(Some(entry.value))
             }
             Err(shared) => match shared.as_ref() {
                 LoadError::Missing => Ok(None),
@@ -245,9 +266,12 @@ where
         let Some(redis) = &self.inner.redis else {
             return;
         };
-        if self.inner.invalidate_in_redis(redis, id).await.is_err() {
+        if self.inner.invalidate_everywhere(redis, id).await.is_err() {
             self.inner.pending_insert(id);
         }
+        // Loads that began before Redis dropped the key (or before it was
+        // queued as pending) may hold the old value from Redis: stale too.
+        self.inner.invalidate_local(id);
     }
 
     /// Current counters.
@@ -289,10 +313,15 @@ where
         format!("{}:{id}:gen", self.config.namespace)
     }
 
+    /// An entry is stale if the key was invalidated after its load began:
+    /// `invalidate_local` stores the epoch it moved to, and a load that read
+    /// that epoch (or a later one) began after the invalidation.
     fn is_fresh(&self, id: &str, entry: &Entry<V>) -> bool {
-        self.invalidated_at
-            .get(id)
-            .is_none_or(|at| at < entry.loaded_at_epoch)
+        entry.loaded_at_epoch >= self.cleared_at.load(Ordering::SeqCst)
+            && self
+                .invalidated_at
+                .get(id)
+                .is_none_or(|at| at <= entry.loaded_at_epoch)
     }
 
     fn invalidate_local(&self, id: &str) {
@@ -302,7 +331,8 @@ where
         self.invalidated_at.insert(id.to_owned(), epoch);
     }
 
-    async fn invalidate_in_redis(&self, redis: &Redis, id: &str) -> Result<(), Unavailable> {
+    /// Bumps the key's generation, drops it and tells every replica.
+    fn invalidation(&self, id: &str) -> redis::Pipeline {
         let mut pipe = redis::pipe();
         pipe.atomic()
             .incr(self.generation_key(id), 1)
@@ -313,8 +343,22 @@ where
             .ignore()
             .publish(self.channel(), id)
             .ignore();
+        pipe
+    }
+
+    async fn invalidate_in_redis(&self, redis: &Redis, id: &str) -> Result<(), Unavailable> {
+        let pipe = self.invalidation(id);
         redis
             .run(async move |mut conn| pipe.query_async::<()>(&mut conn).await)
+            .await
+    }
+
+    /// The invalidation of a write. Other replicas serve their local copy
+    /// until it reaches Redis, so it does not wait out the read back-off.
+    async fn invalidate_everywhere(&self, redis: &Redis, id: &str) -> Result<(), Unavailable> {
+        let pipe = self.invalidation(id);
+        redis
+            .run_now(async move |mut conn| pipe.query_async::<()>(&mut conn).await)
             .await
     }
 

@@ -67,6 +67,10 @@ impl Error {
 }
 
 fn validate(request_id: &str) -> Result<(), Error> {
+    // An empty key would be shared by every request that carries none.
+    if request_id.is_empty() {
+        return Err(Error::Invalid("must not be empty"));
+    }
     if request_id.len() > MAX_REQUEST_ID_LEN {
         return Err(Error::Invalid("must be at most 128 characters"));
     }

@@ -111,6 +111,17 @@ impl Redis {
         if self.in_backoff() {
             return Err(Unavailable);
         }
+        self.run_now(operation).await
+    }
+
+    /// Like [`Redis::run`], but tried even during the back-off: for writes
+    /// that must reach Redis as soon as it is back (invalidations), not for
+    /// reads, which fall back to the database anyway.
+    pub async fn run_now<T, F, Fut>(&self, operation: F) -> Result<T, Unavailable>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
         let outcome = tokio::time::timeout(
             self.inner.command_timeout,
             operation(self.inner.manager.clone()),

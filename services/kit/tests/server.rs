@@ -1,6 +1,8 @@
 //! The server bootstrap: authentication on every call, open health and
 //! reflection, and graceful shutdown that lets in-flight calls finish.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -2,6 +2,8 @@
 //! `traceparent` reaches a real OTLP receiver with the caller's trace id and
 //! parent, and outgoing metadata carries the span on.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::{Arc, Mutex};
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{

@@ -4,7 +4,7 @@ use super::Role;
 
 /// Which roles may call each RPC of one gRPC service.
 ///
-/// ```ignore
+/// ```text
 /// const CONTACTS: &[(&str, &[Role])] = &[
 ///     ("GetContact", &[Role::Admin, Role::SalesManager, Role::SalesRep, Role::Viewer]),
 ///     ("DeleteContact", &[Role::Admin]),

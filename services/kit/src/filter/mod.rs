@@ -45,7 +45,7 @@
 //!
 //! # Example
 //!
-//! ```ignore
+//! ```text
 //! let f = filter::parse(&req.filter, CONTACT_FIELDS, 2)?;
 //! let mut sql = String::from("SELECT id FROM contacts WHERE tenant_id = $1");
 //! if let Some(f) = &f { sql.push_str(" AND "); sql.push_str(&f.sql); }
