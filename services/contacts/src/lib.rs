@@ -57,7 +57,10 @@ pub struct App {
 impl App {
     /// Connects, migrates (when configured), and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<App> {
-        let pool = rapport_kit::db::pool(&config.db)?;
+        let pool = rapport_kit::db::pool_with_settings(
+            &config.db,
+            &[store::contacts::WORD_SIMILARITY_THRESHOLD],
+        )?;
         if config.auto_migrate {
             rapport_kit::db::migrate(&pool, &config.db.schema, &MIGRATIONS).await?;
         }

@@ -48,10 +48,10 @@ async fn create_then_get_round_trips() {
 #[tokio::test]
 async fn reflection_lists_the_service_without_credentials() {
     use futures::StreamExt;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
 
     let app = TestApp::spawn().await;
     let mut client = ServerReflectionClient::new(app.channel());
@@ -59,13 +59,27 @@ async fn reflection_lists_the_service_without_credentials() {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
     };
-    let mut responses = client.server_reflection_info(futures::stream::iter([request])).await.unwrap().into_inner();
+    let mut responses = client
+        .server_reflection_info(futures::stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
     let response = responses.next().await.unwrap().unwrap();
     let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
         panic!("unexpected reflection response: {response:?}");
     };
-    let names: Vec<String> = list.service.into_iter().map(|service| service.name).collect();
-    assert!(names.contains(&rapport_contacts::SERVICE_NAME.to_owned()), "{names:?}");
-    assert!(names.contains(&"grpc.health.v1.Health".to_owned()), "{names:?}");
+    let names: Vec<String> = list
+        .service
+        .into_iter()
+        .map(|service| service.name)
+        .collect();
+    assert!(
+        names.contains(&rapport_contacts::SERVICE_NAME.to_owned()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"grpc.health.v1.Health".to_owned()),
+        "{names:?}"
+    );
     app.stop().await;
 }

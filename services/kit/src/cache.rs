@@ -13,6 +13,10 @@
 //!   served, even if the load finished after it.
 //! - The local tier is used only while the invalidation subscription is
 //!   live; while it is down, the local tier is cleared and bypassed.
+//! - A write's invalidation is sent even while reads skip Redis after a
+//!   failure, and sent again once if it fails (the first command after
+//!   Redis returns fails on the dead connection): other replicas serve their
+//!   local copy until it arrives.
 //! - Invalidations that could not reach Redis are kept and retried before
 //!   Redis is read again; until then reads skip Redis.
 //! - Redis failures are misses: the record comes from PostgreSQL.
@@ -354,12 +358,21 @@ where
     }
 
     /// The invalidation of a write. Other replicas serve their local copy
-    /// until it reaches Redis, so it does not wait out the read back-off.
+    /// until it reaches Redis, so it does not wait out the read back-off,
+    /// and it is sent twice if need be: the first command after Redis comes
+    /// back fails on the connection that died with it.
     async fn invalidate_everywhere(&self, redis: &Redis, id: &str) -> Result<(), Unavailable> {
-        let pipe = self.invalidation(id);
-        redis
-            .run_now(async move |mut conn| pipe.query_async::<()>(&mut conn).await)
-            .await
+        let mut outcome = Err(Unavailable);
+        for _ in 0..2 {
+            let pipe = self.invalidation(id);
+            outcome = redis
+                .run_now(async move |mut conn| pipe.query_async::<()>(&mut conn).await)
+                .await;
+            if outcome.is_ok() {
+                break;
+            }
+        }
+        outcome
     }
 
     fn pending_insert(&self, id: &str) {

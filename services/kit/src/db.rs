@@ -53,14 +53,23 @@ fn is_identifier(schema: &str) -> bool {
 /// A pool whose connections use the service's schema first. Lazy: the
 /// service starts even while PostgreSQL is down, and reports not ready.
 pub fn pool(config: &DbConfig) -> anyhow::Result<PgPool> {
+    pool_with_settings(config, &[])
+}
+
+/// Like [`pool`], with extra run-time parameters set on every connection at
+/// start-up (no extra round trip), e.g. `pg_trgm.word_similarity_threshold`.
+pub fn pool_with_settings(config: &DbConfig, settings: &[(&str, &str)]) -> anyhow::Result<PgPool> {
     anyhow::ensure!(
         is_identifier(&config.schema),
         "invalid schema name {:?}",
         config.schema
     );
+    let search_path = format!("{},public", config.schema);
+    let parameters =
+        std::iter::once(("search_path", search_path.as_str())).chain(settings.iter().copied());
     let options = PgConnectOptions::from_str(&config.url)
         .context("DATABASE_URL is not a valid postgres:// URL")?
-        .options([("search_path", format!("{},public", config.schema))])
+        .options(parameters)
         .application_name(&format!("rapport-{}", config.schema));
     Ok(PgPoolOptions::new()
         .max_connections(config.max_connections)

@@ -76,7 +76,7 @@ impl Redis {
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.command_timeout))
             .set_response_timeout(Some(config.command_timeout))
-            .set_number_of_retries(1)
+            .set_number_of_retries(0)
             .set_max_delay(Duration::from_millis(200));
         let manager = ConnectionManager::new_lazy_with_config(client.clone(), manager_config)?;
         Ok(Some(Redis {

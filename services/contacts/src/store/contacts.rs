@@ -413,6 +413,13 @@ fn sort_value(record: &ContactRecord, field: &str) -> String {
     }
 }
 
+/// How similar (pg_trgm word similarity, 0 to 1) a query must be to a
+/// contact's text to match it despite typos. pg_trgm's default of 0.6 misses
+/// "smiht" for "smith" (0.5) and "jon smi" for "john smith" (0.45).
+/// Set on every connection of the pool (see `crate::App::build`), so `<%`
+/// uses it without a round trip per search.
+pub const WORD_SIMILARITY_THRESHOLD: (&str, &str) = ("pg_trgm.word_similarity_threshold", "0.4");
+
 /// Ranked free-text search over live contacts: prefix matches on words
 /// (full text) and typo-tolerant matches (trigram word similarity).
 pub async fn search(
@@ -438,13 +445,14 @@ pub async fn search(
              AND (search_vector @@ to_tsquery('simple', $1) OR $2 <% search_text) \
          ) ranked ORDER BY score DESC, id LIMIT $3 OFFSET $4"
     );
-    let rows: Vec<(Row, f64)> = sqlx::query(&sql)
+    let rows = sqlx::query(&sql)
         .bind(prefixes)
         .bind(text)
         .bind(i64::from(limit))
         .bind(i64::from(offset))
         .fetch_all(pool)
-        .await?
+        .await?;
+    let rows: Vec<(Row, f64)> = rows
         .into_iter()
         .map(|row| {
             use sqlx::{FromRow, Row as _};

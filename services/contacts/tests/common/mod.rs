@@ -2,28 +2,44 @@
 //! database and real Redis, and authenticated clients for it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod redis_server;
+
+use std::collections::HashMap;
+use std::fmt::Debug;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use rapport_contacts::{App, Config};
 use rapport_kit::auth::Role;
 use rapport_kit::config::Env;
+use rapport_kit::db::DbConfig;
 use rapport_kit::shutdown::{self, Trigger};
 use rapport_kit::testing::{self, TestDatabase};
 use rapport_proto::contacts::v1::contact_service_client::ContactServiceClient;
+use rapport_proto::contacts::v1::{
+    Company, Contact, CreateCompanyRequest, CreateContactRequest, GetCompanyRequest,
+    GetContactRequest, ListContactsRequest,
+};
+use sqlx::PgPool;
+use tonic::Status;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-/// A client whose calls carry a bearer token.
-pub type Client = ContactServiceClient<
-    InterceptedService<
-        Channel,
-        Box<
-            dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>
-                + Send
-                + Sync,
-        >,
-    >,
->;
+/// A client whose calls carry a bearer token. Cheap to clone.
+pub type Client = ContactServiceClient<InterceptedService<Channel, Bearer>>;
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone)]
+pub struct Bearer(pub tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
 
 /// A running server and what it runs on.
 pub struct TestApp {
@@ -36,20 +52,12 @@ pub struct TestApp {
 }
 
 /// Settings for [`TestApp::spawn_with`].
+#[derive(Default)]
 pub struct Options {
     /// Extra environment pairs.
     pub env: Vec<(String, String)>,
     /// Reuse this database (a second "replica") instead of a fresh one.
     pub database_url: Option<String>,
-}
-
-impl Default for Options {
-    fn default() -> Options {
-        Options {
-            env: Vec::new(),
-            database_url: None,
-        }
-    }
 }
 
 impl TestApp {
@@ -99,21 +107,10 @@ impl TestApp {
         let channel = Channel::from_shared(format!("http://{}", self.addr))
             .unwrap()
             .connect_lazy();
-        let header: tonic::metadata::MetadataValue<_> =
-            format!("Bearer {}", testing::token(subject, roles))
-                .parse()
-                .unwrap();
-        let interceptor: Box<
-            dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>
-                + Send
-                + Sync,
-        > = Box::new(move |mut request: tonic::Request<()>| {
-            request
-                .metadata_mut()
-                .insert("authorization", header.clone());
-            Ok(request)
-        });
-        ContactServiceClient::with_interceptor(channel, interceptor)
+        let header = format!("Bearer {}", testing::token(subject, roles))
+            .parse()
+            .unwrap();
+        ContactServiceClient::with_interceptor(channel, Bearer(header))
     }
 
     /// A client acting as an admin.
@@ -134,6 +131,17 @@ impl TestApp {
         Channel::from_shared(format!("http://{}", self.addr))
             .unwrap()
             .connect_lazy()
+    }
+
+    /// A pool on this server's database, in the `contacts` schema.
+    pub fn pool(&self) -> PgPool {
+        rapport_kit::db::pool(&DbConfig {
+            url: self.database_url.clone(),
+            schema: "contacts".into(),
+            max_connections: 2,
+            acquire_timeout: Duration::from_secs(5),
+        })
+        .unwrap()
     }
 
     /// Stops the server and waits for it to drain.
@@ -183,4 +191,107 @@ pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The ErrorInfo metadata of a status.
+pub fn error_metadata(status: &Status) -> HashMap<String, String> {
+    details(status)
+        .error_info()
+        .map(|info| info.metadata.clone())
+        .unwrap_or_default()
+}
+
+/// The ResourceInfo name of a status (the id it is about).
+pub fn resource_name(status: &Status) -> String {
+    details(status)
+        .resource_info()
+        .map(|info| info.resource_name.clone())
+        .unwrap_or_default()
+}
+
+/// The error of a call that must fail; panics with the answer if it did not.
+pub fn failure<T: Debug>(result: Result<tonic::Response<T>, Status>) -> Status {
+    match result {
+        Ok(response) => panic!("expected an error, got {:?}", response.into_inner()),
+        Err(status) => status,
+    }
+}
+
+/// An update mask naming `paths`.
+pub fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
+    Some(prost_types::FieldMask {
+        paths: paths.iter().map(|path| (*path).to_owned()).collect(),
+    })
+}
+
+/// Creates `contact` (no request_id); panics on failure.
+pub async fn create(client: &mut Client, contact: Contact) -> Contact {
+    client
+        .create_contact(CreateContactRequest {
+            contact: Some(contact),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Reads one contact; panics on failure.
+pub async fn get(client: &mut Client, id: &str) -> Contact {
+    client
+        .get_contact(GetContactRequest { id: id.into() })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Reads one company; panics on failure.
+pub async fn get_company(client: &mut Client, id: &str) -> Company {
+    client
+        .get_company(GetCompanyRequest { id: id.into() })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Creates a company named `name` with `domain` (may be empty).
+pub async fn create_company(client: &mut Client, name: &str, domain: &str) -> Company {
+    client
+        .create_company(CreateCompanyRequest {
+            company: Some(Company {
+                name: name.into(),
+                domain: domain.into(),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Every contact `request` selects, following page tokens; every page
+/// but the last is full and only the last has no token.
+pub async fn list_all(client: &mut Client, mut request: ListContactsRequest) -> Vec<Contact> {
+    let mut contacts = Vec::new();
+    for _ in 0..1000 {
+        let page = client
+            .list_contacts(request.clone())
+            .await
+            .unwrap()
+            .into_inner();
+        let full = page.contacts.len() == usize::try_from(request.page_size).unwrap();
+        contacts.extend(page.contacts);
+        if page.next_page_token.is_empty() {
+            return contacts;
+        }
+        assert!(full, "a page before the last is short");
+        request.page_token = page.next_page_token;
+    }
+    panic!("more than 1000 pages");
+}
+
+/// The ids of `contacts`, in order.
+pub fn ids(contacts: &[Contact]) -> Vec<String> {
+    contacts.iter().map(|contact| contact.id.clone()).collect()
 }
