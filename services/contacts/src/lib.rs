@@ -23,7 +23,6 @@ pub mod policy;
 pub mod store;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use anyhow::Context;
 use rapport_kit::auth::{AuthLayer, Verifier};
@@ -144,9 +143,4 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     rapport_kit::db::migrate(&pool, &config.db.schema, &MIGRATIONS).await?;
     pool.close().await;
     Ok(())
-}
-
-#[doc(hidden)]
-pub fn _assert_send(app: App) -> Arc<dyn Send> {
-    Arc::new(app.config)
 }
