@@ -215,7 +215,7 @@ pub async fn seed(env: &Env, addr: &str, count: u32) -> anyhow::Result<()> {
         created += 1;
     }
     println!(
-        "seeded {} companies and {created} contacts",
+        "demo data ready: {} companies, {created} contacts (running it again creates nothing new)",
         COMPANIES.len()
     );
     Ok(())
