@@ -1,0 +1,337 @@
+//! The report: the results table, the machine it ran on, the issue's
+//! targets judged met or missed, as Markdown for stdout and BENCHMARKS.md.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rapport_kit::cache::CacheCounts;
+
+use crate::load::Outcome;
+use crate::settings::Scenario;
+
+/// One measured scenario.
+pub struct Measured {
+    /// Which one (`None` is the echo ceiling).
+    pub scenario: Option<Scenario>,
+    /// What it sends, in a few words.
+    pub title: &'static str,
+    /// What it measured.
+    pub outcome: Outcome,
+    /// Contact-cache counters during warm-up and measurement (GetContact).
+    pub tiers: Option<CacheCounts>,
+    /// PostgreSQL checkpoints (cluster-wide) during warm-up and measurement.
+    pub checkpoints: Option<i64>,
+    /// Further observations about this scenario.
+    pub notes: Vec<String>,
+}
+
+/// Everything the report states besides the results.
+pub struct Context {
+    /// The settings, one line each.
+    pub settings: Vec<String>,
+    /// Facts about seeding and the services, one line each.
+    pub facts: Vec<String>,
+}
+
+/// Where BENCHMARKS.md goes by default: the repository root.
+pub fn default_output() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root).join("BENCHMARKS.md")
+}
+
+/// The results table.
+pub fn table(results: &[Measured]) -> String {
+    let echo_rps = results
+        .iter()
+        .find(|measured| measured.scenario.is_none())
+        .map(|measured| measured.outcome.rps())
+        .unwrap_or(0.0);
+    let mut out = String::from(
+        "| Scenario | Requests/s | vs echo | p50 ms | p95 ms | p99 ms | max ms | OK calls | Errors |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---|\n",
+    );
+    for measured in results {
+        let outcome = &measured.outcome;
+        let ratio = if echo_rps > 0.0 {
+            format!("{:.1}%", 100.0 * outcome.rps() / echo_rps)
+        } else {
+            "n/a".to_owned()
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} |",
+            measured.title,
+            outcome.rps(),
+            ratio,
+            outcome.ms_at(0.50),
+            outcome.ms_at(0.95),
+            outcome.ms_at(0.99),
+            outcome.max_ms(),
+            outcome.ok(),
+            errors(outcome),
+        );
+    }
+    out
+}
+
+fn errors(outcome: &Outcome) -> String {
+    if outcome.errors.is_empty() {
+        return "none".to_owned();
+    }
+    outcome
+        .errors
+        .iter()
+        .map(|(code, count)| format!("{code}: {count}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One issue target and its verdict.
+struct Verdict {
+    target: &'static str,
+    measured: String,
+    verdict: &'static str,
+}
+
+fn verdicts(results: &[Measured]) -> Vec<Verdict> {
+    let echo_rps = results
+        .iter()
+        .find(|measured| measured.scenario.is_none())
+        .map(|measured| measured.outcome.rps())
+        .unwrap_or(0.0);
+    let find = |scenario: Scenario| {
+        results
+            .iter()
+            .find(|measured| measured.scenario == Some(scenario))
+            .map(|measured| &measured.outcome)
+    };
+    let share_and_p99 = |target: &'static str, scenario, share: f64, p99_ms: f64| {
+        judge(target, find(scenario), |outcome| {
+            let ratio = if echo_rps > 0.0 {
+                outcome.rps() / echo_rps
+            } else {
+                0.0
+            };
+            (
+                format!(
+                    "{:.1}% of echo ({:.0}/s), p99 {:.2} ms",
+                    100.0 * ratio,
+                    outcome.rps(),
+                    outcome.ms_at(0.99)
+                ),
+                ratio >= share && outcome.ms_at(0.99) <= p99_ms,
+            )
+        })
+    };
+    vec![
+        share_and_p99(
+            "GetContact, in-process hit: ≥ 65% of echo, p99 ≤ 2 ms",
+            Scenario::GetLocal,
+            0.65,
+            2.0,
+        ),
+        share_and_p99(
+            "GetContact, Redis only: ≥ 25% of echo, p99 ≤ 5 ms",
+            Scenario::GetRedis,
+            0.25,
+            5.0,
+        ),
+        share_and_p99(
+            "GetContact, PostgreSQL only: ≥ 10% of echo, p99 ≤ 10 ms",
+            Scenario::GetPostgres,
+            0.10,
+            10.0,
+        ),
+        judge(
+            "SearchContacts over 100,000 contacts: p95 ≤ 30 ms",
+            find(Scenario::Search),
+            |outcome| {
+                (
+                    format!("p95 {:.2} ms", outcome.ms_at(0.95)),
+                    outcome.ms_at(0.95) <= 30.0,
+                )
+            },
+        ),
+        judge(
+            "CreateContact: ≥ 2,000/s",
+            find(Scenario::Create),
+            |outcome| (format!("{:.0}/s", outcome.rps()), outcome.rps() >= 2000.0),
+        ),
+    ]
+}
+
+fn judge(
+    target: &'static str,
+    outcome: Option<&Outcome>,
+    check: impl Fn(&Outcome) -> (String, bool),
+) -> Verdict {
+    let Some(outcome) = outcome else {
+        return Verdict {
+            target,
+            measured: "not run".to_owned(),
+            verdict: "not run",
+        };
+    };
+    let (mut measured, met) = check(outcome);
+    let failed = outcome.error_count();
+    if failed > 0 {
+        let _ = write!(measured, "; {failed} failed calls");
+    }
+    Verdict {
+        target,
+        measured,
+        verdict: if met && failed == 0 { "met" } else { "missed" },
+    }
+}
+
+/// The targets section as a table.
+pub fn targets(results: &[Measured]) -> String {
+    let mut out = String::from("| Target | Measured | Verdict |\n|---|---|---|\n");
+    for verdict in verdicts(results) {
+        let _ = writeln!(
+            out,
+            "| {} | {} | **{}** |",
+            verdict.target, verdict.measured, verdict.verdict
+        );
+    }
+    if let Some(echo) = results.iter().find(|measured| measured.scenario.is_none()) {
+        let _ = writeln!(
+            out,
+            "\nFor comparison, the echo ceiling's own latency at the same concurrency: \
+             p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms. A p99 target below the ceiling's \
+             p99 cannot be met on this machine at this concurrency, whatever the service \
+             does.",
+            echo.outcome.ms_at(0.50),
+            echo.outcome.ms_at(0.95),
+            echo.outcome.ms_at(0.99)
+        );
+    }
+    out
+}
+
+/// Cache-tier counters and error samples, one bullet each.
+pub fn observations(results: &[Measured]) -> String {
+    let mut out = String::new();
+    for measured in results {
+        if let Some(tiers) = measured.tiers {
+            let _ = writeln!(
+                out,
+                "- {}: served {} from the in-process tier, {} from Redis, {} loaded from \
+                 PostgreSQL; {} Redis fallbacks (warm-up and measurement).",
+                measured.title,
+                tiers.local_hits,
+                tiers.redis_hits,
+                tiers.misses,
+                tiers.redis_fallbacks
+            );
+        }
+        if let Some(checkpoints) = measured.checkpoints.filter(|count| *count > 0) {
+            let _ = writeln!(
+                out,
+                "- {}: PostgreSQL ran {checkpoints} checkpoint(s) meanwhile.",
+                measured.title
+            );
+        }
+        for note in &measured.notes {
+            let _ = writeln!(out, "- {}: {note}", measured.title);
+        }
+        for (code, message) in &measured.outcome.error_samples {
+            let _ = writeln!(
+                out,
+                "- {}: a {code} said: {}",
+                measured.title,
+                message.replace('|', "\\|")
+            );
+        }
+    }
+    out
+}
+
+/// The whole BENCHMARKS.md.
+pub fn document(context: &Context, results: &[Measured]) -> String {
+    let mut out = String::from(
+        "# Benchmarks\n\n\
+         Written by `make bench` (`cargo run --release -p rapport-bench`); re-run it to \
+         refresh this file rather than editing it.\n\n",
+    );
+    let _ = writeln!(
+        out,
+        "- Date: {}",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
+    );
+    let _ = writeln!(out, "- Machine: {}", machine());
+    let _ = writeln!(out, "- Commit: {}", commit());
+    out.push_str("\n## Settings\n\n");
+    for line in &context.settings {
+        let _ = writeln!(out, "- {line}");
+    }
+    out.push_str("\n## Results\n\n");
+    out.push_str(&table(results));
+    out.push_str(
+        "\nRequests/s counts OK calls completed in the measured window; latencies are \
+         of OK calls, client-side (request built to response decoded); every other \
+         status is counted under Errors by code.\n",
+    );
+    out.push_str("\n## Targets\n\n");
+    out.push_str(&targets(results));
+    out.push_str("\n## Observations\n\n");
+    for line in &context.facts {
+        let _ = writeln!(out, "- {line}");
+    }
+    out.push_str(&observations(results));
+    out
+}
+
+/// Cores, CPU model and memory of this machine.
+pub fn machine() -> String {
+    let cores = std::thread::available_parallelism()
+        .map(|cores| cores.get().to_string())
+        .unwrap_or_else(|_| "?".to_owned());
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split_once(':'))
+                .map(|(_, model)| model.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("MemTotal:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse::<f64>().ok())
+        })
+        .map(|kib| format!("{:.1} GiB", kib / 1024.0 / 1024.0))
+        .unwrap_or_else(|| "unknown memory".to_owned());
+    format!("{cores} cores (available parallelism), {cpu}, {memory} memory")
+}
+
+/// The short commit and whether the working tree differs from it.
+pub fn commit() -> String {
+    let root = default_output()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(&root)
+            .output()
+            .ok()
+            .filter(|output| output.status.success())
+            .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    };
+    match git(&["rev-parse", "--short", "HEAD"]) {
+        Some(head) => match git(&["status", "--porcelain", "--untracked-files=no"]) {
+            Some(changes) if !changes.is_empty() => {
+                format!("{head} (with uncommitted changes)")
+            }
+            _ => head,
+        },
+        None => "unknown (not a git checkout)".to_owned(),
+    }
+}

@@ -1,0 +1,374 @@
+//! The whole run, in order: database and seed, echo ceiling, then each
+//! selected scenario against a Contacts instance of its own, then the
+//! report. Servers live on one runtime and the load generator on another;
+//! this thread only drives them.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use rapport_kit::auth::Role;
+use rapport_kit::cache::CacheCounts;
+use rapport_kit::testing::{self, TestDatabase};
+use sqlx::Connection;
+use tokio::runtime::Runtime;
+
+use crate::load::{self, Load, Outcome, Target};
+use crate::report::{self, Context, Measured};
+use crate::scenarios::{self, Scenario as Calls};
+use crate::seed::{self, Seeded};
+use crate::servers::{self, Running};
+use crate::settings::{Scenario, Settings};
+
+/// The two runtimes and what every scenario shares.
+struct Bench {
+    servers: Runtime,
+    clients: Runtime,
+    load: Load,
+    connections: usize,
+    token: String,
+    database_url: String,
+}
+
+/// Runs everything `settings` selects and writes the report.
+pub fn run(settings: &Settings) -> anyhow::Result<()> {
+    anyhow::ensure!(!settings.duration.is_zero(), "--duration must be positive");
+    anyhow::ensure!(
+        settings.working_set > 0 && settings.working_set <= settings.contacts,
+        "--working-set must be between 1 and --contacts"
+    );
+    let load_before = load_average();
+    let servers = runtime("bench-server", settings.server_threads)?;
+    let clients = runtime("bench-client", settings.client_threads)?;
+
+    let database = servers.block_on(TestDatabase::create())?;
+    eprintln!("seeding {} contacts ...", settings.contacts);
+    let seeded = servers.block_on(seed::seed(
+        &database.url,
+        settings.contacts,
+        settings.working_set,
+    ))?;
+    eprintln!(
+        "seeded {} contacts and {} companies in {:.1} s (+ {:.1} s VACUUM ANALYZE, CHECKPOINT)",
+        seeded.contacts,
+        seeded.companies,
+        seeded.insert_time.as_secs_f64(),
+        seeded.vacuum_time.as_secs_f64()
+    );
+
+    let bench = Bench {
+        servers,
+        clients,
+        load: Load {
+            concurrency: settings.concurrency,
+            warmup: settings.warmup,
+            duration: settings.duration,
+            call_timeout: settings.call_timeout,
+        },
+        connections: settings.connections,
+        token: testing::token("rapport-bench", &[Role::Admin]),
+        database_url: database.url.clone(),
+    };
+    let mut results = vec![bench.echo()?];
+    report_progress(&results);
+    for scenario in settings.selected() {
+        results.push(bench.scenario(scenario, &seeded)?);
+        report_progress(&results);
+    }
+
+    let context = Context {
+        settings: settings_lines(settings),
+        facts: facts(&seeded, &load_before)?,
+    };
+    println!("{}", report::table(&results));
+    println!("{}", report::targets(&results));
+    print!("{}", report::observations(&results));
+    let output = settings
+        .output
+        .clone()
+        .unwrap_or_else(report::default_output);
+    if output.as_os_str() != "-" {
+        std::fs::write(&output, report::document(&context, &results))
+            .with_context(|| format!("writing {}", output.display()))?;
+        eprintln!("wrote {}", output.display());
+    }
+    if settings.keep_database {
+        eprintln!("kept the bench database: psql {}", database.url);
+        std::mem::forget(database);
+    }
+    Ok(())
+}
+
+impl Bench {
+    /// The ceiling: `Echo` through the kit bootstrap.
+    fn echo(&self) -> anyhow::Result<Measured> {
+        let server = self.servers.block_on(servers::start_echo())?;
+        let run = self.measure(&server, None, scenarios::echo)?;
+        self.servers.block_on(server.stop())?;
+        Ok(Measured {
+            scenario: None,
+            title: "Echo (ceiling)",
+            outcome: run.outcome,
+            tiers: None,
+            checkpoints: run.checkpoints,
+            notes: Vec::new(),
+        })
+    }
+
+    fn scenario(&self, scenario: Scenario, seeded: &Seeded) -> anyhow::Result<Measured> {
+        let ids = Arc::new(seeded.working_set.clone());
+        let (title, flags): (&'static str, &[(&str, &str)]) = match scenario {
+            Scenario::GetLocal => ("GetContact, in-process hit", &[]),
+            Scenario::GetRedis => (
+                "GetContact, Redis only",
+                &[("CONTACTS_CACHE_LOCAL", "false")],
+            ),
+            Scenario::GetPostgres => (
+                "GetContact, PostgreSQL only",
+                &[
+                    ("CONTACTS_CACHE_LOCAL", "false"),
+                    ("CONTACTS_CACHE_REDIS", "false"),
+                ],
+            ),
+            Scenario::List => ("ListContacts, 50 per page, filtered", &[]),
+            Scenario::Search => ("SearchContacts, 20 hits", &[]),
+            Scenario::Create => ("CreateContact", &[]),
+        };
+        let server = self
+            .servers
+            .block_on(servers::start_contacts(&self.database_url, flags))
+            .with_context(|| format!("starting contacts for {title}"))?;
+        let measured = match scenario {
+            Scenario::GetLocal | Scenario::GetRedis => {
+                self.measure(&server, Some(&ids), |target| {
+                    scenarios::get(target, ids.clone())
+                })
+            }
+            Scenario::GetPostgres => {
+                self.measure(&server, None, |target| scenarios::get(target, ids.clone()))
+            }
+            Scenario::List => self.measure(&server, None, scenarios::list),
+            Scenario::Search => self.measure(&server, None, scenarios::search),
+            Scenario::Create => {
+                let companies = Arc::new(seeded.company_ids.clone());
+                let run = uuid::Uuid::now_v7().simple().to_string()[..12].to_owned();
+                self.measure(&server, None, move |target| {
+                    scenarios::create(target, companies, run)
+                })
+            }
+        };
+        let notes = match (&measured, scenario) {
+            (Ok(_), Scenario::Search) => self.search_profile(&server),
+            _ => Ok(Vec::new()),
+        };
+        let stopped = self.servers.block_on(server.stop());
+        let run = measured?;
+        let notes = notes?;
+        stopped?;
+        let is_get = matches!(
+            scenario,
+            Scenario::GetLocal | Scenario::GetRedis | Scenario::GetPostgres
+        );
+        Ok(Measured {
+            scenario: Some(scenario),
+            title,
+            outcome: run.outcome,
+            tiers: run.tiers.filter(|_| is_get),
+            checkpoints: run.checkpoints,
+            notes,
+        })
+    }
+
+    /// Connects to `server`, warms its caches with `warm` ids, runs the
+    /// load, and returns it with the contact-cache counters it moved and
+    /// the PostgreSQL checkpoints that happened meanwhile.
+    fn measure<S: Calls>(
+        &self,
+        server: &Running,
+        warm: Option<&[String]>,
+        calls: impl FnOnce(Target) -> S,
+    ) -> anyhow::Result<Run> {
+        let caches = server.caches.clone();
+        self.clients.block_on(async {
+            let target = Target::connect(server.addr, self.connections, &self.token).await?;
+            if let Some(ids) = warm {
+                let started = Instant::now();
+                scenarios::warm(&target, ids, self.load.concurrency).await?;
+                eprintln!(
+                    "  warmed {} ids in {:.1} s",
+                    ids.len(),
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            let checkpoints_before = checkpoints(&self.database_url).await;
+            let before = caches.as_ref().map(|caches| caches.contacts.counts());
+            let outcome = load::run(self.load, calls(target)).await?;
+            let after = caches.as_ref().map(|caches| caches.contacts.counts());
+            let checkpoints_after = checkpoints(&self.database_url).await;
+            Ok(Run {
+                outcome,
+                tiers: before.zip(after).map(|(b, a)| delta(b, a)),
+                checkpoints: checkpoints_before
+                    .zip(checkpoints_after)
+                    .map(|(b, a)| a - b),
+            })
+        })
+    }
+
+    /// Each search query alone against `server`, as notes.
+    fn search_profile(&self, server: &Running) -> anyhow::Result<Vec<String>> {
+        self.clients.block_on(async {
+            let target = Target::connect(server.addr, 1, &self.token).await?;
+            let profile = scenarios::search_profile(&target).await?;
+            let queries = profile
+                .iter()
+                .map(|(query, ms, hits)| format!("`{query}` {ms:.1} ms ({hits} hits)"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            Ok(vec![format!(
+                "one call at a time (median of 3), per query: {queries}."
+            )])
+        })
+    }
+}
+
+/// What [`Bench::measure`] returns.
+struct Run {
+    outcome: Outcome,
+    tiers: Option<CacheCounts>,
+    checkpoints: Option<i64>,
+}
+
+/// Checkpoints PostgreSQL has completed so far (cluster-wide), if readable.
+async fn checkpoints(url: &str) -> Option<i64> {
+    let mut connection = sqlx::PgConnection::connect(url).await.ok()?;
+    let count =
+        sqlx::query_scalar("SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")
+            .fetch_one(&mut connection)
+            .await
+            .ok();
+    let _ = connection.close().await;
+    count
+}
+
+fn delta(before: CacheCounts, after: CacheCounts) -> CacheCounts {
+    CacheCounts {
+        local_hits: after.local_hits - before.local_hits,
+        redis_hits: after.redis_hits - before.redis_hits,
+        misses: after.misses - before.misses,
+        redis_fallbacks: after.redis_fallbacks - before.redis_fallbacks,
+    }
+}
+
+fn runtime(name: &str, threads: usize) -> anyhow::Result<Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .with_context(|| format!("starting the {name} runtime"))
+}
+
+fn report_progress(results: &[Measured]) {
+    if let Some(last) = results.last() {
+        let outcome = &last.outcome;
+        eprintln!(
+            "{}: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
+            last.title,
+            outcome.rps(),
+            outcome.ms_at(0.5),
+            outcome.ms_at(0.99),
+            outcome.error_count()
+        );
+    }
+}
+
+fn settings_lines(settings: &Settings) -> Vec<String> {
+    vec![
+        format!(
+            "Layout: one process; the servers on a tokio runtime of {} worker threads, the \
+             load generator on a separate runtime of {}; PostgreSQL and Redis on the same \
+             machine, over loopback TCP.",
+            settings.server_threads, settings.client_threads
+        ),
+        format!(
+            "Load: {} calls in flight ({} tasks, each one call at a time) over {} HTTP/2 \
+             connections (one tonic `Channel` each, tasks assigned round-robin); bearer JWT \
+             (HS256) on every call.",
+            settings.concurrency, settings.concurrency, settings.connections
+        ),
+        format!(
+            "Per scenario: {:?} warm-up, then {:?} measured; a fresh server instance each; \
+             calls time out after {:?}.",
+            settings.warmup, settings.duration, settings.call_timeout
+        ),
+        format!(
+            "Data: {} contacts; GetContact picks uniformly from {} random seeded ids, \
+             fetched once through the server first for the cached scenarios.",
+            settings.contacts, settings.working_set
+        ),
+        format!(
+            "ListContacts: first page of 50 (order create_time) under one of {} filters, \
+             e.g. `{}`.",
+            scenarios::LIST_FILTERS.len(),
+            scenarios::LIST_FILTERS[0]
+        ),
+        format!(
+            "SearchContacts: 20 hits for one of {} queries: {}.",
+            scenarios::SEARCH_QUERIES.len(),
+            scenarios::SEARCH_QUERIES
+                .iter()
+                .map(|query| format!("`{query}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        "CreateContact: unique emails, varied names, titles, stages, sources and tags; half \
+         name a seeded company; no request_id."
+            .to_owned(),
+    ]
+}
+
+/// The 1-, 5- and 15-minute load averages, as /proc/loadavg writes them.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|loadavg| {
+            loadavg
+                .split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn facts(seeded: &Seeded, load_before: &str) -> anyhow::Result<Vec<String>> {
+    let contacts_config = rapport_contacts::Config::from_env(&servers::base_env())?;
+    Ok(vec![
+        format!(
+            "Load average before the run: {load_before} (1, 5, 15 min). Other work on \
+             this machine, and other sessions creating or dropping databases (each forces \
+             a PostgreSQL checkpoint), disturbs the PostgreSQL-bound figures."
+        ),
+        format!(
+            "Seeding: {} contacts and {} companies inserted set-based in {:.1} s, then \
+             VACUUM ANALYZE and CHECKPOINT in {:.1} s.",
+            seeded.contacts,
+            seeded.companies,
+            seeded.insert_time.as_secs_f64(),
+            seeded.vacuum_time.as_secs_f64()
+        ),
+        format!(
+            "Contacts runs with its defaults: a pool of {} PostgreSQL connections, \
+             in-process tier {} entries for {:?}, Redis TTL {:?}.",
+            contacts_config.db.max_connections,
+            contacts_config.cache.local_capacity,
+            contacts_config.cache.local_ttl,
+            contacts_config.cache.redis_ttl
+        ),
+        format!(
+            "Every server ran with log level `{}` (`RUST_LOG`).",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,sqlx::query=error".to_owned())
+        ),
+    ])
+}

@@ -1,0 +1,210 @@
+//! What each scenario sends: a function from a [`Target`] (and its data)
+//! to the per-call closure the load generator runs.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Context;
+use futures::StreamExt;
+use rand::Rng;
+use rapport_proto::bench::v1::EchoRequest;
+use rapport_proto::bench::v1::echo_service_client::EchoServiceClient;
+use rapport_proto::contacts::v1::contact_service_client::ContactServiceClient;
+use rapport_proto::contacts::v1::{
+    Contact, CreateContactRequest, GetContactRequest, LeadSource, LifecycleStage,
+    ListContactsRequest, SearchContactsRequest,
+};
+
+use crate::load::{Call, Target};
+use crate::seed;
+
+/// The echoed payload.
+const ECHO_PAYLOAD: &[u8] = b"rapport-bench echo payload 0123456789abcdef";
+
+/// ListContacts filters, one picked per call.
+pub const LIST_FILTERS: &[&str] = &[
+    "lifecycle_stage = CUSTOMER",
+    "lifecycle_stage = LEAD AND lead_source = WEB",
+    "tags:vip",
+    "email_opt_in = true AND lifecycle_stage = OPPORTUNITY",
+    "lead_source = TRADE_SHOW",
+    "lifecycle_stage = CHURNED OR tags:\"churn-risk\"",
+    "owner_id = \"user-7\"",
+    "family_name = \"Garcia\"",
+];
+
+/// SearchContacts queries, one picked per call: names, prefixes,
+/// companies, titles, and two with typos ("wiliams", "tompson").
+pub const SEARCH_QUERIES: &[&str] = &[
+    "sarah",
+    "garcia",
+    "maria garcia",
+    "jon smi",
+    "wiliams",
+    "jennifer tompson",
+    "tanaka",
+    "chen",
+    "acme",
+    "globex logistics",
+    "hooli",
+    "vp sales",
+    "data engineer",
+    "kwame",
+    "schmidt",
+    "procurement",
+];
+
+/// Domains of created contacts' emails.
+const CREATE_DOMAINS: &[&str] = &["example.com", "example.org", "example.net"];
+
+/// The per-call closure type every scenario returns.
+pub trait Scenario: Fn(usize) -> Call + Send + Sync + 'static {}
+impl<F: Fn(usize) -> Call + Send + Sync + 'static> Scenario for F {}
+
+fn pick<T>(items: &[T]) -> &T {
+    &items[rand::rng().random_range(0..items.len())]
+}
+
+/// `Echo` with a 43-byte payload.
+pub fn echo(target: Target) -> impl Scenario {
+    move |worker| {
+        let mut client = EchoServiceClient::new(target.channel(worker));
+        let request = target.request(EchoRequest {
+            payload: ECHO_PAYLOAD.to_vec(),
+        });
+        Box::pin(async move { client.echo(request).await.map(drop) })
+    }
+}
+
+/// `GetContact` of a random id of `ids`.
+pub fn get(target: Target, ids: Arc<Vec<String>>) -> impl Scenario {
+    move |worker| {
+        let mut client = ContactServiceClient::new(target.channel(worker));
+        let request = target.request(GetContactRequest {
+            id: pick(&ids).clone(),
+        });
+        Box::pin(async move { client.get_contact(request).await.map(drop) })
+    }
+}
+
+/// Fetches every id once, `concurrency` at a time, so the caches hold
+/// them. Fails if any fetch fails.
+pub async fn warm(target: &Target, ids: &[String], concurrency: usize) -> anyhow::Result<()> {
+    let mut fetches = futures::stream::iter(ids.iter().enumerate())
+        .map(|(index, id)| {
+            let mut client = ContactServiceClient::new(target.channel(index));
+            let request = target.request(GetContactRequest { id: id.clone() });
+            async move { client.get_contact(request).await }
+        })
+        .buffer_unordered(concurrency.max(1));
+    while let Some(fetched) = fetches.next().await {
+        fetched.context("warming the cache")?;
+    }
+    Ok(())
+}
+
+/// `CreateContact` with a unique email (`run` keeps runs apart), varied
+/// names, titles, stages, sources and tags; half link a seeded company.
+pub fn create(target: Target, company_ids: Arc<Vec<String>>, run: String) -> impl Scenario {
+    let next = Arc::new(AtomicU64::new(1));
+    let stages = seed::stage_names();
+    let sources = seed::source_names();
+    move |worker| {
+        let number = next.fetch_add(1, Ordering::Relaxed);
+        let mut rng = rand::rng();
+        let given_name = *pick(seed::GIVEN_NAMES);
+        let family_name = *pick(seed::FAMILY_NAMES);
+        let local: String = format!("{given_name}.{family_name}")
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_ascii_lowercase() || *c == '.')
+            .collect();
+        let stage = LifecycleStage::from_str_name(&format!("LIFECYCLE_STAGE_{}", pick(&stages)))
+            .unwrap_or(LifecycleStage::Lead);
+        let source = LeadSource::from_str_name(&format!("LEAD_SOURCE_{}", pick(&sources)))
+            .unwrap_or(LeadSource::Web);
+        let tags = seed::TAGS
+            .iter()
+            .filter(|_| rng.random_ratio(1, 9))
+            .map(|tag| (*tag).to_owned())
+            .collect();
+        let contact = Contact {
+            given_name: given_name.to_owned(),
+            family_name: family_name.to_owned(),
+            email: format!("{local}.{run}.{number}@{}", pick(CREATE_DOMAINS)),
+            phone: format!("+1 555 {:07}", rng.random_range(0..10_000_000)),
+            job_title: (*pick(seed::JOB_TITLES)).to_owned(),
+            company_id: if rng.random_bool(0.5) && !company_ids.is_empty() {
+                pick(&company_ids).clone()
+            } else {
+                String::new()
+            },
+            owner_id: format!("user-{}", rng.random_range(1..=25)),
+            lifecycle_stage: stage as i32,
+            lead_source: source as i32,
+            tags,
+            email_opt_in: rng.random_bool(0.66),
+            ..Contact::default()
+        };
+        let mut client = ContactServiceClient::new(target.channel(worker));
+        let request = target.request(CreateContactRequest {
+            contact: Some(contact),
+            request_id: String::new(),
+        });
+        Box::pin(async move { client.create_contact(request).await.map(drop) })
+    }
+}
+
+/// `ListContacts`: the first page of 50 under one of [`LIST_FILTERS`].
+pub fn list(target: Target) -> impl Scenario {
+    move |worker| {
+        let mut client = ContactServiceClient::new(target.channel(worker));
+        let request = target.request(ListContactsRequest {
+            page_size: 50,
+            filter: (*pick(LIST_FILTERS)).to_owned(),
+            ..ListContactsRequest::default()
+        });
+        Box::pin(async move { client.list_contacts(request).await.map(drop) })
+    }
+}
+
+/// Each of [`SEARCH_QUERIES`] alone, one call at a time, three times:
+/// the median latency (ms) and the number of hits, per query.
+pub async fn search_profile(target: &Target) -> anyhow::Result<Vec<(&'static str, f64, usize)>> {
+    let mut profile = Vec::with_capacity(SEARCH_QUERIES.len());
+    for query in SEARCH_QUERIES {
+        let mut client = ContactServiceClient::new(target.channel(0));
+        let mut latencies = Vec::with_capacity(3);
+        let mut hits = 0;
+        for _ in 0..3 {
+            let request = target.request(SearchContactsRequest {
+                query: (*query).to_owned(),
+                page_size: 20,
+                page_token: String::new(),
+            });
+            let started = std::time::Instant::now();
+            let response = client
+                .search_contacts(request)
+                .await
+                .with_context(|| format!("searching {query:?}"))?;
+            latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+            hits = response.into_inner().results.len();
+        }
+        latencies.sort_by(f64::total_cmp);
+        profile.push((*query, latencies[1], hits));
+    }
+    Ok(profile)
+}
+
+/// `SearchContacts`: the first 20 hits of one of [`SEARCH_QUERIES`].
+pub fn search(target: Target) -> impl Scenario {
+    move |worker| {
+        let mut client = ContactServiceClient::new(target.channel(worker));
+        let request = target.request(SearchContactsRequest {
+            query: (*pick(SEARCH_QUERIES)).to_owned(),
+            page_size: 20,
+            page_token: String::new(),
+        });
+        Box::pin(async move { client.search_contacts(request).await.map(drop) })
+    }
+}

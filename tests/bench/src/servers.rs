@@ -1,0 +1,135 @@
+//! The servers under test: the echo ceiling, served by the same kit
+//! bootstrap as every service (trace layer, auth, health, reflection), and
+//! Contacts instances built exactly as `rapport serve` builds them.
+//!
+//! Start and stop them from inside the servers' runtime: everything they
+//! spawn lands there.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use rapport_contacts::cache::Caches;
+use rapport_contacts::{App, Config};
+use rapport_kit::auth::{AuthLayer, Policy, Role, Verifier, config_from_env};
+use rapport_kit::config::Env;
+use rapport_kit::server::{self, ReadinessCheck, Served, ServerConfig};
+use rapport_kit::shutdown::{self, Trigger};
+use rapport_kit::testing;
+use rapport_proto::bench::v1::echo_service_server::{EchoService, EchoServiceServer};
+use rapport_proto::bench::v1::{EchoRequest, EchoResponse};
+use tokio::task::JoinHandle;
+
+/// The echo service's fully-qualified name.
+const ECHO_SERVICE: &str = "rapport.bench.v1.EchoService";
+/// Every role may echo.
+const ECHO_RULES: &[(&str, &[Role])] = &[("Echo", &Role::ALL)];
+
+/// A server running until [`Running::stop`].
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The Contacts caches (None for echo), for their hit counters.
+    pub caches: Option<Caches>,
+    trigger: Trigger,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Stops the server and waits until it has drained.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.trigger.fire();
+        self.task.await.context("server task panicked")?
+    }
+}
+
+/// The environment every server here reads: the process environment
+/// (so `DATABASE_MAX_CONNECTIONS=32 make bench` reaches Contacts) under the
+/// bench's own fixed values.
+pub fn base_env() -> Env {
+    Env::process()
+        .with("AUTH_JWT_SECRET", testing::DEV_SECRET)
+        .with("AUTH_ISSUER", testing::DEV_ISSUER)
+        .with("AUTH_AUDIENCE", testing::DEV_AUDIENCE)
+        .with("REDIS_URL", testing::redis_url())
+        .with("SHUTDOWN_GRACE", "2s")
+}
+
+struct Echo;
+
+#[tonic::async_trait]
+impl EchoService for Echo {
+    async fn echo(
+        &self,
+        request: tonic::Request<EchoRequest>,
+    ) -> Result<tonic::Response<EchoResponse>, tonic::Status> {
+        Ok(tonic::Response::new(EchoResponse {
+            payload: request.into_inner().payload,
+        }))
+    }
+}
+
+/// Serves the echo service on a free port through `kit::server::serve`.
+pub async fn start_echo() -> anyhow::Result<Running> {
+    let env = base_env();
+    let config = ServerConfig::from_env(&env)?;
+    let verifier = Verifier::new(config_from_env(&env)?).context("authentication settings")?;
+    let auth = AuthLayer::new(verifier, vec![Policy::new(ECHO_SERVICE, ECHO_RULES)]);
+    let listener = server::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let addr = listener.local_addr()?;
+    let readiness: ReadinessCheck = Box::new(|| Box::pin(async { true }));
+    let served = Served {
+        routes: tonic::service::Routes::new(EchoServiceServer::new(Echo)),
+        service_names: vec![ECHO_SERVICE],
+        auth,
+        readiness,
+    };
+    let (trigger, shutdown) = shutdown::channel();
+    let task =
+        tokio::spawn(async move { server::serve(listener, &config, served, shutdown).await });
+    Ok(Running {
+        addr,
+        caches: None,
+        trigger,
+        task,
+    })
+}
+
+/// Contacts over `database_url` (already migrated) with `cache_flags`
+/// (e.g. `CONTACTS_CACHE_LOCAL=false`) on a free port. Waits until the
+/// in-process tier follows invalidations when it is enabled, so that
+/// warming fills it.
+pub async fn start_contacts(
+    database_url: &str,
+    cache_flags: &[(&str, &str)],
+) -> anyhow::Result<Running> {
+    let mut env = base_env()
+        .with("DATABASE_URL", database_url)
+        .with("CONTACTS_ADDR", "127.0.0.1:0")
+        .with("RAPPORT_AUTO_MIGRATE", "false");
+    for (name, value) in cache_flags {
+        env = env.with(name, *value);
+    }
+    let config = Config::from_env(&env)?;
+    let wants_local = config.cache.local;
+    let app = App::build(config).await.context("building contacts")?;
+    let addr = app.local_addr();
+    let caches = app.caches();
+    let (trigger, shutdown) = shutdown::channel();
+    let task = tokio::spawn(app.run_until(shutdown));
+    if wants_local {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !caches.contacts.local_tier_live() {
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "the in-process cache tier did not go live (Redis subscription) within 10s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    Ok(Running {
+        addr,
+        caches: Some(caches),
+        trigger,
+        task,
+    })
+}

@@ -1,0 +1,88 @@
+//! The benchmark's flags; every one can also be set by environment
+//! variable, so `BENCH_DURATION=2s make bench` is a quick run.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// Load-tests the services and writes BENCHMARKS.md.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "rapport-bench", version)]
+pub struct Settings {
+    /// Measured time per scenario (e.g. 8s, 500ms).
+    #[arg(long, env = "BENCH_DURATION", default_value = "8s", value_parser = duration)]
+    pub duration: Duration,
+    /// Unmeasured time before each scenario's measurement.
+    #[arg(long, env = "BENCH_WARMUP", default_value = "1s", value_parser = duration)]
+    pub warmup: Duration,
+    /// Calls in flight: this many tasks, each looping one call at a time.
+    #[arg(long, env = "BENCH_CONCURRENCY", default_value_t = 32)]
+    pub concurrency: usize,
+    /// HTTP/2 connections the tasks share round-robin.
+    #[arg(long, env = "BENCH_CONNECTIONS", default_value_t = 4)]
+    pub connections: usize,
+    /// Contacts to seed.
+    #[arg(long, env = "BENCH_CONTACTS", default_value_t = 100_000)]
+    pub contacts: u32,
+    /// Seeded contact ids GetContact picks from at random.
+    #[arg(long, env = "BENCH_WORKING_SET", default_value_t = 10_000)]
+    pub working_set: u32,
+    /// Worker threads of the servers' runtime.
+    #[arg(long, env = "BENCH_SERVER_THREADS", default_value_t = 2)]
+    pub server_threads: usize,
+    /// Worker threads of the load generator's runtime.
+    #[arg(long, env = "BENCH_CLIENT_THREADS", default_value_t = 2)]
+    pub client_threads: usize,
+    /// Longest a single call may take before it counts as DeadlineExceeded.
+    #[arg(long, env = "BENCH_CALL_TIMEOUT", default_value = "10s", value_parser = duration)]
+    pub call_timeout: Duration,
+    /// Scenarios to run (comma separated); the echo ceiling always runs.
+    #[arg(
+        long,
+        env = "BENCH_SCENARIOS",
+        value_delimiter = ',',
+        default_value = "get-local,get-redis,get-postgres,list,search,create"
+    )]
+    pub scenarios: Vec<Scenario>,
+    /// Where to write the report; `-` writes none. Default: BENCHMARKS.md
+    /// at the repository root.
+    #[arg(long, env = "BENCH_OUTPUT")]
+    pub output: Option<PathBuf>,
+    /// Keep the bench database afterwards (its URL is printed) to inspect
+    /// query plans with psql; drop it yourself.
+    #[arg(long, env = "BENCH_KEEP_DATABASE")]
+    pub keep_database: bool,
+}
+
+/// The scenarios after the echo ceiling, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum Scenario {
+    /// GetContact served from the in-process cache tier.
+    GetLocal,
+    /// GetContact served from Redis (in-process tier off).
+    GetRedis,
+    /// GetContact served by PostgreSQL (both cache tiers off).
+    GetPostgres,
+    /// ListContacts, first pages of 50 with varying filters.
+    List,
+    /// SearchContacts with 1-2 word queries.
+    Search,
+    /// CreateContact with unique emails.
+    Create,
+}
+
+impl Settings {
+    /// The scenarios to run, in run order, each once.
+    pub fn selected(&self) -> Vec<Scenario> {
+        let mut selected = self.scenarios.clone();
+        selected.sort();
+        selected.dedup();
+        selected
+    }
+}
+
+fn duration(raw: &str) -> Result<Duration, String> {
+    rapport_kit::config::parse_duration(raw)
+        .ok_or_else(|| format!("{raw:?} is not a duration (examples: 500ms, 8s, 1m)"))
+}
