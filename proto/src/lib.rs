@@ -7,8 +7,7 @@
 #![allow(clippy::doc_markdown, clippy::large_enum_variant, missing_docs)]
 
 /// Encoded `google.protobuf.FileDescriptorSet` of every Rapport proto.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/rapport_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rapport_descriptor.bin"));
 
 pub mod common {
     pub mod v1 {

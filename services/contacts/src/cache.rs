@@ -66,11 +66,7 @@ impl Caches {
                 redis.clone(),
                 shutdown.clone(),
             ),
-            companies: TwoTier::new(
-                settings.config("rapport:contacts:company"),
-                redis,
-                shutdown.clone(),
-            ),
+            companies: TwoTier::new(settings.config("rapport:contacts:company"), redis, shutdown.clone()),
         }
     }
 }

@@ -58,6 +58,5 @@ impl Config {
 }
 
 fn socket(addr: &str) -> SocketAddr {
-    addr.parse()
-        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 50051)))
+    addr.parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 50051)))
 }

@@ -19,10 +19,7 @@ pub fn contact_to_proto(record: &ContactRecord) -> Contact {
         email: state.email.as_str().to_owned(),
         phone: state.phone.clone(),
         job_title: state.job_title.clone(),
-        company_id: state
-            .company_id
-            .map(|id| id.to_string())
-            .unwrap_or_default(),
+        company_id: state.company_id.map(|id| id.to_string()).unwrap_or_default(),
         owner_id: state.owner_id.clone(),
         lifecycle_stage: state.lifecycle_stage.into(),
         lead_source: state.lead_source.into(),
@@ -52,10 +49,7 @@ pub fn company_to_proto(record: &CompanyRecord) -> Company {
             minor_units: money.minor_units,
         }),
         owner_id: state.owner_id.clone(),
-        parent_company_id: state
-            .parent_company_id
-            .map(|id| id.to_string())
-            .unwrap_or_default(),
+        parent_company_id: state.parent_company_id.map(|id| id.to_string()).unwrap_or_default(),
         create_time: Some(timestamp(record.create_time)),
         update_time: Some(timestamp(record.update_time)),
         delete_time: record.delete_time.map(timestamp),

@@ -110,10 +110,11 @@ impl ServiceError for Error {
                     .map(|v| format!("{}: {}", v.field, v.description))
                     .collect::<Vec<_>>()
                     .join("; ");
-                violations.into_iter().fold(
-                    Problem::new(Code::InvalidArgument, "INVALID_ARGUMENT", summary),
-                    |problem, v| problem.field(v.field, v.description),
-                )
+                violations
+                    .into_iter()
+                    .fold(Problem::new(Code::InvalidArgument, "INVALID_ARGUMENT", summary), |problem, v| {
+                        problem.field(v.field, v.description)
+                    })
             }
             Error::ContactNotFound(id) => Problem::not_found("CONTACT_NOT_FOUND", CONTACT, &id),
             Error::CompanyNotFound(id) => Problem::not_found("COMPANY_NOT_FOUND", COMPANY, &id),
@@ -122,11 +123,7 @@ impl ServiceError for Error {
                 "COMPANY_NOT_FOUND",
                 format!("{field}: company {company_id} does not exist or is deleted"),
             )
-            .precondition(
-                "COMPANY_EXISTS",
-                &company_id,
-                "the referenced company must exist and be live",
-            )
+            .precondition("COMPANY_EXISTS", &company_id, "the referenced company must exist and be live")
             .resource(COMPANY, &company_id, "referenced company")
             .meta("field", field)
             .meta("company_id", company_id),
@@ -135,43 +132,24 @@ impl ServiceError for Error {
                 "COMPANY_HIERARCHY_CYCLE",
                 "company.parent_company_id would make the company its own ancestor",
             )
-            .precondition(
-                "COMPANY_HIERARCHY",
-                &id,
-                "a company cannot be its own ancestor",
-            ),
+            .precondition("COMPANY_HIERARCHY", &id, "a company cannot be its own ancestor"),
             Error::EmailTaken { email, existing_id } => Problem::new(
                 Code::AlreadyExists,
                 "CONTACT_EMAIL_TAKEN",
                 format!("contact {existing_id} already has email {email}"),
             )
-            .resource(
-                CONTACT,
-                &existing_id,
-                "the live contact that already has this email",
-            )
+            .resource(CONTACT, &existing_id, "the live contact that already has this email")
             .field("contact.email", "is already used by another live contact")
             .meta("existing_contact_id", existing_id),
-            Error::DomainTaken {
-                domain,
-                existing_id,
-            } => Problem::new(
+            Error::DomainTaken { domain, existing_id } => Problem::new(
                 Code::AlreadyExists,
                 "COMPANY_DOMAIN_TAKEN",
                 format!("company {existing_id} already has domain {domain}"),
             )
-            .resource(
-                COMPANY,
-                &existing_id,
-                "the live company that already has this domain",
-            )
+            .resource(COMPANY, &existing_id, "the live company that already has this domain")
             .field("company.domain", "is already used by another live company")
             .meta("existing_company_id", existing_id),
-            Error::EtagMismatch {
-                resource_type,
-                id,
-                current,
-            } => Problem::new(
+            Error::EtagMismatch { resource_type, id, current } => Problem::new(
                 Code::Aborted,
                 "ETAG_MISMATCH",
                 format!("{id} was changed by someone else; read it again and retry"),

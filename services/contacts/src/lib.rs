@@ -56,43 +56,25 @@ pub struct App {
 impl App {
     /// Connects, migrates (when configured), and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<App> {
-        let pool = rapport_kit::db::pool_with_settings(
-            &config.db,
-            &[store::contacts::WORD_SIMILARITY_THRESHOLD],
-        )?;
+        let pool =
+            rapport_kit::db::pool_with_settings(&config.db, &[store::contacts::WORD_SIMILARITY_THRESHOLD])?;
         if config.auto_migrate {
             rapport_kit::db::migrate(&pool, &config.db.schema, &MIGRATIONS).await?;
         }
         let redis = Redis::connect(&config.redis)?;
         let (background, background_shutdown) = shutdown::channel();
         let caches = cache::Caches::new(&config.cache, redis, &background_shutdown);
-        let feed = Feed::start(
-            pool.clone(),
-            &config.db.schema,
-            config.watch_heartbeat,
-            background_shutdown.clone(),
-        );
+        let feed =
+            Feed::start(pool.clone(), &config.db.schema, config.watch_heartbeat, background_shutdown.clone());
         changelog::spawn_pruner(
             pool.clone(),
             config.change_log_retention,
             std::time::Duration::from_secs(600),
             background_shutdown.clone(),
         );
-        let api = api::Api::new(api::State {
-            pool: pool.clone(),
-            caches: caches.clone(),
-            feed,
-        });
+        let api = api::Api::new(api::State { pool: pool.clone(), caches: caches.clone(), feed });
         let listener = server::bind(config.listen).await?;
-        Ok(App {
-            listener,
-            config,
-            pool,
-            api,
-            caches,
-            background,
-            background_shutdown,
-        })
+        Ok(App { listener, config, pool, api, caches, background, background_shutdown })
     }
 
     /// The bound address (the real port when configured with port 0).
@@ -107,27 +89,19 @@ impl App {
 
     /// Serves until `shutdown`, then drains in-flight calls.
     pub async fn run_until(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let verifier =
-            Verifier::new(self.config.auth.clone()).context("authentication settings")?;
+        let verifier = Verifier::new(self.config.auth.clone()).context("authentication settings")?;
         let auth = AuthLayer::new(verifier, vec![policy::policy()]);
         let addr = self.local_addr();
         let max = self.config.server.max_message_bytes;
         let routes = tonic::service::Routes::new(
-            ContactServiceServer::new(self.api)
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max),
+            ContactServiceServer::new(self.api).max_decoding_message_size(max).max_encoding_message_size(max),
         );
         let pool = self.pool.clone();
         let readiness: server::ReadinessCheck = Box::new(move || {
             let pool = pool.clone();
             Box::pin(async move { rapport_kit::db::is_ready(&pool, &MIGRATIONS).await })
         });
-        let served = Served {
-            routes,
-            service_names: vec![SERVICE_NAME],
-            auth,
-            readiness,
-        };
+        let served = Served { routes, service_names: vec![SERVICE_NAME], auth, readiness };
         tracing::info!(%addr, "contacts serving");
         let result = server::serve(self.listener, &self.config.server, served, shutdown).await;
         self.background.fire();

@@ -3,13 +3,8 @@
 use rapport_kit::auth::{Policy, Role};
 
 const EVERYONE: &[Role] = &Role::ALL;
-const WRITERS: &[Role] = &[
-    Role::Admin,
-    Role::SalesManager,
-    Role::SalesRep,
-    Role::Marketing,
-    Role::Integration,
-];
+const WRITERS: &[Role] =
+    &[Role::Admin, Role::SalesManager, Role::SalesRep, Role::Marketing, Role::Integration];
 const DELETERS: &[Role] = &[Role::Admin, Role::SalesManager];
 
 const RULES: &[(&str, &[Role])] = &[

@@ -19,38 +19,22 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 /// Asserts `result` was refused with `code` and `reason`.
-fn check<T: std::fmt::Debug>(
-    result: Result<tonic::Response<T>, Status>,
-    code: Code,
-    reason_: &str,
-) {
+fn check<T: std::fmt::Debug>(result: Result<tonic::Response<T>, Status>, code: Code, reason_: &str) {
     let status = failure(result);
     assert_eq!(status.code(), code, "{status:?}");
     assert_eq!(reason(&status), reason_, "{status:?}");
 }
 
 fn create_request(email: &str) -> CreateContactRequest {
-    CreateContactRequest {
-        contact: Some(contact("Ada", email)),
-        request_id: String::new(),
-    }
+    CreateContactRequest { contact: Some(contact("Ada", email)), request_id: String::new() }
 }
 
 fn delete_request(contact: &Contact) -> DeleteContactRequest {
-    DeleteContactRequest {
-        id: contact.id.clone(),
-        etag: String::new(),
-    }
+    DeleteContactRequest { id: contact.id.clone(), etag: String::new() }
 }
 
 async fn live_count(client: &mut Client) -> usize {
-    client
-        .list_contacts(ListContactsRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .contacts
-        .len()
+    client.list_contacts(ListContactsRequest::default()).await.unwrap().into_inner().contacts.len()
 }
 
 #[tokio::test]
@@ -62,28 +46,12 @@ async fn calls_without_a_valid_token_are_unauthenticated() {
     let mut anonymous = app.anonymous();
     let missing = "UNAUTHENTICATED_MISSING_TOKEN";
     check(
-        anonymous
-            .get_contact(GetContactRequest {
-                id: existing.id.clone(),
-            })
-            .await,
+        anonymous.get_contact(GetContactRequest { id: existing.id.clone() }).await,
         Code::Unauthenticated,
         missing,
     );
-    check(
-        anonymous
-            .create_contact(create_request("eve@example.com"))
-            .await,
-        Code::Unauthenticated,
-        missing,
-    );
-    check(
-        anonymous
-            .list_contacts(ListContactsRequest::default())
-            .await,
-        Code::Unauthenticated,
-        missing,
-    );
+    check(anonymous.create_contact(create_request("eve@example.com")).await, Code::Unauthenticated, missing);
+    check(anonymous.list_contacts(ListContactsRequest::default()).await, Code::Unauthenticated, missing);
 
     let foreign = mint_hs256(
         b"some-other-secret",
@@ -117,60 +85,27 @@ async fn roles_decide_who_writes_and_who_deletes() {
     for role in [Role::Viewer, Role::SupportAgent] {
         let mut reader = app.client_as("reader-1", &[role]).await;
         assert_eq!(get(&mut reader, &existing.id).await, existing);
-        let search = SearchContactsRequest {
-            query: "ada".into(),
-            ..Default::default()
-        };
-        assert_eq!(
-            reader
-                .search_contacts(search)
-                .await
-                .unwrap()
-                .into_inner()
-                .results
-                .len(),
-            1
-        );
-        check(
-            reader
-                .create_contact(create_request("new@example.com"))
-                .await,
-            Code::PermissionDenied,
-            denied,
-        );
+        let search = SearchContactsRequest { query: "ada".into(), ..Default::default() };
+        assert_eq!(reader.search_contacts(search).await.unwrap().into_inner().results.len(), 1);
+        check(reader.create_contact(create_request("new@example.com")).await, Code::PermissionDenied, denied);
         check(
             reader
                 .update_contact(UpdateContactRequest {
-                    contact: Some(Contact {
-                        job_title: "Intruder".into(),
-                        ..existing.clone()
-                    }),
+                    contact: Some(Contact { job_title: "Intruder".into(), ..existing.clone() }),
                     update_mask: mask(&["job_title"]),
                 })
                 .await,
             Code::PermissionDenied,
             denied,
         );
-        check(
-            reader.delete_contact(delete_request(&existing)).await,
-            Code::PermissionDenied,
-            denied,
-        );
+        check(reader.delete_contact(delete_request(&existing)).await, Code::PermissionDenied, denied);
     }
 
     let mut rep = app.client_as("rep-7", &[Role::SalesRep]).await;
     let own = create(&mut rep, contact("Grace", "grace@example.com")).await;
+    check(rep.delete_contact(delete_request(&own)).await, Code::PermissionDenied, denied);
     check(
-        rep.delete_contact(delete_request(&own)).await,
-        Code::PermissionDenied,
-        denied,
-    );
-    check(
-        rep.undelete_contact(UndeleteContactRequest {
-            id: own.id.clone(),
-            etag: String::new(),
-        })
-        .await,
+        rep.undelete_contact(UndeleteContactRequest { id: own.id.clone(), etag: String::new() }).await,
         Code::PermissionDenied,
         denied,
     );
@@ -178,14 +113,8 @@ async fn roles_decide_who_writes_and_who_deletes() {
     assert_eq!(get(&mut admin, &own.id).await, own);
     assert_eq!(live_count(&mut admin).await, 2);
 
-    let mut manager = app
-        .client_as("boss-1", &[Role::Viewer, Role::SalesManager])
-        .await;
-    let deleted = manager
-        .delete_contact(delete_request(&own))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut manager = app.client_as("boss-1", &[Role::Viewer, Role::SalesManager]).await;
+    let deleted = manager.delete_contact(delete_request(&own)).await.unwrap().into_inner();
     assert!(deleted.delete_time.is_some());
     assert_eq!(live_count(&mut admin).await, 1);
 }
@@ -195,14 +124,8 @@ async fn health_needs_no_token() {
     let app = TestApp::spawn().await;
     let mut health = HealthClient::new(app.channel());
     for service in ["", rapport_contacts::SERVICE_NAME] {
-        let status = health
-            .check(HealthCheckRequest {
-                service: service.into(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .status;
+        let status =
+            health.check(HealthCheckRequest { service: service.into() }).await.unwrap().into_inner().status;
         assert_eq!(status, ServingStatus::Serving as i32, "{service:?}");
     }
 }

@@ -33,30 +33,10 @@ async fn check(app: &TestApp, client: &mut Client, id: &str, etag: &str, moved: 
     assert_eq!(actual, moved);
 }
 
-const LOCAL_HIT: CacheCounts = CacheCounts {
-    local_hits: 1,
-    redis_hits: 0,
-    misses: 0,
-    redis_fallbacks: 0,
-};
-const REDIS_HIT: CacheCounts = CacheCounts {
-    local_hits: 0,
-    redis_hits: 1,
-    misses: 0,
-    redis_fallbacks: 0,
-};
-const MISS: CacheCounts = CacheCounts {
-    local_hits: 0,
-    redis_hits: 0,
-    misses: 1,
-    redis_fallbacks: 0,
-};
-const FALLBACK: CacheCounts = CacheCounts {
-    local_hits: 0,
-    redis_hits: 0,
-    misses: 1,
-    redis_fallbacks: 1,
-};
+const LOCAL_HIT: CacheCounts = CacheCounts { local_hits: 1, redis_hits: 0, misses: 0, redis_fallbacks: 0 };
+const REDIS_HIT: CacheCounts = CacheCounts { local_hits: 0, redis_hits: 1, misses: 0, redis_fallbacks: 0 };
+const MISS: CacheCounts = CacheCounts { local_hits: 0, redis_hits: 0, misses: 1, redis_fallbacks: 0 };
+const FALLBACK: CacheCounts = CacheCounts { local_hits: 0, redis_hits: 0, misses: 1, redis_fallbacks: 1 };
 
 /// Polls `condition` every 20ms for at most 10s.
 async fn wait_until(what: &str, condition: impl Fn() -> bool) {
@@ -83,10 +63,7 @@ async fn retitle(client: &mut Client, contact: &Contact, job_title: &str) -> Con
 }
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-        .collect()
+    pairs.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect()
 }
 
 #[tokio::test]
@@ -106,11 +83,9 @@ async fn repeat_reads_come_from_the_local_tier_until_a_write() {
 
 #[tokio::test]
 async fn without_the_local_tier_repeat_reads_come_from_redis() {
-    let app = TestApp::spawn_with(Options {
-        env: env(&[("CONTACTS_CACHE_LOCAL", "false")]),
-        ..Options::default()
-    })
-    .await;
+    let app =
+        TestApp::spawn_with(Options { env: env(&[("CONTACTS_CACHE_LOCAL", "false")]), ..Options::default() })
+            .await;
     let mut client = app.client().await;
     let created = create(&mut client, contact("Ada", &unique_email("ada"))).await;
 
@@ -125,17 +100,12 @@ async fn without_the_local_tier_repeat_reads_come_from_redis() {
 #[tokio::test]
 async fn another_replica_never_serves_a_stale_read_after_a_write() {
     let a = TestApp::spawn().await;
-    let b = TestApp::spawn_with(Options {
-        database_url: Some(a.database_url.clone()),
-        ..Options::default()
-    })
-    .await;
+    let b = TestApp::spawn_with(Options { database_url: Some(a.database_url.clone()), ..Options::default() })
+        .await;
     let (mut on_a, mut on_b) = (a.client().await, b.client().await);
     let (caches_a, caches_b) = (a.caches.contacts.clone(), b.caches.contacts.clone());
-    wait_until("both local tiers are live", || {
-        caches_a.local_tier_live() && caches_b.local_tier_live()
-    })
-    .await;
+    wait_until("both local tiers are live", || caches_a.local_tier_live() && caches_b.local_tier_live())
+        .await;
     let created = create(&mut on_a, contact("Ada", &unique_email("ada"))).await;
 
     let mut current = created.clone();
@@ -153,11 +123,8 @@ async fn another_replica_never_serves_a_stale_read_after_a_write() {
 #[tokio::test]
 async fn deletes_and_company_writes_are_fresh_on_another_replica() {
     let a = TestApp::spawn().await;
-    let b = TestApp::spawn_with(Options {
-        database_url: Some(a.database_url.clone()),
-        ..Options::default()
-    })
-    .await;
+    let b = TestApp::spawn_with(Options { database_url: Some(a.database_url.clone()), ..Options::default() })
+        .await;
     let (mut on_a, mut on_b) = (a.client().await, b.client().await);
     let (caches_a, caches_b) = (a.caches.clone(), b.caches.clone());
     wait_until("every local tier is live", || {
@@ -170,19 +137,13 @@ async fn deletes_and_company_writes_are_fresh_on_another_replica() {
     let person = create(&mut on_a, contact("Ada", &unique_email("ada"))).await;
     assert_eq!(get(&mut on_b, &person.id).await, person);
     let deleted = on_a
-        .delete_contact(DeleteContactRequest {
-            id: person.id.clone(),
-            etag: String::new(),
-        })
+        .delete_contact(DeleteContactRequest { id: person.id.clone(), etag: String::new() })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(get(&mut on_b, &person.id).await, deleted);
     let restored = on_a
-        .undelete_contact(UndeleteContactRequest {
-            id: person.id.clone(),
-            etag: String::new(),
-        })
+        .undelete_contact(UndeleteContactRequest { id: person.id.clone(), etag: String::new() })
         .await
         .unwrap()
         .into_inner();
@@ -194,27 +155,16 @@ async fn deletes_and_company_writes_are_fresh_on_another_replica() {
         assert_eq!(get_company(&mut on_b, &company.id).await, current);
         current = on_a
             .update_company(UpdateCompanyRequest {
-                company: Some(Company {
-                    id: company.id.clone(),
-                    employee_count: i,
-                    ..Default::default()
-                }),
+                company: Some(Company { id: company.id.clone(), employee_count: i, ..Default::default() }),
                 update_mask: mask(&["employee_count"]),
             })
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(
-            get_company(&mut on_b, &company.id).await,
-            current,
-            "round {i}"
-        );
+        assert_eq!(get_company(&mut on_b, &company.id).await, current, "round {i}");
     }
     let deleted = on_a
-        .delete_company(DeleteCompanyRequest {
-            id: company.id.clone(),
-            etag: String::new(),
-        })
+        .delete_company(DeleteCompanyRequest { id: company.id.clone(), etag: String::new() })
         .await
         .unwrap()
         .into_inner();
@@ -226,10 +176,7 @@ async fn deletes_and_company_writes_are_fresh_on_another_replica() {
 async fn reads_and_writes_go_on_while_redis_is_down() {
     let mut redis = RedisServer::start().await;
     let app = TestApp::spawn_with(Options {
-        env: env(&[
-            ("REDIS_URL", redis.url().as_str()),
-            ("CONTACTS_CACHE_LOCAL", "false"),
-        ]),
+        env: env(&[("REDIS_URL", redis.url().as_str()), ("CONTACTS_CACHE_LOCAL", "false")]),
         ..Options::default()
     })
     .await;

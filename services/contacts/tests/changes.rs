@@ -20,11 +20,7 @@ use tonic::{Code, Status, Streaming};
 const CONTACT_TYPE: &str = "rapport.contacts.v1.Contact";
 const COMPANY_TYPE: &str = "rapport.contacts.v1.Company";
 
-async fn watch(
-    client: &mut Client,
-    after_sequence: i64,
-    types: &[&str],
-) -> Streaming<WatchChangesResponse> {
+async fn watch(client: &mut Client, after_sequence: i64, types: &[&str]) -> Streaming<WatchChangesResponse> {
     client
         .watch_changes(WatchChangesRequest {
             after_sequence,
@@ -92,18 +88,12 @@ async fn the_log_replays_in_order_and_resumes_after_a_sequence() {
     assert!(events.windows(2).all(|w| w[0].sequence < w[1].sequence));
     let event_ids: HashSet<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
     assert_eq!(event_ids.len(), 3);
-    assert_eq!(
-        next_heartbeat(&mut stream).await.latest_sequence,
-        events[2].sequence
-    );
+    assert_eq!(next_heartbeat(&mut stream).await.latest_sequence, events[2].sequence);
 
     let mut resumed = watch(&mut client, events[1].sequence, &[]).await;
     let third = check(&mut resumed, ChangeKind::Created, CONTACT_TYPE, &created[2]).await;
     assert_eq!(third, events[2]);
-    assert_eq!(
-        next_heartbeat(&mut resumed).await.latest_sequence,
-        third.sequence
-    );
+    assert_eq!(next_heartbeat(&mut resumed).await.latest_sequence, third.sequence);
 }
 
 #[tokio::test]
@@ -132,19 +122,13 @@ async fn live_changes_follow_the_replay() {
     assert!(change.sequence > first.sequence);
 
     let deleted = client
-        .delete_contact(DeleteContactRequest {
-            id: created.id.clone(),
-            etag: String::new(),
-        })
+        .delete_contact(DeleteContactRequest { id: created.id.clone(), etag: String::new() })
         .await
         .unwrap()
         .into_inner();
     check(&mut stream, ChangeKind::Deleted, CONTACT_TYPE, &deleted).await;
     let restored = client
-        .undelete_contact(UndeleteContactRequest {
-            id: created.id.clone(),
-            etag: String::new(),
-        })
+        .undelete_contact(UndeleteContactRequest { id: created.id.clone(), etag: String::new() })
         .await
         .unwrap()
         .into_inner();
@@ -161,9 +145,9 @@ async fn concurrent_writes_reach_a_live_watcher_in_sequence_order() {
     let writes: Vec<_> = (0..20)
         .map(|i| {
             let mut client = client.clone();
-            tokio::spawn(async move {
-                create(&mut client, contact("Writer", &format!("w{i}@example.com"))).await
-            })
+            tokio::spawn(
+                async move { create(&mut client, contact("Writer", &format!("w{i}@example.com"))).await },
+            )
         })
         .collect();
     let mut written = HashSet::new();
@@ -202,10 +186,7 @@ async fn idle_streams_get_heartbeats_and_filter_by_type() {
     let person = create(&mut client, contact("Ada", "ada@example.com")).await;
     let renamed = client
         .update_company(UpdateCompanyRequest {
-            company: Some(Company {
-                name: "Acme Corp".into(),
-                ..company.clone()
-            }),
+            company: Some(Company { name: "Acme Corp".into(), ..company.clone() }),
             update_mask: mask(&["name"]),
         })
         .await
@@ -223,10 +204,7 @@ async fn idle_streams_get_heartbeats_and_filter_by_type() {
     assert_eq!(rename.field_paths, ["name"]);
     // Filtered-out events still move the cursor the heartbeat reports.
     assert!(rename.sequence < last.sequence);
-    assert_eq!(
-        next_heartbeat(&mut companies).await.latest_sequence,
-        last.sequence
-    );
+    assert_eq!(next_heartbeat(&mut companies).await.latest_sequence, last.sequence);
 }
 
 #[tokio::test]
@@ -237,9 +215,7 @@ async fn an_expired_cursor_asks_for_a_resync() {
         create(&mut client, contact(name, &format!("{name}@example.com"))).await;
     }
     let pool = app.pool();
-    let pruned = rapport_kit::changelog::prune(&pool, Duration::ZERO)
-        .await
-        .unwrap();
+    let pruned = rapport_kit::changelog::prune(&pool, Duration::ZERO).await.unwrap();
     assert_eq!(pruned, 3);
 
     let mut stream = watch(&mut client, 0, &[]).await;
@@ -250,20 +226,13 @@ async fn an_expired_cursor_asks_for_a_resync() {
     assert_eq!(resume_after, 3);
 
     let mut resumed = watch(&mut client, resume_after, &[]).await;
-    assert_eq!(
-        next_heartbeat(&mut resumed).await.latest_sequence,
-        resume_after
-    );
+    assert_eq!(next_heartbeat(&mut resumed).await.latest_sequence, resume_after);
     let later = create(&mut client, contact("Dee", "dee@example.com")).await;
     let change = check(&mut resumed, ChangeKind::Created, CONTACT_TYPE, &later).await;
     assert_eq!(change.sequence, 4);
 
-    let refused = client
-        .watch_changes(WatchChangesRequest {
-            after_sequence: -1,
-            resource_types: Vec::new(),
-        })
-        .await;
+    let refused =
+        client.watch_changes(WatchChangesRequest { after_sequence: -1, resource_types: Vec::new() }).await;
     let Err(status) = refused else {
         panic!("a negative cursor was accepted");
     };

@@ -9,8 +9,8 @@ use common::{
     unique_email, violated_fields,
 };
 use rapport_proto::contacts::v1::{
-    Company, Contact, CreateCompanyRequest, CreateContactRequest, DeleteContactRequest,
-    ListCompaniesRequest, ListContactsRequest, UndeleteContactRequest, UpdateContactRequest,
+    Company, Contact, CreateCompanyRequest, CreateContactRequest, DeleteContactRequest, ListCompaniesRequest,
+    ListContactsRequest, UndeleteContactRequest, UpdateContactRequest,
 };
 use tonic::{Code, Status};
 
@@ -38,11 +38,7 @@ fn retitle(contact: &Contact, job_title: &str, etag: &str) -> UpdateContactReque
 async fn with_email(client: &mut Client, email: &str) -> Vec<Contact> {
     list_all(
         client,
-        ListContactsRequest {
-            page_size: 10,
-            filter: format!("email = {email:?}"),
-            ..Default::default()
-        },
+        ListContactsRequest { page_size: 10, filter: format!("email = {email:?}"), ..Default::default() },
     )
     .await
 }
@@ -54,54 +50,32 @@ async fn stale_etags_are_refused_and_current_ones_accepted() {
     let created = create(&mut client, contact("Edsger", &unique_email("edsger"))).await;
     let first = created.etag.clone();
 
-    let updated = client
-        .update_contact(retitle(&created, "Professor", &first))
-        .await
-        .unwrap()
-        .into_inner();
+    let updated = client.update_contact(retitle(&created, "Professor", &first)).await.unwrap().into_inner();
     assert_eq!(updated.job_title, "Professor");
     let second = updated.etag.clone();
     assert_ne!(second, first);
 
-    let status = failure(
-        client
-            .update_contact(retitle(&created, "Lost update", &first))
-            .await,
-    );
+    let status = failure(client.update_contact(retitle(&created, "Lost update", &first)).await);
     check_stale(&status, &second);
     let status = failure(
-        client
-            .delete_contact(DeleteContactRequest {
-                id: created.id.clone(),
-                etag: first.clone(),
-            })
-            .await,
+        client.delete_contact(DeleteContactRequest { id: created.id.clone(), etag: first.clone() }).await,
     );
     check_stale(&status, &second);
     assert_eq!(get(&mut client, &created.id).await, updated);
 
     let deleted = client
-        .delete_contact(DeleteContactRequest {
-            id: created.id.clone(),
-            etag: second.clone(),
-        })
+        .delete_contact(DeleteContactRequest { id: created.id.clone(), etag: second.clone() })
         .await
         .unwrap()
         .into_inner();
     let status = failure(
         client
-            .undelete_contact(UndeleteContactRequest {
-                id: created.id.clone(),
-                etag: second.clone(),
-            })
+            .undelete_contact(UndeleteContactRequest { id: created.id.clone(), etag: second.clone() })
             .await,
     );
     check_stale(&status, &deleted.etag);
     let restored = client
-        .undelete_contact(UndeleteContactRequest {
-            id: created.id.clone(),
-            etag: deleted.etag.clone(),
-        })
+        .undelete_contact(UndeleteContactRequest { id: created.id.clone(), etag: deleted.etag.clone() })
         .await
         .unwrap()
         .into_inner();
@@ -165,11 +139,7 @@ async fn a_create_replayed_concurrently_creates_one_contact() {
     }
 
     // A late retry still answers with the first result.
-    let late = client
-        .create_contact(request.clone())
-        .await
-        .unwrap()
-        .into_inner();
+    let late = client.create_contact(request.clone()).await.unwrap().into_inner();
     assert_eq!(late, stored[0]);
     assert_eq!(ids(&with_email(&mut client, &email).await), ids(&stored));
 }
@@ -206,21 +176,14 @@ async fn a_request_id_cannot_be_reused_for_another_request() {
     let status = failure(
         client
             .create_company(CreateCompanyRequest {
-                company: Some(Company {
-                    name: "Reuse Inc".into(),
-                    ..Default::default()
-                }),
+                company: Some(Company { name: "Reuse Inc".into(), ..Default::default() }),
                 request_id,
             })
             .await,
     );
     assert_eq!(status.code(), Code::InvalidArgument);
     assert_eq!(reason(&status), "REQUEST_ID_REUSED");
-    let companies = client
-        .list_companies(ListCompaniesRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
+    let companies = client.list_companies(ListCompaniesRequest::default()).await.unwrap().into_inner();
     assert!(companies.companies.is_empty());
     assert_eq!(with_email(&mut client, &first_email).await.len(), 1);
 }

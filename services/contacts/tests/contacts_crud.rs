@@ -8,27 +8,20 @@ use common::{
     Client, TestApp, contact, create, failure, get, ids, mask, reason, resource_name, unique_email,
 };
 use rapport_proto::contacts::v1::{
-    BatchGetContactsRequest, Contact, DeleteContactRequest, GetContactRequest, LeadSource,
-    LifecycleStage, ListContactsRequest, UndeleteContactRequest, UpdateContactRequest,
+    BatchGetContactsRequest, Contact, DeleteContactRequest, GetContactRequest, LeadSource, LifecycleStage,
+    ListContactsRequest, UndeleteContactRequest, UpdateContactRequest,
 };
 use tonic::Code;
 
 /// Asserts which contacts a list shows, in creation order.
 async fn check_listed(client: &mut Client, show_deleted: bool, expected: &[&Contact]) {
     let listed = client
-        .list_contacts(ListContactsRequest {
-            show_deleted,
-            ..Default::default()
-        })
+        .list_contacts(ListContactsRequest { show_deleted, ..Default::default() })
         .await
         .unwrap()
         .into_inner();
     let expected: Vec<String> = expected.iter().map(|contact| contact.id.clone()).collect();
-    assert_eq!(
-        ids(&listed.contacts),
-        expected,
-        "show_deleted={show_deleted}"
-    );
+    assert_eq!(ids(&listed.contacts), expected, "show_deleted={show_deleted}");
     assert!(listed.next_page_token.is_empty());
 }
 
@@ -80,9 +73,7 @@ async fn batch_get_answers_in_request_order_and_fails_whole_on_an_unknown_id() {
 
     let requested = vec![c.id.clone(), a.id.clone(), b.id.clone(), a.id.clone()];
     let batch = client
-        .batch_get_contacts(BatchGetContactsRequest {
-            ids: requested.clone(),
-        })
+        .batch_get_contacts(BatchGetContactsRequest { ids: requested.clone() })
         .await
         .unwrap()
         .into_inner();
@@ -157,10 +148,7 @@ async fn deleted_contacts_leave_lists_until_undeleted() {
     let b = create(&mut client, contact("Ben", &unique_email("ben"))).await;
 
     let deleted = client
-        .delete_contact(DeleteContactRequest {
-            id: a.id.clone(),
-            etag: a.etag.clone(),
-        })
+        .delete_contact(DeleteContactRequest { id: a.id.clone(), etag: a.etag.clone() })
         .await
         .unwrap()
         .into_inner();
@@ -172,10 +160,7 @@ async fn deleted_contacts_leave_lists_until_undeleted() {
 
     // Deleting again changes nothing; a deleted contact cannot be updated.
     let again = client
-        .delete_contact(DeleteContactRequest {
-            id: a.id.clone(),
-            etag: String::new(),
-        })
+        .delete_contact(DeleteContactRequest { id: a.id.clone(), etag: String::new() })
         .await
         .unwrap()
         .into_inner();
@@ -183,10 +168,7 @@ async fn deleted_contacts_leave_lists_until_undeleted() {
     let status = failure(
         client
             .update_contact(UpdateContactRequest {
-                contact: Some(Contact {
-                    job_title: "Ghost".into(),
-                    ..deleted.clone()
-                }),
+                contact: Some(Contact { job_title: "Ghost".into(), ..deleted.clone() }),
                 update_mask: mask(&["job_title"]),
             })
             .await,
@@ -195,22 +177,12 @@ async fn deleted_contacts_leave_lists_until_undeleted() {
     assert_eq!(reason(&status), "CONTACT_DELETED");
 
     let restored = client
-        .undelete_contact(UndeleteContactRequest {
-            id: a.id.clone(),
-            etag: deleted.etag.clone(),
-        })
+        .undelete_contact(UndeleteContactRequest { id: a.id.clone(), etag: deleted.etag.clone() })
         .await
         .unwrap()
         .into_inner();
     // Everything but the version and its time is as before the delete.
-    assert_eq!(
-        Contact {
-            etag: a.etag.clone(),
-            update_time: a.update_time,
-            ..restored.clone()
-        },
-        a
-    );
+    assert_eq!(Contact { etag: a.etag.clone(), update_time: a.update_time, ..restored.clone() }, a);
     check_listed(&mut client, false, &[&restored, &b]).await;
 }
 
@@ -221,10 +193,7 @@ async fn deleting_frees_the_email_and_undelete_refuses_when_it_was_taken() {
     let email = unique_email("shared");
     let first = create(&mut client, contact("First", &email)).await;
     let deleted = client
-        .delete_contact(DeleteContactRequest {
-            id: first.id.clone(),
-            etag: String::new(),
-        })
+        .delete_contact(DeleteContactRequest { id: first.id.clone(), etag: String::new() })
         .await
         .unwrap()
         .into_inner();
@@ -233,12 +202,7 @@ async fn deleting_frees_the_email_and_undelete_refuses_when_it_was_taken() {
     assert_eq!(second.email, email);
 
     let status = failure(
-        client
-            .undelete_contact(UndeleteContactRequest {
-                id: first.id.clone(),
-                etag: String::new(),
-            })
-            .await,
+        client.undelete_contact(UndeleteContactRequest { id: first.id.clone(), etag: String::new() }).await,
     );
     assert_eq!(status.code(), Code::AlreadyExists);
     assert_eq!(reason(&status), "CONTACT_EMAIL_TAKEN");
@@ -253,13 +217,7 @@ async fn unknown_ids_are_not_found() {
     let mut client = app.client().await;
     let unknown = uuid::Uuid::now_v7().to_string();
     let statuses = [
-        failure(
-            client
-                .get_contact(GetContactRequest {
-                    id: unknown.clone(),
-                })
-                .await,
-        ),
+        failure(client.get_contact(GetContactRequest { id: unknown.clone() }).await),
         failure(
             client
                 .update_contact(UpdateContactRequest {
@@ -273,19 +231,11 @@ async fn unknown_ids_are_not_found() {
                 .await,
         ),
         failure(
-            client
-                .delete_contact(DeleteContactRequest {
-                    id: unknown.clone(),
-                    etag: String::new(),
-                })
-                .await,
+            client.delete_contact(DeleteContactRequest { id: unknown.clone(), etag: String::new() }).await,
         ),
         failure(
             client
-                .undelete_contact(UndeleteContactRequest {
-                    id: unknown.clone(),
-                    etag: String::new(),
-                })
+                .undelete_contact(UndeleteContactRequest { id: unknown.clone(), etag: String::new() })
                 .await,
         ),
     ];

@@ -6,22 +6,14 @@ mod common;
 
 use std::cmp::Ordering;
 
-use common::{
-    Client, TestApp, create, error_metadata, failure, ids, list_all, reason, violated_fields,
-};
-use rapport_proto::contacts::v1::{
-    Contact, DeleteContactRequest, LifecycleStage, ListContactsRequest,
-};
+use common::{Client, TestApp, create, error_metadata, failure, ids, list_all, reason, violated_fields};
+use rapport_proto::contacts::v1::{Contact, DeleteContactRequest, LifecycleStage, ListContactsRequest};
 use tonic::Code;
 
 const GIVEN_NAMES: [&str; 7] = ["Ada", "Alan", "Barbara", "Donald", "Edsger", "Grace", "Ken"];
 const FAMILY_NAMES: [&str; 5] = ["Hopper", "Knuth", "Liskov", "Ritchie", "Turing"];
-const STAGES: [LifecycleStage; 4] = [
-    LifecycleStage::Lead,
-    LifecycleStage::Customer,
-    LifecycleStage::Opportunity,
-    LifecycleStage::Churned,
-];
+const STAGES: [LifecycleStage; 4] =
+    [LifecycleStage::Lead, LifecycleStage::Customer, LifecycleStage::Opportunity, LifecycleStage::Churned];
 
 /// 57 contacts with repeating names (ties on the sort key), stages and
 /// tags; every 13th is deleted. Returns them as they are stored now.
@@ -52,10 +44,7 @@ async fn seed(client: &mut Client) -> Vec<Contact> {
     }
     for contact in contacts.iter_mut().step_by(13) {
         *contact = client
-            .delete_contact(DeleteContactRequest {
-                id: contact.id.clone(),
-                etag: contact.etag.clone(),
-            })
+            .delete_contact(DeleteContactRequest { id: contact.id.clone(), etag: contact.etag.clone() })
             .await
             .unwrap()
             .into_inner();
@@ -116,11 +105,7 @@ async fn check(
         },
     )
     .await;
-    assert_eq!(
-        ids(&got),
-        ids(&want),
-        "filter {filter:?}, order_by {order_by:?}"
-    );
+    assert_eq!(ids(&got), ids(&want), "filter {filter:?}, order_by {order_by:?}");
     assert_eq!(got, want);
 }
 
@@ -145,15 +130,7 @@ async fn pages_add_up_to_the_filtered_set_in_every_order() {
     check(c, &all, "", "family_name desc", true, |_| true).await;
     check(c, &all, "", "update_time desc", true, |_| true).await;
     let customers_or_vips = |x: &Contact| stage(x) == LifecycleStage::Customer || has_tag(x, "vip");
-    check(
-        c,
-        &all,
-        "lifecycle_stage = CUSTOMER OR tags:vip",
-        "given_name",
-        false,
-        customers_or_vips,
-    )
-    .await;
+    check(c, &all, "lifecycle_stage = CUSTOMER OR tags:vip", "given_name", false, customers_or_vips).await;
     check(
         c,
         &all,
@@ -163,34 +140,19 @@ async fn pages_add_up_to_the_filtered_set_in_every_order() {
         customers_or_vips,
     )
     .await;
-    check(
-        c,
-        &all,
-        "NOT tags:newsletter AND email_opt_in = true",
-        "given_name desc",
-        true,
-        |x| !has_tag(x, "newsletter") && x.email_opt_in,
-    )
+    check(c, &all, "NOT tags:newsletter AND email_opt_in = true", "given_name desc", true, |x| {
+        !has_tag(x, "newsletter") && x.email_opt_in
+    })
     .await;
-    check(
-        c,
-        &all,
-        r#"family_name != "Knuth" AND NOT email:"-5""#,
-        "family_name",
-        true,
-        |x| x.family_name != "Knuth" && !x.email.contains("-5"),
-    )
+    check(c, &all, r#"family_name != "Knuth" AND NOT email:"-5""#, "family_name", true, |x| {
+        x.family_name != "Knuth" && !x.email.contains("-5")
+    })
     .await;
     let tenth = all[10].create_time.unwrap();
     let since = chrono::DateTime::from_timestamp(tenth.seconds, tenth.nanos as u32).unwrap();
-    check(
-        c,
-        &all,
-        &format!("create_time >= {:?}", since.to_rfc3339()),
-        "create_time",
-        false,
-        |x| compare("create_time", x, &all[10]) != Ordering::Less,
-    )
+    check(c, &all, &format!("create_time >= {:?}", since.to_rfc3339()), "create_time", false, |x| {
+        compare("create_time", x, &all[10]) != Ordering::Less
+    })
     .await;
 }
 
@@ -202,22 +164,12 @@ async fn page_size_defaults_to_fifty_and_must_not_be_negative() {
     let live = all.iter().filter(|c| c.delete_time.is_none()).count();
     assert!(live > 50);
 
-    let page = client
-        .list_contacts(ListContactsRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
+    let page = client.list_contacts(ListContactsRequest::default()).await.unwrap().into_inner();
     assert_eq!(page.contacts.len(), 50);
     assert!(!page.next_page_token.is_empty());
 
-    let status = failure(
-        client
-            .list_contacts(ListContactsRequest {
-                page_size: -1,
-                ..Default::default()
-            })
-            .await,
-    );
+    let status =
+        failure(client.list_contacts(ListContactsRequest { page_size: -1, ..Default::default() }).await);
     assert_eq!(status.code(), Code::InvalidArgument);
     assert_eq!(reason(&status), "INVALID_PAGE_SIZE");
     assert_eq!(violated_fields(&status), ["page_size"]);
@@ -228,63 +180,30 @@ async fn page_tokens_only_continue_their_own_query() {
     let app = TestApp::spawn().await;
     let mut client = app.client().await;
     seed(&mut client).await;
-    let first = ListContactsRequest {
-        page_size: 5,
-        filter: "tags:vip".into(),
-        ..Default::default()
-    };
-    let token = client
-        .list_contacts(first.clone())
-        .await
-        .unwrap()
-        .into_inner()
-        .next_page_token;
+    let first = ListContactsRequest { page_size: 5, filter: "tags:vip".into(), ..Default::default() };
+    let token = client.list_contacts(first.clone()).await.unwrap().into_inner().next_page_token;
     assert!(!token.is_empty());
 
     let changed = [
-        ListContactsRequest {
-            filter: "tags:newsletter".into(),
-            ..first.clone()
-        },
-        ListContactsRequest {
-            order_by: "create_time desc".into(),
-            ..first.clone()
-        },
-        ListContactsRequest {
-            show_deleted: true,
-            ..first.clone()
-        },
+        ListContactsRequest { filter: "tags:newsletter".into(), ..first.clone() },
+        ListContactsRequest { order_by: "create_time desc".into(), ..first.clone() },
+        ListContactsRequest { show_deleted: true, ..first.clone() },
     ];
     for request in changed {
-        let status = failure(
-            client
-                .list_contacts(ListContactsRequest {
-                    page_token: token.clone(),
-                    ..request
-                })
-                .await,
-        );
+        let status =
+            failure(client.list_contacts(ListContactsRequest { page_token: token.clone(), ..request }).await);
         assert_eq!(status.code(), Code::InvalidArgument);
         assert_eq!(reason(&status), "INVALID_PAGE_TOKEN");
         assert_eq!(violated_fields(&status), ["page_token"]);
     }
     let status = failure(
-        client
-            .list_contacts(ListContactsRequest {
-                page_token: "not-a-token".into(),
-                ..first.clone()
-            })
-            .await,
+        client.list_contacts(ListContactsRequest { page_token: "not-a-token".into(), ..first.clone() }).await,
     );
     assert_eq!(reason(&status), "INVALID_PAGE_TOKEN");
 
     // The same query continues with it (page sizes may differ).
     let next = client
-        .list_contacts(ListContactsRequest {
-            page_token: token,
-            page_size: 7,
-            ..first
-        })
+        .list_contacts(ListContactsRequest { page_token: token, page_size: 7, ..first })
         .await
         .unwrap()
         .into_inner();
@@ -304,12 +223,7 @@ async fn bad_filters_are_refused_with_their_position() {
     ];
     for (filter, position) in cases {
         let status = failure(
-            client
-                .list_contacts(ListContactsRequest {
-                    filter: filter.into(),
-                    ..Default::default()
-                })
-                .await,
+            client.list_contacts(ListContactsRequest { filter: filter.into(), ..Default::default() }).await,
         );
         assert_eq!(status.code(), Code::InvalidArgument, "{filter}");
         assert_eq!(reason(&status), "INVALID_FILTER", "{filter}");
@@ -330,10 +244,7 @@ async fn unknown_sort_fields_are_refused() {
     for order_by in ["nickname", "given_name sideways", "id; DROP TABLE contacts"] {
         let status = failure(
             client
-                .list_contacts(ListContactsRequest {
-                    order_by: order_by.into(),
-                    ..Default::default()
-                })
+                .list_contacts(ListContactsRequest { order_by: order_by.into(), ..Default::default() })
                 .await,
         );
         assert_eq!(status.code(), Code::InvalidArgument, "{order_by}");

@@ -21,27 +21,17 @@ async fn create_then_get_round_trips() {
         .into_inner();
     assert_eq!(created.email, email);
     assert!(!created.etag.is_empty());
-    let fetched = client
-        .get_contact(GetContactRequest {
-            id: created.id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let fetched =
+        client.get_contact(GetContactRequest { id: created.id.clone() }).await.unwrap().into_inner();
     assert_eq!(fetched, created);
 
     let mut health = tonic_health::pb::health_client::HealthClient::new(app.channel());
     let status = health
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: rapport_contacts::SERVICE_NAME.into(),
-        })
+        .check(tonic_health::pb::HealthCheckRequest { service: rapport_contacts::SERVICE_NAME.into() })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(
-        status.status,
-        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-    );
+    assert_eq!(status.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
     app.stop().await;
 }
 
@@ -59,27 +49,14 @@ async fn reflection_lists_the_service_without_credentials() {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
     };
-    let mut responses = client
-        .server_reflection_info(futures::stream::iter([request]))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut responses =
+        client.server_reflection_info(futures::stream::iter([request])).await.unwrap().into_inner();
     let response = responses.next().await.unwrap().unwrap();
     let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
         panic!("unexpected reflection response: {response:?}");
     };
-    let names: Vec<String> = list
-        .service
-        .into_iter()
-        .map(|service| service.name)
-        .collect();
-    assert!(
-        names.contains(&rapport_contacts::SERVICE_NAME.to_owned()),
-        "{names:?}"
-    );
-    assert!(
-        names.contains(&"grpc.health.v1.Health".to_owned()),
-        "{names:?}"
-    );
+    let names: Vec<String> = list.service.into_iter().map(|service| service.name).collect();
+    assert!(names.contains(&rapport_contacts::SERVICE_NAME.to_owned()), "{names:?}");
+    assert!(names.contains(&"grpc.health.v1.Health".to_owned()), "{names:?}");
     app.stop().await;
 }

@@ -81,10 +81,7 @@ struct Entry<V> {
 
 impl<V> Clone for Entry<V> {
     fn clone(&self) -> Self {
-        Entry {
-            value: self.value.clone(),
-            loaded_at_epoch: self.loaded_at_epoch,
-        }
+        Entry { value: self.value.clone(), loaded_at_epoch: self.loaded_at_epoch }
     }
 }
 
@@ -95,9 +92,7 @@ pub struct TwoTier<V> {
 
 impl<V> Clone for TwoTier<V> {
     fn clone(&self) -> Self {
-        TwoTier {
-            inner: self.inner.clone(),
-        }
+        TwoTier { inner: self.inner.clone() }
     }
 }
 
@@ -228,10 +223,7 @@ where
                     None => Ok(None),
                 };
                 match found {
-                    Ok(Some(value)) => Ok(Entry {
-                        value: Arc::new(value),
-                        loaded_at_epoch: epoch,
-                    }),
+                    Ok(Some(value)) => Ok(Entry { value: Arc::new(value), loaded_at_epoch: epoch }),
                     Ok(None) => Err(LoadError::Missing),
                     Err(err) => Err(LoadError::Failed(Arc::new(err))),
                 }
@@ -322,10 +314,7 @@ where
     /// that epoch (or a later one) began after the invalidation.
     fn is_fresh(&self, id: &str, entry: &Entry<V>) -> bool {
         entry.loaded_at_epoch >= self.cleared_at.load(Ordering::SeqCst)
-            && self
-                .invalidated_at
-                .get(id)
-                .is_none_or(|at| at <= entry.loaded_at_epoch)
+            && self.invalidated_at.get(id).is_none_or(|at| at <= entry.loaded_at_epoch)
     }
 
     fn invalidate_local(&self, id: &str) {
@@ -352,9 +341,7 @@ where
 
     async fn invalidate_in_redis(&self, redis: &Redis, id: &str) -> Result<(), Unavailable> {
         let pipe = self.invalidation(id);
-        redis
-            .run(async move |mut conn| pipe.query_async::<()>(&mut conn).await)
-            .await
+        redis.run(async move |mut conn| pipe.query_async::<()>(&mut conn).await).await
     }
 
     /// The invalidation of a write. Other replicas serve their local copy
@@ -365,9 +352,7 @@ where
         let mut outcome = Err(Unavailable);
         for _ in 0..2 {
             let pipe = self.invalidation(id);
-            outcome = redis
-                .run_now(async move |mut conn| pipe.query_async::<()>(&mut conn).await)
-                .await;
+            outcome = redis.run_now(async move |mut conn| pipe.query_async::<()>(&mut conn).await).await;
             if outcome.is_ok() {
                 break;
             }

@@ -30,22 +30,13 @@ pub struct Env {
 impl Env {
     /// The process environment.
     pub fn process() -> Env {
-        Env {
-            overrides: HashMap::new(),
-            use_process: true,
-        }
+        Env { overrides: HashMap::new(), use_process: true }
     }
 
     /// Only the given pairs.
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Env {
-        let overrides = pairs
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        Env {
-            overrides,
-            use_process: false,
-        }
+        let overrides = pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        Env { overrides, use_process: false }
     }
 
     /// This environment with `name` set to `value`, shadowing the process.
@@ -64,10 +55,9 @@ impl Env {
         match std::env::var(name) {
             Ok(value) => Ok(Some(value)),
             Err(std::env::VarError::NotPresent) => Ok(None),
-            Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError {
-                name: name.to_owned(),
-                problem: "is not valid UTF-8".to_owned(),
-            }),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err(ConfigError { name: name.to_owned(), problem: "is not valid UTF-8".to_owned() })
+            }
         }
     }
 
@@ -78,15 +68,9 @@ impl Env {
         T::Err: std::fmt::Display,
     {
         match self.raw(name)? {
-            Some(raw) if !raw.trim().is_empty() => {
-                raw.trim()
-                    .parse()
-                    .map(Some)
-                    .map_err(|err: T::Err| ConfigError {
-                        name: name.to_owned(),
-                        problem: format!("{raw:?} is not valid: {err}"),
-                    })
-            }
+            Some(raw) if !raw.trim().is_empty() => raw.trim().parse().map(Some).map_err(|err: T::Err| {
+                ConfigError { name: name.to_owned(), problem: format!("{raw:?} is not valid: {err}") }
+            }),
             _ => Ok(None),
         }
     }
@@ -181,18 +165,11 @@ mod tests {
         assert!(err.to_string().contains("\"eighty\" is not valid"), "{err}");
 
         let missing = env.required::<u16>("MISSING").unwrap_err();
-        assert!(
-            missing.to_string().contains("MISSING: is required"),
-            "{missing}"
-        );
+        assert!(missing.to_string().contains("MISSING: is required"), "{missing}");
         assert_eq!(env.or_default("MISSING", 7u16).unwrap(), 7);
 
         let err = env.duration_or("TIMEOUT", Duration::ZERO).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("configuration variable TIMEOUT"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("configuration variable TIMEOUT"), "{err}");
         assert!(env.flag_or("FLAG", false).is_err());
     }
 

@@ -45,9 +45,7 @@ impl DbConfig {
 }
 
 fn is_identifier(schema: &str) -> bool {
-    !schema.is_empty()
-        && schema.len() < 64
-        && schema.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+    !schema.is_empty() && schema.len() < 64 && schema.chars().all(|c| c.is_ascii_lowercase() || c == '_')
 }
 
 /// A pool whose connections use the service's schema first. Lazy: the
@@ -59,14 +57,9 @@ pub fn pool(config: &DbConfig) -> anyhow::Result<PgPool> {
 /// Like [`pool`], with extra run-time parameters set on every connection at
 /// start-up (no extra round trip), e.g. `pg_trgm.word_similarity_threshold`.
 pub fn pool_with_settings(config: &DbConfig, settings: &[(&str, &str)]) -> anyhow::Result<PgPool> {
-    anyhow::ensure!(
-        is_identifier(&config.schema),
-        "invalid schema name {:?}",
-        config.schema
-    );
+    anyhow::ensure!(is_identifier(&config.schema), "invalid schema name {:?}", config.schema);
     let search_path = format!("{},public", config.schema);
-    let parameters =
-        std::iter::once(("search_path", search_path.as_str())).chain(settings.iter().copied());
+    let parameters = std::iter::once(("search_path", search_path.as_str())).chain(settings.iter().copied());
     let options = PgConnectOptions::from_str(&config.url)
         .context("DATABASE_URL is not a valid postgres:// URL")?
         .options(parameters)
@@ -81,17 +74,10 @@ pub fn pool_with_settings(config: &DbConfig, settings: &[(&str, &str)]) -> anyho
 /// Kit's migrations followed by the service's, in version order. Service
 /// migrations are numbered from 20000000000000 (a date), kit's below 1000.
 pub fn migrator(service: &Migrator) -> Migrator {
-    let mut migrations: Vec<_> = KIT_MIGRATIONS
-        .migrations
-        .iter()
-        .chain(service.migrations.iter())
-        .cloned()
-        .collect();
+    let mut migrations: Vec<_> =
+        KIT_MIGRATIONS.migrations.iter().chain(service.migrations.iter()).cloned().collect();
     migrations.sort_by_key(|migration| migration.version);
-    Migrator {
-        migrations: Cow::Owned(migrations),
-        ..Migrator::DEFAULT
-    }
+    Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT }
 }
 
 /// Creates the schema if needed and applies every pending migration. Safe
@@ -99,14 +85,8 @@ pub fn migrator(service: &Migrator) -> Migrator {
 pub async fn migrate(pool: &PgPool, schema: &str, service: &Migrator) -> anyhow::Result<()> {
     anyhow::ensure!(is_identifier(schema), "invalid schema name {schema:?}");
     let create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
-    sqlx::query(&create)
-        .execute(pool)
-        .await
-        .with_context(|| format!("creating schema {schema}"))?;
-    migrator(service)
-        .run(pool)
-        .await
-        .with_context(|| format!("applying migrations to schema {schema}"))?;
+    sqlx::query(&create).execute(pool).await.with_context(|| format!("creating schema {schema}"))?;
+    migrator(service).run(pool).await.with_context(|| format!("applying migrations to schema {schema}"))?;
     Ok(())
 }
 
@@ -114,14 +94,11 @@ pub async fn migrate(pool: &PgPool, schema: &str, service: &Migrator) -> anyhow:
 /// applied in the service's schema (the readiness check).
 pub async fn is_ready(pool: &PgPool, service: &Migrator) -> bool {
     let applied: Result<Vec<i64>, _> =
-        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
-            .fetch_all(pool)
-            .await;
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(pool).await;
     match applied {
-        Ok(applied) => migrator(service)
-            .migrations
-            .iter()
-            .all(|migration| applied.contains(&migration.version)),
+        Ok(applied) => {
+            migrator(service).migrations.iter().all(|migration| applied.contains(&migration.version))
+        }
         Err(err) => {
             tracing::debug!(error = %err, "readiness check failed");
             false

@@ -52,22 +52,17 @@ impl Problem {
     ) -> Problem {
         let field = field.into();
         let description = description.into();
-        Problem::new(
-            Code::InvalidArgument,
-            reason,
-            format!("{field}: {description}"),
-        )
-        .field(field, description)
+        Problem::new(Code::InvalidArgument, reason, format!("{field}: {description}"))
+            .field(field, description)
     }
 
     /// `NOT_FOUND` for a resource, with `ResourceInfo`.
     pub fn not_found(reason: impl Into<String>, resource_type: &str, id: &str) -> Problem {
-        Problem::new(
-            Code::NotFound,
-            reason,
-            format!("{resource_type} {id} not found"),
+        Problem::new(Code::NotFound, reason, format!("{resource_type} {id} not found")).resource(
+            resource_type,
+            id,
+            "",
         )
-        .resource(resource_type, id, "")
     }
 
     /// Adds a `BadRequest` field violation.
@@ -78,17 +73,13 @@ impl Problem {
 
     /// Sets `ResourceInfo`.
     pub fn resource(mut self, resource_type: &str, name: &str, description: &str) -> Problem {
-        self.0
-            .details
-            .set_resource_info(resource_type, name, "", description);
+        self.0.details.set_resource_info(resource_type, name, "", description);
         self
     }
 
     /// Adds a `PreconditionFailure` violation.
     pub fn precondition(mut self, kind: &str, subject: &str, description: &str) -> Problem {
-        self.0
-            .details
-            .add_precondition_failure_violation(kind, subject, description);
+        self.0.details.add_precondition_failure_violation(kind, subject, description);
         self
     }
 
@@ -117,9 +108,7 @@ impl Problem {
     /// The status sent to the client.
     pub fn into_status(self) -> tonic::Status {
         let mut parts = *self.0;
-        parts
-            .details
-            .set_error_info(parts.reason, DOMAIN, parts.metadata);
+        parts.details.set_error_info(parts.reason, DOMAIN, parts.metadata);
         tonic::Status::with_error_details(parts.code, parts.message, parts.details)
     }
 }
@@ -150,19 +139,12 @@ pub fn status<E: ServiceError>(err: E) -> tonic::Status {
 /// `INTERNAL` status the client sees.
 pub fn internal_status(err: &anyhow::Error) -> tonic::Status {
     tracing::error!(error = format!("{err:#}"), "internal error");
-    Problem::new(
-        Code::Internal,
-        "INTERNAL",
-        "internal error; it has been logged",
-    )
-    .into_status()
+    Problem::new(Code::Internal, "INTERNAL", "internal error; it has been logged").into_status()
 }
 
 /// `UNAVAILABLE` with a retry hint: the caller may retry the same request.
 pub fn unavailable(reason: &str, message: &str) -> tonic::Status {
-    Problem::new(Code::Unavailable, reason, message)
-        .retry_after(Duration::from_millis(200))
-        .into_status()
+    Problem::new(Code::Unavailable, reason, message).retry_after(Duration::from_millis(200)).into_status()
 }
 
 /// SQLSTATE classes the stores map to domain errors.
@@ -226,10 +208,7 @@ mod tests {
         let violations = &details.bad_request().unwrap().field_violations;
         assert_eq!(violations.len(), 2);
         assert_eq!(violations[1].field, "given_name");
-        assert_eq!(
-            details.precondition_failure().unwrap().violations[0].subject,
-            "c1"
-        );
+        assert_eq!(details.precondition_failure().unwrap().violations[0].subject, "c1");
         assert_eq!(details.error_info().unwrap().metadata["hint"], "x");
     }
 
@@ -239,9 +218,6 @@ mod tests {
         let status = status(TestError::Broken(err));
         assert_eq!(status.code(), Code::Internal);
         assert!(!status.message().contains("hunter2"));
-        assert_eq!(
-            status.get_error_details().error_info().unwrap().reason,
-            "INTERNAL"
-        );
+        assert_eq!(status.get_error_details().error_info().unwrap().reason, "INTERNAL");
     }
 }

@@ -51,11 +51,7 @@ impl Error {
     /// The client-facing problem, or the database error to log.
     pub fn problem(self) -> Result<Problem, anyhow::Error> {
         match self {
-            Error::Invalid(what) => Ok(Problem::invalid_field(
-                "INVALID_REQUEST_ID",
-                "request_id",
-                what,
-            )),
+            Error::Invalid(what) => Ok(Problem::invalid_field("INVALID_REQUEST_ID", "request_id", what)),
             Error::Reused => Ok(Problem::invalid_field(
                 "REQUEST_ID_REUSED",
                 "request_id",
@@ -75,9 +71,7 @@ fn validate(request_id: &str) -> Result<(), Error> {
         return Err(Error::Invalid("must be at most 128 characters"));
     }
     if !request_id.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(Error::Invalid(
-            "must be printable ASCII without spaces (a UUID is ideal)",
-        ));
+        return Err(Error::Invalid("must be printable ASCII without spaces (a UUID is ideal)"));
     }
     Ok(())
 }
@@ -104,17 +98,14 @@ pub async fn claim(
     if inserted.rows_affected() == 1 {
         return Ok(Claim::Fresh);
     }
-    let (stored_operation, stored_hash, response): (String, Vec<u8>, Option<Vec<u8>>) =
-        sqlx::query_as(
-            "SELECT operation, request_hash, response FROM idempotency_keys WHERE request_id = $1",
-        )
-        .bind(request_id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let (stored_operation, stored_hash, response): (String, Vec<u8>, Option<Vec<u8>>) = sqlx::query_as(
+        "SELECT operation, request_hash, response FROM idempotency_keys WHERE request_id = $1",
+    )
+    .bind(request_id)
+    .fetch_one(&mut *tx)
+    .await?;
     match response {
-        Some(response) if stored_operation == operation && stored_hash == hash => {
-            Ok(Claim::Replay(response))
-        }
+        Some(response) if stored_operation == operation && stored_hash == hash => Ok(Claim::Replay(response)),
         _ => Err(Error::Reused),
     }
 }
@@ -133,11 +124,10 @@ pub async fn record(tx: &mut PgConnection, request_id: &str, response: &[u8]) ->
 /// Forgets keys older than `retention`. Returns how many were removed.
 pub async fn prune(pool: &sqlx::PgPool, retention: Duration) -> Result<u64, sqlx::Error> {
     let seconds = retention.as_secs_f64();
-    let result = sqlx::query(
-        "DELETE FROM idempotency_keys WHERE create_time < now() - make_interval(secs => $1)",
-    )
-    .bind(seconds)
-    .execute(pool)
-    .await?;
+    let result =
+        sqlx::query("DELETE FROM idempotency_keys WHERE create_time < now() - make_interval(secs => $1)")
+            .bind(seconds)
+            .execute(pool)
+            .await?;
     Ok(result.rows_affected())
 }

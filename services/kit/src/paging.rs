@@ -21,11 +21,7 @@ pub fn page_size(requested: i32, default: u32, max: u32) -> Result<u32, Problem>
     match u32::try_from(requested) {
         Ok(0) => Ok(default.min(max)),
         Ok(size) => Ok(size.min(max)),
-        Err(_) => Err(Problem::invalid_field(
-            "INVALID_PAGE_SIZE",
-            "page_size",
-            "must not be negative",
-        )),
+        Err(_) => Err(Problem::invalid_field("INVALID_PAGE_SIZE", "page_size", "must not be negative")),
     }
 }
 
@@ -80,21 +76,14 @@ impl Order {
                 ));
             }
         };
-        let key = allowed
-            .iter()
-            .find(|key| key.field == field)
-            .copied()
-            .ok_or_else(|| {
-                let names: Vec<&str> = allowed.iter().map(|key| key.field).collect();
-                Problem::invalid_field(
-                    "INVALID_ORDER_BY",
-                    "order_by",
-                    format!(
-                        "cannot sort by {field:?}; sortable fields: {}",
-                        names.join(", ")
-                    ),
-                )
-            })?;
+        let key = allowed.iter().find(|key| key.field == field).copied().ok_or_else(|| {
+            let names: Vec<&str> = allowed.iter().map(|key| key.field).collect();
+            Problem::invalid_field(
+                "INVALID_ORDER_BY",
+                "order_by",
+                format!("cannot sort by {field:?}; sortable fields: {}", names.join(", ")),
+            )
+        })?;
         Ok(Order { key, descending })
     }
 
@@ -122,11 +111,7 @@ impl Order {
 
     /// The string form of this order, for fingerprints.
     pub fn canonical(&self) -> String {
-        format!(
-            "{} {}",
-            self.key.field,
-            if self.descending { "desc" } else { "asc" }
-        )
+        format!("{} {}", self.key.field, if self.descending { "desc" } else { "asc" })
     }
 }
 
@@ -148,11 +133,7 @@ impl Cursor {
             SortKind::Timestamp => chrono::DateTime::parse_from_rfc3339(&self.value)
                 .map(|time| SqlValue::Timestamp(time.to_utc()))
                 .map_err(|_| invalid()),
-            SortKind::Integer => self
-                .value
-                .parse()
-                .map(SqlValue::Integer)
-                .map_err(|_| invalid()),
+            SortKind::Integer => self.value.parse().map(SqlValue::Integer).map_err(|_| invalid()),
         }
     }
 }
@@ -177,19 +158,12 @@ pub fn fingerprint(parts: &[&str]) -> String {
 }
 
 fn hex_prefix(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .take(8)
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    bytes.iter().take(8).map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// An opaque token for the page after `cursor`.
 pub fn encode_token(query_fingerprint: &str, cursor: Cursor) -> String {
-    let token = Token {
-        q: query_fingerprint.to_owned(),
-        c: cursor,
-    };
+    let token = Token { q: query_fingerprint.to_owned(), c: cursor };
     // Serializing a struct of strings cannot fail.
     let json = serde_json::to_vec(&token).unwrap_or_default();
     URL_SAFE_NO_PAD.encode(json)
@@ -216,8 +190,7 @@ pub fn decode_token(token: &str, query_fingerprint: &str) -> Result<Option<Curso
 }
 
 fn invalid_token(description: &str) -> Problem {
-    Problem::new(Code::InvalidArgument, "INVALID_PAGE_TOKEN", description)
-        .field("page_token", description)
+    Problem::new(Code::InvalidArgument, "INVALID_PAGE_TOKEN", description).field("page_token", description)
 }
 
 #[cfg(test)]
@@ -225,16 +198,8 @@ mod tests {
     use super::*;
 
     const KEYS: &[SortKey] = &[
-        SortKey {
-            field: "create_time",
-            column: "create_time",
-            kind: SortKind::Timestamp,
-        },
-        SortKey {
-            field: "family_name",
-            column: "family_name",
-            kind: SortKind::Text,
-        },
+        SortKey { field: "create_time", column: "create_time", kind: SortKind::Timestamp },
+        SortKey { field: "family_name", column: "family_name", kind: SortKind::Text },
     ];
 
     #[test]
@@ -242,25 +207,16 @@ mod tests {
         assert_eq!(page_size(0, 50, 500).unwrap(), 50);
         assert_eq!(page_size(10, 50, 500).unwrap(), 10);
         assert_eq!(page_size(10_000, 50, 500).unwrap(), 500);
-        assert_eq!(
-            page_size(-1, 50, 500).unwrap_err().code(),
-            Code::InvalidArgument
-        );
+        assert_eq!(page_size(-1, 50, 500).unwrap_err().code(), Code::InvalidArgument);
     }
 
     #[test]
     fn order_by_is_checked_against_the_allow_list() {
         let order = Order::parse("family_name desc", KEYS, "create_time").unwrap();
         assert_eq!(order.sql(), "family_name DESC, id DESC");
-        assert_eq!(
-            order.after_sql(3),
-            "(family_name, id) < ($3::text, $4::uuid)"
-        );
+        assert_eq!(order.after_sql(3), "(family_name, id) < ($3::text, $4::uuid)");
         let default = Order::parse("", KEYS, "create_time").unwrap();
-        assert_eq!(
-            default.after_sql(1),
-            "(create_time, id) > ($1::timestamptz, $2::uuid)"
-        );
+        assert_eq!(default.after_sql(1), "(create_time, id) > ($1::timestamptz, $2::uuid)");
         let err = Order::parse("password", KEYS, "create_time").unwrap_err();
         assert_eq!(err.reason(), "INVALID_ORDER_BY");
         assert!(Order::parse("a b c", KEYS, "create_time").is_err());
@@ -270,27 +226,15 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_are_bound_to_their_query() {
         let query = fingerprint(&["lifecycle_stage = LEAD", "create_time asc", "false"]);
-        let cursor = Cursor {
-            value: "2024-01-01T00:00:00Z".into(),
-            id: uuid::Uuid::now_v7(),
-        };
+        let cursor = Cursor { value: "2024-01-01T00:00:00Z".into(), id: uuid::Uuid::now_v7() };
         let token = encode_token(&query, cursor.clone());
         assert_eq!(decode_token(&token, &query).unwrap(), Some(cursor));
         assert_eq!(decode_token("", &query).unwrap(), None);
 
         let other = fingerprint(&["lifecycle_stage = CUSTOMER", "create_time asc", "false"]);
-        assert_eq!(
-            decode_token(&token, &other).unwrap_err().reason(),
-            "INVALID_PAGE_TOKEN"
-        );
-        assert_eq!(
-            decode_token("garbage!", &query).unwrap_err().reason(),
-            "INVALID_PAGE_TOKEN"
-        );
-        assert_eq!(
-            decode_token("Z2FyYmFnZQ", &query).unwrap_err().reason(),
-            "INVALID_PAGE_TOKEN"
-        );
+        assert_eq!(decode_token(&token, &other).unwrap_err().reason(), "INVALID_PAGE_TOKEN");
+        assert_eq!(decode_token("garbage!", &query).unwrap_err().reason(), "INVALID_PAGE_TOKEN");
+        assert_eq!(decode_token("Z2FyYmFnZQ", &query).unwrap_err().reason(), "INVALID_PAGE_TOKEN");
     }
 
     #[test]
@@ -300,14 +244,8 @@ mod tests {
 
     #[test]
     fn cursor_values_become_typed_parameters() {
-        let cursor = Cursor {
-            value: "12".into(),
-            id: uuid::Uuid::nil(),
-        };
-        assert_eq!(
-            cursor.value_param(SortKind::Integer).unwrap(),
-            SqlValue::Integer(12)
-        );
+        let cursor = Cursor { value: "12".into(), id: uuid::Uuid::nil() };
+        assert_eq!(cursor.value_param(SortKind::Integer).unwrap(), SqlValue::Integer(12));
         assert!(cursor.value_param(SortKind::Timestamp).is_err());
     }
 }

@@ -36,8 +36,7 @@ impl RedisConfig {
         let url: String = env.or_default("REDIS_URL", DEFAULT_REDIS_URL.to_owned())?;
         Ok(RedisConfig {
             url: (url != "off").then_some(url),
-            command_timeout: env
-                .duration_or("REDIS_COMMAND_TIMEOUT", Duration::from_millis(250))?,
+            command_timeout: env.duration_or("REDIS_COMMAND_TIMEOUT", Duration::from_millis(250))?,
             backoff: env.duration_or("REDIS_BACKOFF", Duration::from_millis(500))?,
         })
     }
@@ -122,11 +121,8 @@ impl Redis {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let outcome = tokio::time::timeout(
-            self.inner.command_timeout,
-            operation(self.inner.manager.clone()),
-        )
-        .await;
+        let outcome =
+            tokio::time::timeout(self.inner.command_timeout, operation(self.inner.manager.clone())).await;
         match outcome {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(err)) => {
@@ -143,9 +139,8 @@ impl Redis {
     }
 
     fn start_backoff(&self) {
-        let until = self
-            .now_ms()
-            .saturating_add(u64::try_from(self.inner.backoff.as_millis()).unwrap_or(u64::MAX));
+        let until =
+            self.now_ms().saturating_add(u64::try_from(self.inner.backoff.as_millis()).unwrap_or(u64::MAX));
         self.inner.skip_until_ms.store(until, Ordering::Relaxed);
     }
 

@@ -48,12 +48,9 @@ impl ServerConfig {
     pub fn from_env(env: &Env) -> Result<ServerConfig, ConfigError> {
         Ok(ServerConfig {
             max_message_bytes: env.or_default("GRPC_MAX_MESSAGE_BYTES", 4 * 1024 * 1024)?,
-            keepalive_interval: env
-                .duration_or("GRPC_KEEPALIVE_INTERVAL", Duration::from_secs(30))?,
-            keepalive_timeout: env
-                .duration_or("GRPC_KEEPALIVE_TIMEOUT", Duration::from_secs(10))?,
-            max_connection_age: env
-                .duration_or("GRPC_MAX_CONNECTION_AGE", Duration::from_secs(300))?,
+            keepalive_interval: env.duration_or("GRPC_KEEPALIVE_INTERVAL", Duration::from_secs(30))?,
+            keepalive_timeout: env.duration_or("GRPC_KEEPALIVE_TIMEOUT", Duration::from_secs(10))?,
+            max_connection_age: env.duration_or("GRPC_MAX_CONNECTION_AGE", Duration::from_secs(300))?,
             max_connection_age_grace: env
                 .duration_or("GRPC_MAX_CONNECTION_AGE_GRACE", Duration::from_secs(30))?,
             shutdown_grace: env.duration_or("SHUTDOWN_GRACE", Duration::from_secs(20))?,
@@ -64,14 +61,11 @@ impl ServerConfig {
 
 /// Decides whether the service can take traffic (database reachable,
 /// migrations applied).
-pub type ReadinessCheck =
-    Box<dyn Fn() -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync + 'static>;
+pub type ReadinessCheck = Box<dyn Fn() -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync + 'static>;
 
 /// Binds `addr` (port 0 picks a free port; read it from the listener).
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|err| anyhow::anyhow!("cannot listen on {addr}: {err}"))
+    TcpListener::bind(addr).await.map_err(|err| anyhow::anyhow!("cannot listen on {addr}: {err}"))
 }
 
 /// What to serve.
@@ -128,9 +122,8 @@ pub async fn serve(
         }
     });
 
-    let incoming = TcpIncoming::from(listener)
-        .with_nodelay(Some(true))
-        .with_keepalive(Some(config.keepalive_interval));
+    let incoming =
+        TcpIncoming::from(listener).with_nodelay(Some(true)).with_keepalive(Some(config.keepalive_interval));
     let mut stop = shutdown.clone();
     let router = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(config.keepalive_interval))
@@ -160,16 +153,8 @@ pub async fn serve(
     outcome
 }
 
-async fn set_status(
-    reporter: &tonic_health::server::HealthReporter,
-    names: &[&'static str],
-    ready: bool,
-) {
-    let status = if ready {
-        ServingStatus::Serving
-    } else {
-        ServingStatus::NotServing
-    };
+async fn set_status(reporter: &tonic_health::server::HealthReporter, names: &[&'static str], ready: bool) {
+    let status = if ready { ServingStatus::Serving } else { ServingStatus::NotServing };
     reporter.set_service_status("", status).await;
     for name in names {
         reporter.set_service_status(*name, status).await;

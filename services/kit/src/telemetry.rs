@@ -87,18 +87,11 @@ impl Drop for TelemetryGuard {
 /// Installs the global subscriber and propagator. Call once, in `main`.
 pub fn init(config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    let filter = EnvFilter::try_new(&config.log_filter).map_err(|err| {
-        anyhow::anyhow!(
-            "RUST_LOG {:?} is not a valid filter: {err}",
-            config.log_filter
-        )
-    })?;
+    let filter = EnvFilter::try_new(&config.log_filter)
+        .map_err(|err| anyhow::anyhow!("RUST_LOG {:?} is not a valid filter: {err}", config.log_filter))?;
     let fmt = match config.log_format {
         LogFormat::Human => tracing_subscriber::fmt::layer().boxed(),
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
-            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer().json().flatten_event(true).boxed(),
     };
     let provider = match &config.otlp_endpoint {
         Some(endpoint) => Some(otlp_provider(config, endpoint)?),
@@ -107,29 +100,20 @@ pub fn init(config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
     let otel = provider
         .as_ref()
         .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer("rapport")));
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt)
-        .with(otel)
-        .try_init()?;
+    tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init()?;
     Ok(TelemetryGuard { provider })
 }
 
 fn otlp_provider(config: &TelemetryConfig, endpoint: &str) -> anyhow::Result<SdkTracerProvider> {
     use opentelemetry_otlp::WithExportConfig;
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_tonic()
-        .with_endpoint(endpoint)
-        .build()?;
-    let resource = opentelemetry_sdk::Resource::builder()
-        .with_service_name(config.service_name.clone())
-        .build();
+    let exporter =
+        opentelemetry_otlp::SpanExporter::builder().with_tonic().with_endpoint(endpoint).build()?;
+    let resource =
+        opentelemetry_sdk::Resource::builder().with_service_name(config.service_name.clone()).build();
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
         .with_resource(resource)
-        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-            config.sampling_ratio,
-        ))))
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(config.sampling_ratio))))
         .build();
     opentelemetry::global::set_tracer_provider(provider.clone());
     Ok(provider)
@@ -177,10 +161,7 @@ pub fn inject_trace(metadata: &mut tonic::metadata::MetadataMap) {
 pub struct TracePropagation;
 
 impl tonic::service::Interceptor for TracePropagation {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         inject_trace(request.metadata_mut());
         Ok(request)
     }
@@ -196,10 +177,7 @@ mod tests {
         let err = TelemetryConfig::from_env(&env, "contacts").unwrap_err();
         assert_eq!(err.name, "LOG_FORMAT");
         let env = Env::from_pairs([("OTEL_TRACES_SAMPLER_ARG", "2")]);
-        assert_eq!(
-            TelemetryConfig::from_env(&env, "x").unwrap_err().name,
-            "OTEL_TRACES_SAMPLER_ARG"
-        );
+        assert_eq!(TelemetryConfig::from_env(&env, "x").unwrap_err().name, "OTEL_TRACES_SAMPLER_ARG");
         let env = Env::from_pairs([("LOG_FORMAT", "json")]);
         let config = TelemetryConfig::from_env(&env, "contacts").unwrap();
         assert_eq!(config.log_format, LogFormat::Json);
@@ -213,17 +191,12 @@ mod tests {
         let mut headers = http::HeaderMap::new();
         headers.insert(
             "traceparent",
-            http::HeaderValue::from_static(
-                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-            ),
+            http::HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
         );
         let parent = TraceContextPropagator::new().extract(&HeaderExtractor(&headers));
         let mut metadata = tonic::metadata::MetadataMap::new();
         TraceContextPropagator::new().inject_context(&parent, &mut MetadataInjector(&mut metadata));
         let injected = metadata.get("traceparent").unwrap().to_str().unwrap();
-        assert!(
-            injected.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
-            "{injected}"
-        );
+        assert!(injected.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{injected}");
     }
 }

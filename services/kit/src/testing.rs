@@ -31,19 +31,13 @@ pub struct TestDatabase {
 impl TestDatabase {
     /// Creates an empty database with a unique name.
     pub async fn create() -> anyhow::Result<TestDatabase> {
-        let admin_url =
-            std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned());
+        let admin_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned());
         let name = format!("rapport_test_{}", uuid::Uuid::now_v7().simple());
-        let mut admin =
-            PgConnection::connect_with(&PgConnectOptions::from_str(&admin_url)?).await?;
+        let mut admin = PgConnection::connect_with(&PgConnectOptions::from_str(&admin_url)?).await?;
         let create = format!("CREATE DATABASE {name}");
         sqlx::query(&create).execute(&mut admin).await?;
         admin.close().await?;
-        Ok(TestDatabase {
-            url: with_database(&admin_url, &name),
-            name,
-            admin_url,
-        })
+        Ok(TestDatabase { url: with_database(&admin_url, &name), name, admin_url })
     }
 }
 
@@ -53,10 +47,7 @@ impl Drop for TestDatabase {
         let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
         // Drop runs outside any runtime guarantee: use a thread of its own.
         let handle = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                 return;
             };
             runtime.block_on(async move {
@@ -64,11 +55,9 @@ impl Drop for TestDatabase {
                     return;
                 };
                 if let Ok(mut admin) = PgConnection::connect_with(&options).await {
-                    let _ = tokio::time::timeout(
-                        Duration::from_secs(10),
-                        sqlx::query(&drop).execute(&mut admin),
-                    )
-                    .await;
+                    let _ =
+                        tokio::time::timeout(Duration::from_secs(10), sqlx::query(&drop).execute(&mut admin))
+                            .await;
                 }
             });
         });
@@ -83,9 +72,7 @@ pub fn with_database(url: &str, database: &str) -> String {
         None => (url, None),
     };
     let authority_start = base.find("://").map_or(0, |at| at + 3);
-    let path_start = base[authority_start..]
-        .find('/')
-        .map_or(base.len(), |at| at + authority_start);
+    let path_start = base[authority_start..].find('/').map_or(base.len(), |at| at + authority_start);
     let mut out = format!("{}/{database}", &base[..path_start]);
     if let Some(query) = query {
         out.push('?');
@@ -106,15 +93,8 @@ pub const DEV_SECRET: &str = "rapport-local-development-secret-do-not-use-in-pro
 
 /// A one-hour token for `subject` with `roles`, signed with [`DEV_SECRET`].
 pub fn token(subject: &str, roles: &[Role]) -> String {
-    mint_hs256(
-        DEV_SECRET.as_bytes(),
-        DEV_ISSUER,
-        DEV_AUDIENCE,
-        subject,
-        roles,
-        Duration::from_secs(3600),
-    )
-    .unwrap_or_default()
+    mint_hs256(DEV_SECRET.as_bytes(), DEV_ISSUER, DEV_AUDIENCE, subject, roles, Duration::from_secs(3600))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -138,10 +118,7 @@ mod tests {
     async fn test_databases_exist_until_dropped() {
         let database = TestDatabase::create().await.unwrap();
         let mut connection = PgConnection::connect(&database.url).await.unwrap();
-        let one: i32 = sqlx::query_scalar("SELECT 1")
-            .fetch_one(&mut connection)
-            .await
-            .unwrap();
+        let one: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&mut connection).await.unwrap();
         assert_eq!(one, 1);
         connection.close().await.unwrap();
         let name = database.name.clone();

@@ -55,10 +55,7 @@ async fn live_cache(namespace: &str) -> TwoTier<Money> {
 }
 
 fn money(minor_units: i64) -> Money {
-    Money {
-        currency_code: "EUR".into(),
-        minor_units,
-    }
+    Money { currency_code: "EUR".into(), minor_units }
 }
 
 /// The database stand-in: counts its loads and returns `minor_units`.
@@ -86,12 +83,7 @@ impl Source {
 }
 
 fn counts(local_hits: u64, redis_hits: u64, misses: u64) -> CacheCounts {
-    CacheCounts {
-        local_hits,
-        redis_hits,
-        misses,
-        redis_fallbacks: 0,
-    }
+    CacheCounts { local_hits, redis_hits, misses, redis_fallbacks: 0 }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -217,10 +209,7 @@ async fn a_read_that_starts_after_an_invalidation_does_not_join_an_older_load() 
     cache.invalidate("a").await;
     let source = Source::default();
     let mut after = std::pin::pin!(source.get(&cache, "a", 2));
-    assert!(
-        futures::poll!(&mut after).is_pending(),
-        "it waits on the slow load"
-    );
+    assert!(futures::poll!(&mut after).is_pending(), "it waits on the slow load");
     release.send(()).unwrap();
 
     assert_eq!(within("the later read", after).await, 2);
@@ -262,11 +251,7 @@ async fn an_invalidation_on_one_replica_reaches_the_others() {
 #[tokio::test]
 async fn with_redis_down_reads_come_from_the_source_without_errors() {
     let source = Source::default();
-    let cache = TwoTier::new(
-        config(&namespace()),
-        redis("redis://127.0.0.1:1"),
-        Shutdown::never(),
-    );
+    let cache = TwoTier::new(config(&namespace()), redis("redis://127.0.0.1:1"), Shutdown::never());
     for minor_units in 1..=3 {
         assert_eq!(source.get(&cache, "a", minor_units).await, minor_units);
     }
@@ -274,10 +259,7 @@ async fn with_redis_down_reads_come_from_the_source_without_errors() {
     assert!(!cache.local_tier_live());
     assert_eq!(source.loads(), 3);
     let counts = cache.counts();
-    assert_eq!(
-        (counts.local_hits, counts.redis_hits, counts.misses),
-        (0, 0, 3)
-    );
+    assert_eq!((counts.local_hits, counts.redis_hits, counts.misses), (0, 0, 3));
     assert_eq!(counts.redis_fallbacks, 3, "one per read");
 
     // Invalidating while Redis is down does not fail either.

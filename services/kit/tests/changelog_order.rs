@@ -28,13 +28,12 @@ struct Consumer {
 
 impl Consumer {
     async fn poll(&mut self, pool: &PgPool) -> usize {
-        let sequences: Vec<i64> = sqlx::query_scalar(
-            "SELECT sequence FROM change_log WHERE sequence > $1 ORDER BY sequence",
-        )
-        .bind(self.cursor)
-        .fetch_all(pool)
-        .await
-        .unwrap();
+        let sequences: Vec<i64> =
+            sqlx::query_scalar("SELECT sequence FROM change_log WHERE sequence > $1 ORDER BY sequence")
+                .bind(self.cursor)
+                .fetch_all(pool)
+                .await
+                .unwrap();
         if let Some(last) = sequences.last() {
             self.cursor = *last;
         }
@@ -100,18 +99,10 @@ async fn writer(pool: PgPool, writer: u64) -> Vec<i64> {
     for n in 0..TRANSACTIONS_PER_WRITER {
         let key = format!("w{writer}-{n}");
         let mut tx = pool.begin().await.unwrap();
-        sqlx::query("INSERT INTO scratch (key) VALUES ($1)")
-            .bind(&key)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        sqlx::query("INSERT INTO scratch (key) VALUES ($1)").bind(&key).execute(&mut *tx).await.unwrap();
         work(&mut tx, &mut dice).await;
         // Some transactions append two changes at once.
-        let changes = if n % 7 == 0 {
-            vec![change(&key), change(&key)]
-        } else {
-            vec![change(&key)]
-        };
+        let changes = if n % 7 == 0 { vec![change(&key), change(&key)] } else { vec![change(&key)] };
         let sequences = changelog::append(&mut tx, &changes).await.unwrap();
         assert_eq!(sequences.len(), changes.len());
         // The lock is held until commit, so a pause here must not matter.
@@ -129,10 +120,7 @@ async fn writer(pool: PgPool, writer: u64) -> Vec<i64> {
 }
 
 async fn create_scratch(pool: &PgPool) {
-    sqlx::query("CREATE TABLE scratch (key text PRIMARY KEY)")
-        .execute(pool)
-        .await
-        .unwrap();
+    sqlx::query("CREATE TABLE scratch (key text PRIMARY KEY)").execute(pool).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -158,9 +146,7 @@ async fn a_forward_only_consumer_sees_every_commit_under_concurrent_writers() {
             (consumer, polls)
         }
     });
-    let writers: Vec<_> = (0..WRITERS)
-        .map(|index| tokio::spawn(writer(pool.clone(), index)))
-        .collect();
+    let writers: Vec<_> = (0..WRITERS).map(|index| tokio::spawn(writer(pool.clone(), index))).collect();
     let mut committed = BTreeSet::new();
     for handle in writers {
         committed.extend(handle.await.unwrap());
@@ -168,10 +154,7 @@ async fn a_forward_only_consumer_sees_every_commit_under_concurrent_writers() {
     done.store(true, Ordering::SeqCst);
     let (consumer, polls) = consumer.await.unwrap();
 
-    assert!(
-        polls > 10,
-        "the consumer polled only {polls} times, racing nothing"
-    );
+    assert!(polls > 10, "the consumer polled only {polls} times, racing nothing");
     assert!(committed.len() as u64 > WRITERS * TRANSACTIONS_PER_WRITER * 3 / 4);
     assert_eq!(consumer.verdict(&committed), Verdict::default());
 
@@ -190,22 +173,15 @@ async fn a_forward_only_consumer_sees_every_commit_under_concurrent_writers() {
         .unwrap()
         .into_iter()
         .collect();
-    let effects: BTreeSet<String> = sqlx::query_scalar("SELECT key FROM scratch")
-        .fetch_all(&pool)
-        .await
-        .unwrap()
-        .into_iter()
-        .collect();
+    let effects: BTreeSet<String> =
+        sqlx::query_scalar("SELECT key FROM scratch").fetch_all(&pool).await.unwrap().into_iter().collect();
     assert_eq!(logged, effects);
 }
 
 /// The pitfall `append` designs out, written here on purpose: the sequence
 /// is drawn when the transaction starts, without the lock.
 async fn broken_draw(tx: &mut PgConnection) -> i64 {
-    sqlx::query_scalar("SELECT nextval('change_log_sequence')")
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap()
+    sqlx::query_scalar("SELECT nextval('change_log_sequence')").fetch_one(&mut *tx).await.unwrap()
 }
 
 async fn broken_insert(tx: &mut PgConnection, sequence: i64, id: &str) {
@@ -240,22 +216,12 @@ async fn the_detector_catches_a_sequence_drawn_at_transaction_start() {
 
     broken_insert(&mut first, first_sequence, "first").await;
     first.commit().await.unwrap();
-    assert_eq!(
-        consumer.poll(pool).await,
-        0,
-        "the cursor is already past it"
-    );
+    assert_eq!(consumer.poll(pool).await, 0, "the cursor is already past it");
 
     // Both committed, yet the consumer never saw the first: the gap the
     // concurrent test above looks for.
     let committed = BTreeSet::from([first_sequence, second_sequence]);
-    assert_eq!(
-        consumer.verdict(&committed),
-        Verdict {
-            missed: vec![first_sequence],
-            ..Verdict::default()
-        }
-    );
+    assert_eq!(consumer.verdict(&committed), Verdict { missed: vec![first_sequence], ..Verdict::default() });
 }
 
 #[tokio::test]
@@ -266,25 +232,15 @@ async fn append_holds_a_later_transaction_until_the_earlier_commits() {
     let mut consumer = Consumer::default();
 
     let mut first = pool.begin().await.unwrap();
-    sqlx::query("INSERT INTO scratch (key) VALUES ('first')")
-        .execute(&mut *first)
-        .await
-        .unwrap();
-    let first_sequence = changelog::append(&mut first, &[change("first")])
-        .await
-        .unwrap()[0];
+    sqlx::query("INSERT INTO scratch (key) VALUES ('first')").execute(&mut *first).await.unwrap();
+    let first_sequence = changelog::append(&mut first, &[change("first")]).await.unwrap()[0];
 
     let mut second = tokio::spawn({
         let pool = pool.clone();
         async move {
             let mut tx = pool.begin().await.unwrap();
-            sqlx::query("INSERT INTO scratch (key) VALUES ('second')")
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-            let sequence = changelog::append(&mut tx, &[change("second")])
-                .await
-                .unwrap()[0];
+            sqlx::query("INSERT INTO scratch (key) VALUES ('second')").execute(&mut *tx).await.unwrap();
+            let sequence = changelog::append(&mut tx, &[change("second")]).await.unwrap()[0];
             tx.commit().await.unwrap();
             sequence
         }
@@ -297,9 +253,7 @@ async fn append_holds_a_later_transaction_until_the_earlier_commits() {
     })
     .await;
     assert!(
-        tokio::time::timeout(Duration::from_millis(300), &mut second)
-            .await
-            .is_err(),
+        tokio::time::timeout(Duration::from_millis(300), &mut second).await.is_err(),
         "the second append finished while the first transaction was open"
     );
     assert_eq!(consumer.poll(&pool).await, 0);
@@ -310,10 +264,7 @@ async fn append_holds_a_later_transaction_until_the_earlier_commits() {
 
     consumer.poll(&pool).await;
     assert_eq!(consumer.seen, vec![first_sequence, second_sequence]);
-    assert_eq!(
-        consumer.verdict(&BTreeSet::from([first_sequence, second_sequence])),
-        Verdict::default()
-    );
+    assert_eq!(consumer.verdict(&BTreeSet::from([first_sequence, second_sequence])), Verdict::default());
 }
 
 #[tokio::test]
@@ -323,9 +274,7 @@ async fn a_rolled_back_append_releases_the_lock_and_leaves_no_row() {
     let mut consumer = Consumer::default();
 
     let mut first = pool.begin().await.unwrap();
-    let rolled_back = changelog::append(&mut first, &[change("gone")])
-        .await
-        .unwrap()[0];
+    let rolled_back = changelog::append(&mut first, &[change("gone")]).await.unwrap()[0];
     let second = tokio::spawn({
         let pool = pool.clone();
         async move {

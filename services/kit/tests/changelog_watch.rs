@@ -65,10 +65,7 @@ async fn next_error(stream: &mut Changes) -> Status {
         Some(Err(status)) => status,
         other => panic!("expected an error, got {other:?}"),
     };
-    assert!(
-        next(stream).await.is_none(),
-        "the stream goes on after an error"
-    );
+    assert!(next(stream).await.is_none(), "the stream goes on after an error");
     status
 }
 
@@ -128,19 +125,23 @@ async fn live_appends_are_pushed_by_notify_not_found_by_heartbeat_polling() {
         listening == 1
     })
     .await;
-    // The first may race the listener's start-up wakeup; the later ones
-    // can only come from NOTIFY.
+    // Another replica writes and announces; its NOTIFY is the only thing
+    // that can wake this stream. (The first may race the listener's
+    // start-up wakeup; the later ones cannot.)
+    let (_stop_writer, writer_shutdown) = shutdown::channel();
+    let writer = Feed::start(pool.clone(), SCHEMA, Duration::from_secs(3600), writer_shutdown);
     for id in ["one", "two", "three"] {
         let sequence = append(pool, &[change(id)]).await[0];
+        writer.announce();
         assert_eq!(next_change(&mut stream).await.sequence, sequence);
     }
-    // A rolled-back append notifies nobody and sends nothing.
+    // A rolled-back append sends nothing.
     let mut tx = pool.begin().await.unwrap();
-    changelog::append(&mut tx, &[change("rolled back")])
-        .await
-        .unwrap();
+    changelog::append(&mut tx, &[change("rolled back")]).await.unwrap();
     tx.rollback().await.unwrap();
+    writer.announce();
     let last = append(pool, &[change("last")]).await[0];
+    writer.announce();
     let event = next_change(&mut stream).await;
     assert_eq!((event.sequence, event.resource_id.as_str()), (last, "last"));
 }
@@ -192,23 +193,16 @@ async fn a_type_filter_sends_only_those_types_and_heartbeats_report_scanned_prog
     let second = next_change(&mut money).await;
     assert_eq!(
         [(first.sequence, first.kind), (second.sequence, second.kind)],
-        [
-            (sequences[0], ChangeKind::Created as i32),
-            (sequences[2], ChangeKind::Updated as i32)
-        ]
+        [(sequences[0], ChangeKind::Created as i32), (sequences[2], ChangeKind::Updated as i32)]
     );
     // The filtered-out last row still moved the cursor.
     assert_eq!(next_heartbeat(&mut money).await, sequences[3]);
 
-    let mut both = feed
-        .watch(0, vec![MONEY.to_owned(), OTHER.to_owned()])
-        .unwrap();
+    let mut both = feed.watch(0, vec![MONEY.to_owned(), OTHER.to_owned()]).unwrap();
     for sequence in &sequences {
         assert_eq!(next_change(&mut both).await.sequence, *sequence);
     }
-    let mut none = feed
-        .watch(0, vec!["rapport.test.v1.Nothing".into()])
-        .unwrap();
+    let mut none = feed.watch(0, vec!["rapport.test.v1.Nothing".into()]).unwrap();
     assert_eq!(next_heartbeat(&mut none).await, sequences[3]);
 }
 
@@ -229,10 +223,7 @@ async fn a_cursor_older_than_the_pruned_horizon_is_expired() {
         assert_eq!(info.domain, "rapport");
         assert_eq!(info.metadata["resume_after"], old[2].to_string());
         assert_eq!(info.metadata["pruned_through"], old[2].to_string());
-        let violations = status
-            .get_details_precondition_failure()
-            .unwrap()
-            .violations;
+        let violations = status.get_details_precondition_failure().unwrap().violations;
         assert_eq!(violations[0].subject, cursor.to_string());
     }
 
@@ -243,12 +234,7 @@ async fn a_cursor_older_than_the_pruned_horizon_is_expired() {
     assert_eq!(next_change(&mut resumed).await.sequence, new);
 
     // A long retention prunes nothing newer.
-    assert_eq!(
-        changelog::prune(pool, Duration::from_secs(3600))
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(changelog::prune(pool, Duration::from_secs(3600)).await.unwrap(), 0);
     let mut kept = feed.watch(old[2], Vec::new()).unwrap();
     assert_eq!(next_change(&mut kept).await.sequence, new);
 }
@@ -259,10 +245,7 @@ async fn a_negative_cursor_is_an_invalid_argument() {
     let feed = feed(&database.pool, HEARTBEAT);
     let status = feed.watch(-1, Vec::new()).unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
-    assert_eq!(
-        status.get_details_error_info().unwrap().reason,
-        "INVALID_CURSOR"
-    );
+    assert_eq!(status.get_details_error_info().unwrap().reason, "INVALID_CURSOR");
     let violations = status.get_details_bad_request().unwrap().field_violations;
     assert_eq!(violations[0].field, "after_sequence");
 }
@@ -274,10 +257,7 @@ async fn shutdown_ends_every_stream() {
     let (trigger, shutdown) = shutdown::channel();
     let feed = Feed::start(pool.clone(), SCHEMA, HEARTBEAT, shutdown);
     let sequence = append(pool, &[change("1")]).await[0];
-    let mut streams = vec![
-        feed.watch(0, Vec::new()).unwrap(),
-        feed.watch(sequence, Vec::new()).unwrap(),
-    ];
+    let mut streams = vec![feed.watch(0, Vec::new()).unwrap(), feed.watch(sequence, Vec::new()).unwrap()];
     assert_eq!(next_change(&mut streams[0]).await.sequence, sequence);
     assert_eq!(next_heartbeat(&mut streams[1]).await, sequence);
 
@@ -309,40 +289,21 @@ async fn history_lists_one_resource_oldest_first() {
     append(pool, &[change_of(OTHER, "m1", ChangeKind::Created)]).await;
     let second = append(pool, &[updated]).await[0];
     let mut tx = pool.begin().await.unwrap();
-    changelog::append(&mut tx, &[change_of(MONEY, "m1", ChangeKind::Deleted)])
-        .await
-        .unwrap();
+    changelog::append(&mut tx, &[change_of(MONEY, "m1", ChangeKind::Deleted)]).await.unwrap();
     tx.rollback().await.unwrap();
 
     let history = changelog::history(pool, MONEY, "m1").await.unwrap();
     let summary: Vec<_> = history
         .iter()
-        .map(|event| {
-            (
-                event.sequence,
-                event.kind,
-                event.actor.as_str(),
-                event.field_paths.clone(),
-            )
-        })
+        .map(|event| (event.sequence, event.kind, event.actor.as_str(), event.field_paths.clone()))
         .collect();
     assert_eq!(
         summary,
         vec![
             (first, ChangeKind::Created as i32, "tester", Vec::new()),
-            (
-                second,
-                ChangeKind::Updated as i32,
-                "editor",
-                vec!["minor_units".to_owned()]
-            ),
+            (second, ChangeKind::Updated as i32, "editor", vec!["minor_units".to_owned()]),
         ]
     );
     assert_ne!(history[0].event_id, history[1].event_id);
-    assert!(
-        changelog::history(pool, MONEY, "unknown")
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(changelog::history(pool, MONEY, "unknown").await.unwrap().is_empty());
 }

@@ -19,13 +19,9 @@ const CREATE: &str = "CreateThing";
 /// `response` and commits.
 async fn check(pool: &PgPool, request_id: &str, request: &[u8], response: &[u8]) -> Claim {
     let mut tx = pool.begin().await.unwrap();
-    let claim = idempotency::claim(&mut tx, CREATE, request_id, request)
-        .await
-        .unwrap();
+    let claim = idempotency::claim(&mut tx, CREATE, request_id, request).await.unwrap();
     if claim == Claim::Fresh {
-        idempotency::record(&mut tx, request_id, response)
-            .await
-            .unwrap();
+        idempotency::record(&mut tx, request_id, response).await.unwrap();
         tx.commit().await.unwrap();
     }
     claim
@@ -33,58 +29,38 @@ async fn check(pool: &PgPool, request_id: &str, request: &[u8], response: &[u8])
 
 async fn claim_error(pool: &PgPool, operation: &str, request_id: &str, request: &[u8]) -> Error {
     let mut tx = pool.begin().await.unwrap();
-    idempotency::claim(&mut tx, operation, request_id, request)
-        .await
-        .unwrap_err()
+    idempotency::claim(&mut tx, operation, request_id, request).await.unwrap_err()
 }
 
 #[tokio::test]
 async fn the_first_response_is_replayed() {
     let database = database().await;
     let pool = &database.pool;
-    assert_eq!(
-        check(pool, "req-1", b"create a", b"created a").await,
-        Claim::Fresh
-    );
+    assert_eq!(check(pool, "req-1", b"create a", b"created a").await, Claim::Fresh);
     assert_eq!(
         check(pool, "req-1", b"create a", b"created again").await,
         Claim::Replay(b"created a".to_vec())
     );
     // Another id is independent.
-    assert_eq!(
-        check(pool, "req-2", b"create a", b"created b").await,
-        Claim::Fresh
-    );
-    assert_eq!(
-        check(pool, "req-2", b"create a", b"").await,
-        Claim::Replay(b"created b".to_vec())
-    );
+    assert_eq!(check(pool, "req-2", b"create a", b"created b").await, Claim::Fresh);
+    assert_eq!(check(pool, "req-2", b"create a", b"").await, Claim::Replay(b"created b".to_vec()));
 }
 
 #[tokio::test]
 async fn a_reused_id_with_another_request_or_operation_is_refused() {
     let database = database().await;
     let pool = &database.pool;
-    assert_eq!(
-        check(pool, "req-1", b"create a", b"created a").await,
-        Claim::Fresh
-    );
+    assert_eq!(check(pool, "req-1", b"create a", b"created a").await, Claim::Fresh);
 
     let err = claim_error(pool, CREATE, "req-1", b"create b").await;
     assert!(matches!(err, Error::Reused), "{err:?}");
     let problem = err.problem().unwrap();
-    assert_eq!(
-        (problem.code(), problem.reason()),
-        (Code::InvalidArgument, "REQUEST_ID_REUSED")
-    );
+    assert_eq!((problem.code(), problem.reason()), (Code::InvalidArgument, "REQUEST_ID_REUSED"));
     let err = claim_error(pool, "CreateOtherThing", "req-1", b"create a").await;
     assert!(matches!(err, Error::Reused), "{err:?}");
 
     // The original still replays.
-    assert_eq!(
-        check(pool, "req-1", b"create a", b"").await,
-        Claim::Replay(b"created a".to_vec())
-    );
+    assert_eq!(check(pool, "req-1", b"create a", b"").await, Claim::Replay(b"created a".to_vec()));
 }
 
 #[tokio::test]
@@ -92,12 +68,7 @@ async fn concurrent_retries_wait_for_the_first_and_replay_its_response() {
     let database = database().await;
     let pool = database.pool.clone();
     let mut first = pool.begin().await.unwrap();
-    assert_eq!(
-        idempotency::claim(&mut first, CREATE, "req-1", b"create")
-            .await
-            .unwrap(),
-        Claim::Fresh
-    );
+    assert_eq!(idempotency::claim(&mut first, CREATE, "req-1", b"create").await.unwrap(), Claim::Fresh);
     let retries: Vec<_> = (0..9)
         .map(|_| {
             let pool = pool.clone();
@@ -111,15 +82,10 @@ async fn concurrent_retries_wait_for_the_first_and_replay_its_response() {
     })
     .await;
     assert!(retries.iter().all(|retry| !retry.is_finished()));
-    idempotency::record(&mut first, "req-1", b"first result")
-        .await
-        .unwrap();
+    idempotency::record(&mut first, "req-1", b"first result").await.unwrap();
     first.commit().await.unwrap();
     for retry in retries {
-        assert_eq!(
-            within("a retry", retry).await.unwrap(),
-            Claim::Replay(b"first result".to_vec())
-        );
+        assert_eq!(within("a retry", retry).await.unwrap(), Claim::Replay(b"first result".to_vec()));
     }
 }
 
@@ -135,15 +101,11 @@ async fn of_ten_simultaneous_claims_exactly_one_runs() {
             tokio::spawn(async move {
                 let mut tx = pool.begin().await.unwrap();
                 barrier.wait().await;
-                let claim = idempotency::claim(&mut tx, CREATE, "req-1", b"create")
-                    .await
-                    .unwrap();
+                let claim = idempotency::claim(&mut tx, CREATE, "req-1", b"create").await.unwrap();
                 if claim == Claim::Fresh {
                     // Hold the key a while, so the others pile up behind it.
                     tokio::time::sleep(Duration::from_millis(100)).await;
-                    idempotency::record(&mut tx, "req-1", &[index])
-                        .await
-                        .unwrap();
+                    idempotency::record(&mut tx, "req-1", &[index]).await.unwrap();
                     tx.commit().await.unwrap();
                     return (Claim::Fresh, index);
                 }
@@ -171,26 +133,13 @@ async fn a_rolled_back_claim_frees_the_id() {
 
     // Rolled back before anyone else came.
     let mut tx = pool.begin().await.unwrap();
-    assert_eq!(
-        idempotency::claim(&mut tx, CREATE, "req-1", b"create")
-            .await
-            .unwrap(),
-        Claim::Fresh
-    );
+    assert_eq!(idempotency::claim(&mut tx, CREATE, "req-1", b"create").await.unwrap(), Claim::Fresh);
     tx.rollback().await.unwrap();
-    assert_eq!(
-        check(&pool, "req-1", b"create", b"done").await,
-        Claim::Fresh
-    );
+    assert_eq!(check(&pool, "req-1", b"create", b"done").await, Claim::Fresh);
 
     // Rolled back while a retry waited on it: the retry runs itself.
     let mut first = pool.begin().await.unwrap();
-    assert_eq!(
-        idempotency::claim(&mut first, CREATE, "req-2", b"create")
-            .await
-            .unwrap(),
-        Claim::Fresh
-    );
+    assert_eq!(idempotency::claim(&mut first, CREATE, "req-2", b"create").await.unwrap(), Claim::Fresh);
     let retry = tokio::spawn({
         let pool = pool.clone();
         async move { check(&pool, "req-2", b"create", b"retry result").await }
@@ -202,10 +151,7 @@ async fn a_rolled_back_claim_frees_the_id() {
     .await;
     first.rollback().await.unwrap();
     assert_eq!(within("the retry", retry).await.unwrap(), Claim::Fresh);
-    assert_eq!(
-        check(&pool, "req-2", b"create", b"").await,
-        Claim::Replay(b"retry result".to_vec())
-    );
+    assert_eq!(check(&pool, "req-2", b"create", b"").await, Claim::Replay(b"retry result".to_vec()));
 }
 
 #[tokio::test]
@@ -214,37 +160,18 @@ async fn malformed_ids_are_refused_before_touching_the_database() {
     let pool = &database.pool;
     let longest = "x".repeat(MAX_REQUEST_ID_LEN);
     let too_long = "x".repeat(MAX_REQUEST_ID_LEN + 1);
-    for request_id in [
-        "",
-        too_long.as_str(),
-        "has space",
-        "tab\there",
-        "new\nline",
-        "ünïcode",
-    ] {
+    for request_id in ["", too_long.as_str(), "has space", "tab\there", "new\nline", "ünïcode"] {
         let err = claim_error(pool, CREATE, request_id, b"create").await;
         assert!(matches!(err, Error::Invalid(_)), "{request_id:?}: {err:?}");
         let problem = err.problem().unwrap();
-        assert_eq!(
-            (problem.code(), problem.reason()),
-            (Code::InvalidArgument, "INVALID_REQUEST_ID")
-        );
+        assert_eq!((problem.code(), problem.reason()), (Code::InvalidArgument, "INVALID_REQUEST_ID"));
     }
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM idempotency_keys")
-        .fetch_one(pool)
-        .await
-        .unwrap();
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM idempotency_keys").fetch_one(pool).await.unwrap();
     assert_eq!(stored, 0);
 
-    for request_id in [
-        longest.as_str(),
-        "0198c2a1-7b7e-7c3a-9f00-1234567890ab",
-        "a~!@#$%^&*()",
-    ] {
-        assert_eq!(
-            check(pool, request_id, b"create", b"ok").await,
-            Claim::Fresh
-        );
+    for request_id in [longest.as_str(), "0198c2a1-7b7e-7c3a-9f00-1234567890ab", "a~!@#$%^&*()"] {
+        assert_eq!(check(pool, request_id, b"create", b"ok").await, Claim::Fresh);
     }
 }
 
@@ -252,14 +179,8 @@ async fn malformed_ids_are_refused_before_touching_the_database() {
 async fn prune_forgets_only_keys_older_than_the_retention() {
     let database = database().await;
     let pool = &database.pool;
-    assert_eq!(
-        check(pool, "old", b"create", b"old result").await,
-        Claim::Fresh
-    );
-    assert_eq!(
-        check(pool, "new", b"create", b"new result").await,
-        Claim::Fresh
-    );
+    assert_eq!(check(pool, "old", b"create", b"old result").await, Claim::Fresh);
+    assert_eq!(check(pool, "new", b"create", b"new result").await, Claim::Fresh);
     sqlx::query(
         "UPDATE idempotency_keys SET create_time = now() - interval '2 days' WHERE request_id = 'old'",
     )
@@ -270,10 +191,7 @@ async fn prune_forgets_only_keys_older_than_the_retention() {
     let day = Duration::from_secs(86_400);
     assert_eq!(idempotency::prune(pool, day).await.unwrap(), 1);
     assert_eq!(idempotency::prune(pool, day).await.unwrap(), 0);
-    assert_eq!(
-        check(pool, "new", b"create", b"").await,
-        Claim::Replay(b"new result".to_vec())
-    );
+    assert_eq!(check(pool, "new", b"create", b"").await, Claim::Replay(b"new result".to_vec()));
     // A forgotten id is new again.
     assert_eq!(check(pool, "old", b"create", b"second").await, Claim::Fresh);
     assert_eq!(idempotency::prune(pool, Duration::ZERO).await.unwrap(), 2);

@@ -50,16 +50,10 @@ async fn start() -> Running {
     let env = Env::from_pairs([("SHUTDOWN_GRACE", "10s")]);
     let config = ServerConfig::from_env(&env).unwrap();
     let verifier = Verifier::new(config_from_env(&env).unwrap()).unwrap();
-    let auth = AuthLayer::new(
-        verifier,
-        vec![Policy::new("rapport.bench.v1.EchoService", RULES)],
-    );
+    let auth = AuthLayer::new(verifier, vec![Policy::new("rapport.bench.v1.EchoService", RULES)]);
     let (started_tx, started) = mpsc::unbounded_channel();
     let release = Arc::new(Notify::new());
-    let echo = SlowEcho {
-        started: started_tx,
-        release: release.clone(),
-    };
+    let echo = SlowEcho { started: started_tx, release: release.clone() };
     let readiness: ReadinessCheck = Box::new(|| Box::pin(async { true }));
     let served = Served {
         routes: tonic::service::Routes::new(EchoServiceServer::new(echo)),
@@ -70,15 +64,8 @@ async fn start() -> Running {
     let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (trigger, shutdown) = shutdown::channel();
-    let server =
-        tokio::spawn(async move { server::serve(listener, &config, served, shutdown).await });
-    Running {
-        addr,
-        trigger,
-        server,
-        started,
-        release,
-    }
+    let server = tokio::spawn(async move { server::serve(listener, &config, served, shutdown).await });
+    Running { addr, trigger, server, started, release }
 }
 
 fn client(
@@ -87,62 +74,41 @@ fn client(
 ) -> EchoServiceClient<
     tonic::service::interceptor::InterceptedService<Channel, impl tonic::service::Interceptor>,
 > {
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect_lazy();
+    let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy();
     let header: tonic::metadata::MetadataValue<_> =
-        format!("Bearer {}", testing::token("tester", roles))
-            .parse()
-            .unwrap();
+        format!("Bearer {}", testing::token("tester", roles)).parse().unwrap();
     EchoServiceClient::with_interceptor(channel, move |mut request: Request<()>| {
-        request
-            .metadata_mut()
-            .insert("authorization", header.clone());
+        request.metadata_mut().insert("authorization", header.clone());
         Ok(request)
     })
 }
 
 fn echo(payload: &[u8]) -> EchoRequest {
-    EchoRequest {
-        payload: payload.to_vec(),
-    }
+    EchoRequest { payload: payload.to_vec() }
 }
 
 #[tokio::test]
 async fn calls_need_a_token_with_an_allowed_role() {
     let running = start().await;
     let mut admin = client(running.addr, &[Role::Admin]);
-    assert_eq!(
-        admin.echo(echo(b"hi")).await.unwrap().into_inner().payload,
-        b"hi"
-    );
+    assert_eq!(admin.echo(echo(b"hi")).await.unwrap().into_inner().payload, b"hi");
 
     let mut viewer = client(running.addr, &[Role::Viewer]);
     let denied = viewer.echo(echo(b"hi")).await.unwrap_err();
     assert_eq!(denied.code(), tonic::Code::PermissionDenied);
 
-    let channel = Channel::from_shared(format!("http://{}", running.addr))
-        .unwrap()
-        .connect_lazy();
-    let anonymous = EchoServiceClient::new(channel.clone())
-        .echo(echo(b"hi"))
-        .await
-        .unwrap_err();
+    let channel = Channel::from_shared(format!("http://{}", running.addr)).unwrap().connect_lazy();
+    let anonymous = EchoServiceClient::new(channel.clone()).echo(echo(b"hi")).await.unwrap_err();
     assert_eq!(anonymous.code(), tonic::Code::Unauthenticated);
 
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
     let status = health
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: String::new(),
-        })
+        .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
         .await
         .unwrap()
         .into_inner()
         .status;
-    assert_eq!(
-        status,
-        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-    );
+    assert_eq!(status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
     running.trigger.fire();
     running.server.await.unwrap().unwrap();
 }
@@ -156,22 +122,13 @@ async fn shutdown_lets_in_flight_calls_finish_then_stops_accepting() {
 
     running.trigger.fire();
     // The server keeps running while the call is in flight.
-    let still_running = tokio::time::timeout(Duration::from_millis(300), &mut running.server)
-        .await
-        .is_err();
-    assert!(
-        still_running,
-        "the server stopped before its in-flight call finished"
-    );
+    let still_running = tokio::time::timeout(Duration::from_millis(300), &mut running.server).await.is_err();
+    assert!(still_running, "the server stopped before its in-flight call finished");
 
     running.release.notify_one();
     let answer = in_flight.await.unwrap().unwrap().into_inner();
     assert_eq!(answer.payload, b"slow");
-    tokio::time::timeout(Duration::from_secs(10), running.server)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), running.server).await.unwrap().unwrap().unwrap();
 
     let mut late = client(running.addr, &[Role::Admin]);
     let refused = late.echo(echo(b"late")).await.unwrap_err();

@@ -33,9 +33,7 @@ impl TraceService for Receiver {
                 spans.extend(scope.spans);
             }
         }
-        Ok(Response::new(ExportTraceServiceResponse {
-            partial_success: None,
-        }))
+        Ok(Response::new(ExportTraceServiceResponse { partial_success: None }))
     }
 }
 
@@ -56,10 +54,9 @@ async fn spans_continue_the_callers_trace_and_reach_the_collector() {
         .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
     let collector = tokio::spawn(server);
 
-    let env = Env::from_pairs([("RUST_LOG", "info")])
-        .with("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}"));
-    let guard =
-        telemetry::init(&TelemetryConfig::from_env(&env, "kit-telemetry-test").unwrap()).unwrap();
+    let env =
+        Env::from_pairs([("RUST_LOG", "info")]).with("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}"));
+    let guard = telemetry::init(&TelemetryConfig::from_env(&env, "kit-telemetry-test").unwrap()).unwrap();
 
     let mut headers = http::HeaderMap::new();
     let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-01");
@@ -70,30 +67,14 @@ async fn spans_continue_the_callers_trace_and_reach_the_collector() {
     span.in_scope(|| telemetry::inject_trace(&mut outgoing));
     drop(span);
 
-    let injected = outgoing
-        .get("traceparent")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        injected.starts_with(&format!("00-{TRACE_ID}-")),
-        "{injected}"
-    );
-    assert!(
-        !injected.contains(PARENT_ID),
-        "the outgoing parent is our span, not the caller's"
-    );
+    let injected = outgoing.get("traceparent").unwrap().to_str().unwrap().to_owned();
+    assert!(injected.starts_with(&format!("00-{TRACE_ID}-")), "{injected}");
+    assert!(!injected.contains(PARENT_ID), "the outgoing parent is our span, not the caller's");
 
     // Dropping the guard flushes the exporter.
-    tokio::task::spawn_blocking(move || drop(guard))
-        .await
-        .unwrap();
+    tokio::task::spawn_blocking(move || drop(guard)).await.unwrap();
     let spans = receiver.spans.lock().unwrap().clone();
-    let exported = spans
-        .iter()
-        .find(|span| span.name == "test/Call")
-        .expect("span exported");
+    let exported = spans.iter().find(|span| span.name == "test/Call").expect("span exported");
     assert_eq!(hex(&exported.trace_id), TRACE_ID);
     assert_eq!(hex(&exported.parent_span_id), PARENT_ID);
     assert!(injected.contains(&hex(&exported.span_id)), "{injected}");

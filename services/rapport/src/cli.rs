@@ -65,16 +65,9 @@ pub fn services(requested: &[String]) -> anyhow::Result<Vec<&'static str>> {
     requested
         .iter()
         .map(|name| {
-            ALL_SERVICES
-                .iter()
-                .copied()
-                .find(|known| known == name)
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "unknown service {name:?}; known: {}, all",
-                        ALL_SERVICES.join(", ")
-                    )
-                })
+            ALL_SERVICES.iter().copied().find(|known| known == name).ok_or_else(|| {
+                anyhow::anyhow!("unknown service {name:?}; known: {}, all", ALL_SERVICES.join(", "))
+            })
         })
         .collect()
 }
@@ -84,21 +77,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let env = Env::process();
     match cli.command {
         Command::Serve { services: names } => crate::serve::serve(&env, &services(&names)?).await,
-        Command::Migrate { services: names } => {
-            crate::serve::migrate(&env, &services(&names)?).await
-        }
-        Command::DevToken {
-            roles,
-            subject,
-            ttl,
-        } => {
+        Command::Migrate { services: names } => crate::serve::migrate(&env, &services(&names)?).await,
+        Command::DevToken { roles, subject, ttl } => {
             println!("{}", dev_token(&env, &roles, &subject, &ttl)?);
             Ok(())
         }
-        Command::SeedDemo {
-            contacts,
-            contacts_count,
-        } => crate::seed::seed(&env, &contacts, contacts_count).await,
+        Command::SeedDemo { contacts, contacts_count } => {
+            crate::seed::seed(&env, &contacts, contacts_count).await
+        }
     }
 }
 
@@ -118,14 +104,7 @@ fn dev_token(env: &Env, roles: &[String], subject: &str, ttl: &str) -> anyhow::R
     let rapport_kit::auth::KeySource::Secret(secret) = &auth.keys else {
         anyhow::bail!("dev-token signs with AUTH_JWT_SECRET; AUTH_JWKS_FILE keys cannot sign");
     };
-    Ok(mint_hs256(
-        secret,
-        &auth.issuer,
-        &auth.audience,
-        subject,
-        &roles,
-        ttl,
-    )?)
+    Ok(mint_hs256(secret, &auth.issuer, &auth.audience, subject, &roles, ttl)?)
 }
 
 #[cfg(test)]
@@ -146,8 +125,7 @@ mod tests {
         let env = Env::from_pairs([]);
         let token = dev_token(&env, &["admin".into(), "viewer".into()], "me", "1h").unwrap();
         let verifier =
-            rapport_kit::auth::Verifier::new(rapport_kit::auth::config_from_env(&env).unwrap())
-                .unwrap();
+            rapport_kit::auth::Verifier::new(rapport_kit::auth::config_from_env(&env).unwrap()).unwrap();
         let principal = verifier.verify(&token).unwrap();
         assert_eq!(principal.subject, "me");
         assert_eq!(principal.roles, vec![Role::Admin, Role::Viewer]);

@@ -68,32 +68,12 @@ const TITLES: &[&str] = &[
     "Plant Manager",
 ];
 const COMPANIES: &[(&str, &str, &str, i32)] = &[
-    (
-        "Acme Widgets",
-        "acme-widgets.example",
-        "Manufacturing",
-        1200,
-    ),
+    ("Acme Widgets", "acme-widgets.example", "Manufacturing", 1200),
     ("Globex", "globex.example", "Energy", 5400),
     ("Initech", "initech.example", "Software", 300),
-    (
-        "Umbrella Health",
-        "umbrella-health.example",
-        "Healthcare",
-        8000,
-    ),
-    (
-        "Stark Logistics",
-        "stark-logistics.example",
-        "Logistics",
-        950,
-    ),
-    (
-        "Wayne Foods",
-        "wayne-foods.example",
-        "Food & Beverage",
-        2100,
-    ),
+    ("Umbrella Health", "umbrella-health.example", "Healthcare", 8000),
+    ("Stark Logistics", "stark-logistics.example", "Logistics", 950),
+    ("Wayne Foods", "wayne-foods.example", "Food & Beverage", 2100),
     ("Hooli", "hooli.example", "Internet", 15000),
     ("Vandelay Imports", "vandelay.example", "Wholesale", 45),
     ("Soylent Labs", "soylent-labs.example", "Biotech", 130),
@@ -138,14 +118,10 @@ pub async fn seed(env: &Env, addr: &str, count: u32) -> anyhow::Result<()> {
         std::time::Duration::from_secs(3600),
     )?;
     let header: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse()?;
-    let channel = Channel::from_shared(format!("http://{addr}"))?
-        .connect()
-        .await?;
+    let channel = Channel::from_shared(format!("http://{addr}"))?.connect().await?;
     let mut client =
         ContactServiceClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
-            request
-                .metadata_mut()
-                .insert("authorization", header.clone());
+            request.metadata_mut().insert("authorization", header.clone());
             Ok(request)
         });
 

@@ -16,12 +16,8 @@ pub async fn serve(env: &Env, services: &[&'static str]) -> anyhow::Result<()> {
     for service in services {
         match *service {
             "contacts" => {
-                let app =
-                    rapport_contacts::App::build(rapport_contacts::Config::from_env(env)?).await?;
-                println!(
-                    "contacts  grpc://{}  (rapport.contacts.v1.ContactService)",
-                    app.local_addr()
-                );
+                let app = rapport_contacts::App::build(rapport_contacts::Config::from_env(env)?).await?;
+                println!("contacts  grpc://{}  (rapport.contacts.v1.ContactService)", app.local_addr());
                 running.push(tokio::spawn(app.run_until(shutdown.clone())));
             }
             other => anyhow::bail!("unknown service {other}"),
@@ -54,9 +50,7 @@ pub async fn migrate(env: &Env, services: &[&'static str]) -> anyhow::Result<()>
     let _telemetry = telemetry::init(&TelemetryConfig::from_env(env, "rapport-migrate")?)?;
     for service in services {
         match *service {
-            "contacts" => {
-                rapport_contacts::migrate(&rapport_contacts::Config::from_env(env)?).await?
-            }
+            "contacts" => rapport_contacts::migrate(&rapport_contacts::Config::from_env(env)?).await?,
             other => anyhow::bail!("unknown service {other}"),
         }
         println!("{service}: migrations applied");

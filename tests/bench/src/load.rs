@@ -42,11 +42,7 @@ pub struct Target {
 
 impl Target {
     /// Opens `connections` connections to `addr`, each its own `Channel`.
-    pub async fn connect(
-        addr: SocketAddr,
-        connections: usize,
-        token: &str,
-    ) -> anyhow::Result<Target> {
+    pub async fn connect(addr: SocketAddr, connections: usize, token: &str) -> anyhow::Result<Target> {
         let mut channels = Vec::with_capacity(connections.max(1));
         for _ in 0..connections.max(1) {
             let channel = Endpoint::from_shared(format!("http://{addr}"))?
@@ -56,13 +52,8 @@ impl Target {
                 .with_context(|| format!("connecting to {addr}"))?;
             channels.push(channel);
         }
-        let authorization = format!("Bearer {token}")
-            .parse()
-            .context("token is not a valid header value")?;
-        Ok(Target {
-            channels,
-            authorization,
-        })
+        let authorization = format!("Bearer {token}").parse().context("token is not a valid header value")?;
+        Ok(Target { channels, authorization })
     }
 
     /// The connection task `worker` uses.
@@ -73,9 +64,7 @@ impl Target {
     /// `message` as a request carrying the bearer token.
     pub fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
-        request
-            .metadata_mut()
-            .insert("authorization", self.authorization.clone());
+        request.metadata_mut().insert("authorization", self.authorization.clone());
         request
     }
 }
@@ -129,9 +118,7 @@ impl Outcome {
     }
 
     fn merge(&mut self, other: Outcome) -> anyhow::Result<()> {
-        self.latencies
-            .add(&other.latencies)
-            .context("merging histograms")?;
+        self.latencies.add(&other.latencies).context("merging histograms")?;
         for (code, count) in other.errors {
             *self.errors.entry(code).or_default() += count;
         }
@@ -171,15 +158,12 @@ where
                 }
                 match result {
                     Ok(Ok(())) => {
-                        let micros = u64::try_from(finished.duration_since(started).as_micros())
-                            .unwrap_or(u64::MAX);
+                        let micros =
+                            u64::try_from(finished.duration_since(started).as_micros()).unwrap_or(u64::MAX);
                         outcome.latencies.saturating_record(micros.max(1));
                     }
                     Ok(Err(status)) => {
-                        outcome.record_error(
-                            format!("{:?}", status.code()),
-                            status.message().to_owned(),
-                        );
+                        outcome.record_error(format!("{:?}", status.code()), status.message().to_owned());
                     }
                     Err(_) => outcome.record_error(
                         "DeadlineExceeded".to_owned(),

@@ -79,12 +79,7 @@ fn errors(outcome: &Outcome) -> String {
     if outcome.errors.is_empty() {
         return "none".to_owned();
     }
-    outcome
-        .errors
-        .iter()
-        .map(|(code, count)| format!("{code}: {count}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    outcome.errors.iter().map(|(code, count)| format!("{code}: {count}")).collect::<Vec<_>>().join(", ")
 }
 
 /// One issue target and its verdict.
@@ -101,18 +96,11 @@ fn verdicts(results: &[Measured]) -> Vec<Verdict> {
         .map(|measured| measured.outcome.rps())
         .unwrap_or(0.0);
     let find = |scenario: Scenario| {
-        results
-            .iter()
-            .find(|measured| measured.scenario == Some(scenario))
-            .map(|measured| &measured.outcome)
+        results.iter().find(|measured| measured.scenario == Some(scenario)).map(|measured| &measured.outcome)
     };
     let share_and_p99 = |target: &'static str, scenario, share: f64, p99_ms: f64| {
         judge(target, find(scenario), |outcome| {
-            let ratio = if echo_rps > 0.0 {
-                outcome.rps() / echo_rps
-            } else {
-                0.0
-            };
+            let ratio = if echo_rps > 0.0 { outcome.rps() / echo_rps } else { 0.0 };
             (
                 format!(
                     "{:.1}% of echo ({:.0}/s), p99 {:.2} ms",
@@ -125,39 +113,20 @@ fn verdicts(results: &[Measured]) -> Vec<Verdict> {
         })
     };
     vec![
-        share_and_p99(
-            "GetContact, in-process hit: ≥ 65% of echo, p99 ≤ 2 ms",
-            Scenario::GetLocal,
-            0.65,
-            2.0,
-        ),
-        share_and_p99(
-            "GetContact, Redis only: ≥ 25% of echo, p99 ≤ 5 ms",
-            Scenario::GetRedis,
-            0.25,
-            5.0,
-        ),
+        share_and_p99("GetContact, in-process hit: ≥ 65% of echo, p99 ≤ 2 ms", Scenario::GetLocal, 0.65, 2.0),
+        share_and_p99("GetContact, Redis only: ≥ 25% of echo, p99 ≤ 5 ms", Scenario::GetRedis, 0.25, 5.0),
         share_and_p99(
             "GetContact, PostgreSQL only: ≥ 10% of echo, p99 ≤ 10 ms",
             Scenario::GetPostgres,
             0.10,
             10.0,
         ),
-        judge(
-            "SearchContacts over 100,000 contacts: p95 ≤ 30 ms",
-            find(Scenario::Search),
-            |outcome| {
-                (
-                    format!("p95 {:.2} ms", outcome.ms_at(0.95)),
-                    outcome.ms_at(0.95) <= 30.0,
-                )
-            },
-        ),
-        judge(
-            "CreateContact: ≥ 2,000/s",
-            find(Scenario::Create),
-            |outcome| (format!("{:.0}/s", outcome.rps()), outcome.rps() >= 2000.0),
-        ),
+        judge("SearchContacts over 100,000 contacts: p95 ≤ 30 ms", find(Scenario::Search), |outcome| {
+            (format!("p95 {:.2} ms", outcome.ms_at(0.95)), outcome.ms_at(0.95) <= 30.0)
+        }),
+        judge("CreateContact: ≥ 2,000/s", find(Scenario::Create), |outcome| {
+            (format!("{:.0}/s", outcome.rps()), outcome.rps() >= 2000.0)
+        }),
     ]
 }
 
@@ -167,33 +136,21 @@ fn judge(
     check: impl Fn(&Outcome) -> (String, bool),
 ) -> Verdict {
     let Some(outcome) = outcome else {
-        return Verdict {
-            target,
-            measured: "not run".to_owned(),
-            verdict: "not run",
-        };
+        return Verdict { target, measured: "not run".to_owned(), verdict: "not run" };
     };
     let (mut measured, met) = check(outcome);
     let failed = outcome.error_count();
     if failed > 0 {
         let _ = write!(measured, "; {failed} failed calls");
     }
-    Verdict {
-        target,
-        measured,
-        verdict: if met && failed == 0 { "met" } else { "missed" },
-    }
+    Verdict { target, measured, verdict: if met && failed == 0 { "met" } else { "missed" } }
 }
 
 /// The targets section as a table.
 pub fn targets(results: &[Measured]) -> String {
     let mut out = String::from("| Target | Measured | Verdict |\n|---|---|---|\n");
     for verdict in verdicts(results) {
-        let _ = writeln!(
-            out,
-            "| {} | {} | **{}** |",
-            verdict.target, verdict.measured, verdict.verdict
-        );
+        let _ = writeln!(out, "| {} | {} | **{}** |", verdict.target, verdict.measured, verdict.verdict);
     }
     if let Some(echo) = results.iter().find(|measured| measured.scenario.is_none()) {
         let _ = writeln!(
@@ -219,30 +176,18 @@ pub fn observations(results: &[Measured]) -> String {
                 out,
                 "- {}: served {} from the in-process tier, {} from Redis, {} loaded from \
                  PostgreSQL; {} Redis fallbacks (warm-up and measurement).",
-                measured.title,
-                tiers.local_hits,
-                tiers.redis_hits,
-                tiers.misses,
-                tiers.redis_fallbacks
+                measured.title, tiers.local_hits, tiers.redis_hits, tiers.misses, tiers.redis_fallbacks
             );
         }
         if let Some(checkpoints) = measured.checkpoints.filter(|count| *count > 0) {
-            let _ = writeln!(
-                out,
-                "- {}: PostgreSQL ran {checkpoints} checkpoint(s) meanwhile.",
-                measured.title
-            );
+            let _ =
+                writeln!(out, "- {}: PostgreSQL ran {checkpoints} checkpoint(s) meanwhile.", measured.title);
         }
         for note in &measured.notes {
             let _ = writeln!(out, "- {}: {note}", measured.title);
         }
         for (code, message) in &measured.outcome.error_samples {
-            let _ = writeln!(
-                out,
-                "- {}: a {code} said: {}",
-                measured.title,
-                message.replace('|', "\\|")
-            );
+            let _ = writeln!(out, "- {}: a {code} said: {}", measured.title, message.replace('|', "\\|"));
         }
     }
     out
@@ -255,11 +200,7 @@ pub fn document(context: &Context, results: &[Measured]) -> String {
          Written by `make bench` (`cargo run --release -p rapport-bench`); re-run it to \
          refresh this file rather than editing it.\n\n",
     );
-    let _ = writeln!(
-        out,
-        "- Date: {}",
-        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
-    );
+    let _ = writeln!(out, "- Date: {}", chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"));
     let _ = writeln!(out, "- Machine: {}", machine());
     let _ = writeln!(out, "- Commit: {}", commit());
     out.push_str("\n## Settings\n\n");
@@ -312,10 +253,7 @@ pub fn machine() -> String {
 
 /// The short commit and whether the working tree differs from it.
 pub fn commit() -> String {
-    let root = default_output()
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let root = default_output().parent().map(Path::to_path_buf).unwrap_or_default();
     let git = |args: &[&str]| {
         Command::new("git")
             .args(args)

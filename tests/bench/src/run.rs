@@ -43,11 +43,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
 
     let database = servers.block_on(TestDatabase::create())?;
     eprintln!("seeding {} contacts ...", settings.contacts);
-    let seeded = servers.block_on(seed::seed(
-        &database.url,
-        settings.contacts,
-        settings.working_set,
-    ))?;
+    let seeded = servers.block_on(seed::seed(&database.url, settings.contacts, settings.working_set))?;
     eprintln!(
         "seeded {} contacts and {} companies in {:.1} s (+ {:.1} s VACUUM ANALYZE, CHECKPOINT)",
         seeded.contacts,
@@ -76,17 +72,11 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         report_progress(&results);
     }
 
-    let context = Context {
-        settings: settings_lines(settings),
-        facts: facts(&seeded, &load_before)?,
-    };
+    let context = Context { settings: settings_lines(settings), facts: facts(&seeded, &load_before)? };
     println!("{}", report::table(&results));
     println!("{}", report::targets(&results));
     print!("{}", report::observations(&results));
-    let output = settings
-        .output
-        .clone()
-        .unwrap_or_else(report::default_output);
+    let output = settings.output.clone().unwrap_or_else(report::default_output);
     if output.as_os_str() != "-" {
         std::fs::write(&output, report::document(&context, &results))
             .with_context(|| format!("writing {}", output.display()))?;
@@ -119,16 +109,10 @@ impl Bench {
         let ids = Arc::new(seeded.working_set.clone());
         let (title, flags): (&'static str, &[(&str, &str)]) = match scenario {
             Scenario::GetLocal => ("GetContact, in-process hit", &[]),
-            Scenario::GetRedis => (
-                "GetContact, Redis only",
-                &[("CONTACTS_CACHE_LOCAL", "false")],
-            ),
+            Scenario::GetRedis => ("GetContact, Redis only", &[("CONTACTS_CACHE_LOCAL", "false")]),
             Scenario::GetPostgres => (
                 "GetContact, PostgreSQL only",
-                &[
-                    ("CONTACTS_CACHE_LOCAL", "false"),
-                    ("CONTACTS_CACHE_REDIS", "false"),
-                ],
+                &[("CONTACTS_CACHE_LOCAL", "false"), ("CONTACTS_CACHE_REDIS", "false")],
             ),
             Scenario::List => ("ListContacts, 50 per page, filtered", &[]),
             Scenario::Search => ("SearchContacts, 20 hits", &[]),
@@ -140,9 +124,7 @@ impl Bench {
             .with_context(|| format!("starting contacts for {title}"))?;
         let measured = match scenario {
             Scenario::GetLocal | Scenario::GetRedis => {
-                self.measure(&server, Some(&ids), |target| {
-                    scenarios::get(target, ids.clone())
-                })
+                self.measure(&server, Some(&ids), |target| scenarios::get(target, ids.clone()))
             }
             Scenario::GetPostgres => {
                 self.measure(&server, None, |target| scenarios::get(target, ids.clone()))
@@ -152,9 +134,7 @@ impl Bench {
             Scenario::Create => {
                 let companies = Arc::new(seeded.company_ids.clone());
                 let run = uuid::Uuid::now_v7().simple().to_string()[..12].to_owned();
-                self.measure(&server, None, move |target| {
-                    scenarios::create(target, companies, run)
-                })
+                self.measure(&server, None, move |target| scenarios::create(target, companies, run))
             }
         };
         let notes = match (&measured, scenario) {
@@ -165,10 +145,7 @@ impl Bench {
         let run = measured?;
         let notes = notes?;
         stopped?;
-        let is_get = matches!(
-            scenario,
-            Scenario::GetLocal | Scenario::GetRedis | Scenario::GetPostgres
-        );
+        let is_get = matches!(scenario, Scenario::GetLocal | Scenario::GetRedis | Scenario::GetPostgres);
         Ok(Measured {
             scenario: Some(scenario),
             title,
@@ -194,11 +171,7 @@ impl Bench {
             if let Some(ids) = warm {
                 let started = Instant::now();
                 scenarios::warm(&target, ids, self.load.concurrency).await?;
-                eprintln!(
-                    "  warmed {} ids in {:.1} s",
-                    ids.len(),
-                    started.elapsed().as_secs_f64()
-                );
+                eprintln!("  warmed {} ids in {:.1} s", ids.len(), started.elapsed().as_secs_f64());
             }
             let checkpoints_before = checkpoints(&self.database_url).await;
             let before = caches.as_ref().map(|caches| caches.contacts.counts());
@@ -208,9 +181,7 @@ impl Bench {
             Ok(Run {
                 outcome,
                 tiers: before.zip(after).map(|(b, a)| delta(b, a)),
-                checkpoints: checkpoints_before
-                    .zip(checkpoints_after)
-                    .map(|(b, a)| a - b),
+                checkpoints: checkpoints_before.zip(checkpoints_after).map(|(b, a)| a - b),
             })
         })
     }
@@ -225,9 +196,7 @@ impl Bench {
                 .map(|(query, ms, hits)| format!("`{query}` {ms:.1} ms ({hits} hits)"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            Ok(vec![format!(
-                "one call at a time (median of 3), per query: {queries}."
-            )])
+            Ok(vec![format!("one call at a time (median of 3), per query: {queries}.")])
         })
     }
 }
@@ -242,11 +211,10 @@ struct Run {
 /// Checkpoints PostgreSQL has completed so far (cluster-wide), if readable.
 async fn checkpoints(url: &str) -> Option<i64> {
     let mut connection = sqlx::PgConnection::connect(url).await.ok()?;
-    let count =
-        sqlx::query_scalar("SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")
-            .fetch_one(&mut connection)
-            .await
-            .ok();
+    let count = sqlx::query_scalar("SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")
+        .fetch_one(&mut connection)
+        .await
+        .ok();
     let _ = connection.close().await;
     count
 }
@@ -316,11 +284,7 @@ fn settings_lines(settings: &Settings) -> Vec<String> {
         format!(
             "SearchContacts: 20 hits for one of {} queries: {}.",
             scenarios::SEARCH_QUERIES.len(),
-            scenarios::SEARCH_QUERIES
-                .iter()
-                .map(|query| format!("`{query}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            scenarios::SEARCH_QUERIES.iter().map(|query| format!("`{query}`")).collect::<Vec<_>>().join(", ")
         ),
         "CreateContact: unique emails, varied names, titles, stages, sources and tags; half \
          name a seeded company; no request_id."
@@ -332,13 +296,7 @@ fn settings_lines(settings: &Settings) -> Vec<String> {
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
-        .map(|loadavg| {
-            loadavg
-                .split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
+        .map(|loadavg| loadavg.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|| "unknown".to_owned())
 }
 

@@ -11,8 +11,8 @@ use rapport_proto::bench::v1::EchoRequest;
 use rapport_proto::bench::v1::echo_service_client::EchoServiceClient;
 use rapport_proto::contacts::v1::contact_service_client::ContactServiceClient;
 use rapport_proto::contacts::v1::{
-    Contact, CreateContactRequest, GetContactRequest, LeadSource, LifecycleStage,
-    ListContactsRequest, SearchContactsRequest,
+    Contact, CreateContactRequest, GetContactRequest, LeadSource, LifecycleStage, ListContactsRequest,
+    SearchContactsRequest,
 };
 
 use crate::load::{Call, Target};
@@ -69,9 +69,7 @@ fn pick<T>(items: &[T]) -> &T {
 pub fn echo(target: Target) -> impl Scenario {
     move |worker| {
         let mut client = EchoServiceClient::new(target.channel(worker));
-        let request = target.request(EchoRequest {
-            payload: ECHO_PAYLOAD.to_vec(),
-        });
+        let request = target.request(EchoRequest { payload: ECHO_PAYLOAD.to_vec() });
         Box::pin(async move { client.echo(request).await.map(drop) })
     }
 }
@@ -80,9 +78,7 @@ pub fn echo(target: Target) -> impl Scenario {
 pub fn get(target: Target, ids: Arc<Vec<String>>) -> impl Scenario {
     move |worker| {
         let mut client = ContactServiceClient::new(target.channel(worker));
-        let request = target.request(GetContactRequest {
-            id: pick(&ids).clone(),
-        });
+        let request = target.request(GetContactRequest { id: pick(&ids).clone() });
         Box::pin(async move { client.get_contact(request).await.map(drop) })
     }
 }
@@ -121,13 +117,10 @@ pub fn create(target: Target, company_ids: Arc<Vec<String>>, run: String) -> imp
             .collect();
         let stage = LifecycleStage::from_str_name(&format!("LIFECYCLE_STAGE_{}", pick(&stages)))
             .unwrap_or(LifecycleStage::Lead);
-        let source = LeadSource::from_str_name(&format!("LEAD_SOURCE_{}", pick(&sources)))
-            .unwrap_or(LeadSource::Web);
-        let tags = seed::TAGS
-            .iter()
-            .filter(|_| rng.random_ratio(1, 9))
-            .map(|tag| (*tag).to_owned())
-            .collect();
+        let source =
+            LeadSource::from_str_name(&format!("LEAD_SOURCE_{}", pick(&sources))).unwrap_or(LeadSource::Web);
+        let tags =
+            seed::TAGS.iter().filter(|_| rng.random_ratio(1, 9)).map(|tag| (*tag).to_owned()).collect();
         let contact = Contact {
             given_name: given_name.to_owned(),
             family_name: family_name.to_owned(),
@@ -147,10 +140,8 @@ pub fn create(target: Target, company_ids: Arc<Vec<String>>, run: String) -> imp
             ..Contact::default()
         };
         let mut client = ContactServiceClient::new(target.channel(worker));
-        let request = target.request(CreateContactRequest {
-            contact: Some(contact),
-            request_id: String::new(),
-        });
+        let request =
+            target.request(CreateContactRequest { contact: Some(contact), request_id: String::new() });
         Box::pin(async move { client.create_contact(request).await.map(drop) })
     }
 }
@@ -183,10 +174,8 @@ pub async fn search_profile(target: &Target) -> anyhow::Result<Vec<(&'static str
                 page_token: String::new(),
             });
             let started = std::time::Instant::now();
-            let response = client
-                .search_contacts(request)
-                .await
-                .with_context(|| format!("searching {query:?}"))?;
+            let response =
+                client.search_contacts(request).await.with_context(|| format!("searching {query:?}"))?;
             latencies.push(started.elapsed().as_secs_f64() * 1000.0);
             hits = response.into_inner().results.len();
         }

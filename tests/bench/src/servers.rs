@@ -62,9 +62,7 @@ impl EchoService for Echo {
         &self,
         request: tonic::Request<EchoRequest>,
     ) -> Result<tonic::Response<EchoResponse>, tonic::Status> {
-        Ok(tonic::Response::new(EchoResponse {
-            payload: request.into_inner().payload,
-        }))
+        Ok(tonic::Response::new(EchoResponse { payload: request.into_inner().payload }))
     }
 }
 
@@ -84,24 +82,15 @@ pub async fn start_echo() -> anyhow::Result<Running> {
         readiness,
     };
     let (trigger, shutdown) = shutdown::channel();
-    let task =
-        tokio::spawn(async move { server::serve(listener, &config, served, shutdown).await });
-    Ok(Running {
-        addr,
-        caches: None,
-        trigger,
-        task,
-    })
+    let task = tokio::spawn(async move { server::serve(listener, &config, served, shutdown).await });
+    Ok(Running { addr, caches: None, trigger, task })
 }
 
 /// Contacts over `database_url` (already migrated) with `cache_flags`
 /// (e.g. `CONTACTS_CACHE_LOCAL=false`) on a free port. Waits until the
 /// in-process tier follows invalidations when it is enabled, so that
 /// warming fills it.
-pub async fn start_contacts(
-    database_url: &str,
-    cache_flags: &[(&str, &str)],
-) -> anyhow::Result<Running> {
+pub async fn start_contacts(database_url: &str, cache_flags: &[(&str, &str)]) -> anyhow::Result<Running> {
     let mut env = base_env()
         .with("DATABASE_URL", database_url)
         .with("CONTACTS_ADDR", "127.0.0.1:0")
@@ -126,10 +115,5 @@ pub async fn start_contacts(
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
-    Ok(Running {
-        addr,
-        caches: Some(caches),
-        trigger,
-        task,
-    })
+    Ok(Running { addr, caches: Some(caches), trigger, task })
 }

@@ -19,9 +19,7 @@ pub async fn create(state: &State, request: Request<CreateCompanyRequest>) -> Re
     let actor = auth::principal(&request)?.subject.clone();
     let mut request = request.into_inner();
     let input = request.company.take().unwrap_or_default();
-    let company = CompanyDraft::parse(&input, &CompanyField::ALL)
-        .map_err(Error::from)?
-        .into_new();
+    let company = CompanyDraft::parse(&input, &CompanyField::ALL).map_err(Error::from)?.into_new();
     let request_id = std::mem::take(&mut request.request_id);
     request.company = Some(input);
     let fingerprint = request.encode_to_vec();
@@ -29,9 +27,9 @@ pub async fn create(state: &State, request: Request<CreateCompanyRequest>) -> Re
         actor: &actor,
         request: (!request_id.is_empty()).then_some((request_id.as_str(), fingerprint.as_slice())),
     };
-    Ok(Response::new(
-        store::create(&state.pool, company, write).await?,
-    ))
+    let created = store::create(&state.pool, company, write).await?;
+    state.feed.announce();
+    Ok(Response::new(created))
 }
 
 pub async fn get(state: &State, request: Request<GetCompanyRequest>) -> Result<Company> {
@@ -41,14 +39,10 @@ pub async fn get(state: &State, request: Request<GetCompanyRequest>) -> Result<C
         .caches
         .companies
         .get_or_load(&id.to_string(), || async move {
-            store::get(pool, id)
-                .await
-                .map(|found| found.map(|record| convert::company_to_proto(&record)))
+            store::get(pool, id).await.map(|found| found.map(|record| convert::company_to_proto(&record)))
         })
         .await
-        .map_err(|err| {
-            rapport_kit::error::internal_status(&anyhow::anyhow!("loading company: {err}"))
-        })?;
+        .map_err(|err| rapport_kit::error::internal_status(&anyhow::anyhow!("loading company: {err}")))?;
     match found {
         Some(company) => Ok(Response::new(company.as_ref().clone())),
         None => Err(Error::CompanyNotFound(id.to_string()).into()),
@@ -60,24 +54,13 @@ pub async fn update(state: &State, request: Request<UpdateCompanyRequest>) -> Re
     let request = request.into_inner();
     let input = request.company.unwrap_or_default();
     let id = CompanyId::parse("company.id", &input.id).map_err(Error::from)?;
-    let paths = request
-        .update_mask
-        .map(|mask| mask.paths)
-        .unwrap_or_default();
+    let paths = request.update_mask.map(|mask| mask.paths).unwrap_or_default();
     let fields = CompanyField::parse_mask(&paths).map_err(Error::from)?;
     let draft = CompanyDraft::parse(&input, &fields).map_err(Error::from)?;
-    let updated = store::update(
-        &state.pool,
-        id,
-        &input.etag,
-        &draft,
-        Write {
-            actor: &actor,
-            request: None,
-        },
-    )
-    .await;
+    let updated =
+        store::update(&state.pool, id, &input.etag, &draft, Write { actor: &actor, request: None }).await;
     state.caches.companies.invalidate(&id.to_string()).await;
+    state.feed.announce();
     Ok(Response::new(updated?))
 }
 
@@ -90,25 +73,14 @@ pub async fn set_deleted<T>(
 ) -> Result<Company> {
     let actor = auth::principal(request)?.subject.clone();
     let id = CompanyId::parse("id", id).map_err(Error::from)?;
-    let result = store::set_deleted(
-        &state.pool,
-        id,
-        etag,
-        deleted,
-        Write {
-            actor: &actor,
-            request: None,
-        },
-    )
-    .await;
+    let result =
+        store::set_deleted(&state.pool, id, etag, deleted, Write { actor: &actor, request: None }).await;
     state.caches.companies.invalidate(&id.to_string()).await;
+    state.feed.announce();
     Ok(Response::new(result?))
 }
 
-pub async fn list(
-    state: &State,
-    request: Request<ListCompaniesRequest>,
-) -> Result<ListCompaniesResponse> {
+pub async fn list(state: &State, request: Request<ListCompaniesRequest>) -> Result<ListCompaniesResponse> {
     let request = request.into_inner();
     let list = ListRequest {
         filter: &request.filter,

@@ -14,7 +14,7 @@ use super::query::{self, CONTACT_FILTERS, CONTACT_ORDERS, ListRequest};
 use crate::convert;
 use crate::domain::{ContactDraft, ContactField, ContactId, Violation};
 use crate::error::Error;
-use crate::store::contacts::{self as store, Write};
+use crate::store::contacts::{self as store, SearchMode, Write};
 
 type Result<T> = std::result::Result<Response<T>, Status>;
 
@@ -36,6 +36,7 @@ pub async fn create(state: &State, request: Request<CreateContactRequest>) -> Re
         request: (!request_id.is_empty()).then_some((request_id.as_str(), fingerprint.as_slice())),
     };
     let created = store::create(&state.pool, contact, write).await?;
+    state.feed.announce();
     Ok(Response::new(created))
 }
 
@@ -46,14 +47,10 @@ pub async fn get(state: &State, request: Request<GetContactRequest>) -> Result<C
         .caches
         .contacts
         .get_or_load(&id.to_string(), || async move {
-            store::get(pool, id)
-                .await
-                .map(|found| found.map(|record| convert::contact_to_proto(&record)))
+            store::get(pool, id).await.map(|found| found.map(|record| convert::contact_to_proto(&record)))
         })
         .await
-        .map_err(|err| {
-            rapport_kit::error::internal_status(&anyhow::anyhow!("loading contact: {err}"))
-        })?;
+        .map_err(|err| rapport_kit::error::internal_status(&anyhow::anyhow!("loading contact: {err}")))?;
     match found {
         Some(contact) => Ok(Response::new(contact.as_ref().clone())),
         None => Err(Error::ContactNotFound(id.to_string()).into()),
@@ -66,11 +63,7 @@ pub async fn batch_get(
 ) -> Result<BatchGetContactsResponse> {
     let ids = &request.get_ref().ids;
     if ids.len() > MAX_BATCH {
-        return Err(Error::from(Violation::new(
-            "ids",
-            format!("at most {MAX_BATCH} ids per call"),
-        ))
-        .into());
+        return Err(Error::from(Violation::new("ids", format!("at most {MAX_BATCH} ids per call"))).into());
     }
     let mut parsed = Vec::with_capacity(ids.len());
     let mut violations = Vec::new();
@@ -84,21 +77,12 @@ pub async fn batch_get(
         return Err(Error::Invalid(violations).into());
     }
     let uuids: Vec<uuid::Uuid> = parsed.iter().map(|id| id.uuid()).collect();
-    let records = store::get_many(&state.pool, &uuids)
-        .await
-        .map_err(Error::from)?;
-    let by_id: HashMap<ContactId, Contact> = records
-        .iter()
-        .map(|record| (record.id, convert::contact_to_proto(record)))
-        .collect();
+    let records = store::get_many(&state.pool, &uuids).await.map_err(Error::from)?;
+    let by_id: HashMap<ContactId, Contact> =
+        records.iter().map(|record| (record.id, convert::contact_to_proto(record))).collect();
     let contacts = parsed
         .iter()
-        .map(|id| {
-            by_id
-                .get(id)
-                .cloned()
-                .ok_or_else(|| Error::ContactNotFound(id.to_string()))
-        })
+        .map(|id| by_id.get(id).cloned().ok_or_else(|| Error::ContactNotFound(id.to_string())))
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(Response::new(BatchGetContactsResponse { contacts }))
 }
@@ -108,25 +92,14 @@ pub async fn update(state: &State, request: Request<UpdateContactRequest>) -> Re
     let request = request.into_inner();
     let input = request.contact.unwrap_or_default();
     let id = ContactId::parse("contact.id", &input.id).map_err(Error::from)?;
-    let paths = request
-        .update_mask
-        .map(|mask| mask.paths)
-        .unwrap_or_default();
+    let paths = request.update_mask.map(|mask| mask.paths).unwrap_or_default();
     let fields = ContactField::parse_mask(&paths).map_err(Error::from)?;
     let draft = ContactDraft::parse(&input, &fields).map_err(Error::from)?;
-    let updated = store::update(
-        &state.pool,
-        id,
-        &input.etag,
-        &draft,
-        Write {
-            actor: &actor,
-            request: None,
-        },
-    )
-    .await;
+    let updated =
+        store::update(&state.pool, id, &input.etag, &draft, Write { actor: &actor, request: None }).await;
     // Invalidate even on failure: a failed write may still have raced.
     state.caches.contacts.invalidate(&id.to_string()).await;
+    state.feed.announce();
     Ok(Response::new(updated?))
 }
 
@@ -139,25 +112,14 @@ pub async fn set_deleted<T>(
 ) -> Result<Contact> {
     let actor = auth::principal(request)?.subject.clone();
     let id = ContactId::parse("id", id).map_err(Error::from)?;
-    let result = store::set_deleted(
-        &state.pool,
-        id,
-        etag,
-        deleted,
-        Write {
-            actor: &actor,
-            request: None,
-        },
-    )
-    .await;
+    let result =
+        store::set_deleted(&state.pool, id, etag, deleted, Write { actor: &actor, request: None }).await;
     state.caches.contacts.invalidate(&id.to_string()).await;
+    state.feed.announce();
     Ok(Response::new(result?))
 }
 
-pub async fn list(
-    state: &State,
-    request: Request<ListContactsRequest>,
-) -> Result<ListContactsResponse> {
+pub async fn list(state: &State, request: Request<ListContactsRequest>) -> Result<ListContactsResponse> {
     let request = request.into_inner();
     let list = ListRequest {
         filter: &request.filter,
@@ -172,6 +134,24 @@ pub async fn list(
         contacts: records.iter().map(convert::contact_to_proto).collect(),
         next_page_token,
     }))
+}
+
+fn mode_name(mode: SearchMode) -> &'static str {
+    match mode {
+        SearchMode::Words => "words",
+        SearchMode::Typos => "typos",
+    }
+}
+
+/// The mode and offset a search page token carries, e.g. `words:40`.
+fn search_position(value: &str) -> Option<(Option<SearchMode>, u32)> {
+    let (mode, offset) = value.split_once(':')?;
+    let mode = match mode {
+        "words" => SearchMode::Words,
+        "typos" => SearchMode::Typos,
+        _ => return None,
+    };
+    Some((Some(mode), offset.parse().ok()?))
 }
 
 /// The furthest a search pages.
@@ -197,27 +177,17 @@ pub async fn search(
     }
     let page_size = paging::page_size(request.page_size, 20, 100).map_err(Error::from)?;
     let fingerprint = paging::fingerprint(&["search", &text]);
-    let offset =
-        match paging::decode_token(&request.page_token, &fingerprint).map_err(Error::from)? {
-            Some(cursor) => cursor.value.parse::<u32>().map_err(|_| {
-                Error::from(Problem::invalid_field(
-                    "INVALID_PAGE_TOKEN",
-                    "page_token",
-                    "is corrupt",
-                ))
-            })?,
-            None => 0,
-        };
-    let hits = store::search(&state.pool, &words, &text, page_size + 1, offset).await?;
+    let (mode, offset) = match paging::decode_token(&request.page_token, &fingerprint)? {
+        Some(cursor) => search_position(&cursor.value).ok_or_else(|| {
+            Error::from(Problem::invalid_field("INVALID_PAGE_TOKEN", "page_token", "is corrupt"))
+        })?,
+        None => (None, 0),
+    };
+    let (hits, mode) = store::search(&state.pool, &words, &text, (page_size + 1, offset), mode).await?;
     let more = hits.len() > page_size as usize && offset + page_size < MAX_SEARCH_OFFSET;
     let next_page_token = if more {
-        paging::encode_token(
-            &fingerprint,
-            Cursor {
-                value: (offset + page_size).to_string(),
-                id: uuid::Uuid::nil(),
-            },
-        )
+        let value = format!("{}:{}", mode_name(mode), offset + page_size);
+        paging::encode_token(&fingerprint, Cursor { value, id: uuid::Uuid::nil() })
     } else {
         String::new()
     };
@@ -229,8 +199,5 @@ pub async fn search(
             score,
         })
         .collect();
-    Ok(Response::new(SearchContactsResponse {
-        results,
-        next_page_token,
-    }))
+    Ok(Response::new(SearchContactsResponse { results, next_page_token }))
 }

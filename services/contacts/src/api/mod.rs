@@ -37,9 +37,7 @@ pub struct Api {
 impl Api {
     /// An API over `state`.
     pub fn new(state: State) -> Api {
-        Api {
-            state: Arc::new(state),
-        }
+        Api { state: Arc::new(state) }
     }
 }
 
@@ -76,10 +74,7 @@ impl ContactService for Api {
         contacts::set_deleted(&self.state, &request, &id, &etag, false).await
     }
 
-    async fn list_contacts(
-        &self,
-        request: Request<ListContactsRequest>,
-    ) -> Result<ListContactsResponse> {
+    async fn list_contacts(&self, request: Request<ListContactsRequest>) -> Result<ListContactsResponse> {
         contacts::list(&self.state, request).await
     }
 
@@ -112,25 +107,16 @@ impl ContactService for Api {
         companies::set_deleted(&self.state, &request, &id, &etag, false).await
     }
 
-    async fn list_companies(
-        &self,
-        request: Request<ListCompaniesRequest>,
-    ) -> Result<ListCompaniesResponse> {
+    async fn list_companies(&self, request: Request<ListCompaniesRequest>) -> Result<ListCompaniesResponse> {
         companies::list(&self.state, request).await
     }
 
     type WatchChangesStream =
         Pin<Box<dyn Stream<Item = std::result::Result<WatchChangesResponse, Status>> + Send>>;
 
-    async fn watch_changes(
-        &self,
-        request: Request<WatchChangesRequest>,
-    ) -> Result<Self::WatchChangesStream> {
+    async fn watch_changes(&self, request: Request<WatchChangesRequest>) -> Result<Self::WatchChangesStream> {
         let request = request.into_inner();
-        let stream = self
-            .state
-            .feed
-            .watch(request.after_sequence, request.resource_types)?;
+        let stream = self.state.feed.watch(request.after_sequence, request.resource_types)?;
         let stream = stream.map(|item| {
             item.map(|item| WatchChangesResponse {
                 event: Some(match item {

@@ -52,10 +52,7 @@ impl CompanyField {
     /// Parses an update mask; unknown or output-only paths are violations.
     pub fn parse_mask(paths: &[String]) -> Result<Vec<CompanyField>, Vec<Violation>> {
         if paths.is_empty() {
-            return Err(vec![Violation::new(
-                "update_mask",
-                "must name at least one field to update",
-            )]);
+            return Err(vec![Violation::new("update_mask", "must name at least one field to update")]);
         }
         let mut fields = Vec::new();
         let mut violations = Vec::new();
@@ -69,11 +66,7 @@ impl CompanyField {
                 )),
             }
         }
-        if violations.is_empty() {
-            Ok(fields)
-        } else {
-            Err(violations)
-        }
+        if violations.is_empty() { Ok(fields) } else { Err(violations) }
     }
 }
 
@@ -112,45 +105,37 @@ impl CompanyDraft {
         let mut violations = Vec::new();
         for field in fields {
             let path = format!("{PREFIX}{}", field.path());
-            let outcome =
-                match field {
-                    CompanyField::Name => {
-                        fields::text(&path, &input.name, true, 200).map(|v| values.name = v)
+            let outcome = match field {
+                CompanyField::Name => fields::text(&path, &input.name, true, 200).map(|v| values.name = v),
+                CompanyField::Domain => fields::domain(&path, &input.domain).map(|v| values.domain = v),
+                CompanyField::Industry => {
+                    fields::text(&path, &input.industry, false, 100).map(|v| values.industry = v)
+                }
+                CompanyField::EmployeeCount => {
+                    if input.employee_count < 0 {
+                        Err(Violation::new(&path, "must not be negative"))
+                    } else {
+                        values.employee_count = input.employee_count;
+                        Ok(())
                     }
-                    CompanyField::Domain => {
-                        fields::domain(&path, &input.domain).map(|v| values.domain = v)
-                    }
-                    CompanyField::Industry => fields::text(&path, &input.industry, false, 100)
-                        .map(|v| values.industry = v),
-                    CompanyField::EmployeeCount => {
-                        if input.employee_count < 0 {
-                            Err(Violation::new(&path, "must not be negative"))
-                        } else {
-                            values.employee_count = input.employee_count;
-                            Ok(())
-                        }
-                    }
-                    CompanyField::AnnualRevenue => match &input.annual_revenue {
-                        None => Ok(()),
-                        Some(money) => Money::parse(&path, &money.currency_code, money.minor_units)
-                            .map(|v| values.annual_revenue = Some(v)),
-                    },
-                    CompanyField::OwnerId => fields::text(&path, &input.owner_id, false, 128)
-                        .map(|v| values.owner_id = v),
-                    CompanyField::ParentCompanyId => {
-                        fields::optional_company(&path, &input.parent_company_id)
-                            .map(|v| values.parent_company_id = v)
-                    }
-                };
+                }
+                CompanyField::AnnualRevenue => match &input.annual_revenue {
+                    None => Ok(()),
+                    Some(money) => Money::parse(&path, &money.currency_code, money.minor_units)
+                        .map(|v| values.annual_revenue = Some(v)),
+                },
+                CompanyField::OwnerId => {
+                    fields::text(&path, &input.owner_id, false, 128).map(|v| values.owner_id = v)
+                }
+                CompanyField::ParentCompanyId => fields::optional_company(&path, &input.parent_company_id)
+                    .map(|v| values.parent_company_id = v),
+            };
             if let Err(violation) = outcome {
                 violations.push(violation);
             }
         }
         if violations.is_empty() {
-            Ok(CompanyDraft {
-                fields: fields.to_vec(),
-                values,
-            })
+            Ok(CompanyDraft { fields: fields.to_vec(), values })
         } else {
             Err(violations)
         }
@@ -158,9 +143,7 @@ impl CompanyDraft {
 
     /// The parent this draft sets, if it sets one.
     pub fn parent_company_id(&self) -> Option<Option<CompanyId>> {
-        self.fields
-            .contains(&CompanyField::ParentCompanyId)
-            .then_some(self.values.parent_company_id)
+        self.fields.contains(&CompanyField::ParentCompanyId).then_some(self.values.parent_company_id)
     }
 
     /// A new company from a draft parsed with [`CompanyField::ALL`].
@@ -179,12 +162,8 @@ impl CompanyState {
                 CompanyField::Name => replace(&mut self.name, &values.name),
                 CompanyField::Domain => replace(&mut self.domain, &values.domain),
                 CompanyField::Industry => replace(&mut self.industry, &values.industry),
-                CompanyField::EmployeeCount => {
-                    replace(&mut self.employee_count, &values.employee_count)
-                }
-                CompanyField::AnnualRevenue => {
-                    replace(&mut self.annual_revenue, &values.annual_revenue)
-                }
+                CompanyField::EmployeeCount => replace(&mut self.employee_count, &values.employee_count),
+                CompanyField::AnnualRevenue => replace(&mut self.annual_revenue, &values.annual_revenue),
                 CompanyField::OwnerId => replace(&mut self.owner_id, &values.owner_id),
                 CompanyField::ParentCompanyId => {
                     replace(&mut self.parent_company_id, &values.parent_company_id)
@@ -216,15 +195,10 @@ mod tests {
         let input = Company {
             name: " Acme ".into(),
             domain: "ACME.example".into(),
-            annual_revenue: Some(ProtoMoney {
-                currency_code: "EUR".into(),
-                minor_units: 100_000,
-            }),
+            annual_revenue: Some(ProtoMoney { currency_code: "EUR".into(), minor_units: 100_000 }),
             ..Company::default()
         };
-        let state = CompanyDraft::parse(&input, &CompanyField::ALL)
-            .unwrap()
-            .into_new();
+        let state = CompanyDraft::parse(&input, &CompanyField::ALL).unwrap().into_new();
         assert_eq!(state.name, "Acme");
         assert_eq!(state.domain.as_deref(), Some("acme.example"));
 
@@ -232,10 +206,7 @@ mod tests {
             name: "".into(),
             domain: "no spaces.com".into(),
             employee_count: -1,
-            annual_revenue: Some(ProtoMoney {
-                currency_code: "euro".into(),
-                minor_units: 1,
-            }),
+            annual_revenue: Some(ProtoMoney { currency_code: "euro".into(), minor_units: 1 }),
             parent_company_id: "zzz".into(),
             ..Company::default()
         };
@@ -255,16 +226,9 @@ mod tests {
 
     #[test]
     fn updates_report_real_changes() {
-        let mut state = CompanyState {
-            name: "Acme".into(),
-            ..CompanyState::default()
-        };
+        let mut state = CompanyState { name: "Acme".into(), ..CompanyState::default() };
         let draft = CompanyDraft::parse(
-            &Company {
-                name: "Acme".into(),
-                industry: "Tools".into(),
-                ..Company::default()
-            },
+            &Company { name: "Acme".into(), industry: "Tools".into(), ..Company::default() },
             &[CompanyField::Name, CompanyField::Industry],
         )
         .unwrap();

@@ -78,10 +78,7 @@ impl ContactField {
     /// of `update_mask`.
     pub fn parse_mask(paths: &[String]) -> Result<Vec<ContactField>, Vec<Violation>> {
         if paths.is_empty() {
-            return Err(vec![Violation::new(
-                "update_mask",
-                "must name at least one field to update",
-            )]);
+            return Err(vec![Violation::new("update_mask", "must name at least one field to update")]);
         }
         let mut fields = Vec::new();
         let mut violations = Vec::new();
@@ -95,11 +92,7 @@ impl ContactField {
                 )),
             }
         }
-        if violations.is_empty() {
-            Ok(fields)
-        } else {
-            Err(violations)
-        }
+        if violations.is_empty() { Ok(fields) } else { Err(violations) }
     }
 }
 
@@ -173,33 +166,30 @@ impl ContactDraft {
                 ContactField::GivenName => {
                     fields::text(&path, &input.given_name, true, 200).map(|v| values.given_name = v)
                 }
-                ContactField::FamilyName => fields::text(&path, &input.family_name, false, 200)
-                    .map(|v| values.family_name = v),
-                ContactField::Email => {
-                    Email::parse(&path, &input.email).map(|v| values.email = Some(v))
+                ContactField::FamilyName => {
+                    fields::text(&path, &input.family_name, false, 200).map(|v| values.family_name = v)
                 }
+                ContactField::Email => Email::parse(&path, &input.email).map(|v| values.email = Some(v)),
                 ContactField::Phone => fields::phone(&path, &input.phone).map(|v| values.phone = v),
                 ContactField::JobTitle => {
                     fields::text(&path, &input.job_title, false, 200).map(|v| values.job_title = v)
                 }
-                ContactField::CompanyId => fields::optional_company(&path, &input.company_id)
-                    .map(|v| values.company_id = v),
+                ContactField::CompanyId => {
+                    fields::optional_company(&path, &input.company_id).map(|v| values.company_id = v)
+                }
                 ContactField::OwnerId => {
                     fields::text(&path, &input.owner_id, false, 128).map(|v| values.owner_id = v)
                 }
-                ContactField::LifecycleStage => lifecycle_stage(&path, input.lifecycle_stage)
-                    .map(|v| values.lifecycle_stage = v),
+                ContactField::LifecycleStage => {
+                    lifecycle_stage(&path, input.lifecycle_stage).map(|v| values.lifecycle_stage = v)
+                }
                 ContactField::LeadSource => {
                     lead_source(&path, input.lead_source).map(|v| values.lead_source = v)
                 }
-                ContactField::LeadSourceDetail => {
-                    fields::text(&path, &input.lead_source_detail, false, 500)
-                        .map(|v| values.lead_source_detail = v)
-                }
-                ContactField::SourceCampaignId => {
-                    fields::text(&path, &input.source_campaign_id, false, 128)
-                        .map(|v| values.source_campaign_id = v)
-                }
+                ContactField::LeadSourceDetail => fields::text(&path, &input.lead_source_detail, false, 500)
+                    .map(|v| values.lead_source_detail = v),
+                ContactField::SourceCampaignId => fields::text(&path, &input.source_campaign_id, false, 128)
+                    .map(|v| values.source_campaign_id = v),
                 ContactField::Tags => fields::tags(&path, &input.tags).map(|v| values.tags = v),
                 ContactField::EmailOptIn => {
                     values.email_opt_in = input.email_opt_in;
@@ -211,10 +201,7 @@ impl ContactDraft {
             }
         }
         if violations.is_empty() {
-            Ok(ContactDraft {
-                fields: fields.to_vec(),
-                values,
-            })
+            Ok(ContactDraft { fields: fields.to_vec(), values })
         } else {
             Err(violations)
         }
@@ -222,17 +209,13 @@ impl ContactDraft {
 
     /// The company this draft sets, if it sets one.
     pub fn company_id(&self) -> Option<Option<CompanyId>> {
-        self.fields
-            .contains(&ContactField::CompanyId)
-            .then_some(self.values.company_id)
+        self.fields.contains(&ContactField::CompanyId).then_some(self.values.company_id)
     }
 
     /// A new contact from a draft parsed with [`ContactField::ALL`].
     pub fn into_new(self, now: DateTime<Utc>) -> Result<ContactState, Vec<Violation>> {
         let values = self.values;
-        let email = values
-            .email
-            .ok_or_else(|| vec![Violation::new("contact.email", "is required")])?;
+        let email = values.email.ok_or_else(|| vec![Violation::new("contact.email", "is required")])?;
         Ok(ContactState {
             given_name: values.given_name,
             family_name: values.family_name,
@@ -311,16 +294,12 @@ fn lifecycle_stage(path: &str, raw: i32) -> Result<Option<LifecycleStage>, Viola
     match LifecycleStage::try_from(raw) {
         Ok(LifecycleStage::Unspecified) => Ok(None),
         Ok(stage) => Ok(Some(stage)),
-        Err(_) => Err(Violation::new(
-            path,
-            format!("{raw} is not a lifecycle stage"),
-        )),
+        Err(_) => Err(Violation::new(path, format!("{raw} is not a lifecycle stage"))),
     }
 }
 
 fn lead_source(path: &str, raw: i32) -> Result<LeadSource, Violation> {
-    LeadSource::try_from(raw)
-        .map_err(|_| Violation::new(path, format!("{raw} is not a lead source")))
+    LeadSource::try_from(raw).map_err(|_| Violation::new(path, format!("{raw} is not a lead source")))
 }
 
 /// The stored name of a stage, e.g. `CUSTOMER`.
@@ -330,8 +309,7 @@ pub fn stage_name(stage: LifecycleStage) -> &'static str {
 
 /// The stage stored as `name`.
 pub fn stage_from_name(name: &str) -> LifecycleStage {
-    LifecycleStage::from_str_name(&format!("LIFECYCLE_STAGE_{name}"))
-        .unwrap_or(LifecycleStage::Unspecified)
+    LifecycleStage::from_str_name(&format!("LIFECYCLE_STAGE_{name}")).unwrap_or(LifecycleStage::Unspecified)
 }
 
 /// The stored name of a lead source, e.g. `TRADE_SHOW`.
@@ -345,15 +323,8 @@ pub fn source_from_name(name: &str) -> LeadSource {
 }
 
 /// Stored names of every stage (for filters).
-pub const STAGE_NAMES: &[&str] = &[
-    "LEAD",
-    "MARKETING_QUALIFIED",
-    "SALES_QUALIFIED",
-    "OPPORTUNITY",
-    "CUSTOMER",
-    "EVANGELIST",
-    "CHURNED",
-];
+pub const STAGE_NAMES: &[&str] =
+    &["LEAD", "MARKETING_QUALIFIED", "SALES_QUALIFIED", "OPPORTUNITY", "CUSTOMER", "EVANGELIST", "CHURNED"];
 
 /// Stored names of every lead source (for filters).
 pub const SOURCE_NAMES: &[&str] = &[
@@ -389,10 +360,7 @@ mod tests {
     #[test]
     fn new_contacts_default_to_lead_and_normalize() {
         let now = Utc::now();
-        let state = ContactDraft::parse(&input(), &ContactField::ALL)
-            .unwrap()
-            .into_new(now)
-            .unwrap();
+        let state = ContactDraft::parse(&input(), &ContactField::ALL).unwrap().into_new(now).unwrap();
         assert_eq!(state.given_name, "Ada");
         assert_eq!(state.email.as_str(), "ada@example.com");
         assert_eq!(state.lifecycle_stage, LifecycleStage::Lead);
@@ -412,12 +380,7 @@ mod tests {
         let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(
             fields,
-            [
-                "contact.given_name",
-                "contact.email",
-                "contact.company_id",
-                "contact.lifecycle_stage"
-            ]
+            ["contact.given_name", "contact.email", "contact.company_id", "contact.lifecycle_stage"]
         );
     }
 
@@ -435,21 +398,10 @@ mod tests {
     #[test]
     fn updates_report_only_real_changes_and_stamp_consent() {
         let now = Utc::now();
-        let mut state = ContactDraft::parse(&input(), &ContactField::ALL)
-            .unwrap()
-            .into_new(now)
-            .unwrap();
-        let update = Contact {
-            job_title: "Engineer".into(),
-            email_opt_in: true,
-            given_name: "Ada".into(),
-            ..input()
-        };
-        let fields = [
-            ContactField::JobTitle,
-            ContactField::EmailOptIn,
-            ContactField::GivenName,
-        ];
+        let mut state = ContactDraft::parse(&input(), &ContactField::ALL).unwrap().into_new(now).unwrap();
+        let update =
+            Contact { job_title: "Engineer".into(), email_opt_in: true, given_name: "Ada".into(), ..input() };
+        let fields = [ContactField::JobTitle, ContactField::EmailOptIn, ContactField::GivenName];
         let draft = ContactDraft::parse(&update, &fields).unwrap();
         assert_eq!(state.apply(&draft, now), vec!["job_title", "email_opt_in"]);
         assert_eq!(state.email_opt_in_time, Some(now));
@@ -458,15 +410,9 @@ mod tests {
 
     #[test]
     fn stored_names_round_trip() {
-        assert_eq!(
-            stage_name(LifecycleStage::SalesQualified),
-            "SALES_QUALIFIED"
-        );
+        assert_eq!(stage_name(LifecycleStage::SalesQualified), "SALES_QUALIFIED");
         assert_eq!(stage_from_name("CUSTOMER"), LifecycleStage::Customer);
-        assert_eq!(
-            source_from_name(source_name(LeadSource::TradeShow)),
-            LeadSource::TradeShow
-        );
+        assert_eq!(source_from_name(source_name(LeadSource::TradeShow)), LeadSource::TradeShow);
         assert_eq!(STAGE_NAMES.len(), 7);
         assert_eq!(SOURCE_NAMES.len(), 13);
     }

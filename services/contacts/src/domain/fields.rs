@@ -14,10 +14,7 @@ pub struct Violation {
 impl Violation {
     /// A violation of `field`.
     pub fn new(field: impl Into<String>, description: impl Into<String>) -> Violation {
-        Violation {
-            field: field.into(),
-            description: description.into(),
-        }
+        Violation { field: field.into(), description: description.into() }
     }
 }
 
@@ -36,10 +33,7 @@ macro_rules! typed_id {
             /// Parses the canonical text form; `field` names the input on error.
             pub fn parse(field: &str, raw: &str) -> Result<$name, Violation> {
                 uuid::Uuid::parse_str(raw.trim()).map($name).map_err(|_| {
-                    Violation::new(
-                        field,
-                        format!("{raw:?} is not a valid {} id (a UUID)", $what),
-                    )
+                    Violation::new(field, format!("{raw:?} is not a valid {} id (a UUID)", $what))
                 })
             }
 
@@ -68,11 +62,7 @@ typed_id!(CompanyId, "company");
 
 /// Parses an optional reference: empty means none.
 pub fn optional_company(field: &str, raw: &str) -> Result<Option<CompanyId>, Violation> {
-    if raw.trim().is_empty() {
-        Ok(None)
-    } else {
-        CompanyId::parse(field, raw).map(Some)
-    }
+    if raw.trim().is_empty() { Ok(None) } else { CompanyId::parse(field, raw).map(Some) }
 }
 
 /// Trims `raw` and checks its length in characters; `required` forbids empty.
@@ -82,10 +72,7 @@ pub fn text(field: &str, raw: &str, required: bool, max_chars: usize) -> Result<
         return Err(Violation::new(field, "is required and must not be blank"));
     }
     if trimmed.chars().count() > max_chars {
-        return Err(Violation::new(
-            field,
-            format!("must be at most {max_chars} characters"),
-        ));
+        return Err(Violation::new(field, format!("must be at most {max_chars} characters")));
     }
     if trimmed.chars().any(|c| c.is_control()) {
         return Err(Violation::new(field, "must not contain control characters"));
@@ -114,9 +101,7 @@ impl Email {
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..")
-            && local
-                .chars()
-                .all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+            && local.chars().all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
         let labels: Vec<&str> = domain.split('.').collect();
         let domain_ok = labels.len() >= 2
             && labels.iter().all(|label| {
@@ -126,11 +111,7 @@ impl Email {
                     && !label.ends_with('-')
                     && label.chars().all(|c| c.is_alphanumeric() || c == '-')
             });
-        if local_ok && domain_ok {
-            Ok(Email(email))
-        } else {
-            Err(invalid())
-        }
+        if local_ok && domain_ok { Ok(Email(email)) } else { Err(invalid()) }
     }
 
     /// An address read back from the database, where only parsed ones go.
@@ -163,26 +144,17 @@ pub fn domain(field: &str, raw: &str) -> Result<Option<String>, Violation> {
     if valid {
         Ok(Some(domain))
     } else {
-        Err(Violation::new(
-            field,
-            format!("{raw:?} is not a domain name like example.com"),
-        ))
+        Err(Violation::new(field, format!("{raw:?} is not a domain name like example.com")))
     }
 }
 
 /// A phone number as entered: digits and common punctuation.
 pub fn phone(field: &str, raw: &str) -> Result<String, Violation> {
     let phone = text(field, raw, false, 50)?;
-    if phone
-        .chars()
-        .all(|c| c.is_ascii_digit() || " +-().x/".contains(c))
-    {
+    if phone.chars().all(|c| c.is_ascii_digit() || " +-().x/".contains(c)) {
         Ok(phone)
     } else {
-        Err(Violation::new(
-            field,
-            "may contain only digits, spaces and + - ( ) . / x",
-        ))
+        Err(Violation::new(field, "may contain only digits, spaces and + - ( ) . / x"))
     }
 }
 
@@ -214,10 +186,7 @@ impl Money {
     /// Checks the currency code's shape.
     pub fn parse(field: &str, currency_code: &str, minor_units: i64) -> Result<Money, Violation> {
         if currency_code.len() == 3 && currency_code.chars().all(|c| c.is_ascii_uppercase()) {
-            Ok(Money {
-                currency_code: currency_code.to_owned(),
-                minor_units,
-            })
+            Ok(Money { currency_code: currency_code.to_owned(), minor_units })
         } else {
             Err(Violation::new(
                 format!("{field}.currency_code"),
@@ -233,22 +202,10 @@ mod tests {
 
     #[test]
     fn emails_are_normalized_and_checked() {
-        assert_eq!(
-            Email::parse("email", "  Ada@Example.COM ")
-                .unwrap()
-                .as_str(),
-            "ada@example.com"
-        );
-        for bad in [
-            "",
-            "ada",
-            "ada@",
-            "@example.com",
-            "ada@example",
-            "a b@example.com",
-            "ada@@x.io",
-            ".a@x.io",
-        ] {
+        assert_eq!(Email::parse("email", "  Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
+        for bad in
+            ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "ada@@x.io", ".a@x.io"]
+        {
             assert!(Email::parse("email", bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -267,18 +224,12 @@ mod tests {
         assert!(ContactId::parse("id", "not-a-uuid").is_err());
         let id = ContactId::generate();
         assert_eq!(ContactId::parse("id", &id.to_string()).unwrap(), id);
-        assert_eq!(
-            domain("d", "Example.COM.").unwrap().as_deref(),
-            Some("example.com")
-        );
+        assert_eq!(domain("d", "Example.COM.").unwrap().as_deref(), Some("example.com"));
         assert_eq!(domain("d", "").unwrap(), None);
         assert!(domain("d", "not a domain").is_err());
         assert!(phone("p", "+49 (30) 123-456").is_ok());
         assert!(phone("p", "call me").is_err());
-        assert_eq!(
-            tags("t", &["vip".into(), " vip ".into(), "b".into()]).unwrap(),
-            vec!["vip", "b"]
-        );
+        assert_eq!(tags("t", &["vip".into(), " vip ".into(), "b".into()]).unwrap(), vec!["vip", "b"]);
         assert!(tags("t", &["".into()]).is_err());
         assert!(Money::parse("m", "EUR", 100).is_ok());
         assert!(Money::parse("m", "eur", 100).is_err());

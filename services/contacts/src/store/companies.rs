@@ -57,10 +57,7 @@ struct Row {
 impl From<Row> for CompanyRecord {
     fn from(row: Row) -> CompanyRecord {
         let annual_revenue = match (row.annual_revenue_currency, row.annual_revenue_minor) {
-            (Some(currency_code), Some(minor_units)) => Some(Money {
-                currency_code,
-                minor_units,
-            }),
+            (Some(currency_code), Some(minor_units)) => Some(Money { currency_code, minor_units }),
             _ => None,
         };
         CompanyRecord {
@@ -85,29 +82,18 @@ impl From<Row> for CompanyRecord {
 /// One company, live or deleted.
 pub async fn get(pool: &PgPool, id: CompanyId) -> Result<Option<CompanyRecord>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM companies WHERE id = $1");
-    let row: Option<Row> = sqlx::query_as(&sql)
-        .bind(id.uuid())
-        .fetch_optional(pool)
-        .await?;
+    let row: Option<Row> = sqlx::query_as(&sql).bind(id.uuid()).fetch_optional(pool).await?;
     Ok(row.map(Into::into))
 }
 
 async fn lock(tx: &mut PgConnection, id: CompanyId) -> Result<CompanyRecord, Error> {
     let sql = format!("SELECT {COLUMNS} FROM companies WHERE id = $1 FOR UPDATE");
-    let row: Option<Row> = sqlx::query_as(&sql)
-        .bind(id.uuid())
-        .fetch_optional(&mut *tx)
-        .await?;
-    row.map(Into::into)
-        .ok_or_else(|| Error::CompanyNotFound(id.to_string()))
+    let row: Option<Row> = sqlx::query_as(&sql).bind(id.uuid()).fetch_optional(&mut *tx).await?;
+    row.map(Into::into).ok_or_else(|| Error::CompanyNotFound(id.to_string()))
 }
 
 /// Checks a new parent: live, and not the company itself or a descendant.
-async fn check_parent(
-    tx: &mut PgConnection,
-    id: CompanyId,
-    parent: CompanyId,
-) -> Result<(), Error> {
+async fn check_parent(tx: &mut PgConnection, id: CompanyId, parent: CompanyId) -> Result<(), Error> {
     lock_live_company(tx, parent, "company.parent_company_id").await?;
     let cycle: bool = sqlx::query_scalar(
         "WITH RECURSIVE ancestors(id) AS ( \
@@ -120,19 +106,11 @@ async fn check_parent(
     .bind(parent.uuid())
     .fetch_one(&mut *tx)
     .await?;
-    if cycle {
-        Err(Error::CompanyCycle(id.to_string()))
-    } else {
-        Ok(())
-    }
+    if cycle { Err(Error::CompanyCycle(id.to_string())) } else { Ok(()) }
 }
 
 /// Creates a company, or replays the first result of the same `request_id`.
-pub async fn create(
-    pool: &PgPool,
-    state: CompanyState,
-    write: Write<'_>,
-) -> Result<Company, Error> {
+pub async fn create(pool: &PgPool, state: CompanyState, write: Write<'_>) -> Result<Company, Error> {
     let mut tx = pool.begin().await?;
     if let Some((request_id, request)) = write.request
         && let Claim::Replay(response) =
@@ -146,14 +124,8 @@ pub async fn create(
         check_parent(&mut tx, id, parent).await?;
     }
     let now = now();
-    let record = CompanyRecord {
-        id,
-        state,
-        create_time: now,
-        update_time: now,
-        delete_time: None,
-        version: 1,
-    };
+    let record =
+        CompanyRecord { id, state, create_time: now, update_time: now, delete_time: None, version: 1 };
     let result = write_row(&mut tx, &record, true).await;
     if let Err(err) = result {
         drop(tx);
@@ -162,14 +134,7 @@ pub async fn create(
     let company = convert::company_to_proto(&record);
     changelog::append(
         &mut tx,
-        &[Change::of(
-            COMPANY,
-            &company,
-            id.to_string(),
-            ChangeKind::Created,
-            write.actor,
-            Vec::new(),
-        )],
+        &[Change::of(COMPANY, &company, id.to_string(), ChangeKind::Created, write.actor, Vec::new())],
     )
     .await?;
     if let Some((request_id, _)) = write.request {
@@ -179,11 +144,7 @@ pub async fn create(
     Ok(company)
 }
 
-async fn write_row(
-    tx: &mut PgConnection,
-    record: &CompanyRecord,
-    insert: bool,
-) -> Result<(), sqlx::Error> {
+async fn write_row(tx: &mut PgConnection, record: &CompanyRecord, insert: bool) -> Result<(), sqlx::Error> {
     let sql = if insert {
         "INSERT INTO companies (id, name, domain, industry, employee_count, annual_revenue_currency, \
            annual_revenue_minor, owner_id, parent_company_id, create_time, update_time, delete_time, version) \
@@ -201,12 +162,7 @@ async fn write_row(
         .bind(&state.domain)
         .bind(&state.industry)
         .bind(state.employee_count)
-        .bind(
-            state
-                .annual_revenue
-                .as_ref()
-                .map(|money| money.currency_code.clone()),
-        )
+        .bind(state.annual_revenue.as_ref().map(|money| money.currency_code.clone()))
         .bind(state.annual_revenue.as_ref().map(|money| money.minor_units))
         .bind(&state.owner_id)
         .bind(state.parent_company_id.map(|id| id.uuid()))
@@ -230,11 +186,7 @@ async fn domain_taken_or(pool: &PgPool, domain: Option<&str>, err: sqlx::Error) 
             .await;
     Error::DomainTaken {
         domain: domain.to_owned(),
-        existing_id: existing
-            .ok()
-            .flatten()
-            .map(|id| id.to_string())
-            .unwrap_or_default(),
+        existing_id: existing.ok().flatten().map(|id| id.to_string()).unwrap_or_default(),
     }
 }
 
@@ -257,11 +209,7 @@ pub async fn update(
                 "COMPANY_DELETED",
                 format!("company {id} is deleted; undelete it first"),
             )
-            .precondition(
-                "COMPANY_LIVE",
-                &id.to_string(),
-                "the company must not be deleted",
-            ),
+            .precondition("COMPANY_LIVE", &id.to_string(), "the company must not be deleted"),
         ));
     }
     let changed = record.state.apply(draft);
@@ -289,14 +237,7 @@ pub async fn update(
     let company = convert::company_to_proto(&record);
     changelog::append(
         &mut tx,
-        &[Change::of(
-            COMPANY,
-            &company,
-            id.to_string(),
-            ChangeKind::Updated,
-            write.actor,
-            changed,
-        )],
+        &[Change::of(COMPANY, &company, id.to_string(), ChangeKind::Updated, write.actor, changed)],
     )
     .await?;
     tx.commit().await?;
@@ -326,21 +267,10 @@ pub async fn set_deleted(
         return Err(domain_taken_or(pool, record.state.domain.as_deref(), err).await);
     }
     let company = convert::company_to_proto(&record);
-    let kind = if deleted {
-        ChangeKind::Deleted
-    } else {
-        ChangeKind::Undeleted
-    };
+    let kind = if deleted { ChangeKind::Deleted } else { ChangeKind::Undeleted };
     changelog::append(
         &mut tx,
-        &[Change::of(
-            COMPANY,
-            &company,
-            id.to_string(),
-            kind,
-            write.actor,
-            Vec::new(),
-        )],
+        &[Change::of(COMPANY, &company, id.to_string(), kind, write.actor, Vec::new())],
     )
     .await?;
     tx.commit().await?;
@@ -358,12 +288,8 @@ pub async fn list(
     for param in params {
         statement = filter::bind_as(statement, param);
     }
-    let mut records: Vec<CompanyRecord> = statement
-        .fetch_all(pool)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
+    let mut records: Vec<CompanyRecord> =
+        statement.fetch_all(pool).await?.into_iter().map(Into::into).collect();
     let more = records.len() > query.page_size as usize;
     records.truncate(query.page_size as usize);
     let last = records.last().map(|record| rapport_kit::paging::Cursor {

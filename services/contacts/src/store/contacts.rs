@@ -92,10 +92,7 @@ impl From<Row> for ContactRecord {
 
 /// One contact, live or deleted.
 pub async fn get(pool: &PgPool, id: ContactId) -> Result<Option<ContactRecord>, sqlx::Error> {
-    let row: Option<Row> = sqlx::query_as(select_by_id_sql())
-        .bind(id.uuid())
-        .fetch_optional(pool)
-        .await?;
+    let row: Option<Row> = sqlx::query_as(select_by_id_sql()).bind(id.uuid()).fetch_optional(pool).await?;
     Ok(row.map(Into::into))
 }
 
@@ -105,10 +102,7 @@ fn select_by_id_sql() -> &'static str {
 }
 
 /// The contacts with these ids that exist, in any order.
-pub async fn get_many(
-    pool: &PgPool,
-    ids: &[uuid::Uuid],
-) -> Result<Vec<ContactRecord>, sqlx::Error> {
+pub async fn get_many(pool: &PgPool, ids: &[uuid::Uuid]) -> Result<Vec<ContactRecord>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM contacts WHERE id = ANY($1)");
     let rows: Vec<Row> = sqlx::query_as(&sql).bind(ids).fetch_all(pool).await?;
     Ok(rows.into_iter().map(Into::into).collect())
@@ -116,12 +110,8 @@ pub async fn get_many(
 
 async fn lock(tx: &mut PgConnection, id: ContactId) -> Result<ContactRecord, Error> {
     let sql = format!("SELECT {COLUMNS} FROM contacts WHERE id = $1 FOR UPDATE");
-    let row: Option<Row> = sqlx::query_as(&sql)
-        .bind(id.uuid())
-        .fetch_optional(&mut *tx)
-        .await?;
-    row.map(Into::into)
-        .ok_or_else(|| Error::ContactNotFound(id.to_string()))
+    let row: Option<Row> = sqlx::query_as(&sql).bind(id.uuid()).fetch_optional(&mut *tx).await?;
+    row.map(Into::into).ok_or_else(|| Error::ContactNotFound(id.to_string()))
 }
 
 /// Who makes a change, and the idempotency key of a create.
@@ -134,11 +124,7 @@ pub struct Write<'a> {
 }
 
 /// Creates a contact, or replays the first result of the same `request_id`.
-pub async fn create(
-    pool: &PgPool,
-    state: ContactState,
-    write: Write<'_>,
-) -> Result<Contact, Error> {
+pub async fn create(pool: &PgPool, state: ContactState, write: Write<'_>) -> Result<Contact, Error> {
     let mut tx = pool.begin().await?;
     if let Some((request_id, request)) = write.request
         && let Claim::Replay(response) =
@@ -192,14 +178,7 @@ pub async fn create(
     let contact = convert::contact_to_proto(&record);
     changelog::append(
         &mut tx,
-        &[Change::of(
-            CONTACT,
-            &contact,
-            record.id.to_string(),
-            ChangeKind::Created,
-            write.actor,
-            Vec::new(),
-        )],
+        &[Change::of(CONTACT, &contact, record.id.to_string(), ChangeKind::Created, write.actor, Vec::new())],
     )
     .await?;
     if let Some((request_id, _)) = write.request {
@@ -220,11 +199,7 @@ async fn email_taken_or(pool: &PgPool, email: &str, err: sqlx::Error) -> Error {
             .await;
     Error::EmailTaken {
         email: email.to_owned(),
-        existing_id: existing
-            .ok()
-            .flatten()
-            .map(|id| id.to_string())
-            .unwrap_or_default(),
+        existing_id: existing.ok().flatten().map(|id| id.to_string()).unwrap_or_default(),
     }
 }
 
@@ -248,13 +223,8 @@ pub async fn update(
     if changed.is_empty() {
         return Ok(convert::contact_to_proto(&record));
     }
-    let company_name = match (
-        changed.iter().any(|path| path == "company_id"),
-        record.state.company_id,
-    ) {
-        (true, Some(company_id)) => {
-            Some(lock_live_company(&mut tx, company_id, "contact.company_id").await?)
-        }
+    let company_name = match (changed.iter().any(|path| path == "company_id"), record.state.company_id) {
+        (true, Some(company_id)) => Some(lock_live_company(&mut tx, company_id, "contact.company_id").await?),
         (true, None) => Some(String::new()),
         (false, _) => None,
     };
@@ -293,14 +263,7 @@ pub async fn update(
     let contact = convert::contact_to_proto(&record);
     changelog::append(
         &mut tx,
-        &[Change::of(
-            CONTACT,
-            &contact,
-            id.to_string(),
-            ChangeKind::Updated,
-            write.actor,
-            changed,
-        )],
+        &[Change::of(CONTACT, &contact, id.to_string(), ChangeKind::Updated, write.actor, changed)],
     )
     .await?;
     tx.commit().await?;
@@ -314,11 +277,7 @@ fn deleted(id: ContactId) -> Error {
             "CONTACT_DELETED",
             format!("contact {id} is deleted; undelete it first"),
         )
-        .precondition(
-            "CONTACT_LIVE",
-            &id.to_string(),
-            "the contact must not be deleted",
-        ),
+        .precondition("CONTACT_LIVE", &id.to_string(), "the contact must not be deleted"),
     )
 }
 
@@ -355,21 +314,10 @@ pub async fn set_deleted(
     record.update_time = now;
     record.version += 1;
     let contact = convert::contact_to_proto(&record);
-    let kind = if deleted {
-        ChangeKind::Deleted
-    } else {
-        ChangeKind::Undeleted
-    };
+    let kind = if deleted { ChangeKind::Deleted } else { ChangeKind::Undeleted };
     changelog::append(
         &mut tx,
-        &[Change::of(
-            CONTACT,
-            &contact,
-            id.to_string(),
-            kind,
-            write.actor,
-            Vec::new(),
-        )],
+        &[Change::of(CONTACT, &contact, id.to_string(), kind, write.actor, Vec::new())],
     )
     .await?;
     tx.commit().await?;
@@ -387,12 +335,8 @@ pub async fn list(
     for param in params {
         statement = filter::bind_as(statement, param);
     }
-    let mut records: Vec<ContactRecord> = statement
-        .fetch_all(pool)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
+    let mut records: Vec<ContactRecord> =
+        statement.fetch_all(pool).await?.into_iter().map(Into::into).collect();
     let more = records.len() > query.page_size as usize;
     records.truncate(query.page_size as usize);
     let last = records.last().map(|record| rapport_kit::paging::Cursor {
@@ -420,29 +364,58 @@ fn sort_value(record: &ContactRecord, field: &str) -> String {
 /// uses it without a round trip per search.
 pub const WORD_SIMILARITY_THRESHOLD: (&str, &str) = ("pg_trgm.word_similarity_threshold", "0.4");
 
-/// Ranked free-text search over live contacts: prefix matches on words
-/// (full text) and typo-tolerant matches (trigram word similarity).
+/// How a search matched: whole words and prefixes (full text), or,
+/// when those find nothing, similar words (trigrams, for typos).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchMode {
+    /// Every query word is a word or word prefix of the contact.
+    Words,
+    /// The query is similar to the contact's text (typos).
+    Typos,
+}
+
+/// Ranked free-text search over live contacts. Without a `mode` (a first
+/// page), full text is tried first and trigram similarity only when it
+/// finds nothing: the index-friendly full-text query answers most searches,
+/// and the costlier typo matching runs only for queries that need it.
 pub async fn search(
     pool: &PgPool,
     words: &[String],
     text: &str,
-    limit: u32,
-    offset: u32,
+    page: (u32, u32),
+    mode: Option<SearchMode>,
+) -> Result<(Vec<(ContactRecord, f64)>, SearchMode), Error> {
+    match mode {
+        Some(mode) => Ok((search_by(pool, mode, words, text, page).await?, mode)),
+        None => {
+            let hits = search_by(pool, SearchMode::Words, words, text, page).await?;
+            if hits.is_empty() {
+                Ok((search_by(pool, SearchMode::Typos, words, text, page).await?, SearchMode::Typos))
+            } else {
+                Ok((hits, SearchMode::Words))
+            }
+        }
+    }
+}
+
+async fn search_by(
+    pool: &PgPool,
+    mode: SearchMode,
+    words: &[String],
+    text: &str,
+    (limit, offset): (u32, u32),
 ) -> Result<Vec<(ContactRecord, f64)>, Error> {
-    let prefixes = words
-        .iter()
-        .map(|word| format!("{word}:*"))
-        .collect::<Vec<_>>()
-        .join(" & ");
+    let (score, matches) = match mode {
+        SearchMode::Words => {
+            ("ts_rank(search_vector, to_tsquery('simple', $1))", "search_vector @@ to_tsquery('simple', $1)")
+        }
+        SearchMode::Typos => ("word_similarity($2, search_text)", "$2 <% search_text AND $1 <> ''"),
+    };
+    let prefixes = words.iter().map(|word| format!("{word}:*")).collect::<Vec<_>>().join(" & ");
     let sql = format!(
         "SELECT {COLUMNS}, score FROM ( \
-           SELECT *, ( \
-             ts_rank(search_vector, to_tsquery('simple', $1)) \
-             + word_similarity($2, search_text) \
-             + CASE WHEN email = $2 THEN 1 ELSE 0 END)::float8 AS score \
-           FROM contacts \
-           WHERE delete_time IS NULL \
-             AND (search_vector @@ to_tsquery('simple', $1) OR $2 <% search_text) \
+           SELECT *, ({score} + CASE WHEN email = $2 THEN 1 ELSE 0 END)::float8 AS score \
+           FROM contacts WHERE delete_time IS NULL AND {matches} \
          ) ranked ORDER BY score DESC, id LIMIT $3 OFFSET $4"
     );
     let rows = sqlx::query(&sql)
@@ -460,8 +433,5 @@ pub async fn search(
             Ok((Row::from_row(&row)?, score))
         })
         .collect::<Result<_, sqlx::Error>>()?;
-    Ok(rows
-        .into_iter()
-        .map(|(row, score)| (row.into(), score))
-        .collect())
+    Ok(rows.into_iter().map(|(row, score)| (row.into(), score)).collect())
 }

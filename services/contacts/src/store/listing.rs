@@ -22,11 +22,7 @@ pub struct ListQuery {
 impl ListQuery {
     /// `SELECT columns FROM table WHERE …` with every parameter bound in
     /// order; fetches one row more than a page to know if another follows.
-    pub(crate) fn sql(
-        &self,
-        columns: &str,
-        table: &str,
-    ) -> Result<(String, Vec<SqlValue>), Problem> {
+    pub(crate) fn sql(&self, columns: &str, table: &str) -> Result<(String, Vec<SqlValue>), Problem> {
         let mut sql = format!("SELECT {columns} FROM {table} WHERE TRUE");
         let mut params = Vec::new();
         if !self.show_deleted {
@@ -43,11 +39,7 @@ impl ListQuery {
             params.push(cursor.value_param(self.order.key.kind)?);
             params.push(SqlValue::Uuid(cursor.id));
         }
-        sql.push_str(&format!(
-            " ORDER BY {} LIMIT {}",
-            self.order.sql(),
-            u64::from(self.page_size) + 1
-        ));
+        sql.push_str(&format!(" ORDER BY {} LIMIT {}", self.order.sql(), u64::from(self.page_size) + 1));
         Ok((sql, params))
     }
 }

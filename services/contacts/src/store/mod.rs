@@ -30,11 +30,7 @@ pub(crate) fn check_etag(
     if expected.is_empty() || expected == current {
         Ok(())
     } else {
-        Err(Error::EtagMismatch {
-            resource_type,
-            id: id.to_owned(),
-            current,
-        })
+        Err(Error::EtagMismatch { resource_type, id: id.to_owned(), current })
     }
 }
 
@@ -52,16 +48,12 @@ pub(crate) async fn lock_live_company(
     company_id: CompanyId,
     field: &'static str,
 ) -> Result<String, Error> {
-    let name: Option<String> = sqlx::query_scalar(
-        "SELECT name FROM companies WHERE id = $1 AND delete_time IS NULL FOR SHARE",
-    )
-    .bind(company_id.uuid())
-    .fetch_optional(&mut *tx)
-    .await?;
-    name.ok_or_else(|| Error::CompanyMissing {
-        field,
-        company_id: company_id.to_string(),
-    })
+    let name: Option<String> =
+        sqlx::query_scalar("SELECT name FROM companies WHERE id = $1 AND delete_time IS NULL FOR SHARE")
+            .bind(company_id.uuid())
+            .fetch_optional(&mut *tx)
+            .await?;
+    name.ok_or_else(|| Error::CompanyMissing { field, company_id: company_id.to_string() })
 }
 
 /// The current time, truncated to PostgreSQL's microsecond precision so

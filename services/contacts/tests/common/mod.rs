@@ -17,8 +17,8 @@ use rapport_kit::shutdown::{self, Trigger};
 use rapport_kit::testing::{self, TestDatabase};
 use rapport_proto::contacts::v1::contact_service_client::ContactServiceClient;
 use rapport_proto::contacts::v1::{
-    Company, Contact, CreateCompanyRequest, CreateContactRequest, GetCompanyRequest,
-    GetContactRequest, ListContactsRequest,
+    Company, Contact, CreateCompanyRequest, CreateContactRequest, GetCompanyRequest, GetContactRequest,
+    ListContactsRequest,
 };
 use sqlx::PgPool;
 use tonic::Status;
@@ -34,9 +34,7 @@ pub struct Bearer(pub tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
 
 impl tonic::service::Interceptor for Bearer {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.0.clone());
+        request.metadata_mut().insert("authorization", self.0.clone());
         Ok(request)
     }
 }
@@ -92,24 +90,13 @@ impl TestApp {
         let caches = app.caches();
         let (trigger, shutdown) = shutdown::channel();
         let server = tokio::spawn(app.run_until(shutdown));
-        TestApp {
-            addr,
-            database_url,
-            caches,
-            trigger,
-            server,
-            _database: database,
-        }
+        TestApp { addr, database_url, caches, trigger, server, _database: database }
     }
 
     /// A client acting as `subject` with `roles`.
     pub async fn client_as(&self, subject: &str, roles: &[Role]) -> Client {
-        let channel = Channel::from_shared(format!("http://{}", self.addr))
-            .unwrap()
-            .connect_lazy();
-        let header = format!("Bearer {}", testing::token(subject, roles))
-            .parse()
-            .unwrap();
+        let channel = Channel::from_shared(format!("http://{}", self.addr)).unwrap().connect_lazy();
+        let header = format!("Bearer {}", testing::token(subject, roles)).parse().unwrap();
         ContactServiceClient::with_interceptor(channel, Bearer(header))
     }
 
@@ -120,17 +107,13 @@ impl TestApp {
 
     /// A client without credentials.
     pub fn anonymous(&self) -> ContactServiceClient<Channel> {
-        let channel = Channel::from_shared(format!("http://{}", self.addr))
-            .unwrap()
-            .connect_lazy();
+        let channel = Channel::from_shared(format!("http://{}", self.addr)).unwrap().connect_lazy();
         ContactServiceClient::new(channel)
     }
 
     /// A raw channel (health, reflection).
     pub fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr))
-            .unwrap()
-            .connect_lazy()
+        Channel::from_shared(format!("http://{}", self.addr)).unwrap().connect_lazy()
     }
 
     /// A pool on this server's database, in the `contacts` schema.
@@ -174,39 +157,25 @@ pub fn details(status: &tonic::Status) -> tonic_types::ErrorDetails {
 
 /// The ErrorInfo reason of a status.
 pub fn reason(status: &tonic::Status) -> String {
-    details(status)
-        .error_info()
-        .map(|info| info.reason.clone())
-        .unwrap_or_default()
+    details(status).error_info().map(|info| info.reason.clone()).unwrap_or_default()
 }
 
 /// The BadRequest field names of a status.
 pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
     details(status)
         .bad_request()
-        .map(|bad| {
-            bad.field_violations
-                .iter()
-                .map(|v| v.field.clone())
-                .collect()
-        })
+        .map(|bad| bad.field_violations.iter().map(|v| v.field.clone()).collect())
         .unwrap_or_default()
 }
 
 /// The ErrorInfo metadata of a status.
 pub fn error_metadata(status: &Status) -> HashMap<String, String> {
-    details(status)
-        .error_info()
-        .map(|info| info.metadata.clone())
-        .unwrap_or_default()
+    details(status).error_info().map(|info| info.metadata.clone()).unwrap_or_default()
 }
 
 /// The ResourceInfo name of a status (the id it is about).
 pub fn resource_name(status: &Status) -> String {
-    details(status)
-        .resource_info()
-        .map(|info| info.resource_name.clone())
-        .unwrap_or_default()
+    details(status).resource_info().map(|info| info.resource_name.clone()).unwrap_or_default()
 }
 
 /// The error of a call that must fail; panics with the answer if it did not.
@@ -219,18 +188,13 @@ pub fn failure<T: Debug>(result: Result<tonic::Response<T>, Status>) -> Status {
 
 /// An update mask naming `paths`.
 pub fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
-    Some(prost_types::FieldMask {
-        paths: paths.iter().map(|path| (*path).to_owned()).collect(),
-    })
+    Some(prost_types::FieldMask { paths: paths.iter().map(|path| (*path).to_owned()).collect() })
 }
 
 /// Creates `contact` (no request_id); panics on failure.
 pub async fn create(client: &mut Client, contact: Contact) -> Contact {
     client
-        .create_contact(CreateContactRequest {
-            contact: Some(contact),
-            request_id: String::new(),
-        })
+        .create_contact(CreateContactRequest { contact: Some(contact), request_id: String::new() })
         .await
         .unwrap()
         .into_inner()
@@ -238,31 +202,19 @@ pub async fn create(client: &mut Client, contact: Contact) -> Contact {
 
 /// Reads one contact; panics on failure.
 pub async fn get(client: &mut Client, id: &str) -> Contact {
-    client
-        .get_contact(GetContactRequest { id: id.into() })
-        .await
-        .unwrap()
-        .into_inner()
+    client.get_contact(GetContactRequest { id: id.into() }).await.unwrap().into_inner()
 }
 
 /// Reads one company; panics on failure.
 pub async fn get_company(client: &mut Client, id: &str) -> Company {
-    client
-        .get_company(GetCompanyRequest { id: id.into() })
-        .await
-        .unwrap()
-        .into_inner()
+    client.get_company(GetCompanyRequest { id: id.into() }).await.unwrap().into_inner()
 }
 
 /// Creates a company named `name` with `domain` (may be empty).
 pub async fn create_company(client: &mut Client, name: &str, domain: &str) -> Company {
     client
         .create_company(CreateCompanyRequest {
-            company: Some(Company {
-                name: name.into(),
-                domain: domain.into(),
-                ..Default::default()
-            }),
+            company: Some(Company { name: name.into(), domain: domain.into(), ..Default::default() }),
             request_id: String::new(),
         })
         .await
@@ -275,11 +227,7 @@ pub async fn create_company(client: &mut Client, name: &str, domain: &str) -> Co
 pub async fn list_all(client: &mut Client, mut request: ListContactsRequest) -> Vec<Contact> {
     let mut contacts = Vec::new();
     for _ in 0..1000 {
-        let page = client
-            .list_contacts(request.clone())
-            .await
-            .unwrap()
-            .into_inner();
+        let page = client.list_contacts(request.clone()).await.unwrap().into_inner();
         let full = page.contacts.len() == usize::try_from(request.page_size).unwrap();
         contacts.extend(page.contacts);
         if page.next_page_token.is_empty() {

@@ -137,11 +137,9 @@ impl fmt::Debug for Verifier {
 impl Verifier {
     /// Builds a verifier, reading and parsing the JWKS file (if any) once.
     pub fn new(config: AuthConfig) -> Result<Verifier, AuthSetupError> {
-        for (name, value) in [
-            ("issuer", &config.issuer),
-            ("audience", &config.audience),
-            ("roles_claim", &config.roles_claim),
-        ] {
+        for (name, value) in
+            [("issuer", &config.issuer), ("audience", &config.audience), ("roles_claim", &config.roles_claim)]
+        {
             if value.trim().is_empty() {
                 return Err(AuthSetupError::InvalidConfig(format!("{name} is empty")));
             }
@@ -183,21 +181,12 @@ impl Verifier {
             KeySource::JwksFile(path) => {
                 let keys = load_jwks(path)?
                     .into_iter()
-                    .map(|(kid, alg, key)| VerificationKey {
-                        kid,
-                        key,
-                        validation: validation(alg),
-                    })
+                    .map(|(kid, alg, key)| VerificationKey { kid, key, validation: validation(alg) })
                     .collect();
                 Keys::Jwks(keys)
             }
         };
-        Ok(Verifier {
-            inner: Arc::new(Inner {
-                roles_claim: config.roles_claim,
-                keys,
-            }),
-        })
+        Ok(Verifier { inner: Arc::new(Inner { roles_claim: config.roles_claim, keys }) })
     }
 
     /// Verifies `token` (without the `Bearer ` prefix) and returns its principal.
@@ -226,10 +215,7 @@ impl Verifier {
     }
 }
 
-fn select_key<'a>(
-    keys: &'a [VerificationKey],
-    kid: Option<&str>,
-) -> Result<&'a VerificationKey, AuthError> {
+fn select_key<'a>(keys: &'a [VerificationKey], kid: Option<&str>) -> Result<&'a VerificationKey, AuthError> {
     match (kid, keys) {
         (Some(kid), _) => keys
             .iter()
@@ -247,11 +233,7 @@ fn parse_roles(value: Option<&Value>) -> Result<Vec<Role>, AuthError> {
         Some(_) => return Err(AuthError::Invalid("roles claim is not an array")),
     };
     let mut roles = Vec::new();
-    for role in names
-        .iter()
-        .filter_map(Value::as_str)
-        .filter_map(Role::parse)
-    {
+    for role in names.iter().filter_map(Value::as_str).filter_map(Role::parse) {
         if !roles.contains(&role) {
             roles.push(role);
         }
@@ -287,14 +269,9 @@ fn map_jwt_error(kind: &ErrorKind) -> AuthError {
 
 /// Reads a JWKS file into `(kid, algorithm, key)` triples of the usable signing keys.
 fn load_jwks(path: &Path) -> Result<Vec<(Option<String>, Algorithm, DecodingKey)>, AuthSetupError> {
-    let invalid = |message: String| AuthSetupError::InvalidJwks {
-        path: path.to_owned(),
-        message,
-    };
-    let text = std::fs::read_to_string(path).map_err(|source| AuthSetupError::ReadJwks {
-        path: path.to_owned(),
-        source,
-    })?;
+    let invalid = |message: String| AuthSetupError::InvalidJwks { path: path.to_owned(), message };
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| AuthSetupError::ReadJwks { path: path.to_owned(), source })?;
     let document: Value =
         serde_json::from_str(&text).map_err(|error| invalid(format!("not JSON: {error}")))?;
     let Some(Value::Array(entries)) = document.get("keys") else {
@@ -314,11 +291,10 @@ fn load_jwks(path: &Path) -> Result<Vec<(Option<String>, Algorithm, DecodingKey)
             continue;
         };
         if let AlgorithmParameters::EllipticCurve(ec) = &jwk.algorithm {
-            check_p256_coordinates(&ec.x, &ec.y)
-                .map_err(|what| invalid(format!("{label}: {what}")))?;
+            check_p256_coordinates(&ec.x, &ec.y).map_err(|what| invalid(format!("{label}: {what}")))?;
         }
-        let key = DecodingKey::from_jwk(&jwk)
-            .map_err(|error| invalid(format!("{label} is unusable: {error}")))?;
+        let key =
+            DecodingKey::from_jwk(&jwk).map_err(|error| invalid(format!("{label} is unusable: {error}")))?;
         if kid.is_some() && keys.iter().any(|(other, _, _)| *other == kid) {
             return Err(invalid(format!("{label}: duplicate kid")));
         }
@@ -337,9 +313,7 @@ fn usable_algorithm(jwk: &Jwk) -> Option<Algorithm> {
     }
     let alg = match &jwk.algorithm {
         AlgorithmParameters::RSA(_) => Algorithm::RS256,
-        AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
-            Algorithm::ES256
-        }
+        AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => Algorithm::ES256,
         _ => return None,
     };
     match jwk.common.key_algorithm {
@@ -391,10 +365,6 @@ pub fn mint_hs256(
         "exp": exp,
         DEFAULT_ROLES_CLAIM: roles.iter().map(|role| role.as_str()).collect::<Vec<_>>(),
     });
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret),
-    )
-    .map_err(|error| AuthSetupError::Signing(error.to_string()))
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
+        .map_err(|error| AuthSetupError::Signing(error.to_string()))
 }

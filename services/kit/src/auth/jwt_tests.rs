@@ -26,10 +26,7 @@ fn role_names_round_trip() {
 
 #[test]
 fn has_any_requires_overlap() {
-    let p = Principal {
-        subject: "u".into(),
-        roles: vec![Role::SalesRep],
-    };
+    let p = Principal { subject: "u".into(), roles: vec![Role::SalesRep] };
     assert!(p.has_any(&[Role::Admin, Role::SalesRep]));
     assert!(!p.has_any(&[Role::Admin]));
     assert!(!p.has_any(&[]));
@@ -87,16 +84,10 @@ fn wrong_issuer_and_audience_are_rejected() {
     let verifier = hs_verifier();
     let mut c = claims(&["admin"]);
     c["iss"] = json!("https://evil.example");
-    assert_eq!(
-        verifier.verify(&sign_hs(&c)),
-        invalid("issuer not accepted")
-    );
+    assert_eq!(verifier.verify(&sign_hs(&c)), invalid("issuer not accepted"));
     let mut c = claims(&["admin"]);
     c["aud"] = json!("someone-else");
-    assert_eq!(
-        verifier.verify(&sign_hs(&c)),
-        invalid("audience not accepted")
-    );
+    assert_eq!(verifier.verify(&sign_hs(&c)), invalid("audience not accepted"));
 }
 
 #[test]
@@ -114,48 +105,30 @@ fn required_claims_are_enforced() {
     }
     let mut c = claims(&["admin"]);
     c["sub"] = json!("");
-    assert_eq!(
-        verifier.verify(&sign_hs(&c)),
-        invalid("missing or empty sub claim")
-    );
+    assert_eq!(verifier.verify(&sign_hs(&c)), invalid("missing or empty sub claim"));
 }
 
 #[test]
 fn future_nbf_is_rejected() {
     let mut c = claims(&["admin"]);
     c["nbf"] = json!(now() + 3600);
-    assert_eq!(
-        hs_verifier().verify(&sign_hs(&c)),
-        invalid("token not yet valid (nbf)")
-    );
+    assert_eq!(hs_verifier().verify(&sign_hs(&c)), invalid("token not yet valid (nbf)"));
 }
 
 #[test]
 fn alg_none_is_rejected() {
     let c = claims(&["admin"]);
-    for header in [
-        json!({"alg": "none", "typ": "JWT"}),
-        json!({"alg": "none", "kid": "rsa-1"}),
-    ] {
+    for header in [json!({"alg": "none", "typ": "JWT"}), json!({"alg": "none", "kid": "rsa-1"})] {
         let token = unsigned(&header, &c);
-        assert!(matches!(
-            hs_verifier().verify(&token),
-            Err(AuthError::Invalid(_))
-        ));
-        assert!(matches!(
-            jwks_verifier("jwks.json").verify(&token),
-            Err(AuthError::Invalid(_))
-        ));
+        assert!(matches!(hs_verifier().verify(&token), Err(AuthError::Invalid(_))));
+        assert!(matches!(jwks_verifier("jwks.json").verify(&token), Err(AuthError::Invalid(_))));
     }
 }
 
 #[test]
 fn garbage_is_rejected() {
     for token in ["", "abc", "a.b.c", "....", "e30.e30.e30"] {
-        assert!(matches!(
-            hs_verifier().verify(token),
-            Err(AuthError::Invalid(_))
-        ));
+        assert!(matches!(hs_verifier().verify(token), Err(AuthError::Invalid(_))));
     }
 }
 
@@ -185,10 +158,7 @@ fn kid_selects_the_key() {
     assert_eq!(verifier.verify(&token), invalid("unknown key id (kid)"));
     // Several keys and no kid: ambiguous.
     let token = sign_rs(RSA1_PRIVATE, None, &c);
-    assert_eq!(
-        verifier.verify(&token),
-        invalid("token has no key id (kid)")
-    );
+    assert_eq!(verifier.verify(&token), invalid("token has no key id (kid)"));
     // A single-key set accepts a token without kid.
     assert!(jwks_verifier("jwks_single.json").verify(&token).is_ok());
     assert_eq!(
@@ -202,26 +172,15 @@ fn algorithm_must_match_key_type() {
     let verifier = jwks_verifier("jwks.json");
     let c = claims(&["admin"]);
     // ES256 signature presented under an RSA kid, and the reverse.
-    assert_eq!(
-        verifier.verify(&sign_es(Some("rsa-1"), &c)),
-        invalid("algorithm does not match the key")
-    );
+    assert_eq!(verifier.verify(&sign_es(Some("rsa-1"), &c)), invalid("algorithm does not match the key"));
     assert_eq!(
         verifier.verify(&sign_rs(RSA1_PRIVATE, Some("ec-1"), &c)),
         invalid("algorithm does not match the key")
     );
     // HS256 "signed" with the public JWKS text (classic key-confusion attack).
     let public = std::fs::read(testdata("jwks_single.json")).unwrap();
-    let token = sign(
-        Algorithm::HS256,
-        Some("rsa-1"),
-        &EncodingKey::from_secret(&public),
-        &c,
-    );
-    assert_eq!(
-        verifier.verify(&token),
-        invalid("algorithm does not match the key")
-    );
+    let token = sign(Algorithm::HS256, Some("rsa-1"), &EncodingKey::from_secret(&public), &c);
+    assert_eq!(verifier.verify(&token), invalid("algorithm does not match the key"));
     // An RS256 token against an HS256 verifier.
     assert_eq!(
         hs_verifier().verify(&sign_rs(RSA1_PRIVATE, None, &c)),
@@ -238,10 +197,7 @@ fn unknown_roles_are_ignored_and_duplicates_dropped() {
     c.as_object_mut().unwrap().remove("roles");
     assert!(hs_verifier().verify(&sign_hs(&c)).unwrap().roles.is_empty());
     c["roles"] = json!("admin");
-    assert_eq!(
-        hs_verifier().verify(&sign_hs(&c)),
-        invalid("roles claim is not an array")
-    );
+    assert_eq!(hs_verifier().verify(&sign_hs(&c)), invalid("roles claim is not an array"));
 }
 
 #[test]
@@ -251,21 +207,13 @@ fn custom_roles_claim() {
     let verifier = Verifier::new(config).unwrap();
     let mut c = claims(&["viewer"]);
     c["https://rapport.test/roles"] = json!(["admin"]);
-    assert_eq!(
-        verifier.verify(&sign_hs(&c)).unwrap().roles,
-        vec![Role::Admin]
-    );
+    assert_eq!(verifier.verify(&sign_hs(&c)).unwrap().roles, vec![Role::Admin]);
 }
 
 #[test]
 fn setup_errors_name_the_problem() {
     let missing = testdata("does-not-exist.json");
-    let err = Verifier::new(AuthConfig::new(
-        ISSUER,
-        AUDIENCE,
-        KeySource::JwksFile(missing),
-    ))
-    .unwrap_err();
+    let err = Verifier::new(AuthConfig::new(ISSUER, AUDIENCE, KeySource::JwksFile(missing))).unwrap_err();
     assert!(matches!(err, AuthSetupError::ReadJwks { .. }));
     assert!(err.to_string().contains("does-not-exist.json"), "{err}");
 
@@ -280,16 +228,11 @@ fn setup_errors_name_the_problem() {
             r#"{"keys": [{"kty": "RSA", "use": "enc", "n": "AQAB", "e": "AQAB"}]}"#,
             "no RS256 or ES256",
         ),
-        (
-            "badec.json",
-            r#"{"keys": [{"kty": "EC", "crv": "P-256", "x": "AAAA", "y": "AAAA"}]}"#,
-            "32-byte",
-        ),
+        ("badec.json", r#"{"keys": [{"kty": "EC", "crv": "P-256", "x": "AAAA", "y": "AAAA"}]}"#, "32-byte"),
     ] {
         let path = dir.join(name);
         std::fs::write(&path, text).unwrap();
-        let err = Verifier::new(AuthConfig::new(ISSUER, AUDIENCE, KeySource::JwksFile(path)))
-            .unwrap_err();
+        let err = Verifier::new(AuthConfig::new(ISSUER, AUDIENCE, KeySource::JwksFile(path))).unwrap_err();
         let text = err.to_string();
         assert!(text.contains(name) && text.contains(expected), "{text}");
     }
@@ -297,18 +240,11 @@ fn setup_errors_name_the_problem() {
 
     let err = Verifier::new(AuthConfig::new(ISSUER, AUDIENCE, KeySource::Secret(vec![])));
     assert!(matches!(err, Err(AuthSetupError::EmptySecret)));
-    let err = Verifier::new(AuthConfig::new(
-        "",
-        AUDIENCE,
-        KeySource::Secret(b"x".to_vec()),
-    ));
+    let err = Verifier::new(AuthConfig::new("", AUDIENCE, KeySource::Secret(b"x".to_vec())));
     assert!(matches!(err, Err(AuthSetupError::InvalidConfig(_))));
     let mut config = AuthConfig::new(ISSUER, AUDIENCE, KeySource::Secret(b"x".to_vec()));
     config.leeway_seconds = MAX_LEEWAY_SECONDS + 1;
-    assert!(matches!(
-        Verifier::new(config),
-        Err(AuthSetupError::InvalidConfig(_))
-    ));
+    assert!(matches!(Verifier::new(config), Err(AuthSetupError::InvalidConfig(_))));
     assert!(matches!(
         mint_hs256(b"", ISSUER, AUDIENCE, "a", &[], Duration::from_secs(1)),
         Err(AuthSetupError::EmptySecret)

@@ -33,20 +33,12 @@ impl AuthLayer {
         let mut by_service = HashMap::with_capacity(policies.len());
         for policy in policies {
             if by_service.contains_key(policy.service()) {
-                tracing::warn!(
-                    service = policy.service(),
-                    "duplicate auth policy for service ignored"
-                );
+                tracing::warn!(service = policy.service(), "duplicate auth policy for service ignored");
                 continue;
             }
             by_service.insert(policy.service(), policy);
         }
-        AuthLayer {
-            shared: Arc::new(Shared {
-                verifier,
-                policies: by_service,
-            }),
-        }
+        AuthLayer { shared: Arc::new(Shared { verifier, policies: by_service }) }
     }
 }
 
@@ -54,10 +46,7 @@ impl<S> Layer<S> for AuthLayer {
     type Service = AuthService<S>;
 
     fn layer(&self, inner: S) -> AuthService<S> {
-        AuthService {
-            inner,
-            shared: Arc::clone(&self.shared),
-        }
+        AuthService { inner, shared: Arc::clone(&self.shared) }
     }
 }
 
@@ -92,10 +81,7 @@ where
 
     fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
         let path = request.uri().path();
-        if PUBLIC_PREFIXES
-            .iter()
-            .any(|prefix| path.starts_with(prefix))
-        {
+        if PUBLIC_PREFIXES.iter().any(|prefix| path.starts_with(prefix)) {
             return Either::Right(self.inner.call(request));
         }
         match self.shared.authorize(path, request.headers()) {
@@ -110,29 +96,20 @@ where
 
 impl Shared {
     fn authorize(&self, path: &str, headers: &HeaderMap) -> Result<Principal, tonic::Status> {
-        let principal = bearer_token(headers)
-            .and_then(|token| self.verifier.verify(token))
-            .map_err(|error| {
+        let principal =
+            bearer_token(headers).and_then(|token| self.verifier.verify(token)).map_err(|error| {
                 match error {
                     AuthError::MissingToken => {
-                        tracing::debug!(
-                            path,
-                            reason = error.reason(),
-                            "authentication failed: {error}"
-                        );
+                        tracing::debug!(path, reason = error.reason(), "authentication failed: {error}");
                     }
                     _ => {
-                        tracing::info!(
-                            path,
-                            reason = error.reason(),
-                            "authentication failed: {error}"
-                        );
+                        tracing::info!(path, reason = error.reason(), "authentication failed: {error}");
                     }
                 }
                 error.to_status()
             })?;
-        let allowed = split_path(path)
-            .and_then(|(service, method)| self.policies.get(service)?.allowed(method));
+        let allowed =
+            split_path(path).and_then(|(service, method)| self.policies.get(service)?.allowed(method));
         let Some(allowed) = allowed else {
             tracing::info!(path, subject = %principal.subject, "permission denied: method not in any policy");
             return Err(permission_denied(path, &[]));
@@ -159,17 +136,12 @@ fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
         return Err(AuthError::MissingToken);
     };
     if values.next().is_some() {
-        return Err(AuthError::MalformedHeader(
-            "more than one authorization header",
-        ));
+        return Err(AuthError::MalformedHeader("more than one authorization header"));
     }
-    let value = value
-        .to_str()
-        .map_err(|_| AuthError::MalformedHeader("authorization header is not ASCII"))?;
-    let (scheme, token) = value
-        .trim()
-        .split_once(' ')
-        .ok_or(AuthError::MalformedHeader("expected `Bearer <token>`"))?;
+    let value =
+        value.to_str().map_err(|_| AuthError::MalformedHeader("authorization header is not ASCII"))?;
+    let (scheme, token) =
+        value.trim().split_once(' ').ok_or(AuthError::MalformedHeader("expected `Bearer <token>`"))?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(AuthError::MalformedHeader("expected the Bearer scheme"));
     }

@@ -22,10 +22,7 @@ const CONTACTS: &[(&str, &[Role])] = &[
 ];
 
 fn layer() -> AuthLayer {
-    AuthLayer::new(
-        hs_verifier(),
-        vec![Policy::new("rapport.contacts.v1.ContactService", CONTACTS)],
-    )
+    AuthLayer::new(hs_verifier(), vec![Policy::new("rapport.contacts.v1.ContactService", CONTACTS)])
 }
 
 /// Sends one request through the layer to an inner service answering 200 with an
@@ -42,9 +39,7 @@ async fn send(path: &str, authorization: Option<&str>) -> (http::Response<Body>,
         async move {
             let mut response = http::Response::new(Body::default());
             if let Ok(subject) = subject {
-                response
-                    .headers_mut()
-                    .insert("x-subject", subject.parse().unwrap());
+                response.headers_mut().insert("x-subject", subject.parse().unwrap());
             }
             Ok::<_, Infallible>(response)
         }
@@ -62,15 +57,7 @@ async fn send(path: &str, authorization: Option<&str>) -> (http::Response<Body>,
 }
 
 fn bearer(roles: &[Role]) -> String {
-    let token = mint_hs256(
-        SECRET,
-        ISSUER,
-        AUDIENCE,
-        "user-1",
-        roles,
-        Duration::from_secs(60),
-    )
-    .unwrap();
+    let token = mint_hs256(SECRET, ISSUER, AUDIENCE, "user-1", roles, Duration::from_secs(60)).unwrap();
     format!("Bearer {token}")
 }
 
@@ -109,12 +96,7 @@ async fn missing_token_is_unauthenticated() {
 
 #[tokio::test]
 async fn malformed_header_is_unauthenticated() {
-    for value in [
-        "Basic dXNlcjpwdw==",
-        "Bearer",
-        "Bearer   ",
-        "token-without-scheme",
-    ] {
+    for value in ["Basic dXNlcjpwdw==", "Bearer", "Bearer   ", "token-without-scheme"] {
         let (response, called) = send(GET, Some(value)).await;
         assert!(!called, "{value}");
         assert_rejected(&response, Code::Unauthenticated, REASON_INVALID_TOKEN);
@@ -131,10 +113,7 @@ async fn invalid_token_is_unauthenticated_and_not_echoed() {
     let (response, called) = send(GET, Some(&format!("Bearer {token}"))).await;
     assert!(!called);
     let status = assert_rejected(&response, Code::Unauthenticated, REASON_INVALID_TOKEN);
-    assert_eq!(
-        status.message(),
-        "invalid bearer token: audience not accepted"
-    );
+    assert_eq!(status.message(), "invalid bearer token: audience not accepted");
     let headers = format!("{:?}", response.headers());
     assert!(!headers.contains(&token[..20]), "{headers}");
 }
@@ -166,21 +145,13 @@ async fn wrong_role_is_permission_denied() {
     // Admin is not implied: DeleteContact lists only sales_manager.
     let (response, called) = send(path, Some(&bearer(&[Role::Admin, Role::Viewer]))).await;
     assert!(!called);
-    let status = assert_rejected(
-        &response,
-        Code::PermissionDenied,
-        REASON_PERMISSION_DENIED_ROLE,
-    );
+    let status = assert_rejected(&response, Code::PermissionDenied, REASON_PERMISSION_DENIED_ROLE);
     let info = status.get_details_error_info().unwrap();
     assert_eq!(info.metadata["method"], path);
     assert_eq!(info.metadata["required_roles"], "sales_manager");
     // No roles at all.
     let (response, _) = send(GET, Some(&bearer(&[]))).await;
-    let status = assert_rejected(
-        &response,
-        Code::PermissionDenied,
-        REASON_PERMISSION_DENIED_ROLE,
-    );
+    let status = assert_rejected(&response, Code::PermissionDenied, REASON_PERMISSION_DENIED_ROLE);
     let info = status.get_details_error_info().unwrap();
     assert_eq!(info.metadata["required_roles"], "admin,sales_rep,viewer");
 }
@@ -196,11 +167,7 @@ async fn unknown_method_or_service_is_permission_denied() {
     ] {
         let (response, called) = send(path, Some(&bearer(&Role::ALL))).await;
         assert!(!called, "{path}");
-        let status = assert_rejected(
-            &response,
-            Code::PermissionDenied,
-            REASON_PERMISSION_DENIED_ROLE,
-        );
+        let status = assert_rejected(&response, Code::PermissionDenied, REASON_PERMISSION_DENIED_ROLE);
         let info = status.get_details_error_info().unwrap();
         assert_eq!(info.metadata["method"], path);
         assert_eq!(info.metadata["required_roles"], "");
@@ -212,20 +179,14 @@ fn principal_helper_without_layer_is_unauthenticated() {
     let request = tonic::Request::new(());
     let status = principal(&request).unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
-    assert_eq!(
-        status.get_details_error_info().unwrap().reason,
-        REASON_MISSING_TOKEN
-    );
+    assert_eq!(status.get_details_error_info().unwrap().reason, REASON_MISSING_TOKEN);
 }
 
 #[test]
 fn policy_lookup() {
     let policy = Policy::new("rapport.contacts.v1.ContactService", CONTACTS);
     assert_eq!(policy.service(), "rapport.contacts.v1.ContactService");
-    assert_eq!(
-        policy.allowed("DeleteContact"),
-        Some(&[Role::SalesManager][..])
-    );
+    assert_eq!(policy.allowed("DeleteContact"), Some(&[Role::SalesManager][..]));
     assert_eq!(policy.allowed("Nobody"), Some(&[][..]));
     assert_eq!(policy.allowed("Missing"), None);
     assert_eq!(policy.methods().count(), 3);

@@ -31,8 +31,8 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 pub use env::config_from_env;
 pub use jwt::{
-    AuthConfig, AuthSetupError, DEFAULT_LEEWAY_SECONDS, DEFAULT_ROLES_CLAIM, KeySource,
-    MAX_LEEWAY_SECONDS, Verifier, mint_hs256,
+    AuthConfig, AuthSetupError, DEFAULT_LEEWAY_SECONDS, DEFAULT_ROLES_CLAIM, KeySource, MAX_LEEWAY_SECONDS,
+    Verifier, mint_hs256,
 };
 pub use layer::{AuthLayer, AuthService};
 pub use policy::Policy;
@@ -168,11 +168,7 @@ impl From<AuthError> for tonic::Status {
 /// Builds the `PERMISSION_DENIED` status for a call of `path` (the full gRPC path) that needs
 /// one of `required` (empty when no role may call it).
 pub fn permission_denied(path: &str, required: &[Role]) -> tonic::Status {
-    let required_roles = required
-        .iter()
-        .map(|role| role.as_str())
-        .collect::<Vec<_>>()
-        .join(",");
+    let required_roles = required.iter().map(|role| role.as_str()).collect::<Vec<_>>().join(",");
     let message = if required.is_empty() {
         format!("{path} is not callable by any role")
     } else {
@@ -192,8 +188,5 @@ pub fn permission_denied(path: &str, required: &[Role]) -> tonic::Status {
 /// The [`Principal`] that [`AuthLayer`] attached to `request`, or `UNAUTHENTICATED`
 /// (reason [`REASON_MISSING_TOKEN`]) when there is none, e.g. the layer is not installed.
 pub fn principal<T>(request: &tonic::Request<T>) -> Result<&Principal, tonic::Status> {
-    request
-        .extensions()
-        .get::<Principal>()
-        .ok_or_else(|| AuthError::MissingToken.to_status())
+    request.extensions().get::<Principal>().ok_or_else(|| AuthError::MissingToken.to_status())
 }

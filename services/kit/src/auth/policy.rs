@@ -24,10 +24,7 @@ impl Policy {
     /// A policy for `service`, the fully qualified service name as it appears in the gRPC
     /// path (e.g. `"rapport.contacts.v1.ContactService"`), with `rules` keyed by bare method
     /// name (e.g. `"ListContacts"`). If a method is listed twice the first entry wins.
-    pub const fn new(
-        service: &'static str,
-        rules: &'static [(&'static str, &'static [Role])],
-    ) -> Policy {
+    pub const fn new(service: &'static str, rules: &'static [(&'static str, &'static [Role])]) -> Policy {
         Policy { service, rules }
     }
 
@@ -38,10 +35,7 @@ impl Policy {
 
     /// The roles allowed to call `method` (bare name), or `None` if the method is not listed.
     pub fn allowed(&self, method: &str) -> Option<&'static [Role]> {
-        self.rules
-            .iter()
-            .find(|(name, _)| *name == method)
-            .map(|(_, roles)| *roles)
+        self.rules.iter().find(|(name, _)| *name == method).map(|(_, roles)| *roles)
     }
 
     /// The method names this policy lists, in table order.

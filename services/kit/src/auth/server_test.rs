@@ -40,9 +40,7 @@ impl tower::Service<http::Request<Body>> for PingServer {
         let handler = tower::service_fn(|request: tonic::Request<()>| async move {
             let subject = principal(&request)?.subject.clone();
             let mut response = tonic::Response::new(());
-            response
-                .metadata_mut()
-                .insert("x-subject", subject.parse().unwrap());
+            response.metadata_mut().insert("x-subject", subject.parse().unwrap());
             Ok::<_, tonic::Status>(response)
         });
         Box::pin(async move {
@@ -61,16 +59,9 @@ async fn call(
     grpc.ready().await.unwrap();
     let mut request = tonic::Request::new(());
     if let Some(value) = authorization {
-        request
-            .metadata_mut()
-            .insert("authorization", value.parse().unwrap());
+        request.metadata_mut().insert("authorization", value.parse().unwrap());
     }
-    grpc.unary(
-        request,
-        PathAndQuery::from_static(path),
-        ProstCodec::<(), ()>::default(),
-    )
-    .await
+    grpc.unary(request, PathAndQuery::from_static(path), ProstCodec::<(), ()>::default()).await
 }
 
 #[tokio::test]
@@ -81,17 +72,13 @@ async fn real_tonic_server_with_auth_layer() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        Server::builder()
-            .layer(layer)
-            .add_service(PingServer)
-            .serve_with_incoming_shutdown(
-                tonic::transport::server::TcpIncoming::from(listener),
-                async {
-                    let _ = stopped.await;
-                },
-            ),
-    );
+    let server =
+        tokio::spawn(Server::builder().layer(layer).add_service(PingServer).serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener),
+            async {
+                let _ = stopped.await;
+            },
+        ));
 
     let channel = Channel::from_shared(format!("http://{addr}"))
         .unwrap()
@@ -100,43 +87,25 @@ async fn real_tonic_server_with_auth_layer() {
         .await
         .unwrap();
     let token = |roles: &[Role]| {
-        let t = mint_hs256(
-            SECRET,
-            ISSUER,
-            AUDIENCE,
-            "svc-1",
-            roles,
-            Duration::from_secs(60),
-        );
+        let t = mint_hs256(SECRET, ISSUER, AUDIENCE, "svc-1", roles, Duration::from_secs(60));
         Some(format!("Bearer {}", t.unwrap()))
     };
 
-    let ok = call(&channel, "/test.v1.Ping/Ping", token(&[Role::Integration]))
-        .await
-        .unwrap();
+    let ok = call(&channel, "/test.v1.Ping/Ping", token(&[Role::Integration])).await.unwrap();
     assert_eq!(ok.metadata().get("x-subject").unwrap(), "svc-1");
 
-    let err = call(&channel, "/test.v1.Ping/Ping", None)
-        .await
-        .unwrap_err();
+    let err = call(&channel, "/test.v1.Ping/Ping", None).await.unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
-    assert_eq!(
-        err.get_details_error_info().unwrap().reason,
-        REASON_MISSING_TOKEN
-    );
+    assert_eq!(err.get_details_error_info().unwrap().reason, REASON_MISSING_TOKEN);
 
-    let err = call(&channel, "/test.v1.Ping/Ping", token(&[Role::Admin]))
-        .await
-        .unwrap_err();
+    let err = call(&channel, "/test.v1.Ping/Ping", token(&[Role::Admin])).await.unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
     let info = err.get_details_error_info().unwrap();
     assert_eq!(info.reason, REASON_PERMISSION_DENIED_ROLE);
     assert_eq!(info.metadata["required_roles"], "integration");
 
     // Health is not served here, but the layer lets it through to the router (UNIMPLEMENTED).
-    let err = call(&channel, "/grpc.health.v1.Health/Check", None)
-        .await
-        .unwrap_err();
+    let err = call(&channel, "/grpc.health.v1.Health/Check", None).await.unwrap_err();
     assert_eq!(err.code(), Code::Unimplemented);
 
     stop.send(()).unwrap();

@@ -20,16 +20,11 @@ pub const EC1_PRIVATE: &[u8] = include_bytes!("testdata/ec1_private.pem");
 
 /// A file under `src/auth/testdata/` (same layout in the scratch and the real crate).
 pub fn testdata(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("src/auth/testdata")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/auth/testdata").join(name)
 }
 
 pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
 /// Valid claims for `sub = "user-1"` with the given role names; tweak with `Value` indexing.
@@ -52,12 +47,7 @@ pub fn sign(alg: Algorithm, kid: Option<&str>, key: &EncodingKey, claims: &Value
 }
 
 pub fn sign_hs(claims: &Value) -> String {
-    sign(
-        Algorithm::HS256,
-        None,
-        &EncodingKey::from_secret(SECRET),
-        claims,
-    )
+    sign(Algorithm::HS256, None, &EncodingKey::from_secret(SECRET), claims)
 }
 
 pub fn sign_rs(private_pem: &[u8], kid: Option<&str>, claims: &Value) -> String {
@@ -73,27 +63,13 @@ pub fn sign_es(kid: Option<&str>, claims: &Value) -> String {
 /// An unsigned token with the given raw header JSON.
 pub fn unsigned(header: &Value, claims: &Value) -> String {
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    format!(
-        "{}.{}.",
-        b64.encode(header.to_string()),
-        b64.encode(claims.to_string())
-    )
+    format!("{}.{}.", b64.encode(header.to_string()), b64.encode(claims.to_string()))
 }
 
 pub fn hs_verifier() -> Verifier {
-    Verifier::new(AuthConfig::new(
-        ISSUER,
-        AUDIENCE,
-        KeySource::Secret(SECRET.to_vec()),
-    ))
-    .unwrap()
+    Verifier::new(AuthConfig::new(ISSUER, AUDIENCE, KeySource::Secret(SECRET.to_vec()))).unwrap()
 }
 
 pub fn jwks_verifier(file: &str) -> Verifier {
-    Verifier::new(AuthConfig::new(
-        ISSUER,
-        AUDIENCE,
-        KeySource::JwksFile(testdata(file)),
-    ))
-    .unwrap()
+    Verifier::new(AuthConfig::new(ISSUER, AUDIENCE, KeySource::JwksFile(testdata(file)))).unwrap()
 }

@@ -64,40 +64,45 @@ impl Change {
     }
 }
 
-/// Appends `changes` in commit order and notifies watchers at commit.
-/// Call it as the last statement of the transaction. Returns the sequences.
+/// Appends `changes` in commit order. Call it as the last statement of
+/// the transaction: the advisory lock it takes is held until commit, so
+/// keep the work after it short. Returns the sequences.
+///
+/// The first row's statement takes the lock and draws the sequence in one
+/// round trip. Watchers are not notified here: after committing, call
+/// [`Feed::announce`] (a wakeup only; watchers also poll on their heartbeat,
+/// so a lost wakeup delays delivery, never loses an event).
 pub async fn append(tx: &mut PgConnection, changes: &[Change]) -> Result<Vec<i64>, sqlx::Error> {
-    if changes.is_empty() {
-        return Ok(Vec::new());
-    }
-    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))")
-        .bind(APPEND_LOCK_CLASS)
-        .execute(&mut *tx)
-        .await?;
     let mut sequences = Vec::with_capacity(changes.len());
-    for change in changes {
-        let sequence: i64 = sqlx::query_scalar(
+    for (index, change) in changes.iter().enumerate() {
+        // The lock comes first: `nextval` is evaluated for the row the
+        // `locked` CTE yields, so it is drawn under the lock.
+        let sql = if index == 0 {
+            "WITH locked AS (SELECT pg_advisory_xact_lock($8, hashtext(current_schema()))) \
+             INSERT INTO change_log \
+               (sequence, event_id, resource_type, resource_id, change_kind, actor, field_paths, resource) \
+             SELECT nextval('change_log_sequence'), $1, $2, $3, $4, $5, $6, $7 FROM locked \
+             RETURNING sequence"
+        } else {
             "INSERT INTO change_log \
                (sequence, event_id, resource_type, resource_id, change_kind, actor, field_paths, resource) \
-             VALUES (nextval('change_log_sequence'), $1, $2, $3, $4, $5, $6, $7) \
-             RETURNING sequence",
-        )
-        .bind(uuid::Uuid::now_v7())
-        .bind(change.resource_type)
-        .bind(&change.resource_id)
-        .bind(i16::try_from(change.kind as i32).unwrap_or_default())
-        .bind(&change.actor)
-        .bind(&change.field_paths)
-        .bind(&change.resource)
-        .fetch_one(&mut *tx)
-        .await?;
+             SELECT nextval('change_log_sequence'), $1, $2, $3, $4, $5, $6, $7 \
+             WHERE $8::int IS NOT NULL \
+             RETURNING sequence"
+        };
+        let sequence: i64 = sqlx::query_scalar(sql)
+            .bind(uuid::Uuid::now_v7())
+            .bind(change.resource_type)
+            .bind(&change.resource_id)
+            .bind(i16::try_from(change.kind as i32).unwrap_or_default())
+            .bind(&change.actor)
+            .bind(&change.field_paths)
+            .bind(&change.resource)
+            .bind(APPEND_LOCK_CLASS)
+            .fetch_one(&mut *tx)
+            .await?;
         sequences.push(sequence);
     }
-    let last = sequences.last().copied().unwrap_or_default();
-    sqlx::query("SELECT pg_notify('rapport_changes_' || current_schema(), $1::text)")
-        .bind(last.to_string())
-        .execute(&mut *tx)
-        .await?;
     Ok(sequences)
 }
 

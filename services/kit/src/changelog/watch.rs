@@ -5,12 +5,13 @@
 //! then reads what is new from the table (the source of truth), so a lost
 //! notification only delays delivery until the next heartbeat tick.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rapport_proto::common::v1::{ChangeEvent, Heartbeat};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Status};
 
@@ -35,7 +36,10 @@ pub enum FeedItem {
 pub struct Feed {
     pool: PgPool,
     wakeups: watch::Receiver<u64>,
+    local: watch::Sender<u64>,
+    announcements: Arc<Notify>,
     heartbeat: Duration,
+    shutdown: Shutdown,
 }
 
 impl Feed {
@@ -44,12 +48,18 @@ impl Feed {
     pub fn start(pool: PgPool, schema: &str, heartbeat: Duration, shutdown: Shutdown) -> Feed {
         let (sender, wakeups) = watch::channel(0u64);
         let channel = format!("rapport_changes_{schema}");
-        tokio::spawn(listen(pool.clone(), channel, sender, shutdown));
-        Feed {
-            pool,
-            wakeups,
-            heartbeat,
-        }
+        let announcements = Arc::new(Notify::new());
+        tokio::spawn(listen(pool.clone(), channel.clone(), sender.clone(), shutdown.clone()));
+        tokio::spawn(announce(pool.clone(), channel, announcements.clone(), shutdown.clone()));
+        Feed { pool, wakeups, local: sender, announcements, heartbeat, shutdown }
+    }
+
+    /// Call after committing appended changes: wakes this process's
+    /// streams at once and, with one NOTIFY per burst of commits, every other
+    /// replica's.
+    pub fn announce(&self) {
+        self.local.send_modify(|count| *count += 1);
+        self.announcements.notify_one();
     }
 
     /// A stream of every change after `after_sequence` (optionally only of
@@ -74,6 +84,7 @@ impl Feed {
             pool: self.pool.clone(),
             wakeups: self.wakeups.clone(),
             heartbeat: self.heartbeat,
+            shutdown: self.shutdown.clone(),
             cursor: after_sequence,
             resource_types,
             sender,
@@ -83,12 +94,24 @@ impl Feed {
     }
 }
 
-async fn listen(
-    pool: PgPool,
-    channel: String,
-    wakeups: watch::Sender<u64>,
-    mut shutdown: Shutdown,
-) {
+/// Sends one NOTIFY per burst of announcements (coalesced: announcements
+/// that arrive while one is being sent share the next).
+async fn announce(pool: PgPool, channel: String, announcements: Arc<Notify>, mut shutdown: Shutdown) {
+    loop {
+        tokio::select! {
+            () = announcements.notified() => {}
+            () = shutdown.wait() => return,
+        }
+        let sent = sqlx::query("SELECT pg_notify($1, '')").bind(&channel).execute(&pool).await;
+        if let Err(err) = sent
+            && !shutdown.is_triggered()
+        {
+            tracing::warn!(channel, error = %err, "cannot announce changes; other replicas see them at their next heartbeat");
+        }
+    }
+}
+
+async fn listen(pool: PgPool, channel: String, wakeups: watch::Sender<u64>, mut shutdown: Shutdown) {
     let mut delay = Duration::from_millis(100);
     loop {
         match PgListener::connect_with(&pool).await {
@@ -106,6 +129,9 @@ async fn listen(
                                     wakeups.send_modify(|count| *count += 1);
                                 }
                                 Err(err) => {
+                                    if shutdown.is_triggered() {
+                                        return;
+                                    }
                                     tracing::warn!(channel, error = %err, "change listener failed");
                                     break;
                                 }
@@ -130,6 +156,7 @@ struct Stream {
     pool: PgPool,
     wakeups: watch::Receiver<u64>,
     heartbeat: Duration,
+    shutdown: Shutdown,
     cursor: i64,
     resource_types: Vec<String>,
     sender: mpsc::Sender<Result<FeedItem, Status>>,
@@ -170,6 +197,9 @@ impl Stream {
                     }
                 }
                 () = self.sender.closed() => return Ok(()),
+                () = self.shutdown.wait() => {
+                    return Err(Status::unavailable("the service is shutting down"));
+                }
             }
         }
     }
@@ -177,47 +207,33 @@ impl Stream {
     /// Sends the next batch after the cursor. Every row advances the cursor,
     /// also those filtered out by type, so heartbeats report real progress.
     async fn read_batch(&mut self) -> Result<Batch, Status> {
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT * FROM change_log WHERE sequence > $1 ORDER BY sequence LIMIT $2",
-        )
-        .bind(self.cursor)
-        .bind(BATCH)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|err| database_status(&err))?;
-        // Checked after the read: a prune that committed before the read
-        // moved the horizon, and this sees it.
-        let pruned_through: i64 =
-            sqlx::query_scalar("SELECT pruned_through FROM change_log_horizon")
-                .fetch_one(&self.pool)
+        let rows: Vec<Row> =
+            sqlx::query_as("SELECT * FROM change_log WHERE sequence > $1 ORDER BY sequence LIMIT $2")
+                .bind(self.cursor)
+                .bind(BATCH)
+                .fetch_all(&self.pool)
                 .await
                 .map_err(|err| database_status(&err))?;
+        // Checked after the read: a prune that committed before the read
+        // moved the horizon, and this sees it.
+        let pruned_through: i64 = sqlx::query_scalar("SELECT pruned_through FROM change_log_horizon")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|err| database_status(&err))?;
         if self.cursor < pruned_through {
             return Err(expired(self.cursor, pruned_through));
         }
         let full = rows.len() as i64 == BATCH;
         for row in rows {
             self.cursor = row.sequence;
-            if !self.resource_types.is_empty() && !self.resource_types.contains(&row.resource_type)
-            {
+            if !self.resource_types.is_empty() && !self.resource_types.contains(&row.resource_type) {
                 continue;
             }
-            if self
-                .sender
-                .send(Ok(FeedItem::Change(row.into_event())))
-                .await
-                .is_err()
-            {
-                return Ok(Batch {
-                    full,
-                    sent_closed: true,
-                });
+            if self.sender.send(Ok(FeedItem::Change(row.into_event()))).await.is_err() {
+                return Ok(Batch { full, sent_closed: true });
             }
         }
-        Ok(Batch {
-            full,
-            sent_closed: false,
-        })
+        Ok(Batch { full, sent_closed: false })
     }
 }
 

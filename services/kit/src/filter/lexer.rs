@@ -181,38 +181,24 @@ impl Cursor {
             None => Err(FilterError::new(pos, expected())),
             Some('"' | '\'') => {
                 let (text, wildcard) = self.string()?;
-                Ok(Value {
-                    text,
-                    quoted: true,
-                    wildcard,
-                    pos,
-                })
+                Ok(Value { text, quoted: true, wildcard, pos })
             }
-            Some(c) if matches!(c, '(' | ')') || is_op_char(c) => Err(FilterError::new(
-                pos,
-                format!("{}, found '{c}'", expected()),
-            )),
+            Some(c) if matches!(c, '(' | ')') || is_op_char(c) => {
+                Err(FilterError::new(pos, format!("{}, found '{c}'", expected())))
+            }
             Some(_) => {
                 let mut text = self.take_while(|c| !ends_value(c));
                 if matches!(text.as_str(), "AND" | "OR" | "NOT") {
                     return Err(FilterError::new(
                         pos,
-                        format!(
-                            "{}, found keyword {text} (quote it to use it as a value)",
-                            expected()
-                        ),
+                        format!("{}, found keyword {text} (quote it to use it as a value)", expected()),
                     ));
                 }
                 let wildcard = text.ends_with('*');
                 if wildcard {
                     text.pop();
                 }
-                Ok(Value {
-                    text,
-                    quoted: false,
-                    wildcard,
-                    pos,
-                })
+                Ok(Value { text, quoted: false, wildcard, pos })
             }
         }
     }

@@ -159,10 +159,7 @@ pub struct FilterError {
 
 impl FilterError {
     fn new(position: usize, message: impl Into<String>) -> Self {
-        Self {
-            position,
-            message: message.into(),
-        }
+        Self { position, message: message.into() }
     }
 }
 
@@ -192,10 +189,7 @@ pub fn parse(
 /// Binds one filter parameter onto a `sqlx::query(...)`.
 ///
 /// Use as `for p in f.params { q = filter::bind(q, p) }`.
-pub fn bind<'q>(
-    q: Query<'q, Postgres, PgArguments>,
-    v: SqlValue,
-) -> Query<'q, Postgres, PgArguments> {
+pub fn bind<'q>(q: Query<'q, Postgres, PgArguments>, v: SqlValue) -> Query<'q, Postgres, PgArguments> {
     match v {
         SqlValue::Text(s) => q.bind(s),
         SqlValue::Uuid(u) => q.bind(u),

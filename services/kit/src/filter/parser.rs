@@ -32,24 +32,13 @@ pub(super) enum Expr {
 
 /// Parses a non-blank filter.
 pub(super) fn parse(chars: Vec<char>, fields: &[Field]) -> Result<Expr, FilterError> {
-    let mut parser = Parser {
-        cur: Cursor::new(chars),
-        fields,
-        depth: 0,
-        comparisons: 0,
-    };
+    let mut parser = Parser { cur: Cursor::new(chars), fields, depth: 0, comparisons: 0 };
     let expr = parser.expression()?;
     match parser.cur.next_term()? {
         (Token::Eof, _) => Ok(expr),
-        (Token::RParen, pos) => Err(FilterError::new(
-            pos,
-            "unbalanced parenthesis: unexpected ')'",
-        )),
+        (Token::RParen, pos) => Err(FilterError::new(pos, "unbalanced parenthesis: unexpected ')'")),
         // `expression` consumes everything else that can follow a term.
-        (token, pos) => Err(FilterError::new(
-            pos,
-            format!("unexpected {}", describe(&token)),
-        )),
+        (token, pos) => Err(FilterError::new(pos, format!("unexpected {}", describe(&token)))),
     }
 }
 
@@ -143,14 +132,12 @@ impl Parser<'_> {
                 self.depth -= 1;
                 match self.cur.next_term()? {
                     (Token::RParen, _) => Ok(inner),
-                    (Token::Eof, _) => Err(FilterError::new(
-                        pos,
-                        "unbalanced parenthesis: '(' is never closed",
-                    )),
-                    (other, at) => Err(FilterError::new(
-                        at,
-                        format!("expected ')', found {}", describe(&other)),
-                    )),
+                    (Token::Eof, _) => {
+                        Err(FilterError::new(pos, "unbalanced parenthesis: '(' is never closed"))
+                    }
+                    (other, at) => {
+                        Err(FilterError::new(at, format!("expected ')', found {}", describe(&other))))
+                    }
                 }
             }
             Token::Word(word) => self.comparison(word, pos),
@@ -185,19 +172,13 @@ impl Parser<'_> {
             let message = if allowed.is_empty() {
                 format!("unknown field '{name}'; no fields are filterable here")
             } else {
-                format!(
-                    "unknown field '{name}'; allowed fields: {}",
-                    allowed.join(", ")
-                )
+                format!("unknown field '{name}'; allowed fields: {}", allowed.join(", "))
             };
             return Err(FilterError::new(pos, message));
         };
         self.comparisons += 1;
         if self.comparisons > MAX_COMPARISONS {
-            return Err(FilterError::new(
-                pos,
-                format!("too many comparisons (maximum {MAX_COMPARISONS})"),
-            ));
+            return Err(FilterError::new(pos, format!("too many comparisons (maximum {MAX_COMPARISONS})")));
         }
         sql::check_operator(field, op, op_pos)?;
         let value = self.cur.next_value(op)?;

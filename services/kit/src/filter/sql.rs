@@ -11,26 +11,13 @@ use super::{Field, FieldKind, FilterError, SqlFilter, SqlValue};
 pub(super) enum Predicate {
     /// `(column OP $n::cast)`, where `OP` is a SQL operator such as `=`, `LIKE`,
     /// `ILIKE` or `IS DISTINCT FROM`.
-    Compare {
-        column: &'static str,
-        op: &'static str,
-        value: SqlValue,
-    },
+    Compare { column: &'static str, op: &'static str, value: SqlValue },
     /// `(column IS NULL OR column NOT LIKE $n::text)`.
-    NotLike {
-        column: &'static str,
-        pattern: String,
-    },
+    NotLike { column: &'static str, pattern: String },
     /// `($n::text = ANY(column))`.
-    HasElement {
-        column: &'static str,
-        element: String,
-    },
+    HasElement { column: &'static str, element: String },
     /// `field:*`.
-    Present {
-        column: &'static str,
-        kind: Presence,
-    },
+    Present { column: &'static str, kind: Presence },
 }
 
 /// What "present" means for a column.
@@ -76,11 +63,7 @@ pub(super) fn check_operator(field: &Field, op: Op, op_pos: usize) -> Result<(),
         FieldKind::Uuid | FieldKind::Bool | FieldKind::Enum { .. } => !ordering,
         FieldKind::TextArray => op == Op::Has,
     };
-    if allowed {
-        Ok(())
-    } else {
-        Err(op_error(field, op, op_pos))
-    }
+    if allowed { Ok(()) } else { Err(op_error(field, op, op_pos)) }
 }
 
 fn op_error(field: &Field, op: Op, op_pos: usize) -> FilterError {
@@ -139,53 +122,32 @@ pub(super) fn predicate(
         return Ok(Predicate::Present { column, kind });
     }
     if value.text.contains('\0') {
-        return Err(FilterError::new(
-            value.pos,
-            "values cannot contain NUL characters",
-        ));
+        return Err(FilterError::new(value.pos, "values cannot contain NUL characters"));
     }
     if value.wildcard && field.kind != FieldKind::Text {
         return Err(FilterError::new(
             value.pos,
-            format!(
-                "wildcard '*' is not supported for {} field '{}'",
-                kind_name(&field.kind),
-                field.name
-            ),
+            format!("wildcard '*' is not supported for {} field '{}'", kind_name(&field.kind), field.name),
         ));
     }
     let sql_value = match (&field.kind, op) {
         (FieldKind::Text, Op::Has) => {
             let pattern = format!("%{}%", escape_like(&value.text));
-            return Ok(Predicate::Compare {
-                column,
-                op: "ILIKE",
-                value: SqlValue::Text(pattern),
-            });
+            return Ok(Predicate::Compare { column, op: "ILIKE", value: SqlValue::Text(pattern) });
         }
         (FieldKind::Text, Op::Eq) if value.wildcard => {
             let pattern = format!("{}%", escape_like(&value.text));
-            return Ok(Predicate::Compare {
-                column,
-                op: "LIKE",
-                value: SqlValue::Text(pattern),
-            });
+            return Ok(Predicate::Compare { column, op: "LIKE", value: SqlValue::Text(pattern) });
         }
         (FieldKind::Text, Op::Ne) if value.wildcard => {
             let pattern = format!("{}%", escape_like(&value.text));
             return Ok(Predicate::NotLike { column, pattern });
         }
         (FieldKind::Text, _) if value.wildcard => {
-            return Err(FilterError::new(
-                value.pos,
-                "wildcard '*' is only supported with =, != and :",
-            ));
+            return Err(FilterError::new(value.pos, "wildcard '*' is only supported with =, != and :"));
         }
         (FieldKind::TextArray, _) => {
-            return Ok(Predicate::HasElement {
-                column,
-                element: value.text,
-            });
+            return Ok(Predicate::HasElement { column, element: value.text });
         }
         (_, Op::Has) => {
             return Err(FilterError::new(
@@ -215,28 +177,16 @@ pub(super) fn predicate(
         (FieldKind::Timestamp, _) => match chrono::DateTime::parse_from_rfc3339(&value.text) {
             Ok(t) => SqlValue::Timestamp(t.to_utc()),
             Err(_) => {
-                return Err(bad_value(
-                    &value,
-                    "an RFC 3339 timestamp such as 2024-01-02T03:04:05Z",
-                ));
+                return Err(bad_value(&value, "an RFC 3339 timestamp such as 2024-01-02T03:04:05Z"));
             }
         },
-        (FieldKind::Enum { prefix, values }, _) => {
-            SqlValue::Text(enum_value(field, prefix, values, &value)?)
-        }
+        (FieldKind::Enum { prefix, values }, _) => SqlValue::Text(enum_value(field, prefix, values, &value)?),
     };
-    Ok(Predicate::Compare {
-        column,
-        op: sql_op(op),
-        value: sql_value,
-    })
+    Ok(Predicate::Compare { column, op: sql_op(op), value: sql_value })
 }
 
 fn bad_value(value: &Value, expected: &str) -> FilterError {
-    FilterError::new(
-        value.pos,
-        format!("expected {expected}, found '{}'", value.text),
-    )
+    FilterError::new(value.pos, format!("expected {expected}, found '{}'", value.text))
 }
 
 /// Resolves `CUSTOMER`, `customer`, `LIFECYCLE_STAGE_CUSTOMER`, ... to `CUSTOMER`.
@@ -248,11 +198,7 @@ fn enum_value(
 ) -> Result<String, FilterError> {
     let input = value.text.as_str();
     let unprefixed = strip_prefix_ignore_case(input, prefix).map(|rest| {
-        if prefix.ends_with('_') || prefix.is_empty() {
-            rest
-        } else {
-            rest.strip_prefix('_').unwrap_or(rest)
-        }
+        if prefix.ends_with('_') || prefix.is_empty() { rest } else { rest.strip_prefix('_').unwrap_or(rest) }
     });
     let found = values.iter().find(|v| {
         v.eq_ignore_ascii_case(input) || unprefixed.is_some_and(|rest| v.eq_ignore_ascii_case(rest))
@@ -272,19 +218,12 @@ fn enum_value(
 
 fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
-    if head.eq_ignore_ascii_case(prefix) {
-        s.get(prefix.len()..)
-    } else {
-        None
-    }
+    if head.eq_ignore_ascii_case(prefix) { s.get(prefix.len()..) } else { None }
 }
 
 /// Renders `expr` with placeholders numbered from `first`.
 pub(super) fn render(expr: &Expr, first: usize) -> SqlFilter {
-    let mut out = SqlFilter {
-        sql: String::new(),
-        params: Vec::new(),
-    };
+    let mut out = SqlFilter { sql: String::new(), params: Vec::new() };
     render_into(expr, first, &mut out);
     out
 }
@@ -292,11 +231,7 @@ pub(super) fn render(expr: &Expr, first: usize) -> SqlFilter {
 fn render_into(expr: &Expr, first: usize, out: &mut SqlFilter) {
     match expr {
         Expr::And(items) | Expr::Or(items) => {
-            let joiner = if matches!(expr, Expr::And(_)) {
-                " AND "
-            } else {
-                " OR "
-            };
+            let joiner = if matches!(expr, Expr::And(_)) { " AND " } else { " OR " };
             out.sql.push('(');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {

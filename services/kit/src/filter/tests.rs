@@ -8,44 +8,17 @@ pub(super) const STAGES: &[&str] = &["LEAD", "CUSTOMER", "CHURNED"];
 /// The allow-list used by the unit tests (columns are qualified to prove they are
 /// used verbatim).
 pub(super) const FIELDS: &[Field] = &[
-    Field {
-        name: "name",
-        column: "c.name",
-        kind: FieldKind::Text,
-    },
-    Field {
-        name: "id",
-        column: "c.id",
-        kind: FieldKind::Uuid,
-    },
-    Field {
-        name: "age",
-        column: "c.age",
-        kind: FieldKind::Integer,
-    },
-    Field {
-        name: "active",
-        column: "c.active",
-        kind: FieldKind::Bool,
-    },
-    Field {
-        name: "create_time",
-        column: "c.created_at",
-        kind: FieldKind::Timestamp,
-    },
+    Field { name: "name", column: "c.name", kind: FieldKind::Text },
+    Field { name: "id", column: "c.id", kind: FieldKind::Uuid },
+    Field { name: "age", column: "c.age", kind: FieldKind::Integer },
+    Field { name: "active", column: "c.active", kind: FieldKind::Bool },
+    Field { name: "create_time", column: "c.created_at", kind: FieldKind::Timestamp },
     Field {
         name: "stage",
         column: "c.stage",
-        kind: FieldKind::Enum {
-            prefix: "LIFECYCLE_STAGE_",
-            values: STAGES,
-        },
+        kind: FieldKind::Enum { prefix: "LIFECYCLE_STAGE_", values: STAGES },
     },
-    Field {
-        name: "tags",
-        column: "c.tags",
-        kind: FieldKind::TextArray,
-    },
+    Field { name: "tags", column: "c.tags", kind: FieldKind::TextArray },
 ];
 
 pub(super) fn ok(filter: &str) -> SqlFilter {
@@ -92,11 +65,7 @@ fn empty_and_blank_filters_are_none() {
 fn text_comparisons() {
     one(r#"name = "ada""#, "(c.name = $1::text)", text("ada"));
     one("name=ada", "(c.name = $1::text)", text("ada"));
-    one(
-        "name != 'ada'",
-        "(c.name IS DISTINCT FROM $1::text)",
-        text("ada"),
-    );
+    one("name != 'ada'", "(c.name IS DISTINCT FROM $1::text)", text("ada"));
     one("name < b", "(c.name < $1::text)", text("b"));
     one("name <= b", "(c.name <= $1::text)", text("b"));
     one("name > b", "(c.name > $1::text)", text("b"));
@@ -107,11 +76,7 @@ fn text_comparisons() {
 #[test]
 fn text_has_is_escaped_ilike() {
     one("name:Ada", "(c.name ILIKE $1::text)", text("%Ada%"));
-    one(
-        r#"name:"50%_off\\""#,
-        "(c.name ILIKE $1::text)",
-        text(r"%50\%\_off\\%"),
-    );
+    one(r#"name:"50%_off\\""#, "(c.name ILIKE $1::text)", text(r"%50\%\_off\\%"));
     // A trailing wildcard is redundant for "contains".
     one("name:ada*", "(c.name ILIKE $1::text)", text("%ada%"));
 }
@@ -119,23 +84,12 @@ fn text_has_is_escaped_ilike() {
 #[test]
 fn text_prefix_match() {
     one("name = ada*", "(c.name LIKE $1::text)", text("ada%"));
-    one(
-        r#"name = "a_b%*""#,
-        "(c.name LIKE $1::text)",
-        text(r"a\_b\%%"),
-    );
-    one(
-        "name != 'ada*'",
-        "(c.name IS NULL OR c.name NOT LIKE $1::text)",
-        text("ada%"),
-    );
+    one(r#"name = "a_b%*""#, "(c.name LIKE $1::text)", text(r"a\_b\%%"));
+    one("name != 'ada*'", "(c.name IS NULL OR c.name NOT LIKE $1::text)", text("ada%"));
     // Escaped or non-trailing stars are literal.
     one(r#"name = "ada\*""#, "(c.name = $1::text)", text("ada*"));
     one("name = a*b", "(c.name = $1::text)", text("a*b"));
-    assert_eq!(
-        err("name < ada*"),
-        (7, "wildcard '*' is only supported with =, != and :".into())
-    );
+    assert_eq!(err("name < ada*"), (7, "wildcard '*' is only supported with =, != and :".into()));
 }
 
 #[test]
@@ -164,29 +118,13 @@ fn presence() {
 fn uuid_comparisons() {
     let u = SqlValue::Uuid(uuid::Uuid::parse_str(UUID).unwrap());
     one(&format!("id = {UUID}"), "(c.id = $1::uuid)", u.clone());
-    one(
-        &format!("id != \"{UUID}\""),
-        "(c.id IS DISTINCT FROM $1::uuid)",
-        u,
-    );
-    assert_eq!(
-        err("id = nope"),
-        (5, "expected a UUID, found 'nope'".into())
-    );
+    one(&format!("id != \"{UUID}\""), "(c.id IS DISTINCT FROM $1::uuid)", u);
+    assert_eq!(err("id = nope"), (5, "expected a UUID, found 'nope'".into()));
     let (pos, msg) = err(&format!("id < {UUID}"));
     assert_eq!(pos, 3);
-    assert_eq!(
-        msg,
-        "operator '<' is not supported for uuid field 'id'; supported: =, !=, :*"
-    );
+    assert_eq!(msg, "operator '<' is not supported for uuid field 'id'; supported: =, !=, :*");
     assert_eq!(err(&format!("id:{UUID}")).0, 2);
-    assert_eq!(
-        err("id = abc*"),
-        (
-            5,
-            "wildcard '*' is not supported for uuid field 'id'".into()
-        )
-    );
+    assert_eq!(err("id = abc*"), (5, "wildcard '*' is not supported for uuid field 'id'".into()));
 }
 
 #[test]
@@ -197,46 +135,21 @@ fn integer_comparisons() {
     one("age < -5", "(c.age < $1::bigint)", i(-5));
     one("age <= '7'", "(c.age <= $1::bigint)", i(7));
     one("age > 0", "(c.age > $1::bigint)", i(0));
-    one(
-        "age>=9223372036854775807",
-        "(c.age >= $1::bigint)",
-        i(i64::MAX),
-    );
-    assert_eq!(
-        err("age = 4x"),
-        (6, "expected a 64-bit integer, found '4x'".into())
-    );
+    one("age>=9223372036854775807", "(c.age >= $1::bigint)", i(i64::MAX));
+    assert_eq!(err("age = 4x"), (6, "expected a 64-bit integer, found '4x'".into()));
     assert_eq!(err_pos("age = 9223372036854775808"), 6);
     assert_eq!(err_pos("age = 1.5"), 6);
     let (pos, msg) = err("age:5");
     assert_eq!(pos, 3);
-    assert_eq!(
-        msg,
-        "operator ':' is only supported as 'age:*' (presence) for integer field 'age'"
-    );
+    assert_eq!(msg, "operator ':' is only supported as 'age:*' (presence) for integer field 'age'");
 }
 
 #[test]
 fn bool_comparisons() {
-    one(
-        "active = true",
-        "(c.active = $1::boolean)",
-        SqlValue::Bool(true),
-    );
-    one(
-        "active = FALSE",
-        "(c.active = $1::boolean)",
-        SqlValue::Bool(false),
-    );
-    one(
-        "active != false",
-        "(c.active IS DISTINCT FROM $1::boolean)",
-        SqlValue::Bool(false),
-    );
-    assert_eq!(
-        err("active = yes"),
-        (9, "expected true or false, found 'yes'".into())
-    );
+    one("active = true", "(c.active = $1::boolean)", SqlValue::Bool(true));
+    one("active = FALSE", "(c.active = $1::boolean)", SqlValue::Bool(false));
+    one("active != false", "(c.active IS DISTINCT FROM $1::boolean)", SqlValue::Bool(false));
+    assert_eq!(err("active = yes"), (9, "expected true or false, found 'yes'".into()));
     assert_eq!(err_pos("active > true"), 7);
     assert_eq!(err_pos("active:true"), 6);
 }
@@ -244,74 +157,32 @@ fn bool_comparisons() {
 #[test]
 fn timestamp_comparisons() {
     let t = "2024-01-02T03:04:05Z";
-    one(
-        &format!("create_time = {t}"),
-        "(c.created_at = $1::timestamptz)",
-        ts(t),
-    );
-    one(
-        &format!("create_time != \"{t}\""),
-        "(c.created_at IS DISTINCT FROM $1::timestamptz)",
-        ts(t),
-    );
-    one(
-        &format!("create_time<{t}"),
-        "(c.created_at < $1::timestamptz)",
-        ts(t),
-    );
-    one(
-        &format!("create_time <= '{t}'"),
-        "(c.created_at <= $1::timestamptz)",
-        ts(t),
-    );
-    one(
-        &format!("create_time > {t}"),
-        "(c.created_at > $1::timestamptz)",
-        ts(t),
-    );
-    one(
-        &format!("create_time >= {t}"),
-        "(c.created_at >= $1::timestamptz)",
-        ts(t),
-    );
+    one(&format!("create_time = {t}"), "(c.created_at = $1::timestamptz)", ts(t));
+    one(&format!("create_time != \"{t}\""), "(c.created_at IS DISTINCT FROM $1::timestamptz)", ts(t));
+    one(&format!("create_time<{t}"), "(c.created_at < $1::timestamptz)", ts(t));
+    one(&format!("create_time <= '{t}'"), "(c.created_at <= $1::timestamptz)", ts(t));
+    one(&format!("create_time > {t}"), "(c.created_at > $1::timestamptz)", ts(t));
+    one(&format!("create_time >= {t}"), "(c.created_at >= $1::timestamptz)", ts(t));
     // Offsets are normalised to UTC; fractional seconds are kept.
     let f = ok("create_time > 2024-01-02T05:04:05.250+02:00");
     assert_eq!(f.params, vec![ts("2024-01-02T03:04:05.250Z")]);
     let (pos, msg) = err("create_time > 2024-01-02");
     assert_eq!(pos, 14);
-    assert_eq!(
-        msg,
-        "expected an RFC 3339 timestamp such as 2024-01-02T03:04:05Z, found '2024-01-02'"
-    );
+    assert_eq!(msg, "expected an RFC 3339 timestamp such as 2024-01-02T03:04:05Z, found '2024-01-02'");
     assert_eq!(err_pos(&format!("create_time:{t}")), 11);
 }
 
 #[test]
 fn enum_comparisons() {
-    for value in [
-        "CUSTOMER",
-        "customer",
-        "LIFECYCLE_STAGE_CUSTOMER",
-        "lifecycle_stage_Customer",
-        "'CUSTOMER'",
-    ] {
-        one(
-            &format!("stage = {value}"),
-            "(c.stage = $1::text)",
-            text("CUSTOMER"),
-        );
+    for value in
+        ["CUSTOMER", "customer", "LIFECYCLE_STAGE_CUSTOMER", "lifecycle_stage_Customer", "'CUSTOMER'"]
+    {
+        one(&format!("stage = {value}"), "(c.stage = $1::text)", text("CUSTOMER"));
     }
-    one(
-        "stage != LEAD",
-        "(c.stage IS DISTINCT FROM $1::text)",
-        text("LEAD"),
-    );
+    one("stage != LEAD", "(c.stage IS DISTINCT FROM $1::text)", text("LEAD"));
     let (pos, msg) = err("stage = PROSPECT");
     assert_eq!(pos, 8);
-    assert_eq!(
-        msg,
-        "unknown value 'PROSPECT' for field 'stage'; allowed values: LEAD, CUSTOMER, CHURNED"
-    );
+    assert_eq!(msg, "unknown value 'PROSPECT' for field 'stage'; allowed values: LEAD, CUSTOMER, CHURNED");
     assert_eq!(err_pos("stage = LIFECYCLE_STAGE_"), 8);
     assert_eq!(err_pos("stage < LEAD"), 6);
     assert_eq!(err_pos("stage:LEAD"), 5);
@@ -321,22 +192,8 @@ fn enum_comparisons() {
 #[test]
 fn enum_prefix_without_underscore_and_empty_prefix() {
     const F: &[Field] = &[
-        Field {
-            name: "a",
-            column: "a",
-            kind: FieldKind::Enum {
-                prefix: "STAGE",
-                values: STAGES,
-            },
-        },
-        Field {
-            name: "b",
-            column: "b",
-            kind: FieldKind::Enum {
-                prefix: "",
-                values: STAGES,
-            },
-        },
+        Field { name: "a", column: "a", kind: FieldKind::Enum { prefix: "STAGE", values: STAGES } },
+        Field { name: "b", column: "b", kind: FieldKind::Enum { prefix: "", values: STAGES } },
     ];
     let p = |s| parse(s, F, 1).unwrap().unwrap().params;
     assert_eq!(p("a = STAGE_LEAD"), vec![text("LEAD")]);
@@ -348,42 +205,24 @@ fn enum_prefix_without_underscore_and_empty_prefix() {
 #[test]
 fn text_array_has() {
     one("tags:vip", "($1::text = ANY(c.tags))", text("vip"));
-    one(
-        r#"tags : "VIP list""#,
-        "($1::text = ANY(c.tags))",
-        text("VIP list"),
-    );
+    one(r#"tags : "VIP list""#, "($1::text = ANY(c.tags))", text("VIP list"));
     let (pos, msg) = err("tags = vip");
     assert_eq!(pos, 5);
-    assert_eq!(
-        msg,
-        "operator '=' is not supported for text array field 'tags'; supported: :"
-    );
+    assert_eq!(msg, "operator '=' is not supported for text array field 'tags'; supported: :");
     assert_eq!(err_pos("tags != vip"), 5);
     assert_eq!(err_pos("tags:vip*"), 5);
 }
 
 #[test]
 fn placeholders_start_at_first_placeholder() {
-    let f = parse("name = a OR age > 1 OR tags:x", FIELDS, 3)
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        f.sql,
-        "((c.name = $3::text) OR (c.age > $4::bigint) OR ($5::text = ANY(c.tags)))"
-    );
+    let f = parse("name = a OR age > 1 OR tags:x", FIELDS, 3).unwrap().unwrap();
+    assert_eq!(f.sql, "((c.name = $3::text) OR (c.age > $4::bigint) OR ($5::text = ANY(c.tags)))");
     assert_eq!(f.params, vec![text("a"), SqlValue::Integer(1), text("x")]);
     // 0 is treated as 1: PostgreSQL placeholders start at $1.
-    assert_eq!(
-        parse("age = 1", FIELDS, 0).unwrap().unwrap().sql,
-        "(c.age = $1::bigint)"
-    );
+    assert_eq!(parse("age = 1", FIELDS, 0).unwrap().unwrap().sql, "(c.age = $1::bigint)");
 }
 
 #[test]
 fn nul_characters_are_rejected() {
-    assert_eq!(
-        err("name = \"a\0b\""),
-        (7, "values cannot contain NUL characters".into())
-    );
+    assert_eq!(err("name = \"a\0b\""), (7, "values cannot contain NUL characters".into()));
 }

@@ -46,25 +46,17 @@ INSERT INTO contacts (id, n, name, age, active, created_at, stage, tags) VALUES
 /// Runs `filter` with `$1` taken by the caller, through `query_scalar` + `bind_scalar`.
 async fn rows(pool: &PgPool, filter: &str) -> Vec<i32> {
     let f = parse(filter, FIELDS, 2).unwrap().unwrap();
-    let sql = format!(
-        "SELECT c.n FROM contacts c WHERE c.n > $1 AND {} ORDER BY c.n",
-        f.sql
-    );
+    let sql = format!("SELECT c.n FROM contacts c WHERE c.n > $1 AND {} ORDER BY c.n", f.sql);
     let mut q = sqlx::query_scalar::<_, i32>(&sql).bind(0_i32);
     for p in f.params {
         q = bind_scalar(q, p);
     }
-    q.fetch_all(pool)
-        .await
-        .unwrap_or_else(|e| panic!("{filter:?} -> {sql}: {e}"))
+    q.fetch_all(pool).await.unwrap_or_else(|e| panic!("{filter:?} -> {sql}: {e}"))
 }
 
 fn cases() -> Vec<(String, Vec<i32>)> {
     let owned = |cases: &[(&str, &[i32])]| -> Vec<(String, Vec<i32>)> {
-        cases
-            .iter()
-            .map(|(f, r)| ((*f).to_owned(), r.to_vec()))
-            .collect()
+        cases.iter().map(|(f, r)| ((*f).to_owned(), r.to_vec())).collect()
     };
     let mut all = owned(&[
         // Text
@@ -86,10 +78,7 @@ fn cases() -> Vec<(String, Vec<i32>)> {
         ("name >= G", &[3, 6]),
         // Uuid
         ("id = 0190f3c4-1d2e-7a3b-8c4d-000000000001", &[1]),
-        (
-            "id != '0190f3c4-1d2e-7a3b-8c4d-000000000001'",
-            &[2, 3, 4, 5, 6],
-        ),
+        ("id != '0190f3c4-1d2e-7a3b-8c4d-000000000001'", &[2, 3, 4, 5, 6]),
         ("id:*", &ALL),
         // Integer (an int4 column compared with bigint parameters)
         ("age > 30", &[1, 2, 6]),
@@ -139,53 +128,29 @@ async fn check_all(pool: PgPool) {
     for (filter, expected) in cases() {
         assert_eq!(rows(&pool, &filter).await, expected, "filter {filter:?}");
         // NOT selects exactly the complement, NULLs included.
-        let complement: Vec<i32> = ALL
-            .iter()
-            .copied()
-            .filter(|n| !expected.contains(n))
-            .collect();
+        let complement: Vec<i32> = ALL.iter().copied().filter(|n| !expected.contains(n)).collect();
         let negated = format!("NOT ({filter})");
-        assert_eq!(
-            rows(&pool, &negated).await,
-            complement,
-            "filter {negated:?}"
-        );
+        assert_eq!(rows(&pool, &negated).await, complement, "filter {negated:?}");
     }
     // The table survived the injection-looking values.
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM contacts")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM contacts").fetch_one(&pool).await.unwrap();
     assert_eq!(count, 6);
 
     // `bind` (query) and `bind_as` (query_as) work the same way.
-    let f = parse("stage = CUSTOMER OR tags:math", FIELDS, 1)
-        .unwrap()
-        .unwrap();
+    let f = parse("stage = CUSTOMER OR tags:math", FIELDS, 1).unwrap().unwrap();
     let sql = format!("SELECT c.n FROM contacts c WHERE {} ORDER BY c.n", f.sql);
     let mut q = sqlx::query(&sql);
     for p in f.params.clone() {
         q = bind(q, p);
     }
-    let got: BTreeSet<i32> = q
-        .fetch_all(&pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| sqlx::Row::get::<i32, _>(row, "n"))
-        .collect();
+    let got: BTreeSet<i32> =
+        q.fetch_all(&pool).await.unwrap().iter().map(|row| sqlx::Row::get::<i32, _>(row, "n")).collect();
     assert_eq!(got, BTreeSet::from([1, 2, 5]));
     let mut q = sqlx::query_as::<_, (i32,)>(&sql);
     for p in f.params {
         q = bind_as(q, p);
     }
-    let got: Vec<i32> = q
-        .fetch_all(&pool)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|(n,)| n)
-        .collect();
+    let got: Vec<i32> = q.fetch_all(&pool).await.unwrap().into_iter().map(|(n,)| n).collect();
     assert_eq!(got, vec![1, 2, 5]);
 }
 
@@ -199,26 +164,16 @@ async fn generated_sql_selects_the_right_rows() {
         .await
         .expect("PostgreSQL must be reachable at DATABASE_URL");
     let db = format!("filter_scratch_{}", uuid::Uuid::now_v7().simple());
-    sqlx::query(&format!("CREATE DATABASE {db}"))
-        .execute(&admin)
-        .await
-        .unwrap();
+    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&admin).await.unwrap();
 
-    let pool = PgPoolOptions::new()
-        .max_connections(2)
-        .connect_with(admin_opts.database(&db))
-        .await
-        .unwrap();
+    let pool = PgPoolOptions::new().max_connections(2).connect_with(admin_opts.database(&db)).await.unwrap();
     sqlx::query(SCHEMA).execute(&pool).await.unwrap();
     sqlx::query(ROWS).execute(&pool).await.unwrap();
 
     // Run the checks in a task so the database is dropped even if one fails.
     let outcome = tokio::spawn(check_all(pool.clone())).await;
     pool.close().await;
-    sqlx::query(&format!("DROP DATABASE {db} WITH (FORCE)"))
-        .execute(&admin)
-        .await
-        .unwrap();
+    sqlx::query(&format!("DROP DATABASE {db} WITH (FORCE)")).execute(&admin).await.unwrap();
     if let Err(e) = outcome {
         std::panic::resume_unwind(e.into_panic());
     }

@@ -74,11 +74,7 @@ where
                         if code != 0 {
                             record.record("otel.status_code", "ERROR");
                         }
-                        tracing::debug!(
-                            code,
-                            elapsed_us = started.elapsed().as_micros() as u64,
-                            "call done"
-                        );
+                        tracing::debug!(code, elapsed_us = started.elapsed().as_micros() as u64, "call done");
                     }
                     Err(err) => {
                         record.record("otel.status_code", "ERROR");

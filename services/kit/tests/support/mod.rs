@@ -41,22 +41,14 @@ pub async fn database() -> Database {
         acquire_timeout: Duration::from_secs(10),
     };
     let pool = db::pool(&config).unwrap();
-    db::migrate(&pool, SCHEMA, &Migrator::DEFAULT)
-        .await
-        .unwrap();
+    db::migrate(&pool, SCHEMA, &Migrator::DEFAULT).await.unwrap();
     assert!(db::is_ready(&pool, &Migrator::DEFAULT).await);
-    Database {
-        pool,
-        _database: database,
-    }
+    Database { pool, _database: database }
 }
 
 /// A change to resource `id` of type `resource_type`, carrying a `Money`.
 pub fn change_of(resource_type: &'static str, id: &str, kind: ChangeKind) -> Change {
-    let money = Money {
-        currency_code: "EUR".into(),
-        minor_units: 1234,
-    };
+    let money = Money { currency_code: "EUR".into(), minor_units: 1234 };
     Change::of(resource_type, &money, id, kind, "tester", Vec::new())
 }
 

@@ -300,14 +300,8 @@ pub(crate) const INDUSTRIES: &[&str] = &[
     "Insurance",
 ];
 
-pub(crate) const FREEMAIL: &[&str] = &[
-    "gmail.com",
-    "outlook.com",
-    "yahoo.com",
-    "proton.me",
-    "icloud.com",
-    "hotmail.com",
-];
+pub(crate) const FREEMAIL: &[&str] =
+    &["gmail.com", "outlook.com", "yahoo.com", "proton.me", "icloud.com", "hotmail.com"];
 
 /// Lifecycle stages with their weight in percent.
 pub(crate) const STAGES: &[(&str, usize)] = &[

@@ -14,9 +14,7 @@ use sqlx::postgres::PgPoolOptions;
 
 mod data;
 
-use data::{
-    COMPANY_KINDS, COMPANY_STEMS, FREEMAIL, INDUSTRIES, LEGAL_FORMS, SOURCES, STAGES, TOP_LEVELS,
-};
+use data::{COMPANY_KINDS, COMPANY_STEMS, FREEMAIL, INDUSTRIES, LEGAL_FORMS, SOURCES, STAGES, TOP_LEVELS};
 pub use data::{FAMILY_NAMES, GIVEN_NAMES, JOB_TITLES, TAGS};
 
 /// Distinct company names the stems, kinds and legal forms can make.
@@ -60,9 +58,7 @@ pub async fn seed(url: &str, contacts: u32, working_set: u32) -> anyhow::Result<
     let insert_time = started.elapsed();
 
     let started = Instant::now();
-    pool.execute("VACUUM ANALYZE contacts.companies, contacts.contacts")
-        .await
-        .context("vacuum analyze")?;
+    pool.execute("VACUUM ANALYZE contacts.companies, contacts.contacts").await.context("vacuum analyze")?;
     // Write the seed's dirty pages out now rather than during a scenario.
     // Needs superuser (or pg_checkpoint); without it a checkpoint may land
     // mid-run, which the report shows.
@@ -77,18 +73,9 @@ pub async fn seed(url: &str, contacts: u32, working_set: u32) -> anyhow::Result<
             .fetch_all(&pool)
             .await?;
     let company_ids: Vec<String> =
-        sqlx::query_scalar("SELECT id::text FROM contacts.companies ORDER BY id")
-            .fetch_all(&pool)
-            .await?;
+        sqlx::query_scalar("SELECT id::text FROM contacts.companies ORDER BY id").fetch_all(&pool).await?;
     pool.close().await;
-    Ok(Seeded {
-        contacts,
-        companies,
-        insert_time,
-        vacuum_time,
-        working_set,
-        company_ids,
-    })
+    Ok(Seeded { contacts, companies, insert_time, vacuum_time, working_set, company_ids })
 }
 
 /// `h(n, salt)`: a deterministic, non-negative 31-bit hash of row `n`.
@@ -137,11 +124,7 @@ async fn insert_companies(tx: &mut sqlx::PgConnection, companies: u32) -> anyhow
     Ok(())
 }
 
-async fn insert_contacts(
-    tx: &mut sqlx::PgConnection,
-    contacts: u32,
-    companies: u32,
-) -> anyhow::Result<()> {
+async fn insert_contacts(tx: &mut sqlx::PgConnection, contacts: u32, companies: u32) -> anyhow::Result<()> {
     let stages = weighted(STAGES);
     let sources = weighted(SOURCES);
     sqlx::query(
@@ -209,10 +192,7 @@ async fn insert_contacts(
 
 /// Each name repeated by its weight, for a uniform pick in SQL.
 fn weighted(table: &[(&'static str, usize)]) -> Vec<&'static str> {
-    table
-        .iter()
-        .flat_map(|(name, weight)| std::iter::repeat_n(*name, *weight))
-        .collect()
+    table.iter().flat_map(|(name, weight)| std::iter::repeat_n(*name, *weight)).collect()
 }
 
 /// Lifecycle stages a created contact may get (stored names).
