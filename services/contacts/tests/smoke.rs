@@ -60,3 +60,39 @@ async fn reflection_lists_the_service_without_credentials() {
     assert!(names.contains(&"grpc.health.v1.Health".to_owned()), "{names:?}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn requests_over_the_size_limit_are_refused_before_they_reach_the_service() {
+    let options =
+        common::Options { env: vec![("GRPC_MAX_MESSAGE_BYTES".into(), "2048".into())], ..Default::default() };
+    let app = TestApp::spawn_with(options).await;
+    let mut client = app.client().await;
+    let email = unique_email("big");
+    let mut big = contact("Big", &email);
+    // 40 tags of 60 characters: valid, but about 2.5 KB on the wire.
+    big.tags = (0..40).map(|n| format!("{n:02}{}", "x".repeat(58))).collect();
+    let refused = client
+        .create_contact(CreateContactRequest { contact: Some(big), request_id: String::new() })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::OutOfRange, "{refused:?}");
+
+    // Nothing was created, and normal requests still work.
+    let listed = client
+        .list_contacts(rapport_proto::contacts::v1::ListContactsRequest {
+            filter: format!("email = \"{email}\""),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.contacts.is_empty());
+    client
+        .create_contact(CreateContactRequest {
+            contact: Some(contact("Small", &email)),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap();
+    app.stop().await;
+}
