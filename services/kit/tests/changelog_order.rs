@@ -103,16 +103,19 @@ async fn writer(pool: PgPool, writer: u64) -> Vec<i64> {
         work(&mut tx, &mut dice).await;
         // Some transactions append two changes at once.
         let changes = if n % 7 == 0 { vec![change(&key), change(&key)] } else { vec![change(&key)] };
-        let sequences = changelog::append(&mut tx, &changes).await.unwrap();
-        assert_eq!(sequences.len(), changes.len());
-        // The lock is held until commit, so a pause here must not matter.
+        let events = changelog::append(&mut tx, &changes).await.unwrap();
+        assert_eq!(events.len(), changes.len());
+        // Work between append and commit must not matter.
         if dice.roll(4) == 0 {
             work(&mut tx, &mut dice).await;
         }
         if dice.roll(10) == 0 {
             tx.rollback().await.unwrap();
+            assert!(changelog::sequences(&pool, &events).await.unwrap().is_empty());
         } else {
             tx.commit().await.unwrap();
+            let sequences = changelog::sequences(&pool, &events).await.unwrap();
+            assert_eq!(sequences.len(), changes.len());
             committed.extend(sequences);
         }
     }
@@ -202,6 +205,11 @@ async fn the_detector_catches_a_sequence_drawn_at_transaction_start() {
     let database = database().await;
     let pool = &database.pool;
     let mut consumer = Consumer::default();
+    // This test's broken writer draws its own sequences.
+    sqlx::query("ALTER TABLE change_log DISABLE TRIGGER change_log_sequence_at_commit")
+        .execute(pool)
+        .await
+        .unwrap();
 
     let mut first = pool.begin().await.unwrap();
     let first_sequence = broken_draw(&mut first).await;
@@ -225,74 +233,93 @@ async fn the_detector_catches_a_sequence_drawn_at_transaction_start() {
 }
 
 #[tokio::test]
-async fn append_holds_a_later_transaction_until_the_earlier_commits() {
+async fn sequences_follow_commit_order_not_append_order() {
     let database = database().await;
     let pool = database.pool.clone();
     create_scratch(&pool).await;
     let mut consumer = Consumer::default();
 
+    // The first appends first but commits last.
     let mut first = pool.begin().await.unwrap();
     sqlx::query("INSERT INTO scratch (key) VALUES ('first')").execute(&mut *first).await.unwrap();
-    let first_sequence = changelog::append(&mut first, &[change("first")]).await.unwrap()[0];
+    let first_event = changelog::append(&mut first, &[change("first")]).await.unwrap();
 
-    let mut second = tokio::spawn({
+    let mut second = pool.begin().await.unwrap();
+    sqlx::query("INSERT INTO scratch (key) VALUES ('second')").execute(&mut *second).await.unwrap();
+    let second_event = changelog::append(&mut second, &[change("second")]).await.unwrap();
+    // Appending takes no lock: the second commits while the first is open.
+    within("the second commit", second.commit()).await.unwrap();
+    let second_sequence = changelog::sequences(&pool, &second_event).await.unwrap()[0];
+    assert_eq!(consumer.poll(&pool).await, 1);
+    assert_eq!(consumer.cursor, second_sequence);
+
+    first.commit().await.unwrap();
+    let first_sequence = changelog::sequences(&pool, &first_event).await.unwrap()[0];
+    assert!(first_sequence > second_sequence, "drawn at commit, after the second's");
+    consumer.poll(&pool).await;
+    assert_eq!(consumer.seen, vec![second_sequence, first_sequence]);
+    let committed = BTreeSet::from([first_sequence, second_sequence]);
+    assert_eq!(consumer.verdict(&committed), Verdict::default());
+}
+
+#[tokio::test]
+async fn a_commit_waits_while_another_holds_the_sequence_lock() {
+    let database = database().await;
+    let pool = database.pool.clone();
+    let mut consumer = Consumer::default();
+
+    // A transaction that holds the lock the commit trigger takes, as a
+    // committing writer would.
+    let mut holder = pool.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))")
+        .bind(changelog::APPEND_LOCK_CLASS)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+
+    let mut committing = tokio::spawn({
         let pool = pool.clone();
         async move {
             let mut tx = pool.begin().await.unwrap();
-            sqlx::query("INSERT INTO scratch (key) VALUES ('second')").execute(&mut *tx).await.unwrap();
-            let sequence = changelog::append(&mut tx, &[change("second")]).await.unwrap()[0];
+            let events = changelog::append(&mut tx, &[change("waits")]).await.unwrap();
             tx.commit().await.unwrap();
-            sequence
+            changelog::sequences(&pool, &events).await.unwrap()
         }
     });
-
-    // The second append waits on the append lock while the first is open.
-    eventually("the second append to wait on the lock", || {
+    eventually("the commit to wait on the lock", || {
         let pool = pool.clone();
         async move { waiting_locks(&pool, "advisory").await == 1 }
     })
     .await;
     assert!(
-        tokio::time::timeout(Duration::from_millis(300), &mut second).await.is_err(),
-        "the second append finished while the first transaction was open"
+        tokio::time::timeout(Duration::from_millis(300), &mut committing).await.is_err(),
+        "the commit finished while the lock was held"
     );
-    assert_eq!(consumer.poll(&pool).await, 0);
+    assert_eq!(consumer.poll(&pool).await, 0, "nothing is visible before the commit");
 
-    first.commit().await.unwrap();
-    let second_sequence = within("the second append", second).await.unwrap();
-    assert!(second_sequence > first_sequence);
-
+    holder.rollback().await.unwrap();
+    let sequences = within("the commit", committing).await.unwrap();
     consumer.poll(&pool).await;
-    assert_eq!(consumer.seen, vec![first_sequence, second_sequence]);
-    assert_eq!(consumer.verdict(&BTreeSet::from([first_sequence, second_sequence])), Verdict::default());
+    assert_eq!(consumer.seen, sequences);
 }
 
 #[tokio::test]
-async fn a_rolled_back_append_releases_the_lock_and_leaves_no_row() {
+async fn a_rolled_back_append_leaves_no_row_and_blocks_nobody() {
     let database = database().await;
     let pool = database.pool.clone();
     let mut consumer = Consumer::default();
 
     let mut first = pool.begin().await.unwrap();
-    let rolled_back = changelog::append(&mut first, &[change("gone")]).await.unwrap()[0];
-    let second = tokio::spawn({
-        let pool = pool.clone();
-        async move {
-            let mut tx = pool.begin().await.unwrap();
-            let sequence = changelog::append(&mut tx, &[change("kept")]).await.unwrap()[0];
-            tx.commit().await.unwrap();
-            sequence
-        }
-    });
-    eventually("the second append to wait on the lock", || {
-        let pool = pool.clone();
-        async move { waiting_locks(&pool, "advisory").await == 1 }
-    })
-    .await;
+    let rolled_back = changelog::append(&mut first, &[change("gone")]).await.unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    let kept_event = changelog::append(&mut tx, &[change("kept")]).await.unwrap();
+    within("a commit beside an open append", tx.commit()).await.unwrap();
     first.rollback().await.unwrap();
-    let kept = within("the second append", second).await.unwrap();
-    assert!(kept > rolled_back);
 
+    assert!(changelog::sequences(&pool, &rolled_back).await.unwrap().is_empty());
+    let kept = changelog::sequences(&pool, &kept_event).await.unwrap();
     consumer.poll(&pool).await;
-    assert_eq!(consumer.seen, vec![kept]);
+    assert_eq!(consumer.seen, kept);
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM change_log").fetch_one(&pool).await.unwrap();
+    assert_eq!(rows, 1);
 }

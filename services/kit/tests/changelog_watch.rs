@@ -28,8 +28,10 @@ type Changes = ReceiverStream<Result<FeedItem, Status>>;
 /// Appends `changes` in a transaction of their own; returns the sequences.
 async fn append(pool: &PgPool, changes: &[Change]) -> Vec<i64> {
     let mut tx = pool.begin().await.unwrap();
-    let sequences = changelog::append(&mut tx, changes).await.unwrap();
+    let events = changelog::append(&mut tx, changes).await.unwrap();
     tx.commit().await.unwrap();
+    let sequences = changelog::sequences(pool, &events).await.unwrap();
+    assert_eq!(sequences.len(), changes.len());
     sequences
 }
 

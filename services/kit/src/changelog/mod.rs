@@ -2,12 +2,13 @@
 //! transaction as the change. It is the audit trail, the outbox, and the
 //! source of `WatchChanges`.
 //!
-//! Commit order: [`append`] takes a transaction-scoped advisory lock and
-//! only then draws the sequence number, and the lock is held until commit.
-//! Call it last, just before `commit`. A transaction holding sequence N
-//! therefore commits (and becomes visible) before any transaction can draw
-//! N+1, so a consumer that has read up to N can never later meet a smaller
-//! number.
+//! Commit order: [`append`] inserts rows without a sequence; at COMMIT a
+//! deferred trigger takes a transaction-scoped advisory lock and only then
+//! draws each sequence number, and the lock is released only once the
+//! commit is visible. A transaction holding sequence N is therefore visible
+//! before any transaction can draw N+1, so a consumer that has read up to N
+//! can never later meet a smaller number. The lock is held only while
+//! committing, never across a round trip to the client.
 //!
 //! Submodules: [`watch`] (replay then follow, heartbeats, expired cursors).
 
@@ -21,9 +22,10 @@ use sqlx::{PgConnection, PgPool};
 
 pub use watch::{Feed, FeedItem};
 
-/// Advisory lock class of change-log appends (the second key is the
-/// schema's hash, so services do not serialize each other).
-const APPEND_LOCK_CLASS: i32 = 0x7261_7070; // "rapp"
+/// Advisory lock class under which sequences are drawn at commit (the
+/// second key is the schema's hash, so services do not serialize each
+/// other). Written into kit's migration; kept here for reference and tests.
+pub const APPEND_LOCK_CLASS: i32 = 0x7261_7070; // "rapp"
 
 /// One change to append.
 #[derive(Debug, Clone)]
@@ -64,46 +66,47 @@ impl Change {
     }
 }
 
-/// Appends `changes` in commit order. Call it as the last statement of
-/// the transaction: the advisory lock it takes is held until commit, so
-/// keep the work after it short. Returns the sequences.
+/// Appends `changes` to the caller's transaction and returns their event
+/// ids. The sequences are drawn at COMMIT, in commit order (see the
+/// migration's deferred trigger), so nothing here waits on other writers;
+/// read them afterwards with [`sequences`] if needed.
 ///
-/// The first row's statement takes the lock and draws the sequence in one
-/// round trip. Watchers are not notified here: after committing, call
+/// Watchers are not notified here: after committing, call
 /// [`Feed::announce`] (a wakeup only; watchers also poll on their heartbeat,
 /// so a lost wakeup delays delivery, never loses an event).
-pub async fn append(tx: &mut PgConnection, changes: &[Change]) -> Result<Vec<i64>, sqlx::Error> {
-    let mut sequences = Vec::with_capacity(changes.len());
-    for (index, change) in changes.iter().enumerate() {
-        // The lock comes first: `nextval` is evaluated for the row the
-        // `locked` CTE yields, so it is drawn under the lock.
-        let sql = if index == 0 {
-            "WITH locked AS (SELECT pg_advisory_xact_lock($8, hashtext(current_schema()))) \
-             INSERT INTO change_log \
-               (sequence, event_id, resource_type, resource_id, change_kind, actor, field_paths, resource) \
-             SELECT nextval('change_log_sequence'), $1, $2, $3, $4, $5, $6, $7 FROM locked \
-             RETURNING sequence"
-        } else {
+pub async fn append(tx: &mut PgConnection, changes: &[Change]) -> Result<Vec<uuid::Uuid>, sqlx::Error> {
+    let mut event_ids = Vec::with_capacity(changes.len());
+    for change in changes {
+        let event_id = uuid::Uuid::now_v7();
+        sqlx::query(
             "INSERT INTO change_log \
-               (sequence, event_id, resource_type, resource_id, change_kind, actor, field_paths, resource) \
-             SELECT nextval('change_log_sequence'), $1, $2, $3, $4, $5, $6, $7 \
-             WHERE $8::int IS NOT NULL \
-             RETURNING sequence"
-        };
-        let sequence: i64 = sqlx::query_scalar(sql)
-            .bind(uuid::Uuid::now_v7())
-            .bind(change.resource_type)
-            .bind(&change.resource_id)
-            .bind(i16::try_from(change.kind as i32).unwrap_or_default())
-            .bind(&change.actor)
-            .bind(&change.field_paths)
-            .bind(&change.resource)
-            .bind(APPEND_LOCK_CLASS)
-            .fetch_one(&mut *tx)
-            .await?;
-        sequences.push(sequence);
+               (event_id, resource_type, resource_id, change_kind, actor, field_paths, resource) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(event_id)
+        .bind(change.resource_type)
+        .bind(&change.resource_id)
+        .bind(i16::try_from(change.kind as i32).unwrap_or_default())
+        .bind(&change.actor)
+        .bind(&change.field_paths)
+        .bind(&change.resource)
+        .execute(&mut *tx)
+        .await?;
+        event_ids.push(event_id);
     }
-    Ok(sequences)
+    Ok(event_ids)
+}
+
+/// The sequences of committed events, in the order of `event_ids` (an
+/// event not committed, or rolled back, is missing).
+pub async fn sequences(pool: &PgPool, event_ids: &[uuid::Uuid]) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT c.sequence FROM unnest($1::uuid[]) WITH ORDINALITY AS e(id, position) \
+         JOIN change_log c ON c.event_id = e.id WHERE c.sequence IS NOT NULL ORDER BY e.position",
+    )
+    .bind(event_ids)
+    .fetch_all(pool)
+    .await
 }
 
 /// A change-log row.
@@ -154,7 +157,8 @@ pub async fn history(
     resource_id: &str,
 ) -> Result<Vec<ChangeEvent>, sqlx::Error> {
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT * FROM change_log WHERE resource_type = $1 AND resource_id = $2 ORDER BY sequence",
+        "SELECT * FROM change_log WHERE resource_type = $1 AND resource_id = $2 AND sequence IS NOT NULL \
+         ORDER BY sequence",
     )
     .bind(resource_type)
     .bind(resource_id)
