@@ -3,14 +3,14 @@
 use chrono::{DateTime, Utc};
 use prost::Message;
 use rapport_kit::changelog::{self, Change};
-use rapport_kit::filter;
 use rapport_kit::idempotency::{self, Claim};
+use rapport_kit::paging::Cursor;
 use rapport_proto::common::v1::ChangeKind;
 use rapport_proto::contacts::v1::Company;
 use sqlx::{PgConnection, PgPool};
 
 use super::contacts::Write;
-use super::listing::{ListQuery, next_token};
+use super::listing::{ListQuery, fetch_page, time_value};
 use super::{check_etag, lock_live_company, now, violates};
 use crate::convert;
 use crate::domain::fields::Money;
@@ -283,29 +283,20 @@ pub async fn list(
     query: &ListQuery,
     fingerprint: &str,
 ) -> Result<(Vec<CompanyRecord>, String), Error> {
-    let (sql, params) = query.sql(COLUMNS, "companies")?;
-    let mut statement = sqlx::query_as::<_, Row>(&sql);
-    for param in params {
-        statement = filter::bind_as(statement, param);
-    }
-    let mut records: Vec<CompanyRecord> =
-        statement.fetch_all(pool).await?.into_iter().map(Into::into).collect();
-    let more = records.len() > query.page_size as usize;
-    records.truncate(query.page_size as usize);
-    let last = records.last().map(|record| rapport_kit::paging::Cursor {
-        value: sort_value(record, query.order.key.field),
+    let field = query.order.key.field;
+    fetch_page::<Row, CompanyRecord>(pool, query, fingerprint, (COLUMNS, "companies"), |record| Cursor {
+        value: sort_value(record, field),
         id: record.id.uuid(),
-    });
-    Ok((records, next_token(fingerprint, more, last)))
+    })
+    .await
 }
 
 fn sort_value(record: &CompanyRecord, field: &str) -> String {
-    let time = |time: DateTime<Utc>| time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     match field {
-        "update_time" => time(record.update_time),
+        "update_time" => time_value(record.update_time),
         "name" => record.state.name.clone(),
         "domain" => record.state.domain.clone().unwrap_or_default(),
         "employee_count" => record.state.employee_count.to_string(),
-        _ => time(record.create_time),
+        _ => time_value(record.create_time),
     }
 }

@@ -4,13 +4,13 @@
 use chrono::{DateTime, Utc};
 use prost::Message;
 use rapport_kit::changelog::{self, Change};
-use rapport_kit::filter;
 use rapport_kit::idempotency::{self, Claim};
+use rapport_kit::paging::Cursor;
 use rapport_proto::common::v1::ChangeKind;
 use rapport_proto::contacts::v1::Contact;
 use sqlx::{PgConnection, PgPool};
 
-use super::listing::{ListQuery, next_token};
+use super::listing::{ListQuery, fetch_page, time_value};
 use super::{check_etag, lock_live_company, now, violates};
 use crate::convert;
 use crate::domain::contact::{source_from_name, source_name, stage_from_name, stage_name};
@@ -330,30 +330,21 @@ pub async fn list(
     query: &ListQuery,
     fingerprint: &str,
 ) -> Result<(Vec<ContactRecord>, String), Error> {
-    let (sql, params) = query.sql(COLUMNS, "contacts")?;
-    let mut statement = sqlx::query_as::<_, Row>(&sql);
-    for param in params {
-        statement = filter::bind_as(statement, param);
-    }
-    let mut records: Vec<ContactRecord> =
-        statement.fetch_all(pool).await?.into_iter().map(Into::into).collect();
-    let more = records.len() > query.page_size as usize;
-    records.truncate(query.page_size as usize);
-    let last = records.last().map(|record| rapport_kit::paging::Cursor {
-        value: sort_value(record, query.order.key.field),
+    let field = query.order.key.field;
+    fetch_page::<Row, ContactRecord>(pool, query, fingerprint, (COLUMNS, "contacts"), |record| Cursor {
+        value: sort_value(record, field),
         id: record.id.uuid(),
-    });
-    Ok((records, next_token(fingerprint, more, last)))
+    })
+    .await
 }
 
 fn sort_value(record: &ContactRecord, field: &str) -> String {
-    let time = |time: DateTime<Utc>| time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     match field {
-        "update_time" => time(record.update_time),
+        "update_time" => time_value(record.update_time),
         "given_name" => record.state.given_name.clone(),
         "family_name" => record.state.family_name.clone(),
         "email" => record.state.email.as_str().to_owned(),
-        _ => time(record.create_time),
+        _ => time_value(record.create_time),
     }
 }
 

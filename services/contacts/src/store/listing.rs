@@ -1,8 +1,13 @@
 //! What List methods share: the query shape and how a page is read.
 
+use chrono::{DateTime, Utc};
 use rapport_kit::error::Problem;
 use rapport_kit::filter::{self, SqlValue};
 use rapport_kit::paging::{self, Cursor, Order};
+use sqlx::PgPool;
+use sqlx::postgres::PgRow;
+
+use crate::error::Error;
 
 /// A parsed List request.
 #[derive(Debug, Clone)]
@@ -44,10 +49,36 @@ impl ListQuery {
     }
 }
 
-/// The token for the page after `last`, if there is one.
-pub(crate) fn next_token(fingerprint: &str, more: bool, last: Option<Cursor>) -> String {
-    match (more, last) {
-        (true, Some(cursor)) => paging::encode_token(fingerprint, cursor),
-        _ => String::new(),
+/// Reads one page of `table` as `Row`s turned into records, and the token
+/// of the next page; `cursor` gives a record's position in the order.
+pub(crate) async fn fetch_page<Row, Record>(
+    pool: &PgPool,
+    query: &ListQuery,
+    fingerprint: &str,
+    (columns, table): (&str, &str),
+    cursor: impl Fn(&Record) -> Cursor,
+) -> Result<(Vec<Record>, String), Error>
+where
+    Row: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
+    Record: From<Row>,
+{
+    let (sql, params) = query.sql(columns, table)?;
+    let mut statement = sqlx::query_as::<_, Row>(&sql);
+    for param in params {
+        statement = filter::bind_as(statement, param);
     }
+    let mut records: Vec<Record> = statement.fetch_all(pool).await?.into_iter().map(Into::into).collect();
+    let page_size = query.page_size as usize;
+    let more = records.len() > page_size;
+    records.truncate(page_size);
+    let next_page_token = match records.last() {
+        Some(last) if more => paging::encode_token(fingerprint, cursor(last)),
+        _ => String::new(),
+    };
+    Ok((records, next_page_token))
+}
+
+/// A timestamp as a page cursor value (microseconds, as stored).
+pub(crate) fn time_value(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
