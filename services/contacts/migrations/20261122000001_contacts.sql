@@ -1,6 +1,7 @@
 -- Contacts and companies. Deletes are soft (delete_time); uniqueness of
 -- emails and domains holds among live rows only.
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
+-- In public (on every service's search_path), so other services can use it too.
+CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public;
 
 CREATE TABLE companies (
     id                      uuid        PRIMARY KEY,
