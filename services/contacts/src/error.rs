@@ -68,9 +68,33 @@ pub enum Error {
     Internal(#[from] anyhow::Error),
 }
 
+impl Error {
+    /// True when the write this error ended may still have committed (the
+    /// database failed mid-way), so caches must be dropped all the same.
+    pub fn may_have_written(&self) -> bool {
+        match self {
+            Error::Internal(_) => true,
+            Error::Problem(problem) => problem.code() == Code::Unavailable,
+            _ => false,
+        }
+    }
+}
+
 impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Error {
-        Error::Internal(anyhow::Error::new(err))
+        match rapport_kit::error::database_problem(&err) {
+            Some(problem) => Error::Problem(problem),
+            None => Error::Internal(anyhow::Error::new(err)),
+        }
+    }
+}
+
+/// The status of a cached read whose database load failed (shared by the
+/// callers that waited on the same load).
+pub fn load_failed(err: &sqlx::Error, what: &str) -> tonic::Status {
+    match rapport_kit::error::database_problem(err) {
+        Some(problem) => problem.into_status(),
+        None => rapport_kit::error::internal_status(&anyhow::anyhow!("loading {what}: {err}")),
     }
 }
 

@@ -103,8 +103,21 @@ impl App {
         });
         let served = Served { routes, service_names: vec![SERVICE_NAME], auth, readiness };
         tracing::info!(%addr, "contacts serving");
+        // Background work (change streams, cache subscriptions, pruning)
+        // stops as shutdown begins, so open WatchChanges streams end with
+        // UNAVAILABLE instead of holding the drain for its whole grace.
+        let background = std::sync::Arc::new(self.background);
+        let stop_background = tokio::spawn({
+            let background = background.clone();
+            let mut shutdown = shutdown.clone();
+            async move {
+                shutdown.wait().await;
+                background.fire();
+            }
+        });
         let result = server::serve(self.listener, &self.config.server, served, shutdown).await;
-        self.background.fire();
+        background.fire();
+        stop_background.abort();
         drop(self.background_shutdown);
         self.pool.close().await;
         result

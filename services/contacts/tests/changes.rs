@@ -240,3 +240,43 @@ async fn an_expired_cursor_asks_for_a_resync() {
     assert_eq!(reason(&status), "INVALID_CURSOR");
     pool.close().await;
 }
+
+#[tokio::test]
+async fn filtered_streams_get_heartbeats_while_other_types_keep_changing() {
+    let app = TestApp::spawn().await;
+    let mut client = app.client().await;
+    let mut companies = watch(&mut client, 0, &[COMPANY_TYPE]).await;
+
+    // Contacts change far more often than the 200 ms heartbeat; every change
+    // wakes the company stream, which has nothing to send.
+    let writer = tokio::spawn({
+        let mut client = client.clone();
+        async move {
+            for n in 0..200 {
+                let email = format!("busy-{n}-{}@example.com", uuid::Uuid::now_v7().simple());
+                create(&mut client, contact("Busy", &email)).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    });
+    match next(&mut companies).await.unwrap() {
+        Event::Heartbeat(heartbeat) => assert!(heartbeat.latest_sequence > 0, "{heartbeat:?}"),
+        other => panic!("expected a heartbeat, got {other:?}"),
+    }
+    writer.abort();
+}
+
+#[tokio::test]
+async fn shutdown_ends_open_streams_with_unavailable_without_waiting_out_the_grace() {
+    let app = TestApp::spawn().await;
+    let mut client = app.client().await;
+    let mut stream = watch(&mut client, 0, &[]).await;
+    assert!(matches!(next(&mut stream).await.unwrap(), Event::Heartbeat(_)));
+
+    // The harness's grace is 2 s: the stop must not need it.
+    tokio::time::timeout(Duration::from_millis(1500), app.stop())
+        .await
+        .expect("shutdown waited out its grace");
+    let ended = next(&mut stream).await.unwrap_err();
+    assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
+}

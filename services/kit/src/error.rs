@@ -147,6 +147,39 @@ pub fn unavailable(reason: &str, message: &str) -> tonic::Status {
     Problem::new(Code::Unavailable, reason, message).retry_after(Duration::from_millis(200)).into_status()
 }
 
+/// The problem a database error means for the client, when it is not a
+/// bug: the database unreachable or its pool exhausted → `UNAVAILABLE`
+/// (retry later); a serialization failure or deadlock → `ABORTED` (retry
+/// the call). `None` for everything else, which is internal.
+pub fn database_problem(err: &sqlx::Error) -> Option<Problem> {
+    match err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => Some(
+            Problem::new(
+                Code::Unavailable,
+                "DATABASE_UNAVAILABLE",
+                "the database is unavailable; retry shortly",
+            )
+            .retry_after(Duration::from_millis(500)),
+        ),
+        sqlx::Error::Database(db)
+            if matches!(
+                db.code().as_deref(),
+                Some(sqlstate::SERIALIZATION_FAILURE | sqlstate::DEADLOCK_DETECTED)
+            ) =>
+        {
+            Some(
+                Problem::new(
+                    Code::Aborted,
+                    "CONCURRENT_UPDATE",
+                    "a concurrent change interfered; retry the call",
+                )
+                .retry_after(Duration::from_millis(50)),
+            )
+        }
+        _ => None,
+    }
+}
+
 /// SQLSTATE classes the stores map to domain errors.
 pub mod sqlstate {
     /// `unique_violation`.
@@ -157,6 +190,8 @@ pub mod sqlstate {
     pub const CHECK_VIOLATION: &str = "23514";
     /// `serialization_failure`.
     pub const SERIALIZATION_FAILURE: &str = "40001";
+    /// `deadlock_detected`.
+    pub const DEADLOCK_DETECTED: &str = "40P01";
 }
 
 /// The violated constraint's name when `err` is a database error with
@@ -210,6 +245,14 @@ mod tests {
         assert_eq!(violations[1].field, "given_name");
         assert_eq!(details.precondition_failure().unwrap().violations[0].subject, "c1");
         assert_eq!(details.error_info().unwrap().metadata["hint"], "x");
+    }
+
+    #[test]
+    fn database_outages_are_unavailable_not_internal() {
+        let problem = database_problem(&sqlx::Error::PoolTimedOut).unwrap();
+        assert_eq!(problem.code(), Code::Unavailable);
+        assert!(problem.into_status().get_error_details().retry_info().is_some());
+        assert!(database_problem(&sqlx::Error::RowNotFound).is_none());
     }
 
     #[test]

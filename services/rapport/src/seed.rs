@@ -144,9 +144,8 @@ pub async fn seed(env: &Env, addr: &str, count: u32) -> anyhow::Result<()> {
                 company: Some(company),
                 request_id: format!("seed-demo-company-{index}"),
             })
-            .await?
-            .into_inner();
-        company_ids.push(created.id);
+            .await;
+        company_ids.push(existing_or_created(created.map(|company| company.into_inner().id))?);
     }
 
     let mut created = 0u32;
@@ -182,12 +181,13 @@ pub async fn seed(env: &Env, addr: &str, count: u32) -> anyhow::Result<()> {
             email_opt_in: index % 3 != 0,
             ..Contact::default()
         };
-        client
+        let created_contact = client
             .create_contact(CreateContactRequest {
                 contact: Some(contact),
                 request_id: format!("seed-demo-contact-{index}"),
             })
-            .await?;
+            .await;
+        existing_or_created(created_contact.map(|contact| contact.into_inner().id))?;
         created += 1;
     }
     println!(
@@ -195,4 +195,20 @@ pub async fn seed(env: &Env, addr: &str, count: u32) -> anyhow::Result<()> {
         COMPANIES.len()
     );
     Ok(())
+}
+
+/// The id of a created record, or of the live record that already holds
+/// its unique email or domain (the demo data from an earlier run, after its
+/// request ids have expired).
+fn existing_or_created(result: Result<String, tonic::Status>) -> anyhow::Result<String> {
+    use tonic_types::StatusExt;
+    match result {
+        Ok(id) => Ok(id),
+        Err(status) if status.code() == tonic::Code::AlreadyExists => status
+            .get_error_details()
+            .resource_info()
+            .map(|resource| resource.resource_name.clone())
+            .ok_or_else(|| anyhow::anyhow!("{}", status.message())),
+        Err(status) => Err(status.into()),
+    }
 }

@@ -42,7 +42,7 @@ pub async fn get(state: &State, request: Request<GetCompanyRequest>) -> Result<C
             store::get(pool, id).await.map(|found| found.map(|record| convert::company_to_proto(&record)))
         })
         .await
-        .map_err(|err| rapport_kit::error::internal_status(&anyhow::anyhow!("loading company: {err}")))?;
+        .map_err(|err| crate::error::load_failed(&err, "company"))?;
     match found {
         Some(company) => Ok(Response::new(company.as_ref().clone())),
         None => Err(Error::CompanyNotFound(id.to_string()).into()),
@@ -59,8 +59,7 @@ pub async fn update(state: &State, request: Request<UpdateCompanyRequest>) -> Re
     let draft = CompanyDraft::parse(&input, &fields).map_err(Error::from)?;
     let updated =
         store::update(&state.pool, id, &input.etag, &draft, Write { actor: &actor, request: None }).await;
-    state.caches.companies.invalidate(&id.to_string()).await;
-    state.feed.announce();
+    state.written(&state.caches.companies, &id.to_string(), &updated).await;
     Ok(Response::new(updated?))
 }
 
@@ -75,8 +74,7 @@ pub async fn set_deleted<T>(
     let id = CompanyId::parse("id", id).map_err(Error::from)?;
     let result =
         store::set_deleted(&state.pool, id, etag, deleted, Write { actor: &actor, request: None }).await;
-    state.caches.companies.invalidate(&id.to_string()).await;
-    state.feed.announce();
+    state.written(&state.caches.companies, &id.to_string(), &result).await;
     Ok(Response::new(result?))
 }
 

@@ -50,7 +50,7 @@ pub async fn get(state: &State, request: Request<GetContactRequest>) -> Result<C
             store::get(pool, id).await.map(|found| found.map(|record| convert::contact_to_proto(&record)))
         })
         .await
-        .map_err(|err| rapport_kit::error::internal_status(&anyhow::anyhow!("loading contact: {err}")))?;
+        .map_err(|err| crate::error::load_failed(&err, "contact"))?;
     match found {
         Some(contact) => Ok(Response::new(contact.as_ref().clone())),
         None => Err(Error::ContactNotFound(id.to_string()).into()),
@@ -97,9 +97,7 @@ pub async fn update(state: &State, request: Request<UpdateContactRequest>) -> Re
     let draft = ContactDraft::parse(&input, &fields).map_err(Error::from)?;
     let updated =
         store::update(&state.pool, id, &input.etag, &draft, Write { actor: &actor, request: None }).await;
-    // Invalidate even on failure: a failed write may still have raced.
-    state.caches.contacts.invalidate(&id.to_string()).await;
-    state.feed.announce();
+    state.written(&state.caches.contacts, &id.to_string(), &updated).await;
     Ok(Response::new(updated?))
 }
 
@@ -114,8 +112,7 @@ pub async fn set_deleted<T>(
     let id = ContactId::parse("id", id).map_err(Error::from)?;
     let result =
         store::set_deleted(&state.pool, id, etag, deleted, Write { actor: &actor, request: None }).await;
-    state.caches.contacts.invalidate(&id.to_string()).await;
-    state.feed.announce();
+    state.written(&state.caches.contacts, &id.to_string(), &result).await;
     Ok(Response::new(result?))
 }
 

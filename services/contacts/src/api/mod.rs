@@ -17,6 +17,8 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
 use crate::cache::Caches;
+use crate::error::Error;
+use rapport_kit::cache::TwoTier;
 
 /// What every handler needs.
 pub struct State {
@@ -26,6 +28,21 @@ pub struct State {
     pub caches: Caches,
     /// The change feed.
     pub feed: Feed,
+}
+
+impl State {
+    /// After a write of `id` that may have committed: drop its cached
+    /// copies everywhere and wake the change streams. Refused writes
+    /// (validation, etag, not found) cost nothing.
+    async fn written<V, T>(&self, cache: &TwoTier<V>, id: &str, result: &std::result::Result<T, Error>)
+    where
+        V: prost::Message + Default + Send + Sync + 'static,
+    {
+        if result.as_ref().err().is_none_or(Error::may_have_written) {
+            cache.invalidate(id).await;
+            self.feed.announce();
+        }
+    }
 }
 
 /// The ContactService implementation.

@@ -49,8 +49,10 @@ impl Feed {
         let (sender, wakeups) = watch::channel(0u64);
         let channel = format!("rapport_changes_{schema}");
         let announcements = Arc::new(Notify::new());
-        tokio::spawn(listen(pool.clone(), channel.clone(), sender.clone(), shutdown.clone()));
-        tokio::spawn(announce(pool.clone(), channel, announcements.clone(), shutdown.clone()));
+        // Our own NOTIFYs come back to our LISTEN; their payload says so.
+        let origin = uuid::Uuid::now_v7().to_string();
+        tokio::spawn(listen(pool.clone(), channel.clone(), origin.clone(), sender.clone(), shutdown.clone()));
+        tokio::spawn(announce(pool.clone(), channel, origin, announcements.clone(), shutdown.clone()));
         Feed { pool, wakeups, local: sender, announcements, heartbeat, shutdown }
     }
 
@@ -96,13 +98,19 @@ impl Feed {
 
 /// Sends one NOTIFY per burst of announcements (coalesced: announcements
 /// that arrive while one is being sent share the next).
-async fn announce(pool: PgPool, channel: String, announcements: Arc<Notify>, mut shutdown: Shutdown) {
+async fn announce(
+    pool: PgPool,
+    channel: String,
+    origin: String,
+    announcements: Arc<Notify>,
+    mut shutdown: Shutdown,
+) {
     loop {
         tokio::select! {
             () = announcements.notified() => {}
             () = shutdown.wait() => return,
         }
-        let sent = sqlx::query("SELECT pg_notify($1, '')").bind(&channel).execute(&pool).await;
+        let sent = sqlx::query("SELECT pg_notify($1, $2)").bind(&channel).bind(&origin).execute(&pool).await;
         if let Err(err) = sent
             && !shutdown.is_triggered()
         {
@@ -111,7 +119,13 @@ async fn announce(pool: PgPool, channel: String, announcements: Arc<Notify>, mut
     }
 }
 
-async fn listen(pool: PgPool, channel: String, wakeups: watch::Sender<u64>, mut shutdown: Shutdown) {
+async fn listen(
+    pool: PgPool,
+    channel: String,
+    origin: String,
+    wakeups: watch::Sender<u64>,
+    mut shutdown: Shutdown,
+) {
     let mut delay = Duration::from_millis(100);
     loop {
         match PgListener::connect_with(&pool).await {
@@ -123,6 +137,8 @@ async fn listen(pool: PgPool, channel: String, wakeups: watch::Sender<u64>, mut 
                     loop {
                         tokio::select! {
                             received = listener.try_recv() => match received {
+                                // `announce` already woke this process's streams.
+                                Ok(Some(notification)) if notification.payload() == origin => {}
                                 Ok(Some(_)) => wakeups.send_modify(|count| *count += 1),
                                 Ok(None) => {
                                     tracing::warn!(channel, "change notifications lost; reconnecting");
@@ -170,6 +186,9 @@ impl Stream {
     }
 
     async fn pump(&mut self) -> Result<(), Status> {
+        // A heartbeat is due after `heartbeat` without anything sent, however
+        // often wakeups for other resource types arrive.
+        let mut heartbeat_due = tokio::time::Instant::now() + self.heartbeat;
         loop {
             // Mark wakeups seen before reading, so a commit landing during
             // the read wakes us again.
@@ -177,6 +196,9 @@ impl Stream {
             let read = self.read_batch().await?;
             if read.sent_closed {
                 return Ok(());
+            }
+            if read.sent > 0 {
+                heartbeat_due = tokio::time::Instant::now() + self.heartbeat;
             }
             if read.full {
                 continue;
@@ -187,7 +209,8 @@ impl Stream {
                         return Err(Status::unavailable("the service is shutting down"));
                     }
                 }
-                () = tokio::time::sleep(self.heartbeat) => {
+                () = tokio::time::sleep_until(heartbeat_due) => {
+                    heartbeat_due = tokio::time::Instant::now() + self.heartbeat;
                     let heartbeat = Heartbeat {
                         latest_sequence: self.cursor,
                         time: Some(super::timestamp(chrono::Utc::now())),
@@ -213,41 +236,42 @@ impl Stream {
                 .bind(BATCH)
                 .fetch_all(&self.pool)
                 .await
-                .map_err(|err| database_status(&err))?;
+                .map_err(database_status)?;
         // Checked after the read: a prune that committed before the read
         // moved the horizon, and this sees it.
         let pruned_through: i64 = sqlx::query_scalar("SELECT pruned_through FROM change_log_horizon")
             .fetch_one(&self.pool)
             .await
-            .map_err(|err| database_status(&err))?;
+            .map_err(database_status)?;
         if self.cursor < pruned_through {
             return Err(expired(self.cursor, pruned_through));
         }
         let full = rows.len() as i64 == BATCH;
+        let mut sent = 0;
         for row in rows {
             self.cursor = row.sequence;
             if !self.resource_types.is_empty() && !self.resource_types.contains(&row.resource_type) {
                 continue;
             }
             if self.sender.send(Ok(FeedItem::Change(row.into_event()))).await.is_err() {
-                return Ok(Batch { full, sent_closed: true });
+                return Ok(Batch { full, sent, sent_closed: true });
             }
+            sent += 1;
         }
-        Ok(Batch { full, sent_closed: false })
+        Ok(Batch { full, sent, sent_closed: false })
     }
 }
 
 struct Batch {
     full: bool,
+    sent: usize,
     sent_closed: bool,
 }
 
-fn database_status(err: &sqlx::Error) -> Status {
-    match err {
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-            crate::error::unavailable("DATABASE_UNAVAILABLE", "the database is unavailable; retry")
-        }
-        _ => internal_status(&anyhow::anyhow!("reading the change log: {err}")),
+fn database_status(err: sqlx::Error) -> Status {
+    match crate::error::database_problem(&err) {
+        Some(problem) => problem.into_status(),
+        None => internal_status(&anyhow::Error::new(err).context("reading the change log")),
     }
 }
 
