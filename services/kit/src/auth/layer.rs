@@ -153,7 +153,7 @@ fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
 }
 
 /// Splits `/pkg.Service/Method` into `("pkg.Service", "Method")`.
-fn split_path(path: &str) -> Option<(&str, &str)> {
+pub(crate) fn split_path(path: &str) -> Option<(&str, &str)> {
     let (service, method) = path.strip_prefix('/')?.split_once('/')?;
     if service.is_empty() || method.is_empty() || method.contains('/') {
         return None;

@@ -34,6 +34,7 @@ pub use jwt::{
     AuthConfig, AuthSetupError, DEFAULT_LEEWAY_SECONDS, DEFAULT_ROLES_CLAIM, KeySource, MAX_LEEWAY_SECONDS,
     Verifier, mint_hs256,
 };
+pub(crate) use layer::split_path;
 pub use layer::{AuthLayer, AuthService};
 pub use policy::Policy;
 

@@ -42,7 +42,7 @@ where
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
         let path = request.uri().path().to_owned();
-        let (service, method) = split_path(&path);
+        let (service, method) = crate::auth::split_path(&path).unwrap_or((path.trim_start_matches('/'), ""));
         let span = tracing::info_span!(
             "rpc",
             otel.name = %path.trim_start_matches('/'),
@@ -85,23 +85,5 @@ where
             }
             .instrument(span),
         )
-    }
-}
-
-/// `/pkg.Service/Method` → (`pkg.Service`, `Method`).
-pub(crate) fn split_path(path: &str) -> (&str, &str) {
-    let trimmed = path.trim_start_matches('/');
-    trimmed.split_once('/').unwrap_or((trimmed, ""))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn paths_split_into_service_and_method() {
-        assert_eq!(
-            super::split_path("/rapport.contacts.v1.ContactService/GetContact"),
-            ("rapport.contacts.v1.ContactService", "GetContact")
-        );
-        assert_eq!(super::split_path("/garbage"), ("garbage", ""));
     }
 }
