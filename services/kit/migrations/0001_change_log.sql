@@ -20,9 +20,9 @@ CREATE TABLE change_log (
     resource      bytea       NOT NULL
 );
 
--- Field history of one resource.
-CREATE INDEX change_log_resource ON change_log (resource_type, resource_id, sequence);
-CREATE INDEX change_log_time ON change_log (change_time);
+-- Field history of one resource. (Few indexes: the commit-time sequence
+-- assignment updates every one of them while holding the append lock.)
+CREATE INDEX change_log_resource ON change_log (resource_type, resource_id);
 
 -- Runs at COMMIT for each appended row, in append order. The lock key's
 -- first half matches kit::changelog's APPEND_LOCK_CLASS ("rapp").

@@ -172,9 +172,15 @@ pub async fn history(
 /// went.
 pub async fn prune(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Error> {
     let pruned: i64 = sqlx::query_scalar(
+        // Events are in time order along the sequence, so the cutoff is just
+        // below the first event inside the retention window: found by walking
+        // the sequence index from the oldest event (no time index to keep).
         "WITH cutoff AS ( \
-           SELECT max(sequence) AS through FROM change_log \
-           WHERE change_time < now() - make_interval(secs => $1)), \
+           SELECT coalesce( \
+             (SELECT sequence FROM change_log \
+              WHERE sequence IS NOT NULL AND change_time >= now() - make_interval(secs => $1) \
+              ORDER BY sequence LIMIT 1), \
+             (SELECT max(sequence) + 1 FROM change_log)) - 1 AS through), \
          gone AS ( \
            DELETE FROM change_log WHERE sequence <= (SELECT through FROM cutoff) RETURNING sequence), \
          moved AS ( \
