@@ -162,7 +162,13 @@ where
                 let weak = Arc::downgrade(&cache.inner);
                 move |payload: &[u8]| {
                     if let (Some(inner), Ok(id)) = (weak.upgrade(), std::str::from_utf8(payload)) {
+                        // The marker makes the entry stale at once; removing it
+                        // too means freshness never rests on the (bounded)
+                        // marker cache alone.
                         inner.invalidate_local(id);
+                        let local = inner.local.clone();
+                        let id = id.to_owned();
+                        tokio::spawn(async move { local.invalidate(&id).await });
                     }
                 }
             };
