@@ -10,8 +10,8 @@ use super::query::{self, COMPANY_FILTERS, COMPANY_ORDERS, ListRequest};
 use crate::convert;
 use crate::domain::{CompanyDraft, CompanyField, CompanyId};
 use crate::error::Error;
+use crate::store::Write;
 use crate::store::companies as store;
-use crate::store::contacts::Write;
 
 type Result<T> = std::result::Result<Response<T>, Status>;
 

@@ -14,7 +14,8 @@ use super::query::{self, CONTACT_FILTERS, CONTACT_ORDERS, ListRequest};
 use crate::convert;
 use crate::domain::{ContactDraft, ContactField, ContactId, Violation};
 use crate::error::Error;
-use crate::store::contacts::{self as store, SearchMode, Write};
+use crate::store::Write;
+use crate::store::contacts::{self as store, SearchMode};
 
 type Result<T> = std::result::Result<Response<T>, Status>;
 

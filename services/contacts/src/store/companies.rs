@@ -9,9 +9,8 @@ use rapport_proto::common::v1::ChangeKind;
 use rapport_proto::contacts::v1::Company;
 use sqlx::{PgConnection, PgPool};
 
-use super::contacts::Write;
 use super::listing::{ListQuery, fetch_page, time_value};
-use super::{check_etag, lock_live_company, now, violates};
+use super::{Write, check_etag, deleted, lock_live_company, now, violates};
 use crate::convert;
 use crate::domain::fields::Money;
 use crate::domain::{CompanyDraft, CompanyId, CompanyState};
@@ -203,14 +202,7 @@ pub async fn update(
     let mut record = lock(&mut tx, id).await?;
     check_etag(COMPANY, &id.to_string(), etag, record.version)?;
     if record.delete_time.is_some() {
-        return Err(Error::Problem(
-            rapport_kit::error::Problem::new(
-                tonic::Code::FailedPrecondition,
-                "COMPANY_DELETED",
-                format!("company {id} is deleted; undelete it first"),
-            )
-            .precondition("COMPANY_LIVE", &id.to_string(), "the company must not be deleted"),
-        ));
+        return Err(deleted(COMPANY, &id.to_string()));
     }
     let changed = record.state.apply(draft);
     if changed.is_empty() {

@@ -11,7 +11,7 @@ use rapport_proto::contacts::v1::Contact;
 use sqlx::{PgConnection, PgPool};
 
 use super::listing::{ListQuery, fetch_page, time_value};
-use super::{check_etag, lock_live_company, now, violates};
+use super::{Write, check_etag, deleted, lock_live_company, now, violates};
 use crate::convert;
 use crate::domain::contact::{source_from_name, source_name, stage_from_name, stage_name};
 use crate::domain::fields::Email;
@@ -92,13 +92,9 @@ impl From<Row> for ContactRecord {
 
 /// One contact, live or deleted.
 pub async fn get(pool: &PgPool, id: ContactId) -> Result<Option<ContactRecord>, sqlx::Error> {
-    let row: Option<Row> = sqlx::query_as(select_by_id_sql()).bind(id.uuid()).fetch_optional(pool).await?;
+    let sql = format!("SELECT {COLUMNS} FROM contacts WHERE id = $1");
+    let row: Option<Row> = sqlx::query_as(&sql).bind(id.uuid()).fetch_optional(pool).await?;
     Ok(row.map(Into::into))
-}
-
-fn select_by_id_sql() -> &'static str {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SQL.get_or_init(|| format!("SELECT {COLUMNS} FROM contacts WHERE id = $1"))
 }
 
 /// The contacts with these ids that exist, in any order.
@@ -112,15 +108,6 @@ async fn lock(tx: &mut PgConnection, id: ContactId) -> Result<ContactRecord, Err
     let sql = format!("SELECT {COLUMNS} FROM contacts WHERE id = $1 FOR UPDATE");
     let row: Option<Row> = sqlx::query_as(&sql).bind(id.uuid()).fetch_optional(&mut *tx).await?;
     row.map(Into::into).ok_or_else(|| Error::ContactNotFound(id.to_string()))
-}
-
-/// Who makes a change, and the idempotency key of a create.
-#[derive(Debug, Clone, Copy)]
-pub struct Write<'a> {
-    /// The principal's subject.
-    pub actor: &'a str,
-    /// `request_id` and the encoded request, for creates.
-    pub request: Option<(&'a str, &'a [u8])>,
 }
 
 /// Creates a contact, or replays the first result of the same `request_id`.
@@ -216,7 +203,7 @@ pub async fn update(
     let mut record = lock(&mut tx, id).await?;
     check_etag(CONTACT, &id.to_string(), etag, record.version)?;
     if record.delete_time.is_some() {
-        return Err(deleted(id));
+        return Err(deleted(CONTACT, &id.to_string()));
     }
     let now = now();
     let changed = record.state.apply(draft, now);
@@ -268,17 +255,6 @@ pub async fn update(
     .await?;
     tx.commit().await?;
     Ok(contact)
-}
-
-fn deleted(id: ContactId) -> Error {
-    Error::Problem(
-        rapport_kit::error::Problem::new(
-            tonic::Code::FailedPrecondition,
-            "CONTACT_DELETED",
-            format!("contact {id} is deleted; undelete it first"),
-        )
-        .precondition("CONTACT_LIVE", &id.to_string(), "the contact must not be deleted"),
-    )
 }
 
 /// Soft-deletes (`deleted = true`) or restores a contact. Idempotent: a

@@ -14,6 +14,33 @@ use crate::error::Error;
 
 pub use listing::ListQuery;
 
+/// Who makes a change, and the idempotency key of a create.
+#[derive(Debug, Clone, Copy)]
+pub struct Write<'a> {
+    /// The principal's subject.
+    pub actor: &'a str,
+    /// `request_id` and the encoded request, for creates.
+    pub request: Option<(&'a str, &'a [u8])>,
+}
+
+/// `FAILED_PRECONDITION` for a change to a soft-deleted resource, e.g.
+/// reason `CONTACT_DELETED` for `rapport.contacts.v1.Contact`.
+pub(crate) fn deleted(resource_type: &str, id: &str) -> Error {
+    let noun = resource_type.rsplit('.').next().unwrap_or(resource_type);
+    Error::Problem(
+        rapport_kit::error::Problem::new(
+            tonic::Code::FailedPrecondition,
+            format!("{}_DELETED", noun.to_uppercase()),
+            format!("{} {id} is deleted; undelete it first", noun.to_lowercase()),
+        )
+        .precondition(
+            &format!("{}_LIVE", noun.to_uppercase()),
+            id,
+            &format!("the {} must not be deleted", noun.to_lowercase()),
+        ),
+    )
+}
+
 /// The opaque etag of a stored version.
 pub fn etag(version: i64) -> String {
     format!("\"{version}\"")

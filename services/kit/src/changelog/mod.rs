@@ -128,16 +128,16 @@ impl Row {
         ChangeEvent {
             sequence: self.sequence,
             event_id: self.event_id.to_string(),
-            resource_type: self.resource_type.clone(),
+            resource: Some(Any {
+                type_url: format!("type.googleapis.com/{}", self.resource_type),
+                value: self.resource,
+            }),
+            resource_type: self.resource_type,
             resource_id: self.resource_id,
             kind: i32::from(self.change_kind),
             actor: self.actor,
             change_time: Some(timestamp(self.change_time)),
             field_paths: self.field_paths,
-            resource: Some(Any {
-                type_url: format!("type.googleapis.com/{}", self.resource_type),
-                value: self.resource,
-            }),
         }
     }
 }
