@@ -21,6 +21,12 @@ pub mod contacts {
     }
 }
 
+pub mod gateway {
+    pub mod v1 {
+        tonic::include_proto!("rapport.gateway.v1");
+    }
+}
+
 pub mod bench {
     pub mod v1 {
         tonic::include_proto!("rapport.bench.v1");

@@ -156,6 +156,25 @@ pub fn inject_trace(metadata: &mut tonic::metadata::MetadataMap) {
     TraceContextPropagator::new().inject_context(&context, &mut MetadataInjector(metadata));
 }
 
+/// Puts the current span's trace context on an outgoing request's headers
+/// (replacing any `traceparent` already there).
+pub fn inject_trace_headers(headers: &mut http::HeaderMap) {
+    let context = tracing::Span::current().context();
+    TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(headers));
+}
+
+struct HeaderInjector<'a>(&'a mut http::HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(key), Ok(value)) =
+            (http::HeaderName::from_bytes(key.as_bytes()), http::HeaderValue::try_from(value))
+        {
+            self.0.insert(key, value);
+        }
+    }
+}
+
 /// A client interceptor that adds `traceparent` to every outgoing call.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TracePropagation;

@@ -16,7 +16,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve one or more services (`contacts`), or `all`, each on its own port.
+    /// Serve one or more services (`contacts`, `gateway`), or `all`, each on its own port.
     Serve {
         /// Services to run, or `all`.
         #[arg(required = true)]
@@ -55,7 +55,7 @@ enum Command {
 }
 
 /// Every service `serve all` and `migrate all` mean.
-pub const ALL_SERVICES: &[&str] = &["contacts"];
+pub const ALL_SERVICES: &[&str] = &["contacts", "gateway"];
 
 /// Expands `all` and checks names.
 pub fn services(requested: &[String]) -> anyhow::Result<Vec<&'static str>> {

@@ -13,15 +13,32 @@ pub async fn serve(env: &Env, services: &[&'static str]) -> anyhow::Result<()> {
     let telemetry = telemetry::init(&TelemetryConfig::from_env(env, &service_name)?)?;
     let (trigger, shutdown) = shutdown::channel();
     let mut running = Vec::new();
-    for service in services {
+    // Services this process runs, by area, for the gateway to route to
+    // unless the environment names their backends.
+    let mut local = Vec::new();
+    // The gateway starts last, once the addresses of the others are known.
+    for service in services.iter().filter(|service| **service != "gateway") {
         match *service {
             "contacts" => {
                 let app = rapport_contacts::App::build(rapport_contacts::Config::from_env(env)?).await?;
                 println!("contacts  grpc://{}  (rapport.contacts.v1.ContactService)", app.local_addr());
+                local.push(("contacts", app.local_addr()));
                 running.push(tokio::spawn(app.run_until(shutdown.clone())));
             }
             other => anyhow::bail!("unknown service {other}"),
         }
+    }
+    if services.contains(&"gateway") {
+        let mut config = rapport_gateway::Config::from_env(env)?;
+        for (area, addr) in local {
+            let variable = format!("GATEWAY_BACKEND_{}", area.to_ascii_uppercase());
+            if env.optional::<String>(&variable)?.is_none() {
+                config = config.with_backend(area, rapport_gateway::backend::Target::Static(vec![addr.to_string()]));
+            }
+        }
+        let app = rapport_gateway::App::build(config).await?;
+        println!("gateway   grpc://{}  (gRPC and gRPC-web)", app.local_addr());
+        running.push(tokio::spawn(app.run_until(shutdown.clone())));
     }
     tokio::select! {
         () = shutdown::signal() => {}
@@ -51,6 +68,8 @@ pub async fn migrate(env: &Env, services: &[&'static str]) -> anyhow::Result<()>
     for service in services {
         match *service {
             "contacts" => rapport_contacts::migrate(&rapport_contacts::Config::from_env(env)?).await?,
+            // The gateway keeps no data.
+            "gateway" => continue,
             other => anyhow::bail!("unknown service {other}"),
         }
         println!("{service}: migrations applied");

@@ -64,6 +64,31 @@ impl EchoService for Echo {
     ) -> Result<tonic::Response<EchoResponse>, tonic::Status> {
         Ok(tonic::Response::new(EchoResponse { payload: request.into_inner().payload }))
     }
+
+    async fn collect(
+        &self,
+        request: tonic::Request<tonic::Streaming<EchoRequest>>,
+    ) -> Result<tonic::Response<EchoResponse>, tonic::Status> {
+        let mut stream = request.into_inner();
+        let mut payload = Vec::new();
+        while let Some(message) = stream.message().await? {
+            payload.extend_from_slice(&message.payload);
+        }
+        Ok(tonic::Response::new(EchoResponse { payload }))
+    }
+
+    type ChatStream = std::pin::Pin<
+        Box<dyn futures::Stream<Item = Result<EchoResponse, tonic::Status>> + Send + 'static>,
+    >;
+
+    async fn chat(
+        &self,
+        request: tonic::Request<tonic::Streaming<EchoRequest>>,
+    ) -> Result<tonic::Response<Self::ChatStream>, tonic::Status> {
+        use futures::StreamExt;
+        let stream = request.into_inner().map(|message| message.map(|m| EchoResponse { payload: m.payload }));
+        Ok(tonic::Response::new(Box::pin(stream)))
+    }
 }
 
 /// Serves the echo service on a free port through `kit::server::serve`.

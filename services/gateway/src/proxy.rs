@@ -1,0 +1,678 @@
+//! The transparent proxy: every call the gateway does not serve itself.
+//!
+//! A call to `/rapport.<area>.v<N>.<Service>/<Method>` goes to the backend
+//! of `<area>`, frames passed through undecoded, so a new RPC needs no
+//! gateway change. Metadata, trailers (`grpc-status-details-bin`
+//! included) and deadlines pass through; authentication and rate limits
+//! ran before this point (kit's `AuthLayer`, the rate-limit layer).
+//!
+//! What the proxy adds, per call:
+//! - content-type must be gRPC (HTTP 415 otherwise); an unknown service is
+//!   UNIMPLEMENTED;
+//! - unary calls (known from the contracts' descriptors) get a default
+//!   deadline when the client set none and a cap on long ones; their body
+//!   is read whole and must be exactly one well-formed message of at most
+//!   the maximum size; if the first endpoint cannot be reached, the call is
+//!   retried once on another (nothing has been sent yet);
+//! - streaming calls have their framing checked as it passes; on shutdown
+//!   they end cleanly between messages with UNAVAILABLE so clients
+//!   reconnect to another replica;
+//! - a concurrency limit per kind: beyond it, calls are shed at once with
+//!   RESOURCE_EXHAUSTED and RetryInfo instead of queueing;
+//! - a client span toward the backend and a `traceparent` naming it.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http_body::{Body as HttpBody, Frame};
+use http_body_util::BodyExt;
+use prost::Message;
+use rapport_kit::error::Problem;
+use rapport_kit::shutdown::Shutdown;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tonic::body::Body;
+use tracing::Instrument;
+
+use crate::backend::{Backend, CallGuard, Endpoint};
+use crate::frames::{self, FrameError, FrameTracker};
+use crate::metrics::GatewayMetrics;
+
+/// How long a shed client is told to wait before retrying.
+const SHED_RETRY_AFTER: Duration = Duration::from_millis(100);
+
+/// The streaming shape of an RPC, from the contracts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MethodKind {
+    /// One request, one response.
+    Unary,
+    /// One request, a stream of responses.
+    ServerStreaming,
+    /// A stream of requests, one response.
+    ClientStreaming,
+    /// Streams both ways.
+    Bidirectional,
+}
+
+/// The kind of every RPC in an encoded `FileDescriptorSet`, by gRPC path.
+pub fn method_kinds(descriptor_set: &[u8]) -> anyhow::Result<HashMap<String, MethodKind>> {
+    let set = prost_types::FileDescriptorSet::decode(descriptor_set)?;
+    let mut kinds = HashMap::new();
+    for file in set.file {
+        let package = file.package();
+        for service in &file.service {
+            for method in &service.method {
+                let kind = match (method.client_streaming(), method.server_streaming()) {
+                    (false, false) => MethodKind::Unary,
+                    (false, true) => MethodKind::ServerStreaming,
+                    (true, false) => MethodKind::ClientStreaming,
+                    (true, true) => MethodKind::Bidirectional,
+                };
+                kinds.insert(format!("/{package}.{}/{}", service.name(), method.name()), kind);
+            }
+        }
+    }
+    Ok(kinds)
+}
+
+/// Limits the proxy applies.
+#[derive(Debug, Clone, Copy)]
+pub struct ProxySettings {
+    /// Deadline of a unary call whose client set none.
+    pub default_deadline: Duration,
+    /// Longest deadline a unary call may have.
+    pub max_deadline: Duration,
+    /// Largest request message.
+    pub max_message_bytes: usize,
+    /// Unary calls in flight before shedding.
+    pub max_concurrency: usize,
+    /// Streaming calls open before shedding.
+    pub max_streams: usize,
+}
+
+/// The proxy service (the gateway router's fallback). Cheap to clone.
+#[derive(Clone)]
+pub struct Proxy {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    backends: HashMap<String, Backend>,
+    methods: HashMap<String, MethodKind>,
+    settings: ProxySettings,
+    unary_slots: Arc<Semaphore>,
+    stream_slots: Arc<Semaphore>,
+    metrics: GatewayMetrics,
+    shutdown: Shutdown,
+}
+
+impl Proxy {
+    /// A proxy over `backends` (by area).
+    pub fn new(
+        backends: HashMap<String, Backend>,
+        methods: HashMap<String, MethodKind>,
+        settings: ProxySettings,
+        metrics: GatewayMetrics,
+        shutdown: Shutdown,
+    ) -> Proxy {
+        Proxy {
+            shared: Arc::new(Shared {
+                backends,
+                methods,
+                unary_slots: Arc::new(Semaphore::new(settings.max_concurrency)),
+                stream_slots: Arc::new(Semaphore::new(settings.max_streams)),
+                settings,
+                metrics,
+                shutdown,
+            }),
+        }
+    }
+}
+
+impl<B> tower::Service<Request<B>> for Proxy
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<tonic::codegen::StdError>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let shared = Arc::clone(&self.shared);
+        Box::pin(async move { Ok(shared.handle(request).await) })
+    }
+}
+
+/// The area of a gRPC path: `contacts` for `/rapport.contacts.v1.X/Y`.
+fn area_of(path: &str) -> Option<&str> {
+    let (service, method) = path.strip_prefix('/')?.split_once('/')?;
+    if method.is_empty() || method.contains('/') {
+        return None;
+    }
+    let mut parts = service.split('.');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("rapport"), Some(area), Some(version), Some(name))
+            if !area.is_empty() && version.starts_with('v') && !name.is_empty() =>
+        {
+            Some(area)
+        }
+        _ => None,
+    }
+}
+
+impl Shared {
+    async fn handle<B>(self: Arc<Self>, request: Request<B>) -> Response<Body>
+    where
+        B: HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<tonic::codegen::StdError>,
+    {
+        let (parts, body) = request.into_parts();
+        let is_grpc = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("application/grpc"));
+        if !is_grpc {
+            self.metrics.rejected("content_type");
+            return plain_http(StatusCode::UNSUPPORTED_MEDIA_TYPE, "expected content-type application/grpc");
+        }
+        let path = parts.uri.path().to_owned();
+        let Some(backend) = area_of(&path).and_then(|area| self.backends.get(area)).cloned() else {
+            self.metrics.rejected("unknown_service");
+            let problem = Problem::new(
+                tonic::Code::Unimplemented,
+                "UNKNOWN_SERVICE",
+                format!("no service answers {path} at this gateway"),
+            );
+            return status_response(problem.into_status());
+        };
+        // Methods missing from the contracts (added to a backend after this
+        // gateway was built) are treated as streaming: never buffered, never
+        // given a default deadline.
+        let kind = self.methods.get(&path).copied();
+        let unary = kind == Some(MethodKind::Unary);
+        let slots = if unary { &self.unary_slots } else { &self.stream_slots };
+        let Ok(permit) = Arc::clone(slots).try_acquire_owned() else {
+            self.metrics.shed(unary);
+            let problem = Problem::new(
+                tonic::Code::ResourceExhausted,
+                "GATEWAY_OVERLOADED",
+                "the gateway is at its concurrency limit; retry shortly",
+            )
+            .retry_after(SHED_RETRY_AFTER);
+            return status_response(problem.into_status());
+        };
+
+        let mut headers = forwarded_headers(parts.headers);
+        let client_deadline = headers.get("grpc-timeout").and_then(parse_grpc_timeout);
+        let deadline = if unary {
+            let deadline =
+                client_deadline.unwrap_or(self.settings.default_deadline).min(self.settings.max_deadline);
+            headers.insert("grpc-timeout", grpc_timeout_value(deadline));
+            Some(deadline)
+        } else {
+            client_deadline
+        };
+
+        let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or((&path, ""));
+        let span = tracing::info_span!(
+            "forward",
+            otel.name = %path.trim_start_matches('/'),
+            otel.kind = "client",
+            rpc.system = "grpc",
+            rpc.service = %service,
+            rpc.method = %method,
+            server.address = tracing::field::Empty,
+        );
+        let call = async {
+            if unary {
+                self.forward_unary(&backend, &path, headers, body, permit).await
+            } else {
+                self.forward_stream(&backend, &path, headers, body, permit).await
+            }
+        }
+        .instrument(span);
+        match deadline {
+            None => call.await,
+            Some(deadline) => match tokio::time::timeout(deadline, call).await {
+                Ok(response) => response,
+                Err(_) => {
+                    self.metrics.forward_failed("deadline");
+                    status_response(tonic::Status::deadline_exceeded(format!(
+                        "{} did not answer within the deadline of {deadline:?}",
+                        backend.area()
+                    )))
+                }
+            },
+        }
+    }
+
+    async fn forward_unary<B>(
+        &self,
+        backend: &Backend,
+        path: &str,
+        headers: HeaderMap,
+        body: B,
+        permit: OwnedSemaphorePermit,
+    ) -> Response<Body>
+    where
+        B: HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<tonic::codegen::StdError>,
+    {
+        let limit = self.settings.max_message_bytes.saturating_add(5);
+        let bytes = match http_body_util::Limited::new(body, limit).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(err) => {
+                let error = if err.is::<http_body_util::LengthLimitError>() {
+                    FrameError::TooLarge { len: limit, max: self.settings.max_message_bytes }
+                } else {
+                    FrameError::Truncated
+                };
+                self.metrics.rejected(error_label(&error));
+                return status_response(error.to_status());
+            }
+        };
+        if let Err(error) = frames::check_unary(&bytes, self.settings.max_message_bytes) {
+            self.metrics.rejected(error_label(&error));
+            return status_response(error.to_status());
+        }
+        let mut tried: Option<Arc<Endpoint>> = None;
+        loop {
+            let Some(endpoint) = backend.pick(tried.as_deref()) else {
+                return self.no_endpoint(backend);
+            };
+            let request = backend_request(path, headers.clone(), Body::new(http_body_util::Full::new(bytes.clone())));
+            match self.send(backend, &endpoint, request).await {
+                Ok((response, guard)) => {
+                    return response.map(|inner| {
+                        Body::new(ResponseBody::unary(inner, guard, permit))
+                    });
+                }
+                Err(err) if is_connect_error(err.as_ref()) && tried.is_none() => {
+                    tracing::debug!(endpoint = endpoint.address(), error = %err, "retrying on another endpoint");
+                    tried = Some(endpoint);
+                }
+                Err(err) => return self.unreachable(backend, &endpoint, err.as_ref()),
+            }
+        }
+    }
+
+    async fn forward_stream<B>(
+        &self,
+        backend: &Backend,
+        path: &str,
+        headers: HeaderMap,
+        body: B,
+        permit: OwnedSemaphorePermit,
+    ) -> Response<Body>
+    where
+        B: HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<tonic::codegen::StdError>,
+    {
+        let Some(endpoint) = backend.pick(None) else {
+            return self.no_endpoint(backend);
+        };
+        let request_error = Arc::new(Mutex::new(None));
+        let checked = CheckedRequestBody {
+            inner: Box::pin(body.map_err(Into::into)),
+            tracker: FrameTracker::new(self.settings.max_message_bytes),
+            error: Arc::clone(&request_error),
+        };
+        let request = backend_request(path, headers, Body::new(checked));
+        match self.send(backend, &endpoint, request).await {
+            Ok((response, guard)) => {
+                let mut shutdown = self.shutdown.clone();
+                let ending: Pin<Box<dyn Future<Output = ()> + Send>> =
+                    Box::pin(async move { shutdown.wait().await });
+                response.map(|inner| {
+                    Body::new(ResponseBody {
+                        inner,
+                        ended: false,
+                        stream: Some(StreamState { tracker: FrameTracker::new(usize::MAX), ending: Some(ending) }),
+                        request_error: Some(request_error),
+                        _guard: guard,
+                        _permit: permit,
+                    })
+                })
+            }
+            Err(err) => {
+                if let Some(error) = take_error(&request_error) {
+                    self.metrics.rejected(error_label(&error));
+                    return status_response(error.to_status());
+                }
+                self.unreachable(backend, &endpoint, err.as_ref())
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        backend: &Backend,
+        endpoint: &Arc<Endpoint>,
+        mut request: Request<Body>,
+    ) -> Result<(Response<Body>, CallGuard), tonic::codegen::StdError> {
+        tracing::Span::current().record("server.address", endpoint.address());
+        rapport_kit::telemetry::inject_trace_headers(request.headers_mut());
+        let guard = endpoint.start_call();
+        match tower::ServiceExt::oneshot(endpoint.channel(), request).await {
+            Ok(response) => Ok((response, guard)),
+            Err(err) => {
+                let err: tonic::codegen::StdError = err.into();
+                if is_connect_error(err.as_ref()) {
+                    backend.eject(endpoint, "connect failed");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    fn no_endpoint(&self, backend: &Backend) -> Response<Body> {
+        self.metrics.forward_failed("no_endpoint");
+        let problem = Problem::new(
+            tonic::Code::Unavailable,
+            "BACKEND_UNAVAILABLE",
+            format!("no healthy {} endpoint; retry shortly", backend.area()),
+        )
+        .meta("backend", backend.area())
+        .retry_after(Duration::from_secs(1));
+        status_response(problem.into_status())
+    }
+
+    fn unreachable(
+        &self,
+        backend: &Backend,
+        endpoint: &Endpoint,
+        err: &(dyn std::error::Error + 'static),
+    ) -> Response<Body> {
+        self.metrics.forward_failed("unreachable");
+        tracing::warn!(backend = backend.area(), endpoint = endpoint.address(), error = %err, "backend call failed");
+        let problem = Problem::new(
+            tonic::Code::Unavailable,
+            "BACKEND_UNAVAILABLE",
+            format!("{} could not be reached; retry shortly", backend.area()),
+        )
+        .meta("backend", backend.area())
+        .retry_after(Duration::from_secs(1));
+        status_response(problem.into_status())
+    }
+}
+
+fn error_label(error: &FrameError) -> &'static str {
+    match error {
+        FrameError::TooLarge { .. } => "message_too_large",
+        FrameError::Truncated => "truncated_frame",
+        FrameError::BadFlags(_) => "malformed_frame",
+        FrameError::MessageCount(_) => "message_count",
+    }
+}
+
+/// True when `err` (or a cause) is a failure to connect: nothing was sent,
+/// so the call may go to another endpoint.
+pub fn is_connect_error(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(err) = current {
+        if err.is::<tonic::ConnectError>() {
+            return true;
+        }
+        current = err.source();
+    }
+    false
+}
+
+/// Headers that belong to one hop and are not forwarded.
+const HOP_BY_HOP: [&str; 7] =
+    ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host", "content-length"];
+
+fn forwarded_headers(mut headers: HeaderMap) -> HeaderMap {
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    // The gateway's own span becomes the parent (set in `send`).
+    headers.remove("traceparent");
+    headers
+}
+
+fn backend_request(path: &str, headers: HeaderMap, body: Body) -> Request<Body> {
+    let mut request = Request::new(body);
+    *request.method_mut() = http::Method::POST;
+    *request.uri_mut() = http::Uri::try_from(path).unwrap_or_default();
+    *request.headers_mut() = headers;
+    request
+}
+
+fn take_error(slot: &Mutex<Option<FrameError>>) -> Option<FrameError> {
+    slot.lock().ok().and_then(|mut error| error.take())
+}
+
+/// Parses a `grpc-timeout` header (`<digits><unit>`, unit H M S m u n).
+pub fn parse_grpc_timeout(value: &HeaderValue) -> Option<Duration> {
+    let value = value.to_str().ok()?;
+    if value.len() < 2 || value.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = value.split_at(value.len() - 1);
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount.saturating_mul(3600)),
+        "M" => Duration::from_secs(amount.saturating_mul(60)),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+/// Formats a deadline as a `grpc-timeout` value (at most eight digits).
+pub fn grpc_timeout_value(deadline: Duration) -> HeaderValue {
+    let millis = deadline.as_millis();
+    let text = if millis <= 99_999_999 { format!("{millis}m") } else { format!("{}S", deadline.as_secs()) };
+    HeaderValue::try_from(text).unwrap_or(HeaderValue::from_static("30S"))
+}
+
+/// A trailers-only gRPC response carrying `status`.
+pub fn status_response(status: tonic::Status) -> Response<Body> {
+    status.into_http()
+}
+
+fn plain_http(code: StatusCode, message: &'static str) -> Response<Body> {
+    let mut response = Response::new(Body::new(http_body_util::Full::new(Bytes::from_static(message.as_bytes()))));
+    *response.status_mut() = code;
+    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    response
+}
+
+fn trailers(status: &tonic::Status) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    if status.add_header(&mut map).is_err() {
+        map.insert("grpc-status", HeaderValue::from(status.code() as i32));
+    }
+    map
+}
+
+type BoxedBody = Pin<Box<dyn HttpBody<Data = Bytes, Error = tonic::codegen::StdError> + Send>>;
+
+/// A streaming request body whose framing is checked as it passes; the
+/// first violation is kept for the status and ends the body with an error.
+struct CheckedRequestBody {
+    inner: BoxedBody,
+    tracker: FrameTracker,
+    error: Arc<Mutex<Option<FrameError>>>,
+}
+
+impl CheckedRequestBody {
+    fn fail(&mut self, error: FrameError) -> Poll<Option<Result<Frame<Bytes>, tonic::codegen::StdError>>> {
+        let message = error.to_string();
+        if let Ok(mut slot) = self.error.lock() {
+            slot.get_or_insert(error);
+        }
+        Poll::Ready(Some(Err(message.into())))
+    }
+}
+
+impl HttpBody for CheckedRequestBody {
+    type Data = Bytes;
+    type Error = tonic::codegen::StdError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.inner.as_mut().poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    if let Err(error) = self.tracker.feed(data) {
+                        return self.fail(error);
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(None) => match self.tracker.finish() {
+                Ok(()) => Poll::Ready(None),
+                Err(error) => self.fail(error),
+            },
+            other => other,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+}
+
+struct StreamState {
+    /// Where the response is in its framing (it may only end between messages).
+    tracker: FrameTracker,
+    /// Resolves when the gateway shuts down; `None` once it has.
+    ending: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+}
+
+/// A backend's response on its way to the client. It holds the call's
+/// concurrency slot and endpoint accounting until it ends, turns a broken
+/// backend stream into a proper gRPC status in the trailers, and ends open
+/// streams cleanly (UNAVAILABLE, between messages) when the gateway shuts
+/// down.
+struct ResponseBody {
+    inner: Body,
+    ended: bool,
+    stream: Option<StreamState>,
+    request_error: Option<Arc<Mutex<Option<FrameError>>>>,
+    _guard: CallGuard,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl ResponseBody {
+    fn unary(inner: Body, guard: CallGuard, permit: OwnedSemaphorePermit) -> ResponseBody {
+        ResponseBody { inner, ended: false, stream: None, request_error: None, _guard: guard, _permit: permit }
+    }
+
+    fn end_with(&mut self, status: &tonic::Status) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
+        self.ended = true;
+        Poll::Ready(Some(Ok(Frame::trailers(trailers(status)))))
+    }
+}
+
+impl HttpBody for ResponseBody {
+    type Data = Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        if let Some(stream) = self.stream.as_mut() {
+            if stream.tracker.at_boundary() {
+                if let Some(ending) = stream.ending.as_mut() {
+                    if ending.as_mut().poll(cx).is_ready() {
+                        stream.ending = None;
+                        let status = tonic::Status::unavailable("the gateway is shutting down; reconnect");
+                        return self.end_with(&status);
+                    }
+                }
+            }
+        }
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if frame.is_trailers() {
+                    self.ended = true;
+                } else if let (Some(stream), Some(data)) = (self.stream.as_mut(), frame.data_ref()) {
+                    // The backend's framing was checked by its own server;
+                    // a tracker that fails here just stops tracking.
+                    if stream.tracker.feed(data).is_err() {
+                        stream.ending = None;
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(err))) => {
+                let status = match self.request_error.as_deref().and_then(take_error) {
+                    Some(error) => error.to_status(),
+                    None => {
+                        tracing::warn!(error = %err, "backend response broke off");
+                        tonic::Status::unavailable("the backend connection broke off; retry")
+                    }
+                };
+                self.end_with(&status)
+            }
+            Poll::Ready(None) => {
+                self.ended = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_route_by_area() {
+        assert_eq!(area_of("/rapport.contacts.v1.ContactService/GetContact"), Some("contacts"));
+        assert_eq!(area_of("/rapport.contacts.v2.ContactService/GetContact"), Some("contacts"));
+        for path in ["/", "/foo", "/rapport.contacts.v1.ContactService/", "/other.pkg.v1.S/M", "/rapport.x/M"] {
+            assert_eq!(area_of(path), None, "{path}");
+        }
+    }
+
+    #[test]
+    fn grpc_timeouts_parse_and_format() {
+        let parse = |raw: &'static str| parse_grpc_timeout(&HeaderValue::from_static(raw));
+        assert_eq!(parse("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(parse("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(parse("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse("5u"), Some(Duration::from_micros(5)));
+        assert_eq!(parse("123456789m"), None);
+        assert_eq!(parse("m"), None);
+        assert_eq!(parse("10x"), None);
+        assert_eq!(grpc_timeout_value(Duration::from_millis(1500)), "1500m");
+        assert_eq!(grpc_timeout_value(Duration::from_secs(200_000)), "200000S");
+    }
+
+    #[test]
+    fn method_kinds_come_from_the_contracts() {
+        let kinds = method_kinds(rapport_proto::FILE_DESCRIPTOR_SET).unwrap();
+        assert_eq!(kinds["/rapport.contacts.v1.ContactService/GetContact"], MethodKind::Unary);
+        assert_eq!(kinds["/rapport.contacts.v1.ContactService/WatchChanges"], MethodKind::ServerStreaming);
+    }
+}
