@@ -25,6 +25,7 @@ pub mod error;
 pub mod filter;
 pub mod idempotency;
 pub mod paging;
+pub mod ratelimit;
 pub mod redis;
 pub mod server;
 pub mod shutdown;
