@@ -8,16 +8,21 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/rapport/target
 ENSURE_SERVICES := env=$$(scripts/ensure-services.sh) && eval "$$env"
 BUF := tools/node_modules/.bin/buf
 
-.PHONY: run test lint bench migrate seed-demo tools stop-services
+.PHONY: run test test-browser lint bench migrate seed-demo tools stop-services
 
 ## run: start PostgreSQL/Redis if needed, migrate, and serve every service (ctrl-c stops).
 run:
 	@scripts/run.sh
 
-## test: every test (Rust unit + integration against real PostgreSQL and Redis, scripts).
+## test: every test (Rust unit + integration against real PostgreSQL and Redis, scripts, browser).
 test:
 	@$(ENSURE_SERVICES) && cargo test --workspace --locked
 	@scripts/test-ensure-services.sh
+	@$(MAKE) --no-print-directory test-browser
+
+## test-browser: the gateway's gRPC-web from headless Chromium (tests/browser; installs Chromium if missing).
+test-browser:
+	@$(ENSURE_SERVICES) && cargo build --locked -p rapport && tests/browser/run.sh
 
 ## lint: rustfmt, clippy (warnings are errors), buf lint.
 lint: $(BUF)
