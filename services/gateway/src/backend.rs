@@ -87,6 +87,9 @@ pub struct BackendSettings {
     pub dns_refresh: Duration,
 }
 
+/// Upper bound of one health check (longer when the interval is longer).
+const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct EndpointLabels {
     backend: String,
@@ -324,22 +327,35 @@ impl Backend {
     }
 }
 
-/// Asks the endpoint's health service every interval.
+/// Asks the endpoint's health service every interval. An explicit
+/// NOT_SERVING ejects at once; a failed or timed-out check ejects only when
+/// the one before failed too, so one slow answer (a busy replica, a cold
+/// start) does not take an endpoint out of rotation.
 async fn health_loop(backend: Backend, endpoint: Arc<Endpoint>) {
     let interval = backend.inner.settings.health_interval;
+    let timeout = interval.max(HEALTH_CHECK_TIMEOUT);
     let mut client = HealthClient::new(endpoint.channel());
+    let mut failed_before = false;
     loop {
         let mut request = tonic::Request::new(HealthCheckRequest { service: String::new() });
-        request.set_timeout(interval.min(Duration::from_secs(1)));
-        let verdict = match tokio::time::timeout(interval, client.check(request)).await {
+        request.set_timeout(timeout);
+        let verdict = match tokio::time::timeout(timeout, client.check(request)).await {
             Ok(Ok(response)) if response.get_ref().status == ServingStatus::Serving as i32 => Ok(()),
-            Ok(Ok(_)) => Err("not serving"),
-            Ok(Err(_)) => Err("health check failed"),
-            Err(_) => Err("health check timed out"),
+            Ok(Ok(_)) => Err(("not serving", true)),
+            Ok(Err(_)) => Err(("health check failed", false)),
+            Err(_) => Err(("health check timed out", false)),
         };
         match verdict {
-            Ok(()) => endpoint.set_healthy(&backend.inner.area, true, ""),
-            Err(why) => endpoint.set_healthy(&backend.inner.area, false, why),
+            Ok(()) => {
+                failed_before = false;
+                endpoint.set_healthy(&backend.inner.area, true, "");
+            }
+            Err((why, definite)) => {
+                if definite || failed_before {
+                    endpoint.set_healthy(&backend.inner.area, false, why);
+                }
+                failed_before = true;
+            }
         }
         tokio::time::sleep(interval).await;
     }
@@ -393,7 +409,7 @@ impl tower::Service<http::Request<tonic::body::Body>> for Backend {
                     format!("no healthy {} endpoint; retry shortly", backend.inner.area),
                 )
                 .into_status();
-                return Err(Box::new(status).into());
+                return Err(status.into());
             };
             let _guard = endpoint.start_call();
             let result = tower::ServiceExt::oneshot(endpoint.channel(), request).await;

@@ -78,9 +78,21 @@ impl App {
             )?;
             backends.insert(backend.area.clone(), started);
         }
-        let redis = Redis::connect(&config.redis)?;
-        let limiter = RateLimiter::new(redis, config.rate_limit);
-        limiter.register_metrics(&metrics);
+        let limiter = match Redis::connect(&config.redis)? {
+            Some(redis) => RateLimiter::new(redis, config.rate_limit),
+            None => RateLimiter::local(config.rate_limit),
+        };
+        let limiter_metrics = limiter.metrics();
+        metrics.register(
+            "rapport_rate_limited",
+            "Calls refused by the per-principal rate limit, by the bucket that refused them",
+            limiter_metrics.limited.clone(),
+        );
+        metrics.register(
+            "rapport_rate_limiter_degraded",
+            "1 while Redis is unavailable and rate limits fall back to per-replica buckets",
+            limiter_metrics.degraded.clone(),
+        );
         let listener = server::bind(config.listen).await?;
         let admin_listener = match config.metrics_listen {
             Some(addr) => Some(server::bind(addr).await?),

@@ -27,7 +27,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -44,6 +44,9 @@ use tracing::Instrument;
 use crate::backend::{Backend, CallGuard, Endpoint};
 use crate::frames::{self, FrameError, FrameTracker};
 use crate::metrics::GatewayMetrics;
+
+/// How close to its deadline a failed call counts as having missed it.
+const DEADLINE_SLACK: Duration = Duration::from_millis(20);
 
 /// How long a shed client is told to wait before retrying.
 const SHED_RETRY_AFTER: Duration = Duration::from_millis(100);
@@ -236,12 +239,21 @@ impl Shared {
             rpc.method = %method,
             server.address = tracing::field::Empty,
         );
+        let expires = deadline.map(|deadline| Instant::now() + deadline);
         let call = async {
-            if unary {
+            let response = if unary {
                 self.forward_unary(&backend, &path, headers, body, permit).await
             } else {
                 self.forward_stream(&backend, &path, headers, body, permit).await
+            };
+            // A backend that gave up at the same deadline (it was forwarded
+            // with the call) resets the stream: that is the deadline too.
+            let expired = expires.is_some_and(|expires| Instant::now() + DEADLINE_SLACK >= expires);
+            if expired && response.headers().get("grpc-status").is_some_and(|code| code == "14") {
+                self.metrics.forward_failed("deadline");
+                return deadline_exceeded(&backend, deadline.unwrap_or_default());
             }
+            response
         }
         .instrument(span);
         match deadline {
@@ -250,10 +262,7 @@ impl Shared {
                 Ok(response) => response,
                 Err(_) => {
                     self.metrics.forward_failed("deadline");
-                    status_response(tonic::Status::deadline_exceeded(format!(
-                        "{} did not answer within the deadline of {deadline:?}",
-                        backend.area()
-                    )))
+                    deadline_exceeded(&backend, deadline)
                 }
             },
         }
@@ -407,6 +416,13 @@ impl Shared {
         .retry_after(Duration::from_secs(1));
         status_response(problem.into_status())
     }
+}
+
+fn deadline_exceeded(backend: &Backend, deadline: Duration) -> Response<Body> {
+    status_response(tonic::Status::deadline_exceeded(format!(
+        "{} did not answer within the deadline of {deadline:?}",
+        backend.area()
+    )))
 }
 
 fn error_label(error: &FrameError) -> &'static str {

@@ -66,7 +66,8 @@ pub struct Stack {
     pub metrics_addr: SocketAddr,
     pub contacts: Option<Running>,
     pub echo: Option<Running>,
-    _database: Option<TestDatabase>,
+    /// Dropped last: the Contacts backend needs it until it stops.
+    pub database: Option<TestDatabase>,
 }
 
 /// What to start.
@@ -162,7 +163,7 @@ impl Stack {
         };
         let gateway_env: Vec<_> = options.shared_env.iter().chain(&options.gateway_env).cloned().collect();
         let (gateway, metrics_addr) = start_gateway(&backends, &gateway_env).await;
-        Stack { gateway, metrics_addr, contacts, echo, _database: database }
+        Stack { gateway, metrics_addr, contacts, echo, database }
     }
 
     /// A channel to the gateway.
