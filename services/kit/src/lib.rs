@@ -3,7 +3,9 @@
 //!
 //! - [`config`]: typed values from the environment, failing with the variable's name.
 //! - [`telemetry`]: tracing subscriber, OTLP export, W3C trace context in and out.
-//! - [`server`]: the tonic server bootstrap (health, reflection, limits, shutdown, layers).
+//! - [`server`]: the tonic server bootstrap (health, reflection, limits, shutdown, layers,
+//!   gRPC-web with CORS).
+//! - [`metrics`]: the Prometheus registry, the RPC metrics, the `/metrics` endpoint.
 //! - [`shutdown`]: one trigger, many listeners; SIGTERM and ctrl-c.
 //! - [`db`]: the PostgreSQL pool per service schema and migrations.
 //! - [`redis`]: a reconnecting Redis whose failures are cache misses.
@@ -24,6 +26,7 @@ pub mod db;
 pub mod error;
 pub mod filter;
 pub mod idempotency;
+pub mod metrics;
 pub mod paging;
 pub mod redis;
 pub mod server;

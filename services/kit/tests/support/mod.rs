@@ -4,6 +4,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod echo;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
