@@ -11,7 +11,7 @@
 //! - [`redis`]: a reconnecting Redis whose failures are cache misses.
 //! - [`cache`]: the two-tier (in-process + Redis) cache of hot records.
 //! - [`error`]: service errors to `tonic::Status` with google.rpc details.
-//! - [`auth`]: bearer JWT verification and the per-service role table.
+//! - [`auth`]: bearer JWT and API key verification and the per-service role table.
 //! - [`paging`]: page sizes and opaque keyset page tokens.
 //! - [`filter`]: AIP-160 filters to bound SQL.
 //! - [`idempotency`]: `request_id` replay of creates.

@@ -13,8 +13,11 @@ use super::{AuthError, Policy, Principal, Verifier, permission_denied};
 /// Path prefixes served without credentials (health checks and server reflection).
 const PUBLIC_PREFIXES: [&str; 2] = ["/grpc.health.v1.", "/grpc.reflection."];
 
-/// Tower layer authenticating every gRPC request with a bearer JWT and authorizing it with
-/// the matching [`Policy`]; see [`AuthService`] for the exact behavior.
+/// The header carrying an API key.
+const API_KEY_HEADER: &str = "x-api-key";
+
+/// Tower layer authenticating every gRPC request with a bearer JWT or an API key and
+/// authorizing it with the matching [`Policy`]; see [`AuthService`] for the exact behavior.
 #[derive(Debug, Clone)]
 pub struct AuthLayer {
     shared: Arc<Shared>,
@@ -53,10 +56,11 @@ impl<S> Layer<S> for AuthLayer {
 /// The service produced by [`AuthLayer`].
 ///
 /// * Paths starting with `/grpc.health.v1.` or `/grpc.reflection.` pass through untouched.
-/// * Otherwise `authorization: Bearer <jwt>` is required and verified; failures are answered
-///   `UNAUTHENTICATED`.
+/// * Otherwise `authorization: Bearer <jwt>` or, when there is no `authorization` header,
+///   `x-api-key: <key>` is required and verified; failures are answered `UNAUTHENTICATED`.
 /// * The path `/<service>/<method>` must be listed in the service's [`Policy`] and the
 ///   principal must hold one of its roles, else `PERMISSION_DENIED` (deny by default).
+/// * Rejections are logged with the path and reason (never token or key material).
 /// * On success the [`Principal`] is inserted into the request extensions and the request
 ///   goes to the inner service. Rejections never reach the inner service; they are
 ///   trailers-only gRPC responses built by `tonic::Status::into_http`.
@@ -96,18 +100,17 @@ where
 
 impl Shared {
     fn authorize(&self, path: &str, headers: &HeaderMap) -> Result<Principal, tonic::Status> {
-        let principal =
-            bearer_token(headers).and_then(|token| self.verifier.verify(token)).map_err(|error| {
-                match error {
-                    AuthError::MissingToken => {
-                        tracing::debug!(path, reason = error.reason(), "authentication failed: {error}");
-                    }
-                    _ => {
-                        tracing::info!(path, reason = error.reason(), "authentication failed: {error}");
-                    }
+        let principal = self.authenticate(headers).map_err(|error| {
+            match error {
+                AuthError::MissingToken => {
+                    tracing::debug!(path, reason = error.reason(), "authentication failed: {error}");
                 }
-                error.to_status()
-            })?;
+                _ => {
+                    tracing::info!(path, reason = error.reason(), "authentication failed: {error}");
+                }
+            }
+            error.to_status()
+        })?;
         let allowed =
             split_path(path).and_then(|(service, method)| self.policies.get(service)?.allowed(method));
         let Some(allowed) = allowed else {
@@ -127,6 +130,34 @@ impl Shared {
         tracing::debug!(path, subject = %principal.subject, "request authorized");
         Ok(principal)
     }
+
+    /// The bearer token's principal, or the API key's when there is no `authorization` header.
+    fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+        match bearer_token(headers) {
+            Ok(token) => self.verifier.verify(token),
+            Err(AuthError::MissingToken) => match api_key(headers)? {
+                Some(key) => self.verifier.verify_api_key(key),
+                None => Err(AuthError::MissingToken),
+            },
+            Err(error) => Err(error),
+        }
+    }
+}
+
+/// The value of a single `x-api-key` header, `None` without one.
+fn api_key(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
+    let mut values = headers.get_all(API_KEY_HEADER).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(AuthError::InvalidApiKey);
+    }
+    let key = value.to_str().map_err(|_| AuthError::InvalidApiKey)?.trim();
+    if key.is_empty() {
+        return Err(AuthError::InvalidApiKey);
+    }
+    Ok(Some(key))
 }
 
 /// Extracts the token of a single `authorization: Bearer <token>` header.
