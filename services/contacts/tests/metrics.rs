@@ -34,6 +34,7 @@ async fn calls_are_counted_on_the_metrics_endpoint() {
         (requests("GetContact", "OK"), 1.0),
         (requests("GetContact", "NOT_FOUND"), 1.0),
         (requests("GetContact", "UNAUTHENTICATED"), 1.0),
+        (r#"rapport_auth_failures_total{reason="UNAUTHENTICATED_MISSING_TOKEN"}"#.to_owned(), 1.0),
     ] {
         assert_eq!(sample(&text, &series), Some(expected), "{series} in\n{text}");
     }

@@ -14,6 +14,9 @@
 //! client can create with made-up paths, at most [`MAX_METHODS`] distinct
 //! paths get labels of their own; later ones (and paths that are not
 //! `/<service>/<method>`) share `service="_other", method="_other"`.
+//!
+//! The auth layer adds `rapport_auth_failures_total{reason}` when it is
+//! given the metrics (`AuthLayer::with_metrics`).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -79,6 +82,19 @@ struct CodeLabels {
     code: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ReasonLabels {
+    reason: &'static str,
+}
+
+/// The `rapport_auth_failures_total` family.
+pub(crate) type AuthFailures = Family<ReasonLabels, Counter>;
+
+/// Counts one failure of `reason` in `failures`.
+pub(crate) fn count_auth_failure(failures: &AuthFailures, reason: &'static str) {
+    failures.get_or_create(&ReasonLabels { reason }).inc();
+}
+
 type DurationFamily = Family<MethodLabels, Histogram, fn() -> Histogram>;
 
 fn duration_histogram() -> Histogram {
@@ -100,6 +116,7 @@ struct Shared {
     /// Handles per request path, so a call allocates nothing to find them.
     methods: RwLock<HashMap<Box<str>, Arc<MethodMetrics>>>,
     other: OnceLock<Arc<MethodMetrics>>,
+    auth_failures: OnceLock<AuthFailures>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -142,6 +159,7 @@ impl Metrics {
                 in_flight,
                 methods: RwLock::new(HashMap::new()),
                 other: OnceLock::new(),
+                auth_failures: OnceLock::new(),
             }),
         }
     }
@@ -200,6 +218,22 @@ impl Metrics {
             requests: self.shared.requests.clone(),
             labels,
         }
+    }
+
+    /// The `rapport_auth_failures_total{reason}` family, registered on first use.
+    pub(crate) fn auth_failures(&self) -> AuthFailures {
+        self.shared
+            .auth_failures
+            .get_or_init(|| {
+                let failures = AuthFailures::default();
+                self.register(
+                    "rapport_auth_failures",
+                    "Requests rejected by authentication or authorization, by ErrorInfo reason",
+                    failures.clone(),
+                );
+                failures
+            })
+            .clone()
     }
 }
 
@@ -356,5 +390,13 @@ mod tests {
         metrics.register("cache_hits", "Cache hits", hits.clone());
         hits.inc_by(7);
         assert!(metrics.encode().contains("cache_hits_total 7"));
+        count_auth_failure(&metrics.auth_failures(), "UNAUTHENTICATED_MISSING_TOKEN");
+        count_auth_failure(&metrics.auth_failures(), "UNAUTHENTICATED_MISSING_TOKEN");
+        let text = metrics.encode();
+        assert!(
+            text.contains(r#"rapport_auth_failures_total{reason="UNAUTHENTICATED_MISSING_TOKEN"} 2"#),
+            "{text}"
+        );
+        assert_eq!(text.matches("# TYPE rapport_auth_failures counter").count(), 1);
     }
 }

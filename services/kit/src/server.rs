@@ -81,7 +81,7 @@ pub struct Served {
     pub routes: Routes,
     /// Fully-qualified names of those services, for health.
     pub service_names: Vec<&'static str>,
-    /// Who may call what.
+    /// Who may call what. Its rejections are counted in `metrics`.
     pub auth: AuthLayer,
     /// Readiness of the whole server.
     pub readiness: ReadinessCheck,
@@ -231,7 +231,7 @@ pub async fn serve(
         .max_connection_age_grace(config.max_connection_age_grace)
         .layer(web)
         .layer(TraceLayer::new(served.metrics.clone()))
-        .layer(served.auth)
+        .layer(served.auth.with_metrics(&served.metrics))
         .add_routes(served.routes)
         .add_service(health)
         .add_service(reflection);

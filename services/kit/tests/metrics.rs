@@ -57,6 +57,7 @@ async fn calls_are_counted_with_their_real_final_code() {
         (per_method("rpc_server_duration_seconds_count", ITEMS, "List"), 1.0),
         (per_method("rpc_server_in_flight", ECHO, "Echo"), 0.0),
         (per_method("rpc_server_in_flight", ITEMS, "List"), 0.0),
+        (r#"rapport_auth_failures_total{reason="UNAUTHENTICATED_MISSING_TOKEN"}"#.to_owned(), 1.0),
     ] {
         assert_eq!(sample(&text, &series), Some(expected), "{series} in\n{text}");
     }

@@ -268,6 +268,66 @@ async fn a_bearer_token_wins_over_an_api_key() {
     assert_rejected(&response, Code::Unauthenticated, REASON_INVALID_TOKEN);
 }
 
+#[tokio::test]
+async fn authenticate_unlisted_passes_authenticated_calls_of_unlisted_services() {
+    let gateway = layer().authenticate_unlisted();
+    let unlisted = "/rapport.deals.v1.DealService/GetDeal";
+    let token = bearer(&[Role::SalesRep]);
+    let (response, called) = send_through(gateway.clone(), unlisted, &[("authorization", &token)]).await;
+    assert!(called);
+    assert_eq!(response.headers()["x-subject"], "user-1");
+    let (response, called) = send_through(gateway.clone(), unlisted, &[("x-api-key", ERP_KEY)]).await;
+    assert!(called);
+    assert_eq!(response.headers()["x-subject"], "erp-sync");
+
+    // Still authenticated: no credentials, no call.
+    let (response, called) = send_through(gateway.clone(), unlisted, &[]).await;
+    assert!(!called);
+    assert_rejected(&response, Code::Unauthenticated, REASON_MISSING_TOKEN);
+    // A principal without any known role is refused.
+    let (response, called) =
+        send_through(gateway.clone(), unlisted, &[("authorization", &bearer(&[]))]).await;
+    assert!(!called);
+    let status = assert_rejected(&response, Code::PermissionDenied, REASON_PERMISSION_DENIED_ROLE);
+    assert_eq!(status.get_details_error_info().unwrap().metadata["required_roles"].split(',').count(), 7);
+    // Listed services keep their policy, unlisted methods of theirs included.
+    let unlisted_method = "/rapport.contacts.v1.ContactService/Unlisted";
+    let (_, called) = send_through(gateway.clone(), unlisted_method, &[("authorization", &token)]).await;
+    assert!(!called);
+    let delete = "/rapport.contacts.v1.ContactService/DeleteContact";
+    let (_, called) = send_through(gateway, delete, &[("authorization", &token)]).await;
+    assert!(!called);
+    // Without the option, the unlisted service is denied.
+    let (response, called) = send_through(layer(), unlisted, &[("authorization", &token)]).await;
+    assert!(!called);
+    assert_rejected(&response, Code::PermissionDenied, REASON_PERMISSION_DENIED_ROLE);
+}
+
+#[tokio::test]
+async fn rejections_are_counted_by_reason() {
+    let metrics = crate::metrics::Metrics::new();
+    let counted = layer().with_metrics(&metrics);
+    let series = |reason: &str| format!("rapport_auth_failures_total{{reason=\"{reason}\"}}");
+    send_through(counted.clone(), GET, &[]).await;
+    send_through(counted.clone(), GET, &[]).await;
+    send_through(counted.clone(), GET, &[("x-api-key", "rk_unknown")]).await;
+    send_through(counted.clone(), GET, &[("authorization", "Bearer nonsense")]).await;
+    let path = "/rapport.contacts.v1.ContactService/DeleteContact";
+    send_through(counted.clone(), path, &[("authorization", &bearer(&[Role::Viewer]))]).await;
+    // Accepted calls are not failures.
+    send_through(counted, GET, &[("x-api-key", ERP_KEY)]).await;
+    let text = metrics.encode();
+    for (reason, expected) in [
+        (REASON_MISSING_TOKEN, 2.0),
+        (REASON_INVALID_API_KEY, 1.0),
+        (REASON_INVALID_TOKEN, 1.0),
+        (REASON_PERMISSION_DENIED_ROLE, 1.0),
+    ] {
+        assert_eq!(crate::testing::sample(&text, &series(reason)), Some(expected), "{reason} in\n{text}");
+    }
+    assert_eq!(crate::testing::sample(&text, &series(REASON_TOKEN_EXPIRED)), None);
+}
+
 /// Writes `contents` to a fresh file under the temp directory; removed on drop.
 struct TempFile(std::path::PathBuf);
 

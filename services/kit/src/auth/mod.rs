@@ -7,6 +7,8 @@
 //! * [`Policy`] lists which [`Role`]s may call each RPC of one gRPC service.
 //! * [`AuthLayer`] is a tower layer that enforces both in front of every RPC and stores the
 //!   [`Principal`] in the request extensions, where handlers read it with [`principal`].
+//!   [`AuthLayer::authenticate_unlisted`] lets calls of services without a policy through
+//!   once authenticated (the gateway, which leaves authorization to the owning service).
 //!
 //! Every rejection is a `tonic::Status` carrying a `google.rpc.ErrorInfo` detail in the
 //! [`ERROR_DOMAIN`] domain with one of the `REASON_*` reasons of this module.
