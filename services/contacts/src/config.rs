@@ -1,7 +1,7 @@
 //! The Contacts service's typed configuration, read once from the
 //! environment.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use rapport_kit::auth::{AuthConfig, config_from_env};
@@ -15,18 +15,24 @@ use crate::cache::CacheSettings;
 /// The default address of the Contacts service.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:50051";
 
+/// The default address of the Contacts metrics endpoint.
+pub const DEFAULT_METRICS_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9151);
+
 /// Everything the Contacts service needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `CONTACTS_ADDR`: where to listen (port 0 picks a free one).
     pub listen: SocketAddr,
+    /// `CONTACTS_METRICS_ADDR` (default 127.0.0.1:9151; port 0 picks a free
+    /// one; `off` serves no metrics): where `/metrics` and `/healthz` are served.
+    pub metrics_listen: Option<SocketAddr>,
     /// PostgreSQL (schema `contacts`).
     pub db: DbConfig,
     /// Redis.
     pub redis: RedisConfig,
     /// Transport settings.
     pub server: ServerConfig,
-    /// Token verification.
+    /// Token and API key verification (`AUTH_*`, `API_KEYS_FILE`).
     pub auth: AuthConfig,
     /// Cache tiers.
     pub cache: CacheSettings,
@@ -44,6 +50,7 @@ impl Config {
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
         Ok(Config {
             listen: env.or_default("CONTACTS_ADDR", socket(DEFAULT_ADDR))?,
+            metrics_listen: env.address_or_off("CONTACTS_METRICS_ADDR", DEFAULT_METRICS_ADDR)?,
             db: DbConfig::from_env(env, "contacts")?,
             redis: RedisConfig::from_env(env)?,
             server: ServerConfig::from_env(env)?,

@@ -10,8 +10,8 @@
 //! - [`error`]: the error enum and its mapping to gRPC statuses.
 //! - [`policy`]: which roles may call which RPC.
 //!
-//! [`App::build`] binds the listener (so tests can use port 0) and
-//! [`App::run_until`] serves until shutdown.
+//! [`App::build`] binds the listeners (gRPC and metrics, so tests can use
+//! port 0) and [`App::run_until`] serves until shutdown.
 
 mod api;
 pub mod cache;
@@ -27,6 +27,7 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use rapport_kit::auth::{AuthLayer, Verifier};
 use rapport_kit::changelog::{self, Feed};
+use rapport_kit::metrics::Metrics;
 use rapport_kit::redis::Redis;
 use rapport_kit::server::{self, Served};
 use rapport_kit::shutdown::{self, Shutdown, Trigger};
@@ -45,6 +46,8 @@ pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// A built, bound, not yet serving Contacts service.
 pub struct App {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    metrics: Metrics,
     config: Config,
     pool: PgPool,
     api: api::Api,
@@ -54,7 +57,7 @@ pub struct App {
 }
 
 impl App {
-    /// Connects, migrates (when configured), and binds the listener.
+    /// Connects, migrates (when configured), and binds the listeners.
     pub async fn build(config: Config) -> anyhow::Result<App> {
         let pool =
             rapport_kit::db::pool_with_settings(&config.db, &[store::contacts::WORD_SIMILARITY_THRESHOLD])?;
@@ -74,12 +77,37 @@ impl App {
         );
         let api = api::Api::new(api::State { pool: pool.clone(), caches: caches.clone(), feed });
         let listener = server::bind(config.listen).await?;
-        Ok(App { listener, config, pool, api, caches, background, background_shutdown })
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(server::bind(addr).await.context("metrics endpoint (CONTACTS_METRICS_ADDR)")?),
+            None => None,
+        };
+        Ok(App {
+            listener,
+            metrics_listener,
+            metrics: Metrics::new(),
+            config,
+            pool,
+            api,
+            caches,
+            background,
+            background_shutdown,
+        })
     }
 
     /// The bound address (the real port when configured with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().unwrap_or(self.config.listen)
+    }
+
+    /// Where `/metrics` is served (the real port when configured with port
+    /// 0); `None` when `CONTACTS_METRICS_ADDR` is `off`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().and_then(|listener| listener.local_addr().ok())
+    }
+
+    /// The service's metrics registry (to register more families).
+    pub fn metrics(&self) -> Metrics {
+        self.metrics.clone()
     }
 
     /// The service's caches (for tests and metrics).
@@ -101,7 +129,15 @@ impl App {
             let pool = pool.clone();
             Box::pin(async move { rapport_kit::db::is_ready(&pool, &MIGRATIONS).await })
         });
-        let served = Served { routes, service_names: vec![SERVICE_NAME], auth, readiness };
+        let served = Served {
+            routes,
+            service_names: vec![SERVICE_NAME],
+            auth,
+            readiness,
+            metrics: self.metrics,
+            admin_listener: self.metrics_listener,
+            web: None,
+        };
         tracing::info!(%addr, "contacts serving");
         // Background work (change streams, cache subscriptions, pruning)
         // stops as shutdown begins, so open WatchChanges streams end with

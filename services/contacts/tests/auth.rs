@@ -6,8 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Bearer, Client, TestApp, contact, create, failure, get, mask, reason};
-use rapport_kit::auth::{Role, mint_hs256};
+use common::{Bearer, Client, Options, TestApp, contact, create, failure, get, mask, reason};
+use rapport_kit::auth::{ApiKeyEntry, Role, generate_key, mint_hs256};
 use rapport_kit::testing::{DEV_AUDIENCE, DEV_ISSUER};
 use rapport_proto::contacts::v1::contact_service_client::ContactServiceClient;
 use rapport_proto::contacts::v1::{
@@ -128,4 +128,52 @@ async fn health_needs_no_token() {
             health.check(HealthCheckRequest { service: service.into() }).await.unwrap().into_inner().status;
         assert_eq!(status, ServingStatus::Serving as i32, "{service:?}");
     }
+}
+
+/// An API key client: `x-api-key` on every call.
+#[derive(Clone)]
+struct ApiKey(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for ApiKey {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        request.metadata_mut().insert("x-api-key", self.0.clone());
+        Ok(request)
+    }
+}
+
+#[tokio::test]
+async fn api_keys_from_the_keys_file_are_accepted() {
+    let key = generate_key();
+    let entry = ApiKeyEntry::new(&key, "erp-sync", &[Role::Viewer]);
+    let file =
+        std::env::temp_dir().join(format!("rapport-contacts-keys-{}.json", uuid::Uuid::now_v7().simple()));
+    let document = format!(
+        r#"{{"keys":[{{"sha256":"{}","subject":"{}","roles":["{}"]}}]}}"#,
+        entry.sha256, entry.subject, entry.roles[0]
+    );
+    std::fs::write(&file, document).unwrap();
+    let options =
+        Options { env: vec![("API_KEYS_FILE".into(), file.display().to_string())], ..Options::default() };
+    let app = TestApp::spawn_with(options).await;
+    let mut admin = app.client().await;
+    let existing = create(&mut admin, contact("Ada", "ada@example.com")).await;
+
+    let with_key =
+        |key: &str| ContactServiceClient::with_interceptor(app.channel(), ApiKey(key.parse().unwrap()));
+    let mut integration = with_key(&key);
+    let fetched = integration.get_contact(GetContactRequest { id: existing.id.clone() }).await.unwrap();
+    assert_eq!(fetched.into_inner().id, existing.id);
+    // The key's roles apply: a viewer cannot create.
+    check(
+        integration.create_contact(create_request("eve@example.com")).await,
+        Code::PermissionDenied,
+        "PERMISSION_DENIED_ROLE",
+    );
+    check(
+        with_key(&generate_key()).get_contact(GetContactRequest { id: existing.id.clone() }).await,
+        Code::Unauthenticated,
+        "UNAUTHENTICATED_INVALID_API_KEY",
+    );
+    app.stop().await;
+    std::fs::remove_file(&file).unwrap();
 }

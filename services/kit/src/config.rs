@@ -6,6 +6,7 @@
 //! environment.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -108,6 +109,19 @@ impl Env {
         }
     }
 
+    /// Reads a listen address that can be turned off: `off` is `None`, unset
+    /// or empty is `Some(default)`.
+    pub fn address_or_off(&self, name: &str, default: SocketAddr) -> Result<Option<SocketAddr>, ConfigError> {
+        match self.optional::<String>(name)? {
+            None => Ok(Some(default)),
+            Some(raw) if raw.eq_ignore_ascii_case("off") => Ok(None),
+            Some(raw) => raw.parse().map(Some).map_err(|err| ConfigError {
+                name: name.to_owned(),
+                problem: format!("{raw:?} is not an address such as 127.0.0.1:9151 or `off`: {err}"),
+            }),
+        }
+    }
+
     /// Reads a boolean written as true/false, 1/0, yes/no or on/off.
     pub fn flag_or(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
         match self.optional::<String>(name)? {
@@ -179,5 +193,15 @@ mod tests {
         assert_eq!(env.optional::<u16>("PORT").unwrap(), None);
         assert_eq!(env.required::<String>("NAME").unwrap(), "y");
         assert!(env.flag_or("NONE", true).unwrap());
+    }
+
+    #[test]
+    fn addresses_can_be_turned_off() {
+        let default = SocketAddr::from(([127, 0, 0, 1], 9151));
+        let env = Env::from_pairs([("A", "OFF"), ("B", "0.0.0.0:0"), ("C", "localhost")]);
+        assert_eq!(env.address_or_off("A", default).unwrap(), None);
+        assert_eq!(env.address_or_off("B", default).unwrap(), Some(SocketAddr::from(([0, 0, 0, 0], 0))));
+        assert_eq!(env.address_or_off("UNSET", default).unwrap(), Some(default));
+        assert_eq!(env.address_or_off("C", default).unwrap_err().name, "C");
     }
 }

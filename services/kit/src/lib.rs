@@ -3,13 +3,15 @@
 //!
 //! - [`config`]: typed values from the environment, failing with the variable's name.
 //! - [`telemetry`]: tracing subscriber, OTLP export, W3C trace context in and out.
-//! - [`server`]: the tonic server bootstrap (health, reflection, limits, shutdown, layers).
+//! - [`server`]: the tonic server bootstrap (health, reflection, limits, shutdown, layers,
+//!   gRPC-web with CORS).
+//! - [`metrics`]: the Prometheus registry, the RPC metrics, the `/metrics` endpoint.
 //! - [`shutdown`]: one trigger, many listeners; SIGTERM and ctrl-c.
 //! - [`db`]: the PostgreSQL pool per service schema and migrations.
 //! - [`redis`]: a reconnecting Redis whose failures are cache misses.
 //! - [`cache`]: the two-tier (in-process + Redis) cache of hot records.
 //! - [`error`]: service errors to `tonic::Status` with google.rpc details.
-//! - [`auth`]: bearer JWT verification and the per-service role table.
+//! - [`auth`]: bearer JWT and API key verification and the per-service role table.
 //! - [`paging`]: page sizes and opaque keyset page tokens.
 //! - [`filter`]: AIP-160 filters to bound SQL.
 //! - [`idempotency`]: `request_id` replay of creates.
@@ -24,6 +26,7 @@ pub mod db;
 pub mod error;
 pub mod filter;
 pub mod idempotency;
+pub mod metrics;
 pub mod paging;
 pub mod ratelimit;
 pub mod redis;

@@ -1,7 +1,9 @@
 //! The tonic server bootstrap every service uses: `grpc.health.v1` with real
 //! readiness, reflection (v1), keepalive, `max_connection_age` with its
-//! grace, a tracing layer continuing the caller's trace, authentication,
-//! and graceful shutdown that drains in-flight calls.
+//! grace, a tracing layer continuing the caller's trace and recording the
+//! RPC metrics, authentication, optionally gRPC-web with CORS, the admin
+//! endpoint serving `/metrics`, and graceful shutdown that drains in-flight
+//! calls.
 
 mod trace;
 
@@ -10,16 +12,21 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::Duration;
 
+use anyhow::Context as _;
+use http::{HeaderName, HeaderValue, Method};
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
+use tower::util::{Either, MapResponseLayer};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::auth::AuthLayer;
 use crate::config::{ConfigError, Env};
+use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 
-pub use trace::{TraceLayer, TraceService};
+pub use trace::{TraceBody, TraceFuture, TraceLayer, TraceService};
 
 /// Transport settings shared by every service.
 #[derive(Debug, Clone)]
@@ -74,21 +81,106 @@ pub struct Served {
     pub routes: Routes,
     /// Fully-qualified names of those services, for health.
     pub service_names: Vec<&'static str>,
-    /// Who may call what.
+    /// Who may call what. Its rejections are counted in `metrics`.
     pub auth: AuthLayer,
     /// Readiness of the whole server.
     pub readiness: ReadinessCheck,
+    /// Where every call is recorded (see [`crate::metrics`]).
+    pub metrics: Metrics,
+    /// Where to serve `/metrics` and `/healthz` (None = not served).
+    pub admin_listener: Option<TcpListener>,
+    /// Accept gRPC-web (HTTP/1.1 and HTTP/2) with CORS; None = plain gRPC
+    /// over HTTP/2 only.
+    pub web: Option<WebConfig>,
+}
+
+/// gRPC-web settings.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Allowed origins exactly as browsers send them
+    /// (`"http://localhost:8080"`); a single `"*"` allows any.
+    pub allowed_origins: Vec<String>,
+}
+
+/// Request headers a browser may send cross-origin (gRPC-web, Connect,
+/// credentials, trace context).
+const CORS_ALLOW_HEADERS: [&str; 13] = [
+    "content-type",
+    "x-grpc-web",
+    "x-user-agent",
+    "grpc-timeout",
+    "grpc-accept-encoding",
+    "grpc-encoding",
+    "authorization",
+    "x-api-key",
+    "traceparent",
+    "tracestate",
+    "connect-protocol-version",
+    "connect-timeout-ms",
+    "x-request-id",
+];
+
+/// Response headers a browser script may read: the gRPC status and its details.
+const CORS_EXPOSE_HEADERS: [&str; 4] =
+    ["grpc-status", "grpc-message", "grpc-status-details-bin", "grpc-encoding"];
+
+/// How long browsers may cache a preflight answer (Chromium caps it at 2 h).
+const CORS_MAX_AGE: Duration = Duration::from_secs(2 * 3600);
+
+impl WebConfig {
+    /// The CORS layer for these origins.
+    fn cors(&self) -> anyhow::Result<CorsLayer> {
+        let origins = if self.allowed_origins.iter().any(|origin| origin.trim() == "*") {
+            AllowOrigin::any()
+        } else {
+            let origins = self
+                .allowed_origins
+                .iter()
+                .map(|origin| {
+                    HeaderValue::from_str(origin.trim()).with_context(|| format!("allowed origin {origin:?}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            AllowOrigin::list(origins)
+        };
+        Ok(CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([Method::POST, Method::OPTIONS])
+            .allow_headers(CORS_ALLOW_HEADERS.map(HeaderName::from_static))
+            .expose_headers(CORS_EXPOSE_HEADERS.map(HeaderName::from_static))
+            .max_age(CORS_MAX_AGE))
+    }
+}
+
+/// The plain-gRPC branch's response as tonic's body, the type the gRPC-web
+/// branch answers with, so both branches are one service type.
+fn into_tonic_body(
+    response: http::Response<TraceBody<tonic::body::Body>>,
+) -> http::Response<tonic::body::Body> {
+    response.map(tonic::body::Body::new)
 }
 
 /// Serves `served` on `listener` until `shutdown`, then reports NOT_SERVING,
 /// stops accepting, and lets in-flight calls finish for up to
-/// `config.shutdown_grace`.
+/// `config.shutdown_grace`. The admin endpoint, when given a listener,
+/// serves until `shutdown`.
+///
+/// Layers, outermost first: CORS and gRPC-web (only with `served.web`),
+/// [`TraceLayer`], [`AuthLayer`], then the routes.
 pub async fn serve(
     listener: TcpListener,
     config: &ServerConfig,
     served: Served,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
+    let web = match &served.web {
+        Some(web) => Either::Left(
+            tower::ServiceBuilder::new()
+                .layer(web.cors().context("gRPC-web settings")?)
+                .layer(tonic_web::GrpcWebLayer::new())
+                .into_inner(),
+        ),
+        None => Either::Right(MapResponseLayer::new(into_tonic_body)),
+    };
     let (reporter, health) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(rapport_proto::FILE_DESCRIPTOR_SET)
@@ -122,16 +214,24 @@ pub async fn serve(
         }
     });
 
+    let admin = served.admin_listener.map(|listener| {
+        let addr = listener.local_addr().ok();
+        tracing::info!(addr = ?addr, "metrics served at /metrics");
+        tokio::spawn(crate::metrics::serve_admin(listener, served.metrics.clone(), shutdown.clone()))
+    });
+
     let incoming =
         TcpIncoming::from(listener).with_nodelay(Some(true)).with_keepalive(Some(config.keepalive_interval));
     let mut stop = shutdown.clone();
     let router = tonic::transport::Server::builder()
+        .accept_http1(served.web.is_some())
         .http2_keepalive_interval(Some(config.keepalive_interval))
         .http2_keepalive_timeout(Some(config.keepalive_timeout))
         .max_connection_age(config.max_connection_age)
         .max_connection_age_grace(config.max_connection_age_grace)
-        .layer(TraceLayer)
-        .layer(served.auth)
+        .layer(web)
+        .layer(TraceLayer::new(served.metrics.clone()))
+        .layer(served.auth.with_metrics(&served.metrics))
         .add_routes(served.routes)
         .add_service(health)
         .add_service(reflection);
@@ -150,6 +250,16 @@ pub async fn serve(
         }
     };
     let _ = readiness_task.await;
+    if let Some(admin) = admin {
+        // It stops at shutdown; a server that failed on its own stops it here.
+        admin.abort();
+        match admin.await {
+            Ok(Err(err)) => tracing::warn!(error = %err, "admin endpoint failed"),
+            Ok(Ok(())) => {}
+            Err(err) if err.is_cancelled() => {}
+            Err(err) => tracing::warn!(error = %err, "admin endpoint task failed"),
+        }
+    }
     outcome
 }
 

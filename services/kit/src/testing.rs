@@ -1,11 +1,18 @@
 //! Helpers for integration tests: a fresh PostgreSQL database per test,
-//! the Redis URL, and tokens signed with the local development key.
+//! the Redis URL, tokens signed with the local development key, and a
+//! plain HTTP/1.1 client for `/metrics` and gRPC-web.
 //!
 //! Tests use the server at `DATABASE_URL` (default: the local one) and
 //! create a database of their own on it, dropped when the test ends.
 
+use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::rt::TokioIo;
 
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
@@ -97,9 +104,51 @@ pub fn token(subject: &str, roles: &[Role]) -> String {
         .unwrap_or_default()
 }
 
+/// Sends `request` over a new HTTP/1.1 connection to `addr` and reads the
+/// whole response (the URI's path and query are sent; scheme and host are
+/// ignored). For `/metrics` scrapes and gRPC-web calls in tests.
+pub async fn http1(addr: SocketAddr, request: http::Request<Bytes>) -> anyhow::Result<http::Response<Bytes>> {
+    let stream =
+        tokio::net::TcpStream::connect(addr).await.with_context(|| format!("connecting to {addr}"))?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    let driver = tokio::spawn(connection);
+    let (mut parts, body) = request.into_parts();
+    if !parts.headers.contains_key(http::header::HOST) {
+        parts.headers.insert(http::header::HOST, http::HeaderValue::from_str(&addr.to_string())?);
+    }
+    let response = sender.send_request(http::Request::from_parts(parts, Full::new(body))).await?;
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await?.to_bytes();
+    driver.abort();
+    Ok(http::Response::from_parts(parts, body))
+}
+
+/// `GET path` from `addr` over HTTP/1.1: the status and the body as text.
+pub async fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<(http::StatusCode, String)> {
+    let request = http::Request::get(path).body(Bytes::new())?;
+    let response = http1(addr, request).await?;
+    let status = response.status();
+    Ok((status, String::from_utf8(response.into_body().to_vec())?))
+}
+
+/// The value of the sample `series` (name and labels exactly as exposed,
+/// e.g. `rpc_server_requests_total{service="s",method="m",code="OK"}`) in
+/// a text exposition; `None` when absent.
+pub fn sample(exposition: &str, series: &str) -> Option<f64> {
+    exposition.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn samples_are_found_by_exact_series() {
+        let text = "a_total{x=\"1\"} 3\na_total{x=\"12\"} 4\nb 1.5\n";
+        assert_eq!(sample(text, "a_total{x=\"1\"}"), Some(3.0));
+        assert_eq!(sample(text, "b"), Some(1.5));
+        assert_eq!(sample(text, "a_total"), None);
+    }
 
     #[test]
     fn database_urls_are_rewritten() {

@@ -236,6 +236,22 @@ impl EchoService for Echo {
     async fn echo(&self, request: Request<EchoRequest>) -> Result<Response<EchoResponse>, Status> {
         Ok(Response::new(EchoResponse { payload: request.into_inner().payload }))
     }
+
+    async fn collect(
+        &self,
+        _request: Request<tonic::Streaming<EchoRequest>>,
+    ) -> Result<Response<EchoResponse>, Status> {
+        Err(Status::unimplemented("not used by these tests"))
+    }
+
+    type ChatStream = futures::stream::Empty<Result<EchoResponse, Status>>;
+
+    async fn chat(
+        &self,
+        _request: Request<tonic::Streaming<EchoRequest>>,
+    ) -> Result<Response<Self::ChatStream>, Status> {
+        Err(Status::unimplemented("not used by these tests"))
+    }
 }
 
 const ECHO: &str = "rapport.bench.v1.EchoService";

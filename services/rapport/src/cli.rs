@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use rapport_kit::auth::{Role, mint_hs256};
+use rapport_kit::auth::{ApiKeyEntry, Role, generate_key, mint_hs256};
 use rapport_kit::config::Env;
 
 /// Rapport: a CRM backend of gRPC services.
@@ -40,6 +40,19 @@ enum Command {
         /// Lifetime, e.g. 30m, 12h, 7d.
         #[arg(long, default_value = "12h")]
         ttl: String,
+    },
+    /// Create an API key for a machine caller (sent as `x-api-key`). Prints
+    /// the key once and the JSON entry to add to the API_KEYS_FILE, which
+    /// stores only the key's SHA-256.
+    ApiKey {
+        /// The caller's name (the principal's subject), e.g. erp-sync.
+        #[arg(long)]
+        subject: String,
+        /// Roles to grant, comma separated or repeated: admin,
+        /// sales_manager, sales_rep, marketing, support_agent, integration,
+        /// viewer.
+        #[arg(long = "role", required = true, value_delimiter = ',')]
+        roles: Vec<String>,
     },
     /// Load realistic demo data (companies, contacts in every lifecycle
     /// stage and lead source) through the running Contacts service.
@@ -82,22 +95,45 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", dev_token(&env, &roles, &subject, &ttl)?);
             Ok(())
         }
+        Command::ApiKey { subject, roles } => {
+            let (key, entry) = api_key(&subject, &roles)?;
+            println!("API key for {subject} (shown only now; keep it secret, send it as `x-api-key`):");
+            println!("{key}");
+            println!();
+            println!("Add this entry to the \"keys\" array of the API_KEYS_FILE:");
+            println!("{entry}");
+            Ok(())
+        }
         Command::SeedDemo { contacts, contacts_count } => {
             crate::seed::seed(&env, &contacts, contacts_count).await
         }
     }
 }
 
-fn dev_token(env: &Env, roles: &[String], subject: &str, ttl: &str) -> anyhow::Result<String> {
-    let roles = roles
+fn parse_roles(roles: &[String]) -> anyhow::Result<Vec<Role>> {
+    roles
         .iter()
         .map(|name| {
-            Role::parse(name).ok_or_else(|| {
+            Role::parse(name.trim()).ok_or_else(|| {
                 let known: Vec<&str> = Role::ALL.iter().map(|role| role.as_str()).collect();
                 anyhow::anyhow!("unknown role {name:?}; known: {}", known.join(", "))
             })
         })
-        .collect::<anyhow::Result<Vec<Role>>>()?;
+        .collect()
+}
+
+/// A new key and its keys-file entry as one line of JSON.
+fn api_key(subject: &str, roles: &[String]) -> anyhow::Result<(String, String)> {
+    let subject = subject.trim();
+    anyhow::ensure!(!subject.is_empty(), "--subject must not be empty");
+    let roles = parse_roles(roles)?;
+    let key = generate_key();
+    let entry = serde_json::to_string(&ApiKeyEntry::new(&key, subject, &roles))?;
+    Ok((key, entry))
+}
+
+fn dev_token(env: &Env, roles: &[String], subject: &str, ttl: &str) -> anyhow::Result<String> {
+    let roles = parse_roles(roles)?;
     let ttl: Duration = rapport_kit::config::parse_duration(ttl)
         .ok_or_else(|| anyhow::anyhow!("--ttl {ttl:?} is not a duration such as 30m or 12h"))?;
     let auth = rapport_kit::auth::config_from_env(env)?;
@@ -131,5 +167,27 @@ mod tests {
         assert_eq!(principal.roles, vec![Role::Admin, Role::Viewer]);
         assert!(dev_token(&env, &["wizard".into()], "me", "1h").is_err());
         assert!(dev_token(&env, &["admin".into()], "me", "soon").is_err());
+    }
+
+    #[test]
+    fn api_key_entries_verify_their_key() {
+        let (key, entry) = api_key("erp-sync", &["integration".into(), "viewer".into()]).unwrap();
+        assert!(key.starts_with("rk_"));
+        assert!(!entry.contains(&key), "the entry must not contain the key");
+        let entry: ApiKeyEntry = serde_json::from_str(&entry).unwrap();
+        let keys = rapport_kit::auth::ApiKeys::from_entries(vec![entry]).unwrap();
+        let principal = keys.verify(&key).unwrap();
+        assert_eq!(principal.subject, "erp-sync");
+        assert_eq!(principal.roles, vec![Role::Integration, Role::Viewer]);
+        assert!(api_key("x", &["wizard".into()]).is_err());
+        assert!(api_key(" ", &["viewer".into()]).is_err());
+    }
+
+    #[test]
+    fn api_key_roles_may_be_comma_separated() {
+        let cli = Cli::try_parse_from(["rapport", "api-key", "--subject", "erp", "--role", "admin,viewer"])
+            .unwrap();
+        let Command::ApiKey { roles, .. } = cli.command else { panic!("not api-key") };
+        assert_eq!(roles, ["admin", "viewer"]);
     }
 }

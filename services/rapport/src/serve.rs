@@ -23,6 +23,9 @@ pub async fn serve(env: &Env, services: &[&'static str]) -> anyhow::Result<()> {
                 let app = rapport_contacts::App::build(rapport_contacts::Config::from_env(env)?).await?;
                 println!("contacts  grpc://{}  (rapport.contacts.v1.ContactService)", app.local_addr());
                 local.push(("contacts", app.local_addr()));
+                if let Some(metrics) = app.metrics_addr() {
+                    println!("contacts  http://{metrics}/metrics");
+                }
                 running.push(tokio::spawn(app.run_until(shutdown.clone())));
             }
             other => anyhow::bail!("unknown service {other}"),

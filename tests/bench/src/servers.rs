@@ -12,6 +12,7 @@ use rapport_contacts::cache::Caches;
 use rapport_contacts::{App, Config};
 use rapport_kit::auth::{AuthLayer, Policy, Role, Verifier, config_from_env};
 use rapport_kit::config::Env;
+use rapport_kit::metrics::Metrics;
 use rapport_kit::server::{self, ReadinessCheck, Served, ServerConfig};
 use rapport_kit::shutdown::{self, Trigger};
 use rapport_kit::testing;
@@ -52,6 +53,7 @@ pub fn base_env() -> Env {
         .with("AUTH_AUDIENCE", testing::DEV_AUDIENCE)
         .with("REDIS_URL", testing::redis_url())
         .with("SHUTDOWN_GRACE", "2s")
+        .with("CONTACTS_METRICS_ADDR", "off")
 }
 
 struct Echo;
@@ -105,6 +107,9 @@ pub async fn start_echo() -> anyhow::Result<Running> {
         service_names: vec![ECHO_SERVICE],
         auth,
         readiness,
+        metrics: Metrics::new(),
+        admin_listener: None,
+        web: None,
     };
     let (trigger, shutdown) = shutdown::channel();
     let task = tokio::spawn(async move { server::serve(listener, &config, served, shutdown).await });

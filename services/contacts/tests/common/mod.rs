@@ -42,6 +42,7 @@ impl tonic::service::Interceptor for Bearer {
 /// A running server and what it runs on.
 pub struct TestApp {
     pub addr: SocketAddr,
+    pub metrics_addr: Option<SocketAddr>,
     pub database_url: String,
     pub caches: rapport_contacts::cache::Caches,
     trigger: Trigger,
@@ -79,6 +80,7 @@ impl TestApp {
             .with("DATABASE_MAX_CONNECTIONS", "8")
             .with("REDIS_URL", testing::redis_url())
             .with("CONTACTS_ADDR", "127.0.0.1:0")
+            .with("CONTACTS_METRICS_ADDR", "127.0.0.1:0")
             .with("WATCH_HEARTBEAT", "200ms")
             .with("SHUTDOWN_GRACE", "2s");
         for (name, value) in &options.env {
@@ -87,10 +89,11 @@ impl TestApp {
         let config = Config::from_env(&env).expect("config");
         let app = App::build(config).await.expect("app builds");
         let addr = app.local_addr();
+        let metrics_addr = app.metrics_addr();
         let caches = app.caches();
         let (trigger, shutdown) = shutdown::channel();
         let server = tokio::spawn(app.run_until(shutdown));
-        TestApp { addr, database_url, caches, trigger, server, _database: database }
+        TestApp { addr, metrics_addr, database_url, caches, trigger, server, _database: database }
     }
 
     /// A client acting as `subject` with `roles`.

@@ -7,8 +7,9 @@ use crate::config::{ConfigError, Env};
 use crate::testing::{DEV_AUDIENCE, DEV_ISSUER, DEV_SECRET};
 
 /// Reads `AUTH_ISSUER`, `AUTH_AUDIENCE`, `AUTH_ROLES_CLAIM`,
-/// `AUTH_LEEWAY_SECONDS` and the keys: `AUTH_JWKS_FILE` (RS256/ES256) or
-/// `AUTH_JWT_SECRET` (HS256). With neither, the local development secret is
+/// `AUTH_LEEWAY_SECONDS`, the keys: `AUTH_JWKS_FILE` (RS256/ES256) or
+/// `AUTH_JWT_SECRET` (HS256), and `API_KEYS_FILE` (optional; no API keys
+/// without it). With neither token key, the local development secret is
 /// used and a warning logged, so `rapport serve all` works unconfigured.
 pub fn config_from_env(env: &Env) -> Result<AuthConfig, ConfigError> {
     let jwks: Option<PathBuf> = env.optional("AUTH_JWKS_FILE")?;
@@ -36,6 +37,7 @@ pub fn config_from_env(env: &Env) -> Result<AuthConfig, ConfigError> {
         roles_claim: env.or_default("AUTH_ROLES_CLAIM", DEFAULT_ROLES_CLAIM.to_owned())?,
         keys,
         leeway_seconds: env.or_default("AUTH_LEEWAY_SECONDS", DEFAULT_LEEWAY_SECONDS)?,
+        api_keys_file: env.optional("API_KEYS_FILE")?,
     })
 }
 
@@ -52,5 +54,8 @@ mod tests {
         let local = config_from_env(&Env::from_pairs([])).unwrap();
         assert_eq!(local.issuer, DEV_ISSUER);
         assert!(matches!(local.keys, KeySource::Secret(ref s) if s == DEV_SECRET.as_bytes()));
+        assert_eq!(local.api_keys_file, None);
+        let keys = config_from_env(&Env::from_pairs([("API_KEYS_FILE", "/keys.json")])).unwrap();
+        assert_eq!(keys.api_keys_file, Some(PathBuf::from("/keys.json")));
     }
 }

@@ -10,7 +10,7 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, P
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Map, Value};
 
-use super::{AuthError, Principal, Role};
+use super::{ApiKeys, AuthError, Principal, Role};
 
 /// Default name of the claim holding the caller's roles.
 pub const DEFAULT_ROLES_CLAIM: &str = "roles";
@@ -53,6 +53,9 @@ pub struct AuthConfig {
     pub keys: KeySource,
     /// Clock skew tolerated for `exp` / `nbf`, at most [`MAX_LEEWAY_SECONDS`].
     pub leeway_seconds: u64,
+    /// The API keys file ([`ApiKeys::from_file`]), read once by [`Verifier::new`]; `None`
+    /// accepts no API keys.
+    pub api_keys_file: Option<PathBuf>,
 }
 
 impl AuthConfig {
@@ -64,6 +67,7 @@ impl AuthConfig {
             roles_claim: DEFAULT_ROLES_CLAIM.to_owned(),
             keys,
             leeway_seconds: DEFAULT_LEEWAY_SECONDS,
+            api_keys_file: None,
         }
     }
 }
@@ -93,15 +97,32 @@ pub enum AuthSetupError {
         /// What is wrong with it.
         message: String,
     },
+    /// The API keys file could not be read.
+    #[error("cannot read API keys file {}: {source}", path.display())]
+    ReadApiKeys {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The API keys file is not valid.
+    #[error("invalid API keys file {}: {message}", path.display())]
+    InvalidApiKeys {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it (naming the entry).
+        message: String,
+    },
     /// Signing a token failed.
     #[error("cannot sign token: {0}")]
     Signing(String),
 }
 
-/// Verifies bearer tokens. Cheap to clone (shares its keys).
+/// Verifies bearer tokens and API keys. Cheap to clone (shares its keys).
 #[derive(Clone)]
 pub struct Verifier {
     inner: Arc<Inner>,
+    api_keys: ApiKeys,
 }
 
 struct Inner {
@@ -130,12 +151,14 @@ impl fmt::Debug for Verifier {
             .field("keys", &kind)
             .field("key_count", &count)
             .field("roles_claim", &self.inner.roles_claim)
+            .field("api_keys", &self.api_keys.len())
             .finish_non_exhaustive()
     }
 }
 
 impl Verifier {
-    /// Builds a verifier, reading and parsing the JWKS file (if any) once.
+    /// Builds a verifier, reading and parsing the JWKS file and the API keys file (if any)
+    /// once.
     pub fn new(config: AuthConfig) -> Result<Verifier, AuthSetupError> {
         for (name, value) in
             [("issuer", &config.issuer), ("audience", &config.audience), ("roles_claim", &config.roles_claim)]
@@ -186,7 +209,21 @@ impl Verifier {
                 Keys::Jwks(keys)
             }
         };
-        Ok(Verifier { inner: Arc::new(Inner { roles_claim: config.roles_claim, keys }) })
+        let api_keys = match &config.api_keys_file {
+            Some(path) => ApiKeys::from_file(path)?,
+            None => ApiKeys::none(),
+        };
+        Ok(Verifier { inner: Arc::new(Inner { roles_claim: config.roles_claim, keys }), api_keys })
+    }
+
+    /// This verifier accepting `api_keys` (instead of those of its config).
+    pub fn with_api_keys(self, api_keys: ApiKeys) -> Verifier {
+        Verifier { api_keys, ..self }
+    }
+
+    /// The principal of an API key (the `x-api-key` value), or [`AuthError::InvalidApiKey`].
+    pub fn verify_api_key(&self, key: &str) -> Result<Principal, AuthError> {
+        self.api_keys.verify(key)
     }
 
     /// Verifies `token` (without the `Bearer ` prefix) and returns its principal.

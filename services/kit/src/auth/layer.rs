@@ -8,22 +8,28 @@ use futures::future::{Either, Ready, ready};
 use http::HeaderMap;
 use tower::{Layer, Service};
 
-use super::{AuthError, Policy, Principal, Verifier, permission_denied};
+use super::{AuthError, Policy, Principal, REASON_PERMISSION_DENIED_ROLE, Role, Verifier, permission_denied};
+use crate::metrics::{AuthFailures, Metrics, count_auth_failure};
 
 /// Path prefixes served without credentials (health checks and server reflection).
 const PUBLIC_PREFIXES: [&str; 2] = ["/grpc.health.v1.", "/grpc.reflection."];
 
-/// Tower layer authenticating every gRPC request with a bearer JWT and authorizing it with
-/// the matching [`Policy`]; see [`AuthService`] for the exact behavior.
+/// The header carrying an API key.
+const API_KEY_HEADER: &str = "x-api-key";
+
+/// Tower layer authenticating every gRPC request with a bearer JWT or an API key and
+/// authorizing it with the matching [`Policy`]; see [`AuthService`] for the exact behavior.
 #[derive(Debug, Clone)]
 pub struct AuthLayer {
     shared: Arc<Shared>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Shared {
     verifier: Verifier,
     policies: HashMap<&'static str, Policy>,
+    authenticate_unlisted: bool,
+    failures: Option<AuthFailures>,
 }
 
 impl AuthLayer {
@@ -38,7 +44,36 @@ impl AuthLayer {
             }
             by_service.insert(policy.service(), policy);
         }
-        AuthLayer { shared: Arc::new(Shared { verifier, policies: by_service }) }
+        AuthLayer {
+            shared: Arc::new(Shared {
+                verifier,
+                policies: by_service,
+                authenticate_unlisted: false,
+                failures: None,
+            }),
+        }
+    }
+
+    /// Calls of services that have no [`Policy`] here are authenticated only: a principal
+    /// holding at least one known role passes (others get `PERMISSION_DENIED`), and
+    /// authorizing the method is left to the service behind (the gateway proxies such
+    /// calls). Without this, such calls are denied. Methods missing from a listed service's
+    /// policy stay denied either way.
+    pub fn authenticate_unlisted(self) -> AuthLayer {
+        self.update(|shared| shared.authenticate_unlisted = true)
+    }
+
+    /// Counts every rejection in `rapport_auth_failures_total{reason}` of `metrics` (reason =
+    /// the ErrorInfo reason). `kit::server::serve` does this with the server's metrics.
+    pub fn with_metrics(self, metrics: &Metrics) -> AuthLayer {
+        let failures = metrics.auth_failures();
+        self.update(|shared| shared.failures = Some(failures))
+    }
+
+    fn update(self, change: impl FnOnce(&mut Shared)) -> AuthLayer {
+        let mut shared = Arc::unwrap_or_clone(self.shared);
+        change(&mut shared);
+        AuthLayer { shared: Arc::new(shared) }
     }
 }
 
@@ -53,10 +88,13 @@ impl<S> Layer<S> for AuthLayer {
 /// The service produced by [`AuthLayer`].
 ///
 /// * Paths starting with `/grpc.health.v1.` or `/grpc.reflection.` pass through untouched.
-/// * Otherwise `authorization: Bearer <jwt>` is required and verified; failures are answered
-///   `UNAUTHENTICATED`.
+/// * Otherwise `authorization: Bearer <jwt>` or, when there is no `authorization` header,
+///   `x-api-key: <key>` is required and verified; failures are answered `UNAUTHENTICATED`.
 /// * The path `/<service>/<method>` must be listed in the service's [`Policy`] and the
-///   principal must hold one of its roles, else `PERMISSION_DENIED` (deny by default).
+///   principal must hold one of its roles, else `PERMISSION_DENIED` (deny by default; see
+///   [`AuthLayer::authenticate_unlisted`] for services without a policy).
+/// * Rejections are logged with the path and reason (never token or key material) and
+///   counted when the layer has metrics ([`AuthLayer::with_metrics`]).
 /// * On success the [`Principal`] is inserted into the request extensions and the request
 ///   goes to the inner service. Rejections never reach the inner service; they are
 ///   trailers-only gRPC responses built by `tonic::Status::into_http`.
@@ -96,23 +134,35 @@ where
 
 impl Shared {
     fn authorize(&self, path: &str, headers: &HeaderMap) -> Result<Principal, tonic::Status> {
-        let principal =
-            bearer_token(headers).and_then(|token| self.verifier.verify(token)).map_err(|error| {
-                match error {
-                    AuthError::MissingToken => {
-                        tracing::debug!(path, reason = error.reason(), "authentication failed: {error}");
-                    }
-                    _ => {
-                        tracing::info!(path, reason = error.reason(), "authentication failed: {error}");
-                    }
+        let principal = self.authenticate(headers).map_err(|error| {
+            match error {
+                AuthError::MissingToken => {
+                    tracing::debug!(path, reason = error.reason(), "authentication failed: {error}");
                 }
-                error.to_status()
-            })?;
-        let allowed =
-            split_path(path).and_then(|(service, method)| self.policies.get(service)?.allowed(method));
-        let Some(allowed) = allowed else {
+                _ => {
+                    tracing::info!(path, reason = error.reason(), "authentication failed: {error}");
+                }
+            }
+            self.count_failure(error.reason());
+            error.to_status()
+        })?;
+        let parsed = split_path(path);
+        let Some(policy) = parsed.and_then(|(service, _)| self.policies.get(service)) else {
+            if self.authenticate_unlisted && !principal.roles.is_empty() {
+                tracing::debug!(path, subject = %principal.subject, "request authenticated; authorization left to the service");
+                return Ok(principal);
+            }
+            if self.authenticate_unlisted {
+                tracing::info!(path, subject = %principal.subject, "permission denied: no known role");
+                return Err(self.deny(path, &Role::ALL));
+            }
             tracing::info!(path, subject = %principal.subject, "permission denied: method not in any policy");
-            return Err(permission_denied(path, &[]));
+            return Err(self.deny(path, &[]));
+        };
+        let method = parsed.map(|(_, method)| method).unwrap_or_default();
+        let Some(allowed) = policy.allowed(method) else {
+            tracing::info!(path, subject = %principal.subject, "permission denied: method not in any policy");
+            return Err(self.deny(path, &[]));
         };
         if !principal.has_any(allowed) {
             tracing::info!(
@@ -122,11 +172,50 @@ impl Shared {
                 required = ?allowed,
                 "permission denied: missing role"
             );
-            return Err(permission_denied(path, allowed));
+            return Err(self.deny(path, allowed));
         }
         tracing::debug!(path, subject = %principal.subject, "request authorized");
         Ok(principal)
     }
+
+    /// The bearer token's principal, or the API key's when there is no `authorization` header.
+    fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+        match bearer_token(headers) {
+            Ok(token) => self.verifier.verify(token),
+            Err(AuthError::MissingToken) => match api_key(headers)? {
+                Some(key) => self.verifier.verify_api_key(key),
+                None => Err(AuthError::MissingToken),
+            },
+            Err(error) => Err(error),
+        }
+    }
+
+    fn deny(&self, path: &str, required: &[Role]) -> tonic::Status {
+        self.count_failure(REASON_PERMISSION_DENIED_ROLE);
+        permission_denied(path, required)
+    }
+
+    fn count_failure(&self, reason: &'static str) {
+        if let Some(failures) = &self.failures {
+            count_auth_failure(failures, reason);
+        }
+    }
+}
+
+/// The value of a single `x-api-key` header, `None` without one.
+fn api_key(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
+    let mut values = headers.get_all(API_KEY_HEADER).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(AuthError::InvalidApiKey);
+    }
+    let key = value.to_str().map_err(|_| AuthError::InvalidApiKey)?.trim();
+    if key.is_empty() {
+        return Err(AuthError::InvalidApiKey);
+    }
+    Ok(Some(key))
 }
 
 /// Extracts the token of a single `authorization: Bearer <token>` header.

@@ -21,25 +21,50 @@ const CONTACTS: &[(&str, &[Role])] = &[
     ("Nobody", &[]),
 ];
 
+/// The key of the `erp-sync` integration in [`api_keys`].
+const ERP_KEY: &str = "rk_test-erp-sync-key-0123456789abcdefghijklmnopqrstuv";
+
+fn api_keys() -> ApiKeys {
+    ApiKeys::from_entries(vec![ApiKeyEntry::new(ERP_KEY, "erp-sync", &[Role::Integration, Role::Viewer])])
+        .unwrap()
+}
+
 fn layer() -> AuthLayer {
-    AuthLayer::new(hs_verifier(), vec![Policy::new("rapport.contacts.v1.ContactService", CONTACTS)])
+    AuthLayer::new(
+        hs_verifier().with_api_keys(api_keys()),
+        vec![Policy::new("rapport.contacts.v1.ContactService", CONTACTS)],
+    )
 }
 
 /// Sends one request through the layer to an inner service answering 200 with an
 /// `x-subject` header naming the principal it saw. Returns the response and whether the
 /// inner service ran.
 async fn send(path: &str, authorization: Option<&str>) -> (http::Response<Body>, bool) {
+    let headers: Vec<(&str, &str)> =
+        authorization.map(|value| ("authorization", value)).into_iter().collect();
+    send_through(layer(), path, &headers).await
+}
+
+/// [`send`] through `layer` with the request `headers`; the inner service also answers
+/// `x-roles` (the principal's roles, comma separated).
+async fn send_through(
+    layer: AuthLayer,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (http::Response<Body>, bool) {
     let calls = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&calls);
     let inner = service_fn(move |request: http::Request<Body>| {
         seen.fetch_add(1, Ordering::SeqCst);
         // Handlers see the principal through tonic's request extensions.
         let request = tonic::Request::from_http(request);
-        let subject = principal(&request).map(|p| p.subject.clone());
+        let principal = principal(&request).cloned();
         async move {
             let mut response = http::Response::new(Body::default());
-            if let Ok(subject) = subject {
-                response.headers_mut().insert("x-subject", subject.parse().unwrap());
+            if let Ok(principal) = principal {
+                let roles = principal.roles.iter().map(|role| role.as_str()).collect::<Vec<_>>().join(",");
+                response.headers_mut().insert("x-subject", principal.subject.parse().unwrap());
+                response.headers_mut().insert("x-roles", roles.parse().unwrap());
             }
             Ok::<_, Infallible>(response)
         }
@@ -48,11 +73,11 @@ async fn send(path: &str, authorization: Option<&str>) -> (http::Response<Body>,
         .method("POST")
         .uri(format!("http://localhost{path}"))
         .header("content-type", "application/grpc");
-    if let Some(value) = authorization {
-        request = request.header("authorization", value);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
     let request = request.body(Body::default()).unwrap();
-    let response = layer().layer(inner).oneshot(request).await.unwrap();
+    let response = layer.layer(inner).oneshot(request).await.unwrap();
     (response, calls.load(Ordering::SeqCst) == 1)
 }
 
@@ -190,4 +215,172 @@ fn policy_lookup() {
     assert_eq!(policy.allowed("Nobody"), Some(&[][..]));
     assert_eq!(policy.allowed("Missing"), None);
     assert_eq!(policy.methods().count(), 3);
+}
+
+#[tokio::test]
+async fn api_key_principal_reaches_the_handler() {
+    let (response, called) = send_through(layer(), GET, &[("x-api-key", ERP_KEY)]).await;
+    assert!(called);
+    assert!(response.headers().get("grpc-status").is_none());
+    assert_eq!(response.headers()["x-subject"], "erp-sync");
+    assert_eq!(response.headers()["x-roles"], "integration,viewer");
+    // Surrounding whitespace is not part of the key.
+    let (_, called) = send_through(layer(), GET, &[("x-api-key", &format!(" {ERP_KEY} "))]).await;
+    assert!(called);
+    // The key's roles are checked like a token's: DeleteContact needs sales_manager.
+    let path = "/rapport.contacts.v1.ContactService/DeleteContact";
+    let (response, called) = send_through(layer(), path, &[("x-api-key", ERP_KEY)]).await;
+    assert!(!called);
+    assert_rejected(&response, Code::PermissionDenied, REASON_PERMISSION_DENIED_ROLE);
+}
+
+#[tokio::test]
+async fn unknown_api_key_is_unauthenticated_and_not_echoed() {
+    for headers in [
+        &[("x-api-key", "rk_not-a-known-key")][..],
+        &[("x-api-key", "")],
+        &[("x-api-key", ERP_KEY), ("x-api-key", ERP_KEY)],
+    ] {
+        let (response, called) = send_through(layer(), GET, headers).await;
+        assert!(!called, "{headers:?}");
+        let status = assert_rejected(&response, Code::Unauthenticated, REASON_INVALID_API_KEY);
+        assert_eq!(status.message(), "invalid API key");
+        assert!(!format!("{:?}", response.headers()).contains("rk_"));
+    }
+    // A verifier without keys refuses every key.
+    let layer =
+        AuthLayer::new(hs_verifier(), vec![Policy::new("rapport.contacts.v1.ContactService", CONTACTS)]);
+    let (response, _) = send_through(layer, GET, &[("x-api-key", ERP_KEY)]).await;
+    assert_rejected(&response, Code::Unauthenticated, REASON_INVALID_API_KEY);
+}
+
+#[tokio::test]
+async fn a_bearer_token_wins_over_an_api_key() {
+    let token = bearer(&[Role::Viewer]);
+    let headers = [("authorization", token.as_str()), ("x-api-key", ERP_KEY)];
+    let (response, called) = send_through(layer(), GET, &headers).await;
+    assert!(called);
+    assert_eq!(response.headers()["x-subject"], "user-1");
+    // Even when the token is bad: no fallback to the key.
+    let headers = [("authorization", "Bearer nonsense"), ("x-api-key", ERP_KEY)];
+    let (response, called) = send_through(layer(), GET, &headers).await;
+    assert!(!called);
+    assert_rejected(&response, Code::Unauthenticated, REASON_INVALID_TOKEN);
+}
+
+#[tokio::test]
+async fn authenticate_unlisted_passes_authenticated_calls_of_unlisted_services() {
+    let gateway = layer().authenticate_unlisted();
+    let unlisted = "/rapport.deals.v1.DealService/GetDeal";
+    let token = bearer(&[Role::SalesRep]);
+    let (response, called) = send_through(gateway.clone(), unlisted, &[("authorization", &token)]).await;
+    assert!(called);
+    assert_eq!(response.headers()["x-subject"], "user-1");
+    let (response, called) = send_through(gateway.clone(), unlisted, &[("x-api-key", ERP_KEY)]).await;
+    assert!(called);
+    assert_eq!(response.headers()["x-subject"], "erp-sync");
+
+    // Still authenticated: no credentials, no call.
+    let (response, called) = send_through(gateway.clone(), unlisted, &[]).await;
+    assert!(!called);
+    assert_rejected(&response, Code::Unauthenticated, REASON_MISSING_TOKEN);
+    // A principal without any known role is refused.
+    let (response, called) =
+        send_through(gateway.clone(), unlisted, &[("authorization", &bearer(&[]))]).await;
+    assert!(!called);
+    let status = assert_rejected(&response, Code::PermissionDenied, REASON_PERMISSION_DENIED_ROLE);
+    assert_eq!(status.get_details_error_info().unwrap().metadata["required_roles"].split(',').count(), 7);
+    // Listed services keep their policy, unlisted methods of theirs included.
+    let unlisted_method = "/rapport.contacts.v1.ContactService/Unlisted";
+    let (_, called) = send_through(gateway.clone(), unlisted_method, &[("authorization", &token)]).await;
+    assert!(!called);
+    let delete = "/rapport.contacts.v1.ContactService/DeleteContact";
+    let (_, called) = send_through(gateway, delete, &[("authorization", &token)]).await;
+    assert!(!called);
+    // Without the option, the unlisted service is denied.
+    let (response, called) = send_through(layer(), unlisted, &[("authorization", &token)]).await;
+    assert!(!called);
+    assert_rejected(&response, Code::PermissionDenied, REASON_PERMISSION_DENIED_ROLE);
+}
+
+#[tokio::test]
+async fn rejections_are_counted_by_reason() {
+    let metrics = crate::metrics::Metrics::new();
+    let counted = layer().with_metrics(&metrics);
+    let series = |reason: &str| format!("rapport_auth_failures_total{{reason=\"{reason}\"}}");
+    send_through(counted.clone(), GET, &[]).await;
+    send_through(counted.clone(), GET, &[]).await;
+    send_through(counted.clone(), GET, &[("x-api-key", "rk_unknown")]).await;
+    send_through(counted.clone(), GET, &[("authorization", "Bearer nonsense")]).await;
+    let path = "/rapport.contacts.v1.ContactService/DeleteContact";
+    send_through(counted.clone(), path, &[("authorization", &bearer(&[Role::Viewer]))]).await;
+    // Accepted calls are not failures.
+    send_through(counted, GET, &[("x-api-key", ERP_KEY)]).await;
+    let text = metrics.encode();
+    for (reason, expected) in [
+        (REASON_MISSING_TOKEN, 2.0),
+        (REASON_INVALID_API_KEY, 1.0),
+        (REASON_INVALID_TOKEN, 1.0),
+        (REASON_PERMISSION_DENIED_ROLE, 1.0),
+    ] {
+        assert_eq!(crate::testing::sample(&text, &series(reason)), Some(expected), "{reason} in\n{text}");
+    }
+    assert_eq!(crate::testing::sample(&text, &series(REASON_TOKEN_EXPIRED)), None);
+}
+
+/// Writes `contents` to a fresh file under the temp directory; removed on drop.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new(contents: &str) -> TempFile {
+        let path =
+            std::env::temp_dir().join(format!("rapport-api-keys-{}.json", uuid::Uuid::now_v7().simple()));
+        std::fs::write(&path, contents).unwrap();
+        TempFile(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn api_keys_files_are_read_and_bad_ones_rejected_with_a_message() {
+    let good = TempFile::new(&format!(
+        r#"{{"keys":[{{"sha256":"{}","subject":"erp-sync","roles":["integration"]}}]}}"#,
+        hash_key(ERP_KEY)
+    ));
+    let mut config = AuthConfig::new(ISSUER, AUDIENCE, KeySource::Secret(SECRET.to_vec()));
+    config.api_keys_file = Some(good.0.clone());
+    let verifier = Verifier::new(config.clone()).unwrap();
+    assert_eq!(verifier.verify_api_key(ERP_KEY).unwrap().roles, [Role::Integration]);
+    assert_eq!(ApiKeys::from_file(&good.0).unwrap().len(), 1);
+
+    let digest = hash_key("k");
+    for (contents, expected) in [
+        ("not json".to_owned(), "invalid API keys file"),
+        (
+            r#"{"keys":[{"sha256":"abc","subject":"a","roles":["viewer"]}]}"#.to_owned(),
+            "entry #0 (subject \"a\"): sha256 must be 64 hex digits",
+        ),
+        (
+            format!(r#"{{"keys":[{{"sha256":"{digest}","subject":"a","roles":["root"]}}]}}"#),
+            "unknown role \"root\"",
+        ),
+        (
+            format!(r#"{{"keys":[{{"sha256":"{digest}","subject":"a","role":["viewer"]}}]}}"#),
+            "unknown field `role`",
+        ),
+    ] {
+        let file = TempFile::new(&contents);
+        config.api_keys_file = Some(file.0.clone());
+        let error = Verifier::new(config.clone()).unwrap_err().to_string();
+        assert!(error.contains(expected), "{error:?} should contain {expected:?}");
+        assert!(error.contains(&file.0.display().to_string()), "{error}");
+    }
+    config.api_keys_file = Some(std::env::temp_dir().join("rapport-no-such-keys-file.json"));
+    let error = Verifier::new(config).unwrap_err().to_string();
+    assert!(error.starts_with("cannot read API keys file"), "{error}");
 }

@@ -1,14 +1,19 @@
-//! Bearer-JWT authentication and per-service role authorization for tonic servers.
+//! Authentication (bearer JWTs and API keys) and per-service role authorization for tonic
+//! servers.
 //!
 //! * [`Verifier`] checks a JWT (HS256 shared secret, or RS256/ES256 keys from a JWKS file)
-//!   and turns it into a [`Principal`].
+//!   or an API key ([`ApiKeys`], stored as SHA-256 digests) and turns it into a
+//!   [`Principal`].
 //! * [`Policy`] lists which [`Role`]s may call each RPC of one gRPC service.
 //! * [`AuthLayer`] is a tower layer that enforces both in front of every RPC and stores the
 //!   [`Principal`] in the request extensions, where handlers read it with [`principal`].
+//!   [`AuthLayer::authenticate_unlisted`] lets calls of services without a policy through
+//!   once authenticated (the gateway, which leaves authorization to the owning service).
 //!
 //! Every rejection is a `tonic::Status` carrying a `google.rpc.ErrorInfo` detail in the
 //! [`ERROR_DOMAIN`] domain with one of the `REASON_*` reasons of this module.
 
+mod api_keys;
 mod env;
 mod jwt;
 mod layer;
@@ -29,6 +34,7 @@ use std::fmt;
 use tonic::Code;
 use tonic_types::{ErrorDetails, StatusExt};
 
+pub use api_keys::{API_KEY_PREFIX, ApiKeyEntry, ApiKeys, generate_key, hash_key};
 pub use env::config_from_env;
 pub use jwt::{
     AuthConfig, AuthSetupError, DEFAULT_LEEWAY_SECONDS, DEFAULT_ROLES_CLAIM, KeySource, MAX_LEEWAY_SECONDS,
@@ -40,10 +46,12 @@ pub use policy::Policy;
 
 /// `google.rpc.ErrorInfo.domain` of every error produced by this module.
 pub const ERROR_DOMAIN: &str = "rapport";
-/// ErrorInfo reason: the request carried no bearer token.
+/// ErrorInfo reason: the request carried neither a bearer token nor an API key.
 pub const REASON_MISSING_TOKEN: &str = "UNAUTHENTICATED_MISSING_TOKEN";
 /// ErrorInfo reason: the bearer token (or the `authorization` header) is not acceptable.
 pub const REASON_INVALID_TOKEN: &str = "UNAUTHENTICATED_INVALID_TOKEN";
+/// ErrorInfo reason: the `x-api-key` header names no known API key.
+pub const REASON_INVALID_API_KEY: &str = "UNAUTHENTICATED_INVALID_API_KEY";
 /// ErrorInfo reason: the bearer token is correctly signed but past its `exp`.
 pub const REASON_TOKEN_EXPIRED: &str = "UNAUTHENTICATED_TOKEN_EXPIRED";
 /// ErrorInfo reason: the caller may not call this method (missing role, or the method is not
@@ -123,12 +131,15 @@ impl Principal {
     }
 }
 
-/// Why a request could not be authenticated. Never contains token material.
+/// Why a request could not be authenticated. Never contains token or key material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
-    /// No `authorization` header was sent.
+    /// Neither an `authorization` nor an `x-api-key` header was sent.
     #[error("missing bearer token")]
     MissingToken,
+    /// The `x-api-key` header is not a known key (or not a single ASCII value).
+    #[error("invalid API key")]
+    InvalidApiKey,
     /// The `authorization` header is not `Bearer <token>`.
     #[error("malformed authorization header: {0}")]
     MalformedHeader(&'static str),
@@ -147,6 +158,7 @@ impl AuthError {
             AuthError::MissingToken => REASON_MISSING_TOKEN,
             AuthError::MalformedHeader(_) | AuthError::Invalid(_) => REASON_INVALID_TOKEN,
             AuthError::Expired => REASON_TOKEN_EXPIRED,
+            AuthError::InvalidApiKey => REASON_INVALID_API_KEY,
         }
     }
 

@@ -55,11 +55,21 @@ async fn call(
     path: &'static str,
     authorization: Option<String>,
 ) -> Result<tonic::Response<()>, tonic::Status> {
+    let headers: Vec<(&str, String)> =
+        authorization.map(|value| ("authorization", value)).into_iter().collect();
+    call_with(channel, path, headers).await
+}
+
+async fn call_with(
+    channel: &Channel,
+    path: &'static str,
+    headers: Vec<(&'static str, String)>,
+) -> Result<tonic::Response<()>, tonic::Status> {
     let mut grpc = tonic::client::Grpc::new(channel.clone());
     grpc.ready().await.unwrap();
     let mut request = tonic::Request::new(());
-    if let Some(value) = authorization {
-        request.metadata_mut().insert("authorization", value.parse().unwrap());
+    for (name, value) in headers {
+        request.metadata_mut().insert(name, value.parse().unwrap());
     }
     grpc.unary(request, PathAndQuery::from_static(path), ProstCodec::<(), ()>::default()).await
 }
@@ -67,7 +77,9 @@ async fn call(
 #[tokio::test]
 async fn real_tonic_server_with_auth_layer() {
     const PING: &[(&str, &[Role])] = &[("Ping", &[Role::Integration])];
-    let layer = AuthLayer::new(hs_verifier(), vec![Policy::new("test.v1.Ping", PING)]);
+    let key = generate_key();
+    let keys = ApiKeys::from_entries(vec![ApiKeyEntry::new(&key, "erp-sync", &[Role::Integration])]).unwrap();
+    let layer = AuthLayer::new(hs_verifier().with_api_keys(keys), vec![Policy::new("test.v1.Ping", PING)]);
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -93,6 +105,13 @@ async fn real_tonic_server_with_auth_layer() {
 
     let ok = call(&channel, "/test.v1.Ping/Ping", token(&[Role::Integration])).await.unwrap();
     assert_eq!(ok.metadata().get("x-subject").unwrap(), "svc-1");
+
+    let ok = call_with(&channel, "/test.v1.Ping/Ping", vec![("x-api-key", key)]).await.unwrap();
+    assert_eq!(ok.metadata().get("x-subject").unwrap(), "erp-sync");
+    let err =
+        call_with(&channel, "/test.v1.Ping/Ping", vec![("x-api-key", generate_key())]).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    assert_eq!(err.get_details_error_info().unwrap().reason, REASON_INVALID_API_KEY);
 
     let err = call(&channel, "/test.v1.Ping/Ping", None).await.unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);

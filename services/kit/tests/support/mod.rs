@@ -6,6 +6,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod redis_server;
+pub mod echo;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
