@@ -27,9 +27,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use rand::Rng;
 use rapport_kit::shutdown::Shutdown;
 use tonic::transport::{Channel, Endpoint as TonicEndpoint};
+use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 
 /// Where a backend's replicas are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,9 +52,8 @@ impl Target {
         let raw = raw.trim();
         if let Some(rest) = raw.strip_prefix("dns:") {
             let rest = rest.trim_start_matches('/');
-            let (host, port) = rest
-                .rsplit_once(':')
-                .ok_or_else(|| format!("{raw:?}: expected dns:host:port"))?;
+            let (host, port) =
+                rest.rsplit_once(':').ok_or_else(|| format!("{raw:?}: expected dns:host:port"))?;
             let port = port.parse().map_err(|_| format!("{raw:?}: {port:?} is not a port"))?;
             if host.is_empty() {
                 return Err(format!("{raw:?}: expected dns:host:port"));
@@ -277,7 +276,10 @@ impl Backend {
             let gauge = self
                 .inner
                 .gauges
-                .get_or_create(&EndpointLabels { backend: self.inner.area.clone(), endpoint: address.clone() })
+                .get_or_create(&EndpointLabels {
+                    backend: self.inner.area.clone(),
+                    endpoint: address.clone(),
+                })
                 .clone();
             gauge.set(1);
             let endpoint = Arc::new(Endpoint {
@@ -303,10 +305,9 @@ impl Backend {
                 if let Some(task) = checks.remove(address) {
                     task.abort();
                 }
-                self.inner.gauges.remove(&EndpointLabels {
-                    backend: self.inner.area.clone(),
-                    endpoint: address.clone(),
-                });
+                self.inner
+                    .gauges
+                    .remove(&EndpointLabels { backend: self.inner.area.clone(), endpoint: address.clone() });
                 tracing::info!(backend = %self.inner.area, endpoint = %address, "backend endpoint removed");
             }
             for endpoint in added {
@@ -380,7 +381,9 @@ async fn resolve_loop(backend: Backend, host: String, port: u16, mut shutdown: S
                 }
             }
             // Keep the last known endpoints: a DNS hiccup must not empty the backend.
-            Err(err) => tracing::warn!(backend = %backend.inner.area, %host, error = %err, "cannot resolve backend"),
+            Err(err) => {
+                tracing::warn!(backend = %backend.inner.area, %host, error = %err, "cannot resolve backend")
+            }
         }
         tokio::select! {
             () = tokio::time::sleep(refresh) => {}
@@ -413,10 +416,10 @@ impl tower::Service<http::Request<tonic::body::Body>> for Backend {
             };
             let _guard = endpoint.start_call();
             let result = tower::ServiceExt::oneshot(endpoint.channel(), request).await;
-            if let Err(err) = &result {
-                if crate::proxy::is_connect_error(err) {
-                    backend.eject(&endpoint, "connect failed");
-                }
+            if let Err(err) = &result
+                && crate::proxy::is_connect_error(err)
+            {
+                backend.eject(&endpoint, "connect failed");
             }
             result.map_err(Into::into)
         })

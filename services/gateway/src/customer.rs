@@ -42,8 +42,7 @@ impl Customer {
 /// The role table: every role may ask; each section is authorized by the
 /// service that owns it.
 pub fn policy() -> rapport_kit::auth::Policy {
-    const RULES: &[(&str, &[rapport_kit::auth::Role])] =
-        &[("GetCustomer360", &rapport_kit::auth::Role::ALL)];
+    const RULES: &[(&str, &[rapport_kit::auth::Role])] = &[("GetCustomer360", &rapport_kit::auth::Role::ALL)];
     rapport_kit::auth::Policy::new(SERVICE_NAME, RULES)
 }
 
@@ -76,18 +75,17 @@ impl CustomerService for Customer {
         let budget = request
             .metadata()
             .get("grpc-timeout")
-            .and_then(|value| crate::proxy::parse_grpc_timeout(&http::HeaderValue::from_bytes(value.as_bytes()).ok()?))
+            .and_then(|value| {
+                crate::proxy::parse_grpc_timeout(&http::HeaderValue::from_bytes(value.as_bytes()).ok()?)
+            })
             .unwrap_or(self.default_deadline)
             .min(self.default_deadline);
-        let outgoing = Outgoing { credentials: request.metadata().clone(), deadline: Instant::now() + budget };
+        let outgoing =
+            Outgoing { credentials: request.metadata().clone(), deadline: Instant::now() + budget };
         let contact_id = request.into_inner().contact_id;
         if uuid_like(&contact_id).is_none() {
-            return Err(Problem::invalid_field(
-                "INVALID_ID",
-                "contact_id",
-                "must be a contact id (a UUID)",
-            )
-            .into_status());
+            return Err(Problem::invalid_field("INVALID_ID", "contact_id", "must be a contact id (a UUID)")
+                .into_status());
         }
 
         let (contact, company) = self.contact_and_company(&outgoing, &contact_id).await?;
@@ -155,8 +153,12 @@ fn ok() -> SectionStatus {
 }
 
 fn not_routed(area: &str) -> Status {
-    Problem::new(tonic::Code::Unavailable, "BACKEND_NOT_ROUTED", format!("{area} is not routed by this gateway"))
-        .into_status()
+    Problem::new(
+        tonic::Code::Unavailable,
+        "BACKEND_NOT_ROUTED",
+        format!("{area} is not routed by this gateway"),
+    )
+    .into_status()
 }
 
 /// A failed section's status: the owning service's code, message and reason.

@@ -302,12 +302,11 @@ impl Shared {
             let Some(endpoint) = backend.pick(tried.as_deref()) else {
                 return self.no_endpoint(backend);
             };
-            let request = backend_request(path, headers.clone(), Body::new(http_body_util::Full::new(bytes.clone())));
+            let request =
+                backend_request(path, headers.clone(), Body::new(http_body_util::Full::new(bytes.clone())));
             match self.send(backend, &endpoint, request).await {
                 Ok((response, guard)) => {
-                    return response.map(|inner| {
-                        Body::new(ResponseBody::unary(inner, guard, permit))
-                    });
+                    return response.map(|inner| Body::new(ResponseBody::unary(inner, guard, permit)));
                 }
                 Err(err) if is_connect_error(err.as_ref()) && tried.is_none() => {
                     tracing::debug!(endpoint = endpoint.address(), error = %err, "retrying on another endpoint");
@@ -349,7 +348,10 @@ impl Shared {
                     Body::new(ResponseBody {
                         inner,
                         ended: false,
-                        stream: Some(StreamState { tracker: FrameTracker::new(usize::MAX), ending: Some(ending) }),
+                        stream: Some(StreamState {
+                            tracker: FrameTracker::new(usize::MAX),
+                            ending: Some(ending),
+                        }),
                         request_error: Some(request_error),
                         _guard: guard,
                         _permit: permit,
@@ -448,8 +450,15 @@ pub fn is_connect_error(err: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// Headers that belong to one hop and are not forwarded.
-const HOP_BY_HOP: [&str; 7] =
-    ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host", "content-length"];
+const HOP_BY_HOP: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+];
 
 fn forwarded_headers(mut headers: HeaderMap) -> HeaderMap {
     for name in HOP_BY_HOP {
@@ -504,7 +513,8 @@ pub fn status_response(status: tonic::Status) -> Response<Body> {
 }
 
 fn plain_http(code: StatusCode, message: &'static str) -> Response<Body> {
-    let mut response = Response::new(Body::new(http_body_util::Full::new(Bytes::from_static(message.as_bytes()))));
+    let mut response =
+        Response::new(Body::new(http_body_util::Full::new(Bytes::from_static(message.as_bytes()))));
     *response.status_mut() = code;
     response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     response
@@ -548,10 +558,10 @@ impl HttpBody for CheckedRequestBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         match self.inner.as_mut().poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    if let Err(error) = self.tracker.feed(data) {
-                        return self.fail(error);
-                    }
+                if let Some(data) = frame.data_ref()
+                    && let Err(error) = self.tracker.feed(data)
+                {
+                    return self.fail(error);
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
@@ -591,7 +601,14 @@ struct ResponseBody {
 
 impl ResponseBody {
     fn unary(inner: Body, guard: CallGuard, permit: OwnedSemaphorePermit) -> ResponseBody {
-        ResponseBody { inner, ended: false, stream: None, request_error: None, _guard: guard, _permit: permit }
+        ResponseBody {
+            inner,
+            ended: false,
+            stream: None,
+            request_error: None,
+            _guard: guard,
+            _permit: permit,
+        }
     }
 
     fn end_with(&mut self, status: &tonic::Status) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
@@ -611,16 +628,14 @@ impl HttpBody for ResponseBody {
         if self.ended {
             return Poll::Ready(None);
         }
-        if let Some(stream) = self.stream.as_mut() {
-            if stream.tracker.at_boundary() {
-                if let Some(ending) = stream.ending.as_mut() {
-                    if ending.as_mut().poll(cx).is_ready() {
-                        stream.ending = None;
-                        let status = tonic::Status::unavailable("the gateway is shutting down; reconnect");
-                        return self.end_with(&status);
-                    }
-                }
-            }
+        if let Some(stream) = self.stream.as_mut()
+            && stream.tracker.at_boundary()
+            && let Some(ending) = stream.ending.as_mut()
+            && ending.as_mut().poll(cx).is_ready()
+        {
+            stream.ending = None;
+            let status = tonic::Status::unavailable("the gateway is shutting down; reconnect");
+            return self.end_with(&status);
         }
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
@@ -666,7 +681,8 @@ mod tests {
     fn paths_route_by_area() {
         assert_eq!(area_of("/rapport.contacts.v1.ContactService/GetContact"), Some("contacts"));
         assert_eq!(area_of("/rapport.contacts.v2.ContactService/GetContact"), Some("contacts"));
-        for path in ["/", "/foo", "/rapport.contacts.v1.ContactService/", "/other.pkg.v1.S/M", "/rapport.x/M"] {
+        for path in ["/", "/foo", "/rapport.contacts.v1.ContactService/", "/other.pkg.v1.S/M", "/rapport.x/M"]
+        {
             assert_eq!(area_of(path), None, "{path}");
         }
     }

@@ -15,7 +15,9 @@ use rapport_proto::bench::v1::EchoRequest;
 use rapport_proto::bench::v1::echo_service_client::EchoServiceClient;
 use tonic::Code;
 
-type Echo = EchoServiceClient<tonic::service::interceptor::InterceptedService<tonic::transport::Channel, common::Bearer>>;
+type Echo = EchoServiceClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, common::Bearer>,
+>;
 
 fn client(addr: std::net::SocketAddr) -> Echo {
     let channel = tonic::transport::Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy();
@@ -51,7 +53,11 @@ async fn calls_spread_over_endpoints_and_skip_ejected_ones() {
     let counts = answered_by(&mut client, 30).await;
     assert_eq!(counts.keys().collect::<Vec<_>>(), [&second_addr.to_string()]);
     let health = |text: &str, addr: &std::net::SocketAddr| {
-        sample(text, "gateway_backend_endpoint_healthy", &[("backend", "bench"), ("endpoint", &addr.to_string())])
+        sample(
+            text,
+            "gateway_backend_endpoint_healthy",
+            &[("backend", "bench"), ("endpoint", &addr.to_string())],
+        )
     };
     let text = common::http_get(metrics_addr, "/metrics").await.1;
     assert_eq!(health(&text, &first_addr), 0.0, "{text}");

@@ -13,8 +13,9 @@ use rapport_proto::gateway::v1::GetCustomer360Request;
 use rapport_proto::gateway::v1::customer_service_client::CustomerServiceClient;
 use tonic::Code;
 
-type Customers =
-    CustomerServiceClient<tonic::service::interceptor::InterceptedService<tonic::transport::Channel, common::Bearer>>;
+type Customers = CustomerServiceClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, common::Bearer>,
+>;
 
 fn customers(stack: &Stack) -> Customers {
     CustomerServiceClient::with_interceptor(stack.channel(), bearer("viewer-1", &[Role::Viewer]))
@@ -30,7 +31,11 @@ async fn the_view_has_the_contact_and_its_company() {
     let mut contacts = stack.contacts();
     let company = contacts
         .create_company(CreateCompanyRequest {
-            company: Some(Company { name: "Initech".into(), domain: "initech.example".into(), ..Default::default() }),
+            company: Some(Company {
+                name: "Initech".into(),
+                domain: "initech.example".into(),
+                ..Default::default()
+            }),
             request_id: String::new(),
         })
         .await
@@ -72,7 +77,10 @@ async fn the_view_has_the_contact_and_its_company() {
 
     // Credentials are required.
     let mut anonymous = CustomerServiceClient::new(stack.channel());
-    assert_eq!(anonymous.get_customer360(request(&person.id)).await.unwrap_err().code(), Code::Unauthenticated);
+    assert_eq!(
+        anonymous.get_customer360(request(&person.id)).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
     stack.stop().await;
 }
 
@@ -89,7 +97,8 @@ async fn a_backend_down_yields_a_partial_view_with_the_sections_error() {
     .await;
     let mut customers = customers(&stack);
     let started = std::time::Instant::now();
-    let view = customers.get_customer360(request(&uuid::Uuid::now_v7().to_string())).await.unwrap().into_inner();
+    let view =
+        customers.get_customer360(request(&uuid::Uuid::now_v7().to_string())).await.unwrap().into_inner();
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
     for status in [view.contact.unwrap().status.unwrap(), view.company.unwrap().status.unwrap()] {
         assert_eq!(status.code, Code::Unavailable as i32, "{status:?}");

@@ -86,8 +86,9 @@ async fn overload_is_shed_at_once_instead_of_queued() {
 #[tokio::test]
 async fn oversized_messages_are_refused_at_the_edge() {
     let stack = Stack::start_with(stack_env(&[("GRPC_MAX_MESSAGE_BYTES", "1024")])).await;
-    let mut client = EchoServiceClient::with_interceptor(stack.channel(), bearer("big-user", &[Role::Viewer]))
-        .max_encoding_message_size(1 << 20);
+    let mut client =
+        EchoServiceClient::with_interceptor(stack.channel(), bearer("big-user", &[Role::Viewer]))
+            .max_encoding_message_size(1 << 20);
     let status = client.echo(EchoRequest { payload: vec![7; 4096] }).await.unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     client.echo(EchoRequest { payload: vec![7; 512] }).await.unwrap();

@@ -18,7 +18,11 @@ use rapport_proto::contacts::v1::{
 use tonic::Code;
 use tonic_types::StatusExt;
 
-fn echo_client(stack: &Stack) -> EchoServiceClient<tonic::service::interceptor::InterceptedService<tonic::transport::Channel, common::Bearer>> {
+fn echo_client(
+    stack: &Stack,
+) -> EchoServiceClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, common::Bearer>,
+> {
     EchoServiceClient::with_interceptor(stack.channel(), bearer("echo-user", &[Role::Viewer]))
 }
 
@@ -146,7 +150,10 @@ async fn streaming_calls_of_every_shape_pass() {
         .unwrap()
         .into_inner();
     let created = contacts
-        .create_contact(CreateContactRequest { contact: Some(contact("Streamed")), request_id: String::new() })
+        .create_contact(CreateContactRequest {
+            contact: Some(contact("Streamed")),
+            request_id: String::new(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -213,10 +220,10 @@ async fn unknown_services_are_unimplemented_and_credentials_are_required() {
 
 #[tokio::test]
 async fn reflection_lists_every_backend_service() {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
 
     let stack = Stack::start().await;
     let mut reflection = ServerReflectionClient::new(stack.channel());

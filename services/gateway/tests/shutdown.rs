@@ -17,18 +17,19 @@ use tonic::Code;
 #[tokio::test]
 async fn shutdown_drains_calls_and_ends_streams() {
     let Stack { gateway, contacts, echo, metrics_addr, database } = Stack::start().await;
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", gateway.addr)).unwrap().connect_lazy();
-    let mut contacts_client = rapport_proto::contacts::v1::contact_service_client::ContactServiceClient::with_interceptor(
-        channel.clone(),
-        bearer("watcher", &[Role::Viewer]),
-    );
-    let mut stream = contacts_client
-        .watch_changes(WatchChangesRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
-    let mut echo_client = EchoServiceClient::with_interceptor(channel.clone(), bearer("drain", &[Role::Viewer]));
-    let slow = tokio::spawn(async move { echo_client.echo(EchoRequest { payload: b"sleep:700".to_vec() }).await });
+    let channel =
+        tonic::transport::Channel::from_shared(format!("http://{}", gateway.addr)).unwrap().connect_lazy();
+    let mut contacts_client =
+        rapport_proto::contacts::v1::contact_service_client::ContactServiceClient::with_interceptor(
+            channel.clone(),
+            bearer("watcher", &[Role::Viewer]),
+        );
+    let mut stream =
+        contacts_client.watch_changes(WatchChangesRequest::default()).await.unwrap().into_inner();
+    let mut echo_client =
+        EchoServiceClient::with_interceptor(channel.clone(), bearer("drain", &[Role::Viewer]));
+    let slow =
+        tokio::spawn(async move { echo_client.echo(EchoRequest { payload: b"sleep:700".to_vec() }).await });
     common::eventually("the slow call to be in flight", || async {
         let text = common::http_get(metrics_addr, "/metrics").await.1;
         common::sample(&text, "rpc_server_in_flight", &[("method", "Echo")]) >= 1.0

@@ -9,8 +9,12 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::{Options, Stack, bearer};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use rapport_kit::auth::Role;
@@ -42,10 +46,12 @@ impl TraceService for Receiver {
 }
 
 fn attribute(span: &Span, key: &str) -> Option<String> {
-    span.attributes.iter().find(|kv| kv.key == key).and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-        Value::StringValue(text) => Some(text.clone()),
-        Value::IntValue(number) => Some(number.to_string()),
-        other => Some(format!("{other:?}")),
+    span.attributes.iter().find(|kv| kv.key == key).and_then(|kv| {
+        match kv.value.as_ref()?.value.as_ref()? {
+            Value::StringValue(text) => Some(text.clone()),
+            Value::IntValue(number) => Some(number.to_string()),
+            other => Some(format!("{other:?}")),
+        }
     })
 }
 
@@ -72,15 +78,14 @@ async fn a_call_through_the_gateway_is_one_trace() {
     tokio::task::spawn_blocking(move || drop(guard)).await.unwrap();
     collector.abort();
     let spans = receiver.spans.lock().unwrap().clone();
-    let echo_spans: Vec<&Span> = spans
-        .iter()
-        .filter(|span| attribute(span, "rpc.method").as_deref() == Some("Echo"))
-        .collect();
+    let echo_spans: Vec<&Span> =
+        spans.iter().filter(|span| attribute(span, "rpc.method").as_deref() == Some("Echo")).collect();
     // Gateway server span, gateway client span, backend server span.
     assert_eq!(echo_spans.len(), 3, "{echo_spans:#?}");
     let trace_id = &echo_spans[0].trace_id;
     assert!(echo_spans.iter().all(|span| &span.trace_id == trace_id), "one trace id: {echo_spans:#?}");
-    let client_span = echo_spans.iter().find(|span| span.name == "forward" || span.kind == 3).expect("client span");
+    let client_span =
+        echo_spans.iter().find(|span| span.name == "forward" || span.kind == 3).expect("client span");
     assert_eq!(client_span.kind, 3, "the forward span is a client span");
     let servers: Vec<&&Span> = echo_spans.iter().filter(|span| span.kind == 2).collect();
     assert_eq!(servers.len(), 2, "{servers:#?}");

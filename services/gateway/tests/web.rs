@@ -14,10 +14,18 @@ const ECHO: &str = "/rapport.bench.v1.EchoService/Echo";
 const ALLOWED: &str = "http://app.example.test";
 
 fn web_stack() -> Options {
-    Options { contacts: false, gateway_env: vec![("GATEWAY_CORS_ORIGINS", ALLOWED.to_owned())], ..Options::default() }
+    Options {
+        contacts: false,
+        gateway_env: vec![("GATEWAY_CORS_ORIGINS", ALLOWED.to_owned())],
+        ..Options::default()
+    }
 }
 
-fn web_request(addr: std::net::SocketAddr, content_type: &str, body: Vec<u8>) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+fn web_request(
+    addr: std::net::SocketAddr,
+    content_type: &str,
+    body: Vec<u8>,
+) -> http::Request<http_body_util::Full<bytes::Bytes>> {
     http::Request::post(ECHO)
         .header("host", addr.to_string())
         .header("content-type", content_type)
@@ -56,9 +64,10 @@ fn decode_text(body: &[u8]) -> Vec<u8> {
         if chunk_ends || index + 1 == body.len() {
             let chunk = &body[start..=index];
             let decoded_chunk = base64::engine::general_purpose::STANDARD.decode(chunk);
-            decoded.extend(decoded_chunk.unwrap_or_else(|err| {
-                panic!("{err}: not base64: {:?}", String::from_utf8_lossy(body))
-            }));
+            decoded.extend(
+                decoded_chunk
+                    .unwrap_or_else(|err| panic!("{err}: not base64: {:?}", String::from_utf8_lossy(body))),
+            );
             start = index + 1;
         }
     }
@@ -120,7 +129,8 @@ async fn cors_preflight_allows_configured_origins_only() {
     let allowed = raw_h1(addr, preflight(ALLOWED)).await;
     assert!(allowed.http < 300, "{allowed:?}");
     assert_eq!(allowed.headers.get("access-control-allow-origin").unwrap(), ALLOWED);
-    let headers = allowed.headers.get("access-control-allow-headers").unwrap().to_str().unwrap().to_lowercase();
+    let headers =
+        allowed.headers.get("access-control-allow-headers").unwrap().to_str().unwrap().to_lowercase();
     for header in ["content-type", "x-grpc-web", "authorization", "grpc-timeout"] {
         assert!(headers.contains(header), "{header} not allowed: {headers}");
     }

@@ -36,7 +36,8 @@ pub async fn serve(env: &Env, services: &[&'static str]) -> anyhow::Result<()> {
         for (area, addr) in local {
             let variable = format!("GATEWAY_BACKEND_{}", area.to_ascii_uppercase());
             if env.optional::<String>(&variable)?.is_none() {
-                config = config.with_backend(area, rapport_gateway::backend::Target::Static(vec![addr.to_string()]));
+                config = config
+                    .with_backend(area, rapport_gateway::backend::Target::Static(vec![addr.to_string()]));
             }
         }
         let app = rapport_gateway::App::build(config).await?;

@@ -79,9 +79,8 @@ impl EchoService for Echo {
         Ok(tonic::Response::new(EchoResponse { payload }))
     }
 
-    type ChatStream = std::pin::Pin<
-        Box<dyn futures::Stream<Item = Result<EchoResponse, tonic::Status>> + Send + 'static>,
-    >;
+    type ChatStream =
+        std::pin::Pin<Box<dyn futures::Stream<Item = Result<EchoResponse, tonic::Status>> + Send + 'static>>;
 
     async fn chat(
         &self,

@@ -42,7 +42,8 @@ impl EchoService for Echo {
         if payload == b"fail" {
             let mut details = ErrorDetails::new();
             details.add_bad_request_violation("payload", "must not be fail");
-            let mut status = Status::with_error_details(tonic::Code::InvalidArgument, "payload: bad", details);
+            let mut status =
+                Status::with_error_details(tonic::Code::InvalidArgument, "payload: bad", details);
             status.metadata_mut().insert("x-echo-trailer", "yes".parse().unwrap());
             return Err(status);
         }
@@ -62,7 +63,10 @@ impl EchoService for Echo {
         Ok(response)
     }
 
-    async fn collect(&self, request: Request<Streaming<EchoRequest>>) -> Result<Response<EchoResponse>, Status> {
+    async fn collect(
+        &self,
+        request: Request<Streaming<EchoRequest>>,
+    ) -> Result<Response<EchoResponse>, Status> {
         let mut stream = request.into_inner();
         let mut payload = Vec::new();
         while let Some(message) = stream.message().await? {
@@ -73,7 +77,10 @@ impl EchoService for Echo {
 
     type ChatStream = Pin<Box<dyn Stream<Item = Result<EchoResponse, Status>> + Send + 'static>>;
 
-    async fn chat(&self, request: Request<Streaming<EchoRequest>>) -> Result<Response<Self::ChatStream>, Status> {
+    async fn chat(
+        &self,
+        request: Request<Streaming<EchoRequest>>,
+    ) -> Result<Response<Self::ChatStream>, Status> {
         let stream = request.into_inner().map(|message| message.map(|m| EchoResponse { payload: m.payload }));
         Ok(Response::new(Box::pin(stream)))
     }

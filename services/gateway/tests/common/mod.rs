@@ -86,7 +86,13 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Options {
-        Options { contacts: true, echo: true, gateway_env: Vec::new(), contacts_target: None, shared_env: Vec::new() }
+        Options {
+            contacts: true,
+            echo: true,
+            gateway_env: Vec::new(),
+            contacts_target: None,
+            shared_env: Vec::new(),
+        }
     }
 }
 
@@ -116,7 +122,10 @@ pub async fn start_contacts(database_url: &str) -> Running {
 }
 
 /// Starts a gateway routing to `backends` (area, target) with `extra` env.
-pub async fn start_gateway(backends: &[(&str, String)], extra: &[(&'static str, String)]) -> (Running, SocketAddr) {
+pub async fn start_gateway(
+    backends: &[(&str, String)],
+    extra: &[(&'static str, String)],
+) -> (Running, SocketAddr) {
     let mut env = base_env().with("GATEWAY_BACKEND_CONTACTS", "off");
     for (name, value) in extra {
         env = env.with(name, value.clone());
@@ -233,10 +242,9 @@ pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .filter_map(|line| {
             let (series, value) = line.rsplit_once(' ')?;
             let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
-            (metric == name
-                && labels.iter().all(|(key, value)| rest.contains(&format!("{key}=\"{value}\""))))
-            .then(|| value.parse::<f64>().ok())
-            .flatten()
+            (metric == name && labels.iter().all(|(key, value)| rest.contains(&format!("{key}=\"{value}\""))))
+                .then(|| value.parse::<f64>().ok())
+                .flatten()
         })
         .sum()
 }
@@ -315,7 +323,10 @@ pub async fn raw_h2(addr: SocketAddr, path: &str, content_type: &str, body: Vec<
 }
 
 /// Sends one raw HTTP/1.1 request to `addr`.
-pub async fn raw_h1(addr: SocketAddr, request: http::Request<http_body_util::Full<bytes::Bytes>>) -> RawAnswer {
+pub async fn raw_h1(
+    addr: SocketAddr,
+    request: http::Request<http_body_util::Full<bytes::Bytes>>,
+) -> RawAnswer {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();

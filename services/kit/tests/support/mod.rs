@@ -5,8 +5,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-pub mod redis_server;
 pub mod echo;
+pub mod redis_server;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
