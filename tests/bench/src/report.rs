@@ -112,8 +112,49 @@ fn verdicts(results: &[Measured]) -> Vec<Verdict> {
             )
         })
     };
+    let direct = find(Scenario::GetLocal);
+    let paced_direct = find(Scenario::PacedDirect);
+    let added = |target: &'static str, quantile: f64, label: &str, limit_ms: f64| {
+        judge(target, find(Scenario::PacedGateway), |gateway| match paced_direct {
+            Some(direct) => {
+                let added = gateway.ms_at(quantile) - direct.ms_at(quantile);
+                (
+                    format!(
+                        "{label} {:.2} ms via gateway vs {:.2} ms direct: {added:+.2} ms{}",
+                        gateway.ms_at(quantile),
+                        direct.ms_at(quantile),
+                        failed_direct(direct)
+                    ),
+                    added <= limit_ms && direct.error_count() == 0,
+                )
+            }
+            None => ("the direct paced run did not run".to_owned(), false),
+        })
+    };
     vec![
         share_and_p99("GetContact, in-process hit: ≥ 65% of echo, p99 ≤ 2 ms", Scenario::GetLocal, 0.65, 2.0),
+        judge(
+            "GetContact via gateway, in-process hit: ≥ 50% of direct requests/s",
+            find(Scenario::GatewayGet),
+            |gateway| match direct {
+                Some(direct) => {
+                    let ratio = if direct.rps() > 0.0 { gateway.rps() / direct.rps() } else { 0.0 };
+                    (
+                        format!(
+                            "{:.1}% of direct ({:.0}/s vs {:.0}/s){}",
+                            100.0 * ratio,
+                            gateway.rps(),
+                            direct.rps(),
+                            failed_direct(direct)
+                        ),
+                        ratio >= 0.5 && direct.error_count() == 0,
+                    )
+                }
+                None => ("the direct in-process hit did not run".to_owned(), false),
+            },
+        ),
+        added("GetContact via gateway at half the direct maximum: added p50 ≤ 0.3 ms", 0.5, "p50", 0.3),
+        added("GetContact via gateway at half the direct maximum: added p99 ≤ 1 ms", 0.99, "p99", 1.0),
         share_and_p99("GetContact, Redis only: ≥ 25% of echo, p99 ≤ 5 ms", Scenario::GetRedis, 0.25, 5.0),
         share_and_p99(
             "GetContact, PostgreSQL only: ≥ 10% of echo, p99 ≤ 10 ms",
@@ -128,6 +169,15 @@ fn verdicts(results: &[Measured]) -> Vec<Verdict> {
             (format!("{:.0}/s", outcome.rps()), outcome.rps() >= 2000.0)
         }),
     ]
+}
+
+/// "; N failed direct calls" when the direct run behind a comparison had
+/// failures (they make the comparison missed).
+fn failed_direct(direct: &Outcome) -> String {
+    match direct.error_count() {
+        0 => String::new(),
+        failed => format!("; {failed} failed direct calls"),
+    }
 }
 
 fn judge(
@@ -210,8 +260,9 @@ pub fn document(context: &Context, results: &[Measured]) -> String {
     out.push_str("\n## Results\n\n");
     out.push_str(&table(results));
     out.push_str(
-        "\nRequests/s counts OK calls completed in the measured window; latencies are \
-         of OK calls, client-side (request built to response decoded); every other \
+        "\nRequests/s counts OK calls completed in the measured window (paced rows: \
+         scheduled in it); latencies are of OK calls, client-side (request built to \
+         response decoded; paced rows: from the call's scheduled start); every other \
          status is counted under Errors by code.\n",
     );
     out.push_str("\n## Targets\n\n");

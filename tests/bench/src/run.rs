@@ -1,6 +1,6 @@
 //! The whole run, in order: database and seed, echo ceiling, then each
-//! selected scenario against a Contacts instance of its own, then the
-//! report. Servers live on one runtime and the load generator on another;
+//! selected scenario against a Contacts instance of its own (behind a
+//! gateway of its own for the gateway scenarios), then the report. Servers live on one runtime and the load generator on another;
 //! this thread only drives them.
 
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use rapport_kit::testing::{self, TestDatabase};
 use sqlx::Connection;
 use tokio::runtime::Runtime;
 
-use crate::load::{self, Load, Outcome, Target};
+use crate::load::{self, Load, Outcome, Target, WebTarget};
 use crate::report::{self, Context, Measured};
 use crate::scenarios::{self, Scenario as Calls};
 use crate::seed::{self, Seeded};
@@ -28,6 +28,8 @@ struct Bench {
     connections: usize,
     token: String,
     database_url: String,
+    /// Whether `--paced-rate` set the paced scenarios' rate.
+    paced_rate_given: bool,
 }
 
 /// Runs everything `settings` selects and writes the report.
@@ -36,6 +38,12 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
     anyhow::ensure!(
         settings.working_set > 0 && settings.working_set <= settings.contacts,
         "--working-set must be between 1 and --contacts"
+    );
+    let paced =
+        settings.selected().into_iter().any(|s| matches!(s, Scenario::PacedDirect | Scenario::PacedGateway));
+    anyhow::ensure!(
+        !paced || settings.paced_rate.is_some() || settings.selected().contains(&Scenario::GetLocal),
+        "the paced scenarios run at half of get-local's rate: select get-local too, or give --paced-rate"
     );
     let load_before = load_average();
     let servers = runtime("bench-server", settings.server_threads)?;
@@ -60,15 +68,23 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
             warmup: settings.warmup,
             duration: settings.duration,
             call_timeout: settings.call_timeout,
+            rate: None,
         },
         connections: settings.connections,
         token: testing::token("rapport-bench", &[Role::Admin]),
         database_url: database.url.clone(),
+        paced_rate_given: settings.paced_rate.is_some(),
     };
     let mut results = vec![bench.echo()?];
     report_progress(&results);
     for scenario in settings.selected() {
-        results.push(bench.scenario(scenario, &seeded)?);
+        let paced_rate = settings.paced_rate.or_else(|| {
+            results
+                .iter()
+                .find(|measured| measured.scenario == Some(Scenario::GetLocal))
+                .map(|measured| measured.outcome.rps() / 2.0)
+        });
+        results.push(bench.scenario(scenario, &seeded, paced_rate)?);
         report_progress(&results);
     }
 
@@ -105,10 +121,19 @@ impl Bench {
         })
     }
 
-    fn scenario(&self, scenario: Scenario, seeded: &Seeded) -> anyhow::Result<Measured> {
+    fn scenario(
+        &self,
+        scenario: Scenario,
+        seeded: &Seeded,
+        paced_rate: Option<f64>,
+    ) -> anyhow::Result<Measured> {
         let ids = Arc::new(seeded.working_set.clone());
         let (title, flags): (&'static str, &[(&str, &str)]) = match scenario {
             Scenario::GetLocal => ("GetContact, in-process hit", &[]),
+            Scenario::GatewayGet => ("GetContact via gateway, in-process hit", &[]),
+            Scenario::GatewayWeb => ("GetContact via gateway, gRPC-web, in-process hit", &[]),
+            Scenario::PacedDirect => ("GetContact, in-process hit, paced at ½ max", &[]),
+            Scenario::PacedGateway => ("GetContact via gateway, in-process hit, paced at ½ max", &[]),
             Scenario::GetRedis => ("GetContact, Redis only", &[("CONTACTS_CACHE_LOCAL", "false")]),
             Scenario::GetPostgres => (
                 "GetContact, PostgreSQL only",
@@ -122,10 +147,35 @@ impl Bench {
             .servers
             .block_on(servers::start_contacts(&self.database_url, flags))
             .with_context(|| format!("starting contacts for {title}"))?;
-        let measured = match scenario {
-            Scenario::GetLocal | Scenario::GetRedis => {
-                self.measure(&server, Some(&ids), |target| scenarios::get(target, ids.clone()))
+        let gateway = match scenario {
+            Scenario::GatewayGet | Scenario::GatewayWeb | Scenario::PacedGateway => {
+                match self.servers.block_on(servers::start_gateway(&server)) {
+                    Ok(gateway) => Some(gateway),
+                    Err(err) => {
+                        let _ = self.servers.block_on(server.stop());
+                        return Err(err.context(format!("starting the gateway for {title}")));
+                    }
+                }
             }
+            _ => None,
+        };
+        let front = gateway.as_ref().unwrap_or(&server);
+        let measured = match scenario {
+            Scenario::GetLocal | Scenario::GetRedis | Scenario::GatewayGet => {
+                self.measure(front, Some(&ids), |target| scenarios::get(target, ids.clone()))
+            }
+            Scenario::GatewayWeb => self
+                .clients
+                .block_on(WebTarget::connect(front.addr, self.load.concurrency, &self.token))
+                .and_then(|web| self.measure(front, Some(&ids), |_| scenarios::get_web(web, ids.clone()))),
+            Scenario::PacedDirect | Scenario::PacedGateway => match paced_rate {
+                Some(rate) => {
+                    self.measure_with(Load { rate: Some(rate), ..self.load }, front, Some(&ids), |target| {
+                        scenarios::get(target, ids.clone())
+                    })
+                }
+                None => Err(anyhow::anyhow!("no rate to pace {title} at")),
+            },
             Scenario::GetPostgres => {
                 self.measure(&server, None, |target| scenarios::get(target, ids.clone()))
             }
@@ -139,13 +189,33 @@ impl Bench {
         };
         let notes = match (&measured, scenario) {
             (Ok(_), Scenario::Search) => self.search_profile(&server),
+            (Ok(run), Scenario::PacedDirect | Scenario::PacedGateway) => Ok(vec![format!(
+                "open loop: a call started every {:.1} µs ({:.0}/s{}), latency from each call's \
+                 scheduled start; at most {} calls in flight.",
+                1e6 / paced_rate.unwrap_or(f64::NAN),
+                paced_rate.unwrap_or(f64::NAN),
+                if self.paced_rate_given {
+                    ", as --paced-rate says"
+                } else {
+                    ", half of the in-process hit's rate"
+                },
+                run.outcome.peak_in_flight.unwrap_or(0)
+            )]),
+            (Ok(_), Scenario::GatewayWeb) => Ok(vec![format!(
+                "binary gRPC-web (`application/grpc-web+proto`, `x-grpc-web: 1`) over {} HTTP/1.1 \
+                 keep-alive connections, one per task; the reply decoded from the data frame, the \
+                 status from the trailer frame.",
+                self.load.concurrency
+            )]),
             _ => Ok(Vec::new()),
         };
+        let gateway_stopped = gateway.map(|gateway| self.servers.block_on(gateway.stop())).unwrap_or(Ok(()));
         let stopped = self.servers.block_on(server.stop());
         let run = measured?;
         let notes = notes?;
+        gateway_stopped?;
         stopped?;
-        let is_get = matches!(scenario, Scenario::GetLocal | Scenario::GetRedis | Scenario::GetPostgres);
+        let is_get = !matches!(scenario, Scenario::List | Scenario::Search | Scenario::Create);
         Ok(Measured {
             scenario: Some(scenario),
             title,
@@ -165,6 +235,17 @@ impl Bench {
         warm: Option<&[String]>,
         calls: impl FnOnce(Target) -> S,
     ) -> anyhow::Result<Run> {
+        self.measure_with(self.load, server, warm, calls)
+    }
+
+    /// [`Bench::measure`] under `load` rather than the bench's own.
+    fn measure_with<S: Calls>(
+        &self,
+        load: Load,
+        server: &Running,
+        warm: Option<&[String]>,
+        calls: impl FnOnce(Target) -> S,
+    ) -> anyhow::Result<Run> {
         let caches = server.caches.clone();
         self.clients.block_on(async {
             let target = Target::connect(server.addr, self.connections, &self.token).await?;
@@ -175,7 +256,7 @@ impl Bench {
             }
             let checkpoints_before = checkpoints(&self.database_url).await;
             let before = caches.as_ref().map(|caches| caches.contacts.counts());
-            let outcome = load::run(self.load, calls(target)).await?;
+            let outcome = load::run(load, calls(target)).await?;
             let after = caches.as_ref().map(|caches| caches.contacts.counts());
             let checkpoints_after = checkpoints(&self.database_url).await;
             Ok(Run {
@@ -289,6 +370,21 @@ fn settings_lines(settings: &Settings) -> Vec<String> {
         "CreateContact: unique emails, varied names, titles, stages, sources and tags; half \
          name a seeded company; no request_id."
             .to_owned(),
+        format!(
+            "Gateway: `rapport-gateway` (rate limiting off, metrics off) in front of a fresh \
+             Contacts instance, on the servers' runtime, caches warmed through it. \"via \
+             gateway\" GetContact is the same load as the direct in-process hit; gRPC-web sends \
+             binary gRPC-web over {} HTTP/1.1 connections (one per task). The two \"paced\" \
+             rows are open loop (calls started on a fixed schedule, {}, latency from each \
+             call's scheduled start, as many in flight as the schedule takes, a call counted \
+             when it was scheduled in the window), direct and via the gateway; their \
+             latency difference is what the gateway adds.",
+            settings.concurrency,
+            match settings.paced_rate {
+                Some(rate) => format!("{rate:.0}/s"),
+                None => "at half the direct in-process hit's rate measured above".to_owned(),
+            }
+        ),
     ]
 }
 

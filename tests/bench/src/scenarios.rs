@@ -15,7 +15,7 @@ use rapport_proto::contacts::v1::{
     SearchContactsRequest,
 };
 
-use crate::load::{Call, Target};
+use crate::load::{Call, Target, WebTarget};
 use crate::seed;
 
 /// The echoed payload.
@@ -80,6 +80,22 @@ pub fn get(target: Target, ids: Arc<Vec<String>>) -> impl Scenario {
         let mut client = ContactServiceClient::new(target.channel(worker));
         let request = target.request(GetContactRequest { id: pick(&ids).clone() });
         Box::pin(async move { client.get_contact(request).await.map(drop) })
+    }
+}
+
+/// `GetContact`'s path, for gRPC-web.
+const GET_CONTACT_PATH: &str = "/rapport.contacts.v1.ContactService/GetContact";
+
+/// `GetContact` of a random id of `ids` as binary gRPC-web, task
+/// `worker` on connection `worker`.
+pub fn get_web(target: WebTarget, ids: Arc<Vec<String>>) -> impl Scenario {
+    let target = Arc::new(target);
+    move |worker| {
+        let target = Arc::clone(&target);
+        let request = GetContactRequest { id: pick(&ids).clone() };
+        Box::pin(
+            async move { target.unary::<_, Contact>(worker, GET_CONTACT_PATH, &request).await.map(drop) },
+        )
     }
 }
 

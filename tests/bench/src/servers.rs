@@ -1,6 +1,7 @@
 //! The servers under test: the echo ceiling, served by the same kit
-//! bootstrap as every service (trace layer, auth, health, reflection), and
-//! Contacts instances built exactly as `rapport serve` builds them.
+//! bootstrap as every service (trace layer, auth, health, reflection),
+//! Contacts instances built exactly as `rapport serve` builds them, and the
+//! gateway in front of one.
 //!
 //! Start and stop them from inside the servers' runtime: everything they
 //! spawn lands there.
@@ -145,4 +146,23 @@ pub async fn start_contacts(database_url: &str, cache_flags: &[(&str, &str)]) ->
         }
     }
     Ok(Running { addr, caches: Some(caches), trigger, task })
+}
+
+/// The gateway on a free port, routing `contacts` to `contacts.addr`,
+/// with rate limiting off. Its [`Running::caches`] are those of
+/// `contacts`, so a run through it still counts the cache tiers. Stop it
+/// before `contacts`.
+pub async fn start_gateway(contacts: &Running) -> anyhow::Result<Running> {
+    let env = base_env()
+        .with("GATEWAY_ADDR", "127.0.0.1:0")
+        .with("GATEWAY_METRICS_ADDR", "off")
+        .with("GATEWAY_BACKEND_CONTACTS", "off")
+        .with("RATE_LIMIT_PER_SECOND", "0");
+    let config = rapport_gateway::Config::from_env(&env)?
+        .with_backend("contacts", rapport_gateway::backend::Target::Static(vec![contacts.addr.to_string()]));
+    let app = rapport_gateway::App::build(config).await.context("building the gateway")?;
+    let addr = app.local_addr();
+    let (trigger, shutdown) = shutdown::channel();
+    let task = tokio::spawn(app.run_until(shutdown));
+    Ok(Running { addr, caches: contacts.caches.clone(), trigger, task })
 }

@@ -42,9 +42,13 @@ pub struct Settings {
         long,
         env = "BENCH_SCENARIOS",
         value_delimiter = ',',
-        default_value = "get-local,get-redis,get-postgres,list,search,create"
+        default_value = "get-local,gateway-get,gateway-web,paced-direct,paced-gateway,get-redis,get-postgres,list,search,create"
     )]
     pub scenarios: Vec<Scenario>,
+    /// Calls per second of the paced (open-loop) scenarios; default: half
+    /// of the rate `get-local` measured in the same run.
+    #[arg(long, env = "BENCH_PACED_RATE")]
+    pub paced_rate: Option<f64>,
     /// Where to write the report; `-` writes none. Default: BENCHMARKS.md
     /// at the repository root.
     #[arg(long, env = "BENCH_OUTPUT")]
@@ -60,6 +64,17 @@ pub struct Settings {
 pub enum Scenario {
     /// GetContact served from the in-process cache tier.
     GetLocal,
+    /// GetContact through the gateway (gRPC, HTTP/2), in-process hits.
+    GatewayGet,
+    /// GetContact through the gateway as binary gRPC-web over HTTP/1.1,
+    /// in-process hits.
+    GatewayWeb,
+    /// GetContact direct, in-process hits, paced (open loop) at half the
+    /// direct maximum.
+    PacedDirect,
+    /// GetContact through the gateway, in-process hits, paced like
+    /// `paced-direct`.
+    PacedGateway,
     /// GetContact served from Redis (in-process tier off).
     GetRedis,
     /// GetContact served by PostgreSQL (both cache tiers off).
