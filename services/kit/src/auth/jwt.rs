@@ -18,6 +18,11 @@ pub const DEFAULT_ROLES_CLAIM: &str = "roles";
 pub const DEFAULT_LEEWAY_SECONDS: u64 = 60;
 /// Largest accepted [`AuthConfig::leeway_seconds`] (one hour).
 pub const MAX_LEEWAY_SECONDS: u64 = 3600;
+/// Verified tokens remembered, so a client's every call does not pay for the signature
+/// check and the claims' JSON again (the gateway and each service verify the same token).
+const VERIFIED_CAPACITY: u64 = 10_000;
+/// Longest a verified token is remembered; its `exp` is checked on every use regardless.
+const VERIFIED_TTL: Duration = Duration::from_secs(300);
 
 /// Where the token verification keys come from.
 #[derive(Clone)]
@@ -128,6 +133,19 @@ pub struct Verifier {
 struct Inner {
     roles_claim: String,
     keys: Keys,
+    leeway_seconds: u64,
+    /// Tokens that passed [`Verifier::verify`], by their full text (signature included, so
+    /// a tampered token is a different entry), with what their verification found.
+    verified: moka::sync::Cache<String, Verified>,
+}
+
+/// A token that passed verification.
+#[derive(Clone)]
+struct Verified {
+    principal: Principal,
+    /// The `exp` claim plus the leeway, in seconds since the epoch: from then on the token
+    /// is expired.
+    expires_at: u64,
 }
 
 enum Keys {
@@ -213,7 +231,11 @@ impl Verifier {
             Some(path) => ApiKeys::from_file(path)?,
             None => ApiKeys::none(),
         };
-        Ok(Verifier { inner: Arc::new(Inner { roles_claim: config.roles_claim, keys }), api_keys })
+        let verified =
+            moka::sync::Cache::builder().max_capacity(VERIFIED_CAPACITY).time_to_live(VERIFIED_TTL).build();
+        let inner =
+            Inner { roles_claim: config.roles_claim, keys, leeway_seconds: config.leeway_seconds, verified };
+        Ok(Verifier { inner: Arc::new(inner), api_keys })
     }
 
     /// This verifier accepting `api_keys` (instead of those of its config).
@@ -230,7 +252,25 @@ impl Verifier {
     ///
     /// Checks the signature with the key matching the header (`alg` must be the key's
     /// algorithm), requires `exp`, `iss`, `aud` and `sub`, and checks `nbf` when present.
+    /// A token verified before (within minutes) is only checked for expiry again.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        self.verify_at(token, unix_now())
+    }
+
+    /// [`Verifier::verify`] with `now` (seconds since the epoch) as the time a remembered
+    /// token's expiry is checked against; a token not remembered is checked in full.
+    pub(crate) fn verify_at(&self, token: &str, now: u64) -> Result<Principal, AuthError> {
+        if let Some(verified) = self.inner.verified.get(token) {
+            if now > verified.expires_at {
+                self.inner.verified.invalidate(token);
+                return Err(AuthError::Expired);
+            }
+            return Ok(verified.principal);
+        }
+        self.verify_in_full(token)
+    }
+
+    fn verify_in_full(&self, token: &str) -> Result<Principal, AuthError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| AuthError::Invalid("malformed token or unsupported algorithm"))?;
         let key = match &self.inner.keys {
@@ -248,8 +288,19 @@ impl Verifier {
             _ => return Err(AuthError::Invalid("missing or empty sub claim")),
         };
         let roles = parse_roles(claims.get(&self.inner.roles_claim))?;
-        Ok(Principal { subject, roles })
+        let principal = Principal { subject, roles };
+        // `exp` is required and was checked, so it is a number here.
+        if let Some(exp) = claims.get("exp").and_then(Value::as_f64) {
+            let expires_at = (exp as u64).saturating_add(self.inner.leeway_seconds);
+            let verified = Verified { principal: principal.clone(), expires_at };
+            self.inner.verified.insert(token.to_owned(), verified);
+        }
+        Ok(principal)
     }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|since| since.as_secs()).unwrap_or(0)
 }
 
 fn select_key<'a>(keys: &'a [VerificationKey], kid: Option<&str>) -> Result<&'a VerificationKey, AuthError> {

@@ -80,6 +80,35 @@ fn expired_token_is_rejected_after_leeway() {
 }
 
 #[test]
+fn a_remembered_token_still_expires() {
+    let verifier = hs_verifier();
+    let mut c = claims(&["admin"]);
+    let exp = now() + 30;
+    c["exp"] = json!(exp);
+    let token = sign_hs(&c);
+    assert_eq!(verifier.verify(&token).unwrap().subject, "user-1");
+    // Remembered now: checked against a later clock it is expired once `exp` plus the
+    // leeway has passed, and not before (a full check would use the real clock and pass).
+    let leeway = DEFAULT_LEEWAY_SECONDS;
+    assert_eq!(verifier.verify_at(&token, exp + leeway).unwrap().roles, vec![Role::Admin]);
+    assert_eq!(verifier.clone().verify_at(&token, exp + leeway + 1), Err(AuthError::Expired));
+}
+
+#[test]
+fn a_remembered_token_with_another_signature_is_checked_in_full() {
+    let verifier = hs_verifier();
+    let token = sign_hs(&claims(&["viewer"]));
+    assert!(verifier.verify(&token).is_ok());
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let flipped = if signature.starts_with('A') { "B" } else { "A" };
+    let tampered = format!("{signed}.{flipped}{}", &signature[1..]);
+    assert_eq!(verifier.verify(&tampered), invalid("signature mismatch"));
+    // Other claims under the same signature are a different token too.
+    let forged = format!("{}.{signature}", sign_hs(&claims(&["admin"])).rsplit_once('.').unwrap().0);
+    assert_eq!(verifier.verify(&forged), invalid("signature mismatch"));
+}
+
+#[test]
 fn wrong_issuer_and_audience_are_rejected() {
     let verifier = hs_verifier();
     let mut c = claims(&["admin"]);
