@@ -25,8 +25,10 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use rand::Rng;
+use rapport_kit::error::Problem;
 use rapport_kit::shutdown::Shutdown;
-use tonic::transport::{Channel, Endpoint as TonicEndpoint};
+
+use crate::conn::Conn;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -101,7 +103,7 @@ pub(crate) type HealthGauges = Family<EndpointLabels, Gauge>;
 /// One replica: a connection and its health.
 pub struct Endpoint {
     address: String,
-    channel: Channel,
+    conn: Conn,
     healthy: AtomicBool,
     in_flight: AtomicUsize,
     gauge: Gauge,
@@ -113,9 +115,9 @@ impl Endpoint {
         &self.address
     }
 
-    /// A handle to the endpoint's connection.
-    pub fn channel(&self) -> Channel {
-        self.channel.clone()
+    /// The endpoint's connection.
+    pub fn conn(&self) -> &Conn {
+        &self.conn
     }
 
     /// Whether calls are sent to this endpoint.
@@ -266,13 +268,8 @@ impl Backend {
                 next.push(Arc::clone(existing));
                 continue;
             }
-            let channel = TonicEndpoint::from_shared(format!("http://{address}"))
-                .map_err(|err| anyhow::anyhow!("backend {} endpoint {address}: {err}", self.inner.area))?
-                .connect_timeout(self.inner.settings.connect_timeout)
-                .tcp_nodelay(true)
-                .http2_keep_alive_interval(Duration::from_secs(30))
-                .keep_alive_timeout(Duration::from_secs(10))
-                .connect_lazy();
+            let conn = Conn::new(&address, self.inner.settings.connect_timeout)
+                .map_err(|err| anyhow::anyhow!("backend {} endpoint {address}: {err}", self.inner.area))?;
             let gauge = self
                 .inner
                 .gauges
@@ -284,7 +281,7 @@ impl Backend {
             gauge.set(1);
             let endpoint = Arc::new(Endpoint {
                 address,
-                channel,
+                conn,
                 healthy: AtomicBool::new(true),
                 in_flight: AtomicUsize::new(0),
                 gauge,
@@ -335,7 +332,7 @@ impl Backend {
 async fn health_loop(backend: Backend, endpoint: Arc<Endpoint>) {
     let interval = backend.inner.settings.health_interval;
     let timeout = interval.max(HEALTH_CHECK_TIMEOUT);
-    let mut client = HealthClient::new(endpoint.channel());
+    let mut client = HealthClient::new(endpoint.conn().clone());
     let mut failed_before = false;
     loop {
         let mut request = tonic::Request::new(HealthCheckRequest { service: String::new() });
@@ -404,26 +401,30 @@ impl tower::Service<http::Request<tonic::body::Body>> for Backend {
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
         let backend = self.clone();
         Box::pin(async move {
+            // A status in the error chain is what the tonic client reports.
             let Some(endpoint) = backend.pick(None) else {
-                // A status in the error chain is what the tonic client reports.
-                let status = rapport_kit::error::Problem::new(
-                    tonic::Code::Unavailable,
-                    "BACKEND_UNAVAILABLE",
-                    format!("no healthy {} endpoint; retry shortly", backend.inner.area),
-                )
-                .into_status();
-                return Err(status.into());
+                return Err(unavailable(backend.area(), "no healthy endpoint").into_status().into());
             };
             let _guard = endpoint.start_call();
-            let result = tower::ServiceExt::oneshot(endpoint.channel(), request).await;
-            if let Err(err) = &result
-                && crate::proxy::is_connect_error(err)
-            {
-                backend.eject(&endpoint, "connect failed");
+            match endpoint.conn().send(request).await {
+                Ok(response) => Ok(response.map(tonic::body::Body::new)),
+                Err(err) if crate::proxy::is_connect_error(err.as_ref()) => {
+                    backend.eject(&endpoint, "connect failed");
+                    Err(unavailable(backend.area(), "could not be reached").into_status().into())
+                }
+                Err(err) => Err(err),
             }
-            result.map_err(Into::into)
         })
     }
+}
+
+/// UNAVAILABLE `BACKEND_UNAVAILABLE` for `area`, saying `what` happened
+/// ("no healthy endpoint", "could not be reached"), with the backend named
+/// in the details and a hint to retry in a second.
+pub fn unavailable(area: &str, what: &str) -> Problem {
+    Problem::new(tonic::Code::Unavailable, "BACKEND_UNAVAILABLE", format!("{area}: {what}; retry shortly"))
+        .meta("backend", area)
+        .retry_after(Duration::from_secs(1))
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@
 
 pub mod backend;
 pub mod config;
+pub mod conn;
 pub mod customer;
 pub mod frames;
 pub mod metrics;

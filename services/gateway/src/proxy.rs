@@ -377,10 +377,9 @@ impl Shared {
         tracing::Span::current().record("server.address", endpoint.address());
         rapport_kit::telemetry::inject_trace_headers(request.headers_mut());
         let guard = endpoint.start_call();
-        match tower::ServiceExt::oneshot(endpoint.channel(), request).await {
-            Ok(response) => Ok((response, guard)),
+        match endpoint.conn().send(request).await {
+            Ok(response) => Ok((response.map(Body::new), guard)),
             Err(err) => {
-                let err: tonic::codegen::StdError = err.into();
                 if is_connect_error(err.as_ref()) {
                     backend.eject(endpoint, "connect failed");
                 }
@@ -391,14 +390,7 @@ impl Shared {
 
     fn no_endpoint(&self, backend: &Backend) -> Response<Body> {
         self.metrics.forward_failed("no_endpoint");
-        let problem = Problem::new(
-            tonic::Code::Unavailable,
-            "BACKEND_UNAVAILABLE",
-            format!("no healthy {} endpoint; retry shortly", backend.area()),
-        )
-        .meta("backend", backend.area())
-        .retry_after(Duration::from_secs(1));
-        status_response(problem.into_status())
+        status_response(crate::backend::unavailable(backend.area(), "no healthy endpoint").into_status())
     }
 
     fn unreachable(
@@ -409,14 +401,7 @@ impl Shared {
     ) -> Response<Body> {
         self.metrics.forward_failed("unreachable");
         tracing::warn!(backend = backend.area(), endpoint = endpoint.address(), error = %err, "backend call failed");
-        let problem = Problem::new(
-            tonic::Code::Unavailable,
-            "BACKEND_UNAVAILABLE",
-            format!("{} could not be reached; retry shortly", backend.area()),
-        )
-        .meta("backend", backend.area())
-        .retry_after(Duration::from_secs(1));
-        status_response(problem.into_status())
+        status_response(crate::backend::unavailable(backend.area(), "could not be reached").into_status())
     }
 }
 
@@ -441,7 +426,7 @@ fn error_label(error: &FrameError) -> &'static str {
 pub fn is_connect_error(err: &(dyn std::error::Error + 'static)) -> bool {
     let mut current = Some(err);
     while let Some(err) = current {
-        if err.is::<tonic::ConnectError>() {
+        if err.is::<crate::conn::ConnectError>() {
             return true;
         }
         current = err.source();
