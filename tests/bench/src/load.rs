@@ -22,6 +22,8 @@ use tokio::task::JoinSet;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 
+use crate::cpu::{self, CpuUse};
+
 /// One call's future, as a scenario builds it.
 pub type Call = Pin<Box<dyn Future<Output = Result<(), tonic::Status>> + Send>>;
 
@@ -92,6 +94,8 @@ pub struct Outcome {
     pub window: Duration,
     /// Open loop only: the most calls in flight at once.
     pub peak_in_flight: Option<usize>,
+    /// CPU the servers and the load generator used in the measured window.
+    pub cpu: Option<CpuUse>,
 }
 
 impl Outcome {
@@ -102,6 +106,7 @@ impl Outcome {
             error_samples: BTreeMap::new(),
             window,
             peak_in_flight: None,
+            cpu: None,
         })
     }
 
@@ -123,6 +128,12 @@ impl Outcome {
     /// The latency at `quantile` (0..=1) in milliseconds.
     pub fn ms_at(&self, quantile: f64) -> f64 {
         self.latencies.value_at_quantile(quantile) as f64 / 1000.0
+    }
+
+    /// Server CPU per call (OK or not) completed in the window, µs.
+    pub fn server_cpu_us_per_call(&self) -> Option<f64> {
+        let calls = self.ok() + self.error_count();
+        self.cpu.filter(|_| calls > 0).map(|cpu| cpu.server.as_secs_f64() * 1e6 / calls as f64)
     }
 
     /// The largest latency in milliseconds.
@@ -183,6 +194,7 @@ where
     let call = Arc::new(call);
     let measure_from = Instant::now() + load.warmup;
     let end = measure_from + load.duration;
+    let cpu = cpu::during(measure_from, end);
     let mut tasks = JoinSet::new();
     for worker in 0..load.concurrency.max(1) {
         let call = Arc::clone(&call);
@@ -204,6 +216,7 @@ where
     while let Some(joined) = tasks.join_next().await {
         total.merge(joined.context("load task panicked")??)?;
     }
+    total.cpu = join_cpu(cpu).await?;
     Ok(total)
 }
 
@@ -235,6 +248,7 @@ where
     let start = Instant::now();
     let measure_from = start + load.warmup;
     let end = measure_from + load.duration;
+    let cpu = cpu::during(measure_from, end);
     let pacer = {
         let shared = Arc::clone(&shared);
         std::thread::Builder::new().name("bench-pacer".to_owned()).spawn(move || {
@@ -281,7 +295,15 @@ where
         Outcome::empty(load.duration)?,
     );
     outcome.peak_in_flight = Some(shared.peak.load(Ordering::Relaxed));
+    outcome.cpu = join_cpu(cpu).await?;
     Ok(outcome)
+}
+
+async fn join_cpu(sampler: std::thread::JoinHandle<Option<CpuUse>>) -> anyhow::Result<Option<CpuUse>> {
+    tokio::task::spawn_blocking(move || sampler.join())
+        .await
+        .context("waiting for the CPU sampler")?
+        .map_err(|_| anyhow::anyhow!("the CPU sampler panicked"))
 }
 
 /// Binary gRPC-web (`application/grpc-web+proto`) over HTTP/1.1: one

@@ -7,10 +7,12 @@
 //! - [`seed`]: the fresh database, set-based seeding, the working set.
 //! - [`servers`]: the echo server and Contacts instances under test.
 //! - [`load`]: the load generator (fixed concurrency, histogram, errors by code).
+//! - [`cpu`]: CPU time of the server and load-generator threads.
 //! - [`scenarios`]: what each scenario sends.
 //! - [`report`]: the Markdown table, the machine, the targets, `BENCHMARKS.md`.
 //! - [`run`]: the whole run, in order.
 
+mod cpu;
 mod load;
 mod report;
 mod run;

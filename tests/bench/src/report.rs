@@ -48,8 +48,8 @@ pub fn table(results: &[Measured]) -> String {
         .map(|measured| measured.outcome.rps())
         .unwrap_or(0.0);
     let mut out = String::from(
-        "| Scenario | Requests/s | vs echo | p50 ms | p95 ms | p99 ms | max ms | OK calls | Errors |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---|\n",
+        "| Scenario | Requests/s | vs echo | p50 ms | p95 ms | p99 ms | max ms | Server CPU µs/call | OK calls | Errors |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
     for measured in results {
         let outcome = &measured.outcome;
@@ -60,7 +60,7 @@ pub fn table(results: &[Measured]) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} |",
+            "| {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
             measured.title,
             outcome.rps(),
             ratio,
@@ -68,6 +68,7 @@ pub fn table(results: &[Measured]) -> String {
             outcome.ms_at(0.95),
             outcome.ms_at(0.99),
             outcome.max_ms(),
+            outcome.server_cpu_us_per_call().map_or_else(|| "n/a".to_owned(), |us| format!("{us:.0}")),
             outcome.ok(),
             errors(outcome),
         );
@@ -141,10 +142,11 @@ fn verdicts(results: &[Measured]) -> Vec<Verdict> {
                     let ratio = if direct.rps() > 0.0 { gateway.rps() / direct.rps() } else { 0.0 };
                     (
                         format!(
-                            "{:.1}% of direct ({:.0}/s vs {:.0}/s){}",
+                            "{:.1}% of direct ({:.0}/s vs {:.0}/s){}{}",
                             100.0 * ratio,
                             gateway.rps(),
                             direct.rps(),
+                            cpu_comparison(gateway, direct),
                             failed_direct(direct)
                         ),
                         ratio >= 0.5 && direct.error_count() == 0,
@@ -153,8 +155,8 @@ fn verdicts(results: &[Measured]) -> Vec<Verdict> {
                 None => ("the direct in-process hit did not run".to_owned(), false),
             },
         ),
-        added("GetContact via gateway at half the direct maximum: added p50 ≤ 0.3 ms", 0.5, "p50", 0.3),
-        added("GetContact via gateway at half the direct maximum: added p99 ≤ 1 ms", 0.99, "p99", 1.0),
+        added("GetContact via gateway at half the maximum load: added p50 ≤ 0.3 ms", 0.5, "p50", 0.3),
+        added("GetContact via gateway at half the maximum load: added p99 ≤ 1 ms", 0.99, "p99", 1.0),
         share_and_p99("GetContact, Redis only: ≥ 25% of echo, p99 ≤ 5 ms", Scenario::GetRedis, 0.25, 5.0),
         share_and_p99(
             "GetContact, PostgreSQL only: ≥ 10% of echo, p99 ≤ 10 ms",
@@ -169,6 +171,14 @@ fn verdicts(results: &[Measured]) -> Vec<Verdict> {
             (format!("{:.0}/s", outcome.rps()), outcome.rps() >= 2000.0)
         }),
     ]
+}
+
+/// "; server CPU G vs D µs per call" when both runs measured their CPU.
+fn cpu_comparison(gateway: &Outcome, direct: &Outcome) -> String {
+    match (gateway.server_cpu_us_per_call(), direct.server_cpu_us_per_call()) {
+        (Some(gateway), Some(direct)) => format!("; server CPU {gateway:.0} vs {direct:.0} µs per call"),
+        _ => String::new(),
+    }
 }
 
 /// "; N failed direct calls" when the direct run behind a comparison had

@@ -46,7 +46,8 @@ pub struct Settings {
     )]
     pub scenarios: Vec<Scenario>,
     /// Calls per second of the paced (open-loop) scenarios; default: half
-    /// of the rate `get-local` measured in the same run.
+    /// of the lower of the rates `get-local` and `gateway-get` measured in
+    /// the same run.
     #[arg(long, env = "BENCH_PACED_RATE")]
     pub paced_rate: Option<f64>,
     /// Where to write the report; `-` writes none. Default: BENCHMARKS.md
@@ -70,7 +71,7 @@ pub enum Scenario {
     /// in-process hits.
     GatewayWeb,
     /// GetContact direct, in-process hits, paced (open loop) at half the
-    /// direct maximum.
+    /// maximum load (see `--paced-rate`).
     PacedDirect,
     /// GetContact through the gateway, in-process hits, paced like
     /// `paced-direct`.
