@@ -7,11 +7,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::redis_server::RedisServer;
 use common::{
     Client, Options, TestApp, contact, create, create_company, get, get_company, mask, unique_email,
 };
 use rapport_kit::cache::CacheCounts;
+use rapport_kit::testing::redis_server::RedisServer;
 use rapport_proto::contacts::v1::{
     Company, Contact, DeleteCompanyRequest, DeleteContactRequest, UndeleteContactRequest,
     UpdateCompanyRequest, UpdateContactRequest,
@@ -174,7 +174,7 @@ async fn deletes_and_company_writes_are_fresh_on_another_replica() {
 
 #[tokio::test]
 async fn reads_and_writes_go_on_while_redis_is_down() {
-    let mut redis = RedisServer::start().await;
+    let mut redis = RedisServer::start().await.unwrap();
     let app = TestApp::spawn_with(Options {
         env: env(&[("REDIS_URL", redis.url().as_str()), ("CONTACTS_CACHE_LOCAL", "false")]),
         ..Options::default()
@@ -185,7 +185,7 @@ async fn reads_and_writes_go_on_while_redis_is_down() {
     check(&app, &mut client, &first.id, &first.etag, MISS).await;
     check(&app, &mut client, &first.id, &first.etag, REDIS_HIT).await;
 
-    redis.stop().await;
+    redis.stop().await.unwrap();
     check(&app, &mut client, &first.id, &first.etag, FALLBACK).await;
     let updated = retitle(&mut client, &first, "While down").await;
     check(&app, &mut client, &first.id, &updated.etag, FALLBACK).await;
@@ -193,7 +193,7 @@ async fn reads_and_writes_go_on_while_redis_is_down() {
     check(&app, &mut client, &second.id, &second.etag, FALLBACK).await;
     let latest = retitle(&mut client, &first, "Still down").await;
 
-    redis.restart().await;
+    redis.restart().await.unwrap();
     // Reads stay fresh while the service finds Redis again, then Redis
     // serves repeat reads once more.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -210,7 +210,7 @@ async fn reads_and_writes_go_on_while_redis_is_down() {
 
 #[tokio::test]
 async fn replicas_stay_fresh_across_a_redis_restart() {
-    let mut redis = RedisServer::start().await;
+    let mut redis = RedisServer::start().await.unwrap();
     let options = |database_url: Option<String>| Options {
         env: env(&[("REDIS_URL", redis.url().as_str())]),
         database_url,
@@ -225,14 +225,14 @@ async fn replicas_stay_fresh_across_a_redis_restart() {
     check(&b, &mut on_b, &created.id, &created.etag, MISS).await;
     check(&b, &mut on_b, &created.id, &created.etag, LOCAL_HIT).await;
 
-    redis.stop().await;
+    redis.stop().await.unwrap();
     let updated = retitle(&mut on_a, &created, "While down").await;
     assert_eq!(get(&mut on_b, &created.id).await, updated);
     // Not a wait for readiness: the outage outlasts the writer's attempts to
     // reconnect (~300ms), so its connection is a dead one when Redis returns.
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    redis.restart().await;
+    redis.restart().await.unwrap();
     wait_until("both local tiers are live again", both_live).await;
     let mut current = updated;
     for i in 0..10 {

@@ -6,44 +6,13 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
 use common::{Options, Stack, bearer};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use rapport_kit::auth::Role;
-use rapport_kit::config::Env;
-use rapport_kit::telemetry::{self, TelemetryConfig};
+use rapport_kit::testing::otlp::TraceCollector;
 use rapport_proto::bench::v1::EchoRequest;
 use rapport_proto::bench::v1::echo_service_client::EchoServiceClient;
-use tonic::{Request, Response, Status};
-
-#[derive(Clone, Default)]
-struct Receiver {
-    spans: Arc<Mutex<Vec<Span>>>,
-}
-
-#[tonic::async_trait]
-impl TraceService for Receiver {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let mut spans = self.spans.lock().unwrap();
-        for resource in request.into_inner().resource_spans {
-            for scope in resource.scope_spans {
-                spans.extend(scope.spans);
-            }
-        }
-        Ok(Response::new(ExportTraceServiceResponse { partial_success: None }))
-    }
-}
 
 fn attribute(span: &Span, key: &str) -> Option<String> {
     span.attributes.iter().find(|kv| kv.key == key).and_then(|kv| {
@@ -57,17 +26,8 @@ fn attribute(span: &Span, key: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_through_the_gateway_is_one_trace() {
-    let receiver = Receiver::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let collector_addr = listener.local_addr().unwrap();
-    let collector = tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(receiver.clone()))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
-    let env = Env::from_pairs([("RUST_LOG", "info")])
-        .with("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{collector_addr}"));
-    let guard = telemetry::init(&TelemetryConfig::from_env(&env, "gateway-trace-test").unwrap()).unwrap();
+    let collector = TraceCollector::start().await.unwrap();
+    let guard = collector.init_telemetry("gateway-trace-test").unwrap();
 
     let stack = Stack::start_with(Options { contacts: false, ..Options::default() }).await;
     let mut client = EchoServiceClient::with_interceptor(stack.channel(), bearer("tracer", &[Role::Viewer]));
@@ -76,8 +36,7 @@ async fn a_call_through_the_gateway_is_one_trace() {
 
     // Dropping the guard flushes the exporter.
     tokio::task::spawn_blocking(move || drop(guard)).await.unwrap();
-    collector.abort();
-    let spans = receiver.spans.lock().unwrap().clone();
+    let spans = collector.spans();
     let echo_spans: Vec<&Span> =
         spans.iter().filter(|span| attribute(span, "rpc.method").as_deref() == Some("Echo")).collect();
     // Gateway server span, gateway client span, backend server span.

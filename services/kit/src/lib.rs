@@ -16,7 +16,8 @@
 //! - [`filter`]: AIP-160 filters to bound SQL.
 //! - [`idempotency`]: `request_id` replay of creates.
 //! - [`changelog`]: the change log (append in commit order, watch, prune).
-//! - [`testing`]: fresh databases and helpers for integration tests.
+//! - [`testing`]: fresh databases, helpers and the servers (echo, OTLP collector,
+//!   `redis-server`) that integration tests and the benchmark run against.
 
 pub mod auth;
 pub mod cache;

@@ -1,9 +1,19 @@
 //! Helpers for integration tests: a fresh PostgreSQL database per test,
 //! the Redis URL, tokens signed with the local development key, and a
-//! plain HTTP/1.1 client for `/metrics` and gRPC-web.
+//! plain HTTP/1.1 client for `/metrics` and gRPC-web; in submodules, the
+//! servers tests run against:
+//!
+//! - [`echo`]: the bench package's `EchoService`, with payloads that fail,
+//!   sleep or wait for a gate, and optionally reporting what it saw.
+//! - [`otlp`]: an OTLP trace collector on loopback that keeps what it receives.
+//! - [`redis_server`]: a private `redis-server` to stop and restart.
 //!
 //! Tests use the server at `DATABASE_URL` (default: the local one) and
 //! create a database of their own on it, dropped when the test ends.
+
+pub mod echo;
+pub mod otlp;
+pub mod redis_server;
 
 use std::net::SocketAddr;
 use std::str::FromStr;

@@ -15,11 +15,12 @@ use rapport_kit::ratelimit::{
     SourceLabel,
 };
 use rapport_kit::redis::{Redis, RedisConfig};
+use rapport_kit::testing::echo::{self, Echo};
+use rapport_kit::testing::redis_server::RedisServer;
 use rapport_kit::testing::{self, redis_url};
 use rapport_proto::bench::v1::echo_service_client::EchoServiceClient;
-use rapport_proto::bench::v1::echo_service_server::{EchoService, EchoServiceServer};
+use rapport_proto::bench::v1::echo_service_server::EchoServiceServer;
 use rapport_proto::bench::v1::{EchoRequest, EchoResponse};
-use support::redis_server::RedisServer;
 use support::{eventually, within};
 use tonic::transport::{Channel, Server};
 use tonic::{Code, Request, Response, Status};
@@ -171,21 +172,21 @@ async fn with_redis_unreachable_the_local_fallback_still_limits() {
 
 #[tokio::test]
 async fn when_redis_stops_limits_go_local_and_come_back_shared_when_it_returns() {
-    let mut server = RedisServer::start().await;
+    let mut server = RedisServer::start().await.unwrap();
     let limiter = limiter(&server.url(), GLACIAL, 2);
     let key = unique_key("outage");
 
     assert_eq!(limiter.check(&key).await, Decision::Allowed);
     assert_eq!(degraded(&limiter), 0);
 
-    server.stop().await;
+    server.stop().await.unwrap();
     // The local bucket starts full and enforces the same settings.
     let (allowed, decisions) = check(&limiter, &key, 3).await;
     assert_eq!(allowed, 2, "{decisions:?}");
     assert_eq!(degraded(&limiter), 1);
     assert_eq!(limited(&limiter, Source::Local), 1);
 
-    server.restart().await;
+    server.restart().await.unwrap();
     eventually("the limiter to use redis again", || async {
         limiter.check(&key).await;
         degraded(&limiter) == 0
@@ -229,32 +230,6 @@ async fn a_local_only_limiter_limits_without_being_degraded() {
     assert_eq!(degraded(&limiter), 0);
 }
 
-struct Echo;
-
-#[tonic::async_trait]
-impl EchoService for Echo {
-    async fn echo(&self, request: Request<EchoRequest>) -> Result<Response<EchoResponse>, Status> {
-        Ok(Response::new(EchoResponse { payload: request.into_inner().payload }))
-    }
-
-    async fn collect(
-        &self,
-        _request: Request<tonic::Streaming<EchoRequest>>,
-    ) -> Result<Response<EchoResponse>, Status> {
-        Err(Status::unimplemented("not used by these tests"))
-    }
-
-    type ChatStream = futures::stream::Empty<Result<EchoResponse, Status>>;
-
-    async fn chat(
-        &self,
-        _request: Request<tonic::Streaming<EchoRequest>>,
-    ) -> Result<Response<Self::ChatStream>, Status> {
-        Err(Status::unimplemented("not used by these tests"))
-    }
-}
-
-const ECHO: &str = "rapport.bench.v1.EchoService";
 const RULES: &[(&str, &[Role])] = &[("Echo", &[Role::Admin])];
 
 async fn echo_as(channel: &Channel, subject: &str) -> Result<Response<EchoResponse>, Status> {
@@ -267,7 +242,7 @@ async fn echo_as(channel: &Channel, subject: &str) -> Result<Response<EchoRespon
 #[tokio::test]
 async fn the_layer_refuses_with_retry_info_and_lets_unauthenticated_paths_pass() {
     let verifier = Verifier::new(config_from_env(&Env::from_pairs([])).unwrap()).unwrap();
-    let auth = AuthLayer::new(verifier, vec![Policy::new(ECHO, RULES)]);
+    let auth = AuthLayer::new(verifier, vec![Policy::new(echo::SERVICE, RULES)]);
     let limiter = limiter(&redis_url(), GLACIAL, 2);
     let (_reporter, health) = tonic_health::server::health_reporter();
 
@@ -279,7 +254,7 @@ async fn the_layer_refuses_with_retry_info_and_lets_unauthenticated_paths_pass()
             .layer(auth)
             .layer(RateLimitLayer::new(limiter))
             .add_service(health)
-            .add_service(EchoServiceServer::new(Echo))
+            .add_service(EchoServiceServer::new(Echo::default()))
             .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), async {
                 let _ = stopped.await;
             }),

@@ -6,43 +6,12 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
-
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use rapport_kit::auth::Role;
-use rapport_kit::config::Env;
-use rapport_kit::telemetry::{self, TelemetryConfig};
+use rapport_kit::testing::otlp::TraceCollector;
 use support::echo::{client, echo, list_items, start};
-use tonic::{Request, Response, Status};
-
-#[derive(Clone, Default)]
-struct Receiver {
-    spans: Arc<Mutex<Vec<Span>>>,
-}
-
-#[tonic::async_trait]
-impl TraceService for Receiver {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let mut spans = self.spans.lock().unwrap();
-        for resource in request.into_inner().resource_spans {
-            for scope in resource.scope_spans {
-                spans.extend(scope.spans);
-            }
-        }
-        Ok(Response::new(ExportTraceServiceResponse { partial_success: None }))
-    }
-}
 
 fn grpc_status_code(span: &Span) -> Option<i64> {
     span.attributes.iter().find(|attribute| attribute.key == "rpc.grpc.status_code").and_then(|attribute| {
@@ -55,17 +24,8 @@ fn grpc_status_code(span: &Span) -> Option<i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_end_with_the_final_status() {
-    let receiver = Receiver::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let collector = tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(receiver.clone()))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
-    let env =
-        Env::from_pairs([("RUST_LOG", "info")]).with("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}"));
-    let guard = telemetry::init(&TelemetryConfig::from_env(&env, "kit-trace-status-test").unwrap()).unwrap();
+    let collector = TraceCollector::start().await.unwrap();
+    let guard = collector.init_telemetry("kit-trace-status-test").unwrap();
 
     let running = start(None).await;
     let (received, status) = list_items(running.addr).await;
@@ -76,7 +36,7 @@ async fn spans_end_with_the_final_status() {
 
     // Dropping the guard flushes the exporter.
     tokio::task::spawn_blocking(move || drop(guard)).await.unwrap();
-    let spans = receiver.spans.lock().unwrap().clone();
+    let spans = collector.spans();
     let named = |name: &str| spans.iter().find(|span| span.name == name).cloned().expect(name);
     let stream = named("test.v1.Items/List");
     assert_eq!(grpc_status_code(&stream), Some(5), "{stream:?}");
@@ -84,5 +44,4 @@ async fn spans_end_with_the_final_status() {
     let unary = named("rapport.bench.v1.EchoService/Echo");
     assert_eq!(grpc_status_code(&unary), Some(0), "{unary:?}");
     assert_ne!(unary.status.map(|status| status.code), Some(StatusCode::Error as i32));
-    collector.abort();
 }

@@ -17,12 +17,10 @@ use rapport_kit::metrics::Metrics;
 use rapport_kit::server::{self, ReadinessCheck, Served, ServerConfig};
 use rapport_kit::shutdown::{self, Trigger};
 use rapport_kit::testing;
-use rapport_proto::bench::v1::echo_service_server::{EchoService, EchoServiceServer};
-use rapport_proto::bench::v1::{EchoRequest, EchoResponse};
+use rapport_kit::testing::echo::{self, Echo};
+use rapport_proto::bench::v1::echo_service_server::EchoServiceServer;
 use tokio::task::JoinHandle;
 
-/// The echo service's fully-qualified name.
-const ECHO_SERVICE: &str = "rapport.bench.v1.EchoService";
 /// Every role may echo.
 const ECHO_RULES: &[(&str, &[Role])] = &[("Echo", &Role::ALL)];
 
@@ -57,54 +55,18 @@ pub fn base_env() -> Env {
         .with("CONTACTS_METRICS_ADDR", "off")
 }
 
-struct Echo;
-
-#[tonic::async_trait]
-impl EchoService for Echo {
-    async fn echo(
-        &self,
-        request: tonic::Request<EchoRequest>,
-    ) -> Result<tonic::Response<EchoResponse>, tonic::Status> {
-        Ok(tonic::Response::new(EchoResponse { payload: request.into_inner().payload }))
-    }
-
-    async fn collect(
-        &self,
-        request: tonic::Request<tonic::Streaming<EchoRequest>>,
-    ) -> Result<tonic::Response<EchoResponse>, tonic::Status> {
-        let mut stream = request.into_inner();
-        let mut payload = Vec::new();
-        while let Some(message) = stream.message().await? {
-            payload.extend_from_slice(&message.payload);
-        }
-        Ok(tonic::Response::new(EchoResponse { payload }))
-    }
-
-    type ChatStream =
-        std::pin::Pin<Box<dyn futures::Stream<Item = Result<EchoResponse, tonic::Status>> + Send + 'static>>;
-
-    async fn chat(
-        &self,
-        request: tonic::Request<tonic::Streaming<EchoRequest>>,
-    ) -> Result<tonic::Response<Self::ChatStream>, tonic::Status> {
-        use futures::StreamExt;
-        let stream = request.into_inner().map(|message| message.map(|m| EchoResponse { payload: m.payload }));
-        Ok(tonic::Response::new(Box::pin(stream)))
-    }
-}
-
 /// Serves the echo service on a free port through `kit::server::serve`.
 pub async fn start_echo() -> anyhow::Result<Running> {
     let env = base_env();
     let config = ServerConfig::from_env(&env)?;
     let verifier = Verifier::new(config_from_env(&env)?).context("authentication settings")?;
-    let auth = AuthLayer::new(verifier, vec![Policy::new(ECHO_SERVICE, ECHO_RULES)]);
+    let auth = AuthLayer::new(verifier, vec![Policy::new(echo::SERVICE, ECHO_RULES)]);
     let listener = server::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let addr = listener.local_addr()?;
     let readiness: ReadinessCheck = Box::new(|| Box::pin(async { true }));
     let served = Served {
-        routes: tonic::service::Routes::new(EchoServiceServer::new(Echo)),
-        service_names: vec![ECHO_SERVICE],
+        routes: tonic::service::Routes::new(EchoServiceServer::new(Echo::default())),
+        service_names: vec![echo::SERVICE],
         auth,
         readiness,
         metrics: Metrics::new(),

@@ -2,8 +2,6 @@
 //! database and real Redis, and authenticated clients for it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-pub mod redis_server;
-
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::net::SocketAddr;

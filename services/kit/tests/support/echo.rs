@@ -1,8 +1,8 @@
 //! A real kit server for the server, metrics and gRPC-web tests: the bench
-//! echo service (payload `slow` waits until released, `fail` is refused with
-//! INVALID_ARGUMENT, a trailers-only response) and `test.v1.Items/List`, a
-//! server stream that sends one message and then ends with NOT_FOUND in the
-//! trailers.
+//! echo service of `kit::testing` (payload `slow` waits until released,
+//! `fail` is refused with INVALID_ARGUMENT, a trailers-only response) and
+//! `test.v1.Items/List`, a server stream that sends one message and then
+//! ends with NOT_FOUND in the trailers.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -17,9 +17,10 @@ use rapport_kit::metrics::Metrics;
 use rapport_kit::server::{self, ReadinessCheck, Served, ServerConfig, WebConfig};
 use rapport_kit::shutdown;
 use rapport_kit::testing;
+use rapport_kit::testing::echo::{Echo, Gate};
+use rapport_proto::bench::v1::EchoRequest;
 use rapport_proto::bench::v1::echo_service_client::EchoServiceClient;
-use rapport_proto::bench::v1::echo_service_server::{EchoService, EchoServiceServer};
-use rapport_proto::bench::v1::{EchoRequest, EchoResponse};
+use rapport_proto::bench::v1::echo_service_server::EchoServiceServer;
 use tokio::sync::{Notify, mpsc};
 use tonic::body::Body;
 use tonic::server::NamedService;
@@ -29,49 +30,12 @@ use tonic::{Request, Response, Status};
 use tonic_prost::ProstCodec;
 
 /// The echo service's name.
-pub const ECHO: &str = "rapport.bench.v1.EchoService";
+pub const ECHO: &str = rapport_kit::testing::echo::SERVICE;
 /// The stream service's name.
 pub const ITEMS: &str = "test.v1.Items";
 
 const ECHO_RULES: &[(&str, &[Role])] = &[("Echo", &[Role::Admin])];
 const ITEMS_RULES: &[(&str, &[Role])] = &[("List", &[Role::Admin])];
-
-/// Echoes; `slow` waits for [`Running::release`], `fail` is refused.
-struct SlowEcho {
-    started: mpsc::UnboundedSender<()>,
-    release: Arc<Notify>,
-}
-
-#[tonic::async_trait]
-impl EchoService for SlowEcho {
-    async fn echo(&self, request: Request<EchoRequest>) -> Result<Response<EchoResponse>, Status> {
-        let payload = request.into_inner().payload;
-        if payload == b"fail" {
-            return Err(Status::invalid_argument("fail requested"));
-        }
-        if payload == b"slow" {
-            let _ = self.started.send(());
-            self.release.notified().await;
-        }
-        Ok(Response::new(EchoResponse { payload }))
-    }
-
-    async fn collect(
-        &self,
-        _request: Request<tonic::Streaming<EchoRequest>>,
-    ) -> Result<Response<EchoResponse>, Status> {
-        Err(Status::unimplemented("not used by these tests"))
-    }
-
-    type ChatStream = futures::stream::Empty<Result<EchoResponse, Status>>;
-
-    async fn chat(
-        &self,
-        _request: Request<tonic::Streaming<EchoRequest>>,
-    ) -> Result<Response<Self::ChatStream>, Status> {
-        Err(Status::unimplemented("not used by these tests"))
-    }
-}
 
 /// `test.v1.Items/List`: one empty message, then NOT_FOUND in the trailers.
 #[derive(Clone)]
@@ -136,9 +100,7 @@ pub async fn start(web: Option<WebConfig>) -> Running {
     let config = ServerConfig::from_env(&env).unwrap();
     let verifier = Verifier::new(config_from_env(&env).unwrap()).unwrap();
     let auth = AuthLayer::new(verifier, vec![Policy::new(ECHO, ECHO_RULES), Policy::new(ITEMS, ITEMS_RULES)]);
-    let (started_tx, started) = mpsc::unbounded_channel();
-    let release = Arc::new(Notify::new());
-    let echo = SlowEcho { started: started_tx, release: release.clone() };
+    let (echo, Gate { started, release }) = Echo::default().gated();
     let readiness: ReadinessCheck = Box::new(|| Box::pin(async { true }));
     let admin_listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let metrics_addr = admin_listener.local_addr().unwrap();

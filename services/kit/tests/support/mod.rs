@@ -1,12 +1,10 @@
 //! Setup shared by kit's integration tests: a fresh database per test with
 //! kit's own tables (change log, horizon, idempotency keys) migrated into
-//! the `kit_test` schema, small bounded-wait helpers, and a private
-//! `redis-server` for outage tests.
+//! the `kit_test` schema and small bounded-wait helpers.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod echo;
-pub mod redis_server;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -1,13 +1,20 @@
 //! A private `redis-server` for tests that stop and restart Redis, on a
 //! port of its own so other tests keep the shared one.
 
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use anyhow::Context as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
-/// A child `redis-server` without persistence; killed when dropped.
+/// How long a starting server may take to answer PING.
+const STARTUP: Duration = Duration::from_secs(10);
+
+/// A child `redis-server` (from `PATH`) without persistence on a free
+/// loopback port; killed when dropped.
+#[derive(Debug)]
 pub struct RedisServer {
     port: u16,
     child: Option<Child>,
@@ -15,11 +22,11 @@ pub struct RedisServer {
 
 impl RedisServer {
     /// Starts a server on a free port and waits until it answers PING.
-    pub async fn start() -> RedisServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    pub async fn start() -> anyhow::Result<RedisServer> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let mut server = RedisServer { port, child: None };
-        server.restart().await;
-        server
+        server.restart().await?;
+        Ok(server)
     }
 
     /// The URL to give the service as `REDIS_URL`.
@@ -28,41 +35,42 @@ impl RedisServer {
     }
 
     /// Kills the server and waits for it to exit.
-    pub async fn stop(&mut self) {
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
         if let Some(mut child) = self.child.take() {
-            child.kill().await.unwrap();
+            child.kill().await.context("killing redis-server")?;
         }
+        Ok(())
     }
 
     /// Starts the server (again) on the same port and waits until it
     /// answers PING.
-    pub async fn restart(&mut self) {
-        assert!(self.child.is_none(), "redis-server is already running");
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.child.is_none(), "redis-server is already running");
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(std::process::Stdio::null())
+            .stdout(Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .expect("redis-server on PATH");
+            .context("starting redis-server (is it on PATH?)")?;
         self.child = Some(child);
-        self.wait_until_ready().await;
+        self.wait_until_ready().await
     }
 
-    async fn wait_until_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+    async fn wait_until_ready(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + STARTUP;
         while Instant::now() < deadline {
             if let Some(child) = self.child.as_mut()
-                && let Some(exit) = child.try_wait().unwrap()
+                && let Some(exit) = child.try_wait()?
             {
-                panic!("redis-server on port {} exited: {exit}", self.port);
+                anyhow::bail!("redis-server on port {} exited: {exit}", self.port);
             }
             if self.pong().await {
-                return;
+                return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        panic!("redis-server on port {} did not answer PING", self.port);
+        anyhow::bail!("redis-server on port {} did not answer PING", self.port)
     }
 
     async fn pong(&self) -> bool {
