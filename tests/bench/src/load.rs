@@ -132,8 +132,17 @@ impl Outcome {
 
     /// Server CPU per call (OK or not) completed in the window, µs.
     pub fn server_cpu_us_per_call(&self) -> Option<f64> {
+        self.cpu_us_per_call(|cpu| cpu.server)
+    }
+
+    /// Load-generator CPU per call completed in the window, µs.
+    pub fn client_cpu_us_per_call(&self) -> Option<f64> {
+        self.cpu_us_per_call(|cpu| cpu.client)
+    }
+
+    fn cpu_us_per_call(&self, side: impl Fn(&CpuUse) -> Duration) -> Option<f64> {
         let calls = self.ok() + self.error_count();
-        self.cpu.filter(|_| calls > 0).map(|cpu| cpu.server.as_secs_f64() * 1e6 / calls as f64)
+        self.cpu.as_ref().filter(|_| calls > 0).map(|cpu| side(cpu).as_secs_f64() * 1e6 / calls as f64)
     }
 
     /// The largest latency in milliseconds.

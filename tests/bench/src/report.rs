@@ -48,8 +48,8 @@ pub fn table(results: &[Measured]) -> String {
         .map(|measured| measured.outcome.rps())
         .unwrap_or(0.0);
     let mut out = String::from(
-        "| Scenario | Requests/s | vs echo | p50 ms | p95 ms | p99 ms | max ms | Server CPU µs/call | OK calls | Errors |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+        "| Scenario | Requests/s | vs echo | p50 ms | p95 ms | p99 ms | max ms | Server CPU µs/call | Client CPU µs/call | OK calls | Errors |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
     for measured in results {
         let outcome = &measured.outcome;
@@ -60,7 +60,7 @@ pub fn table(results: &[Measured]) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
+            "| {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} |",
             measured.title,
             outcome.rps(),
             ratio,
@@ -68,12 +68,17 @@ pub fn table(results: &[Measured]) -> String {
             outcome.ms_at(0.95),
             outcome.ms_at(0.99),
             outcome.max_ms(),
-            outcome.server_cpu_us_per_call().map_or_else(|| "n/a".to_owned(), |us| format!("{us:.0}")),
+            micros(outcome.server_cpu_us_per_call()),
+            micros(outcome.client_cpu_us_per_call()),
             outcome.ok(),
             errors(outcome),
         );
     }
     out
+}
+
+fn micros(value: Option<f64>) -> String {
+    value.map_or_else(|| "n/a".to_owned(), |us| format!("{us:.0}"))
 }
 
 fn errors(outcome: &Outcome) -> String {
