@@ -20,19 +20,23 @@
 //! - a concurrency limit per kind: beyond it, calls are shed at once with
 //!   RESOURCE_EXHAUSTED and RetryInfo instead of queueing;
 //! - a client span toward the backend and a `traceparent` naming it.
+//!
+//! [`body`] holds the request and response bodies around a call,
+//! [`timeout`] the `grpc-timeout` header.
+
+mod body;
+mod timeout;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
-use http_body::{Body as HttpBody, Frame};
+use http_body::Body as HttpBody;
 use http_body_util::BodyExt;
 use prost::Message;
 use rapport_kit::error::Problem;
@@ -42,8 +46,11 @@ use tonic::body::Body;
 use tracing::Instrument;
 
 use crate::backend::{Backend, CallGuard, Endpoint};
-use crate::frames::{self, FrameError, FrameTracker};
+use crate::frames::{self, FrameError};
 use crate::metrics::GatewayMetrics;
+
+use body::{CheckedRequestBody, RequestError, ResponseBody};
+pub use timeout::{grpc_timeout_value, parse_grpc_timeout};
 
 /// How close to its deadline a failed call counts as having missed it.
 const DEADLINE_SLACK: Duration = Duration::from_millis(20);
@@ -332,34 +339,16 @@ impl Shared {
         let Some(endpoint) = backend.pick(None) else {
             return self.no_endpoint(backend);
         };
-        let request_error = Arc::new(Mutex::new(None));
-        let checked = CheckedRequestBody {
-            inner: Box::pin(body.map_err(Into::into)),
-            tracker: FrameTracker::new(self.settings.max_message_bytes),
-            error: Arc::clone(&request_error),
-        };
+        let request_error = RequestError::default();
+        let checked = CheckedRequestBody::new(body, self.settings.max_message_bytes, request_error.clone());
         let request = backend_request(path, headers, Body::new(checked));
         match self.send(backend, &endpoint, request).await {
-            Ok((response, guard)) => {
-                let mut shutdown = self.shutdown.clone();
-                let ending: Pin<Box<dyn Future<Output = ()> + Send>> =
-                    Box::pin(async move { shutdown.wait().await });
-                response.map(|inner| {
-                    Body::new(ResponseBody {
-                        inner,
-                        ended: false,
-                        stream: Some(StreamState {
-                            tracker: FrameTracker::new(usize::MAX),
-                            ending: Some(ending),
-                        }),
-                        request_error: Some(request_error),
-                        _guard: guard,
-                        _permit: permit,
-                    })
-                })
-            }
+            Ok((response, guard)) => response.map(|inner| {
+                let shutdown = self.shutdown.clone();
+                Body::new(ResponseBody::stream(inner, guard, permit, shutdown, request_error.clone()))
+            }),
             Err(err) => {
-                if let Some(error) = take_error(&request_error) {
+                if let Some(error) = request_error.take() {
                     self.metrics.rejected(error_label(&error));
                     return status_response(error.to_status());
                 }
@@ -462,36 +451,6 @@ fn backend_request(path: &str, headers: HeaderMap, body: Body) -> Request<Body> 
     request
 }
 
-fn take_error(slot: &Mutex<Option<FrameError>>) -> Option<FrameError> {
-    slot.lock().ok().and_then(|mut error| error.take())
-}
-
-/// Parses a `grpc-timeout` header (`<digits><unit>`, unit H M S m u n).
-pub fn parse_grpc_timeout(value: &HeaderValue) -> Option<Duration> {
-    let value = value.to_str().ok()?;
-    if value.len() < 2 || value.len() > 9 {
-        return None;
-    }
-    let (digits, unit) = value.split_at(value.len() - 1);
-    let amount: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(amount.saturating_mul(3600)),
-        "M" => Duration::from_secs(amount.saturating_mul(60)),
-        "S" => Duration::from_secs(amount),
-        "m" => Duration::from_millis(amount),
-        "u" => Duration::from_micros(amount),
-        "n" => Duration::from_nanos(amount),
-        _ => return None,
-    })
-}
-
-/// Formats a deadline as a `grpc-timeout` value (at most eight digits).
-pub fn grpc_timeout_value(deadline: Duration) -> HeaderValue {
-    let millis = deadline.as_millis();
-    let text = if millis <= 99_999_999 { format!("{millis}m") } else { format!("{}S", deadline.as_secs()) };
-    HeaderValue::try_from(text).unwrap_or(HeaderValue::from_static("30S"))
-}
-
 /// A trailers-only gRPC response carrying `status`.
 pub fn status_response(status: tonic::Status) -> Response<Body> {
     status.into_http()
@@ -503,159 +462,6 @@ fn plain_http(code: StatusCode, message: &'static str) -> Response<Body> {
     *response.status_mut() = code;
     response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     response
-}
-
-fn trailers(status: &tonic::Status) -> HeaderMap {
-    let mut map = HeaderMap::new();
-    if status.add_header(&mut map).is_err() {
-        map.insert("grpc-status", HeaderValue::from(status.code() as i32));
-    }
-    map
-}
-
-type BoxedBody = Pin<Box<dyn HttpBody<Data = Bytes, Error = tonic::codegen::StdError> + Send>>;
-
-/// A streaming request body whose framing is checked as it passes; the
-/// first violation is kept for the status and ends the body with an error.
-struct CheckedRequestBody {
-    inner: BoxedBody,
-    tracker: FrameTracker,
-    error: Arc<Mutex<Option<FrameError>>>,
-}
-
-impl CheckedRequestBody {
-    fn fail(&mut self, error: FrameError) -> Poll<Option<Result<Frame<Bytes>, tonic::codegen::StdError>>> {
-        let message = error.to_string();
-        if let Ok(mut slot) = self.error.lock() {
-            slot.get_or_insert(error);
-        }
-        Poll::Ready(Some(Err(message.into())))
-    }
-}
-
-impl HttpBody for CheckedRequestBody {
-    type Data = Bytes;
-    type Error = tonic::codegen::StdError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        match self.inner.as_mut().poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref()
-                    && let Err(error) = self.tracker.feed(data)
-                {
-                    return self.fail(error);
-                }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(None) => match self.tracker.finish() {
-                Ok(()) => Poll::Ready(None),
-                Err(error) => self.fail(error),
-            },
-            other => other,
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-}
-
-struct StreamState {
-    /// Where the response is in its framing (it may only end between messages).
-    tracker: FrameTracker,
-    /// Resolves when the gateway shuts down; `None` once it has.
-    ending: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
-}
-
-/// A backend's response on its way to the client. It holds the call's
-/// concurrency slot and endpoint accounting until it ends, turns a broken
-/// backend stream into a proper gRPC status in the trailers, and ends open
-/// streams cleanly (UNAVAILABLE, between messages) when the gateway shuts
-/// down.
-struct ResponseBody {
-    inner: Body,
-    ended: bool,
-    stream: Option<StreamState>,
-    request_error: Option<Arc<Mutex<Option<FrameError>>>>,
-    _guard: CallGuard,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl ResponseBody {
-    fn unary(inner: Body, guard: CallGuard, permit: OwnedSemaphorePermit) -> ResponseBody {
-        ResponseBody {
-            inner,
-            ended: false,
-            stream: None,
-            request_error: None,
-            _guard: guard,
-            _permit: permit,
-        }
-    }
-
-    fn end_with(&mut self, status: &tonic::Status) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
-        self.ended = true;
-        Poll::Ready(Some(Ok(Frame::trailers(trailers(status)))))
-    }
-}
-
-impl HttpBody for ResponseBody {
-    type Data = Bytes;
-    type Error = tonic::Status;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
-        if self.ended {
-            return Poll::Ready(None);
-        }
-        if let Some(stream) = self.stream.as_mut()
-            && stream.tracker.at_boundary()
-            && let Some(ending) = stream.ending.as_mut()
-            && ending.as_mut().poll(cx).is_ready()
-        {
-            stream.ending = None;
-            let status = tonic::Status::unavailable("the gateway is shutting down; reconnect");
-            return self.end_with(&status);
-        }
-        match Pin::new(&mut self.inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                if frame.is_trailers() {
-                    self.ended = true;
-                } else if let (Some(stream), Some(data)) = (self.stream.as_mut(), frame.data_ref()) {
-                    // The backend's framing was checked by its own server;
-                    // a tracker that fails here just stops tracking.
-                    if stream.tracker.feed(data).is_err() {
-                        stream.ending = None;
-                    }
-                }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(Some(Err(err))) => {
-                let status = match self.request_error.as_deref().and_then(take_error) {
-                    Some(error) => error.to_status(),
-                    None => {
-                        tracing::warn!(error = %err, "backend response broke off");
-                        tonic::Status::unavailable("the backend connection broke off; retry")
-                    }
-                };
-                self.end_with(&status)
-            }
-            Poll::Ready(None) => {
-                self.ended = true;
-                Poll::Ready(None)
-            }
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.ended
-    }
 }
 
 #[cfg(test)]
@@ -670,20 +476,6 @@ mod tests {
         {
             assert_eq!(area_of(path), None, "{path}");
         }
-    }
-
-    #[test]
-    fn grpc_timeouts_parse_and_format() {
-        let parse = |raw: &'static str| parse_grpc_timeout(&HeaderValue::from_static(raw));
-        assert_eq!(parse("250m"), Some(Duration::from_millis(250)));
-        assert_eq!(parse("2S"), Some(Duration::from_secs(2)));
-        assert_eq!(parse("1H"), Some(Duration::from_secs(3600)));
-        assert_eq!(parse("5u"), Some(Duration::from_micros(5)));
-        assert_eq!(parse("123456789m"), None);
-        assert_eq!(parse("m"), None);
-        assert_eq!(parse("10x"), None);
-        assert_eq!(grpc_timeout_value(Duration::from_millis(1500)), "1500m");
-        assert_eq!(grpc_timeout_value(Duration::from_secs(200_000)), "200000S");
     }
 
     #[test]
