@@ -6,6 +6,8 @@ Usage:
   scripts/image_context.py sync <dir>    make <dir> hold exactly those files
                                          (copies keep their mtimes, so
                                          cargo rebuilds only what changed)
+  scripts/image_context.py digest        print a SHA-256 of their paths and
+                                         contents
 
 .dockerignore rules are Docker's: paths relative to the context root,
 `*` and `?` within one path segment, `**` across segments, `!` re-includes,
@@ -15,6 +17,7 @@ everything under it. Standard library only.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pathlib
 import re
@@ -105,11 +108,22 @@ def sync(destination: pathlib.Path, root: pathlib.Path = ROOT) -> None:
         shutil.copy2(source, target)
 
 
+def digest(root: pathlib.Path = ROOT) -> str:
+    """A SHA-256 over the context's paths and contents."""
+    hasher = hashlib.sha256()
+    for relative in context_files(root):
+        hasher.update(relative.encode() + b"\0")
+        hasher.update(hashlib.sha256((root / relative).read_bytes()).digest())
+    return hasher.hexdigest()
+
+
 if __name__ == "__main__":
     match sys.argv[1:]:
         case ["list"]:
             print("\n".join(context_files()))
         case ["sync", destination]:
             sync(pathlib.Path(destination))
+        case ["digest"]:
+            print(digest())
         case _:
             sys.exit(__doc__)

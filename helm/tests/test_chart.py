@@ -13,7 +13,6 @@ import copy
 import json
 import pathlib
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -492,13 +491,16 @@ class Values(unittest.TestCase):
 class PlainManifests(unittest.TestCase):
     def test_k8s_is_the_chart_rendered_with_default_values(self) -> None:
         problems = chart.drift(chart.k8s_files(RENDERED["default"]), chart.K8S)
-        self.assertEqual(problems, [], "k8s/ differs from the chart: run `make k8s` and commit k8s/\n" + "\n".join(problems))
+        if problems:
+            self.fail("k8s/ differs from the chart: run `make k8s` and commit k8s/\n" + "\n".join(problems))
 
     def test_the_drift_check_sees_a_change(self) -> None:
         expected = chart.k8s_files(RENDERED["default"])
         with tempfile.TemporaryDirectory() as directory:
             copy_of_k8s = pathlib.Path(directory) / "k8s"
-            shutil.copytree(chart.K8S, copy_of_k8s)
+            copy_of_k8s.mkdir()
+            for name, text in expected.items():
+                (copy_of_k8s / name).write_text(text)
             self.assertEqual(chart.drift(expected, copy_of_k8s), [])
             deployment = copy_of_k8s / "deployment.yaml"
             deployment.write_text(deployment.read_text().replace("maxUnavailable: 0", "maxUnavailable: 1", 1))
