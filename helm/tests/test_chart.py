@@ -333,12 +333,21 @@ class Gateway(unittest.TestCase):
                 gateway = rapport_deployments(objects)["rapport-gateway"]
                 host, target_port = gateway_target(env(gateway)["GATEWAY_BACKEND_CONTACTS"]["value"])
                 headless = of_kind(objects, "Service")[host]
-                self.assertEqual(headless["spec"]["clusterIP"], "None")
-                self.assertEqual([p["port"] for p in headless["spec"]["ports"]], [target_port])
                 contacts = rapport_deployments(objects)["rapport-contacts"]
+                self.assertEqual(headless["spec"]["clusterIP"], "None")
+                self.assertEqual({p["name"]: p["port"] for p in headless["spec"]["ports"]},
+                                 {"grpc": target_port, "metrics": port(contacts, "metrics")})
                 self.assertEqual(target_port, port(contacts, "grpc"))
                 self.assertTrue(selects({"matchLabels": headless["spec"]["selector"]},
                                         contacts["spec"]["template"]["metadata"]["labels"]))
+
+    def test_every_service_names_its_metrics_port(self) -> None:
+        for rendering, objects in RENDERINGS.items():
+            for name, service in of_kind(objects, "Service").items():
+                if service["metadata"]["labels"]["app.kubernetes.io/name"] != "rapport":
+                    continue
+                with self.subTest(rendering=rendering, service=name):
+                    self.assertIn("metrics", [p["name"] for p in service["spec"]["ports"]])
 
     def test_exposure(self) -> None:
         objects = RENDERINGS["production"]
