@@ -8,21 +8,49 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/rapport/target
 ENSURE_SERVICES := env=$$(scripts/ensure-services.sh) && eval "$$env"
 BUF := tools/node_modules/.bin/buf
 
-.PHONY: run test test-browser lint bench migrate seed-demo tools stop-services
+.PHONY: run test test-browser test-deploy test-chart k8s image image-build-stage lint bench migrate seed-demo tools stop-services
+
+# The image's tag: the workspace version.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
 
 ## run: start PostgreSQL/Redis if needed, migrate, and serve every service (ctrl-c stops).
 run:
 	@scripts/run.sh
 
-## test: every test (Rust unit + integration against real PostgreSQL and Redis, scripts, browser).
+## test: every test (Rust unit + integration against real PostgreSQL and Redis, scripts, deployment, browser).
 test:
 	@$(ENSURE_SERVICES) && cargo test --workspace --locked
 	@scripts/test-ensure-services.sh
+	@$(MAKE) --no-print-directory test-deploy
 	@$(MAKE) --no-print-directory test-browser
 
 ## test-browser: the gateway's gRPC-web from headless Chromium (tests/browser; installs Chromium if missing).
 test-browser:
 	@$(ENSURE_SERVICES) && cargo build --locked -p rapport && tests/browser/run.sh
+
+## test-deploy: the Helm chart and k8s/ (test-chart), and the image's build stage (image-build-stage).
+test-deploy: test-chart image-build-stage
+
+## test-chart: lint, render and validate helm/rapport; k8s/ must equal a fresh render (helm/tests).
+test-chart:
+	@helm/tests/run.sh
+
+## k8s: regenerate k8s/ from the chart's default values.
+k8s:
+	@helm/tests/run.sh --write-k8s
+
+## image-build-stage: the Dockerfile's cargo command on the Docker build context, without Docker.
+image-build-stage:
+	@scripts/image-build-stage.sh
+
+## image: build the container image rapport:$(VERSION) (needs a Docker engine).
+image:
+	@if docker info >/dev/null 2>&1; then \
+		docker build -t rapport:$(VERSION) .; \
+	else \
+		echo "make image: skipped, no Docker engine answers here ('docker info' failed)."; \
+		echo "  'make image-build-stage' runs the image's cargo build on its build context without Docker."; \
+	fi
 
 ## lint: rustfmt, clippy (warnings are errors), buf lint.
 lint: $(BUF)

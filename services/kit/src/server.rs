@@ -1,5 +1,5 @@
 //! The tonic server bootstrap every service uses: `grpc.health.v1` with real
-//! readiness, reflection (v1), keepalive, `max_connection_age` with its
+//! readiness (and a `liveness` entry that ignores it), reflection (v1), keepalive, `max_connection_age` with its
 //! grace, a tracing layer continuing the caller's trace and recording the
 //! RPC metrics, authentication, optionally gRPC-web with CORS, the admin
 //! endpoint serving `/metrics`, and graceful shutdown that drains in-flight
@@ -65,6 +65,13 @@ impl ServerConfig {
         })
     }
 }
+
+/// The `grpc.health.v1` service name that answers SERVING for as long as
+/// the process serves, whatever its readiness: what liveness probes ask for
+/// (Kubernetes `grpc: {service: liveness}`), so a database outage takes a
+/// pod out of the endpoints (readiness, the empty service name) without
+/// getting it restarted.
+pub const LIVENESS_SERVICE: &str = "liveness";
 
 /// Decides whether the service can take traffic (database reachable,
 /// migrations applied).
@@ -187,6 +194,7 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
 
+    reporter.set_service_status(LIVENESS_SERVICE, ServingStatus::Serving).await;
     let names = served.service_names.clone();
     let readiness = served.readiness;
     let interval = config.readiness_interval;

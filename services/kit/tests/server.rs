@@ -9,8 +9,11 @@ use std::time::Duration;
 
 use rapport_kit::auth::Role;
 use rapport_proto::bench::v1::echo_service_client::EchoServiceClient;
-use support::echo::{client, echo, start};
+use support::echo::{ECHO, client, echo, start, start_with_readiness};
 use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 
 #[tokio::test]
 async fn calls_need_a_token_with_an_allowed_role() {
@@ -59,4 +62,30 @@ async fn shutdown_lets_in_flight_calls_finish_then_stops_accepting() {
     assert_eq!(refused.code(), tonic::Code::Unavailable);
     // The admin endpoint stopped with the server.
     assert!(rapport_kit::testing::http_get(running.metrics_addr, "/healthz").await.is_err());
+}
+
+/// The health status of `service`.
+async fn health(channel: Channel, service: &str) -> i32 {
+    let request = HealthCheckRequest { service: service.to_owned() };
+    HealthClient::new(channel).check(request).await.unwrap().into_inner().status
+}
+
+#[tokio::test]
+async fn liveness_stays_serving_while_the_server_is_not_ready() {
+    let running = start_with_readiness(None, Box::new(|| Box::pin(async { false }))).await;
+    let channel = Channel::from_shared(format!("http://{}", running.addr)).unwrap().connect_lazy();
+    // Readiness (what Kubernetes readiness probes ask): the server and each service.
+    assert_eq!(health(channel.clone(), "").await, ServingStatus::NotServing as i32);
+    assert_eq!(health(channel.clone(), ECHO).await, ServingStatus::NotServing as i32);
+    // Liveness (startup and liveness probes): the process serves, so no restart.
+    assert_eq!(
+        health(channel.clone(), rapport_kit::server::LIVENESS_SERVICE).await,
+        ServingStatus::Serving as i32
+    );
+    assert_eq!(
+        rapport_kit::server::LIVENESS_SERVICE,
+        "liveness",
+        "the Helm chart's probes ask for this name"
+    );
+    running.stop().await;
 }

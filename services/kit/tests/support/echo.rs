@@ -96,12 +96,16 @@ impl Running {
 /// Serves both services (admin only for both) with metrics on a port of its
 /// own, and gRPC-web when `web` is given.
 pub async fn start(web: Option<WebConfig>) -> Running {
+    start_with_readiness(web, Box::new(|| Box::pin(async { true }))).await
+}
+
+/// Like [`start`], with the server's readiness decided by `readiness`.
+pub async fn start_with_readiness(web: Option<WebConfig>, readiness: ReadinessCheck) -> Running {
     let env = Env::from_pairs([("SHUTDOWN_GRACE", "10s")]);
     let config = ServerConfig::from_env(&env).unwrap();
     let verifier = Verifier::new(config_from_env(&env).unwrap()).unwrap();
     let auth = AuthLayer::new(verifier, vec![Policy::new(ECHO, ECHO_RULES), Policy::new(ITEMS, ITEMS_RULES)]);
     let (echo, Gate { started, release }) = Echo::default().gated();
-    let readiness: ReadinessCheck = Box::new(|| Box::pin(async { true }));
     let admin_listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let metrics_addr = admin_listener.local_addr().unwrap();
     let served = Served {

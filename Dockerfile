@@ -1,0 +1,26 @@
+# syntax=docker/dockerfile:1
+# The one Rapport image: the `rapport` binary on a distroless base (no shell,
+# no package manager) as a non-root user. Every Deployment runs it with
+# `serve <service>`, the migrations Job with `migrate`. `make image` builds it.
+
+# Build stage. Its cargo command is the Makefile's RELEASE_BUILD, which CI
+# runs too (helm/tests/test_chart.py checks they are the same). No database
+# is needed: no sqlx query macro checks SQL at build time, and sqlx::migrate!
+# only embeds the migration files.
+FROM docker.io/library/rust:1.95-bookworm AS build
+WORKDIR /src
+ENV SQLX_OFFLINE=true
+COPY . .
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked -p rapport \
+    && install -D -m 0755 target/release/rapport /out/rapport
+
+# Final stage: glibc and CA certificates only (distroless cc, same Debian
+# release as the build stage), user 65532.
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=build /out/rapport /usr/local/bin/rapport
+USER 65532:65532
+# gateway gRPC, contacts gRPC, and their /metrics
+EXPOSE 50050 50051 9150 9151
+ENTRYPOINT ["rapport"]

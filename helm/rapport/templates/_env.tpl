@@ -1,0 +1,124 @@
+{{/*
+The environment of one service's container (see the README's configuration
+table). Context: dict root, name, svc, services.
+Plain settings first (sorted; services.<name>.env overrides them), then
+credentials, always by secretKeyRef, then extraEnv.
+*/}}
+{{- define "rapport.env" -}}
+{{- $root := .root -}}
+{{- $values := $root.Values -}}
+{{- $name := .name -}}
+{{- $svc := .svc -}}
+{{- $prefix := upper $name -}}
+{{- $plain := dict -}}
+{{- $_ := set $plain (printf "%s_ADDR" $prefix) (printf "%s:%d" $values.listenHost (int $svc.ports.grpc)) -}}
+{{- $_ := set $plain (printf "%s_METRICS_ADDR" $prefix) (printf "%s:%d" $values.listenHost (int $svc.ports.metrics)) -}}
+{{- $_ := set $plain "SHUTDOWN_GRACE" (printf "%ds" (int $svc.shutdown.graceSeconds)) -}}
+{{- $_ := set $plain "LOG_FORMAT" $values.telemetry.logFormat -}}
+{{- $_ := set $plain "RUST_LOG" $values.telemetry.logLevel -}}
+{{- $_ := set $plain "OTEL_TRACES_SAMPLER_ARG" (toString $values.telemetry.otlp.samplingRatio) -}}
+{{- with $values.telemetry.otlp.endpoint -}}
+{{- $_ := set $plain "OTEL_EXPORTER_OTLP_ENDPOINT" . -}}
+{{- end -}}
+{{- $_ := set $plain "AUTH_ISSUER" $values.auth.issuer -}}
+{{- $_ := set $plain "AUTH_AUDIENCE" $values.auth.audience -}}
+{{- $_ := set $plain "AUTH_ROLES_CLAIM" $values.auth.rolesClaim -}}
+{{- $_ := set $plain "AUTH_LEEWAY_SECONDS" (toString (int $values.auth.leewaySeconds)) -}}
+{{- if $values.auth.jwks.enabled -}}
+{{- $_ := set $plain "AUTH_JWKS_FILE" (printf "/etc/rapport/jwks/%s" $values.auth.jwks.key) -}}
+{{- end -}}
+{{- if $values.auth.apiKeys.enabled -}}
+{{- $_ := set $plain "API_KEYS_FILE" (printf "/etc/rapport/api-keys/%s" $values.auth.apiKeys.key) -}}
+{{- end -}}
+{{- if $svc.database -}}
+{{- $_ := set $plain "DATABASE_MAX_CONNECTIONS" (toString (int $values.database.maxConnections)) -}}
+{{- $_ := set $plain "DATABASE_ACQUIRE_TIMEOUT" $values.database.acquireTimeout -}}
+{{- $_ := set $plain "RAPPORT_AUTO_MIGRATE" (ternary "false" "true" $values.migrations.enabled) -}}
+{{- end -}}
+{{- if $svc.redis -}}
+{{- if $values.redis.enabled -}}
+{{- $_ := set $plain "REDIS_COMMAND_TIMEOUT" $values.redis.commandTimeout -}}
+{{- else -}}
+{{- $_ := set $plain "REDIS_URL" "off" -}}
+{{- end -}}
+{{- end -}}
+{{- if eq $name "gateway" -}}
+{{- range $area, $backend := $values.services -}}
+{{- if $backend.area -}}
+{{- $variable := printf "GATEWAY_BACKEND_%s" (upper $backend.area) -}}
+{{- if hasKey $.services $area -}}
+{{- $_ := set $plain $variable (include "rapport.backendTarget" (dict "root" $root "name" $area "svc" (get $.services $area))) -}}
+{{- else -}}
+{{- $_ := set $plain $variable "off" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $plain = mustMergeOverwrite $plain $svc.env -}}
+{{- range $key, $value := $plain }}
+- name: {{ $key }}
+  value: {{ $value | toString | quote }}
+{{- end }}
+{{- if $svc.database }}
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "rapport.secretName" (dict "root" $root "ref" $values.database.url) }}
+      key: {{ $values.database.url.key }}
+{{- end }}
+{{- if and $svc.redis $values.redis.enabled }}
+- name: REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "rapport.secretName" (dict "root" $root "ref" $values.redis.url) }}
+      key: {{ $values.redis.url.key }}
+{{- end }}
+{{- if not $values.auth.jwks.enabled }}
+- name: AUTH_JWT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "rapport.secretName" (dict "root" $root "ref" $values.auth.jwtSecret) }}
+      key: {{ $values.auth.jwtSecret.key }}
+{{- end }}
+{{- with $svc.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Volumes for the JWKS and API keys files, and a writable /tmp. */}}
+{{- define "rapport.volumes" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- if .Values.auth.jwks.enabled }}
+- name: jwks
+  secret:
+    secretName: {{ include "rapport.secretName" (dict "root" . "ref" .Values.auth.jwks) }}
+    items:
+      - key: {{ .Values.auth.jwks.key }}
+        path: {{ .Values.auth.jwks.key }}
+{{- end }}
+{{- if .Values.auth.apiKeys.enabled }}
+- name: api-keys
+  secret:
+    secretName: {{ include "rapport.secretName" (dict "root" . "ref" .Values.auth.apiKeys) }}
+    items:
+      - key: {{ .Values.auth.apiKeys.key }}
+        path: {{ .Values.auth.apiKeys.key }}
+{{- end }}
+{{- end -}}
+
+{{- define "rapport.volumeMounts" -}}
+- name: tmp
+  mountPath: /tmp
+{{- if .Values.auth.jwks.enabled }}
+- name: jwks
+  mountPath: /etc/rapport/jwks
+  readOnly: true
+{{- end }}
+{{- if .Values.auth.apiKeys.enabled }}
+- name: api-keys
+  mountPath: /etc/rapport/api-keys
+  readOnly: true
+{{- end }}
+{{- end -}}

@@ -1,0 +1,184 @@
+{{/*
+Shared helpers. Every per-service template ranges over "rapport.services",
+so adding a service is a values change.
+*/}}
+
+{{/* The prefix of every object's name. */}}
+{{- define "rapport.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels on every object. */}}
+{{- define "rapport.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: rapport
+{{- end -}}
+
+{{/* Selects every pod of the release. */}}
+{{- define "rapport.releaseSelector" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* Selects one service's pods. Context: dict root, name. */}}
+{{- define "rapport.selector" -}}
+{{ include "rapport.releaseSelector" .root }}
+app.kubernetes.io/component: {{ .name }}
+{{- end -}}
+
+{{/* Labels of one service's objects. Context: dict root, name. */}}
+{{- define "rapport.componentLabels" -}}
+{{ include "rapport.labels" .root }}
+app.kubernetes.io/component: {{ .name }}
+{{- end -}}
+
+{{/*
+The enabled services as JSON: name -> serviceDefaults merged with
+services.<name> (maps merge, lists and scalars replace).
+*/}}
+{{- define "rapport.services" -}}
+{{- $services := dict -}}
+{{- range $name, $values := .Values.services -}}
+{{- if $values.enabled -}}
+{{- $_ := set $services $name (mustMergeOverwrite (deepCopy $.Values.serviceDefaults) $values) -}}
+{{- end -}}
+{{- end -}}
+{{- $services | toJson -}}
+{{- end -}}
+
+{{/* The image reference. */}}
+{{- define "rapport.image" -}}
+{{- if .Values.image.digest -}}
+{{ .Values.image.repository }}@{{ .Values.image.digest }}
+{{- else -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+{{- end -}}
+
+{{/* The name of a Secret reference whose secretName may be empty (the chart's Secret). */}}
+{{- define "rapport.secretName" -}}
+{{- .ref.secretName | default (include "rapport.fullname" .root) -}}
+{{- end -}}
+
+{{/* The ServiceAccount of one service. Context: dict root, name, svc. */}}
+{{- define "rapport.serviceAccountName" -}}
+{{- if .svc.serviceAccount.create -}}
+{{- .svc.serviceAccount.name | default (printf "%s-%s" (include "rapport.fullname" .root) .name) -}}
+{{- else -}}
+{{- .svc.serviceAccount.name | default "default" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Where the gateway finds a routed service: its headless Service, every pod address. */}}
+{{- define "rapport.backendTarget" -}}
+dns:{{ include "rapport.fullname" .root }}-{{ .name }}-headless:{{ .svc.ports.grpc | int }}
+{{- end -}}
+
+{{/* terminationGracePeriodSeconds: the preStop sleep, the drain, and 10 s to exit. */}}
+{{- define "rapport.terminationGrace" -}}
+{{- add .shutdown.preStopSeconds .shutdown.graceSeconds 10 -}}
+{{- end -}}
+
+{{/* The pod security context every Rapport pod runs with. */}}
+{{- define "rapport.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* The container security context every Rapport container runs with. */}}
+{{- define "rapport.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: [ALL]
+{{- end -}}
+
+{{/*
+Refuses value combinations the schema cannot express, with a message that
+says what to set.
+*/}}
+{{- define "rapport.validate" -}}
+{{- $services := include "rapport.services" . | fromJson -}}
+{{- $credentials := .Values.credentials -}}
+{{- $dev := .Values.dev -}}
+{{- if and (or $dev.postgresql.enabled $dev.redis.enabled) (not $credentials.create) -}}
+{{- fail "dev.postgresql and dev.redis need credentials.create=true: the chart writes their URLs into its own Secret" -}}
+{{- end -}}
+{{- if $credentials.create -}}
+{{- $usesDatabase := false -}}
+{{- $usesRedis := false -}}
+{{- range $name, $svc := $services -}}
+{{- if $svc.database }}{{ $usesDatabase = true }}{{ end -}}
+{{- if $svc.redis }}{{ $usesRedis = true }}{{ end -}}
+{{- end -}}
+{{- if and $usesDatabase (not .Values.database.url.secretName) (not $credentials.databaseUrl) (not $dev.postgresql.enabled) -}}
+{{- fail "credentials.create=true needs credentials.databaseUrl (postgres://…), or database.url.secretName naming a Secret of yours" -}}
+{{- end -}}
+{{- if and $usesRedis .Values.redis.enabled (not .Values.redis.url.secretName) (not $credentials.redisUrl) (not $dev.redis.enabled) -}}
+{{- fail "credentials.create=true needs credentials.redisUrl (redis://…), redis.url.secretName, or redis.enabled=false" -}}
+{{- end -}}
+{{- if .Values.auth.jwks.enabled -}}
+{{- if and (not .Values.auth.jwks.secretName) (not $credentials.jwks) -}}
+{{- fail "auth.jwks.enabled with credentials.create=true needs credentials.jwks (the JWKS document) or auth.jwks.secretName" -}}
+{{- end -}}
+{{- else if and (not .Values.auth.jwtSecret.secretName) (not $credentials.jwtSecret) -}}
+{{- fail "credentials.create=true needs credentials.jwtSecret (HS256, at least 32 random bytes), auth.jwtSecret.secretName, or auth.jwks.enabled=true" -}}
+{{- end -}}
+{{- if and .Values.auth.apiKeys.enabled (not .Values.auth.apiKeys.secretName) (not $credentials.apiKeys) -}}
+{{- fail "auth.apiKeys.enabled with credentials.create=true needs credentials.apiKeys (the API keys JSON) or auth.apiKeys.secretName" -}}
+{{- end -}}
+{{- end -}}
+{{- range $name, $svc := $services -}}
+{{- if and $svc.autoscaling.enabled (gt (int $svc.autoscaling.minReplicas) (int $svc.autoscaling.maxReplicas)) -}}
+{{- fail (printf "services.%s.autoscaling: minReplicas (%d) is above maxReplicas (%d)" $name (int $svc.autoscaling.minReplicas) (int $svc.autoscaling.maxReplicas)) -}}
+{{- end -}}
+{{- if and $svc.autoscaling.enabled (not $svc.autoscaling.targetCPUUtilizationPercentage) (not $svc.autoscaling.customMetric.enabled) -}}
+{{- fail (printf "services.%s.autoscaling needs a target: targetCPUUtilizationPercentage or customMetric.enabled" $name) -}}
+{{- end -}}
+{{- range $svc.calls -}}
+{{- if not (hasKey $services .) -}}
+{{- fail (printf "services.%s.calls names %q, which is not an enabled service" $name .) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and (or .Values.ingress.enabled .Values.grpcRoute.enabled) (not (hasKey $services "gateway")) -}}
+{{- fail "ingress and grpcRoute expose the gateway: enable services.gateway" -}}
+{{- end -}}
+{{- if and .Values.grpcRoute.enabled (not .Values.grpcRoute.parentRefs) -}}
+{{- fail "grpcRoute.enabled needs grpcRoute.parentRefs (the Gateway to attach to)" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* One egress rule from networkPolicy.<target>: its ports, to its peers (none listed: any address). */}}
+{{- define "rapport.egressRule" -}}
+- ports:
+    {{- toYaml .ports | nindent 4 }}
+  {{- with .to }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end -}}
+
+{{/* Labels of the dev databases' objects, outside the release's pod selectors. Context: dict root, name. */}}
+{{- define "rapport.devLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ .root.Chart.Name }}-dev-{{ .name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/component: dev-{{ .name }}
+{{- end -}}

@@ -1,0 +1,578 @@
+"""The chart's checks (`make test-deploy`): helm lint; renders with the
+default values, the production-like helm/examples/production.yaml and the
+dev toggles; every object validated against the Kubernetes schema of the
+newest release kubernetes-validate knows (custom resources against the
+strict subsets in schemas/); what every Deployment must have; values that
+break the schema refused with a message; k8s/ equal to a fresh rendering;
+the Dockerfile's shape.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import pathlib
+import re
+import sys
+import tempfile
+import time
+import tomllib
+import unittest
+from typing import Any
+
+import helm_python as helm
+import jsonschema
+import kubernetes_validate
+import yaml
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+import chart  # noqa: E402
+
+KUBERNETES = kubernetes_validate.latest_version()
+SCHEMAS = pathlib.Path(__file__).parent / "schemas"
+CUSTOM_RESOURCES = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor-monitoring.coreos.com-v1.json",
+    ("gateway.networking.k8s.io/v1", "GRPCRoute"): "grpcroute-gateway.networking.k8s.io-v1.json",
+}
+
+DEV_VALUES: dict[str, Any] = {
+    "credentials": {"create": True, "jwtSecret": "a-test-secret-of-at-least-32-bytes!!"},
+    "dev": {"postgresql": {"enabled": True}, "redis": {"enabled": True}},
+}
+
+RENDERINGS: dict[str, list[dict[str, Any]]] = {}
+RENDERED: dict[str, dict[str, str]] = {}
+
+
+def setUpModule() -> None:
+    started = time.monotonic()
+    for name, values in [
+        ("default", None),
+        ("production", chart.load_values("production.yaml")),
+        ("dev", DEV_VALUES),
+    ]:
+        RENDERED[name] = chart.render(values)
+        RENDERINGS[name] = chart.objects(RENDERED[name])
+    print(f"rendered 3 value sets in {time.monotonic() - started:.1f}s; Kubernetes schemas {KUBERNETES}", file=sys.stderr)
+
+
+def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `extra` merged in (maps merge, everything else replaces)."""
+    result = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merged(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def of_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {obj["metadata"]["name"]: obj for obj in objects if obj["kind"] == kind}
+
+
+def rapport_deployments(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The Rapport services' Deployments (not the dev databases)."""
+    return {
+        name: obj
+        for name, obj in of_kind(objects, "Deployment").items()
+        if obj["metadata"]["labels"]["app.kubernetes.io/name"] == "rapport"
+    }
+
+
+def container(deployment: dict[str, Any]) -> dict[str, Any]:
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1, deployment["metadata"]["name"]
+    return containers[0]
+
+
+def env(deployment: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    entries = container(deployment)["env"]
+    names = [entry["name"] for entry in entries]
+    assert len(names) == len(set(names)), f"duplicate variables in {names}"
+    return {entry["name"]: entry for entry in entries}
+
+
+def port(deployment: dict[str, Any], name: str) -> int:
+    ports = {entry["name"]: entry["containerPort"] for entry in container(deployment)["ports"]}
+    return ports[name]
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether a label selector (matchLabels only) selects `labels`."""
+    assert set(selector) <= {"matchLabels"}, selector
+    return all(labels.get(key) == value for key, value in selector.get("matchLabels", {}).items())
+
+
+def gateway_target(raw: str) -> tuple[str, int]:
+    """GATEWAY_BACKEND_<AREA> as services/gateway/src/backend.rs parses a
+    `dns:` target: `dns:host:port` (also `dns:///host:port`)."""
+    assert raw.startswith("dns:"), raw
+    host, _, port_text = raw.removeprefix("dns:").lstrip("/").rpartition(":")
+    assert host and port_text.isdigit() and 0 < int(port_text) < 65536, raw
+    return host, int(port_text)
+
+
+def seconds(duration: str) -> int:
+    """A kit duration (`20s`, `5m`) in seconds."""
+    match = re.fullmatch(r"(\d+)(ms|s|m|h|d)?", duration)
+    assert match, duration
+    factor = {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+    return int(int(match.group(1)) * factor)
+
+
+class Lint(unittest.TestCase):
+    def test_lint_finds_no_warnings_or_errors(self) -> None:
+        for name, values in [("default", None), ("production", chart.load_values("production.yaml")), ("dev", DEV_VALUES)]:
+            with self.subTest(values=name):
+                report = helm.lint(chart.CHART, values, strict=True, kube_version=f"v{KUBERNETES}")
+                problems = [message for message in report["messages"] if message["severity"] >= 2]
+                self.assertEqual(problems, [], f"helm lint with {name} values")
+                self.assertEqual(report["errors"], [])
+
+    def test_chart_app_version_is_the_workspace_version(self) -> None:
+        with open(chart.ROOT / "Cargo.toml", "rb") as file:
+            workspace = tomllib.load(file)["workspace"]["package"]["version"]
+        metadata = yaml.safe_load((chart.CHART / "Chart.yaml").read_text())
+        self.assertEqual(metadata["appVersion"], workspace)
+
+
+class Schemas(unittest.TestCase):
+    def test_every_object_is_valid_for_kubernetes(self) -> None:
+        for rendering, objects in RENDERINGS.items():
+            for obj in objects:
+                kind, name = obj["kind"], obj["metadata"]["name"]
+                with self.subTest(rendering=rendering, object=f"{kind}/{name}"):
+                    custom = CUSTOM_RESOURCES.get((obj["apiVersion"], kind))
+                    if custom:
+                        schema = json.loads((SCHEMAS / custom).read_text())
+                        jsonschema.Draft7Validator(schema).validate(obj)
+                    else:
+                        try:
+                            kubernetes_validate.validate(obj, KUBERNETES, strict=True)
+                        except kubernetes_validate.ValidationError as error:
+                            path = ".".join(str(part) for part in error.path)
+                            self.fail(f"{kind}/{name} ({rendering}): {path}: {error.message}")
+                        except kubernetes_validate.SchemaNotFoundError as error:
+                            self.fail(f"{kind}/{name} ({rendering}): {error.message}")
+
+    def test_production_renders_every_optional_kind(self) -> None:
+        kinds = {obj["kind"] for obj in RENDERINGS["production"]}
+        expected = {"Deployment", "Service", "ServiceAccount", "HorizontalPodAutoscaler", "PodDisruptionBudget",
+                    "Job", "Ingress", "GRPCRoute", "ServiceMonitor", "NetworkPolicy"}
+        self.assertLessEqual(expected, kinds)
+        self.assertNotIn("Secret", kinds, "production credentials come from existing Secrets")
+        self.assertNotIn("ConfigMap", kinds)
+
+    def test_custom_resource_schemas_refuse_unknown_fields(self) -> None:
+        for (api_version, kind), file in CUSTOM_RESOURCES.items():
+            rendered = next(obj for obj in RENDERINGS["production"] if obj["kind"] == kind)
+            schema = json.loads((SCHEMAS / file).read_text())
+            broken = copy.deepcopy(rendered)
+            broken["spec"]["unknownField"] = True
+            with self.subTest(kind=kind), self.assertRaises(jsonschema.ValidationError):
+                jsonschema.Draft7Validator(schema).validate(broken)
+        route = copy.deepcopy(next(obj for obj in RENDERINGS["production"] if obj["kind"] == "GRPCRoute"))
+        del route["spec"]["rules"][0]["backendRefs"][0]["port"]
+        schema = json.loads((SCHEMAS / CUSTOM_RESOURCES[("gateway.networking.k8s.io/v1", "GRPCRoute")]).read_text())
+        with self.assertRaises(jsonschema.ValidationError, msg="a Service backend must name its port"):
+            jsonschema.Draft7Validator(schema).validate(route)
+
+    def test_the_kubernetes_schema_check_can_fail(self) -> None:
+        deployment = copy.deepcopy(next(iter(rapport_deployments(RENDERINGS["default"]).values())))
+        container(deployment)["readinessProbe"]["grpc"]["port"] = "grpc"
+        with self.assertRaises(kubernetes_validate.ValidationError):
+            kubernetes_validate.validate(deployment, KUBERNETES, strict=True)
+
+
+class Deployments(unittest.TestCase):
+    """What every Rapport Deployment must have, in every rendering."""
+
+    def each(self) -> list[tuple[str, list[dict[str, Any]], dict[str, Any]]]:
+        """(rendering, its objects, a Deployment) for every Rapport Deployment."""
+        found = []
+        for rendering in ("default", "production", "dev"):
+            objects = RENDERINGS[rendering]
+            deployments = rapport_deployments(objects)
+            self.assertEqual({d["metadata"]["labels"]["app.kubernetes.io/component"] for d in deployments.values()},
+                             {"contacts", "gateway"})
+            found.extend((rendering, objects, deployment) for deployment in deployments.values())
+        return found
+
+    def test_secure_by_default(self) -> None:
+        for rendering, _, deployment in self.each():
+            with self.subTest(rendering=rendering, deployment=deployment["metadata"]["name"]):
+                pod = deployment["spec"]["template"]["spec"]
+                self.assertTrue(pod["securityContext"]["runAsNonRoot"])
+                self.assertEqual(pod["securityContext"]["seccompProfile"], {"type": "RuntimeDefault"})
+                self.assertNotEqual(pod["securityContext"]["runAsUser"], 0)
+                self.assertFalse(pod["automountServiceAccountToken"])
+                security = container(deployment)["securityContext"]
+                self.assertTrue(security["readOnlyRootFilesystem"])
+                self.assertFalse(security["allowPrivilegeEscalation"])
+                self.assertEqual(security["capabilities"], {"drop": ["ALL"]})
+                self.assertTrue(security["runAsNonRoot"])
+
+    def test_one_image_serving_the_component(self) -> None:
+        for rendering, objects, deployment in self.each():
+            with self.subTest(rendering=rendering, deployment=deployment["metadata"]["name"]):
+                component = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
+                self.assertEqual(container(deployment)["args"], ["serve", component])
+                images = {container(d)["image"] for d in rapport_deployments(objects).values()}
+                self.assertEqual(len(images), 1, images)
+
+    def test_listens_on_every_interface_on_its_container_ports(self) -> None:
+        for rendering, objects, deployment in self.each():
+            with self.subTest(rendering=rendering, deployment=deployment["metadata"]["name"]):
+                component = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
+                variables = env(deployment)
+                prefix = component.upper()
+                self.assertEqual(variables[f"{prefix}_ADDR"]["value"], f"0.0.0.0:{port(deployment, 'grpc')}")
+                self.assertEqual(variables[f"{prefix}_METRICS_ADDR"]["value"], f"0.0.0.0:{port(deployment, 'metrics')}")
+                service = of_kind(objects, "Service")[deployment["metadata"]["name"]]
+                ports = {entry["name"]: entry for entry in service["spec"]["ports"]}
+                self.assertEqual(ports["grpc"]["targetPort"], "grpc")
+                self.assertEqual(ports["metrics"]["targetPort"], "metrics", "metrics port named on every Service")
+                self.assertTrue(selects({"matchLabels": service["spec"]["selector"]},
+                                        deployment["spec"]["template"]["metadata"]["labels"]))
+
+    def test_grpc_probes_ask_for_liveness_and_readiness(self) -> None:
+        for rendering, _, deployment in self.each():
+            with self.subTest(rendering=rendering, deployment=deployment["metadata"]["name"]):
+                main = container(deployment)
+                grpc_port = port(deployment, "grpc")
+                for probe, service in [("startupProbe", "liveness"), ("livenessProbe", "liveness"), ("readinessProbe", "")]:
+                    self.assertEqual(main[probe]["grpc"]["port"], grpc_port, probe)
+                    # kit's health reporter: `liveness` serves while the process
+                    # runs, "" only when ready (database up, migrations applied).
+                    self.assertEqual(main[probe]["grpc"].get("service", ""), service, probe)
+
+    def test_shutdown_is_graceful(self) -> None:
+        for rendering, _, deployment in self.each():
+            with self.subTest(rendering=rendering, deployment=deployment["metadata"]["name"]):
+                main = container(deployment)
+                pre_stop = main["lifecycle"]["preStop"]["sleep"]["seconds"]
+                grace = seconds(env(deployment)["SHUTDOWN_GRACE"]["value"])
+                self.assertGreater(pre_stop, 0)
+                self.assertGreaterEqual(deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"],
+                                        pre_stop + grace + 5)
+
+    def test_pdb_and_hpa_cover_every_deployment(self) -> None:
+        for rendering, objects, deployment in self.each():
+            with self.subTest(rendering=rendering, deployment=deployment["metadata"]["name"]):
+                name = deployment["metadata"]["name"]
+                labels = deployment["spec"]["template"]["metadata"]["labels"]
+                budgets = [pdb for pdb in of_kind(objects, "PodDisruptionBudget").values()
+                           if selects(pdb["spec"]["selector"], labels)]
+                self.assertEqual(len(budgets), 1, f"one PodDisruptionBudget for {name}")
+                scalers = [hpa for hpa in of_kind(objects, "HorizontalPodAutoscaler").values()
+                           if hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}]
+                self.assertEqual(len(scalers), 1, f"one HorizontalPodAutoscaler for {name}")
+                self.assertNotIn("replicas", deployment["spec"], "the HPA owns the replica count")
+                self.assertTrue(any(metric["type"] == "Resource" for metric in scalers[0]["spec"]["metrics"]))
+                self.assertIn("cpu", container(deployment)["resources"]["requests"], "CPU targets need CPU requests")
+
+    def test_spread_across_zones_and_nodes(self) -> None:
+        for rendering, _, deployment in self.each():
+            with self.subTest(rendering=rendering, deployment=deployment["metadata"]["name"]):
+                constraints = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+                keys = {constraint["topologyKey"] for constraint in constraints}
+                self.assertIn("topology.kubernetes.io/zone", keys)
+                labels = deployment["spec"]["template"]["metadata"]["labels"]
+                for constraint in constraints:
+                    self.assertTrue(selects(constraint["labelSelector"], labels))
+
+    def test_credentials_only_through_secret_references(self) -> None:
+        for rendering, objects, deployment in self.each():
+            with self.subTest(rendering=rendering, deployment=deployment["metadata"]["name"]):
+                for name, entry in env(deployment).items():
+                    value = str(entry.get("value", ""))
+                    self.assertNotRegex(value, r"^(postgres(ql)?|rediss?)://", f"{name} holds a URL in the pod spec")
+                    if name in {"DATABASE_URL", "REDIS_URL", "AUTH_JWT_SECRET"} and value != "off":
+                        self.assertIn("secretKeyRef", entry["valueFrom"], name)
+                self.assertEqual(of_kind(objects, "ConfigMap"), {})
+
+    def test_pods_never_migrate(self) -> None:
+        for rendering, objects, deployment in self.each():
+            with self.subTest(rendering=rendering, deployment=deployment["metadata"]["name"]):
+                variables = env(deployment)
+                if "DATABASE_URL" in variables:
+                    self.assertEqual(variables["RAPPORT_AUTO_MIGRATE"]["value"], "false")
+
+
+class Migrations(unittest.TestCase):
+    def job(self, rendering: str) -> dict[str, Any]:
+        jobs = of_kind(RENDERINGS[rendering], "Job")
+        self.assertEqual(list(jobs), ["rapport-migrate"])
+        return jobs["rapport-migrate"]
+
+    def test_migrations_run_as_a_hook_before_install_and_upgrade(self) -> None:
+        for rendering in ("default", "production"):
+            job = self.job(rendering)
+            hooks = job["metadata"]["annotations"]["helm.sh/hook"].split(",")
+            self.assertEqual(sorted(hooks), ["pre-install", "pre-upgrade"])
+            main = job["spec"]["template"]["spec"]["containers"][0]
+            self.assertEqual(main["args"], ["migrate", "contacts"])
+            self.assertIn("secretKeyRef", {e["name"]: e for e in main["env"]}["DATABASE_URL"]["valueFrom"])
+            self.assertTrue(main["securityContext"]["readOnlyRootFilesystem"])
+
+    def test_with_the_dev_database_migrations_run_after_install(self) -> None:
+        job = self.job("dev")
+        self.assertEqual(job["metadata"]["annotations"]["helm.sh/hook"], "post-install,pre-upgrade")
+        secrets = of_kind(RENDERINGS["dev"], "Secret")
+        self.assertEqual(set(secrets), {"rapport", "rapport-migrate"})
+        # The Job's copy exists before the release's own objects do.
+        self.assertIn("helm.sh/hook", secrets["rapport-migrate"]["metadata"]["annotations"])
+        self.assertEqual(secrets["rapport-migrate"]["data"]["database-url"], secrets["rapport"]["data"]["database-url"])
+
+
+class Gateway(unittest.TestCase):
+    def test_gateway_balances_over_headless_backends(self) -> None:
+        for rendering, objects in RENDERINGS.items():
+            with self.subTest(rendering=rendering):
+                gateway = rapport_deployments(objects)["rapport-gateway"]
+                host, target_port = gateway_target(env(gateway)["GATEWAY_BACKEND_CONTACTS"]["value"])
+                headless = of_kind(objects, "Service")[host]
+                contacts = rapport_deployments(objects)["rapport-contacts"]
+                self.assertEqual(headless["spec"]["clusterIP"], "None")
+                self.assertEqual({p["name"]: p["port"] for p in headless["spec"]["ports"]},
+                                 {"grpc": target_port, "metrics": port(contacts, "metrics")})
+                self.assertEqual(target_port, port(contacts, "grpc"))
+                self.assertTrue(selects({"matchLabels": headless["spec"]["selector"]},
+                                        contacts["spec"]["template"]["metadata"]["labels"]))
+
+    def test_every_service_names_its_metrics_port(self) -> None:
+        for rendering, objects in RENDERINGS.items():
+            for name, service in of_kind(objects, "Service").items():
+                if service["metadata"]["labels"]["app.kubernetes.io/name"] != "rapport":
+                    continue
+                with self.subTest(rendering=rendering, service=name):
+                    self.assertIn("metrics", [p["name"] for p in service["spec"]["ports"]])
+
+    def test_exposure(self) -> None:
+        objects = RENDERINGS["production"]
+        ingress = of_kind(objects, "Ingress")["rapport-gateway"]
+        self.assertEqual(ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/backend-protocol"], "GRPC")
+        backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+        self.assertEqual(backend, {"name": "rapport-gateway", "port": {"number": 50050}})
+        route = of_kind(objects, "GRPCRoute")["rapport-gateway"]
+        self.assertEqual(route["spec"]["rules"][0]["backendRefs"], [{"name": "rapport-gateway", "port": 50050}])
+        self.assertEqual(of_kind(objects, "Service")["rapport-gateway"]["spec"]["type"], "LoadBalancer")
+
+    def test_notes_say_how_to_reach_the_gateway_and_mint_a_token(self) -> None:
+        notes = RENDERED["default"]["rapport/templates/NOTES.txt"]
+        self.assertIn("port-forward service/rapport-gateway 50050:50050", notes)
+        self.assertIn("exec deploy/rapport-gateway -- rapport dev-token --role admin", notes)
+        self.assertIn("create secret generic rapport", notes)
+        production = RENDERED["production"]["rapport/templates/NOTES.txt"]
+        self.assertIn("identity provider", production)
+        self.assertIn("https://api.crm.example.com", production)
+
+
+class Observability(unittest.TestCase):
+    def test_tracing_and_service_monitor(self) -> None:
+        objects = RENDERINGS["production"]
+        for name, deployment in rapport_deployments(objects).items():
+            variables = env(deployment)
+            self.assertEqual(variables["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"],
+                             "http://otel-collector.observability.svc:4317")
+            self.assertEqual(variables["OTEL_TRACES_SAMPLER_ARG"]["value"], "0.1")
+        monitor = of_kind(objects, "ServiceMonitor")["rapport"]
+        self.assertEqual(monitor["spec"]["endpoints"][0]["port"], "metrics")
+        scraped = [service for service in of_kind(objects, "Service").values()
+                   if selects({"matchLabels": monitor["spec"]["selector"]["matchLabels"]}, service["metadata"]["labels"])
+                   and "rapport/headless" not in service["metadata"]["labels"]]
+        self.assertEqual(sorted(s["metadata"]["name"] for s in scraped), ["rapport-contacts", "rapport-gateway"])
+
+
+class NetworkPolicies(unittest.TestCase):
+    def test_default_deny_and_only_the_gateway_reaches_backends(self) -> None:
+        objects = RENDERINGS["production"]
+        policies = of_kind(objects, "NetworkPolicy")
+        deny = policies["rapport-default-deny"]
+        self.assertEqual(sorted(deny["spec"]["policyTypes"]), ["Egress", "Ingress"])
+        self.assertNotIn("ingress", deny["spec"])
+        self.assertNotIn("egress", deny["spec"])
+        for deployment in rapport_deployments(objects).values():
+            labels = deployment["spec"]["template"]["metadata"]["labels"]
+            self.assertTrue(selects(deny["spec"]["podSelector"], labels))
+        contacts = policies["rapport-contacts"]["spec"]
+        grpc_rule = next(rule for rule in contacts["ingress"] if rule["ports"][0]["port"] == 50051)
+        self.assertEqual([peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for peer in grpc_rule["from"]],
+                         ["gateway"])
+        egress_ports = {p["port"] for rule in contacts["egress"] for p in rule["ports"]}
+        self.assertEqual(egress_ports, {53, 5432, 6379, 4317})
+        gateway = policies["rapport-gateway"]["spec"]
+        gateway_ports = {p["port"] for rule in gateway["egress"] for p in rule["ports"]}
+        self.assertEqual(gateway_ports, {53, 6379, 4317, 50051}, "the gateway keeps no data: no PostgreSQL")
+        migrate = policies["rapport-migrate"]["spec"]
+        self.assertEqual({p["port"] for rule in migrate["egress"] for p in rule["ports"]}, {53, 5432})
+
+    def test_declared_callers_may_call(self) -> None:
+        values = merged(chart.load_values("production.yaml"), {"services": {"reporting": {
+            "enabled": True, "ports": {"grpc": 50055, "metrics": 9155}, "database": True, "calls": ["contacts"]}}})
+        policies = of_kind(chart.objects(chart.render(values)), "NetworkPolicy")
+        grpc_rule = next(rule for rule in policies["rapport-contacts"]["spec"]["ingress"] if rule["ports"][0]["port"] == 50051)
+        callers = sorted(peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for peer in grpc_rule["from"])
+        self.assertEqual(callers, ["gateway", "reporting"])
+        reporting_egress = {p["port"] for rule in policies["rapport-reporting"]["spec"]["egress"] for p in rule["ports"]}
+        self.assertIn(50051, reporting_egress)
+
+
+class Values(unittest.TestCase):
+    def test_adding_a_service_is_a_values_change(self) -> None:
+        values = {"services": {"pipeline": {"enabled": True, "area": "pipeline", "ports": {"grpc": 50052, "metrics": 9152},
+                                            "database": True, "redis": True}}}
+        objects = chart.objects(chart.render(values))
+        deployments = rapport_deployments(objects)
+        pipeline = deployments["rapport-pipeline"]
+        self.assertEqual(container(pipeline)["args"], ["serve", "pipeline"])
+        self.assertEqual(env(pipeline)["PIPELINE_ADDR"]["value"], "0.0.0.0:50052")
+        self.assertEqual(env(deployments["rapport-gateway"])["GATEWAY_BACKEND_PIPELINE"]["value"],
+                         "dns:rapport-pipeline-headless:50052")
+        for kind in ("Service", "ServiceAccount", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
+            self.assertIn("rapport-pipeline", of_kind(objects, kind), kind)
+        self.assertIn("rapport-pipeline-headless", of_kind(objects, "Service"))
+        job = of_kind(objects, "Job")["rapport-migrate"]
+        self.assertEqual(job["spec"]["template"]["spec"]["containers"][0]["args"], ["migrate", "contacts", "pipeline"])
+
+    def test_a_disabled_backend_is_not_routed(self) -> None:
+        objects = chart.objects(chart.render({"services": {"contacts": {"enabled": False}}}))
+        gateway = rapport_deployments(objects)["rapport-gateway"]
+        self.assertEqual(env(gateway)["GATEWAY_BACKEND_CONTACTS"]["value"], "off")
+        self.assertNotIn("rapport-contacts", of_kind(objects, "Deployment"))
+        self.assertEqual(of_kind(objects, "Job"), {}, "nothing to migrate")
+
+    def test_service_values_override_defaults_even_with_false(self) -> None:
+        values = {"services": {"contacts": {"autoscaling": {"enabled": False}, "replicas": 4,
+                                            "podDisruptionBudget": {"enabled": False}, "topologySpread": {"enabled": False},
+                                            "env": {"RUST_LOG": "debug"}}}}
+        objects = chart.objects(chart.render(values))
+        contacts = rapport_deployments(objects)["rapport-contacts"]
+        self.assertEqual(contacts["spec"]["replicas"], 4)
+        self.assertNotIn("rapport-contacts", of_kind(objects, "HorizontalPodAutoscaler"))
+        self.assertNotIn("rapport-contacts", of_kind(objects, "PodDisruptionBudget"))
+        self.assertNotIn("topologySpreadConstraints", contacts["spec"]["template"]["spec"])
+        self.assertEqual(env(contacts)["RUST_LOG"]["value"], "debug")
+        self.assertIn("rapport-gateway", of_kind(objects, "HorizontalPodAutoscaler"))
+
+    def test_values_that_break_the_schema_are_refused_with_a_message(self) -> None:
+        cases = [
+            ({"services": {"contacts": {"replica": 3}}}, "/services/contacts", "replica"),
+            ({"replicaCount": 3}, "replicaCount", "not allowed"),
+            ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy", "must be one of"),
+            ({"services": {"contacts": {"ports": {"grpc": "50051"}}}}, "/services/contacts/ports/grpc", "string"),
+            ({"services": {"pipeline": {"enabled": True}}}, "/services/pipeline", "ports"),
+            ({"services": {"contacts": {"env": {"CONTACTS_CACHE_LOCAL_CAPACITY": 5000}}}},
+             "/services/contacts/env/CONTACTS_CACHE_LOCAL_CAPACITY", "string"),
+            ({"telemetry": {"otlp": {"samplingRatio": 2}}}, "/telemetry/otlp/samplingRatio", "maximum"),
+            ({"database": {"acquireTimeout": "5 seconds"}}, "/database/acquireTimeout", "5 seconds"),
+            ({"networkPolicy": {"postgresql": {"to": [{"ipBlok": {"cidr": "10.0.0.0/8"}}]}}}, "/networkPolicy/postgresql/to/0",
+             "ipBlok"),
+        ]
+        for values, path, detail in cases:
+            with self.subTest(values=values):
+                with self.assertRaises(helm.HelmValuesError) as refused:
+                    chart.render(values)
+                message = str(refused.exception)
+                self.assertIn(path, message)
+                self.assertIn(detail, message)
+                report = helm.lint(chart.CHART, values)
+                self.assertTrue(any(path in error for error in report["errors"]), report["errors"])
+
+    def test_inconsistent_values_fail_with_what_to_set(self) -> None:
+        cases = [
+            ({"credentials": {"create": True}}, "credentials.databaseUrl"),
+            ({"credentials": {"create": True, "databaseUrl": "postgres://db/rapport", "redisUrl": "redis://r:6379"}},
+             "credentials.jwtSecret"),
+            ({"dev": {"postgresql": {"enabled": True}}}, "credentials.create=true"),
+            ({"services": {"contacts": {"autoscaling": {"minReplicas": 5, "maxReplicas": 2}}}}, "minReplicas (5)"),
+            ({"services": {"gateway": {"calls": ["billing"]}}}, '"billing"'),
+            ({"grpcRoute": {"enabled": True}}, "grpcRoute.parentRefs"),
+        ]
+        for values, detail in cases:
+            with self.subTest(values=values):
+                with self.assertRaises(helm.HelmRenderError) as refused:
+                    chart.render(values)
+                self.assertIn(detail, str(refused.exception))
+
+
+class PlainManifests(unittest.TestCase):
+    def test_k8s_is_the_chart_rendered_with_default_values(self) -> None:
+        problems = chart.drift(chart.k8s_files(RENDERED["default"]), chart.K8S)
+        if problems:
+            self.fail("k8s/ differs from the chart: run `make k8s` and commit k8s/\n" + "\n".join(problems))
+
+    def test_the_drift_check_sees_a_change(self) -> None:
+        expected = chart.k8s_files(RENDERED["default"])
+        with tempfile.TemporaryDirectory() as directory:
+            copy_of_k8s = pathlib.Path(directory) / "k8s"
+            copy_of_k8s.mkdir()
+            for name, text in expected.items():
+                (copy_of_k8s / name).write_text(text)
+            self.assertEqual(chart.drift(expected, copy_of_k8s), [])
+            deployment = copy_of_k8s / "deployment.yaml"
+            deployment.write_text(deployment.read_text().replace("maxUnavailable: 0", "maxUnavailable: 1", 1))
+            (copy_of_k8s / "extra.yaml").write_text("kind: ConfigMap\n")
+            (copy_of_k8s / "pdb.yaml").unlink()
+            problems = chart.drift(expected, copy_of_k8s)
+            self.assertEqual(len(problems), 3, problems)
+            self.assertIn("k8s/pdb.yaml is missing", problems)
+            self.assertIn("k8s/extra.yaml is not produced by the chart", problems)
+            self.assertIn("+      maxUnavailable: 0", problems[-1])
+
+    def test_kustomization_lists_every_manifest(self) -> None:
+        kustomization = yaml.safe_load((chart.K8S / "kustomization.yaml").read_text())
+        manifests = sorted(path.name for path in chart.K8S.glob("*.yaml") if path.name != "kustomization.yaml")
+        self.assertEqual(kustomization["resources"], manifests)
+
+
+class Image(unittest.TestCase):
+    DOCKERFILE = (chart.ROOT / "Dockerfile").read_text()
+
+    def stages(self) -> list[list[str]]:
+        """The Dockerfile's instructions per stage, continuation lines joined."""
+        text = re.sub(r"\\\n\s*", " ", self.DOCKERFILE)
+        stages: list[list[str]] = []
+        for line in text.splitlines():
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            if line.upper().startswith("FROM "):
+                stages.append([])
+            stages[-1].append(line)
+        return stages
+
+    def test_build_stage_runs_the_ci_release_build(self) -> None:
+        build, _ = self.stages()
+        runs = [line for line in build if line.startswith("RUN ")]
+        commands = [part.strip() for run in runs for part in run.split("&&") if "cargo " in part]
+        self.assertEqual(len(commands), 1, commands)
+        self.assertTrue(commands[0].endswith("cargo build --release --locked -p rapport"), commands[0])
+        # scripts/image-build-stage.sh (make test-deploy) runs the line it finds here.
+        script = (chart.ROOT / "scripts" / "image-build-stage.sh").read_text()
+        self.assertIn("grep -oE '^[[:space:]]*cargo build", script)
+        self.assertIn("ENV SQLX_OFFLINE=true", build)
+
+    def test_final_stage_is_minimal_and_non_root(self) -> None:
+        _, final = self.stages()
+        self.assertRegex(final[0], r"^FROM gcr\.io/distroless/cc-debian\d+:nonroot$")
+        self.assertIn("USER 65532:65532", final)
+        self.assertIn('ENTRYPOINT ["rapport"]', final)
+        self.assertFalse([line for line in final if line.startswith("RUN ")], "no shell in the final stage")
+
+    def test_build_context_holds_the_workspace(self) -> None:
+        sys.path.insert(0, str(chart.ROOT / "scripts"))
+        import image_context
+
+        files = set(image_context.context_files())
+        with open(chart.ROOT / "Cargo.toml", "rb") as file:
+            members = tomllib.load(file)["workspace"]["members"]
+        for member in members:
+            self.assertIn(f"{member}/Cargo.toml", files)
+        self.assertIn("Cargo.lock", files)
+        self.assertFalse([f for f in files if f.startswith(("helm/", "k8s/", ".git/", "tests/browser/")) or "/target/" in f])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
