@@ -3,9 +3,9 @@
 # no package manager) as a non-root user. Every Deployment runs it with
 # `serve <service>`, the migrations Job with `migrate`. `make image` builds it.
 
-# Build stage. Its cargo command is the Makefile's RELEASE_BUILD, which CI
-# runs too (helm/tests/test_chart.py checks they are the same). No database
-# is needed: no sqlx query macro checks SQL at build time, and sqlx::migrate!
+# Build stage. CI runs this stage's cargo command itself, read from this file
+# (scripts/image-build-stage.sh, part of `make test`), on the same build
+# context `.dockerignore` lets through. No database is needed: no sqlx query macro checks SQL at build time, and sqlx::migrate!
 # only embeds the migration files.
 FROM docker.io/library/rust:1.95-bookworm AS build
 WORKDIR /src
