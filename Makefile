@@ -75,6 +75,9 @@ stop-services:
 	scripts/ensure-services.sh stop
 
 tools: $(BUF)
+# `npm ci` refuses a lock file whose optional per-platform buf packages the
+# registry does not list (as the one this machine reaches); `npm install`
+# then installs the same locked version.
 $(BUF): tools/package.json
-	cd tools && npm ci --no-audit --no-fund
+	cd tools && { npm ci --no-audit --no-fund || npm install --no-audit --no-fund; }
 	touch $(BUF)
