@@ -99,9 +99,35 @@ def port(deployment: dict[str, Any], name: str) -> int:
 
 
 def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    """Whether a label selector (matchLabels only) selects `labels`."""
-    assert set(selector) <= {"matchLabels"}, selector
-    return all(labels.get(key) == value for key, value in selector.get("matchLabels", {}).items())
+    """Whether a LabelSelector (matchLabels and matchExpressions) selects `labels`."""
+    assert set(selector) <= {"matchLabels", "matchExpressions"}, selector
+    if not all(labels.get(key) == value for key, value in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator, values = expression["key"], expression["operator"], expression.get("values", [])
+        matched = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[operator]
+        if not matched:
+            return False
+    return True
+
+
+def service_ports(service: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {entry["name"]: entry for entry in service["spec"]["ports"]}
+
+
+def metrics_service(objects: list[dict[str, Any]], deployment: dict[str, Any]) -> dict[str, Any]:
+    """The Service that carries a Deployment's `metrics` port: its own when
+    that is a ClusterIP Service, else `<name>-metrics`."""
+    services = of_kind(objects, "Service")
+    name = deployment["metadata"]["name"]
+    if services[name]["spec"]["type"] == "ClusterIP":
+        return services[name]
+    return services[f"{name}-metrics"]
 
 
 def gateway_target(raw: str) -> tuple[str, int]:
@@ -229,12 +255,13 @@ class Deployments(unittest.TestCase):
                 prefix = component.upper()
                 self.assertEqual(variables[f"{prefix}_ADDR"]["value"], f"0.0.0.0:{port(deployment, 'grpc')}")
                 self.assertEqual(variables[f"{prefix}_METRICS_ADDR"]["value"], f"0.0.0.0:{port(deployment, 'metrics')}")
+                labels = deployment["spec"]["template"]["metadata"]["labels"]
                 service = of_kind(objects, "Service")[deployment["metadata"]["name"]]
-                ports = {entry["name"]: entry for entry in service["spec"]["ports"]}
-                self.assertEqual(ports["grpc"]["targetPort"], "grpc")
-                self.assertEqual(ports["metrics"]["targetPort"], "metrics", "metrics port named on every Service")
-                self.assertTrue(selects({"matchLabels": service["spec"]["selector"]},
-                                        deployment["spec"]["template"]["metadata"]["labels"]))
+                self.assertEqual(service_ports(service)["grpc"]["targetPort"], "grpc")
+                self.assertTrue(selects({"matchLabels": service["spec"]["selector"]}, labels))
+                metrics = metrics_service(objects, deployment)
+                self.assertEqual(service_ports(metrics)["metrics"]["targetPort"], "metrics")
+                self.assertTrue(selects({"matchLabels": metrics["spec"]["selector"]}, labels))
 
     def test_grpc_probes_ask_for_liveness_and_readiness(self) -> None:
         for rendering, _, deployment in self.each():
@@ -341,13 +368,29 @@ class Gateway(unittest.TestCase):
                 self.assertTrue(selects({"matchLabels": headless["spec"]["selector"]},
                                         contacts["spec"]["template"]["metadata"]["labels"]))
 
-    def test_every_service_names_its_metrics_port(self) -> None:
-        for rendering, objects in RENDERINGS.items():
-            for name, service in of_kind(objects, "Service").items():
-                if service["metadata"]["labels"]["app.kubernetes.io/name"] != "rapport":
-                    continue
+    def test_metrics_stay_inside_the_cluster(self) -> None:
+        """An exposed (LoadBalancer, NodePort) Service carries gRPC only;
+        /metrics is on a ClusterIP `<name>-metrics` Service instead."""
+        exposed_contacts = merged(chart.load_values("production.yaml"),
+                                  {"services": {"contacts": {"service": {"type": "NodePort"}}}})
+        renderings = dict(RENDERINGS, exposed_contacts=chart.objects(chart.render(exposed_contacts)))
+        for rendering, objects in renderings.items():
+            services = of_kind(objects, "Service")
+            for name, deployment in rapport_deployments(objects).items():
                 with self.subTest(rendering=rendering, service=name):
-                    self.assertIn("metrics", [p["name"] for p in service["spec"]["ports"]])
+                    main = services[name]
+                    if main["spec"]["type"] == "ClusterIP":
+                        self.assertIn("metrics", service_ports(main))
+                        self.assertNotIn(f"{name}-metrics", services)
+                    else:
+                        self.assertEqual(list(service_ports(main)), ["grpc"], "/metrics must not be published")
+                        metrics = services[f"{name}-metrics"]
+                        self.assertEqual(metrics["spec"]["type"], "ClusterIP")
+                        self.assertEqual(list(service_ports(metrics)), ["metrics"])
+                        self.assertEqual(service_ports(metrics)["metrics"]["port"], port(deployment, "metrics"))
+        exposed = {name for name, service in of_kind(renderings["exposed_contacts"], "Service").items()
+                   if service["spec"].get("type", "ClusterIP") != "ClusterIP"}
+        self.assertEqual(exposed, {"rapport-gateway", "rapport-contacts"})
 
     def test_exposure(self) -> None:
         objects = RENDERINGS["production"]
@@ -379,10 +422,31 @@ class Observability(unittest.TestCase):
             self.assertEqual(variables["OTEL_TRACES_SAMPLER_ARG"]["value"], "0.1")
         monitor = of_kind(objects, "ServiceMonitor")["rapport"]
         self.assertEqual(monitor["spec"]["endpoints"][0]["port"], "metrics")
-        scraped = [service for service in of_kind(objects, "Service").values()
-                   if selects({"matchLabels": monitor["spec"]["selector"]["matchLabels"]}, service["metadata"]["labels"])
-                   and "rapport/headless" not in service["metadata"]["labels"]]
-        self.assertEqual(sorted(s["metadata"]["name"] for s in scraped), ["rapport-contacts", "rapport-gateway"])
+
+    def test_service_monitor_scrapes_each_pod_once(self) -> None:
+        """The ServiceMonitor's own selector picks one Service with a
+        `metrics` port per Deployment: not the headless ones, not an exposed
+        Service (production's gateway is a LoadBalancer)."""
+        exposed_contacts = merged(chart.load_values("production.yaml"),
+                                  {"services": {"contacts": {"service": {"type": "NodePort"}}}})
+        for rendering, values, expected in [
+            ("production", chart.load_values("production.yaml"), ["rapport-contacts", "rapport-gateway-metrics"]),
+            ("exposed contacts", exposed_contacts, ["rapport-contacts-metrics", "rapport-gateway-metrics"]),
+            ("default with a ServiceMonitor", {"metrics": {"serviceMonitor": {"enabled": True}}},
+             ["rapport-contacts", "rapport-gateway"]),
+        ]:
+            with self.subTest(rendering=rendering):
+                objects = chart.objects(chart.render(values))
+                monitor = of_kind(objects, "ServiceMonitor")["rapport"]
+                scraped = [service for service in of_kind(objects, "Service").values()
+                           if selects(monitor["spec"]["selector"], service["metadata"]["labels"])]
+                self.assertEqual(sorted(s["metadata"]["name"] for s in scraped), expected)
+                for service in scraped:
+                    self.assertIn("metrics", service_ports(service), service["metadata"]["name"])
+                for name, deployment in rapport_deployments(objects).items():
+                    labels = deployment["spec"]["template"]["metadata"]["labels"]
+                    covering = [s for s in scraped if selects({"matchLabels": s["spec"]["selector"]}, labels)]
+                    self.assertEqual(len(covering), 1, f"{name} is scraped through exactly one Service")
 
 
 class NetworkPolicies(unittest.TestCase):
