@@ -472,6 +472,20 @@ class NetworkPolicies(unittest.TestCase):
         migrate = policies["rapport-migrate"]["spec"]
         self.assertEqual({p["port"] for rule in migrate["egress"] for p in rule["ports"]}, {53, 5432})
 
+    def test_load_balancer_clients_reach_the_gateway(self) -> None:
+        """production.yaml exposes the gateway as a LoadBalancer: its
+        NetworkPolicy admits the load balancer's source ranges."""
+        objects = RENDERINGS["production"]
+        service = of_kind(objects, "Service")["rapport-gateway"]["spec"]
+        self.assertEqual(service["type"], "LoadBalancer")
+        grpc_rule = next(rule for rule in of_kind(objects, "NetworkPolicy")["rapport-gateway"]["spec"]["ingress"]
+                         if rule["ports"][0]["port"] == 50050)
+        cidrs = [peer["ipBlock"]["cidr"] for peer in grpc_rule["from"] if "ipBlock" in peer]
+        self.assertTrue(service["loadBalancerSourceRanges"])
+        self.assertLessEqual(set(service["loadBalancerSourceRanges"]), set(cidrs))
+        # Without peers the policy admits any address: nothing to refuse.
+        chart.render({"services": {"gateway": {"service": {"type": "LoadBalancer"}}}, "networkPolicy": {"enabled": True}})
+
     def test_declared_callers_may_call(self) -> None:
         values = merged(chart.load_values("production.yaml"), {"services": {"reporting": {
             "enabled": True, "ports": {"grpc": 50055, "metrics": 9155}, "database": True, "calls": ["contacts"]}}})
@@ -553,6 +567,12 @@ class Values(unittest.TestCase):
             ({"services": {"contacts": {"autoscaling": {"minReplicas": 5, "maxReplicas": 2}}}}, "minReplicas (5)"),
             ({"services": {"gateway": {"calls": ["billing"]}}}, '"billing"'),
             ({"grpcRoute": {"enabled": True}}, "grpcRoute.parentRefs"),
+            ({"services": {"gateway": {"service": {"type": "LoadBalancer"}}},
+              "networkPolicy": {"enabled": True, "gatewayFrom": [{"namespaceSelector": {}}]}},
+             "networkPolicy.gatewayFrom has no ipBlock"),
+            ({"services": {"gateway": {"service": {"type": "NodePort"}}},
+              "networkPolicy": {"enabled": True, "gatewayFrom": [{"podSelector": {}}]}},
+             "services.gateway.service.type is NodePort"),
         ]
         for values, detail in cases:
             with self.subTest(values=values):

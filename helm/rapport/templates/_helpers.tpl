@@ -162,6 +162,15 @@ says what to set.
 {{- if and .Values.grpcRoute.enabled (not .Values.grpcRoute.parentRefs) -}}
 {{- fail "grpcRoute.enabled needs grpcRoute.parentRefs (the Gateway to attach to)" -}}
 {{- end -}}
+{{- /* Traffic through a LoadBalancer or NodePort comes from outside the cluster: only an ipBlock admits it. */ -}}
+{{- if and .Values.networkPolicy.enabled .Values.networkPolicy.gatewayFrom (hasKey $services "gateway") -}}
+{{- $type := (get $services "gateway").service.type -}}
+{{- $ipBlocks := list -}}
+{{- range .Values.networkPolicy.gatewayFrom }}{{ if .ipBlock }}{{ $ipBlocks = append $ipBlocks .ipBlock }}{{ end }}{{ end -}}
+{{- if and (ne $type "ClusterIP") (not $ipBlocks) -}}
+{{- fail (printf "services.gateway.service.type is %s, but networkPolicy.gatewayFrom has no ipBlock, so the gateway's NetworkPolicy would drop every client of that %s: add an ipBlock peer with the clients' CIDR (and the load balancer's health-check ranges when it probes the pods directly), or leave gatewayFrom empty to admit any address" $type $type) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/* One egress rule from networkPolicy.<target>: its ports, to its peers (none listed: any address). */}}
