@@ -139,12 +139,24 @@ def gateway_target(raw: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-def seconds(duration: str) -> int:
-    """A kit duration (`20s`, `5m`) in seconds."""
+def milliseconds(duration: str) -> int:
+    """A kit duration (`500ms`, `20s`, `5m`; services/kit/src/config.rs
+    parse_duration) in milliseconds."""
     match = re.fullmatch(r"(\d+)(ms|s|m|h|d)?", duration)
     assert match, duration
-    factor = {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
-    return int(int(match.group(1)) * factor)
+    factor = {"ms": 1, "s": 1000, None: 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}[match.group(2)]
+    return int(match.group(1)) * factor
+
+
+def seconds(duration: str) -> int:
+    """A kit duration (`20s`, `5m`) in whole seconds."""
+    return milliseconds(duration) // 1000
+
+
+# How long cluster DNS may keep answering with a pod that left its Service's
+# endpoints: CoreDNS's default TTL for Service records (README, values.yaml
+# `routing.dnsTtl`).
+DNS_TTL_MS = 5000
 
 
 class Lint(unittest.TestCase):
@@ -281,8 +293,40 @@ class Deployments(unittest.TestCase):
                 pre_stop = main["lifecycle"]["preStop"]["sleep"]["seconds"]
                 grace = seconds(env(deployment)["SHUTDOWN_GRACE"]["value"])
                 self.assertGreater(pre_stop, 0)
+                # The drain, then 15 s to close the database pool and flush spans.
                 self.assertGreaterEqual(deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"],
-                                        pre_stop + grace + 5)
+                                        pre_stop + grace + 15)
+
+    def test_routed_pods_outlast_the_gateways_view_of_them(self) -> None:
+        """A terminating backend pod keeps serving through its preStop sleep
+        until the gateway has stopped calling it: DNS drops it after its TTL,
+        the gateway resolves again every GATEWAY_DNS_REFRESH, plus one
+        GATEWAY_HEALTH_INTERVAL of slack."""
+        for rendering, objects in RENDERINGS.items():
+            deployments = rapport_deployments(objects)
+            gateway = env(deployments["rapport-gateway"])
+            needed = (milliseconds(gateway["GATEWAY_DNS_REFRESH"]["value"]) + DNS_TTL_MS
+                      + milliseconds(gateway["GATEWAY_HEALTH_INTERVAL"]["value"]))
+            routed = [name for name in gateway if name.startswith("GATEWAY_BACKEND_")]
+            self.assertEqual(routed, ["GATEWAY_BACKEND_CONTACTS"])
+            for variable in routed:
+                host, _ = gateway_target(gateway[variable]["value"])
+                backend = deployments[host.removesuffix("-headless")]
+                with self.subTest(rendering=rendering, backend=backend["metadata"]["name"]):
+                    pre_stop = container(backend)["lifecycle"]["preStop"]["sleep"]["seconds"]
+                    self.assertGreaterEqual(pre_stop * 1000, needed)
+
+    def test_gateway_timing_comes_from_values(self) -> None:
+        values = {"routing": {"dnsRefresh": "500ms", "healthInterval": "1500ms"},
+                  "services": {"contacts": {"shutdown": {"preStopSeconds": 7}}}}
+        deployments = rapport_deployments(chart.objects(chart.render(values)))
+        gateway = env(deployments["rapport-gateway"])
+        self.assertEqual(gateway["GATEWAY_DNS_REFRESH"]["value"], "500ms")
+        self.assertEqual(gateway["GATEWAY_HEALTH_INTERVAL"]["value"], "1500ms")
+        self.assertEqual(deployments["rapport-contacts"]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"],
+                         7 + 20 + 15)
+        # Without a gateway nothing re-resolves the headless Service: no minimum.
+        chart.render({"services": {"gateway": {"enabled": False}, "contacts": {"shutdown": {"preStopSeconds": 1}}}})
 
     def test_pdb_and_hpa_cover_every_deployment(self) -> None:
         for rendering, objects, deployment in self.each():
@@ -547,6 +591,7 @@ class Values(unittest.TestCase):
             ({"database": {"acquireTimeout": "5 seconds"}}, "/database/acquireTimeout", "5 seconds"),
             ({"networkPolicy": {"postgresql": {"to": [{"ipBlok": {"cidr": "10.0.0.0/8"}}]}}}, "/networkPolicy/postgresql/to/0",
              "ipBlok"),
+            ({"routing": {"dnsRefresh": "2 seconds"}}, "/routing/dnsRefresh", "2 seconds"),
         ]
         for values, path, detail in cases:
             with self.subTest(values=values):
@@ -573,6 +618,15 @@ class Values(unittest.TestCase):
             ({"services": {"gateway": {"service": {"type": "NodePort"}}},
               "networkPolicy": {"enabled": True, "gatewayFrom": [{"podSelector": {}}]}},
              "services.gateway.service.type is NodePort"),
+            ({"services": {"contacts": {"shutdown": {"preStopSeconds": 5}}}},
+             "services.contacts.shutdown.preStopSeconds (5) is shorter than the gateway takes to stop calling a "
+             "terminating pod, routing.dnsRefresh (2s) + routing.healthInterval (2s) + routing.dnsTtl (5s): "
+             "set preStopSeconds to at least 9"),
+            ({"routing": {"dnsRefresh": "10s"}}, "set preStopSeconds to at least 17"),
+            ({"services": {"gateway": {"env": {"GATEWAY_DNS_REFRESH": "30s"}}}},
+             "services.gateway.env.GATEWAY_DNS_REFRESH (30s)"),
+            ({"services": {"gateway": {"env": {"GATEWAY_HEALTH_INTERVAL": "2x"}}}},
+             'services.gateway.env.GATEWAY_HEALTH_INTERVAL: "2x" is not a duration'),
         ]
         for values, detail in cases:
             with self.subTest(values=values):
