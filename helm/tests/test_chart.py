@@ -592,6 +592,9 @@ class Values(unittest.TestCase):
             ({"networkPolicy": {"postgresql": {"to": [{"ipBlok": {"cidr": "10.0.0.0/8"}}]}}}, "/networkPolicy/postgresql/to/0",
              "ipBlok"),
             ({"routing": {"dnsRefresh": "2 seconds"}}, "/routing/dnsRefresh", "2 seconds"),
+            # A zero-second preStop sleep is refused by API servers before 1.33 (Chart.yaml allows 1.30).
+            ({"services": {"gateway": {"shutdown": {"preStopSeconds": 0}}}},
+             "/services/gateway/shutdown/preStopSeconds", "minimum"),
         ]
         for values, path, detail in cases:
             with self.subTest(values=values):
