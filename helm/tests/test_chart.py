@@ -638,6 +638,45 @@ class Values(unittest.TestCase):
                 self.assertIn(detail, str(refused.exception))
 
 
+class Documentation(unittest.TestCase):
+    """What README.md says about installing, checked against the chart."""
+
+    README = (chart.ROOT / "README.md").read_text()
+
+    def helm_commands(self) -> list[str]:
+        """Every `helm install`/`helm upgrade` command in the README and the
+        example values, continuation lines joined."""
+        texts = [self.README, (chart.EXAMPLES / "production.yaml").read_text()]
+        commands = []
+        for text in texts:
+            joined = re.sub(r"\\\n\s*", " ", text)
+            commands += [line.strip(" #") for line in joined.splitlines()
+                         if re.match(r"^[\s#]*helm (install|upgrade) ", line)]
+        return commands
+
+    def test_upgrades_pass_the_values_file_again(self) -> None:
+        """--reuse-values drops the new chart's defaults, so an upgrade to a
+        chart version with a new or renamed value fails the schema."""
+        commands = self.helm_commands()
+        self.assertGreaterEqual(len(commands), 4, commands)
+        for command in commands:
+            with self.subTest(command=command):
+                self.assertNotIn("--reuse-values", command)
+                self.assertRegex(command, r" -f \S+\.yaml")
+
+    def test_readme_names_the_default_secret_as_the_chart_does(self) -> None:
+        examples = re.findall(r"release\s+`([^`]+)`(?:\s+uses)?\s+the\s+Secret\s+`([^`]+)`", self.README)
+        releases = {release for release, _ in examples}
+        self.assertTrue({"rapport", "crm"} < releases, "examples with and without 'rapport' in the release name")
+        for release, secret in examples:
+            with self.subTest(release=release):
+                rendered = chart.render(None, release=release)
+                deployments = rapport_deployments(chart.objects(rendered))
+                reference = env(deployments[f"{secret}-contacts"])["DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+                self.assertEqual(reference["name"], secret)
+                self.assertIn(f"create secret generic {secret} ", rendered["rapport/templates/NOTES.txt"])
+
+
 class PlainManifests(unittest.TestCase):
     def test_k8s_is_the_chart_rendered_with_default_values(self) -> None:
         problems = chart.drift(chart.k8s_files(RENDERED["default"]), chart.K8S)
