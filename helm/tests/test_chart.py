@@ -367,6 +367,8 @@ class Deployments(unittest.TestCase):
         for rendering, objects, deployment in self.each():
             with self.subTest(rendering=rendering, deployment=deployment["metadata"]["name"]):
                 variables = env(deployment)
+                if deployment["metadata"]["labels"]["app.kubernetes.io/component"] == "contacts":
+                    self.assertIn("DATABASE_URL", variables, "contacts reads the database")
                 if "DATABASE_URL" in variables:
                     self.assertEqual(variables["RAPPORT_AUTO_MIGRATE"]["value"], "false")
 
@@ -454,6 +456,30 @@ class Gateway(unittest.TestCase):
         production = RENDERED["production"]["rapport/templates/NOTES.txt"]
         self.assertIn("identity provider", production)
         self.assertIn("https://api.crm.example.com", production)
+        self.assertNotIn("ingress.tls is empty", production)
+
+    def test_notes_say_grpc_through_ingress_nginx_needs_tls(self) -> None:
+        notes = chart.render({"ingress": {"enabled": True}})["rapport/templates/NOTES.txt"]
+        self.assertIn("http://rapport.example.com", notes)
+        self.assertIn("ingress.tls is empty: ingress-nginx speaks HTTP/2, which gRPC needs, only on its TLS listener", notes)
+
+    def test_restart_commands_restart_only_the_services(self) -> None:
+        """The restart after changing keys selects the service Deployments,
+        not the dev PostgreSQL and Redis."""
+        values = merged(DEV_VALUES, {"auth": {"apiKeys": {"enabled": True}}, "credentials": {"apiKeys": '{"keys": []}'}})
+        rendered = chart.render(values)
+        deployments = of_kind(chart.objects(rendered), "Deployment")
+        self.assertTrue({"rapport-dev-postgresql", "rapport-dev-redis"} <= set(deployments), set(deployments))
+        readme = re.sub(r"\s*\n\s*", " ", (chart.ROOT / "README.md").read_text())
+        sources = {"NOTES.txt": rendered["rapport/templates/NOTES.txt"], "README.md": readme}
+        for source, text in sources.items():
+            selectors = re.findall(r"rollout restart deployment -l ([^\s`]+)", text)
+            with self.subTest(source=source):
+                self.assertTrue(selectors, f"{source} says how to restart")
+                for raw in selectors:
+                    selector = {"matchLabels": dict(term.split("=", 1) for term in raw.split(","))}
+                    restarted = {name for name, d in deployments.items() if selects(selector, d["metadata"]["labels"])}
+                    self.assertEqual(restarted, set(rapport_deployments(chart.objects(rendered))), raw)
 
 
 class Observability(unittest.TestCase):
