@@ -37,13 +37,13 @@ def load_values(name: str) -> dict[str, Any]:
     return values
 
 
-def render(values: dict[str, Any] | None = None, *, upgrade: bool = False) -> dict[str, str]:
+def render(values: dict[str, Any] | None = None, *, upgrade: bool = False, release: str = RELEASE) -> dict[str, str]:
     """Every template's output (path -> text), as `helm install` would
     produce it: values are checked against values.schema.json first."""
     with helm.Chart.load(CHART) as chart:
         return chart.render(
             values,
-            name=RELEASE,
+            name=release,
             namespace=NAMESPACE,
             is_install=not upgrade,
             is_upgrade=upgrade,

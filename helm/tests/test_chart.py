@@ -99,9 +99,35 @@ def port(deployment: dict[str, Any], name: str) -> int:
 
 
 def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    """Whether a label selector (matchLabels only) selects `labels`."""
-    assert set(selector) <= {"matchLabels"}, selector
-    return all(labels.get(key) == value for key, value in selector.get("matchLabels", {}).items())
+    """Whether a LabelSelector (matchLabels and matchExpressions) selects `labels`."""
+    assert set(selector) <= {"matchLabels", "matchExpressions"}, selector
+    if not all(labels.get(key) == value for key, value in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator, values = expression["key"], expression["operator"], expression.get("values", [])
+        matched = {
+            "In": key in labels and labels[key] in values,
+            "NotIn": key not in labels or labels[key] not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[operator]
+        if not matched:
+            return False
+    return True
+
+
+def service_ports(service: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {entry["name"]: entry for entry in service["spec"]["ports"]}
+
+
+def metrics_service(objects: list[dict[str, Any]], deployment: dict[str, Any]) -> dict[str, Any]:
+    """The Service that carries a Deployment's `metrics` port: its own when
+    that is a ClusterIP Service, else `<name>-metrics`."""
+    services = of_kind(objects, "Service")
+    name = deployment["metadata"]["name"]
+    if services[name]["spec"]["type"] == "ClusterIP":
+        return services[name]
+    return services[f"{name}-metrics"]
 
 
 def gateway_target(raw: str) -> tuple[str, int]:
@@ -113,12 +139,24 @@ def gateway_target(raw: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-def seconds(duration: str) -> int:
-    """A kit duration (`20s`, `5m`) in seconds."""
+def milliseconds(duration: str) -> int:
+    """A kit duration (`500ms`, `20s`, `5m`; services/kit/src/config.rs
+    parse_duration) in milliseconds."""
     match = re.fullmatch(r"(\d+)(ms|s|m|h|d)?", duration)
     assert match, duration
-    factor = {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
-    return int(int(match.group(1)) * factor)
+    factor = {"ms": 1, "s": 1000, None: 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}[match.group(2)]
+    return int(match.group(1)) * factor
+
+
+def seconds(duration: str) -> int:
+    """A kit duration (`20s`, `5m`) in whole seconds."""
+    return milliseconds(duration) // 1000
+
+
+# How long cluster DNS may keep answering with a pod that left its Service's
+# endpoints: CoreDNS's default TTL for Service records (README, values.yaml
+# `routing.dnsTtl`).
+DNS_TTL_MS = 5000
 
 
 class Lint(unittest.TestCase):
@@ -229,12 +267,13 @@ class Deployments(unittest.TestCase):
                 prefix = component.upper()
                 self.assertEqual(variables[f"{prefix}_ADDR"]["value"], f"0.0.0.0:{port(deployment, 'grpc')}")
                 self.assertEqual(variables[f"{prefix}_METRICS_ADDR"]["value"], f"0.0.0.0:{port(deployment, 'metrics')}")
+                labels = deployment["spec"]["template"]["metadata"]["labels"]
                 service = of_kind(objects, "Service")[deployment["metadata"]["name"]]
-                ports = {entry["name"]: entry for entry in service["spec"]["ports"]}
-                self.assertEqual(ports["grpc"]["targetPort"], "grpc")
-                self.assertEqual(ports["metrics"]["targetPort"], "metrics", "metrics port named on every Service")
-                self.assertTrue(selects({"matchLabels": service["spec"]["selector"]},
-                                        deployment["spec"]["template"]["metadata"]["labels"]))
+                self.assertEqual(service_ports(service)["grpc"]["targetPort"], "grpc")
+                self.assertTrue(selects({"matchLabels": service["spec"]["selector"]}, labels))
+                metrics = metrics_service(objects, deployment)
+                self.assertEqual(service_ports(metrics)["metrics"]["targetPort"], "metrics")
+                self.assertTrue(selects({"matchLabels": metrics["spec"]["selector"]}, labels))
 
     def test_grpc_probes_ask_for_liveness_and_readiness(self) -> None:
         for rendering, _, deployment in self.each():
@@ -254,8 +293,40 @@ class Deployments(unittest.TestCase):
                 pre_stop = main["lifecycle"]["preStop"]["sleep"]["seconds"]
                 grace = seconds(env(deployment)["SHUTDOWN_GRACE"]["value"])
                 self.assertGreater(pre_stop, 0)
+                # The drain, then 15 s to close the database pool and flush spans.
                 self.assertGreaterEqual(deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"],
-                                        pre_stop + grace + 5)
+                                        pre_stop + grace + 15)
+
+    def test_routed_pods_outlast_the_gateways_view_of_them(self) -> None:
+        """A terminating backend pod keeps serving through its preStop sleep
+        until the gateway has stopped calling it: DNS drops it after its TTL,
+        the gateway resolves again every GATEWAY_DNS_REFRESH, plus one
+        GATEWAY_HEALTH_INTERVAL of slack."""
+        for rendering, objects in RENDERINGS.items():
+            deployments = rapport_deployments(objects)
+            gateway = env(deployments["rapport-gateway"])
+            needed = (milliseconds(gateway["GATEWAY_DNS_REFRESH"]["value"]) + DNS_TTL_MS
+                      + milliseconds(gateway["GATEWAY_HEALTH_INTERVAL"]["value"]))
+            routed = [name for name in gateway if name.startswith("GATEWAY_BACKEND_")]
+            self.assertEqual(routed, ["GATEWAY_BACKEND_CONTACTS"])
+            for variable in routed:
+                host, _ = gateway_target(gateway[variable]["value"])
+                backend = deployments[host.removesuffix("-headless")]
+                with self.subTest(rendering=rendering, backend=backend["metadata"]["name"]):
+                    pre_stop = container(backend)["lifecycle"]["preStop"]["sleep"]["seconds"]
+                    self.assertGreaterEqual(pre_stop * 1000, needed)
+
+    def test_gateway_timing_comes_from_values(self) -> None:
+        values = {"routing": {"dnsRefresh": "500ms", "healthInterval": "1500ms"},
+                  "services": {"contacts": {"shutdown": {"preStopSeconds": 7}}}}
+        deployments = rapport_deployments(chart.objects(chart.render(values)))
+        gateway = env(deployments["rapport-gateway"])
+        self.assertEqual(gateway["GATEWAY_DNS_REFRESH"]["value"], "500ms")
+        self.assertEqual(gateway["GATEWAY_HEALTH_INTERVAL"]["value"], "1500ms")
+        self.assertEqual(deployments["rapport-contacts"]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"],
+                         7 + 20 + 15)
+        # Without a gateway nothing re-resolves the headless Service: no minimum.
+        chart.render({"services": {"gateway": {"enabled": False}, "contacts": {"shutdown": {"preStopSeconds": 1}}}})
 
     def test_pdb_and_hpa_cover_every_deployment(self) -> None:
         for rendering, objects, deployment in self.each():
@@ -296,6 +367,8 @@ class Deployments(unittest.TestCase):
         for rendering, objects, deployment in self.each():
             with self.subTest(rendering=rendering, deployment=deployment["metadata"]["name"]):
                 variables = env(deployment)
+                if deployment["metadata"]["labels"]["app.kubernetes.io/component"] == "contacts":
+                    self.assertIn("DATABASE_URL", variables, "contacts reads the database")
                 if "DATABASE_URL" in variables:
                     self.assertEqual(variables["RAPPORT_AUTO_MIGRATE"]["value"], "false")
 
@@ -341,13 +414,29 @@ class Gateway(unittest.TestCase):
                 self.assertTrue(selects({"matchLabels": headless["spec"]["selector"]},
                                         contacts["spec"]["template"]["metadata"]["labels"]))
 
-    def test_every_service_names_its_metrics_port(self) -> None:
-        for rendering, objects in RENDERINGS.items():
-            for name, service in of_kind(objects, "Service").items():
-                if service["metadata"]["labels"]["app.kubernetes.io/name"] != "rapport":
-                    continue
+    def test_metrics_stay_inside_the_cluster(self) -> None:
+        """An exposed (LoadBalancer, NodePort) Service carries gRPC only;
+        /metrics is on a ClusterIP `<name>-metrics` Service instead."""
+        exposed_contacts = merged(chart.load_values("production.yaml"),
+                                  {"services": {"contacts": {"service": {"type": "NodePort"}}}})
+        renderings = dict(RENDERINGS, exposed_contacts=chart.objects(chart.render(exposed_contacts)))
+        for rendering, objects in renderings.items():
+            services = of_kind(objects, "Service")
+            for name, deployment in rapport_deployments(objects).items():
                 with self.subTest(rendering=rendering, service=name):
-                    self.assertIn("metrics", [p["name"] for p in service["spec"]["ports"]])
+                    main = services[name]
+                    if main["spec"]["type"] == "ClusterIP":
+                        self.assertIn("metrics", service_ports(main))
+                        self.assertNotIn(f"{name}-metrics", services)
+                    else:
+                        self.assertEqual(list(service_ports(main)), ["grpc"], "/metrics must not be published")
+                        metrics = services[f"{name}-metrics"]
+                        self.assertEqual(metrics["spec"]["type"], "ClusterIP")
+                        self.assertEqual(list(service_ports(metrics)), ["metrics"])
+                        self.assertEqual(service_ports(metrics)["metrics"]["port"], port(deployment, "metrics"))
+        exposed = {name for name, service in of_kind(renderings["exposed_contacts"], "Service").items()
+                   if service["spec"].get("type", "ClusterIP") != "ClusterIP"}
+        self.assertEqual(exposed, {"rapport-gateway", "rapport-contacts"})
 
     def test_exposure(self) -> None:
         objects = RENDERINGS["production"]
@@ -367,6 +456,30 @@ class Gateway(unittest.TestCase):
         production = RENDERED["production"]["rapport/templates/NOTES.txt"]
         self.assertIn("identity provider", production)
         self.assertIn("https://api.crm.example.com", production)
+        self.assertNotIn("ingress.tls is empty", production)
+
+    def test_notes_say_grpc_through_ingress_nginx_needs_tls(self) -> None:
+        notes = chart.render({"ingress": {"enabled": True}})["rapport/templates/NOTES.txt"]
+        self.assertIn("http://rapport.example.com", notes)
+        self.assertIn("ingress.tls is empty: ingress-nginx speaks HTTP/2, which gRPC needs, only on its TLS listener", notes)
+
+    def test_restart_commands_restart_only_the_services(self) -> None:
+        """The restart after changing keys selects the service Deployments,
+        not the dev PostgreSQL and Redis."""
+        values = merged(DEV_VALUES, {"auth": {"apiKeys": {"enabled": True}}, "credentials": {"apiKeys": '{"keys": []}'}})
+        rendered = chart.render(values)
+        deployments = of_kind(chart.objects(rendered), "Deployment")
+        self.assertTrue({"rapport-dev-postgresql", "rapport-dev-redis"} <= set(deployments), set(deployments))
+        readme = re.sub(r"\s*\n\s*", " ", (chart.ROOT / "README.md").read_text())
+        sources = {"NOTES.txt": rendered["rapport/templates/NOTES.txt"], "README.md": readme}
+        for source, text in sources.items():
+            selectors = re.findall(r"rollout restart deployment -l ([^\s`]+)", text)
+            with self.subTest(source=source):
+                self.assertTrue(selectors, f"{source} says how to restart")
+                for raw in selectors:
+                    selector = {"matchLabels": dict(term.split("=", 1) for term in raw.split(","))}
+                    restarted = {name for name, d in deployments.items() if selects(selector, d["metadata"]["labels"])}
+                    self.assertEqual(restarted, set(rapport_deployments(chart.objects(rendered))), raw)
 
 
 class Observability(unittest.TestCase):
@@ -379,10 +492,31 @@ class Observability(unittest.TestCase):
             self.assertEqual(variables["OTEL_TRACES_SAMPLER_ARG"]["value"], "0.1")
         monitor = of_kind(objects, "ServiceMonitor")["rapport"]
         self.assertEqual(monitor["spec"]["endpoints"][0]["port"], "metrics")
-        scraped = [service for service in of_kind(objects, "Service").values()
-                   if selects({"matchLabels": monitor["spec"]["selector"]["matchLabels"]}, service["metadata"]["labels"])
-                   and "rapport/headless" not in service["metadata"]["labels"]]
-        self.assertEqual(sorted(s["metadata"]["name"] for s in scraped), ["rapport-contacts", "rapport-gateway"])
+
+    def test_service_monitor_scrapes_each_pod_once(self) -> None:
+        """The ServiceMonitor's own selector picks one Service with a
+        `metrics` port per Deployment: not the headless ones, not an exposed
+        Service (production's gateway is a LoadBalancer)."""
+        exposed_contacts = merged(chart.load_values("production.yaml"),
+                                  {"services": {"contacts": {"service": {"type": "NodePort"}}}})
+        for rendering, values, expected in [
+            ("production", chart.load_values("production.yaml"), ["rapport-contacts", "rapport-gateway-metrics"]),
+            ("exposed contacts", exposed_contacts, ["rapport-contacts-metrics", "rapport-gateway-metrics"]),
+            ("default with a ServiceMonitor", {"metrics": {"serviceMonitor": {"enabled": True}}},
+             ["rapport-contacts", "rapport-gateway"]),
+        ]:
+            with self.subTest(rendering=rendering):
+                objects = chart.objects(chart.render(values))
+                monitor = of_kind(objects, "ServiceMonitor")["rapport"]
+                scraped = [service for service in of_kind(objects, "Service").values()
+                           if selects(monitor["spec"]["selector"], service["metadata"]["labels"])]
+                self.assertEqual(sorted(s["metadata"]["name"] for s in scraped), expected)
+                for service in scraped:
+                    self.assertIn("metrics", service_ports(service), service["metadata"]["name"])
+                for name, deployment in rapport_deployments(objects).items():
+                    labels = deployment["spec"]["template"]["metadata"]["labels"]
+                    covering = [s for s in scraped if selects({"matchLabels": s["spec"]["selector"]}, labels)]
+                    self.assertEqual(len(covering), 1, f"{name} is scraped through exactly one Service")
 
 
 class NetworkPolicies(unittest.TestCase):
@@ -407,6 +541,20 @@ class NetworkPolicies(unittest.TestCase):
         self.assertEqual(gateway_ports, {53, 6379, 4317, 50051}, "the gateway keeps no data: no PostgreSQL")
         migrate = policies["rapport-migrate"]["spec"]
         self.assertEqual({p["port"] for rule in migrate["egress"] for p in rule["ports"]}, {53, 5432})
+
+    def test_load_balancer_clients_reach_the_gateway(self) -> None:
+        """production.yaml exposes the gateway as a LoadBalancer: its
+        NetworkPolicy admits the load balancer's source ranges."""
+        objects = RENDERINGS["production"]
+        service = of_kind(objects, "Service")["rapport-gateway"]["spec"]
+        self.assertEqual(service["type"], "LoadBalancer")
+        grpc_rule = next(rule for rule in of_kind(objects, "NetworkPolicy")["rapport-gateway"]["spec"]["ingress"]
+                         if rule["ports"][0]["port"] == 50050)
+        cidrs = [peer["ipBlock"]["cidr"] for peer in grpc_rule["from"] if "ipBlock" in peer]
+        self.assertTrue(service["loadBalancerSourceRanges"])
+        self.assertLessEqual(set(service["loadBalancerSourceRanges"]), set(cidrs))
+        # Without peers the policy admits any address: nothing to refuse.
+        chart.render({"services": {"gateway": {"service": {"type": "LoadBalancer"}}}, "networkPolicy": {"enabled": True}})
 
     def test_declared_callers_may_call(self) -> None:
         values = merged(chart.load_values("production.yaml"), {"services": {"reporting": {
@@ -469,6 +617,10 @@ class Values(unittest.TestCase):
             ({"database": {"acquireTimeout": "5 seconds"}}, "/database/acquireTimeout", "5 seconds"),
             ({"networkPolicy": {"postgresql": {"to": [{"ipBlok": {"cidr": "10.0.0.0/8"}}]}}}, "/networkPolicy/postgresql/to/0",
              "ipBlok"),
+            ({"routing": {"dnsRefresh": "2 seconds"}}, "/routing/dnsRefresh", "2 seconds"),
+            # A zero-second preStop sleep is refused by API servers before 1.33 (Chart.yaml allows 1.30).
+            ({"services": {"gateway": {"shutdown": {"preStopSeconds": 0}}}},
+             "/services/gateway/shutdown/preStopSeconds", "minimum"),
         ]
         for values, path, detail in cases:
             with self.subTest(values=values):
@@ -489,12 +641,66 @@ class Values(unittest.TestCase):
             ({"services": {"contacts": {"autoscaling": {"minReplicas": 5, "maxReplicas": 2}}}}, "minReplicas (5)"),
             ({"services": {"gateway": {"calls": ["billing"]}}}, '"billing"'),
             ({"grpcRoute": {"enabled": True}}, "grpcRoute.parentRefs"),
+            ({"services": {"gateway": {"service": {"type": "LoadBalancer"}}},
+              "networkPolicy": {"enabled": True, "gatewayFrom": [{"namespaceSelector": {}}]}},
+             "networkPolicy.gatewayFrom has no ipBlock"),
+            ({"services": {"gateway": {"service": {"type": "NodePort"}}},
+              "networkPolicy": {"enabled": True, "gatewayFrom": [{"podSelector": {}}]}},
+             "services.gateway.service.type is NodePort"),
+            ({"services": {"contacts": {"shutdown": {"preStopSeconds": 5}}}},
+             "services.contacts.shutdown.preStopSeconds (5) is shorter than the gateway takes to stop calling a "
+             "terminating pod, routing.dnsRefresh (2s) + routing.healthInterval (2s) + routing.dnsTtl (5s): "
+             "set preStopSeconds to at least 9"),
+            ({"routing": {"dnsRefresh": "10s"}}, "set preStopSeconds to at least 17"),
+            ({"services": {"gateway": {"env": {"GATEWAY_DNS_REFRESH": "30s"}}}},
+             "services.gateway.env.GATEWAY_DNS_REFRESH (30s)"),
+            ({"services": {"gateway": {"env": {"GATEWAY_HEALTH_INTERVAL": "2x"}}}},
+             'services.gateway.env.GATEWAY_HEALTH_INTERVAL: "2x" is not a duration'),
         ]
         for values, detail in cases:
             with self.subTest(values=values):
                 with self.assertRaises(helm.HelmRenderError) as refused:
                     chart.render(values)
                 self.assertIn(detail, str(refused.exception))
+
+
+class Documentation(unittest.TestCase):
+    """What README.md says about installing, checked against the chart."""
+
+    README = (chart.ROOT / "README.md").read_text()
+
+    def helm_commands(self) -> list[str]:
+        """Every `helm install`/`helm upgrade` command in the README and the
+        example values, continuation lines joined."""
+        texts = [self.README, (chart.EXAMPLES / "production.yaml").read_text()]
+        commands = []
+        for text in texts:
+            joined = re.sub(r"\\\n\s*", " ", text)
+            commands += [line.strip(" #") for line in joined.splitlines()
+                         if re.match(r"^[\s#]*helm (install|upgrade) ", line)]
+        return commands
+
+    def test_upgrades_pass_the_values_file_again(self) -> None:
+        """--reuse-values drops the new chart's defaults, so an upgrade to a
+        chart version with a new or renamed value fails the schema."""
+        commands = self.helm_commands()
+        self.assertGreaterEqual(len(commands), 4, commands)
+        for command in commands:
+            with self.subTest(command=command):
+                self.assertNotIn("--reuse-values", command)
+                self.assertRegex(command, r" -f \S+\.yaml")
+
+    def test_readme_names_the_default_secret_as_the_chart_does(self) -> None:
+        examples = re.findall(r"release\s+`([^`]+)`(?:\s+uses)?\s+the\s+Secret\s+`([^`]+)`", self.README)
+        releases = {release for release, _ in examples}
+        self.assertTrue({"rapport", "crm"} < releases, "examples with and without 'rapport' in the release name")
+        for release, secret in examples:
+            with self.subTest(release=release):
+                rendered = chart.render(None, release=release)
+                deployments = rapport_deployments(chart.objects(rendered))
+                reference = env(deployments[f"{secret}-contacts"])["DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+                self.assertEqual(reference["name"], secret)
+                self.assertIn(f"create secret generic {secret} ", rendered["rapport/templates/NOTES.txt"])
 
 
 class PlainManifests(unittest.TestCase):

@@ -43,6 +43,8 @@ credentials, always by secretKeyRef, then extraEnv.
 {{- end -}}
 {{- end -}}
 {{- if eq $name "gateway" -}}
+{{- $_ := set $plain "GATEWAY_DNS_REFRESH" $values.routing.dnsRefresh -}}
+{{- $_ := set $plain "GATEWAY_HEALTH_INTERVAL" $values.routing.healthInterval -}}
 {{- range $area, $backend := $values.services -}}
 {{- if $backend.area -}}
 {{- $variable := printf "GATEWAY_BACKEND_%s" (upper $backend.area) -}}

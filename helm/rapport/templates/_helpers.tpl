@@ -84,9 +84,60 @@ services.<name> (maps merge, lists and scalars replace).
 dns:{{ include "rapport.fullname" .root }}-{{ .name }}-headless:{{ .svc.ports.grpc | int }}
 {{- end -}}
 
-{{/* terminationGracePeriodSeconds: the preStop sleep, the drain, and 10 s to exit. */}}
+{{/* terminationGracePeriodSeconds: the preStop sleep, the drain, and 15 s to close pools and flush spans. */}}
 {{- define "rapport.terminationGrace" -}}
-{{- add .shutdown.preStopSeconds .shutdown.graceSeconds 10 -}}
+{{- add .shutdown.preStopSeconds .shutdown.graceSeconds 15 -}}
+{{- end -}}
+
+{{/*
+A duration as the services parse it (kit's parse_duration: 500ms, 2s, 1m;
+a bare number is seconds), in milliseconds. Context: dict value, name (the
+key, for the message).
+*/}}
+{{- define "rapport.milliseconds" -}}
+{{- $raw := toString .value | trim -}}
+{{- if not (regexMatch "^[0-9]+\\s*(ms|s|m|h|d)?$" $raw) -}}
+{{- fail (printf "%s: %q is not a duration (e.g. 500ms, 2s, 1m)" .name $raw) -}}
+{{- end -}}
+{{- $number := regexFind "^[0-9]+" $raw -}}
+{{- $factor := get (dict "" 1000 "ms" 1 "s" 1000 "m" 60000 "h" 3600000 "d" 86400000) (trimPrefix $number $raw | trim) -}}
+{{- mul (int64 $number) $factor -}}
+{{- end -}}
+
+{{/*
+Refuses a routed service whose preStop sleep ends before the gateway can
+have stopped calling the pod: cluster DNS answers without it after dnsTtl,
+the gateway resolves again within dnsRefresh, plus one healthInterval of
+slack (see `routing` in values.yaml). A GATEWAY_* setting in
+services.gateway.env wins over routing.*, here as in the pod.
+*/}}
+{{- define "rapport.validateShutdown" -}}
+{{- $services := include "rapport.services" . | fromJson -}}
+{{- if hasKey $services "gateway" -}}
+{{- $gatewayEnv := (get $services "gateway").env | default dict -}}
+{{- $parts := list -}}
+{{- range $variable, $key := dict "GATEWAY_DNS_REFRESH" "dnsRefresh" "GATEWAY_HEALTH_INTERVAL" "healthInterval" -}}
+{{- $name := printf "routing.%s" $key -}}
+{{- $value := get $.Values.routing $key -}}
+{{- if hasKey $gatewayEnv $variable -}}
+{{- $name = printf "services.gateway.env.%s" $variable -}}
+{{- $value = get $gatewayEnv $variable -}}
+{{- end -}}
+{{- $parts = append $parts (dict "name" $name "value" $value) -}}
+{{- end -}}
+{{- $parts = append $parts (dict "name" "routing.dnsTtl" "value" .Values.routing.dnsTtl) -}}
+{{- $needed := 0 -}}
+{{- $terms := list -}}
+{{- range $parts -}}
+{{- $needed = add $needed (include "rapport.milliseconds" .) -}}
+{{- $terms = append $terms (printf "%s (%s)" .name .value) -}}
+{{- end -}}
+{{- range $name, $svc := $services -}}
+{{- if and $svc.area (ne $name "gateway") (lt (mul (int64 $svc.shutdown.preStopSeconds) 1000) $needed) -}}
+{{- fail (printf "services.%s.shutdown.preStopSeconds (%d) is shorter than the gateway takes to stop calling a terminating pod, %s: set preStopSeconds to at least %d (terminationGracePeriodSeconds grows with it), or shorten %s" $name (int $svc.shutdown.preStopSeconds) (join " + " $terms) (div (add $needed 999) 1000) (index $parts 0).name) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The pod security context every Rapport pod runs with. */}}
@@ -159,8 +210,18 @@ says what to set.
 {{- if and (or .Values.ingress.enabled .Values.grpcRoute.enabled) (not (hasKey $services "gateway")) -}}
 {{- fail "ingress and grpcRoute expose the gateway: enable services.gateway" -}}
 {{- end -}}
+{{- include "rapport.validateShutdown" . -}}
 {{- if and .Values.grpcRoute.enabled (not .Values.grpcRoute.parentRefs) -}}
 {{- fail "grpcRoute.enabled needs grpcRoute.parentRefs (the Gateway to attach to)" -}}
+{{- end -}}
+{{- /* Traffic through a LoadBalancer or NodePort comes from outside the cluster: only an ipBlock admits it. */ -}}
+{{- if and .Values.networkPolicy.enabled .Values.networkPolicy.gatewayFrom (hasKey $services "gateway") -}}
+{{- $type := (get $services "gateway").service.type -}}
+{{- $ipBlocks := list -}}
+{{- range .Values.networkPolicy.gatewayFrom }}{{ if .ipBlock }}{{ $ipBlocks = append $ipBlocks .ipBlock }}{{ end }}{{ end -}}
+{{- if and (ne $type "ClusterIP") (not $ipBlocks) -}}
+{{- fail (printf "services.gateway.service.type is %s, but networkPolicy.gatewayFrom has no ipBlock, so the gateway's NetworkPolicy would drop every client of that %s: add an ipBlock peer with the clients' CIDR (and the load balancer's health-check ranges when it probes the pods directly), or leave gatewayFrom empty to admit any address" $type $type) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
