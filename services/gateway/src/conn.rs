@@ -6,6 +6,7 @@
 //! task hand-off per call, on the hottest path of the gateway. Here a call
 //! clones the connection's sender and goes straight to the connection.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -42,8 +43,10 @@ struct Inner {
     address: String,
     authority: Authority,
     connect_timeout: Duration,
-    /// The open connection's sender, if one is open.
-    sender: Mutex<Option<SendRequest<Body>>>,
+    /// The open connection's sender and its generation, if one is open.
+    sender: Mutex<Option<(u64, SendRequest<Body>)>>,
+    /// The next connection's generation.
+    generations: AtomicU64,
     /// Held while connecting, so concurrent calls wait for one connection
     /// instead of each opening their own.
     connecting: tokio::sync::Mutex<()>,
@@ -60,6 +63,7 @@ impl Conn {
                 authority,
                 connect_timeout,
                 sender: Mutex::new(None),
+                generations: AtomicU64::new(0),
                 connecting: tokio::sync::Mutex::new(()),
             }),
         })
@@ -67,6 +71,12 @@ impl Conn {
 
     /// Sends `request` (its URI's path is kept, scheme and authority become
     /// the endpoint's) and returns the response head; the body streams.
+    ///
+    /// A connection the endpoint is closing (GOAWAY: a restart, or its
+    /// `GRPC_MAX_CONNECTION_AGE`) is let go; a request it gave back unsent
+    /// goes once more, on a new connection. A request it refused after it
+    /// was sent fails with an error [`is_refused`] recognises: nothing was
+    /// processed, so the caller may send it again.
     pub async fn send(
         &self,
         mut request: Request<Body>,
@@ -78,28 +88,55 @@ impl Conn {
             parts.path_and_query = Some(PathAndQuery::from_static("/"));
         }
         *request.uri_mut() = Uri::from_parts(parts)?;
-        let mut sender = self.sender().await?;
-        Ok(sender.send_request(request).await?)
+        let (generation, mut sender) = self.sender().await?;
+        match sender.try_send_request(request).await {
+            Ok(response) => Ok(response),
+            Err(mut failed) => {
+                if is_refused(failed.error()) || failed.error().is_canceled() || failed.error().is_closed() {
+                    self.forget(generation);
+                }
+                let Some(request) = failed.take_message() else {
+                    return Err(failed.into_error().into());
+                };
+                tracing::debug!(endpoint = %self.inner.address, "connection closing; sending on a new one");
+                let (_, mut sender) = self.sender().await?;
+                Ok(sender.send_request(request).await?)
+            }
+        }
     }
 
-    /// The open connection's sender, connecting first if none is open.
-    async fn sender(&self) -> Result<SendRequest<Body>, ConnectError> {
-        if let Some(sender) = self.open_sender() {
-            return Ok(sender);
+    /// The open connection's sender and its generation, connecting first if
+    /// none is open.
+    async fn sender(&self) -> Result<(u64, SendRequest<Body>), ConnectError> {
+        if let Some(open) = self.open_sender() {
+            return Ok(open);
         }
         let _connecting = self.inner.connecting.lock().await;
         // Another call may have connected while this one waited.
-        if let Some(sender) = self.open_sender() {
-            return Ok(sender);
+        if let Some(open) = self.open_sender() {
+            return Ok(open);
         }
         let sender = self.connect().await?;
-        *self.inner.sender.lock().unwrap_or_else(PoisonError::into_inner) = Some(sender.clone());
-        Ok(sender)
+        let generation = self.inner.generations.fetch_add(1, Ordering::Relaxed);
+        *self.inner.sender.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((generation, sender.clone()));
+        Ok((generation, sender))
     }
 
-    fn open_sender(&self) -> Option<SendRequest<Body>> {
-        let guard = self.inner.sender.lock().unwrap_or_else(PoisonError::into_inner);
-        guard.as_ref().filter(|sender| !sender.is_closed()).cloned()
+    fn open_sender(&self) -> Option<(u64, SendRequest<Body>)> {
+        let slot = self.inner.sender.lock().unwrap_or_else(PoisonError::into_inner);
+        slot.as_ref()
+            .filter(|(_, sender)| !sender.is_closed())
+            .map(|(generation, sender)| (*generation, sender.clone()))
+    }
+
+    /// Lets go of connection `generation` (if it is still the current one),
+    /// so the next call opens a new one; calls in flight on it finish.
+    fn forget(&self, generation: u64) {
+        let mut slot = self.inner.sender.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.as_ref().is_some_and(|(current, _)| *current == generation) {
+            *slot = None;
+        }
     }
 
     async fn connect(&self) -> Result<SendRequest<Body>, ConnectError> {
@@ -127,6 +164,38 @@ impl Conn {
         });
         Ok(sender)
     }
+}
+
+/// True when `err` (or a cause) says the endpoint did not process the
+/// request, so sending it again is safe:
+/// - an HTTP/2 REFUSED_STREAM;
+/// - a stream beyond the last one a graceful GOAWAY promised to process;
+/// - the connection ending or reset while the request was in flight (h2's
+///   "broken pipe", ECONNRESET): what a closing endpoint's GOAWAY race looks
+///   like when it closes the socket with the request unread, which resets
+///   the connection and loses the GOAWAY with it. (A backend that crashed mid-call ends a call the same way;
+///   the retry then repeats a request it may have begun — which is why
+///   writes carry request ids.)
+pub fn is_refused(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(err) = current {
+        if let Some(h2) = err.downcast_ref::<h2::Error>() {
+            if let Some(io) = h2.get_io() {
+                return is_closed_under(io);
+            }
+            return h2.reason() == Some(h2::Reason::REFUSED_STREAM)
+                || (h2.is_go_away() && h2.reason() == Some(h2::Reason::NO_ERROR));
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return is_closed_under(io);
+        }
+        current = err.source();
+    }
+    false
+}
+
+fn is_closed_under(io: &std::io::Error) -> bool {
+    matches!(io.kind(), std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset)
 }
 
 /// A tower service, so generated tonic clients (health checks, Customer

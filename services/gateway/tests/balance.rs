@@ -92,3 +92,36 @@ async fn a_backend_that_is_down_is_unavailable_at_once() {
     }
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn a_backend_ageing_its_connections_loses_no_calls() {
+    // The backend closes each connection after a second (GOAWAY, then a
+    // second's grace): the gateway must open a new one and lose no call,
+    // as it must every `GRPC_MAX_CONNECTION_AGE` in production.
+    let aged =
+        [("GRPC_MAX_CONNECTION_AGE", "1s".to_owned()), ("GRPC_MAX_CONNECTION_AGE_GRACE", "1s".to_owned())];
+    let backend = echo::start_with(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), &aged).await;
+    // Rate limits off: this test's burst is not what it is about.
+    let no_limit = [("RATE_LIMIT_PER_SECOND", "0".to_owned())];
+    let (gateway, _) = start_gateway(&[("bench", backend.addr.to_string())], &no_limit).await;
+    let channel =
+        tonic::transport::Channel::from_shared(format!("http://{}", gateway.addr)).unwrap().connect_lazy();
+    let client = EchoServiceClient::with_interceptor(channel, bearer("ageing-user", &[Role::Viewer]));
+    let started = Instant::now();
+    let mut calls = 0;
+    // Several connection ages, with calls in flight when each ends.
+    while started.elapsed() < Duration::from_millis(3500) {
+        let batch = (0..8).map(|_| {
+            let mut client = client.clone();
+            async move { client.echo(EchoRequest { payload: b"x".to_vec() }).await }
+        });
+        for result in futures::future::join_all(batch).await {
+            let status = result.err().map(|status| format!("{:?}: {}", status.code(), status.message()));
+            assert_eq!(status, None, "call {calls} failed");
+            calls += 1;
+        }
+    }
+    assert!(calls > 100, "only {calls} calls");
+    gateway.stop().await;
+    backend.stop().await;
+}

@@ -13,7 +13,8 @@
 //!   deadline when the client set none and a cap on long ones; their body
 //!   is read whole and must be exactly one well-formed message of at most
 //!   the maximum size; if the first endpoint cannot be reached, the call is
-//!   retried once on another (nothing has been sent yet);
+//!   retried once on another, and if the endpoint refused it unprocessed
+//!   (its connection closing), once more on a new connection;
 //! - streaming calls have their framing checked as it passes; on shutdown
 //!   they end cleanly between messages with UNAVAILABLE so clients
 //!   reconnect to another replica;
@@ -304,9 +305,13 @@ impl Shared {
             self.metrics.rejected(error_label(&error));
             return status_response(error.to_status());
         }
-        let mut tried: Option<Arc<Endpoint>> = None;
+        // One retry, when nothing was processed: on another endpoint when
+        // this one could not be connected, on any when it refused the call
+        // (it is closing that connection; the next call opens a new one).
+        let mut retried = false;
+        let mut unreachable: Option<Arc<Endpoint>> = None;
         loop {
-            let Some(endpoint) = backend.pick(tried.as_deref()) else {
+            let Some(endpoint) = backend.pick(unreachable.as_deref()) else {
                 return self.no_endpoint(backend);
             };
             let request =
@@ -315,12 +320,16 @@ impl Shared {
                 Ok((response, guard)) => {
                     return response.map(|inner| Body::new(ResponseBody::unary(inner, guard, permit)));
                 }
-                Err(err) if is_connect_error(err.as_ref()) && tried.is_none() => {
+                Err(err) if !retried && is_connect_error(err.as_ref()) => {
                     tracing::debug!(endpoint = endpoint.address(), error = %err, "retrying on another endpoint");
-                    tried = Some(endpoint);
+                    unreachable = Some(endpoint);
+                }
+                Err(err) if !retried && crate::conn::is_refused(err.as_ref()) => {
+                    tracing::debug!(endpoint = endpoint.address(), error = %err, "refused unprocessed; retrying");
                 }
                 Err(err) => return self.unreachable(backend, &endpoint, err.as_ref()),
             }
+            retried = true;
         }
     }
 
