@@ -75,8 +75,8 @@ impl Conn {
     /// A connection the endpoint is closing (GOAWAY: a restart, or its
     /// `GRPC_MAX_CONNECTION_AGE`) is let go; a request it gave back unsent
     /// goes once more, on a new connection. A request it refused after it
-    /// was sent fails with an error [`is_refused`] recognises: nothing was
-    /// processed, so the caller may send it again.
+    /// was sent fails with an error [`is_refused`] recognises; a caller that
+    /// still holds the request may send it again.
     pub async fn send(
         &self,
         mut request: Request<Body>,
