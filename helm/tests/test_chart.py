@@ -399,6 +399,24 @@ class Migrations(unittest.TestCase):
         self.assertEqual(secrets["rapport-migrate"]["data"]["database-url"], secrets["rapport"]["data"]["database-url"])
 
 
+    def test_the_job_takes_annotations_a_service_account_and_extra_env(self) -> None:
+        default = self.job("default")["spec"]["template"]["spec"]
+        self.assertNotIn("serviceAccountName", default)
+        self.assertFalse(default["automountServiceAccountToken"])
+        values = {"migrations": {"podAnnotations": {"sidecar.istio.io/inject": "false"},
+                                 "serviceAccountName": "rapport-migrator",
+                                 "extraEnv": [{"name": "PGSSLROOTCERT", "value": "/etc/ssl/certs/ca.pem"}]}}
+        job = of_kind(chart.objects(chart.render(values)), "Job")["rapport-migrate"]
+        kubernetes_validate.validate(job, KUBERNETES, strict=True)
+        template = job["spec"]["template"]
+        self.assertEqual(template["metadata"]["annotations"], {"sidecar.istio.io/inject": "false"})
+        self.assertEqual(template["spec"]["serviceAccountName"], "rapport-migrator")
+        self.assertTrue(template["spec"]["automountServiceAccountToken"], "a named account's token is mounted")
+        job_env = {e["name"]: e for e in template["spec"]["containers"][0]["env"]}
+        self.assertEqual(job_env["PGSSLROOTCERT"]["value"], "/etc/ssl/certs/ca.pem")
+        self.assertIn("DATABASE_URL", job_env)
+
+
 class Gateway(unittest.TestCase):
     def test_gateway_balances_over_headless_backends(self) -> None:
         for rendering, objects in RENDERINGS.items():
