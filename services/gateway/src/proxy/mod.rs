@@ -36,10 +36,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri};
 use http_body::Body as HttpBody;
 use http_body_util::BodyExt;
 use prost::Message;
+use rapport_kit::auth::split_path;
 use rapport_kit::error::Problem;
 use rapport_kit::shutdown::Shutdown;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -168,10 +169,7 @@ where
 
 /// The area of a gRPC path: `contacts` for `/rapport.contacts.v1.X/Y`.
 fn area_of(path: &str) -> Option<&str> {
-    let (service, method) = path.strip_prefix('/')?.split_once('/')?;
-    if method.is_empty() || method.contains('/') {
-        return None;
-    }
+    let (service, _) = split_path(path)?;
     let mut parts = service.split('.');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
         (Some("rapport"), Some(area), Some(version), Some(name))
@@ -199,8 +197,9 @@ impl Shared {
             self.metrics.rejected("content_type");
             return plain_http(StatusCode::UNSUPPORTED_MEDIA_TYPE, "expected content-type application/grpc");
         }
-        let path = parts.uri.path().to_owned();
-        let Some(backend) = area_of(&path).and_then(|area| self.backends.get(area)).cloned() else {
+        let uri = parts.uri;
+        let path = uri.path();
+        let Some(backend) = area_of(path).and_then(|area| self.backends.get(area)).cloned() else {
             self.metrics.rejected("unknown_service");
             let problem = Problem::new(
                 tonic::Code::Unimplemented,
@@ -212,7 +211,7 @@ impl Shared {
         // Methods missing from the contracts (added to a backend after this
         // gateway was built) are treated as streaming: never buffered, never
         // given a default deadline.
-        let kind = self.methods.get(&path).copied();
+        let kind = self.methods.get(path).copied();
         let unary = kind == Some(MethodKind::Unary);
         let slots = if unary { &self.unary_slots } else { &self.stream_slots };
         let Ok(permit) = Arc::clone(slots).try_acquire_owned() else {
@@ -237,7 +236,7 @@ impl Shared {
             client_deadline
         };
 
-        let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or((&path, ""));
+        let (service, method) = split_path(path).unwrap_or((path.trim_start_matches('/'), ""));
         let span = tracing::info_span!(
             "forward",
             otel.name = %path.trim_start_matches('/'),
@@ -250,9 +249,9 @@ impl Shared {
         let expires = deadline.map(|deadline| Instant::now() + deadline);
         let call = async {
             let response = if unary {
-                self.forward_unary(&backend, &path, headers, body, permit).await
+                self.forward_unary(&backend, &uri, headers, body, permit).await
             } else {
-                self.forward_stream(&backend, &path, headers, body, permit).await
+                self.forward_stream(&backend, &uri, headers, body, permit).await
             };
             // A backend that gave up at the same deadline (it was forwarded
             // with the call) resets the stream: that is the deadline too.
@@ -279,7 +278,7 @@ impl Shared {
     async fn forward_unary<B>(
         &self,
         backend: &Backend,
-        path: &str,
+        uri: &Uri,
         headers: HeaderMap,
         body: B,
         permit: OwnedSemaphorePermit,
@@ -314,8 +313,11 @@ impl Shared {
             let Some(endpoint) = backend.pick(unreachable.as_deref()) else {
                 return self.no_endpoint(backend);
             };
-            let request =
-                backend_request(path, headers.clone(), Body::new(http_body_util::Full::new(bytes.clone())));
+            let request = backend_request(
+                uri.clone(),
+                headers.clone(),
+                Body::new(http_body_util::Full::new(bytes.clone())),
+            );
             match self.send(backend, &endpoint, request).await {
                 Ok((response, guard)) => {
                     return response.map(|inner| Body::new(ResponseBody::unary(inner, guard, permit)));
@@ -336,7 +338,7 @@ impl Shared {
     async fn forward_stream<B>(
         &self,
         backend: &Backend,
-        path: &str,
+        uri: &Uri,
         headers: HeaderMap,
         body: B,
         permit: OwnedSemaphorePermit,
@@ -350,7 +352,7 @@ impl Shared {
         };
         let request_error = RequestError::default();
         let checked = CheckedRequestBody::new(body, self.settings.max_message_bytes, request_error.clone());
-        let request = backend_request(path, headers, Body::new(checked));
+        let request = backend_request(uri.clone(), headers, Body::new(checked));
         match self.send(backend, &endpoint, request).await {
             Ok((response, guard)) => response.map(|inner| {
                 let shutdown = self.shutdown.clone();
@@ -452,10 +454,12 @@ fn forwarded_headers(mut headers: HeaderMap) -> HeaderMap {
     headers
 }
 
-fn backend_request(path: &str, headers: HeaderMap, body: Body) -> Request<Body> {
+/// The call toward the backend: the client's URI (the connection puts the
+/// endpoint's scheme and authority in), forwarded headers, `body`.
+fn backend_request(uri: Uri, headers: HeaderMap, body: Body) -> Request<Body> {
     let mut request = Request::new(body);
     *request.method_mut() = http::Method::POST;
-    *request.uri_mut() = http::Uri::try_from(path).unwrap_or_default();
+    *request.uri_mut() = uri;
     *request.headers_mut() = headers;
     request
 }

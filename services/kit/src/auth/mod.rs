@@ -40,8 +40,7 @@ pub use jwt::{
     AuthConfig, AuthSetupError, DEFAULT_LEEWAY_SECONDS, DEFAULT_ROLES_CLAIM, KeySource, MAX_LEEWAY_SECONDS,
     Verifier, mint_hs256,
 };
-pub(crate) use layer::split_path;
-pub use layer::{AuthLayer, AuthService};
+pub use layer::{AuthLayer, AuthService, split_path};
 pub use policy::Policy;
 
 /// `google.rpc.ErrorInfo.domain` of every error produced by this module.
