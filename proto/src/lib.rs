@@ -21,6 +21,12 @@ pub mod contacts {
     }
 }
 
+pub mod pipeline {
+    pub mod v1 {
+        tonic::include_proto!("rapport.pipeline.v1");
+    }
+}
+
 pub mod gateway {
     pub mod v1 {
         tonic::include_proto!("rapport.gateway.v1");

@@ -262,6 +262,8 @@ async function startRapport(bin, databaseUrl, pageOrigin) {
     CONTACTS_ADDR: "127.0.0.1:0",
     GATEWAY_METRICS_ADDR: "127.0.0.1:0",
     CONTACTS_METRICS_ADDR: "127.0.0.1:0",
+    PIPELINE_ADDR: "127.0.0.1:0",
+    PIPELINE_METRICS_ADDR: "127.0.0.1:0",
     GATEWAY_CORS_ORIGINS: pageOrigin,
     NO_COLOR: "1", // its log lines are shown on failure
   };

@@ -128,18 +128,7 @@ impl From<Violation> for Error {
 impl ServiceError for Error {
     fn problem(self) -> Result<Problem, anyhow::Error> {
         Ok(match self {
-            Error::Invalid(violations) => {
-                let summary = violations
-                    .iter()
-                    .map(|v| format!("{}: {}", v.field, v.description))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                violations
-                    .into_iter()
-                    .fold(Problem::new(Code::InvalidArgument, "INVALID_ARGUMENT", summary), |problem, v| {
-                        problem.field(v.field, v.description)
-                    })
-            }
+            Error::Invalid(violations) => rapport_kit::fields::invalid(violations),
             Error::ContactNotFound(id) => Problem::not_found("CONTACT_NOT_FOUND", CONTACT, &id),
             Error::CompanyNotFound(id) => Problem::not_found("COMPANY_NOT_FOUND", COMPANY, &id),
             Error::CompanyMissing { field, company_id } => Problem::new(

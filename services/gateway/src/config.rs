@@ -27,7 +27,7 @@ pub const AREAS: [(&str, &str); 5] = [
 ];
 
 /// The areas that exist today; others are routed only when configured.
-const BUILT_AREAS: [&str; 1] = ["contacts"];
+const BUILT_AREAS: [&str; 2] = ["contacts", "pipeline"];
 
 /// One routed service area and where its replicas are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,9 +163,11 @@ mod tests {
     fn defaults_route_the_built_services_locally() {
         let config = Config::from_env(&Env::from_pairs([])).unwrap();
         assert_eq!(config.listen.to_string(), DEFAULT_ADDR);
-        assert_eq!(config.backends.len(), 1);
+        assert_eq!(config.backends.len(), 2);
         assert_eq!(config.backends[0].area, "contacts");
         assert_eq!(config.backends[0].target, Target::parse("127.0.0.1:50051").unwrap());
+        assert_eq!(config.backends[1].area, "pipeline");
+        assert_eq!(config.backends[1].target, Target::parse("127.0.0.1:50052").unwrap());
         assert!(config.cors_origins.is_empty());
     }
 
@@ -189,7 +191,7 @@ mod tests {
         assert_eq!(Config::from_env(&env).unwrap_err().name, "GATEWAY_DEFAULT_DEADLINE");
         let env = Env::from_pairs([("GATEWAY_MAX_CONCURRENCY", "0")]);
         assert_eq!(Config::from_env(&env).unwrap_err().name, "GATEWAY_MAX_CONCURRENCY");
-        let env = Env::from_pairs([("GATEWAY_BACKEND_CONTACTS", "off")]);
+        let env = Env::from_pairs([("GATEWAY_BACKEND_CONTACTS", "off"), ("GATEWAY_BACKEND_PIPELINE", "off")]);
         assert!(Config::from_env(&env).unwrap().backends.is_empty());
     }
 }

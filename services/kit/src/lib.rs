@@ -10,6 +10,7 @@
 //! - [`db`]: the PostgreSQL pool per service schema and migrations.
 //! - [`redis`]: a reconnecting Redis whose failures are cache misses.
 //! - [`cache`]: the two-tier (in-process + Redis) cache of hot records.
+//! - [`fields`]: input violations, typed ids, text limits.
 //! - [`error`]: service errors to `tonic::Status` with google.rpc details.
 //! - [`auth`]: bearer JWT and API key verification and the per-service role table.
 //! - [`paging`]: page sizes and opaque keyset page tokens.
@@ -25,6 +26,7 @@ pub mod changelog;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod fields;
 pub mod filter;
 pub mod idempotency;
 pub mod metrics;

@@ -68,7 +68,7 @@ enum Command {
 }
 
 /// Every service `serve all` and `migrate all` mean.
-pub const ALL_SERVICES: &[&str] = &["contacts", "gateway"];
+pub const ALL_SERVICES: &[&str] = &["contacts", "pipeline", "gateway"];
 
 /// Expands `all` and checks names.
 pub fn services(requested: &[String]) -> anyhow::Result<Vec<&'static str>> {

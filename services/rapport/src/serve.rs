@@ -28,6 +28,24 @@ pub async fn serve(env: &Env, services: &[&'static str]) -> anyhow::Result<()> {
                 }
                 running.push(tokio::spawn(app.run_until(shutdown.clone())));
             }
+            "pipeline" => {
+                let mut config = rapport_pipeline::Config::from_env(env)?;
+                // The Contacts of this process, unless the environment names one.
+                let contacts = local.iter().find(|(area, _)| *area == "contacts");
+                if let (Some((_, addr)), None) = (contacts, env.optional::<String>("PIPELINE_CONTACTS_ADDR")?) {
+                    config = config.with_contacts(*addr);
+                }
+                let app = rapport_pipeline::App::build(config).await?;
+                println!(
+                    "pipeline  grpc://{}  (rapport.pipeline.v1: Pipeline, Deal, Product, Forecast, Order services)",
+                    app.local_addr()
+                );
+                local.push(("pipeline", app.local_addr()));
+                if let Some(metrics) = app.metrics_addr() {
+                    println!("pipeline  http://{metrics}/metrics");
+                }
+                running.push(tokio::spawn(app.run_until(shutdown.clone())));
+            }
             other => anyhow::bail!("unknown service {other}"),
         }
     }
@@ -72,6 +90,7 @@ pub async fn migrate(env: &Env, services: &[&'static str]) -> anyhow::Result<()>
     for service in services {
         match *service {
             "contacts" => rapport_contacts::migrate(&rapport_contacts::Config::from_env(env)?).await?,
+            "pipeline" => rapport_pipeline::migrate(&rapport_pipeline::Config::from_env(env)?).await?,
             // The gateway keeps no data.
             "gateway" => continue,
             other => anyhow::bail!("unknown service {other}"),

@@ -119,6 +119,7 @@ pub async fn start_gateway(contacts: &Running) -> anyhow::Result<Running> {
         .with("GATEWAY_ADDR", "127.0.0.1:0")
         .with("GATEWAY_METRICS_ADDR", "off")
         .with("GATEWAY_BACKEND_CONTACTS", "off")
+        .with("GATEWAY_BACKEND_PIPELINE", "off")
         .with("RATE_LIMIT_PER_SECOND", "0");
     let config = rapport_gateway::Config::from_env(&env)?
         .with_backend("contacts", rapport_gateway::backend::Target::Static(vec![contacts.addr.to_string()]));

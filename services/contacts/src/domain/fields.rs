@@ -1,84 +1,15 @@
 //! Field-level value types: ids, emails, names, tags, money.
 
-use std::fmt;
+pub use rapport_kit::fields::{Violation, text};
 
-/// One invalid field: its path and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
-    /// Field path as the client wrote it, e.g. `contact.email`.
-    pub field: String,
-    /// What is wrong, in words a frontend developer can show.
-    pub description: String,
-}
-
-impl Violation {
-    /// A violation of `field`.
-    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Violation {
-        Violation { field: field.into(), description: description.into() }
-    }
-}
-
-macro_rules! typed_id {
-    ($name:ident, $what:literal) => {
-        #[doc = concat!("The id of a ", $what, " (UUIDv7).")]
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub struct $name(uuid::Uuid);
-
-        impl $name {
-            /// A new time-ordered id.
-            pub fn generate() -> $name {
-                $name(uuid::Uuid::now_v7())
-            }
-
-            /// Parses the canonical text form; `field` names the input on error.
-            pub fn parse(field: &str, raw: &str) -> Result<$name, Violation> {
-                uuid::Uuid::parse_str(raw.trim()).map($name).map_err(|_| {
-                    Violation::new(field, format!("{raw:?} is not a valid {} id (a UUID)", $what))
-                })
-            }
-
-            /// The UUID.
-            pub fn uuid(self) -> uuid::Uuid {
-                self.0
-            }
-        }
-
-        impl From<uuid::Uuid> for $name {
-            fn from(id: uuid::Uuid) -> $name {
-                $name(id)
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                self.0.fmt(f)
-            }
-        }
-    };
-}
-
-typed_id!(ContactId, "contact");
-typed_id!(CompanyId, "company");
+rapport_kit::typed_id!(ContactId, "contact");
+rapport_kit::typed_id!(CompanyId, "company");
 
 /// Parses an optional reference: empty means none.
 pub fn optional_company(field: &str, raw: &str) -> Result<Option<CompanyId>, Violation> {
     if raw.trim().is_empty() { Ok(None) } else { CompanyId::parse(field, raw).map(Some) }
 }
 
-/// Trims `raw` and checks its length in characters; `required` forbids empty.
-pub fn text(field: &str, raw: &str, required: bool, max_chars: usize) -> Result<String, Violation> {
-    let trimmed = raw.trim();
-    if required && trimmed.is_empty() {
-        return Err(Violation::new(field, "is required and must not be blank"));
-    }
-    if trimmed.chars().count() > max_chars {
-        return Err(Violation::new(field, format!("must be at most {max_chars} characters")));
-    }
-    if trimmed.chars().any(|c| c.is_control()) {
-        return Err(Violation::new(field, "must not contain control characters"));
-    }
-    Ok(trimmed.to_owned())
-}
 
 /// An email address, trimmed and lower-cased.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -126,7 +126,7 @@ pub async fn start_gateway(
     backends: &[(&str, String)],
     extra: &[(&'static str, String)],
 ) -> (Running, SocketAddr) {
-    let mut env = base_env().with("GATEWAY_BACKEND_CONTACTS", "off");
+    let mut env = base_env().with("GATEWAY_BACKEND_CONTACTS", "off").with("GATEWAY_BACKEND_PIPELINE", "off");
     for (name, value) in extra {
         env = env.with(name, value.clone());
     }

@@ -1,0 +1,91 @@
+//! Field-level building blocks every service's domain layer uses: the
+//! [`Violation`] of one input field, typed UUID ids ([`typed_id!`]), text
+//! trimming with length limits, and the INVALID_ARGUMENT [`Problem`] that
+//! lists every violation as a `BadRequest` field violation.
+
+use crate::error::Problem;
+
+/// One invalid field: its path and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Field path as the client wrote it, e.g. `contact.email`.
+    pub field: String,
+    /// What is wrong, in words a frontend developer can show.
+    pub description: String,
+}
+
+impl Violation {
+    /// A violation of `field`.
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Violation {
+        Violation { field: field.into(), description: description.into() }
+    }
+}
+
+/// Declares a typed UUIDv7 id: `typed_id!(DealId, "deal")` gives `DealId`
+/// with `generate`, `parse(field, raw)` (a [`Violation`] naming `field` when
+/// `raw` is not a UUID), `uuid`, `From<Uuid>` and `Display`.
+#[macro_export]
+macro_rules! typed_id {
+    ($name:ident, $what:literal) => {
+        #[doc = concat!("The id of a ", $what, " (UUIDv7).")]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub struct $name(uuid::Uuid);
+
+        impl $name {
+            /// A new time-ordered id.
+            pub fn generate() -> $name {
+                $name(uuid::Uuid::now_v7())
+            }
+
+            /// Parses the canonical text form; `field` names the input on error.
+            pub fn parse(field: &str, raw: &str) -> Result<$name, $crate::fields::Violation> {
+                uuid::Uuid::parse_str(raw.trim()).map($name).map_err(|_| {
+                    $crate::fields::Violation::new(field, format!("{raw:?} is not a valid {} id (a UUID)", $what))
+                })
+            }
+
+            /// The UUID.
+            pub fn uuid(self) -> uuid::Uuid {
+                self.0
+            }
+        }
+
+        impl From<uuid::Uuid> for $name {
+            fn from(id: uuid::Uuid) -> $name {
+                $name(id)
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+/// Trims `raw` and checks its length in characters; `required` forbids empty.
+pub fn text(field: &str, raw: &str, required: bool, max_chars: usize) -> Result<String, Violation> {
+    let trimmed = raw.trim();
+    if required && trimmed.is_empty() {
+        return Err(Violation::new(field, "is required and must not be blank"));
+    }
+    if trimmed.chars().count() > max_chars {
+        return Err(Violation::new(field, format!("must be at most {max_chars} characters")));
+    }
+    if trimmed.chars().any(|c| c.is_control()) {
+        return Err(Violation::new(field, "must not contain control characters"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// INVALID_ARGUMENT with one `BadRequest` field violation per entry and a
+/// message summarizing them all.
+pub fn invalid(violations: Vec<Violation>) -> Problem {
+    let summary =
+        violations.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; ");
+    violations.into_iter().fold(
+        Problem::new(tonic::Code::InvalidArgument, "INVALID_ARGUMENT", summary),
+        |problem, v| problem.field(v.field, v.description),
+    )
+}

@@ -1,0 +1,151 @@
+//! The Pipeline service's errors, each mapped to a gRPC status with
+//! google.rpc details in one place ([`ServiceError`]).
+
+use rapport_kit::error::{Problem, ServiceError};
+use tonic::Code;
+
+use crate::domain::Violation;
+
+/// Resource type names (fully-qualified message names) used in
+/// `ResourceInfo` and the change log.
+pub mod resource {
+    /// A pipeline (with its stages).
+    pub const PIPELINE: &str = "rapport.pipeline.v1.Pipeline";
+    /// A lost reason.
+    pub const LOST_REASON: &str = "rapport.pipeline.v1.LostReason";
+    /// A product.
+    pub const PRODUCT: &str = "rapport.pipeline.v1.Product";
+    /// A deal.
+    pub const DEAL: &str = "rapport.pipeline.v1.Deal";
+    /// An order.
+    pub const ORDER: &str = "rapport.pipeline.v1.Order";
+    /// An invoice.
+    pub const INVOICE: &str = "rapport.pipeline.v1.Invoice";
+    /// A payment.
+    pub const PAYMENT: &str = "rapport.pipeline.v1.Payment";
+    /// An exchange rate.
+    pub const EXCHANGE_RATE: &str = "rapport.pipeline.v1.ExchangeRate";
+    /// A quota.
+    pub const QUOTA: &str = "rapport.pipeline.v1.Quota";
+}
+
+/// Everything that can go wrong in the Pipeline service.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Client input failed validation.
+    #[error("invalid input")]
+    Invalid(Vec<Violation>),
+    /// No resource with this id.
+    #[error("{resource_type} {id} not found")]
+    NotFound {
+        /// The stable reason, e.g. `DEAL_NOT_FOUND`.
+        reason: &'static str,
+        /// The resource type (see [`resource`]).
+        resource_type: &'static str,
+        /// The id asked for.
+        id: String,
+    },
+    /// The client's etag is stale.
+    #[error("etag mismatch")]
+    EtagMismatch {
+        /// Resource type.
+        resource_type: &'static str,
+        /// Resource id.
+        id: String,
+        /// The current etag.
+        current: String,
+    },
+    /// A client problem with its own code, reason and details (filter,
+    /// paging, idempotency, preconditions).
+    #[error("{0:?}")]
+    Problem(Problem),
+    /// Anything else: logged, answered with a generic message.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl Error {
+    /// True when the write this error ended may still have committed (the
+    /// database failed mid-way), so watchers must be woken all the same.
+    pub fn may_have_written(&self) -> bool {
+        match self {
+            Error::Internal(_) => true,
+            Error::Problem(problem) => problem.code() == Code::Unavailable,
+            _ => false,
+        }
+    }
+
+    /// NOT_FOUND of `resource_type` (reason e.g. `DEAL_NOT_FOUND`).
+    pub fn not_found(reason: &'static str, resource_type: &'static str, id: impl ToString) -> Error {
+        Error::NotFound { reason, resource_type, id: id.to_string() }
+    }
+
+    /// FAILED_PRECONDITION with `reason`, a message, and a
+    /// PreconditionFailure of `kind` about `subject`.
+    pub fn precondition(reason: &str, message: impl Into<String>, kind: &str, subject: &str) -> Error {
+        let message = message.into();
+        Error::Problem(
+            Problem::new(Code::FailedPrecondition, reason, message.clone()).precondition(kind, subject, &message),
+        )
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Error {
+        match rapport_kit::error::database_problem(&err) {
+            Some(problem) => Error::Problem(problem),
+            None => Error::Internal(anyhow::Error::new(err)),
+        }
+    }
+}
+
+impl From<Problem> for Error {
+    fn from(problem: Problem) -> Error {
+        Error::Problem(problem)
+    }
+}
+
+impl From<rapport_kit::idempotency::Error> for Error {
+    fn from(err: rapport_kit::idempotency::Error) -> Error {
+        match err.problem() {
+            Ok(problem) => Error::Problem(problem),
+            Err(internal) => Error::Internal(internal),
+        }
+    }
+}
+
+impl From<Vec<Violation>> for Error {
+    fn from(violations: Vec<Violation>) -> Error {
+        Error::Invalid(violations)
+    }
+}
+
+impl From<Violation> for Error {
+    fn from(violation: Violation) -> Error {
+        Error::Invalid(vec![violation])
+    }
+}
+
+impl ServiceError for Error {
+    fn problem(self) -> Result<Problem, anyhow::Error> {
+        Ok(match self {
+            Error::Invalid(violations) => rapport_kit::fields::invalid(violations),
+            Error::NotFound { reason, resource_type, id } => Problem::not_found(reason, resource_type, &id),
+            Error::EtagMismatch { resource_type, id, current } => Problem::new(
+                Code::Aborted,
+                "ETAG_MISMATCH",
+                format!("{id} was changed by someone else; read it again and retry"),
+            )
+            .resource(resource_type, &id, "")
+            .meta("current_etag", current),
+            Error::Problem(problem) => problem,
+            Error::Internal(err) => return Err(err),
+        })
+    }
+}
+
+impl From<Error> for tonic::Status {
+    fn from(err: Error) -> tonic::Status {
+        rapport_kit::error::status(err)
+    }
+}

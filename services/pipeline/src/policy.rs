@@ -1,0 +1,88 @@
+//! Who may call which Pipeline RPC: one role table per gRPC service.
+
+use rapport_kit::auth::{Policy, Role};
+
+const EVERYONE: &[Role] = &Role::ALL;
+const SELLERS: &[Role] = &[Role::Admin, Role::SalesManager, Role::SalesRep];
+const MANAGERS: &[Role] = &[Role::Admin, Role::SalesManager];
+const ADMINS: &[Role] = &[Role::Admin];
+const ERP: &[Role] = &[Role::Integration, Role::Admin];
+const REPORT_READERS: &[Role] =
+    &[Role::Admin, Role::SalesManager, Role::SalesRep, Role::Marketing, Role::SupportAgent, Role::Viewer];
+
+const PIPELINES: &[(&str, &[Role])] = &[
+    ("CreatePipeline", MANAGERS),
+    ("GetPipeline", EVERYONE),
+    ("UpdatePipeline", MANAGERS),
+    ("DeletePipeline", MANAGERS),
+    ("UndeletePipeline", MANAGERS),
+    ("ListPipelines", EVERYONE),
+    ("AddStage", MANAGERS),
+    ("UpdateStage", MANAGERS),
+    ("ReorderStages", MANAGERS),
+    ("RetireStage", MANAGERS),
+    ("UnretireStage", MANAGERS),
+    ("CreateLostReason", MANAGERS),
+    ("UpdateLostReason", MANAGERS),
+    ("ListLostReasons", EVERYONE),
+    ("WatchChanges", EVERYONE),
+];
+
+const DEALS: &[(&str, &[Role])] = &[
+    ("CreateDeal", SELLERS),
+    ("GetDeal", EVERYONE),
+    ("UpdateDeal", SELLERS),
+    ("DeleteDeal", MANAGERS),
+    ("UndeleteDeal", MANAGERS),
+    ("ListDeals", EVERYONE),
+    ("SearchDeals", EVERYONE),
+    ("MoveDealStage", SELLERS),
+    ("WinDeal", SELLERS),
+    ("LoseDeal", SELLERS),
+    ("ReopenDeal", SELLERS),
+    ("GetDealHistory", EVERYONE),
+    ("ListStaleDeals", EVERYONE),
+];
+
+const PRODUCTS: &[(&str, &[Role])] = &[
+    ("CreateProduct", MANAGERS),
+    ("GetProduct", EVERYONE),
+    ("UpdateProduct", MANAGERS),
+    ("DeleteProduct", MANAGERS),
+    ("UndeleteProduct", MANAGERS),
+    ("ListProducts", EVERYONE),
+];
+
+const FORECASTS: &[(&str, &[Role])] = &[
+    ("GetForecast", REPORT_READERS),
+    ("GetPipelineSummary", REPORT_READERS),
+    ("SetExchangeRate", ADMINS),
+    ("ListExchangeRates", EVERYONE),
+    ("SetQuota", MANAGERS),
+    ("ListQuotas", REPORT_READERS),
+];
+
+const ORDERS: &[(&str, &[Role])] = &[
+    ("GetOrder", EVERYONE),
+    ("ListOrders", EVERYONE),
+    ("AcknowledgeOrder", ERP),
+    ("FulfillOrder", ERP),
+    ("CancelOrder", ERP),
+    ("RecordInvoice", ERP),
+    ("GetInvoice", EVERYONE),
+    ("ListInvoices", EVERYONE),
+    ("RecordPayment", ERP),
+    ("ListPayments", EVERYONE),
+    ("GetAccountStanding", EVERYONE),
+];
+
+/// The role tables of every Pipeline gRPC service.
+pub fn policies() -> Vec<Policy> {
+    vec![
+        Policy::new("rapport.pipeline.v1.PipelineService", PIPELINES),
+        Policy::new("rapport.pipeline.v1.DealService", DEALS),
+        Policy::new("rapport.pipeline.v1.ProductService", PRODUCTS),
+        Policy::new("rapport.pipeline.v1.ForecastService", FORECASTS),
+        Policy::new("rapport.pipeline.v1.OrderService", ORDERS),
+    ]
+}
