@@ -89,7 +89,7 @@ impl CustomerService for Customer {
         }
 
         let (contact, company) = self.contact_and_company(&outgoing, &contact_id).await?;
-        Ok(Response::new(Customer360 { contact: Some(contact), company: Some(company) }))
+        Ok(Response::new(Customer360 { contact: Some(contact), company: Some(company), ..Default::default() }))
     }
 }
 
