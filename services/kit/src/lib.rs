@@ -5,6 +5,8 @@
 //! - [`telemetry`]: tracing subscriber, OTLP export, W3C trace context in and out.
 //! - [`server`]: the tonic server bootstrap (health, reflection, limits, shutdown, layers,
 //!   gRPC-web with CORS).
+//! - [`money`]: exact money: ISO 4217 currencies, amounts in minor units, quantities,
+//!   discounts, exchange rates and the one rounding rule.
 //! - [`metrics`]: the Prometheus registry, the RPC metrics, the `/metrics` endpoint.
 //! - [`shutdown`]: one trigger, many listeners; SIGTERM and ctrl-c.
 //! - [`db`]: the PostgreSQL pool per service schema and migrations.
@@ -30,6 +32,7 @@ pub mod fields;
 pub mod filter;
 pub mod idempotency;
 pub mod metrics;
+pub mod money;
 pub mod paging;
 pub mod ratelimit;
 pub mod redis;

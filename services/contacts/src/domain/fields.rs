@@ -104,7 +104,7 @@ pub fn tags(field: &str, raw: &[String]) -> Result<Vec<String>, Violation> {
     Ok(out)
 }
 
-/// An amount of money: ISO 4217 code (three upper-case letters) and minor units.
+/// An amount of money: an active ISO 4217 code and minor units.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Money {
     /// Currency code.
@@ -114,16 +114,12 @@ pub struct Money {
 }
 
 impl Money {
-    /// Checks the currency code's shape.
+    /// Checks the currency code against kit's ISO 4217 list; a bad code is
+    /// reported at `<field>.currency_code`.
     pub fn parse(field: &str, currency_code: &str, minor_units: i64) -> Result<Money, Violation> {
-        if currency_code.len() == 3 && currency_code.chars().all(|c| c.is_ascii_uppercase()) {
-            Ok(Money { currency_code: currency_code.to_owned(), minor_units })
-        } else {
-            Err(Violation::new(
-                format!("{field}.currency_code"),
-                format!("{currency_code:?} is not an ISO 4217 code such as EUR or USD"),
-            ))
-        }
+        let money = rapport_kit::money::Money::parse(field, currency_code, minor_units)
+            .map_err(|violation| Violation::new(violation.field, violation.description))?;
+        Ok(Money { currency_code: money.currency().code().to_owned(), minor_units })
     }
 }
 
@@ -164,5 +160,11 @@ mod tests {
         assert!(tags("t", &["".into()]).is_err());
         assert!(Money::parse("m", "EUR", 100).is_ok());
         assert!(Money::parse("m", "eur", 100).is_err());
+        let unknown = Money::parse("company.annual_revenue", "EUX", 100).unwrap_err();
+        assert_eq!(unknown.field, "company.annual_revenue.currency_code");
+        assert_eq!(
+            unknown.description,
+            r#""EUX" is not an active ISO 4217 currency code such as EUR or USD"#
+        );
     }
 }
