@@ -6,7 +6,8 @@
 use crate::error::Problem;
 
 /// One invalid field: its path and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {description}")]
 pub struct Violation {
     /// Field path as the client wrote it, e.g. `contact.email`.
     pub field: String,

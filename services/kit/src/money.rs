@@ -45,23 +45,7 @@ pub use amount::Money;
 pub use currency::Currency;
 pub use decimal::{Percent, Quantity, Rate};
 
-/// One invalid input field: its path and what is wrong (a
-/// `google.rpc.BadRequest` field violation once the service maps it).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {description}")]
-pub struct Violation {
-    /// Field path as the client wrote it, e.g. `deal.amount.currency_code`.
-    pub field: String,
-    /// What is wrong, in words a frontend developer can show.
-    pub description: String,
-}
-
-impl Violation {
-    /// A violation of `field`.
-    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Violation {
-        Violation { field: field.into(), description: description.into() }
-    }
-}
+pub use crate::fields::Violation;
 
 /// Why an amount could not be computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -117,8 +117,7 @@ impl Money {
     /// Checks the currency code against kit's ISO 4217 list; a bad code is
     /// reported at `<field>.currency_code`.
     pub fn parse(field: &str, currency_code: &str, minor_units: i64) -> Result<Money, Violation> {
-        let money = rapport_kit::money::Money::parse(field, currency_code, minor_units)
-            .map_err(|violation| Violation::new(violation.field, violation.description))?;
+        let money = rapport_kit::money::Money::parse(field, currency_code, minor_units)?;
         Ok(Money { currency_code: money.currency().code().to_owned(), minor_units })
     }
 }
