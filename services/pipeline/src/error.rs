@@ -85,7 +85,8 @@ impl Error {
     pub fn precondition(reason: &str, message: impl Into<String>, kind: &str, subject: &str) -> Error {
         let message = message.into();
         Error::Problem(
-            Problem::new(Code::FailedPrecondition, reason, message.clone()).precondition(kind, subject, &message),
+            Problem::new(Code::FailedPrecondition, reason, message.clone())
+                .precondition(kind, subject, &message),
         )
     }
 }

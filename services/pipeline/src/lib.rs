@@ -122,7 +122,9 @@ impl App {
                 .max_encoding_message_size(max),
         )
         .add_service(
-            DealServiceServer::new(self.api.clone()).max_decoding_message_size(max).max_encoding_message_size(max),
+            DealServiceServer::new(self.api.clone())
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
         )
         .add_service(
             ProductServiceServer::new(self.api.clone())

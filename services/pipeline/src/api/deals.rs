@@ -1,7 +1,7 @@
 //! `DealService`: see `proto/rapport/pipeline/v1/deals.proto`.
 
-use rapport_proto::pipeline::v1::*;
 use rapport_proto::pipeline::v1::deal_service_server::DealService;
+use rapport_proto::pipeline::v1::*;
 use tonic::{Request, Response, Status};
 
 use super::Api;
@@ -58,7 +58,10 @@ impl DealService for Api {
         Err(super::not_yet("GetDealHistory"))
     }
 
-    async fn list_stale_deals(&self, _request: Request<ListStaleDealsRequest>) -> Result<ListStaleDealsResponse> {
+    async fn list_stale_deals(
+        &self,
+        _request: Request<ListStaleDealsRequest>,
+    ) -> Result<ListStaleDealsResponse> {
         Err(super::not_yet("ListStaleDeals"))
     }
 }

@@ -1,7 +1,7 @@
 //! `ForecastService`: see `proto/rapport/pipeline/v1/forecasts.proto`.
 
-use rapport_proto::pipeline::v1::*;
 use rapport_proto::pipeline::v1::forecast_service_server::ForecastService;
+use rapport_proto::pipeline::v1::*;
 use tonic::{Request, Response, Status};
 
 use super::Api;
@@ -14,7 +14,10 @@ impl ForecastService for Api {
         Err(super::not_yet("GetForecast"))
     }
 
-    async fn get_pipeline_summary(&self, _request: Request<GetPipelineSummaryRequest>) -> Result<PipelineSummary> {
+    async fn get_pipeline_summary(
+        &self,
+        _request: Request<GetPipelineSummaryRequest>,
+    ) -> Result<PipelineSummary> {
         Err(super::not_yet("GetPipelineSummary"))
     }
 
@@ -22,7 +25,10 @@ impl ForecastService for Api {
         Err(super::not_yet("SetExchangeRate"))
     }
 
-    async fn list_exchange_rates(&self, _request: Request<ListExchangeRatesRequest>) -> Result<ListExchangeRatesResponse> {
+    async fn list_exchange_rates(
+        &self,
+        _request: Request<ListExchangeRatesRequest>,
+    ) -> Result<ListExchangeRatesResponse> {
         Err(super::not_yet("ListExchangeRates"))
     }
 

@@ -1,7 +1,7 @@
 //! `OrderService`: see `proto/rapport/pipeline/v1/orders.proto`.
 
-use rapport_proto::pipeline::v1::*;
 use rapport_proto::pipeline::v1::order_service_server::OrderService;
+use rapport_proto::pipeline::v1::*;
 use tonic::{Request, Response, Status};
 
 use super::Api;
@@ -50,7 +50,10 @@ impl OrderService for Api {
         Err(super::not_yet("ListPayments"))
     }
 
-    async fn get_account_standing(&self, _request: Request<GetAccountStandingRequest>) -> Result<AccountStanding> {
+    async fn get_account_standing(
+        &self,
+        _request: Request<GetAccountStandingRequest>,
+    ) -> Result<AccountStanding> {
         Err(super::not_yet("GetAccountStanding"))
     }
 }

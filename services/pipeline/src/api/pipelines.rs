@@ -4,9 +4,9 @@ use std::pin::Pin;
 
 use futures::{Stream, StreamExt};
 use rapport_kit::changelog::FeedItem;
+use rapport_proto::pipeline::v1::pipeline_service_server::PipelineService;
 use rapport_proto::pipeline::v1::watch_changes_response::Event;
 use rapport_proto::pipeline::v1::*;
-use rapport_proto::pipeline::v1::pipeline_service_server::PipelineService;
 use tonic::{Request, Response, Status};
 
 use super::Api;
@@ -67,7 +67,10 @@ impl PipelineService for Api {
         Err(super::not_yet("UpdateLostReason"))
     }
 
-    async fn list_lost_reasons(&self, _request: Request<ListLostReasonsRequest>) -> Result<ListLostReasonsResponse> {
+    async fn list_lost_reasons(
+        &self,
+        _request: Request<ListLostReasonsRequest>,
+    ) -> Result<ListLostReasonsResponse> {
         Err(super::not_yet("ListLostReasons"))
     }
 

@@ -1,7 +1,7 @@
 //! `ProductService`: see `proto/rapport/pipeline/v1/products.proto`.
 
-use rapport_proto::pipeline::v1::*;
 use rapport_proto::pipeline::v1::product_service_server::ProductService;
+use rapport_proto::pipeline::v1::*;
 use tonic::{Request, Response, Status};
 
 use super::Api;
