@@ -56,6 +56,12 @@ credentials, always by secretKeyRef, then extraEnv.
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- /* Services this one calls directly: <NAME>_<CALLEE>_ADDR, over the callee's ClusterIP Service. */ -}}
+{{- range $callee := $svc.calls -}}
+{{- if hasKey $.services $callee -}}
+{{- $_ := set $plain (printf "%s_%s_ADDR" $prefix (upper $callee)) (printf "http://%s-%s:%d" (include "rapport.fullname" $root) $callee (int (get $.services $callee).ports.grpc)) -}}
+{{- end -}}
+{{- end -}}
 {{- $plain = mustMergeOverwrite $plain $svc.env -}}
 {{- range $key, $value := $plain }}
 - name: {{ $key }}
