@@ -8,7 +8,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/rapport/target
 ENSURE_SERVICES := env=$$(scripts/ensure-services.sh) && eval "$$env"
 BUF := tools/node_modules/.bin/buf
 
-.PHONY: run test test-browser test-deploy test-chart k8s image image-build-stage lint bench migrate seed-demo tools stop-services
+.PHONY: run test test-browser test-erp test-deploy test-chart k8s image image-build-stage lint bench migrate seed-demo tools stop-services
 
 # The image's tag: the workspace version.
 VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
@@ -23,6 +23,11 @@ test:
 	@scripts/test-ensure-services.sh
 	@$(MAKE) --no-print-directory test-deploy
 	@$(MAKE) --no-print-directory test-browser
+	@$(MAKE) --no-print-directory test-erp
+
+## test-erp: a Python grpcio ERP client books won deals' orders through the gateway, crashing and resuming (tests/clients/python).
+test-erp:
+	@$(ENSURE_SERVICES) && cargo build --locked -p rapport && tests/clients/python/run.sh
 
 ## test-browser: the gateway's gRPC-web from headless Chromium (tests/browser; installs Chromium if missing).
 test-browser:
