@@ -116,6 +116,80 @@ def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
     return True
 
 
+# The labels of the namespace every rendering here is installed into.
+NAMESPACE_LABELS = {"kubernetes.io/metadata.name": chart.NAMESPACE}
+
+
+def pod_labels(deployment: dict[str, Any]) -> dict[str, str]:
+    labels: dict[str, str] = deployment["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def connection_allowed(policies: dict[str, dict[str, Any]], source: dict[str, Any], destination: dict[str, Any],
+                       port_number: int) -> bool:
+    """Whether the NetworkPolicies let a pod of Deployment `source` open a
+    TCP connection to a pod of Deployment `destination` on `port_number`
+    (after a Service's DNAT: the pod's port), both in the release namespace:
+    the source's egress and the destination's ingress must both admit it
+    (a pod no policy of that type selects is not isolated). An ipBlock peer
+    is taken to match no pod (the examples' CIDRs are outside the pod range)."""
+    names = {entry["name"]: entry["containerPort"] for entry in container(destination)["ports"]}
+
+    def ports_admit(rule: dict[str, Any]) -> bool:
+        if not rule.get("ports"):
+            return True
+        for entry in rule["ports"]:
+            if entry.get("protocol", "TCP") != "TCP":
+                continue
+            value = entry.get("port")
+            if value is None:
+                return True
+            number = names.get(value) if isinstance(value, str) else value
+            if number is not None and number <= port_number <= entry.get("endPort", number):
+                return True
+        return False
+
+    def peers_admit(peers: list[dict[str, Any]] | None, labels: dict[str, str]) -> bool:
+        if not peers:
+            return True
+        for peer in peers:
+            if "ipBlock" in peer:
+                continue
+            if "namespaceSelector" in peer and not selects(peer["namespaceSelector"], NAMESPACE_LABELS):
+                continue
+            if "podSelector" in peer and not selects(peer["podSelector"], labels):
+                continue
+            return True
+        return False
+
+    def admitted(kind: str, pod: dict[str, str], peer_key: str, peer: dict[str, str]) -> bool:
+        isolating = []
+        for policy in policies.values():
+            spec = policy["spec"]
+            types = spec.get("policyTypes") or ["Ingress"] + (["Egress"] if "egress" in spec else [])
+            if kind in types and selects(spec["podSelector"], pod):
+                isolating.append(spec)
+        if not isolating:
+            return True
+        return any(ports_admit(rule) and peers_admit(rule.get(peer_key), peer)
+                   for spec in isolating for rule in spec.get(kind.lower(), []))
+
+    source_labels, destination_labels = pod_labels(source), pod_labels(destination)
+    return (admitted("Egress", source_labels, "to", destination_labels)
+            and admitted("Ingress", destination_labels, "from", source_labels))
+
+
+def direct_calls(deployments: dict[str, dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """(caller, variable) -> address for every <NAME>_<CALLEE>_ADDR the chart
+    sets from `calls` (an http:// address; listen addresses have none)."""
+    found = {}
+    for name, deployment in deployments.items():
+        for variable, entry in env(deployment).items():
+            if variable.endswith("_ADDR") and str(entry.get("value", "")).startswith("http://"):
+                found[(name, variable)] = entry["value"]
+    return found
+
+
 def service_ports(service: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {entry["name"]: entry for entry in service["spec"]["ports"]}
 
@@ -233,7 +307,7 @@ class Deployments(unittest.TestCase):
             objects = RENDERINGS[rendering]
             deployments = rapport_deployments(objects)
             self.assertEqual({d["metadata"]["labels"]["app.kubernetes.io/component"] for d in deployments.values()},
-                             {"contacts", "gateway"})
+                             {"contacts", "gateway", "pipeline"})
             found.extend((rendering, objects, deployment) for deployment in deployments.values())
         return found
 
@@ -308,7 +382,7 @@ class Deployments(unittest.TestCase):
             needed = (milliseconds(gateway["GATEWAY_DNS_REFRESH"]["value"]) + DNS_TTL_MS
                       + milliseconds(gateway["GATEWAY_HEALTH_INTERVAL"]["value"]))
             routed = [name for name in gateway if name.startswith("GATEWAY_BACKEND_")]
-            self.assertEqual(routed, ["GATEWAY_BACKEND_CONTACTS"])
+            self.assertEqual(routed, ["GATEWAY_BACKEND_CONTACTS", "GATEWAY_BACKEND_PIPELINE"])
             for variable in routed:
                 host, _ = gateway_target(gateway[variable]["value"])
                 backend = deployments[host.removesuffix("-headless")]
@@ -367,8 +441,9 @@ class Deployments(unittest.TestCase):
         for rendering, objects, deployment in self.each():
             with self.subTest(rendering=rendering, deployment=deployment["metadata"]["name"]):
                 variables = env(deployment)
-                if deployment["metadata"]["labels"]["app.kubernetes.io/component"] == "contacts":
-                    self.assertIn("DATABASE_URL", variables, "contacts reads the database")
+                component = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
+                if component in {"contacts", "pipeline"}:
+                    self.assertIn("DATABASE_URL", variables, f"{component} reads the database")
                 if "DATABASE_URL" in variables:
                     self.assertEqual(variables["RAPPORT_AUTO_MIGRATE"]["value"], "false")
 
@@ -385,7 +460,7 @@ class Migrations(unittest.TestCase):
             hooks = job["metadata"]["annotations"]["helm.sh/hook"].split(",")
             self.assertEqual(sorted(hooks), ["pre-install", "pre-upgrade"])
             main = job["spec"]["template"]["spec"]["containers"][0]
-            self.assertEqual(main["args"], ["migrate", "contacts"])
+            self.assertEqual(main["args"], ["migrate", "contacts", "pipeline"])
             self.assertIn("secretKeyRef", {e["name"]: e for e in main["env"]}["DATABASE_URL"]["valueFrom"])
             self.assertTrue(main["securityContext"]["readOnlyRootFilesystem"])
 
@@ -420,17 +495,19 @@ class Migrations(unittest.TestCase):
 class Gateway(unittest.TestCase):
     def test_gateway_balances_over_headless_backends(self) -> None:
         for rendering, objects in RENDERINGS.items():
-            with self.subTest(rendering=rendering):
-                gateway = rapport_deployments(objects)["rapport-gateway"]
-                host, target_port = gateway_target(env(gateway)["GATEWAY_BACKEND_CONTACTS"]["value"])
-                headless = of_kind(objects, "Service")[host]
-                contacts = rapport_deployments(objects)["rapport-contacts"]
-                self.assertEqual(headless["spec"]["clusterIP"], "None")
-                self.assertEqual({p["name"]: p["port"] for p in headless["spec"]["ports"]},
-                                 {"grpc": target_port, "metrics": port(contacts, "metrics")})
-                self.assertEqual(target_port, port(contacts, "grpc"))
-                self.assertTrue(selects({"matchLabels": headless["spec"]["selector"]},
-                                        contacts["spec"]["template"]["metadata"]["labels"]))
+            for area in ("contacts", "pipeline"):
+                with self.subTest(rendering=rendering, area=area):
+                    gateway = rapport_deployments(objects)["rapport-gateway"]
+                    host, target_port = gateway_target(env(gateway)[f"GATEWAY_BACKEND_{area.upper()}"]["value"])
+                    self.assertEqual(host, f"rapport-{area}-headless")
+                    headless = of_kind(objects, "Service")[host]
+                    backend = rapport_deployments(objects)[f"rapport-{area}"]
+                    self.assertEqual(headless["spec"]["clusterIP"], "None")
+                    self.assertEqual({p["name"]: p["port"] for p in headless["spec"]["ports"]},
+                                     {"grpc": target_port, "metrics": port(backend, "metrics")})
+                    self.assertEqual(target_port, port(backend, "grpc"))
+                    self.assertTrue(selects({"matchLabels": headless["spec"]["selector"]},
+                                            backend["spec"]["template"]["metadata"]["labels"]))
 
     def test_metrics_stay_inside_the_cluster(self) -> None:
         """An exposed (LoadBalancer, NodePort) Service carries gRPC only;
@@ -518,10 +595,12 @@ class Observability(unittest.TestCase):
         exposed_contacts = merged(chart.load_values("production.yaml"),
                                   {"services": {"contacts": {"service": {"type": "NodePort"}}}})
         for rendering, values, expected in [
-            ("production", chart.load_values("production.yaml"), ["rapport-contacts", "rapport-gateway-metrics"]),
-            ("exposed contacts", exposed_contacts, ["rapport-contacts-metrics", "rapport-gateway-metrics"]),
+            ("production", chart.load_values("production.yaml"),
+             ["rapport-contacts", "rapport-gateway-metrics", "rapport-pipeline"]),
+            ("exposed contacts", exposed_contacts,
+             ["rapport-contacts-metrics", "rapport-gateway-metrics", "rapport-pipeline"]),
             ("default with a ServiceMonitor", {"metrics": {"serviceMonitor": {"enabled": True}}},
-             ["rapport-contacts", "rapport-gateway"]),
+             ["rapport-contacts", "rapport-gateway", "rapport-pipeline"]),
         ]:
             with self.subTest(rendering=rendering):
                 objects = chart.objects(chart.render(values))
@@ -538,7 +617,7 @@ class Observability(unittest.TestCase):
 
 
 class NetworkPolicies(unittest.TestCase):
-    def test_default_deny_and_only_the_gateway_reaches_backends(self) -> None:
+    def test_default_deny_and_only_the_gateway_and_declared_callers_reach_backends(self) -> None:
         objects = RENDERINGS["production"]
         policies = of_kind(objects, "NetworkPolicy")
         deny = policies["rapport-default-deny"]
@@ -550,13 +629,27 @@ class NetworkPolicies(unittest.TestCase):
             self.assertTrue(selects(deny["spec"]["podSelector"], labels))
         contacts = policies["rapport-contacts"]["spec"]
         grpc_rule = next(rule for rule in contacts["ingress"] if rule["ports"][0]["port"] == 50051)
+        # The gateway (contacts is routed) and pipeline (services.pipeline.calls).
         self.assertEqual([peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for peer in grpc_rule["from"]],
-                         ["gateway"])
+                         ["gateway", "pipeline"])
         egress_ports = {p["port"] for rule in contacts["egress"] for p in rule["ports"]}
-        self.assertEqual(egress_ports, {53, 5432, 6379, 4317})
+        self.assertEqual(egress_ports, {53, 5432, 6379, 4317}, "contacts calls no other service")
+        pipeline = policies["rapport-pipeline"]["spec"]
+        grpc_rule = next(rule for rule in pipeline["ingress"] if rule["ports"][0]["port"] == 50052)
+        self.assertEqual([peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for peer in grpc_rule["from"]],
+                         ["gateway"], "nothing declares calls to pipeline")
+        egress_ports = {p["port"] for rule in pipeline["egress"] for p in rule["ports"]}
+        self.assertEqual(egress_ports, {53, 5432, 6379, 4317, 50051}, "pipeline calls contacts")
+        to_contacts = [rule for rule in pipeline["egress"] if any(p["port"] == 50051 for p in rule["ports"])]
+        self.assertEqual(to_contacts, [{
+            "ports": [{"port": 50051, "protocol": "TCP"}],
+            "to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "rapport",
+                                                    "app.kubernetes.io/instance": "rapport",
+                                                    "app.kubernetes.io/component": "contacts"}}}],
+        }], "to contacts' pods only, not to any address")
         gateway = policies["rapport-gateway"]["spec"]
         gateway_ports = {p["port"] for rule in gateway["egress"] for p in rule["ports"]}
-        self.assertEqual(gateway_ports, {53, 6379, 4317, 50051}, "the gateway keeps no data: no PostgreSQL")
+        self.assertEqual(gateway_ports, {53, 6379, 4317, 50051, 50052}, "the gateway keeps no data: no PostgreSQL")
         migrate = policies["rapport-migrate"]["spec"]
         self.assertEqual({p["port"] for rule in migrate["egress"] for p in rule["ports"]}, {53, 5432})
 
@@ -580,34 +673,124 @@ class NetworkPolicies(unittest.TestCase):
         policies = of_kind(chart.objects(chart.render(values)), "NetworkPolicy")
         grpc_rule = next(rule for rule in policies["rapport-contacts"]["spec"]["ingress"] if rule["ports"][0]["port"] == 50051)
         callers = sorted(peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for peer in grpc_rule["from"])
-        self.assertEqual(callers, ["gateway", "reporting"])
+        self.assertEqual(callers, ["gateway", "pipeline", "reporting"])
         reporting_egress = {p["port"] for rule in policies["rapport-reporting"]["spec"]["egress"] for p in rule["ports"]}
         self.assertIn(50051, reporting_egress)
+
+    def test_declared_calls_get_through_end_to_end(self) -> None:
+        """Every <NAME>_<CALLEE>_ADDR names the callee's Service, whose gRPC
+        port leads to the callee's pods, and the NetworkPolicies let the
+        caller's pods open that connection (its egress, the callee's
+        ingress); the gateway reaches every routed backend; undeclared
+        calls between services are dropped."""
+        for rendering, values in [("production", chart.load_values("production.yaml")),
+                                  ("default with NetworkPolicies", {"networkPolicy": {"enabled": True}})]:
+            objects = chart.objects(chart.render(values))
+            policies = of_kind(objects, "NetworkPolicy")
+            services = of_kind(objects, "Service")
+            deployments = rapport_deployments(objects)
+            calls = direct_calls(deployments)
+            self.assertEqual(set(calls), {("rapport-pipeline", "PIPELINE_CONTACTS_ADDR")}, rendering)
+            for (caller, variable), address in calls.items():
+                with self.subTest(rendering=rendering, variable=variable):
+                    host, _, port_text = address.removeprefix("http://").rpartition(":")
+                    service = services[host]
+                    entry = next(p for p in service["spec"]["ports"] if p["port"] == int(port_text))
+                    self.assertEqual(entry["targetPort"], "grpc")
+                    callees = [d for d in deployments.values()
+                               if selects({"matchLabels": service["spec"]["selector"]}, pod_labels(d))]
+                    self.assertEqual([d["metadata"]["name"] for d in callees], ["rapport-contacts"])
+                    self.assertTrue(connection_allowed(policies, deployments[caller], callees[0],
+                                                       port(callees[0], "grpc")), f"{caller} -> {address}")
+            gateway = deployments["rapport-gateway"]
+            for variable, entry in env(gateway).items():
+                if variable.startswith("GATEWAY_BACKEND_"):
+                    with self.subTest(rendering=rendering, variable=variable):
+                        host, target_port = gateway_target(entry["value"])
+                        backend = deployments[host.removesuffix("-headless")]
+                        self.assertTrue(connection_allowed(policies, gateway, backend, target_port))
+            contacts, pipeline = deployments["rapport-contacts"], deployments["rapport-pipeline"]
+            with self.subTest(rendering=rendering, check="undeclared calls"):
+                self.assertFalse(connection_allowed(policies, contacts, pipeline, port(pipeline, "grpc")))
+                self.assertFalse(connection_allowed(policies, pipeline, gateway, port(gateway, "grpc")))
+                self.assertFalse(connection_allowed(policies, pipeline, contacts, port(contacts, "metrics")))
+                # Without NetworkPolicies nothing is dropped: the checks above see the policies.
+                self.assertTrue(connection_allowed({}, contacts, pipeline, port(pipeline, "grpc")))
 
 
 class Values(unittest.TestCase):
     def test_adding_a_service_is_a_values_change(self) -> None:
-        values = {"services": {"pipeline": {"enabled": True, "area": "pipeline", "ports": {"grpc": 50052, "metrics": 9152},
-                                            "database": True, "redis": True}}}
+        values = {"services": {"support": {"enabled": True, "area": "support", "ports": {"grpc": 50054, "metrics": 9154},
+                                           "database": True, "redis": True, "calls": ["contacts"]}}}
         objects = chart.objects(chart.render(values))
         deployments = rapport_deployments(objects)
-        pipeline = deployments["rapport-pipeline"]
-        self.assertEqual(container(pipeline)["args"], ["serve", "pipeline"])
-        self.assertEqual(env(pipeline)["PIPELINE_ADDR"]["value"], "0.0.0.0:50052")
+        support = deployments["rapport-support"]
+        self.assertEqual(container(support)["args"], ["serve", "support"])
+        self.assertEqual(env(support)["SUPPORT_ADDR"]["value"], "0.0.0.0:50054")
+        self.assertEqual(env(support)["SUPPORT_METRICS_ADDR"]["value"], "0.0.0.0:9154")
+        self.assertEqual(env(support)["SUPPORT_CONTACTS_ADDR"]["value"], "http://rapport-contacts:50051")
+        self.assertEqual(env(deployments["rapport-gateway"])["GATEWAY_BACKEND_SUPPORT"]["value"],
+                         "dns:rapport-support-headless:50054")
+        for kind in ("Service", "ServiceAccount", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
+            self.assertIn("rapport-support", of_kind(objects, kind), kind)
+        self.assertIn("rapport-support-headless", of_kind(objects, "Service"))
+        job = of_kind(objects, "Job")["rapport-migrate"]
+        self.assertEqual(job["spec"]["template"]["spec"]["containers"][0]["args"],
+                         ["migrate", "contacts", "pipeline", "support"])
+        # The defaults are untouched.
+        self.assertEqual(set(deployments), {"rapport-gateway", "rapport-contacts", "rapport-pipeline", "rapport-support"})
         self.assertEqual(env(deployments["rapport-gateway"])["GATEWAY_BACKEND_PIPELINE"]["value"],
                          "dns:rapport-pipeline-headless:50052")
-        for kind in ("Service", "ServiceAccount", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
-            self.assertIn("rapport-pipeline", of_kind(objects, kind), kind)
-        self.assertIn("rapport-pipeline-headless", of_kind(objects, "Service"))
-        job = of_kind(objects, "Job")["rapport-migrate"]
-        self.assertEqual(job["spec"]["template"]["spec"]["containers"][0]["args"], ["migrate", "contacts", "pipeline"])
 
     def test_a_disabled_backend_is_not_routed(self) -> None:
-        objects = chart.objects(chart.render({"services": {"contacts": {"enabled": False}}}))
+        # pipeline calls contacts, so disabling contacts disables pipeline too
+        # (alone it is refused: test_inconsistent_values_fail_with_what_to_set).
+        objects = chart.objects(chart.render({"services": {"contacts": {"enabled": False}, "pipeline": {"enabled": False}}}))
         gateway = rapport_deployments(objects)["rapport-gateway"]
         self.assertEqual(env(gateway)["GATEWAY_BACKEND_CONTACTS"]["value"], "off")
-        self.assertNotIn("rapport-contacts", of_kind(objects, "Deployment"))
+        self.assertEqual(env(gateway)["GATEWAY_BACKEND_PIPELINE"]["value"], "off")
+        self.assertEqual(set(of_kind(objects, "Deployment")), {"rapport-gateway"})
         self.assertEqual(of_kind(objects, "Job"), {}, "nothing to migrate")
+        # Nothing calls pipeline: it can go alone.
+        objects = chart.objects(chart.render({"services": {"pipeline": {"enabled": False}}}))
+        gateway = rapport_deployments(objects)["rapport-gateway"]
+        self.assertEqual(env(gateway)["GATEWAY_BACKEND_PIPELINE"]["value"], "off")
+        self.assertEqual(env(gateway)["GATEWAY_BACKEND_CONTACTS"]["value"], "dns:rapport-contacts-headless:50051")
+        self.assertEqual(set(of_kind(objects, "Deployment")), {"rapport-gateway", "rapport-contacts"})
+        job = of_kind(objects, "Job")["rapport-migrate"]
+        self.assertEqual(job["spec"]["template"]["spec"]["containers"][0]["args"], ["migrate", "contacts"])
+
+    def test_callers_get_their_callees_address(self) -> None:
+        """services.pipeline.calls: [contacts] gives pipeline
+        PIPELINE_CONTACTS_ADDR, contacts' ClusterIP Service on its gRPC
+        port, following the object names and the port; services.pipeline.env
+        overrides it."""
+        def address(values: dict[str, Any] | None = None, release: str = chart.RELEASE) -> str:
+            deployments = rapport_deployments(chart.objects(chart.render(values, release=release)))
+            pipeline = next(d for d in deployments.values()
+                            if d["metadata"]["labels"]["app.kubernetes.io/component"] == "pipeline")
+            value: str = env(pipeline)["PIPELINE_CONTACTS_ADDR"]["value"]
+            return value
+
+        for rendering, objects in RENDERINGS.items():
+            with self.subTest(rendering=rendering):
+                deployments = rapport_deployments(objects)
+                self.assertEqual(env(deployments["rapport-pipeline"])["PIPELINE_CONTACTS_ADDR"]["value"],
+                                 "http://rapport-contacts:50051")
+                self.assertEqual(list(direct_calls(deployments)), [("rapport-pipeline", "PIPELINE_CONTACTS_ADDR")],
+                                 "only declared calls get an address")
+        self.assertEqual(address(release="crm"), "http://crm-rapport-contacts:50051")
+        self.assertEqual(address(release="rapport-prod"), "http://rapport-prod-contacts:50051")
+        self.assertEqual(address({"fullnameOverride": "crm"}), "http://crm-contacts:50051")
+        moved = {"services": {"contacts": {"ports": {"grpc": 6000}}}}
+        self.assertEqual(address(moved), "http://rapport-contacts:6000")
+        service = of_kind(chart.objects(chart.render(moved)), "Service")["rapport-contacts"]
+        self.assertEqual(service_ports(service)["grpc"]["port"], 6000, "the address is the Service's port")
+        overridden = {"services": {"pipeline": {"env": {"PIPELINE_CONTACTS_ADDR": "http://contacts.other:50051"}}}}
+        self.assertEqual(address(overridden), "http://contacts.other:50051")
+        # Without the declaration there is no address (the binary's default is 127.0.0.1).
+        deployments = rapport_deployments(chart.objects(chart.render({"services": {"pipeline": {"calls": []}}})))
+        self.assertNotIn("PIPELINE_CONTACTS_ADDR", env(deployments["rapport-pipeline"]))
 
     def test_service_values_override_defaults_even_with_false(self) -> None:
         values = {"services": {"contacts": {"autoscaling": {"enabled": False}, "replicas": 4,
@@ -628,7 +811,7 @@ class Values(unittest.TestCase):
             ({"replicaCount": 3}, "replicaCount", "not allowed"),
             ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy", "must be one of"),
             ({"services": {"contacts": {"ports": {"grpc": "50051"}}}}, "/services/contacts/ports/grpc", "string"),
-            ({"services": {"pipeline": {"enabled": True}}}, "/services/pipeline", "ports"),
+            ({"services": {"support": {"enabled": True}}}, "/services/support", "ports"),
             ({"services": {"contacts": {"env": {"CONTACTS_CACHE_LOCAL_CAPACITY": 5000}}}},
              "/services/contacts/env/CONTACTS_CACHE_LOCAL_CAPACITY", "string"),
             ({"telemetry": {"otlp": {"samplingRatio": 2}}}, "/telemetry/otlp/samplingRatio", "maximum"),
@@ -658,6 +841,8 @@ class Values(unittest.TestCase):
             ({"dev": {"postgresql": {"enabled": True}}}, "credentials.create=true"),
             ({"services": {"contacts": {"autoscaling": {"minReplicas": 5, "maxReplicas": 2}}}}, "minReplicas (5)"),
             ({"services": {"gateway": {"calls": ["billing"]}}}, '"billing"'),
+            ({"services": {"contacts": {"enabled": False}}},
+             'services.pipeline.calls names "contacts", which is not an enabled service'),
             ({"grpcRoute": {"enabled": True}}, "grpcRoute.parentRefs"),
             ({"services": {"gateway": {"service": {"type": "LoadBalancer"}}},
               "networkPolicy": {"enabled": True, "gatewayFrom": [{"namespaceSelector": {}}]}},
