@@ -150,3 +150,42 @@ impl From<Error> for tonic::Status {
         rapport_kit::error::status(err)
     }
 }
+
+/// The errors of orders, invoices and payments.
+impl Error {
+    /// ALREADY_EXISTS, reason `EXTERNAL_REF_CONFLICT`: the ERP reference
+    /// `field` = `value` was used before with different content.
+    pub fn external_ref_conflict(resource_type: &str, field: &str, value: &str, existing_id: &str) -> Error {
+        Error::Problem(
+            Problem::new(
+                Code::AlreadyExists,
+                "EXTERNAL_REF_CONFLICT",
+                format!("{field} {value:?} was already used with different content"),
+            )
+            .resource(resource_type, existing_id, "recorded before under this reference")
+            .meta(field, value.to_owned()),
+        )
+    }
+
+    /// The FAILED_PRECONDITION of an order transition refused by the domain.
+    pub fn order_refused(refusal: crate::domain::order::Refusal, order_id: &str) -> Error {
+        use crate::domain::order::Refusal;
+        let (reason, message) = match refusal {
+            Refusal::AlreadyAcknowledged => (
+                "ORDER_ALREADY_ACKNOWLEDGED",
+                "the order was already acknowledged under another external_ref",
+            ),
+            Refusal::NotAcknowledged => ("ORDER_NOT_ACKNOWLEDGED", "the order must be acknowledged first"),
+            Refusal::Cancelled => ("ORDER_CANCELLED", "the order is cancelled"),
+            Refusal::Fulfilled => ("ORDER_FULFILLED", "a fulfilled order cannot be cancelled"),
+            Refusal::HasInvoices => ("ORDER_HAS_INVOICES", "an order with invoices cannot be cancelled"),
+        };
+        Error::precondition(reason, message, reason, order_id)
+    }
+
+    /// FAILED_PRECONDITION, reason `PAYMENT_EXCEEDS_OUTSTANDING`.
+    pub fn payment_exceeds_outstanding(invoice_id: &str, outstanding: &str) -> Error {
+        let message = format!("the payment is more than the {outstanding} outstanding on the invoice");
+        Error::precondition("PAYMENT_EXCEEDS_OUTSTANDING", message, "PAYMENT_EXCEEDS_OUTSTANDING", invoice_id)
+    }
+}

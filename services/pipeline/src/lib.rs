@@ -8,6 +8,8 @@
 //! - [`store`]: all SQL; every write appends to the change log.
 //! - [`error`]: the error enum and its mapping to gRPC statuses.
 //! - [`policy`]: which roles may call which RPC.
+//! - `convert_orders`: stored orders, invoices and payments → protobuf.
+//! - [`overdue`]: the worker marking invoices past their due date OVERDUE.
 //!
 //! [`App::build`] binds the listeners (gRPC and metrics, so tests can use
 //! port 0) and [`App::run_until`] serves until shutdown.
@@ -18,6 +20,9 @@ pub mod domain;
 pub mod error;
 pub mod policy;
 pub mod store;
+
+mod convert_orders;
+pub mod overdue;
 
 use std::net::SocketAddr;
 
@@ -77,6 +82,7 @@ impl App {
             std::time::Duration::from_secs(600),
             background_shutdown.clone(),
         );
+        overdue::spawn(pool.clone(), feed.clone(), config.overdue_interval, background_shutdown.clone());
         let api = api::Api::new(api::State { pool: pool.clone(), feed, config: config.clone() });
         let listener = server::bind(config.listen).await?;
         let metrics_listener = match config.metrics_listen {

@@ -46,3 +46,10 @@ pub(crate) fn now() -> DateTime<Utc> {
     let now = Utc::now();
     DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
 }
+
+pub mod invoices;
+mod order_listing;
+pub mod orders;
+pub mod payments;
+
+pub use order_listing::ListQuery as OrderListQuery;
