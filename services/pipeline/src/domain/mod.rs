@@ -5,3 +5,5 @@
 pub mod ids;
 
 pub use rapport_kit::fields::Violation;
+pub mod deal;
+pub mod line_items;

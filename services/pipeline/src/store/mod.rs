@@ -46,3 +46,6 @@ pub(crate) fn now() -> DateTime<Utc> {
     let now = Utc::now();
     DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
 }
+
+pub mod deals;
+pub mod orders_create;
