@@ -134,15 +134,18 @@ pub(crate) fn not_found(id: Uuid) -> Error {
     Error::not_found("DEAL_NOT_FOUND", DEAL, id)
 }
 
-/// Locks a deal for a write and returns it.
+/// Locks a deal for a write and returns it. The lock is taken on the deal
+/// alone: with the stage joined, a row whose stage a concurrent move
+/// changed would fail the re-checked join and vanish (NOT_FOUND instead
+/// of the etag mismatch).
 pub(crate) async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<DealRecord, Error> {
-    let row: Option<DealRow> = sqlx::query_as(&format!(
-        "SELECT d.*, s.probability AS stage_probability FROM deals d JOIN stages s ON s.id = d.stage_id \
-         WHERE d.id = $1 FOR UPDATE OF d"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let locked: Option<Uuid> = sqlx::query_scalar("SELECT id FROM deals WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    locked.ok_or_else(|| not_found(id))?;
+    let sql = format!("SELECT {COLUMNS} FROM {DEALS_WITH_STAGE} WHERE id = $1");
+    let row: Option<DealRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *tx).await?;
     let row = row.ok_or_else(|| not_found(id))?;
     with_lines(tx, vec![row]).await?.pop().ok_or_else(|| not_found(id))
 }
