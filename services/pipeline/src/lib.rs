@@ -3,6 +3,8 @@
 //! → payment loop with ERP systems.
 //!
 //! - [`config`]: typed configuration from the environment.
+//! - [`contacts`]: the Contacts client that checks deal references.
+//! - [`convert_deals`]: stored deals → protobuf.
 //! - `api`: the tonic adapter (one file per gRPC service).
 //! - [`domain`]: validated types and rules; pure.
 //! - [`store`]: all SQL; every write appends to the change log.
@@ -16,6 +18,8 @@
 
 mod api;
 pub mod config;
+pub mod contacts;
+pub mod convert_deals;
 pub mod domain;
 pub mod error;
 pub mod policy;
@@ -83,7 +87,8 @@ impl App {
             background_shutdown.clone(),
         );
         overdue::spawn(pool.clone(), feed.clone(), config.overdue_interval, background_shutdown.clone());
-        let api = api::Api::new(api::State { pool: pool.clone(), feed, config: config.clone() });
+        let contacts = contacts::Contacts::new(&config.contacts_addr)?;
+        let api = api::Api::new(api::State { pool: pool.clone(), feed, config: config.clone(), contacts });
         let listener = server::bind(config.listen).await?;
         let metrics_listener = match config.metrics_listen {
             Some(addr) => Some(server::bind(addr).await.context("metrics endpoint (PIPELINE_METRICS_ADDR)")?),

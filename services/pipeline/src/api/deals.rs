@@ -1,57 +1,221 @@
 //! `DealService`: see `proto/rapport/pipeline/v1/deals.proto`.
 
+use prost::Message;
+use rapport_kit::auth;
+use rapport_proto::contacts::v1::LeadSource;
 use rapport_proto::pipeline::v1::deal_service_server::DealService;
 use rapport_proto::pipeline::v1::*;
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
 
-use super::Api;
+use super::{Api, State};
+use crate::contacts::Credentials;
+use crate::domain::Violation;
+use crate::domain::deal::{DealField, DealInput, lead_source_name};
+use crate::domain::ids::{DealId, LostReasonId, StageId};
+use crate::error::Error;
+use crate::store::Write;
+use crate::store::deals::{self as store, list::ListRequest, moves::Move};
 
 type Result<T> = std::result::Result<Response<T>, Status>;
 
+/// Checks the company and contacts the write sets against Contacts, and
+/// carries the lead source from the first contact when asked to.
+async fn check_references(
+    state: &State,
+    credentials: &Credentials,
+    input: &mut DealInput,
+    carry_lead_source: bool,
+) -> std::result::Result<(), Error> {
+    if input.sets(DealField::CompanyId)
+        && let Some(company_id) = input.company_id
+    {
+        state.contacts.check_company(credentials, company_id).await?;
+    }
+    if input.sets(DealField::Contacts) {
+        let ids: Vec<_> = input.contacts.iter().map(|(id, _)| *id).collect();
+        let contacts = state.contacts.live_contacts(credentials, &ids).await?;
+        if carry_lead_source
+            && input.lead_source.is_none()
+            && let Some(first) = contacts.first()
+        {
+            let source = LeadSource::try_from(first.lead_source).unwrap_or_default();
+            if source != LeadSource::Unspecified {
+                input.lead_source = Some(lead_source_name(source));
+            }
+            if input.source_campaign_id.is_empty() {
+                input.source_campaign_id = first.source_campaign_id.clone();
+            }
+        }
+    }
+    Ok(())
+}
+
+fn uuid_of(field: &str, raw: &str) -> std::result::Result<Uuid, Error> {
+    Ok(DealId::parse(field, raw)?.uuid())
+}
+
+async fn create(state: &State, request: Request<CreateDealRequest>) -> Result<Deal> {
+    let actor = auth::principal(&request)?.subject.clone();
+    let credentials = Credentials::of(request.metadata());
+    let mut request = request.into_inner();
+    let deal = request.deal.take().unwrap_or_default();
+    let fields: Vec<_> = DealField::ALL.iter().map(|(field, _)| *field).collect();
+    let mut input = DealInput::parse(&deal, &fields).map_err(Error::from)?;
+    if input.stage_id.is_some() && input.pipeline_id.is_none() {
+        // A stage names its pipeline only within one; keep the contract's
+        // "stage of the pipeline" check simple by requiring both.
+        return Err(Error::from(Violation::new("deal.pipeline_id", "is required with stage_id")).into());
+    }
+    if input.owner_id.is_empty() {
+        input.owner_id = actor.clone();
+    }
+    check_references(state, &credentials, &mut input, true).await?;
+    let request_id = std::mem::take(&mut request.request_id);
+    request.deal = Some(deal);
+    let fingerprint = request.encode_to_vec();
+    let write = Write {
+        actor: &actor,
+        request: (!request_id.is_empty()).then_some((request_id.as_str(), fingerprint.as_slice())),
+    };
+    let created = store::create(&state.pool, &input, write).await;
+    state.written(&created);
+    Ok(Response::new(created?))
+}
+
+async fn update(state: &State, request: Request<UpdateDealRequest>) -> Result<Deal> {
+    let actor = auth::principal(&request)?.subject.clone();
+    let credentials = Credentials::of(request.metadata());
+    let request = request.into_inner();
+    let deal = request.deal.unwrap_or_default();
+    let id = DealId::parse("deal.id", &deal.id).map_err(Error::from)?;
+    let paths = request.update_mask.map(|mask| mask.paths).unwrap_or_default();
+    let fields = DealField::parse_mask(&paths).map_err(Error::from)?;
+    let mut input = DealInput::parse(&deal, &fields).map_err(Error::from)?;
+    check_references(state, &credentials, &mut input, false).await?;
+    let updated =
+        store::update(&state.pool, id, &deal.etag, &input, Write { actor: &actor, request: None }).await;
+    state.written(&updated);
+    Ok(Response::new(updated?))
+}
+
+async fn set_deleted<T>(
+    state: &State,
+    request: &Request<T>,
+    id: &str,
+    etag: &str,
+    deleted: bool,
+) -> Result<Deal> {
+    let actor = auth::principal(request)?.subject.clone();
+    let id = DealId::parse("id", id).map_err(Error::from)?;
+    let result =
+        store::set_deleted(&state.pool, id, etag, deleted, Write { actor: &actor, request: None }).await;
+    state.written(&result);
+    Ok(Response::new(result?))
+}
+
+async fn apply_move<T>(
+    state: &State,
+    request: &Request<T>,
+    id: &str,
+    etag: &str,
+    action: Move<'_>,
+) -> Result<Deal> {
+    let actor = auth::principal(request)?.subject.clone();
+    let id = uuid_of("id", id)?;
+    let result =
+        store::moves::apply(&state.pool, id, etag, action, Write { actor: &actor, request: None }).await;
+    state.written(&result);
+    Ok(Response::new(result?))
+}
+
+fn lost_detail(detail: &str) -> std::result::Result<&str, Error> {
+    if detail.chars().count() > 1000 {
+        return Err(Violation::new("lost_reason_detail", "must be at most 1000 characters").into());
+    }
+    Ok(detail.trim())
+}
+
 #[tonic::async_trait]
 impl DealService for Api {
-    async fn create_deal(&self, _request: Request<CreateDealRequest>) -> Result<Deal> {
-        Err(super::not_yet("CreateDeal"))
+    async fn create_deal(&self, request: Request<CreateDealRequest>) -> Result<Deal> {
+        create(&self.state, request).await
     }
 
-    async fn get_deal(&self, _request: Request<GetDealRequest>) -> Result<Deal> {
-        Err(super::not_yet("GetDeal"))
+    async fn get_deal(&self, request: Request<GetDealRequest>) -> Result<Deal> {
+        let id = DealId::parse("id", &request.get_ref().id).map_err(Error::from)?;
+        Ok(Response::new(store::get(&self.state.pool, id).await?))
     }
 
-    async fn update_deal(&self, _request: Request<UpdateDealRequest>) -> Result<Deal> {
-        Err(super::not_yet("UpdateDeal"))
+    async fn update_deal(&self, request: Request<UpdateDealRequest>) -> Result<Deal> {
+        update(&self.state, request).await
     }
 
-    async fn delete_deal(&self, _request: Request<DeleteDealRequest>) -> Result<Deal> {
-        Err(super::not_yet("DeleteDeal"))
+    async fn delete_deal(&self, request: Request<DeleteDealRequest>) -> Result<Deal> {
+        let (id, etag) = (request.get_ref().id.clone(), request.get_ref().etag.clone());
+        set_deleted(&self.state, &request, &id, &etag, true).await
     }
 
-    async fn undelete_deal(&self, _request: Request<UndeleteDealRequest>) -> Result<Deal> {
-        Err(super::not_yet("UndeleteDeal"))
+    async fn undelete_deal(&self, request: Request<UndeleteDealRequest>) -> Result<Deal> {
+        let (id, etag) = (request.get_ref().id.clone(), request.get_ref().etag.clone());
+        set_deleted(&self.state, &request, &id, &etag, false).await
     }
 
-    async fn list_deals(&self, _request: Request<ListDealsRequest>) -> Result<ListDealsResponse> {
-        Err(super::not_yet("ListDeals"))
+    async fn list_deals(&self, request: Request<ListDealsRequest>) -> Result<ListDealsResponse> {
+        let request = request.into_inner();
+        let list = ListRequest {
+            filter: &request.filter,
+            order_by: &request.order_by,
+            page_size: request.page_size,
+            page_token: &request.page_token,
+            show_deleted: request.show_deleted,
+        };
+        let (deals, next_page_token) = store::list::list(&self.state.pool, &list).await?;
+        Ok(Response::new(ListDealsResponse { deals, next_page_token }))
     }
 
     async fn search_deals(&self, _request: Request<SearchDealsRequest>) -> Result<SearchDealsResponse> {
         Err(super::not_yet("SearchDeals"))
     }
 
-    async fn move_deal_stage(&self, _request: Request<MoveDealStageRequest>) -> Result<Deal> {
-        Err(super::not_yet("MoveDealStage"))
+    async fn move_deal_stage(&self, request: Request<MoveDealStageRequest>) -> Result<Deal> {
+        let body = request.get_ref();
+        let stage_id = StageId::parse("stage_id", &body.stage_id).map_err(Error::from)?.uuid();
+        let detail = lost_detail(&body.lost_reason_detail)?.to_owned();
+        let lost_reason = if body.lost_reason_id.is_empty() {
+            None
+        } else {
+            Some(LostReasonId::parse("lost_reason_id", &body.lost_reason_id).map_err(Error::from)?.uuid())
+        };
+        let (id, etag) = (body.id.clone(), body.etag.clone());
+        let action =
+            Move::Stage { stage_id, lost_reason: lost_reason.map(|reason| (reason, detail.as_str())) };
+        apply_move(&self.state, &request, &id, &etag, action).await
     }
 
-    async fn win_deal(&self, _request: Request<WinDealRequest>) -> Result<Deal> {
-        Err(super::not_yet("WinDeal"))
+    async fn win_deal(&self, request: Request<WinDealRequest>) -> Result<Deal> {
+        let (id, etag) = (request.get_ref().id.clone(), request.get_ref().etag.clone());
+        apply_move(&self.state, &request, &id, &etag, Move::Win).await
     }
 
-    async fn lose_deal(&self, _request: Request<LoseDealRequest>) -> Result<Deal> {
-        Err(super::not_yet("LoseDeal"))
+    async fn lose_deal(&self, request: Request<LoseDealRequest>) -> Result<Deal> {
+        let body = request.get_ref();
+        let lost_reason_id =
+            LostReasonId::parse("lost_reason_id", &body.lost_reason_id).map_err(Error::from)?.uuid();
+        let detail = lost_detail(&body.lost_reason_detail)?.to_owned();
+        let (id, etag) = (body.id.clone(), body.etag.clone());
+        apply_move(&self.state, &request, &id, &etag, Move::Lose { lost_reason_id, detail: &detail }).await
     }
 
-    async fn reopen_deal(&self, _request: Request<ReopenDealRequest>) -> Result<Deal> {
-        Err(super::not_yet("ReopenDeal"))
+    async fn reopen_deal(&self, request: Request<ReopenDealRequest>) -> Result<Deal> {
+        let body = request.get_ref();
+        let stage_id = if body.stage_id.is_empty() {
+            None
+        } else {
+            Some(StageId::parse("stage_id", &body.stage_id).map_err(Error::from)?.uuid())
+        };
+        let (id, etag) = (body.id.clone(), body.etag.clone());
+        apply_move(&self.state, &request, &id, &etag, Move::Reopen { stage_id }).await
     }
 
     async fn get_deal_history(&self, _request: Request<GetDealHistoryRequest>) -> Result<DealHistory> {

@@ -24,6 +24,8 @@ pub struct State {
     pub feed: Feed,
     /// The service's settings.
     pub config: Config,
+    /// The Contacts service, for reference checks.
+    pub contacts: crate::contacts::Contacts,
 }
 
 impl State {

@@ -5,5 +5,7 @@
 pub mod ids;
 
 pub use rapport_kit::fields::Violation;
+pub mod deal;
+pub mod line_items;
 pub mod invoice;
 pub mod order;

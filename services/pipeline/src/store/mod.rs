@@ -47,6 +47,8 @@ pub(crate) fn now() -> DateTime<Utc> {
     DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
 }
 
+pub mod deals;
+pub mod orders_create;
 pub mod invoices;
 mod order_listing;
 pub mod orders;

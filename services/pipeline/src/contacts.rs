@@ -1,0 +1,150 @@
+//! The Contacts service client: checks that the companies and contacts a
+//! deal names exist, with the caller's own credentials.
+
+use rapport_kit::error::Problem;
+use rapport_proto::contacts::v1::contact_service_client::ContactServiceClient;
+use rapport_proto::contacts::v1::{BatchGetContactsRequest, Contact, GetCompanyRequest, GetContactRequest};
+use tonic::metadata::{AsciiMetadataValue, MetadataMap};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+
+use crate::domain::ids::{CompanyId, ContactId};
+use crate::error::Error;
+
+/// A lazily connected client of the Contacts service (one channel, built
+/// once at startup, cheap to clone).
+#[derive(Clone)]
+pub struct Contacts {
+    client: ContactServiceClient<Channel>,
+}
+
+/// The caller's credentials, forwarded to Contacts so it applies the
+/// caller's own permissions.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    authorization: Option<AsciiMetadataValue>,
+    api_key: Option<AsciiMetadataValue>,
+}
+
+impl Credentials {
+    /// The `authorization` and `x-api-key` headers of an incoming call.
+    pub fn of(metadata: &MetadataMap) -> Credentials {
+        Credentials {
+            authorization: metadata.get("authorization").cloned(),
+            api_key: metadata.get("x-api-key").cloned(),
+        }
+    }
+
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Some(value) = &self.authorization {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        if let Some(value) = &self.api_key {
+            request.metadata_mut().insert("x-api-key", value.clone());
+        }
+        request
+    }
+}
+
+impl Contacts {
+    /// A client of the Contacts service at `addr` (connects on first use).
+    pub fn new(addr: &str) -> anyhow::Result<Contacts> {
+        let endpoint = Endpoint::from_shared(addr.to_owned())
+            .map_err(|err| anyhow::anyhow!("PIPELINE_CONTACTS_ADDR {addr:?} is not a URI: {err}"))?
+            .connect_timeout(std::time::Duration::from_secs(3));
+        Ok(Contacts { client: ContactServiceClient::new(endpoint.connect_lazy()) })
+    }
+
+    /// FAILED_PRECONDITION (COMPANY_NOT_FOUND) unless `id` is a live company.
+    pub async fn check_company(&self, credentials: &Credentials, id: CompanyId) -> Result<(), Error> {
+        let request = credentials.request(GetCompanyRequest { id: id.to_string() });
+        match self.client.clone().get_company(request).await {
+            Ok(company) if company.get_ref().delete_time.is_none() => Ok(()),
+            Ok(_) => Err(company_missing(id)),
+            Err(status) if status.code() == Code::NotFound => Err(company_missing(id)),
+            Err(status) => Err(failed(status)),
+        }
+    }
+
+    /// The live contacts `ids`, in order; FAILED_PRECONDITION
+    /// (CONTACT_NOT_FOUND) naming the first missing or deleted one.
+    pub async fn live_contacts(
+        &self,
+        credentials: &Credentials,
+        ids: &[ContactId],
+    ) -> Result<Vec<Contact>, Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let request = credentials
+            .request(BatchGetContactsRequest { ids: ids.iter().map(ToString::to_string).collect() });
+        match self.client.clone().batch_get_contacts(request).await {
+            Ok(response) => {
+                let contacts = response.into_inner().contacts;
+                match ids.iter().zip(&contacts).find(|(_, contact)| contact.delete_time.is_some()) {
+                    Some((id, _)) => Err(contact_missing(*id)),
+                    None => Ok(contacts),
+                }
+            }
+            // All or nothing: find which one is missing.
+            Err(status) if status.code() == Code::NotFound => {
+                for id in ids {
+                    self.check_contact(credentials, *id).await?;
+                }
+                Err(failed(status))
+            }
+            Err(status) => Err(failed(status)),
+        }
+    }
+
+    async fn check_contact(&self, credentials: &Credentials, id: ContactId) -> Result<(), Error> {
+        let request = credentials.request(GetContactRequest { id: id.to_string() });
+        match self.client.clone().get_contact(request).await {
+            Ok(contact) if contact.get_ref().delete_time.is_none() => Ok(()),
+            Ok(_) => Err(contact_missing(id)),
+            Err(status) if status.code() == Code::NotFound => Err(contact_missing(id)),
+            Err(status) => Err(failed(status)),
+        }
+    }
+}
+
+fn company_missing(id: CompanyId) -> Error {
+    Error::precondition(
+        "COMPANY_NOT_FOUND",
+        format!("company {id} does not exist or is deleted"),
+        "COMPANY_LIVE",
+        &id.to_string(),
+    )
+}
+
+fn contact_missing(id: ContactId) -> Error {
+    Error::precondition(
+        "CONTACT_NOT_FOUND",
+        format!("contact {id} does not exist or is deleted"),
+        "CONTACT_LIVE",
+        &id.to_string(),
+    )
+}
+
+/// A failure of the Contacts call itself: unreachable is UNAVAILABLE (the
+/// client may retry); the caller's own denial passes through; anything
+/// else is internal.
+fn failed(status: Status) -> Error {
+    match status.code() {
+        Code::Unavailable | Code::DeadlineExceeded => Error::Problem(Problem::new(
+            Code::Unavailable,
+            "CONTACTS_UNAVAILABLE",
+            "the Contacts service, which checks the deal's company and contacts, is unreachable; retry shortly",
+        )),
+        Code::PermissionDenied | Code::Unauthenticated => Error::Problem(Problem::new(
+            status.code(),
+            "CONTACTS_DENIED",
+            format!(
+                "the Contacts service refused to show the deal's company or contacts: {}",
+                status.message()
+            ),
+        )),
+        _ => Error::Internal(anyhow::anyhow!("contacts service: {status}")),
+    }
+}

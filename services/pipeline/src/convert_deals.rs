@@ -1,0 +1,98 @@
+//! Stored deals → protobuf (used by the API, the change log and
+//! idempotent replays).
+
+use chrono::Datelike;
+use rapport_kit::changelog::timestamp;
+use rapport_proto::common::v1::{Date, Money};
+use rapport_proto::contacts::v1::LeadSource;
+use rapport_proto::pipeline::v1::{BuyingRole, Deal, DealContact, DealStatus, ForecastCategory, LineItem};
+
+use crate::store::deals::{DealRecord, LineRow};
+use crate::store::etag;
+
+fn money(currency_code: &str, minor_units: i64) -> Option<Money> {
+    Some(Money { currency_code: currency_code.to_owned(), minor_units })
+}
+
+fn line_to_proto(currency_code: &str, line: &LineRow) -> LineItem {
+    LineItem {
+        id: line.id.to_string(),
+        product_id: line.product_id.map(|id| id.to_string()).unwrap_or_default(),
+        description: line.description.clone(),
+        quantity: canonical(&line.quantity),
+        unit_price: money(currency_code, line.unit_price_minor),
+        discount_percent: canonical(&line.discount_percent),
+        amount: money(currency_code, line.amount_minor),
+    }
+}
+
+/// `1.5000` → `1.5`, `2.0000` → `2`.
+pub fn canonical(decimal: &str) -> String {
+    if decimal.contains('.') {
+        decimal.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        decimal.to_owned()
+    }
+}
+
+/// The `DealStatus` of a stored status name.
+pub fn status_of(name: &str) -> DealStatus {
+    DealStatus::from_str_name(&format!("DEAL_STATUS_{name}")).unwrap_or_default()
+}
+
+/// A stored deal as the API returns it (without `account_warning`).
+pub fn deal_to_proto(record: &DealRecord) -> Deal {
+    let deal = &record.deal;
+    let code = deal.currency_code.as_str();
+    Deal {
+        id: deal.id.to_string(),
+        title: deal.title.clone(),
+        pipeline_id: deal.pipeline_id.to_string(),
+        stage_id: deal.stage_id.to_string(),
+        currency_code: code.to_owned(),
+        amount: money(code, deal.amount_minor),
+        line_items: record.lines.iter().map(|line| line_to_proto(code, line)).collect(),
+        expected_close_date: deal.expected_close_date.map(|date| Date {
+            year: date.year(),
+            month: i32::try_from(date.month()).unwrap_or_default(),
+            day: i32::try_from(date.day()).unwrap_or_default(),
+        }),
+        probability: Some(i32::from(deal.probability_override.unwrap_or(deal.stage_probability))),
+        probability_overridden: deal.probability_override.is_some(),
+        forecast_category: ForecastCategory::from_str_name(&format!(
+            "FORECAST_CATEGORY_{}",
+            deal.forecast_category
+        ))
+        .unwrap_or_default()
+        .into(),
+        owner_id: deal.owner_id.clone(),
+        team_member_ids: deal.team_member_ids.clone(),
+        company_id: deal.company_id.map(|id| id.to_string()).unwrap_or_default(),
+        contacts: deal
+            .contact_ids
+            .iter()
+            .zip(&deal.contact_roles)
+            .map(|(id, role)| DealContact {
+                contact_id: id.to_string(),
+                role: BuyingRole::from_str_name(&format!("BUYING_ROLE_{role}")).unwrap_or_default().into(),
+            })
+            .collect(),
+        lead_source: LeadSource::from_str_name(&format!("LEAD_SOURCE_{}", deal.lead_source))
+            .unwrap_or_default()
+            .into(),
+        source_campaign_id: deal.source_campaign_id.clone(),
+        next_step: deal.next_step.clone(),
+        status: status_of(&deal.status).into(),
+        lost_reason_id: deal.lost_reason_id.map(|id| id.to_string()).unwrap_or_default(),
+        lost_reason_detail: deal.lost_reason_detail.clone(),
+        close_time: deal.close_time.map(timestamp),
+        stage_enter_time: Some(timestamp(deal.stage_enter_time)),
+        last_activity_time: Some(timestamp(deal.last_activity_time)),
+        order_id: deal.order_id.map(|id| id.to_string()).unwrap_or_default(),
+        create_time: Some(timestamp(deal.create_time)),
+        update_time: Some(timestamp(deal.update_time)),
+        delete_time: deal.delete_time.map(timestamp),
+        etag: etag(deal.version),
+        account_warning: None,
+    }
+}

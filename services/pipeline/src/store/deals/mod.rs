@@ -1,0 +1,420 @@
+//! Deals: the stored record, reads, and the writes of CreateDeal,
+//! UpdateDeal, DeleteDeal and UndeleteDeal (each with its change-log row).
+//! Stage moves are in [`moves`], lists and search in [`list`].
+
+pub mod list;
+pub mod moves;
+mod resolve;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use prost::Message;
+use rapport_kit::changelog::{self, Change};
+use rapport_kit::idempotency::{self, Claim};
+use rapport_proto::common::v1::ChangeKind;
+use rapport_proto::pipeline::v1::Deal;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::{Write, check_etag, now};
+use crate::convert_deals::deal_to_proto;
+use crate::domain::deal::{DealField, DealInput};
+use crate::domain::ids::DealId;
+use crate::error::{Error, resource::DEAL};
+
+/// A stored deal with its current stage's default probability.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DealRow {
+    pub id: Uuid,
+    pub title: String,
+    pub pipeline_id: Uuid,
+    pub stage_id: Uuid,
+    pub currency_code: String,
+    pub amount_minor: i64,
+    pub amount_derived: bool,
+    pub expected_close_date: Option<NaiveDate>,
+    pub probability_override: Option<i16>,
+    pub stage_probability: i16,
+    pub forecast_category: String,
+    pub owner_id: String,
+    pub team_member_ids: Vec<String>,
+    pub company_id: Option<Uuid>,
+    pub contact_ids: Vec<Uuid>,
+    pub contact_roles: Vec<String>,
+    pub lead_source: String,
+    pub source_campaign_id: String,
+    pub next_step: String,
+    pub status: String,
+    pub lost_reason_id: Option<Uuid>,
+    pub lost_reason_detail: String,
+    pub close_time: Option<DateTime<Utc>>,
+    pub reopen_stage_id: Option<Uuid>,
+    pub stage_enter_time: DateTime<Utc>,
+    pub last_activity_time: DateTime<Utc>,
+    pub order_id: Option<Uuid>,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+    pub delete_time: Option<DateTime<Utc>>,
+    pub version: i64,
+}
+
+/// A stored line item.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct LineRow {
+    pub id: Uuid,
+    pub deal_id: Uuid,
+    pub product_id: Option<Uuid>,
+    pub description: String,
+    /// Canonical decimal text.
+    pub quantity: String,
+    pub unit_price_minor: i64,
+    /// Canonical decimal text.
+    pub discount_percent: String,
+    pub amount_minor: i64,
+}
+
+/// A deal and its lines.
+#[derive(Debug, Clone)]
+pub struct DealRecord {
+    /// The deal row.
+    pub deal: DealRow,
+    /// Its line items, in order.
+    pub lines: Vec<LineRow>,
+}
+
+/// The deals table joined with the current stage, as `deals` (for lists).
+pub(crate) const DEALS_WITH_STAGE: &str =
+    "(SELECT d.*, s.probability AS stage_probability FROM deals d JOIN stages s ON s.id = d.stage_id) deals";
+
+/// The columns of [`DealRow`] over [`DEALS_WITH_STAGE`].
+pub(crate) const COLUMNS: &str = "id, title, pipeline_id, stage_id, currency_code, amount_minor, amount_derived, \
+    expected_close_date, probability_override, stage_probability, forecast_category, owner_id, team_member_ids, \
+    company_id, contact_ids, contact_roles, lead_source, source_campaign_id, next_step, status, lost_reason_id, \
+    lost_reason_detail, close_time, reopen_stage_id, stage_enter_time, last_activity_time, order_id, \
+    create_time, update_time, delete_time, version";
+
+const LINE_COLUMNS: &str = "id, deal_id, product_id, description, quantity::text AS quantity, unit_price_minor, \
+    discount_percent::text AS discount_percent, amount_minor";
+
+/// The lines of `deal_ids`, in order.
+pub(crate) async fn lines_of(tx: &mut PgConnection, deal_ids: &[Uuid]) -> Result<Vec<LineRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {LINE_COLUMNS} FROM deal_line_items WHERE deal_id = ANY($1) ORDER BY deal_id, position"
+    );
+    sqlx::query_as(&sql).bind(deal_ids).fetch_all(&mut *tx).await
+}
+
+/// Attaches their lines to `rows`.
+pub(crate) async fn with_lines(
+    tx: &mut PgConnection,
+    rows: Vec<DealRow>,
+) -> Result<Vec<DealRecord>, sqlx::Error> {
+    let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+    let mut lines = lines_of(tx, &ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|deal| {
+            let (mine, rest) = lines.drain(..).partition(|line| line.deal_id == deal.id);
+            lines = rest;
+            DealRecord { deal, lines: mine }
+        })
+        .collect())
+}
+
+/// One deal, live or deleted.
+pub async fn get(pool: &PgPool, id: DealId) -> Result<Deal, Error> {
+    let mut conn = pool.acquire().await?;
+    let sql = format!("SELECT {COLUMNS} FROM {DEALS_WITH_STAGE} WHERE id = $1");
+    let row: Option<DealRow> = sqlx::query_as(&sql).bind(id.uuid()).fetch_optional(&mut *conn).await?;
+    let row = row.ok_or_else(|| not_found(id.uuid()))?;
+    let record = with_lines(&mut conn, vec![row]).await?.pop().ok_or_else(|| not_found(id.uuid()))?;
+    Ok(deal_to_proto(&record))
+}
+
+pub(crate) fn not_found(id: Uuid) -> Error {
+    Error::not_found("DEAL_NOT_FOUND", DEAL, id)
+}
+
+/// Locks a deal for a write and returns it. The lock is taken on the deal
+/// alone: with the stage joined, a row whose stage a concurrent move
+/// changed would fail the re-checked join and vanish (NOT_FOUND instead
+/// of the etag mismatch).
+pub(crate) async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<DealRecord, Error> {
+    let locked: Option<Uuid> = sqlx::query_scalar("SELECT id FROM deals WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    locked.ok_or_else(|| not_found(id))?;
+    let sql = format!("SELECT {COLUMNS} FROM {DEALS_WITH_STAGE} WHERE id = $1");
+    let row: Option<DealRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *tx).await?;
+    let row = row.ok_or_else(|| not_found(id))?;
+    with_lines(tx, vec![row]).await?.pop().ok_or_else(|| not_found(id))
+}
+
+/// Locks a live deal and checks the etag.
+pub(crate) async fn lock_live(tx: &mut PgConnection, id: Uuid, etag: &str) -> Result<DealRecord, Error> {
+    let record = lock(tx, id).await?;
+    check_etag(DEAL, &id.to_string(), etag, record.deal.version)?;
+    if record.deal.delete_time.is_some() {
+        return Err(Error::precondition(
+            "DEAL_DELETED",
+            format!("deal {id} is deleted; undelete it first"),
+            "DEAL_LIVE",
+            &id.to_string(),
+        ));
+    }
+    Ok(record)
+}
+
+/// Writes every changeable column of `deal` (and bumps the version).
+pub(crate) async fn write_row(tx: &mut PgConnection, deal: &DealRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE deals SET title = $2, pipeline_id = $3, stage_id = $4, currency_code = $5, amount_minor = $6, \
+           amount_derived = $7, expected_close_date = $8, probability_override = $9, forecast_category = $10, \
+           owner_id = $11, team_member_ids = $12, company_id = $13, contact_ids = $14, contact_roles = $15, \
+           lead_source = $16, source_campaign_id = $17, next_step = $18, status = $19, lost_reason_id = $20, \
+           lost_reason_detail = $21, close_time = $22, reopen_stage_id = $23, stage_enter_time = $24, \
+           last_activity_time = $25, order_id = $26, update_time = $27, delete_time = $28, version = $29 \
+         WHERE id = $1",
+    )
+    .bind(deal.id)
+    .bind(&deal.title)
+    .bind(deal.pipeline_id)
+    .bind(deal.stage_id)
+    .bind(&deal.currency_code)
+    .bind(deal.amount_minor)
+    .bind(deal.amount_derived)
+    .bind(deal.expected_close_date)
+    .bind(deal.probability_override)
+    .bind(&deal.forecast_category)
+    .bind(&deal.owner_id)
+    .bind(&deal.team_member_ids)
+    .bind(deal.company_id)
+    .bind(&deal.contact_ids)
+    .bind(&deal.contact_roles)
+    .bind(&deal.lead_source)
+    .bind(&deal.source_campaign_id)
+    .bind(&deal.next_step)
+    .bind(&deal.status)
+    .bind(deal.lost_reason_id)
+    .bind(&deal.lost_reason_detail)
+    .bind(deal.close_time)
+    .bind(deal.reopen_stage_id)
+    .bind(deal.stage_enter_time)
+    .bind(deal.last_activity_time)
+    .bind(deal.order_id)
+    .bind(deal.update_time)
+    .bind(deal.delete_time)
+    .bind(deal.version)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Replaces the lines of `deal_id`.
+pub(crate) async fn write_lines(
+    tx: &mut PgConnection,
+    deal_id: Uuid,
+    lines: &[LineRow],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM deal_line_items WHERE deal_id = $1").bind(deal_id).execute(&mut *tx).await?;
+    for (position, line) in (0_i32..).zip(lines) {
+        sqlx::query(
+            "INSERT INTO deal_line_items (id, deal_id, position, product_id, description, quantity, \
+               unit_price_minor, discount_percent, amount_minor) \
+             VALUES ($1, $2, $3, $4, $5, $6::numeric, $7, $8::numeric, $9)",
+        )
+        .bind(line.id)
+        .bind(deal_id)
+        .bind(position)
+        .bind(line.product_id)
+        .bind(&line.description)
+        .bind(&line.quantity)
+        .bind(line.unit_price_minor)
+        .bind(&line.discount_percent)
+        .bind(line.amount_minor)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Closes the open stage visit of `deal_id` and opens one in `stage_id`.
+pub(crate) async fn enter_stage(
+    tx: &mut PgConnection,
+    deal_id: Uuid,
+    stage_id: Uuid,
+    now: DateTime<Utc>,
+    actor: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE deal_stage_history SET leave_time = $2 WHERE deal_id = $1 AND leave_time IS NULL")
+        .bind(deal_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO deal_stage_history (deal_id, stage_id, enter_time, actor) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(deal_id)
+    .bind(stage_id)
+    .bind(now)
+    .bind(actor)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Appends the change-log row of `record` and returns it as a Deal.
+pub(crate) async fn log(
+    tx: &mut PgConnection,
+    record: &DealRecord,
+    kind: ChangeKind,
+    actor: &str,
+    paths: Vec<String>,
+) -> Result<Deal, Error> {
+    let deal = deal_to_proto(record);
+    changelog::append(tx, &[Change::of(DEAL, &deal, record.deal.id.to_string(), kind, actor, paths)]).await?;
+    Ok(deal)
+}
+
+/// Creates a deal from `input` (references already checked; `owner_id`
+/// already defaulted), or replays the first result of the same request id.
+pub async fn create(pool: &PgPool, input: &DealInput, write: Write<'_>) -> Result<Deal, Error> {
+    let mut tx = pool.begin().await?;
+    if let Some((request_id, request)) = write.request
+        && let Claim::Replay(response) =
+            idempotency::claim(&mut tx, "CreateDeal", request_id, request).await?
+    {
+        return Deal::decode(response.as_slice())
+            .map_err(|err| Error::Internal(anyhow::Error::new(err).context("stored response")));
+    }
+    let now = now();
+    let (pipeline_id, stage) = resolve::open_stage(&mut tx, input.pipeline_id, input.stage_id).await?;
+    let currency = input
+        .currency
+        .ok_or_else(|| Error::from(crate::domain::Violation::new("deal.currency_code", "is required")))?;
+    let id = DealId::generate().uuid();
+    let lines = resolve::lines(&mut tx, id, currency, &input.line_items, &[]).await?;
+    let (amount_minor, amount_derived) = resolve::amount(currency, input.amount, &lines)?;
+    let deal = DealRow {
+        id,
+        title: input.title.clone(),
+        pipeline_id,
+        stage_id: stage.id,
+        currency_code: currency.code().to_owned(),
+        amount_minor,
+        amount_derived,
+        expected_close_date: input.expected_close_date,
+        probability_override: input.probability,
+        stage_probability: stage.probability,
+        forecast_category: input.forecast_category.unwrap_or("PIPELINE").to_owned(),
+        owner_id: input.owner_id.clone(),
+        team_member_ids: input.team_member_ids.clone(),
+        company_id: input.company_id.map(|id| id.uuid()),
+        contact_ids: input.contacts.iter().map(|(id, _)| id.uuid()).collect(),
+        contact_roles: input.contacts.iter().map(|(_, role)| (*role).to_owned()).collect(),
+        lead_source: input.lead_source.unwrap_or("UNSPECIFIED").to_owned(),
+        source_campaign_id: input.source_campaign_id.clone(),
+        next_step: input.next_step.clone(),
+        status: "OPEN".to_owned(),
+        lost_reason_id: None,
+        lost_reason_detail: String::new(),
+        close_time: None,
+        reopen_stage_id: None,
+        stage_enter_time: now,
+        last_activity_time: now,
+        order_id: None,
+        create_time: now,
+        update_time: now,
+        delete_time: None,
+        version: 1,
+    };
+    sqlx::query(
+        "INSERT INTO deals (id, title, pipeline_id, stage_id, currency_code, status, forecast_category, \
+           stage_enter_time, last_activity_time, create_time, update_time) \
+         VALUES ($1, $2, $3, $4, $5, 'OPEN', $6, $7, $7, $7, $7)",
+    )
+    .bind(id)
+    .bind(&deal.title)
+    .bind(deal.pipeline_id)
+    .bind(deal.stage_id)
+    .bind(&deal.currency_code)
+    .bind(&deal.forecast_category)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    write_row(&mut tx, &deal).await?;
+    write_lines(&mut tx, id, &lines).await?;
+    enter_stage(&mut tx, id, stage.id, now, write.actor).await?;
+    let record = DealRecord { deal, lines };
+    let created = log(&mut tx, &record, ChangeKind::Created, write.actor, Vec::new()).await?;
+    if let Some((request_id, _)) = write.request {
+        idempotency::record(&mut tx, request_id, &created.encode_to_vec()).await?;
+    }
+    tx.commit().await?;
+    Ok(created)
+}
+
+/// Applies the fields of `input` to a live deal if `etag` is current (or
+/// empty). References were checked by the caller.
+pub async fn update(
+    pool: &PgPool,
+    id: DealId,
+    etag: &str,
+    input: &DealInput,
+    write: Write<'_>,
+) -> Result<Deal, Error> {
+    let mut tx = pool.begin().await?;
+    let mut record = lock_live(&mut tx, id.uuid(), etag).await?;
+    let now = now();
+    let before = record.clone();
+    resolve::apply(&mut tx, &mut record, input).await?;
+    let stage_changed = record.deal.stage_id != before.deal.stage_id;
+    if !stage_changed && record.lines == before.lines && same(&record.deal, &before.deal) {
+        return Ok(deal_to_proto(&record));
+    }
+    record.deal.update_time = now;
+    record.deal.last_activity_time = now;
+    record.deal.version += 1;
+    if stage_changed {
+        record.deal.stage_enter_time = now;
+        enter_stage(&mut tx, record.deal.id, record.deal.stage_id, now, write.actor).await?;
+    }
+    write_row(&mut tx, &record.deal).await?;
+    if input.sets(DealField::LineItems) {
+        write_lines(&mut tx, record.deal.id, &record.lines).await?;
+    }
+    let paths = input.fields.iter().map(|field| field.path().to_owned()).collect();
+    let updated = log(&mut tx, &record, ChangeKind::Updated, write.actor, paths).await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// True when nothing a client sees differs.
+fn same(a: &DealRow, b: &DealRow) -> bool {
+    format!("{a:?}") == format!("{b:?}")
+}
+
+/// Soft-deletes (`deleted = true`) or restores a deal. Idempotent.
+pub async fn set_deleted(
+    pool: &PgPool,
+    id: DealId,
+    etag: &str,
+    deleted: bool,
+    write: Write<'_>,
+) -> Result<Deal, Error> {
+    let mut tx = pool.begin().await?;
+    let mut record = lock(&mut tx, id.uuid()).await?;
+    check_etag(DEAL, &id.to_string(), etag, record.deal.version)?;
+    if record.deal.delete_time.is_some() == deleted {
+        return Ok(deal_to_proto(&record));
+    }
+    let now = now();
+    record.deal.delete_time = deleted.then_some(now);
+    record.deal.update_time = now;
+    record.deal.version += 1;
+    write_row(&mut tx, &record.deal).await?;
+    let kind = if deleted { ChangeKind::Deleted } else { ChangeKind::Undeleted };
+    let deal = log(&mut tx, &record, kind, write.actor, Vec::new()).await?;
+    tx.commit().await?;
+    Ok(deal)
+}
