@@ -14,8 +14,12 @@ use rapport_proto::contacts::v1::contact_service_client::ContactServiceClient;
 use rapport_proto::contacts::v1::{Company, Contact, GetCompanyRequest, GetContactRequest};
 use rapport_proto::gateway::v1::customer_service_server::CustomerService;
 use rapport_proto::gateway::v1::{
-    CompanySection, ContactSection, Customer360, GetCustomer360Request, SectionStatus,
+    CompanySection, ContactSection, Customer360, DealsSection, GetCustomer360Request, InvoicesSection,
+    SectionStatus,
 };
+use rapport_proto::pipeline::v1::deal_service_client::DealServiceClient;
+use rapport_proto::pipeline::v1::order_service_client::OrderServiceClient;
+use rapport_proto::pipeline::v1::{GetAccountStandingRequest, ListDealsRequest, ListInvoicesRequest};
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 use tonic_types::StatusExt;
@@ -29,13 +33,17 @@ pub const SERVICE_NAME: &str = "rapport.gateway.v1.CustomerService";
 /// The Customer 360 service.
 pub struct Customer {
     contacts: Option<Backend>,
+    pipeline: Option<Backend>,
     default_deadline: Duration,
 }
 
+/// How many open deals and unpaid invoices a view shows at most.
+const SECTION_LIMIT: i32 = 50;
+
 impl Customer {
     /// A service fetching from the given backends (`None`: not routed here).
-    pub fn new(contacts: Option<Backend>, default_deadline: Duration) -> Customer {
-        Customer { contacts, default_deadline }
+    pub fn new(contacts: Option<Backend>, pipeline: Option<Backend>, default_deadline: Duration) -> Customer {
+        Customer { contacts, pipeline, default_deadline }
     }
 }
 
@@ -88,58 +96,149 @@ impl CustomerService for Customer {
                 .into_status());
         }
 
-        let (contact, company) = self.contact_and_company(&outgoing, &contact_id).await?;
-        Ok(Response::new(Customer360 { contact: Some(contact), company: Some(company), ..Default::default() }))
+        let contact = self.contact(&outgoing, &contact_id).await?;
+        let company_id = contact.contact.as_ref().map(|contact| contact.company_id.clone());
+        // Everything else depends only on the contact: fetched concurrently.
+        let (company, open_deals, unpaid_invoices) = tokio::join!(
+            self.company(&outgoing, &contact.status, company_id.as_deref()),
+            self.open_deals(&outgoing, &contact_id, company_id.as_deref()),
+            self.unpaid_invoices(&outgoing, &contact.status, company_id.as_deref()),
+        );
+        Ok(Response::new(Customer360 {
+            contact: Some(contact),
+            company: Some(company),
+            open_deals: Some(open_deals),
+            unpaid_invoices: Some(unpaid_invoices),
+        }))
     }
 }
 
 impl Customer {
-    /// The contact, then its company (the company id comes from the contact).
-    async fn contact_and_company(
-        &self,
-        outgoing: &Outgoing,
-        contact_id: &str,
-    ) -> Result<(ContactSection, CompanySection), Status> {
+    /// The contact section; NOT_FOUND and INVALID_ARGUMENT fail the whole call.
+    async fn contact(&self, outgoing: &Outgoing, contact_id: &str) -> Result<ContactSection, Status> {
         let Some(backend) = self.contacts.clone() else {
-            let status = section_status(&not_routed("contacts"));
-            return Ok((
-                ContactSection { status: Some(status.clone()), contact: None },
-                CompanySection { status: Some(status), company: None },
-            ));
+            return Ok(ContactSection { status: Some(section_status(&not_routed("contacts"))), contact: None });
         };
-        let mut client = ContactServiceClient::new(backend);
         let contact: Result<Contact, Status> = async {
             let request = outgoing.request(GetContactRequest { id: contact_id.to_owned() });
-            client.get_contact(request).await.map(Response::into_inner)
+            ContactServiceClient::new(backend).get_contact(request).await.map(Response::into_inner)
         }
         .instrument(tracing::info_span!("customer360.contact"))
         .await;
-        let contact = match contact {
-            Ok(contact) => contact,
-            Err(status) if status.code() == tonic::Code::NotFound => return Err(status),
-            Err(status) if status.code() == tonic::Code::InvalidArgument => return Err(status),
-            Err(status) => {
-                let failed = section_status(&status);
-                return Ok((
-                    ContactSection { status: Some(failed.clone()), contact: None },
-                    CompanySection { status: Some(failed), company: None },
-                ));
+        match contact {
+            Ok(contact) => Ok(ContactSection { status: Some(ok()), contact: Some(contact) }),
+            Err(status) if matches!(status.code(), tonic::Code::NotFound | tonic::Code::InvalidArgument) => {
+                Err(status)
             }
+            Err(status) => Ok(ContactSection { status: Some(section_status(&status)), contact: None }),
+        }
+    }
+
+    /// The contact's company: OK and empty without one; the contact
+    /// section's error when the contact could not be read.
+    async fn company(
+        &self,
+        outgoing: &Outgoing,
+        contact_status: &Option<SectionStatus>,
+        company_id: Option<&str>,
+    ) -> CompanySection {
+        let Some(company_id) = company_id else {
+            return CompanySection { status: contact_status.clone(), company: None };
         };
-        let company: Result<Option<Company>, Status> = async {
-            if contact.company_id.is_empty() {
-                return Ok(None);
-            }
-            let request = outgoing.request(GetCompanyRequest { id: contact.company_id.clone() });
-            client.get_company(request).await.map(|response| Some(response.into_inner()))
+        if company_id.is_empty() {
+            return CompanySection { status: Some(ok()), company: None };
+        }
+        let Some(backend) = self.contacts.clone() else {
+            return CompanySection { status: Some(section_status(&not_routed("contacts"))), company: None };
+        };
+        let company: Result<Company, Status> = async {
+            let request = outgoing.request(GetCompanyRequest { id: company_id.to_owned() });
+            ContactServiceClient::new(backend).get_company(request).await.map(Response::into_inner)
         }
         .instrument(tracing::info_span!("customer360.company"))
         .await;
-        let company = match company {
-            Ok(company) => CompanySection { status: Some(ok()), company },
+        match company {
+            Ok(company) => CompanySection { status: Some(ok()), company: Some(company) },
             Err(status) => CompanySection { status: Some(section_status(&status)), company: None },
+        }
+    }
+
+    /// Open deals with the contact on the buying committee or of its
+    /// company, soonest expected close first. Needs only the contact's id
+    /// (and its company, when the contact could be read).
+    async fn open_deals(&self, outgoing: &Outgoing, contact_id: &str, company_id: Option<&str>) -> DealsSection {
+        let Some(backend) = self.pipeline.clone() else {
+            return DealsSection { status: Some(section_status(&not_routed("pipeline"))), deals: Vec::new() };
         };
-        Ok((ContactSection { status: Some(ok()), contact: Some(contact) }, company))
+        // Ids are checked UUIDs (the contact's own, the company's from Contacts): safe to quote.
+        let filter = match company_id.filter(|id| uuid_like(id).is_some()) {
+            Some(company_id) => {
+                format!(r#"status = OPEN AND (contact_ids:"{contact_id}" OR company_id = "{company_id}")"#)
+            }
+            None => format!(r#"status = OPEN AND contact_ids:"{contact_id}""#),
+        };
+        let deals = async {
+            let request = outgoing.request(ListDealsRequest {
+                page_size: SECTION_LIMIT,
+                filter,
+                order_by: "expected_close_date".to_owned(),
+                ..Default::default()
+            });
+            DealServiceClient::new(backend).list_deals(request).await.map(Response::into_inner)
+        }
+        .instrument(tracing::info_span!("customer360.open_deals"))
+        .await;
+        match deals {
+            Ok(page) => DealsSection { status: Some(ok()), deals: page.deals },
+            Err(status) => DealsSection { status: Some(section_status(&status)), deals: Vec::new() },
+        }
+    }
+
+    /// The company's unpaid invoices, oldest due first, and its standing:
+    /// OK and empty without a company.
+    async fn unpaid_invoices(
+        &self,
+        outgoing: &Outgoing,
+        contact_status: &Option<SectionStatus>,
+        company_id: Option<&str>,
+    ) -> InvoicesSection {
+        let empty = |status| InvoicesSection { status: Some(status), invoices: Vec::new(), standing: None };
+        let Some(company_id) = company_id else {
+            return InvoicesSection { status: contact_status.clone(), invoices: Vec::new(), standing: None };
+        };
+        if company_id.is_empty() {
+            return empty(ok());
+        }
+        if uuid_like(company_id).is_none() {
+            return empty(section_status(&Status::internal("the contact's company id is not a UUID")));
+        }
+        let Some(backend) = self.pipeline.clone() else {
+            return empty(section_status(&not_routed("pipeline")));
+        };
+        let invoices = {
+            let request = outgoing.request(ListInvoicesRequest {
+                page_size: SECTION_LIMIT,
+                filter: format!(r#"company_id = "{company_id}" AND status != PAID"#),
+                order_by: "due_date".to_owned(),
+                ..Default::default()
+            });
+            let mut client = OrderServiceClient::new(backend.clone());
+            async move { client.list_invoices(request).await.map(Response::into_inner) }
+        };
+        let standing = {
+            let request = outgoing.request(GetAccountStandingRequest { company_id: company_id.to_owned() });
+            let mut client = OrderServiceClient::new(backend);
+            async move { client.get_account_standing(request).await.map(Response::into_inner) }
+        };
+        let (invoices, standing) = async { tokio::join!(invoices, standing) }
+            .instrument(tracing::info_span!("customer360.unpaid_invoices"))
+            .await;
+        match (invoices, standing) {
+            (Ok(page), Ok(standing)) => {
+                InvoicesSection { status: Some(ok()), invoices: page.invoices, standing: Some(standing) }
+            }
+            (Err(status), _) | (_, Err(status)) => empty(section_status(&status)),
+        }
     }
 }
 

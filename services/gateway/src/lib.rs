@@ -135,6 +135,7 @@ impl App {
         let max = self.config.server.max_message_bytes;
         let customer = CustomerServiceServer::new(customer::Customer::new(
             self.backends.get("contacts").cloned(),
+            self.backends.get("pipeline").cloned(),
             self.config.default_deadline,
         ))
         .max_decoding_message_size(max)
