@@ -3,5 +3,6 @@
 //! Everything past the API edge holds these parsed types.
 
 pub mod ids;
+pub mod pipeline;
 
 pub use rapport_kit::fields::Violation;

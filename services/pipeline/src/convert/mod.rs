@@ -1,0 +1,6 @@
+//! Stored records to their protobuf form: the only place that maps them to
+//! wire messages (the API and the change log both use it).
+
+mod pipelines;
+
+pub use pipelines::{lost_reason_to_proto, pipeline_to_proto};
