@@ -2,5 +2,7 @@
 //! wire messages (the API and the change log both use it).
 
 mod pipelines;
+mod products;
 
 pub use pipelines::{lost_reason_to_proto, pipeline_to_proto};
+pub use products::product_to_proto;

@@ -4,5 +4,6 @@
 
 pub mod ids;
 pub mod pipeline;
+pub mod product;
 
 pub use rapport_kit::fields::Violation;

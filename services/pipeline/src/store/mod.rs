@@ -3,6 +3,7 @@
 
 pub mod lost_reasons;
 pub mod pipelines;
+pub mod products;
 pub mod stages;
 
 use chrono::{DateTime, Utc};
