@@ -17,6 +17,7 @@
 //! - [`auth`]: bearer JWT and API key verification and the per-service role table.
 //! - [`paging`]: page sizes and opaque keyset page tokens.
 //! - [`filter`]: AIP-160 filters to bound SQL.
+//! - [`listing`]: a List request parsed into one keyset page query.
 //! - [`idempotency`]: `request_id` replay of creates.
 //! - [`changelog`]: the change log (append in commit order, watch, prune).
 //! - [`testing`]: fresh databases, helpers and the servers (echo, OTLP collector,
@@ -31,6 +32,7 @@ pub mod error;
 pub mod fields;
 pub mod filter;
 pub mod idempotency;
+pub mod listing;
 pub mod metrics;
 pub mod money;
 pub mod paging;

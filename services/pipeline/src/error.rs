@@ -11,6 +11,8 @@ use crate::domain::Violation;
 pub mod resource {
     /// A pipeline (with its stages).
     pub const PIPELINE: &str = "rapport.pipeline.v1.Pipeline";
+    /// A stage of a pipeline.
+    pub const STAGE: &str = "rapport.pipeline.v1.Stage";
     /// A lost reason.
     pub const LOST_REASON: &str = "rapport.pipeline.v1.LostReason";
     /// A product.

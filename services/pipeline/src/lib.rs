@@ -8,6 +8,7 @@
 //! - `api`: the tonic adapter (one file per gRPC service).
 //! - [`domain`]: validated types and rules; pure.
 //! - [`store`]: all SQL; every write appends to the change log.
+//! - `convert`: stored records to their protobuf form.
 //! - [`error`]: the error enum and its mapping to gRPC statuses.
 //! - [`policy`]: which roles may call which RPC.
 //! - `convert_orders`: stored orders, invoices and payments → protobuf.
@@ -20,6 +21,7 @@ mod api;
 pub mod config;
 pub mod contacts;
 pub mod convert_deals;
+mod convert;
 pub mod domain;
 pub mod error;
 pub mod policy;
@@ -77,6 +79,7 @@ impl App {
         if config.auto_migrate {
             rapport_kit::db::migrate(&pool, &config.db.schema, &MIGRATIONS).await?;
         }
+        store::pipelines::ensure_defaults(&pool).await.context("creating the default pipeline")?;
         let (background, background_shutdown) = shutdown::channel();
         let feed =
             Feed::start(pool.clone(), &config.db.schema, config.watch_heartbeat, background_shutdown.clone());

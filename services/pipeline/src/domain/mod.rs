@@ -3,6 +3,8 @@
 //! Everything past the API edge holds these parsed types.
 
 pub mod ids;
+pub mod pipeline;
+pub mod product;
 
 pub use rapport_kit::fields::Violation;
 pub mod deal;

@@ -1,6 +1,11 @@
 //! All SQL of the Pipeline service. SQLSTATEs become domain errors here,
 //! and every write appends its change-log row in the same transaction.
 
+pub mod lost_reasons;
+pub mod pipelines;
+pub mod products;
+pub mod stages;
+
 use chrono::{DateTime, Utc};
 
 use crate::error::Error;
@@ -45,6 +50,18 @@ pub(crate) fn violates(err: &sqlx::Error, constraint: &str) -> bool {
 pub(crate) fn now() -> DateTime<Utc> {
     let now = Utc::now();
     DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
+/// FAILED_PRECONDITION `<NOUN>_DELETED` for a change to a soft-deleted
+/// resource of `resource_type`.
+pub(crate) fn deleted(resource_type: &str, id: &str) -> Error {
+    let noun = resource_type.rsplit('.').next().unwrap_or(resource_type).to_uppercase();
+    Error::precondition(
+        &format!("{noun}_DELETED"),
+        format!("{} {id} is deleted; undelete it first", noun.to_lowercase()),
+        &format!("{noun}_LIVE"),
+        id,
+    )
 }
 
 pub mod deals;
