@@ -20,7 +20,7 @@ use prost_types::{Any, Timestamp};
 use rapport_proto::common::v1::{ChangeEvent, ChangeKind};
 use sqlx::{PgConnection, PgPool};
 
-pub use watch::{Feed, FeedItem};
+pub use watch::{CURSOR_EXPIRED, Feed, FeedItem, resync_point};
 
 /// Advisory lock class under which sequences are drawn at commit (the
 /// second key is the schema's hash, so services do not serialize each
