@@ -16,6 +16,8 @@
 //! - [`filter`]: AIP-160 filters to bound SQL.
 //! - [`idempotency`]: `request_id` replay of creates.
 //! - [`changelog`]: the change log (append in commit order, watch, prune).
+//! - [`consumer`]: applying another service's change feed exactly once in effect (lease,
+//!   cursor in the same transaction, idempotent apply, resync).
 //! - [`testing`]: fresh databases, helpers and the servers (echo, OTLP collector,
 //!   `redis-server`) that integration tests and the benchmark run against.
 
@@ -23,6 +25,7 @@ pub mod auth;
 pub mod cache;
 pub mod changelog;
 pub mod config;
+pub mod consumer;
 pub mod db;
 pub mod error;
 pub mod filter;
