@@ -11,8 +11,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::config::{ConfigError, Env};
 
-/// Kit's own tables (change log, idempotency keys), created in every
-/// service's schema.
+/// Kit's own tables (change log, idempotency keys, feed consumer cursors),
+/// created in every service's schema.
 static KIT_MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 
 /// Where and how a service connects.

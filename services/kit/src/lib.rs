@@ -20,6 +20,8 @@
 //! - [`listing`]: a List request parsed into one keyset page query.
 //! - [`idempotency`]: `request_id` replay of creates.
 //! - [`changelog`]: the change log (append in commit order, watch, prune).
+//! - [`consumer`]: applying another service's change feed exactly once in effect (lease,
+//!   cursor in the same transaction, idempotent apply, resync).
 //! - [`testing`]: fresh databases, helpers and the servers (echo, OTLP collector,
 //!   `redis-server`) that integration tests and the benchmark run against.
 
@@ -27,6 +29,7 @@ pub mod auth;
 pub mod cache;
 pub mod changelog;
 pub mod config;
+pub mod consumer;
 pub mod db;
 pub mod error;
 pub mod fields;

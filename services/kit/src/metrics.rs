@@ -117,6 +117,7 @@ struct Shared {
     methods: RwLock<HashMap<Box<str>, Arc<MethodMetrics>>>,
     other: OnceLock<Arc<MethodMetrics>>,
     auth_failures: OnceLock<AuthFailures>,
+    feed_consumers: OnceLock<crate::consumer::Families>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -160,6 +161,7 @@ impl Metrics {
                 methods: RwLock::new(HashMap::new()),
                 other: OnceLock::new(),
                 auth_failures: OnceLock::new(),
+                feed_consumers: OnceLock::new(),
             }),
         }
     }
@@ -234,6 +236,12 @@ impl Metrics {
                 failures
             })
             .clone()
+    }
+
+    /// The change feed consumer families (`rapport_feed_consumer_*`),
+    /// registered on first use.
+    pub(crate) fn feed_consumers(&self) -> crate::consumer::Families {
+        self.shared.feed_consumers.get_or_init(|| crate::consumer::Families::register(self)).clone()
     }
 }
 

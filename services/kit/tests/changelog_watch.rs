@@ -225,6 +225,7 @@ async fn a_cursor_older_than_the_pruned_horizon_is_expired() {
         assert_eq!(info.domain, "rapport");
         assert_eq!(info.metadata["resume_after"], old[2].to_string());
         assert_eq!(info.metadata["pruned_through"], old[2].to_string());
+        assert_eq!(changelog::resync_point(&status), Some(old[2]));
         let violations = status.get_details_precondition_failure().unwrap().violations;
         assert_eq!(violations[0].subject, cursor.to_string());
     }
@@ -250,6 +251,8 @@ async fn a_negative_cursor_is_an_invalid_argument() {
     assert_eq!(status.get_details_error_info().unwrap().reason, "INVALID_CURSOR");
     let violations = status.get_details_bad_request().unwrap().field_violations;
     assert_eq!(violations[0].field, "after_sequence");
+    assert_eq!(changelog::resync_point(&status), None);
+    assert_eq!(changelog::resync_point(&Status::failed_precondition("no details")), None);
 }
 
 #[tokio::test]

@@ -20,7 +20,7 @@ use prost_types::{Any, Timestamp};
 use rapport_proto::common::v1::{ChangeEvent, ChangeKind};
 use sqlx::{PgConnection, PgPool};
 
-pub use watch::{Feed, FeedItem};
+pub use watch::{CURSOR_EXPIRED, Feed, FeedItem, resync_point};
 
 /// Advisory lock class under which sequences are drawn at commit (the
 /// second key is the schema's hash, so services do not serialize each
@@ -198,8 +198,10 @@ pub async fn prune(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Erro
 /// How long idempotency keys are kept.
 pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(7 * 86_400);
 
-/// Prunes the change log (after `retention`) and idempotency keys (after
-/// [`IDEMPOTENCY_RETENTION`]) every `every` until `shutdown`.
+/// Prunes the change log (after `retention`), idempotency keys (after
+/// [`IDEMPOTENCY_RETENTION`]) and the ids of events consumed from other
+/// feeds (after [`crate::consumer::APPLIED_EVENTS_RETENTION`]) every `every`
+/// until `shutdown`.
 pub fn spawn_pruner(
     pool: PgPool,
     retention: Duration,
@@ -219,6 +221,10 @@ pub fn spawn_pruner(
             }
             if let Err(err) = crate::idempotency::prune(&pool, IDEMPOTENCY_RETENTION).await {
                 tracing::warn!(error = %err, "idempotency key pruning failed");
+            }
+            let applied_events = crate::consumer::APPLIED_EVENTS_RETENTION;
+            if let Err(err) = crate::consumer::prune(&pool, applied_events).await {
+                tracing::warn!(error = %err, "applied feed event pruning failed");
             }
         }
     })

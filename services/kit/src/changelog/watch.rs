@@ -22,6 +22,10 @@ use crate::shutdown::Shutdown;
 /// Events read per query while replaying.
 const BATCH: i64 = 500;
 
+/// The `ErrorInfo.reason` of the `FAILED_PRECONDITION` answering a cursor
+/// older than the retention window.
+pub const CURSOR_EXPIRED: &str = "CHANGE_CURSOR_EXPIRED";
+
 /// One message of a change stream.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FeedItem {
@@ -278,7 +282,7 @@ fn database_status(err: sqlx::Error) -> Status {
 fn expired(cursor: i64, pruned_through: i64) -> Status {
     Problem::new(
         Code::FailedPrecondition,
-        "CHANGE_CURSOR_EXPIRED",
+        CURSOR_EXPIRED,
         format!(
             "events after sequence {cursor} are no longer retained (pruned through {pruned_through}); \
              resync: list the resources, then watch from the sequence in this error's metadata"
@@ -288,4 +292,19 @@ fn expired(cursor: i64, pruned_through: i64) -> Status {
     .meta("pruned_through", pruned_through.to_string())
     .meta("resume_after", pruned_through.to_string())
     .into_status()
+}
+
+/// When `status` says the cursor expired ([`CURSOR_EXPIRED`]), the sequence
+/// to watch after once the consumer has resynced (the error's
+/// `resume_after` metadata); `None` for any other status.
+pub fn resync_point(status: &Status) -> Option<i64> {
+    use tonic_types::StatusExt as _;
+    if status.code() != Code::FailedPrecondition {
+        return None;
+    }
+    let info = status.get_details_error_info()?;
+    if info.reason != CURSOR_EXPIRED || info.domain != crate::error::DOMAIN {
+        return None;
+    }
+    info.metadata.get("resume_after")?.parse().ok()
 }

@@ -4,6 +4,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod consumer;
 pub mod echo;
 
 use std::future::Future;
@@ -31,6 +32,13 @@ pub struct Database {
     pub pool: PgPool,
     // Declared after `pool`, so the pool goes first.
     _database: TestDatabase,
+}
+
+impl Database {
+    /// The database's URL.
+    pub fn url(&self) -> &str {
+        &self._database.url
+    }
 }
 
 /// A fresh database with kit's tables and no service migrations.
