@@ -6,6 +6,7 @@ pub mod ids;
 
 pub use rapport_kit::fields::Violation;
 pub mod deal;
-pub mod line_items;
 pub mod invoice;
+pub mod line_items;
 pub mod order;
+pub mod search;

@@ -48,10 +48,10 @@ pub(crate) fn now() -> DateTime<Utc> {
 }
 
 pub mod deals;
-pub mod orders_create;
 pub mod invoices;
 mod order_listing;
 pub mod orders;
+pub mod orders_create;
 pub mod payments;
 
 pub use order_listing::ListQuery as OrderListQuery;
