@@ -29,7 +29,7 @@ pub(crate) fn duration(span: TimeDelta) -> prost_types::Duration {
     let span = span.max(TimeDelta::zero());
     prost_types::Duration {
         seconds: span.num_seconds(),
-        nanos: i32::try_from(span.subsec_nanos()).unwrap_or_default(),
+        nanos: span.subsec_nanos(),
     }
 }
 
