@@ -5,7 +5,9 @@ use chrono::Datelike;
 use rapport_kit::changelog::timestamp;
 use rapport_proto::common::v1::{Date, Money};
 use rapport_proto::contacts::v1::LeadSource;
-use rapport_proto::pipeline::v1::{BuyingRole, Deal, DealContact, DealStatus, ForecastCategory, LineItem};
+use rapport_proto::pipeline::v1::{
+    AccountStanding, AccountWarning, BuyingRole, Deal, DealContact, DealStatus, ForecastCategory, LineItem,
+};
 
 use crate::store::deals::{DealRecord, LineRow};
 use crate::store::etag;
@@ -94,5 +96,72 @@ pub fn deal_to_proto(record: &DealRecord) -> Deal {
         delete_time: deal.delete_time.map(timestamp),
         etag: etag(deal.version),
         account_warning: None,
+    }
+}
+
+/// The warning for a company with overdue invoices; `None` when nothing
+/// is overdue. E.g. "Company 0190… has 2 overdue invoices (4200.00 EUR,
+/// oldest due 2026-09-30)."
+pub fn account_warning(standing: AccountStanding) -> Option<AccountWarning> {
+    let count = standing.overdue_invoice_count;
+    if count <= 0 {
+        return None;
+    }
+    let amounts: Vec<String> = standing
+        .overdue
+        .iter()
+        .map(|money| {
+            match rapport_kit::money::Money::parse("overdue", &money.currency_code, money.minor_units) {
+                Ok(parsed) => parsed.to_string(),
+                Err(_) => format!("{} {}", money.minor_units, money.currency_code),
+            }
+        })
+        .collect();
+    let oldest = standing
+        .oldest_overdue_due_date
+        .as_ref()
+        .map(|date| format!(", oldest due {:04}-{:02}-{:02}", date.year, date.month, date.day))
+        .unwrap_or_default();
+    let invoices = if count == 1 { "invoice" } else { "invoices" };
+    let message = format!(
+        "Company {} has {count} overdue {invoices} ({}{oldest}).",
+        standing.company_id,
+        amounts.join(" + ")
+    );
+    Some(AccountWarning { standing: Some(standing), message })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warning_names_count_amounts_and_oldest_due_date() {
+        let standing = AccountStanding {
+            company_id: "c-1".into(),
+            overdue: vec![
+                Money { currency_code: "EUR".into(), minor_units: 420_000 },
+                Money { currency_code: "JPY".into(), minor_units: 5_000 },
+            ],
+            overdue_invoice_count: 2,
+            oldest_overdue_due_date: Some(Date { year: 2026, month: 9, day: 30 }),
+            ..AccountStanding::default()
+        };
+        let warning = account_warning(standing).map(|warning| warning.message);
+        assert_eq!(
+            warning.as_deref(),
+            Some("Company c-1 has 2 overdue invoices (4200.00 EUR + 5000 JPY, oldest due 2026-09-30).")
+        );
+        let one = AccountStanding {
+            overdue: vec![Money { currency_code: "EUR".into(), minor_units: 5 }],
+            overdue_invoice_count: 1,
+            ..AccountStanding::default()
+        };
+        assert_eq!(
+            account_warning(one).map(|warning| warning.message).as_deref(),
+            Some("Company  has 1 overdue invoice (0.05 EUR).")
+        );
+        let none = AccountStanding { unpaid_invoice_count: 3, ..AccountStanding::default() };
+        assert!(account_warning(none).is_none());
     }
 }

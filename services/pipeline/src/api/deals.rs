@@ -10,12 +10,15 @@ use uuid::Uuid;
 
 use super::{Api, State};
 use crate::contacts::Credentials;
+use crate::convert_deals::account_warning;
 use crate::domain::Violation;
 use crate::domain::deal::{DealField, DealInput, lead_source_name};
-use crate::domain::ids::{DealId, LostReasonId, StageId};
+use crate::domain::ids::{CompanyId, DealId, LostReasonId, PipelineId, StageId};
+use crate::domain::search::SearchQuery;
 use crate::error::Error;
-use crate::store::Write;
 use crate::store::deals::{self as store, list::ListRequest, moves::Move};
+use crate::store::deals::{search::SearchRequest, stale::StaleRequest};
+use crate::store::{Write, invoices};
 
 type Result<T> = std::result::Result<Response<T>, Status>;
 
@@ -51,6 +54,23 @@ async fn check_references(
     Ok(())
 }
 
+/// Fills `account_warning` when the deal's company has overdue invoices.
+/// Read from the pool after the commit, so the warning is never stored
+/// nor in the change log. A failed read only loses the warning: the write
+/// stands, and failing the call would invite a retry.
+async fn with_warning(state: &State, mut deal: Deal) -> Deal {
+    let Ok(company_id) = CompanyId::parse("company_id", &deal.company_id) else {
+        return deal;
+    };
+    match invoices::standing(&state.pool, company_id, state.config.credit_hold_days).await {
+        Ok(standing) => deal.account_warning = account_warning(standing),
+        Err(err) => {
+            tracing::warn!(deal_id = %deal.id, error = ?err, "account standing unavailable; no account warning")
+        }
+    }
+    deal
+}
+
 fn uuid_of(field: &str, raw: &str) -> std::result::Result<Uuid, Error> {
     Ok(DealId::parse(field, raw)?.uuid())
 }
@@ -80,7 +100,7 @@ async fn create(state: &State, request: Request<CreateDealRequest>) -> Result<De
     };
     let created = store::create(&state.pool, &input, write).await;
     state.written(&created);
-    Ok(Response::new(created?))
+    Ok(Response::new(with_warning(state, created?).await))
 }
 
 async fn update(state: &State, request: Request<UpdateDealRequest>) -> Result<Deal> {
@@ -96,7 +116,7 @@ async fn update(state: &State, request: Request<UpdateDealRequest>) -> Result<De
     let updated =
         store::update(&state.pool, id, &deal.etag, &input, Write { actor: &actor, request: None }).await;
     state.written(&updated);
-    Ok(Response::new(updated?))
+    Ok(Response::new(with_warning(state, updated?).await))
 }
 
 async fn set_deleted<T>(
@@ -123,10 +143,12 @@ async fn apply_move<T>(
 ) -> Result<Deal> {
     let actor = auth::principal(request)?.subject.clone();
     let id = uuid_of("id", id)?;
+    let warn = matches!(action, Move::Stage { .. } | Move::Win);
     let result =
         store::moves::apply(&state.pool, id, etag, action, Write { actor: &actor, request: None }).await;
     state.written(&result);
-    Ok(Response::new(result?))
+    let deal = result?;
+    Ok(Response::new(if warn { with_warning(state, deal).await } else { deal }))
 }
 
 fn lost_detail(detail: &str) -> std::result::Result<&str, Error> {
@@ -174,8 +196,22 @@ impl DealService for Api {
         Ok(Response::new(ListDealsResponse { deals, next_page_token }))
     }
 
-    async fn search_deals(&self, _request: Request<SearchDealsRequest>) -> Result<SearchDealsResponse> {
-        Err(super::not_yet("SearchDeals"))
+    async fn search_deals(&self, request: Request<SearchDealsRequest>) -> Result<SearchDealsResponse> {
+        let request = request.into_inner();
+        let query = SearchQuery::parse("query", &request.query).map_err(Error::from)?;
+        let status = match DealStatus::try_from(request.status) {
+            Ok(DealStatus::Unspecified) => None,
+            Ok(status) => Some(status.as_str_name().trim_start_matches("DEAL_STATUS_")),
+            Err(_) => return Err(Error::from(Violation::new("status", "is not a DealStatus")).into()),
+        };
+        let search = SearchRequest {
+            query: &query,
+            status,
+            page_size: request.page_size,
+            page_token: &request.page_token,
+        };
+        let (deals, next_page_token) = store::search::search(&self.state.pool, &search).await?;
+        Ok(Response::new(SearchDealsResponse { deals, next_page_token }))
     }
 
     async fn move_deal_stage(&self, request: Request<MoveDealStageRequest>) -> Result<Deal> {
@@ -218,14 +254,27 @@ impl DealService for Api {
         apply_move(&self.state, &request, &id, &etag, Move::Reopen { stage_id }).await
     }
 
-    async fn get_deal_history(&self, _request: Request<GetDealHistoryRequest>) -> Result<DealHistory> {
-        Err(super::not_yet("GetDealHistory"))
+    async fn get_deal_history(&self, request: Request<GetDealHistoryRequest>) -> Result<DealHistory> {
+        let id = DealId::parse("id", &request.get_ref().id).map_err(Error::from)?;
+        Ok(Response::new(store::history::get(&self.state.pool, id).await?))
     }
 
     async fn list_stale_deals(
         &self,
-        _request: Request<ListStaleDealsRequest>,
+        request: Request<ListStaleDealsRequest>,
     ) -> Result<ListStaleDealsResponse> {
-        Err(super::not_yet("ListStaleDeals"))
+        let request = request.into_inner();
+        let pipeline_id = match request.pipeline_id.trim() {
+            "" => None,
+            raw => Some(PipelineId::parse("pipeline_id", raw).map_err(Error::from)?),
+        };
+        let stale = StaleRequest {
+            pipeline_id,
+            owner_id: request.owner_id.trim(),
+            page_size: request.page_size,
+            page_token: &request.page_token,
+        };
+        let (deals, next_page_token) = store::stale::list(&self.state.pool, &stale).await?;
+        Ok(Response::new(ListStaleDealsResponse { deals, next_page_token }))
     }
 }

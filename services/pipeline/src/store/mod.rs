@@ -65,10 +65,10 @@ pub(crate) fn deleted(resource_type: &str, id: &str) -> Error {
 }
 
 pub mod deals;
-pub mod orders_create;
 pub mod invoices;
 mod order_listing;
 pub mod orders;
+pub mod orders_create;
 pub mod payments;
 
 pub use order_listing::ListQuery as OrderListQuery;

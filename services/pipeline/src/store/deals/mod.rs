@@ -1,10 +1,14 @@
 //! Deals: the stored record, reads, and the writes of CreateDeal,
 //! UpdateDeal, DeleteDeal and UndeleteDeal (each with its change-log row).
-//! Stage moves are in [`moves`], lists and search in [`list`].
+//! Stage moves are in [`moves`], lists in [`list`], search in [`search`],
+//! stage history in [`history`] and stale deals in [`stale`].
 
+pub mod history;
 pub mod list;
 pub mod moves;
 mod resolve;
+pub mod search;
+pub mod stale;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use prost::Message;
