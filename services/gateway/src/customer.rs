@@ -117,7 +117,10 @@ impl Customer {
     /// The contact section; NOT_FOUND and INVALID_ARGUMENT fail the whole call.
     async fn contact(&self, outgoing: &Outgoing, contact_id: &str) -> Result<ContactSection, Status> {
         let Some(backend) = self.contacts.clone() else {
-            return Ok(ContactSection { status: Some(section_status(&not_routed("contacts"))), contact: None });
+            return Ok(ContactSection {
+                status: Some(section_status(&not_routed("contacts"))),
+                contact: None,
+            });
         };
         let contact: Result<Contact, Status> = async {
             let request = outgoing.request(GetContactRequest { id: contact_id.to_owned() });
@@ -166,7 +169,12 @@ impl Customer {
     /// Open deals with the contact on the buying committee or of its
     /// company, soonest expected close first. Needs only the contact's id
     /// (and its company, when the contact could be read).
-    async fn open_deals(&self, outgoing: &Outgoing, contact_id: &str, company_id: Option<&str>) -> DealsSection {
+    async fn open_deals(
+        &self,
+        outgoing: &Outgoing,
+        contact_id: &str,
+        company_id: Option<&str>,
+    ) -> DealsSection {
         let Some(backend) = self.pipeline.clone() else {
             return DealsSection { status: Some(section_status(&not_routed("pipeline"))), deals: Vec::new() };
         };

@@ -243,3 +243,36 @@ async fn reflection_lists_every_backend_service() {
     }
     stack.stop().await;
 }
+
+/// A backend's error status (a trailers-only response: grpc-status in the
+/// headers, END_STREAM on them) leaves the gateway in the same shape. An
+/// empty DATA frame ending the stream instead is read by tonic but refused
+/// by gRPC C-core clients (Python, C++…) as "Data frame with END_STREAM
+/// flag received".
+#[tokio::test]
+async fn an_error_leaves_as_a_trailers_only_response() {
+    use prost::Message;
+
+    let stack = Stack::start().await;
+    let tcp = tokio::net::TcpStream::connect(stack.gateway.addr).await.unwrap();
+    let (mut client, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(connection);
+    let message = echo("fail").encode_to_vec();
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&u32::try_from(message.len()).unwrap().to_be_bytes());
+    frame.extend_from_slice(&message);
+    let request =
+        http::Request::post(format!("http://{}/rapport.bench.v1.EchoService/Echo", stack.gateway.addr))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .header("authorization", bearer("echo-user", &[Role::Viewer]).0.to_str().unwrap())
+            .body(())
+            .unwrap();
+    let (response, mut send) = client.send_request(request, false).unwrap();
+    send.send_data(frame.into(), true).unwrap();
+    let response = within("the echo's error", response).await.unwrap();
+    assert!(response.headers().contains_key("grpc-status"), "{:?}", response.headers());
+    assert_ne!(response.headers()["grpc-status"], "0");
+    assert!(response.body().is_end_stream(), "the headers must end the stream (trailers-only)");
+    stack.stop().await;
+}

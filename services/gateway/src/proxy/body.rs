@@ -215,7 +215,14 @@ impl HttpBody for ResponseBody {
         }
     }
 
+    /// Ended, or the backend's body already is: a backend's trailers-only
+    /// response (an error status in the headers) must leave the gateway as
+    /// one HEADERS frame with END_STREAM too. Otherwise the headers go out
+    /// open and an empty DATA frame ends the stream without trailers, which
+    /// gRPC C-core clients (Python, C++, C#, Ruby, PHP) reject as
+    /// "Data frame with END_STREAM flag received" (UNKNOWN) instead of
+    /// reading the status.
     fn is_end_stream(&self) -> bool {
-        self.ended
+        self.ended || self.inner.is_end_stream()
     }
 }
