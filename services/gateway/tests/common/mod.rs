@@ -65,6 +65,7 @@ pub struct Stack {
     pub gateway: Running,
     pub metrics_addr: SocketAddr,
     pub contacts: Option<Running>,
+    pub pipeline: Option<Running>,
     pub echo: Option<Running>,
     /// Dropped last: the Contacts backend needs it until it stops.
     pub database: Option<TestDatabase>,
@@ -74,6 +75,8 @@ pub struct Stack {
 pub struct Options {
     /// Start a Contacts backend.
     pub contacts: bool,
+    /// Start a Pipeline backend (beside Contacts, on its database).
+    pub pipeline: bool,
     /// Start the echo backend (area `bench`).
     pub echo: bool,
     /// Extra gateway environment pairs.
@@ -88,6 +91,7 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             contacts: true,
+            pipeline: false,
             echo: true,
             gateway_env: Vec::new(),
             contacts_target: None,
@@ -115,6 +119,22 @@ pub async fn start_contacts(database_url: &str) -> Running {
         .with("DATABASE_MAX_CONNECTIONS", "8")
         .with("WATCH_HEARTBEAT", "200ms");
     let app = rapport_contacts::App::build(rapport_contacts::Config::from_env(&env).unwrap()).await.unwrap();
+    let addr = app.local_addr();
+    let (trigger, shutdown) = shutdown::channel();
+    let task = tokio::spawn(app.run_until(shutdown));
+    Running { addr, trigger, task }
+}
+
+/// Starts a Pipeline server on `database_url` checking references with
+/// the Contacts at `contacts`.
+pub async fn start_pipeline(database_url: &str, contacts: SocketAddr) -> Running {
+    let env = base_env()
+        .with("DATABASE_URL", database_url)
+        .with("DATABASE_MAX_CONNECTIONS", "8")
+        .with("PIPELINE_ADDR", "127.0.0.1:0")
+        .with("PIPELINE_METRICS_ADDR", "off");
+    let config = rapport_pipeline::Config::from_env(&env).unwrap().with_contacts(contacts);
+    let app = rapport_pipeline::App::build(config).await.unwrap();
     let addr = app.local_addr();
     let (trigger, shutdown) = shutdown::channel();
     let task = tokio::spawn(app.run_until(shutdown));
@@ -159,6 +179,14 @@ impl Stack {
         } else {
             (None, None)
         };
+        let pipeline = match (&database, &contacts) {
+            (Some(database), Some(contacts)) if options.pipeline => {
+                let pipeline = start_pipeline(&database.url, contacts.addr).await;
+                backends.push(("pipeline", pipeline.addr.to_string()));
+                Some(pipeline)
+            }
+            _ => None,
+        };
         if let Some(target) = options.contacts_target {
             backends.retain(|(area, _)| *area != "contacts");
             backends.push(("contacts", target));
@@ -172,7 +200,7 @@ impl Stack {
         };
         let gateway_env: Vec<_> = options.shared_env.iter().chain(&options.gateway_env).cloned().collect();
         let (gateway, metrics_addr) = start_gateway(&backends, &gateway_env).await;
-        Stack { gateway, metrics_addr, contacts, echo, database }
+        Stack { gateway, metrics_addr, contacts, pipeline, echo, database }
     }
 
     /// A channel to the gateway.
@@ -200,6 +228,9 @@ impl Stack {
         self.gateway.stop().await;
         if let Some(echo) = self.echo {
             echo.stop().await;
+        }
+        if let Some(pipeline) = self.pipeline {
+            pipeline.stop().await;
         }
         if let Some(contacts) = self.contacts {
             contacts.stop().await;
