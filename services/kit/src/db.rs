@@ -84,11 +84,33 @@ pub fn migrator(service: &Migrator) -> Migrator {
 /// to run from several processes at once (sqlx takes an advisory lock).
 pub async fn migrate(pool: &PgPool, schema: &str, service: &Migrator) -> anyhow::Result<()> {
     anyhow::ensure!(is_identifier(schema), "invalid schema name {schema:?}");
-    let create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
-    sqlx::query(&create).execute(pool).await.with_context(|| format!("creating schema {schema}"))?;
-    migrator(service).run(pool).await.with_context(|| format!("applying migrations to schema {schema}"))?;
-    Ok(())
+    // One migration at a time per database, whatever the service: replicas
+    // starting together would otherwise race on CREATE SCHEMA IF NOT EXISTS
+    // and on extensions every service creates in `public` (both fail with a
+    // unique violation when two sessions create the same name at once).
+    let mut conn = pool.acquire().await.context("connecting to migrate")?;
+    sqlx::query("SELECT pg_advisory_lock($1, 0)")
+        .bind(MIGRATION_LOCK_CLASS)
+        .execute(&mut *conn)
+        .await
+        .context("waiting for other migrations")?;
+    let result = async {
+        let create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
+        sqlx::query(&create).execute(&mut *conn).await.with_context(|| format!("creating schema {schema}"))?;
+        migrator(service)
+            .run(&mut *conn)
+            .await
+            .with_context(|| format!("applying migrations to schema {schema}"))?;
+        anyhow::Ok(())
+    }
+    .await;
+    // A failed unlock (the connection broke) released the lock anyway.
+    let _ = sqlx::query("SELECT pg_advisory_unlock($1, 0)").bind(MIGRATION_LOCK_CLASS).execute(&mut *conn).await;
+    result
 }
+
+/// Advisory lock class under which migrations run, one at a time ("migr").
+pub const MIGRATION_LOCK_CLASS: i32 = 0x6d69_6772;
 
 /// True when the database answers and every migration the binary knows is
 /// applied in the service's schema (the readiness check).
