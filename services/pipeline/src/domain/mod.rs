@@ -5,5 +5,6 @@
 pub mod ids;
 
 pub use rapport_kit::fields::Violation;
+pub mod forecast;
 pub mod invoice;
 pub mod order;
