@@ -10,8 +10,9 @@ use rapport_proto::common::v1::{Date, Money as ProtoMoney};
 use super::ids::PipelineId;
 use super::invoice::date;
 
-/// The longest range a forecast may cover: two years.
-pub const MAX_RANGE_DAYS: i64 = 366 * 2;
+/// The longest range a forecast may cover: the end at most this many
+/// calendar months after the start (two years).
+pub const MAX_RANGE_MONTHS: u32 = 24;
 
 /// How forecast figures are grouped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +50,7 @@ pub const CLOSED: &str = "CLOSED";
 pub struct ForecastQuery {
     /// First day, inclusive.
     pub start: NaiveDate,
-    /// Last day, inclusive; at most [`MAX_RANGE_DAYS`] after `start`.
+    /// Last day, inclusive; at most [`MAX_RANGE_MONTHS`] after `start`.
     pub end: NaiveDate,
     /// How to group.
     pub grouping: Grouping,
@@ -77,7 +78,10 @@ impl ForecastQuery {
         if let (Some(start), Some(end)) = (start, end) {
             if end < start {
                 violations.push(Violation::new("end_date", "must be on or after start_date"));
-            } else if (end - start).num_days() > MAX_RANGE_DAYS {
+            } else if start
+                .checked_add_months(chrono::Months::new(MAX_RANGE_MONTHS))
+                .is_some_and(|last| end > last)
+            {
                 violations.push(Violation::new("end_date", "must be at most 2 years after start_date"));
             }
         }
@@ -373,7 +377,7 @@ mod tests {
     #[test]
     fn forecast_queries_report_every_violation() {
         let err = ForecastQuery::parse(
-            (proto_day(2026, 3, 1), proto_day(2026, 2, 1)),
+            (proto_day(2026, 3, 1).as_ref(), proto_day(2026, 2, 1).as_ref()),
             None,
             "nope",
             &[" ".to_owned()],
@@ -383,15 +387,23 @@ mod tests {
         let fields: Vec<_> = err.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["end_date", "group_by", "pipeline_id", "owner_ids[0]", "currency_code"]);
         let long = ForecastQuery::parse(
-            (proto_day(2026, 1, 1), proto_day(2028, 1, 3)),
+            (proto_day(2026, 1, 1).as_ref(), proto_day(2028, 1, 3).as_ref()),
             Some(Grouping::Month),
             "",
             &[],
             ("", "EUR"),
         );
         assert_eq!(long.unwrap_err()[0].field, "end_date");
+        let two_years = ForecastQuery::parse(
+            (proto_day(2026, 1, 1).as_ref(), proto_day(2028, 1, 1).as_ref()),
+            Some(Grouping::Month),
+            "",
+            &[],
+            ("", "EUR"),
+        );
+        assert!(two_years.is_ok());
         let ok = ForecastQuery::parse(
-            (proto_day(2026, 1, 15), proto_day(2026, 3, 1)),
+            (proto_day(2026, 1, 15).as_ref(), proto_day(2026, 3, 1).as_ref()),
             Some(Grouping::Owner),
             "",
             &[],
@@ -404,7 +416,7 @@ mod tests {
 
     #[test]
     fn rates_and_quotas_are_checked() {
-        let err = ExchangeRate::parse("EUR", "EUR", "0", proto_day(2026, 2, 30)).unwrap_err();
+        let err = ExchangeRate::parse("EUR", "EUR", "0", proto_day(2026, 2, 30).as_ref()).unwrap_err();
         let fields: Vec<_> = err.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(
             fields,
