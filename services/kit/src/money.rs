@@ -122,6 +122,33 @@ pub fn convert_inverse(amount: Money, rate: Rate, to: Currency) -> Result<Money,
     Ok(Money::new(to, round_ratio(numerator, denominator)?))
 }
 
+/// The exact factor [`convert`] (or, with `inverse`, [`convert_inverse`])
+/// multiplies minor units of `from` by to get minor units of `to`, as a
+/// reduced fraction `(numerator, denominator)`, both positive: converting
+/// `m` is `m × numerator / denominator` rounded once, half away from zero.
+/// For code that converts many amounts elsewhere (e.g. in SQL) and must
+/// agree with this module to the minor unit.
+pub fn conversion_factor(from: Currency, to: Currency, rate: Rate, inverse: bool) -> (i128, i128) {
+    let rate_scale = 10_i128.pow(u32::from(rate.0.scale));
+    let pow_from = 10_i128.pow(u32::from(from.exponent()));
+    let pow_to = 10_i128.pow(u32::from(to.exponent()));
+    let mantissa = i128::from(rate.0.mantissa);
+    let (numerator, denominator) = if inverse {
+        (rate_scale * pow_to, mantissa * pow_from)
+    } else {
+        (mantissa * pow_to, rate_scale * pow_from)
+    };
+    let divisor = gcd(numerator, denominator);
+    (numerator / divisor, denominator / divisor)
+}
+
+fn gcd(mut a: i128, mut b: i128) -> i128 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a.abs().max(1)
+}
+
 /// `part / whole` in basis points (10000 = 100 %), rounded half away from
 /// zero, e.g. quota attainment; `None` when `whole` is zero or the
 /// currencies differ.
@@ -331,5 +358,36 @@ mod tests {
         assert_eq!(basis_points(money("EUR", 3000), money("EUR", 1000)), Some(30_000));
         assert_eq!(basis_points(money("EUR", 1), money("EUR", 0)), None);
         assert_eq!(basis_points(money("EUR", 1), money("USD", 1)), None);
+    }
+
+    #[test]
+    fn conversion_factors_agree_with_convert() {
+        let cases = [
+            ("USD", "EUR", "0.9137"),
+            ("EUR", "JPY", "161.37"),
+            ("KWD", "EUR", "3.0125"),
+            ("EUR", "JPY", "3"),
+        ];
+        for (from, to, rate) in cases {
+            let rate = Rate::parse("rate", rate).unwrap();
+            let (from, to) = (currency(from), currency(to));
+            for minor in [0, 1, 5, 12_345, 9_999_999, 1_000_000_007] {
+                let (n, d) = conversion_factor(from, to, rate, false);
+                assert_eq!(
+                    Ok(Money::new(to, round_ratio(minor * n, d).unwrap())),
+                    convert(Money::new(from, minor as i64), rate, to)
+                );
+                let (n, d) = conversion_factor(to, from, rate, true);
+                let back = convert_inverse(Money::new(to, minor as i64), rate, from);
+                assert_eq!(Ok(Money::new(from, round_ratio(minor * n, d).unwrap())), back);
+            }
+        }
+        // 0.9137 USD→EUR: 9137 × 100 / (10^4 × 100) reduces to 9137 / 10000.
+        let rate = Rate::parse("rate", "0.9137").unwrap();
+        assert_eq!(conversion_factor(currency("USD"), currency("EUR"), rate, false), (9137, 10_000));
+        assert_eq!(
+            conversion_factor(currency("JPY"), currency("EUR"), Rate::parse("r", "160").unwrap(), true),
+            (5, 8) // 1 JPY = 100/160 cents
+        );
     }
 }

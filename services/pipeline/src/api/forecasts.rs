@@ -82,9 +82,16 @@ impl Api {
         let mut total = Vec::new();
         for row in &rows {
             match &row.key {
+                // Months come per day: "YYYY-MM-DD" → "YYYY-MM".
+                Some(key) if query.grouping == Grouping::Month => {
+                    groups.entry(key.chars().take(7).collect()).or_default().push(row);
+                }
                 Some(key) => groups.entry(key.clone()).or_default().push(row),
                 None => total.push(row),
             }
+        }
+        if query.grouping != Grouping::Team {
+            total = rows.iter().collect();
         }
         if query.grouping.has_quotas() {
             for owner in quotas.keys() {

@@ -13,7 +13,7 @@
 //! force is reported (its earliest day and currency), never skipped.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rapport_kit::money::Currency;
+use rapport_kit::money::{self, Currency};
 use sqlx::PgConnection;
 
 use crate::domain::forecast::{Conversion, ForecastQuery, Grouping, RateBook};
@@ -40,14 +40,17 @@ pub struct CategorySum {
 type Query<'q, O> = sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>;
 
 /// The conversion rows bound to a statement: per currency and day, the
-/// rate in force and whether it is the opposite pair's.
+/// factor `num/den` of the rate in force (see `money::conversion_factor`)
+/// as `int8` when `amount × 2·num + den` fits for amounts up to
+/// `max_amount` (the fast path), and as `numeric` for the rest.
 struct Factors {
     currencies: Vec<String>,
     days: Vec<NaiveDate>,
-    rates: Vec<String>,
-    inverse: Vec<bool>,
-    pow_from: Vec<i64>,
-    pow_to: i64,
+    num2: Vec<i64>,
+    den: Vec<i64>,
+    max_amount: Vec<i64>,
+    num2_exact: Vec<String>,
+    den_exact: Vec<String>,
 }
 
 impl Factors {
@@ -55,62 +58,79 @@ impl Factors {
         let mut factors = Factors {
             currencies: Vec::new(),
             days: Vec::new(),
-            rates: Vec::new(),
-            inverse: Vec::new(),
-            pow_from: Vec::new(),
-            pow_to: 10_i64.pow(u32::from(to.exponent())),
+            num2: Vec::new(),
+            den: Vec::new(),
+            max_amount: Vec::new(),
+            num2_exact: Vec::new(),
+            den_exact: Vec::new(),
         };
         for from in book.currencies(to) {
             for day in days.clone() {
-                let (rate, inverse) = match book.in_force(from, to, day) {
-                    Some(Conversion::Direct(rate)) => (rate, false),
-                    Some(Conversion::Inverse(rate)) => (rate, true),
+                let (num, den) = match book.in_force(from, to, day) {
+                    Some(Conversion::Direct(rate)) => money::conversion_factor(from, to, rate, false),
+                    Some(Conversion::Inverse(rate)) => money::conversion_factor(from, to, rate, true),
                     Some(Conversion::Same) | None => continue,
                 };
+                let num2 = num * 2;
+                let (num2_fast, den_fast, max_amount) =
+                    match (i64::try_from(num2), i64::try_from(den), i64::try_from(den * 2)) {
+                        (Ok(num2), Ok(den), Ok(_)) => (num2, den, (i64::MAX - den) / num2.max(1)),
+                        _ => (0, 0, -1),
+                    };
                 factors.currencies.push(from.code().to_owned());
                 factors.days.push(day);
-                factors.rates.push(rate.to_string());
-                factors.inverse.push(inverse);
-                factors.pow_from.push(10_i64.pow(u32::from(from.exponent())));
+                factors.num2.push(num2_fast);
+                factors.den.push(den_fast);
+                factors.max_amount.push(max_amount);
+                factors.num2_exact.push(num2.to_string());
+                factors.den_exact.push(den.to_string());
             }
         }
         factors
     }
 
-    /// Binds $2 to $7 (after the reporting currency, $1).
+    /// Binds $2 to $8 (after the reporting currency, $1).
     fn bind<'q, O>(&'q self, query: Query<'q, O>) -> Query<'q, O> {
         query
             .bind(&self.currencies)
             .bind(&self.days)
-            .bind(&self.rates)
-            .bind(&self.inverse)
-            .bind(&self.pow_from)
-            .bind(self.pow_to)
+            .bind(&self.num2)
+            .bind(&self.den)
+            .bind(&self.max_amount)
+            .bind(&self.num2_exact)
+            .bind(&self.den_exact)
     }
 }
 
 /// `WITH factors …, priced …` over `scope` (a SELECT with at least
 /// `currency_code, amount_minor, probability, day`): `priced` adds
 /// `converted`, `weighted` and `missing`. Parameters $1 (reporting
-/// currency) to $7 are the factors'; `scope` numbers its own from $8.
+/// currency) to $8 are the factors'; `scope` numbers its own from $9.
+/// `int8` arithmetic where it cannot overflow, exact `numeric` beyond;
+/// both floor `(x + d) / 2d`, i.e. round half up (amounts are not negative).
 fn priced(scope: &str) -> String {
     format!(
         "WITH factors AS ( \
-           SELECT f.currency_code, f.day, \
-             2 * CASE WHEN f.inverse THEN $7::numeric ELSE f.rate * $7 END AS num2, \
-             CASE WHEN f.inverse THEN f.rate * f.pow_from ELSE f.pow_from::numeric END AS den \
-           FROM unnest($2::text[], $3::date[], $4::text[]::numeric[], $5::bool[], $6::int8[]) \
-             AS f(currency_code, day, rate, inverse, pow_from)), \
+           SELECT * FROM unnest($2::text[], $3::date[], $4::int8[], $5::int8[], $6::int8[], \
+             $7::text[]::numeric[], $8::text[]::numeric[]) \
+             AS f(currency_code, day, num2, den, max_amount, num2_exact, den_exact)), \
          scope AS ({scope}), \
          converted AS ( \
-           SELECT s.*, CASE WHEN s.currency_code = $1 THEN s.amount_minor::numeric \
-               ELSE div(s.amount_minor * f.num2 + f.den, 2 * f.den) END AS converted, \
+           SELECT s.*, CASE WHEN s.currency_code = $1 THEN s.amount_minor \
+               WHEN s.amount_minor <= f.max_amount THEN (s.amount_minor * f.num2 + f.den) / (2 * f.den) \
+               ELSE div(s.amount_minor * f.num2_exact + f.den_exact, 2 * f.den_exact)::bigint END AS converted, \
              s.currency_code <> $1 AND f.num2 IS NULL AS missing \
            FROM scope s LEFT JOIN factors f ON f.currency_code = s.currency_code AND f.day = s.day), \
          priced AS ( \
-           SELECT c.*, div(c.converted * (2 * c.probability) + 100, 200) AS weighted FROM converted c)"
+           SELECT c.*, CASE WHEN c.converted <= {WEIGHT_FAST} \
+               THEN (c.converted * (2 * c.probability) + 100) / 200 \
+               ELSE div(c.converted::numeric * (2 * c.probability) + 100, 200)::bigint END AS weighted \
+           FROM converted c)"
     )
 }
+
+/// The largest converted amount weighted in `int8` (`× 200` fits).
+const WEIGHT_FAST: i64 = i64::MAX / 200;
 
 /// The sums per row of the final aggregate.
 const SUMS: &str = "count(*) AS count, coalesce(sum(converted), 0)::bigint AS amount, \
@@ -130,16 +150,18 @@ fn forecast_scope(key: &str) -> String {
              ELSE d.expected_close_date END AS day \
          FROM deals d JOIN stages st ON st.id = d.stage_id \
          WHERE d.delete_time IS NULL \
-           AND ((d.status = 'OPEN' AND d.expected_close_date BETWEEN $8 AND $9) \
-             OR (d.status = 'WON' AND d.close_time >= ($8::timestamp AT TIME ZONE 'UTC') \
-               AND d.close_time < (($9 + 1)::timestamp AT TIME ZONE 'UTC'))) \
-           AND ($10::uuid IS NULL OR d.pipeline_id = $10) \
-           AND (cardinality($11::text[]) = 0 OR d.owner_id = ANY($11))"
+           AND ((d.status = 'OPEN' AND d.expected_close_date BETWEEN $9 AND $10) \
+             OR (d.status = 'WON' AND d.close_time >= ($9::timestamp AT TIME ZONE 'UTC') \
+               AND d.close_time < (($10 + 1)::timestamp AT TIME ZONE 'UTC'))) \
+           AND ($11::uuid IS NULL OR d.pipeline_id = $11) \
+           AND (cardinality($12::text[]) = 0 OR d.owner_id = ANY($12))"
     )
 }
 
-/// The forecast sums of `query`: rows per (group, category) and per
-/// category over all deals.
+/// The forecast sums of `query`: rows per (group, category) — MONTH
+/// groups per day (`YYYY-MM-DD`), for the caller to add up — and, for TEAM
+/// groups only, per category over all deals (`key` `None`; other
+/// groupings hold each deal in exactly one group).
 pub async fn sums(
     db: &mut PgConnection,
     query: &ForecastQuery,
@@ -156,18 +178,18 @@ pub async fn sums(
             priced(&forecast_scope("array_prepend(d.owner_id, d.team_member_ids)"))
         ),
         grouping => {
+            // Grouped by the typed value; text only once per group.
             let key = match grouping {
                 Grouping::Month => {
-                    "to_char(CASE WHEN d.status = 'WON' THEN (d.close_time AT TIME ZONE 'UTC')::date \
-                    ELSE d.expected_close_date END, 'YYYY-MM')"
+                    "CASE WHEN d.status = 'WON' THEN (d.close_time AT TIME ZONE 'UTC')::date \
+                    ELSE d.expected_close_date END"
                 }
-                Grouping::Stage => "d.stage_id::text",
-                Grouping::Pipeline => "d.pipeline_id::text",
+                Grouping::Stage => "d.stage_id",
+                Grouping::Pipeline => "d.pipeline_id",
                 _ => "d.owner_id",
             };
             format!(
-                "{} SELECT CASE WHEN GROUPING(key) = 0 THEN key END AS key, category, {SUMS} FROM priced \
-                 GROUP BY GROUPING SETS ((key, category), (category))",
+                "{} SELECT key::text AS key, category, {SUMS} FROM priced GROUP BY key, category",
                 priced(&forecast_scope(key))
             )
         }
@@ -240,18 +262,18 @@ pub async fn stage_sums(
 ) -> Result<Vec<StageSum>, Error> {
     let today = now.date_naive();
     let factors = Factors::new(book, currency, std::iter::once(today));
-    let scope = "SELECT d.stage_id, d.currency_code, d.amount_minor, d.stage_enter_time, $8::date AS day, \
+    let scope = "SELECT d.stage_id, d.currency_code, d.amount_minor, d.stage_enter_time, $9::date AS day, \
                    coalesce(d.probability_override, st.probability)::int AS probability \
                  FROM deals d JOIN stages st ON st.id = d.stage_id \
-                 WHERE d.pipeline_id = $9 AND d.status = 'OPEN' AND d.delete_time IS NULL";
+                 WHERE d.pipeline_id = $10 AND d.status = 'OPEN' AND d.delete_time IS NULL";
     let sql = format!(
         "{} SELECT st.id AS stage_id, st.name, count(p.stage_id) AS count, \
            coalesce(sum(p.converted), 0)::bigint AS amount, coalesce(sum(p.weighted), 0)::bigint AS weighted, \
-           coalesce(round(avg(extract(epoch FROM ($10 - p.stage_enter_time)) * 1000000)), 0)::bigint \
+           coalesce(round(avg(extract(epoch FROM ($11 - p.stage_enter_time)) * 1000000)), 0)::bigint \
              AS average_age_micros, \
            min(p.day::text || ' ' || p.currency_code) FILTER (WHERE p.missing) AS missing \
          FROM stages st LEFT JOIN priced p ON p.stage_id = st.id \
-         WHERE st.pipeline_id = $9 AND st.kind = 'OPEN' AND NOT st.retired \
+         WHERE st.pipeline_id = $10 AND st.kind = 'OPEN' AND NOT st.retired \
          GROUP BY st.id, st.name, st.position ORDER BY st.position",
         priced(scope)
     );
