@@ -7,7 +7,7 @@ mod forecast_fixture;
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, NaiveDate};
+use chrono::Datelike;
 use common::{TestApp, violated_fields};
 use forecast_fixture::*;
 use rapport_kit::auth::Role;

@@ -73,7 +73,7 @@ async fn quota_sums(
 impl Api {
     async fn forecast(&self, query: ForecastQuery) -> std::result::Result<Forecast, Error> {
         let mut tx = self.state.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
+        sums::read_only(&mut tx).await?;
         let book = rates::book(&mut tx, query.currency.code(), query.end).await?;
         let rows = sums::sums(&mut tx, &query, &book).await?;
         check_missing(rows.iter().map(|row| row.missing.as_ref()), query.currency)?;
@@ -146,7 +146,7 @@ impl Api {
             }
         };
         let mut tx = self.state.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
+        sums::read_only(&mut tx).await?;
         let not_found = || {
             let id = pipeline_id.map(|id| id.to_string()).unwrap_or_else(|| "default".to_owned());
             Error::not_found("PIPELINE_NOT_FOUND", resource::PIPELINE, id)
