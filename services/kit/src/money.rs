@@ -25,8 +25,9 @@
 //! Every operation multiplies the exact inputs in `i128` and rounds only
 //! the final value (`1.5 × 19.99 EUR × 50 %` is 14.9925 → 14.99 EUR, where
 //! rounding each step would give 15.00 EUR). The one helper that rounds is
-//! private to this module: [`line_amount`], [`percent_of`] and [`convert`]
-//! all go through it, and a new computation belongs here, not in a service.
+//! private to this module: [`line_amount`], [`percent_of`], [`convert`],
+//! [`convert_inverse`] and [`basis_points`] all go through it, and a new
+//! computation belongs here, not in a service.
 //!
 //! **Overflow** is an error, never a wrap or a clamp: additions and the
 //! final `i64` of every operation are checked ([`MoneyError::Overflow`]).
@@ -107,21 +108,81 @@ pub fn convert(amount: Money, rate: Rate, to: Currency) -> Result<Money, MoneyEr
     Ok(Money::new(to, round_scaled(numerator, scale)?))
 }
 
+/// `amount` in currency `to` where only the opposite rate is known:
+/// `rate` is how many units of `amount`'s currency one unit of `to` buys
+/// (1 EUR = 1.0842 USD: converting USD to EUR with rate `1.0842`). Exact:
+/// `minor_to = round(minor_from × 10^exp_to / (rate × 10^exp_from))`, one
+/// rational number rounded once, half away from zero (never `1/rate`
+/// rounded first).
+pub fn convert_inverse(amount: Money, rate: Rate, to: Currency) -> Result<Money, MoneyError> {
+    let numerator = i128::from(amount.minor_units())
+        .checked_mul(10_i128.pow(u32::from(rate.0.scale) + u32::from(to.exponent())))
+        .ok_or(MoneyError::Overflow)?;
+    let denominator = i128::from(rate.0.mantissa) * 10_i128.pow(u32::from(amount.currency().exponent()));
+    Ok(Money::new(to, round_ratio(numerator, denominator)?))
+}
+
+/// The exact factor [`convert`] (or, with `inverse`, [`convert_inverse`])
+/// multiplies minor units of `from` by to get minor units of `to`, as a
+/// reduced fraction `(numerator, denominator)`, both positive: converting
+/// `m` is `m × numerator / denominator` rounded once, half away from zero.
+/// For code that converts many amounts elsewhere (e.g. in SQL) and must
+/// agree with this module to the minor unit.
+pub fn conversion_factor(from: Currency, to: Currency, rate: Rate, inverse: bool) -> (i128, i128) {
+    let rate_scale = 10_i128.pow(u32::from(rate.0.scale));
+    let pow_from = 10_i128.pow(u32::from(from.exponent()));
+    let pow_to = 10_i128.pow(u32::from(to.exponent()));
+    let mantissa = i128::from(rate.0.mantissa);
+    let (numerator, denominator) = if inverse {
+        (rate_scale * pow_to, mantissa * pow_from)
+    } else {
+        (mantissa * pow_to, rate_scale * pow_from)
+    };
+    let divisor = gcd(numerator, denominator);
+    (numerator / divisor, denominator / divisor)
+}
+
+fn gcd(mut a: i128, mut b: i128) -> i128 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a.abs().max(1)
+}
+
+/// `part / whole` in basis points (10000 = 100 %), rounded half away from
+/// zero, e.g. quota attainment; `None` when `whole` is zero or the
+/// currencies differ.
+pub fn basis_points(part: Money, whole: Money) -> Option<i64> {
+    if whole.minor_units() == 0 || part.currency() != whole.currency() {
+        return None;
+    }
+    round_ratio(i128::from(part.minor_units()) * 10_000, i128::from(whole.minor_units())).ok()
+}
+
+/// The rounding itself, for any non-zero denominator:
+/// `numerator / denominator` to the nearest integer, an exact half away
+/// from zero.
+fn round_ratio(numerator: i128, denominator: i128) -> Result<i64, MoneyError> {
+    if denominator == 0 {
+        return Err(MoneyError::Overflow);
+    }
+    let quotient = numerator / denominator;
+    let remainder = numerator % denominator;
+    let rounded = if remainder.unsigned_abs() * 2 >= denominator.unsigned_abs() {
+        quotient + (numerator.signum() * denominator.signum())
+    } else {
+        quotient
+    };
+    i64::try_from(rounded).map_err(|_| MoneyError::Overflow)
+}
+
 /// The one rounding rule: `numerator / 10^scale` to the nearest integer, an
 /// exact half away from zero; [`MoneyError::Overflow`] when that is not an
 /// `i64`. (A numerator that overflowed `i128` before this point always
 /// means an overflowing result: every scale used here is at most 14, and
 /// `i128::MAX / 10^14` is far above `i64::MAX`.)
 fn round_scaled(numerator: i128, scale: u32) -> Result<i64, MoneyError> {
-    let denominator = 10_i128.checked_pow(scale).ok_or(MoneyError::Overflow)?;
-    let quotient = numerator / denominator;
-    let remainder = numerator % denominator; // carries the numerator's sign
-    let rounded = if remainder.unsigned_abs() * 2 >= denominator.unsigned_abs() {
-        quotient + numerator.signum()
-    } else {
-        quotient
-    };
-    i64::try_from(rounded).map_err(|_| MoneyError::Overflow)
+    round_ratio(numerator, 10_i128.checked_pow(scale).ok_or(MoneyError::Overflow)?)
 }
 
 #[cfg(test)]
@@ -261,5 +322,72 @@ mod tests {
         assert_eq!(conversion("JPY", i64::MAX, "1", "KWD"), Err(MoneyError::Overflow));
         // The exact product leaves i128 too: still an overflow, not a wrap.
         assert_eq!(conversion("JPY", i64::MAX, "922337203.6854775807", "CLF"), Err(MoneyError::Overflow));
+    }
+
+    #[test]
+    fn inverse_conversions_round_the_exact_quotient_once() {
+        let inverse = |from: &str, minor: i64, rate: &str, to: &str| {
+            let rate = Rate::parse("rate", rate).unwrap();
+            convert_inverse(money(from, minor), rate, currency(to)).map(|amount| amount.to_string())
+        };
+        // 108.42 USD at 1 EUR = 1.0842 USD is 100.00 EUR exactly.
+        assert_eq!(inverse("USD", 10_842, "1.0842", "EUR"), Ok("100.00 EUR".into()));
+        // 1.00 USD / 3 = 0.3333… EUR → 0.33; 2.00 USD / 3 = 0.6666… → 0.67.
+        assert_eq!(inverse("USD", 100, "3", "EUR"), Ok("0.33 EUR".into()));
+        assert_eq!(inverse("USD", 200, "3", "EUR"), Ok("0.67 EUR".into()));
+        // Exact halves away from zero: 0.01 USD / 2 = 0.005 EUR → 0.01.
+        assert_eq!(inverse("USD", 1, "2", "EUR"), Ok("0.01 EUR".into()));
+        assert_eq!(inverse("USD", -1, "2", "EUR"), Ok("-0.01 EUR".into()));
+        // Across exponents: 1000 JPY at 1 EUR = 162.35 JPY is 6.1595… EUR → 6.16;
+        // 1.000 KWD at 1 EUR = 0.3582 KWD is 2.79174… EUR → 2.79.
+        assert_eq!(inverse("JPY", 1000, "162.35", "EUR"), Ok("6.16 EUR".into()));
+        assert_eq!(inverse("KWD", 1000, "0.3582", "EUR"), Ok("2.79 EUR".into()));
+        // 3.44 EUR at 1 KWD = 2.7913 EUR is 1.23240… KWD → 1.232.
+        assert_eq!(inverse("EUR", 344, "2.7913", "KWD"), Ok("1.232 KWD".into()));
+        // A quotient just below a half stays below: 1 cent / 2.0000000001 = 0.4999… cent → 0.
+        assert_eq!(inverse("EUR", 1, "2.0000000001", "USD"), Ok("0.00 USD".into()));
+        assert_eq!(inverse("EUR", i64::MAX, "0.5", "USD"), Err(MoneyError::Overflow));
+    }
+
+    #[test]
+    fn basis_points_round_half_away_from_zero() {
+        assert_eq!(basis_points(money("EUR", 500), money("EUR", 1000)), Some(5000));
+        assert_eq!(basis_points(money("EUR", 1), money("EUR", 3)), Some(3333));
+        assert_eq!(basis_points(money("EUR", 2), money("EUR", 3)), Some(6667));
+        assert_eq!(basis_points(money("EUR", 1), money("EUR", 20_000)), Some(1)); // 0.5 → 1
+        assert_eq!(basis_points(money("EUR", 3000), money("EUR", 1000)), Some(30_000));
+        assert_eq!(basis_points(money("EUR", 1), money("EUR", 0)), None);
+        assert_eq!(basis_points(money("EUR", 1), money("USD", 1)), None);
+    }
+
+    #[test]
+    fn conversion_factors_agree_with_convert() {
+        let cases = [
+            ("USD", "EUR", "0.9137"),
+            ("EUR", "JPY", "161.37"),
+            ("KWD", "EUR", "3.0125"),
+            ("EUR", "JPY", "3"),
+        ];
+        for (from, to, rate) in cases {
+            let rate = Rate::parse("rate", rate).unwrap();
+            let (from, to) = (currency(from), currency(to));
+            for minor in [0, 1, 5, 12_345, 9_999_999, 1_000_000_007] {
+                let (n, d) = conversion_factor(from, to, rate, false);
+                assert_eq!(
+                    Ok(Money::new(to, round_ratio(minor * n, d).unwrap())),
+                    convert(Money::new(from, minor as i64), rate, to)
+                );
+                let (n, d) = conversion_factor(to, from, rate, true);
+                let back = convert_inverse(Money::new(to, minor as i64), rate, from);
+                assert_eq!(Ok(Money::new(from, round_ratio(minor * n, d).unwrap())), back);
+            }
+        }
+        // 0.9137 USD→EUR: 9137 × 100 / (10^4 × 100) reduces to 9137 / 10000.
+        let rate = Rate::parse("rate", "0.9137").unwrap();
+        assert_eq!(conversion_factor(currency("USD"), currency("EUR"), rate, false), (9137, 10_000));
+        assert_eq!(
+            conversion_factor(currency("JPY"), currency("EUR"), Rate::parse("r", "160").unwrap(), true),
+            (5, 8) // 1 JPY = 100/160 cents
+        );
     }
 }

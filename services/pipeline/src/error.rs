@@ -191,3 +191,20 @@ impl Error {
         Error::precondition("PAYMENT_EXCEEDS_OUTSTANDING", message, "PAYMENT_EXCEEDS_OUTSTANDING", invoice_id)
     }
 }
+
+/// The errors of forecasts.
+impl Error {
+    /// FAILED_PRECONDITION, reason `EXCHANGE_RATE_MISSING`: no rate from
+    /// `from` to `to` (nor the opposite) is in force on `day`.
+    pub fn exchange_rate_missing(from: &str, to: &str, day: chrono::NaiveDate) -> Error {
+        let pair = format!("{from}/{to}");
+        let day = day.format("%Y-%m-%d").to_string();
+        let message = format!("no exchange rate from {from} to {to} (or back) is in force on {day}; set one");
+        Error::Problem(
+            Problem::new(Code::FailedPrecondition, "EXCHANGE_RATE_MISSING", message.clone())
+                .precondition("EXCHANGE_RATE_MISSING", &pair, &message)
+                .meta("currency_pair", pair.clone())
+                .meta("date", day),
+        )
+    }
+}

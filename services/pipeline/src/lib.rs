@@ -12,6 +12,8 @@
 //! - [`error`]: the error enum and its mapping to gRPC statuses.
 //! - [`policy`]: which roles may call which RPC.
 //! - `convert_orders`: stored orders, invoices and payments → protobuf.
+//! - `convert_forecasts`: stored exchange rates and quotas → protobuf, and
+//!   forecast figures from the store's sums.
 //! - [`overdue`]: the worker marking invoices past their due date OVERDUE.
 //!
 //! [`App::build`] binds the listeners (gRPC and metrics, so tests can use
@@ -27,6 +29,7 @@ pub mod error;
 pub mod policy;
 pub mod store;
 
+mod convert_forecasts;
 mod convert_orders;
 pub mod overdue;
 

@@ -8,6 +8,7 @@ pub mod product;
 
 pub use rapport_kit::fields::Violation;
 pub mod deal;
+pub mod forecast;
 pub mod invoice;
 pub mod line_items;
 pub mod order;

@@ -72,3 +72,8 @@ pub mod orders_create;
 pub mod payments;
 
 pub use order_listing::ListQuery as OrderListQuery;
+
+/// Forecasts: exchange rates, quotas and the sums of forecasts and summaries.
+pub mod forecasts;
+pub mod quotas;
+pub mod rates;

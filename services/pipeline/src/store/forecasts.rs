@@ -1,0 +1,292 @@
+//! Forecast and pipeline-summary sums, each in one SQL statement.
+//!
+//! Conversion happens per deal in SQL, exactly as `rapport_kit::money`
+//! does it in Rust: the rates in force are decided in Rust (a
+//! [`RateBook`]) for every (currency, day) of the range and bound as
+//! arrays; the statement joins each deal to its (currency, day) row and
+//! computes `converted = ⌊(amount × 2·num + den) / 2·den⌋` with exact
+//! `numeric` integer division — `num/den` is `rate × 10^exp_to / 10^exp_from`
+//! (or its inverse when only the opposite pair is set), so this is the
+//! exact quotient rounded once, half away from zero (amounts are never
+//! negative). Weighted amounts round `converted × probability / 100` the
+//! same way, per deal, before summing. A deal whose currency has no rate in
+//! force is reported (its earliest day and currency), never skipped.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rapport_kit::money::{self, Currency};
+use sqlx::PgConnection;
+
+use crate::domain::forecast::{Conversion, ForecastQuery, Grouping, RateBook};
+use crate::error::Error;
+
+/// One sum row: per (group key, category), or per category over all deals
+/// (`key` is `None`).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct CategorySum {
+    /// The group key; `None` on total rows.
+    pub key: Option<String>,
+    /// The stored category name.
+    pub category: String,
+    /// Deals.
+    pub count: i64,
+    /// Sum of converted amounts.
+    pub amount: i64,
+    /// Sum of weighted converted amounts.
+    pub weighted: i64,
+    /// `YYYY-MM-DD CUR` of the earliest deal without a rate in force.
+    pub missing: Option<String>,
+}
+
+type Query<'q, O> = sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>;
+
+/// The conversion rows bound to a statement: per currency and day, the
+/// factor `num/den` of the rate in force (see `money::conversion_factor`)
+/// as `int8` when `amount × 2·num + den` fits for amounts up to
+/// `max_amount` (the fast path), and as `numeric` for the rest.
+struct Factors {
+    currencies: Vec<String>,
+    days: Vec<NaiveDate>,
+    num2: Vec<i64>,
+    den: Vec<i64>,
+    max_amount: Vec<i64>,
+    num2_exact: Vec<String>,
+    den_exact: Vec<String>,
+}
+
+impl Factors {
+    fn new(book: &RateBook, to: Currency, days: impl Iterator<Item = NaiveDate> + Clone) -> Factors {
+        let mut factors = Factors {
+            currencies: Vec::new(),
+            days: Vec::new(),
+            num2: Vec::new(),
+            den: Vec::new(),
+            max_amount: Vec::new(),
+            num2_exact: Vec::new(),
+            den_exact: Vec::new(),
+        };
+        for from in book.currencies(to) {
+            for day in days.clone() {
+                let (num, den) = match book.in_force(from, to, day) {
+                    Some(Conversion::Direct(rate)) => money::conversion_factor(from, to, rate, false),
+                    Some(Conversion::Inverse(rate)) => money::conversion_factor(from, to, rate, true),
+                    Some(Conversion::Same) | None => continue,
+                };
+                let num2 = num * 2;
+                let (num2_fast, den_fast, max_amount) =
+                    match (i64::try_from(num2), i64::try_from(den), i64::try_from(den * 2)) {
+                        (Ok(num2), Ok(den), Ok(_)) => (num2, den, (i64::MAX - den) / num2.max(1)),
+                        _ => (0, 0, -1),
+                    };
+                factors.currencies.push(from.code().to_owned());
+                factors.days.push(day);
+                factors.num2.push(num2_fast);
+                factors.den.push(den_fast);
+                factors.max_amount.push(max_amount);
+                factors.num2_exact.push(num2.to_string());
+                factors.den_exact.push(den.to_string());
+            }
+        }
+        factors
+    }
+
+    /// Binds $2 to $8 (after the reporting currency, $1).
+    fn bind<'q, O>(&'q self, query: Query<'q, O>) -> Query<'q, O> {
+        query
+            .bind(&self.currencies)
+            .bind(&self.days)
+            .bind(&self.num2)
+            .bind(&self.den)
+            .bind(&self.max_amount)
+            .bind(&self.num2_exact)
+            .bind(&self.den_exact)
+    }
+}
+
+/// `WITH factors …, priced …` over `scope` (a SELECT with at least
+/// `currency_code, amount_minor, probability, day`): `priced` adds
+/// `converted`, `weighted` and `missing`. Parameters $1 (reporting
+/// currency) to $8 are the factors'; `scope` numbers its own from $9.
+/// `int8` arithmetic where it cannot overflow, exact `numeric` beyond;
+/// both floor `(x + d) / 2d`, i.e. round half up (amounts are not negative).
+fn priced(scope: &str) -> String {
+    format!(
+        "WITH factors AS ( \
+           SELECT * FROM unnest($2::text[], $3::date[], $4::int8[], $5::int8[], $6::int8[], \
+             $7::text[]::numeric[], $8::text[]::numeric[]) \
+             AS f(currency_code, day, num2, den, max_amount, num2_exact, den_exact)), \
+         scope AS ({scope}), \
+         converted AS ( \
+           SELECT s.*, CASE WHEN s.currency_code = $1 THEN s.amount_minor \
+               WHEN s.amount_minor <= f.max_amount THEN (s.amount_minor * f.num2 + f.den) / (2 * f.den) \
+               ELSE div(s.amount_minor * f.num2_exact + f.den_exact, 2 * f.den_exact)::bigint END AS converted, \
+             s.currency_code <> $1 AND f.num2 IS NULL AS missing \
+           FROM scope s LEFT JOIN factors f ON f.currency_code = s.currency_code AND f.day = s.day), \
+         priced AS ( \
+           SELECT c.*, CASE WHEN c.converted <= {WEIGHT_FAST} \
+               THEN (c.converted * (2 * c.probability) + 100) / 200 \
+               ELSE div(c.converted::numeric * (2 * c.probability) + 100, 200)::bigint END AS weighted \
+           FROM converted c)"
+    )
+}
+
+/// The largest converted amount weighted in `int8` (`× 200` fits).
+const WEIGHT_FAST: i64 = i64::MAX / 200;
+
+/// The sums per row of the final aggregate.
+const SUMS: &str = "count(*) AS count, coalesce(sum(converted), 0)::bigint AS amount, \
+    coalesce(sum(weighted), 0)::bigint AS weighted, \
+    min(day::text || ' ' || currency_code) FILTER (WHERE missing) AS missing";
+
+/// The deals of a forecast: open deals expected to close in the range and
+/// won deals closed in it (the UTC date of `close_time`); lost deals are
+/// left out. A won deal counts as CLOSED at 100 %.
+fn forecast_scope(key: &str) -> String {
+    format!(
+        "SELECT {key} AS key, d.currency_code, d.amount_minor, \
+           CASE WHEN d.status = 'WON' THEN 'CLOSED' ELSE d.forecast_category END AS category, \
+           CASE WHEN d.status = 'WON' THEN 100 ELSE coalesce(d.probability_override, st.probability) END::int \
+             AS probability, \
+           CASE WHEN d.status = 'WON' THEN (d.close_time AT TIME ZONE 'UTC')::date \
+             ELSE d.expected_close_date END AS day \
+         FROM deals d JOIN stages st ON st.id = d.stage_id \
+         WHERE d.delete_time IS NULL \
+           AND ((d.status = 'OPEN' AND d.expected_close_date BETWEEN $9 AND $10) \
+             OR (d.status = 'WON' AND d.close_time >= ($9::timestamp AT TIME ZONE 'UTC') \
+               AND d.close_time < (($10 + 1)::timestamp AT TIME ZONE 'UTC'))) \
+           AND ($11::uuid IS NULL OR d.pipeline_id = $11) \
+           AND (cardinality($12::text[]) = 0 OR d.owner_id = ANY($12))"
+    )
+}
+
+/// The forecast sums of `query`: rows per (group, category) — MONTH
+/// groups per day (`YYYY-MM-DD`), for the caller to add up — and, for TEAM
+/// groups only, per category over all deals (`key` `None`; other
+/// groupings hold each deal in exactly one group).
+pub async fn sums(
+    db: &mut PgConnection,
+    query: &ForecastQuery,
+    book: &RateBook,
+) -> Result<Vec<CategorySum>, Error> {
+    let days = query.start.iter_days().take_while(|day| *day <= query.end);
+    let factors = Factors::new(book, query.currency, days);
+    let sql = match query.grouping {
+        Grouping::Team => format!(
+            "{} SELECT t.key, category, {SUMS} FROM priced \
+               CROSS JOIN LATERAL (SELECT DISTINCT k FROM unnest(priced.key) k WHERE k <> '') t(key) \
+               GROUP BY t.key, category \
+             UNION ALL SELECT NULL, category, {SUMS} FROM priced GROUP BY category",
+            priced(&forecast_scope("array_prepend(d.owner_id, d.team_member_ids)"))
+        ),
+        grouping => {
+            // Grouped by the typed value; text only once per group.
+            let key = match grouping {
+                Grouping::Month => {
+                    "CASE WHEN d.status = 'WON' THEN (d.close_time AT TIME ZONE 'UTC')::date \
+                    ELSE d.expected_close_date END"
+                }
+                Grouping::Stage => "d.stage_id",
+                Grouping::Pipeline => "d.pipeline_id",
+                _ => "d.owner_id",
+            };
+            format!(
+                "{} SELECT key::text AS key, category, {SUMS} FROM priced GROUP BY key, category",
+                priced(&forecast_scope(key))
+            )
+        }
+    };
+    let rows = factors
+        .bind(sqlx::query_as(&sql).bind(query.currency.code()))
+        .bind(query.start)
+        .bind(query.end)
+        .bind(query.pipeline_id.map(|id| id.uuid()))
+        .bind(&query.owner_ids)
+        .fetch_all(&mut *db)
+        .await?;
+    Ok(rows)
+}
+
+/// Makes the transaction a consistent read-only snapshot, and turns JIT
+/// compilation off for it: on 200,000 deals compiling the expressions
+/// cost more than it saved.
+pub async fn read_only(db: &mut PgConnection) -> Result<(), Error> {
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *db).await?;
+    sqlx::query("SET LOCAL jit = off").execute(&mut *db).await?;
+    Ok(())
+}
+
+/// Names of stages or pipelines (`table`) by id, for labels.
+pub async fn names(
+    db: &mut PgConnection,
+    table: &str,
+    ids: &[uuid::Uuid],
+) -> Result<Vec<(String, String)>, Error> {
+    let table = if table == "stages" { "stages" } else { "pipelines" };
+    Ok(sqlx::query_as(&format!("SELECT id::text, name FROM {table} WHERE id = ANY($1)"))
+        .bind(ids)
+        .fetch_all(&mut *db)
+        .await?)
+}
+
+/// One OPEN stage's open deals, converted at `today`'s rates.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct StageSum {
+    /// The stage.
+    pub stage_id: uuid::Uuid,
+    /// Its name.
+    pub name: String,
+    /// Open deals in it.
+    pub count: i64,
+    /// Converted amounts.
+    pub amount: i64,
+    /// Weighted converted amounts.
+    pub weighted: i64,
+    /// Mean time in the stage, microseconds.
+    pub average_age_micros: i64,
+    /// `YYYY-MM-DD CUR` of a deal without a rate in force.
+    pub missing: Option<String>,
+}
+
+/// The default pipeline when `pipeline_id` is `None`; `None` when the
+/// pipeline is not live.
+pub async fn live_pipeline(
+    db: &mut PgConnection,
+    pipeline_id: Option<uuid::Uuid>,
+) -> Result<Option<uuid::Uuid>, Error> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM pipelines WHERE delete_time IS NULL AND (CASE WHEN $1::uuid IS NULL THEN is_default ELSE id = $1 END)",
+    )
+    .bind(pipeline_id)
+    .fetch_optional(&mut *db)
+    .await?)
+}
+
+/// Per live OPEN stage of `pipeline_id`, in position order: its open
+/// deals, converted at the rates in force `now`'s UTC date.
+pub async fn stage_sums(
+    db: &mut PgConnection,
+    pipeline_id: uuid::Uuid,
+    currency: Currency,
+    book: &RateBook,
+    now: DateTime<Utc>,
+) -> Result<Vec<StageSum>, Error> {
+    let today = now.date_naive();
+    let factors = Factors::new(book, currency, std::iter::once(today));
+    let scope = "SELECT d.stage_id, d.currency_code, d.amount_minor, d.stage_enter_time, $9::date AS day, \
+                   coalesce(d.probability_override, st.probability)::int AS probability \
+                 FROM deals d JOIN stages st ON st.id = d.stage_id \
+                 WHERE d.pipeline_id = $10 AND d.status = 'OPEN' AND d.delete_time IS NULL";
+    let sql = format!(
+        "{} SELECT st.id AS stage_id, st.name, count(p.stage_id) AS count, \
+           coalesce(sum(p.converted), 0)::bigint AS amount, coalesce(sum(p.weighted), 0)::bigint AS weighted, \
+           coalesce(round(avg(extract(epoch FROM ($11 - p.stage_enter_time)) * 1000000)), 0)::bigint \
+             AS average_age_micros, \
+           min(p.day::text || ' ' || p.currency_code) FILTER (WHERE p.missing) AS missing \
+         FROM stages st LEFT JOIN priced p ON p.stage_id = st.id \
+         WHERE st.pipeline_id = $10 AND st.kind = 'OPEN' AND NOT st.retired \
+         GROUP BY st.id, st.name, st.position ORDER BY st.position",
+        priced(scope)
+    );
+    let query = sqlx::query_as(&sql).bind(currency.code());
+    let query = factors.bind(query);
+    Ok(query.bind(today).bind(pipeline_id).bind(now).fetch_all(&mut *db).await?)
+}

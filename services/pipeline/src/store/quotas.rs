@@ -1,0 +1,102 @@
+//! Quotas: setting (upsert per owner and month), listing, and the quotas
+//! of a forecast's range.
+
+use chrono::{DateTime, Utc};
+use rapport_kit::changelog::{self, Change};
+use rapport_proto::common::v1::ChangeKind;
+use rapport_proto::pipeline::v1::Quota;
+use sqlx::{PgConnection, PgPool};
+
+use super::{Write, now};
+use crate::convert_forecasts::quota_to_proto;
+use crate::domain::forecast::QuotaDraft;
+use crate::error::{Error, resource};
+
+/// A stored quota.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct QuotaRecord {
+    /// The owner.
+    pub owner_id: String,
+    /// Year.
+    pub year: i32,
+    /// Month 1-12.
+    pub month: i32,
+    /// The amount's currency.
+    pub currency_code: String,
+    /// The amount.
+    pub amount_minor: i64,
+    /// When set.
+    pub update_time: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "owner_id, year, month, currency_code, amount_minor, update_time";
+
+/// The change-log id of a quota: `OWNER/YYYY-MM`.
+pub fn quota_id(owner_id: &str, year: i32, month: i32) -> String {
+    format!("{owner_id}/{year:04}-{month:02}")
+}
+
+/// Sets (or replaces) an owner's quota for a month.
+pub async fn set(pool: &PgPool, draft: QuotaDraft, write: Write<'_>) -> Result<Quota, Error> {
+    let mut tx = pool.begin().await?;
+    let record: QuotaRecord = sqlx::query_as(&format!(
+        "INSERT INTO quotas (owner_id, year, month, currency_code, amount_minor, update_time) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (owner_id, year, month) DO UPDATE SET currency_code = EXCLUDED.currency_code, \
+           amount_minor = EXCLUDED.amount_minor, update_time = EXCLUDED.update_time \
+         RETURNING {COLUMNS}"
+    ))
+    .bind(&draft.owner_id)
+    .bind(draft.year)
+    .bind(draft.month as i32)
+    .bind(draft.amount.currency().code())
+    .bind(draft.amount.minor_units())
+    .bind(now())
+    .fetch_one(&mut *tx)
+    .await?;
+    let quota = quota_to_proto(&record);
+    let id = quota_id(&record.owner_id, record.year, record.month);
+    changelog::append(
+        &mut tx,
+        &[Change::of(resource::QUOTA, &quota, id, ChangeKind::Updated, write.actor, Vec::new())],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(quota)
+}
+
+/// Quotas of a year (or one month of it), optionally of one owner, by owner then month.
+pub async fn list(
+    pool: &PgPool,
+    year: i32,
+    month: Option<i32>,
+    owner_id: Option<&str>,
+) -> Result<Vec<Quota>, Error> {
+    let records: Vec<QuotaRecord> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM quotas WHERE year = $1 AND ($2::int IS NULL OR month = $2) \
+           AND ($3::text IS NULL OR owner_id = $3) ORDER BY owner_id, month"
+    ))
+    .bind(year)
+    .bind(month)
+    .bind(owner_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(records.iter().map(quota_to_proto).collect())
+}
+
+/// The quotas of `months` ((year, month) pairs), optionally only of `owner_ids`.
+pub async fn of_months(
+    db: &mut PgConnection,
+    months: &[(i32, u32)],
+    owner_ids: &[String],
+) -> Result<Vec<QuotaRecord>, Error> {
+    let keys: Vec<i32> = months.iter().map(|(year, month)| year * 100 + *month as i32).collect();
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM quotas WHERE year * 100 + month = ANY($1) \
+           AND (cardinality($2::text[]) = 0 OR owner_id = ANY($2)) ORDER BY owner_id, year, month"
+    ))
+    .bind(keys)
+    .bind(owner_ids)
+    .fetch_all(&mut *db)
+    .await?)
+}
