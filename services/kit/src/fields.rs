@@ -41,7 +41,10 @@ macro_rules! typed_id {
             /// Parses the canonical text form; `field` names the input on error.
             pub fn parse(field: &str, raw: &str) -> Result<$name, $crate::fields::Violation> {
                 uuid::Uuid::parse_str(raw.trim()).map($name).map_err(|_| {
-                    $crate::fields::Violation::new(field, format!("{raw:?} is not a valid {} id (a UUID)", $what))
+                    $crate::fields::Violation::new(
+                        field,
+                        format!("{raw:?} is not a valid {} id (a UUID)", $what),
+                    )
                 })
             }
 
@@ -85,8 +88,9 @@ pub fn text(field: &str, raw: &str, required: bool, max_chars: usize) -> Result<
 pub fn invalid(violations: Vec<Violation>) -> Problem {
     let summary =
         violations.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; ");
-    violations.into_iter().fold(
-        Problem::new(tonic::Code::InvalidArgument, "INVALID_ARGUMENT", summary),
-        |problem, v| problem.field(v.field, v.description),
-    )
+    violations
+        .into_iter()
+        .fold(Problem::new(tonic::Code::InvalidArgument, "INVALID_ARGUMENT", summary), |problem, v| {
+            problem.field(v.field, v.description)
+        })
 }
