@@ -321,4 +321,21 @@ mod tests {
         );
         assert!(effect(&event(CONTACT, ChangeKind::Deleted, "not-a-uuid")).is_err());
     }
+
+    fn auth(pairs: &[(&str, &str)]) -> Option<ServiceAuth> {
+        let env = rapport_kit::config::Env::from_pairs(pairs.iter().copied());
+        ServiceAuth::of(&Config::from_env(&env).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_service_uses_its_api_key_else_mints_with_the_secret_else_nothing() {
+        let key = [("PIPELINE_CONTACTS_API_KEY", "rk_test"), ("AUTH_JWKS_FILE", "/jwks.json")];
+        assert!(matches!(auth(&key), Some(ServiceAuth::ApiKey(value)) if value == "rk_test"));
+        let credentials = auth(&[("AUTH_JWT_SECRET", "s3cret")]).unwrap().credentials().unwrap();
+        let request = credentials.request(());
+        assert!(request.metadata().get("authorization").unwrap().to_str().unwrap().starts_with("Bearer "));
+        assert!(auth(&[("AUTH_JWKS_FILE", "/jwks.json")]).is_none());
+        let env = rapport_kit::config::Env::from_pairs([("PIPELINE_CONTACTS_API_KEY", "bad\nkey")]);
+        assert!(ServiceAuth::of(&Config::from_env(&env).unwrap()).is_err());
+    }
 }
