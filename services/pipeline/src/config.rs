@@ -31,6 +31,17 @@ pub struct Config {
     /// Contacts service, asked to check references and followed for deleted
     /// contacts and companies.
     pub contacts_addr: String,
+    /// `PIPELINE_CONTACTS_API_KEY` (optional secret): the API key (sent as
+    /// `x-api-key`) this service uses as itself with Contacts, to follow its
+    /// change feed (see [`crate::contacts_feed`]); it needs a role allowed
+    /// `WatchChanges`, `GetCompany` and `BatchGetContacts` (e.g.
+    /// `integration`). Unset: with an HS256 secret (`AUTH_JWT_SECRET`, or
+    /// the local development key) the service mints its own short-lived
+    /// token (subject `pipeline`, role `integration`); with `AUTH_JWKS_FILE`
+    /// it cannot, so the feed is not followed (an error is logged at start;
+    /// readiness is unaffected) and deals keep references to deleted
+    /// companies and contacts.
+    pub contacts_api_key: Option<ApiKey>,
     /// `PIPELINE_REPORTING_CURRENCY` (default EUR): the currency forecasts
     /// are reported in when the caller names none.
     pub reporting_currency: String,
@@ -63,6 +74,7 @@ impl Config {
             listen: env.or_default("PIPELINE_ADDR", DEFAULT_ADDR)?,
             metrics_listen: env.address_or_off("PIPELINE_METRICS_ADDR", DEFAULT_METRICS_ADDR)?,
             contacts_addr: env.or_default("PIPELINE_CONTACTS_ADDR", DEFAULT_CONTACTS_ADDR.to_owned())?,
+            contacts_api_key: env.optional::<String>("PIPELINE_CONTACTS_API_KEY")?.map(ApiKey),
             reporting_currency: env.or_default("PIPELINE_REPORTING_CURRENCY", "EUR".to_owned())?,
             credit_hold_days: env.or_default("PIPELINE_CREDIT_HOLD_DAYS", 30)?,
             overdue_interval: env.duration_or("PIPELINE_OVERDUE_INTERVAL", Duration::from_secs(60))?,
@@ -83,5 +95,15 @@ impl Config {
     pub fn with_contacts(mut self, addr: SocketAddr) -> Config {
         self.contacts_addr = format!("http://{addr}");
         self
+    }
+}
+
+/// A secret API key; `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(pub String);
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
     }
 }

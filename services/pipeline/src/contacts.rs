@@ -35,7 +35,17 @@ impl Credentials {
         }
     }
 
-    fn request<T>(&self, message: T) -> tonic::Request<T> {
+    /// The service's own credentials (the change-feed consumer): a bearer
+    /// token and/or an API key.
+    pub fn service(
+        authorization: Option<AsciiMetadataValue>,
+        api_key: Option<AsciiMetadataValue>,
+    ) -> Credentials {
+        Credentials { authorization, api_key }
+    }
+
+    /// `message` as a request carrying these credentials.
+    pub(crate) fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         if let Some(value) = &self.authorization {
             request.metadata_mut().insert("authorization", value.clone());
@@ -54,6 +64,11 @@ impl Contacts {
             .map_err(|err| anyhow::anyhow!("PIPELINE_CONTACTS_ADDR {addr:?} is not a URI: {err}"))?
             .connect_timeout(std::time::Duration::from_secs(3));
         Ok(Contacts { client: ContactServiceClient::new(endpoint.connect_lazy()) })
+    }
+
+    /// The generated client on the shared channel.
+    pub(crate) fn client(&self) -> ContactServiceClient<Channel> {
+        self.client.clone()
     }
 
     /// FAILED_PRECONDITION (COMPANY_NOT_FOUND) unless `id` is a live company.

@@ -4,6 +4,8 @@
 //!
 //! - [`config`]: typed configuration from the environment.
 //! - [`contacts`]: the Contacts client that checks deal references.
+//! - [`contacts_feed`]: follows Contacts' change feed; drops deleted
+//!   companies and contacts from deals.
 //! - [`convert_deals`]: stored deals → protobuf.
 //! - `api`: the tonic adapter (one file per gRPC service).
 //! - [`domain`]: validated types and rules; pure.
@@ -22,8 +24,9 @@
 mod api;
 pub mod config;
 pub mod contacts;
-pub mod convert_deals;
+pub mod contacts_feed;
 mod convert;
+pub mod convert_deals;
 pub mod domain;
 pub mod error;
 pub mod policy;
@@ -38,6 +41,7 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use rapport_kit::auth::{AuthLayer, Verifier};
 use rapport_kit::changelog::{self, Feed};
+use rapport_kit::consumer::ConsumerHandle;
 use rapport_kit::metrics::Metrics;
 use rapport_kit::server::{self, Served};
 use rapport_kit::shutdown::{self, Shutdown, Trigger};
@@ -73,6 +77,7 @@ pub struct App {
     api: api::Api,
     background: Trigger,
     background_shutdown: Shutdown,
+    contacts_feed: Option<ConsumerHandle>,
 }
 
 impl App {
@@ -94,6 +99,15 @@ impl App {
         );
         overdue::spawn(pool.clone(), feed.clone(), config.overdue_interval, background_shutdown.clone());
         let contacts = contacts::Contacts::new(&config.contacts_addr)?;
+        let metrics = Metrics::new();
+        let contacts_feed = contacts_feed::spawn(
+            pool.clone(),
+            &config,
+            contacts.clone(),
+            feed.clone(),
+            &metrics,
+            background_shutdown.clone(),
+        )?;
         let api = api::Api::new(api::State { pool: pool.clone(), feed, config: config.clone(), contacts });
         let listener = server::bind(config.listen).await?;
         let metrics_listener = match config.metrics_listen {
@@ -103,12 +117,13 @@ impl App {
         Ok(App {
             listener,
             metrics_listener,
-            metrics: Metrics::new(),
+            metrics,
             config,
             pool,
             api,
             background,
             background_shutdown,
+            contacts_feed,
         })
     }
 
@@ -186,6 +201,11 @@ impl App {
         let result = server::serve(self.listener, &self.config.server, served, shutdown).await;
         background.fire();
         stop_background.abort();
+        // The consumer lets its lease go before the pool closes, so a
+        // replica (or this service restarted) takes over at once.
+        if let Some(consumer) = self.contacts_feed {
+            consumer.stopped().await;
+        }
         drop(self.background_shutdown);
         self.pool.close().await;
         result

@@ -150,6 +150,12 @@ pub trait Handler: Send + Sync + 'static {
     /// cursor to where the producer says to resume. Called when the stored
     /// cursor is older than the producer's retention.
     async fn resync(&self, tx: &mut PgConnection) -> anyhow::Result<()>;
+
+    /// Called after a transaction in which `apply` changed something (at
+    /// least one event applied) or `resync` ran has committed, e.g. to wake
+    /// this service's own watchers (`Feed::announce`) once the handler's
+    /// change-log rows are visible. Does nothing by default.
+    fn committed(&self) {}
 }
 
 /// How a consumer runs.

@@ -247,6 +247,9 @@ impl<S: Source, H: Handler> Consumer<S, H> {
             store::advance(&mut tx, feed, cursor).await?;
         }
         tx.commit().await?;
+        if applied > 0 {
+            self.handler.committed();
+        }
         let changes = items.iter().filter(|item| matches!(item, FeedItem::Change(_))).count();
         self.metrics.applied.inc_by(applied);
         self.metrics.duplicates.inc_by((changes as u64).saturating_sub(applied));
@@ -285,6 +288,7 @@ impl<S: Source, H: Handler> Consumer<S, H> {
         .await;
         match resynced {
             Ok(Some(stored)) => {
+                self.handler.committed();
                 self.metrics.resyncs.inc();
                 self.publish(resume_after);
                 tracing::info!(from = stored, resume_after, "resynced after an expired change feed cursor");

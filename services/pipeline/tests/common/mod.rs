@@ -184,3 +184,22 @@ pub fn violated_fields(status: &Status) -> Vec<String> {
         .map(|bad| bad.field_violations.into_iter().map(|v| v.field).collect())
         .unwrap_or_default()
 }
+
+impl TestApp {
+    /// Stops the Pipeline server and starts a new one on the same database
+    /// (and the same Contacts), with the base environment (not the
+    /// `Options` it was spawned with). The address changes.
+    pub async fn restart_pipeline(&mut self) {
+        self.trigger.fire();
+        (&mut self.server).await.unwrap().unwrap();
+        let env = base_env(&self.database_url);
+        let config =
+            rapport_pipeline::Config::from_env(&env).expect("config").with_contacts(self.contacts.addr);
+        let app = rapport_pipeline::App::build(config).await.expect("app builds");
+        self.addr = app.local_addr();
+        self.metrics_addr = app.metrics_addr();
+        let (trigger, shutdown) = shutdown::channel();
+        self.trigger = trigger;
+        self.server = tokio::spawn(app.run_until(shutdown));
+    }
+}

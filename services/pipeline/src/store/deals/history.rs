@@ -27,10 +27,7 @@ struct VisitRow {
 /// stay negative).
 pub(crate) fn duration(span: TimeDelta) -> prost_types::Duration {
     let span = span.max(TimeDelta::zero());
-    prost_types::Duration {
-        seconds: span.num_seconds(),
-        nanos: span.subsec_nanos(),
-    }
+    prost_types::Duration { seconds: span.num_seconds(), nanos: span.subsec_nanos() }
 }
 
 /// The history of a deal, live or deleted.

@@ -1,11 +1,13 @@
 //! Deals: the stored record, reads, and the writes of CreateDeal,
 //! UpdateDeal, DeleteDeal and UndeleteDeal (each with its change-log row).
 //! Stage moves are in [`moves`], lists in [`list`], search in [`search`],
-//! stage history in [`history`] and stale deals in [`stale`].
+//! stage history in [`history`], stale deals in [`stale`], and references
+//! dropped when Contacts deletes a company or contact in [`references`].
 
 pub mod history;
 pub mod list;
 pub mod moves;
+pub mod references;
 mod resolve;
 pub mod search;
 pub mod stale;

@@ -1,0 +1,173 @@
+//! Pipeline follows Contacts' change feed: a company or contact deleted in
+//! Contacts is dropped from live deals, once, with Deal change events, and
+//! a restart neither re-applies old events nor stops new ones.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod deal_fixtures;
+
+use std::time::Duration;
+
+use common::{Clients, TestApp};
+use deal_fixtures::{company, contact, create, deal, seed};
+use futures::StreamExt as _;
+use prost::Message as _;
+use rapport_proto::common::v1::{ChangeEvent, ChangeKind};
+use rapport_proto::contacts::v1::{
+    DeleteCompanyRequest, DeleteContactRequest, LeadSource, UndeleteContactRequest,
+};
+use rapport_proto::pipeline::v1::watch_changes_response::Event;
+use rapport_proto::pipeline::v1::*;
+use tonic::Streaming;
+
+const DEAL: &str = "rapport.pipeline.v1.Deal";
+const ACTOR: &str = "contacts-feed";
+
+fn member(id: &str, role: BuyingRole) -> DealContact {
+    DealContact { contact_id: id.into(), role: role.into() }
+}
+
+async fn get(clients: &Clients, id: &str) -> Deal {
+    clients.deals.clone().get_deal(GetDealRequest { id: id.into() }).await.unwrap().into_inner()
+}
+
+/// Pipeline's Deal events after `after_sequence`.
+async fn watch(clients: &Clients, after_sequence: i64) -> Streaming<WatchChangesResponse> {
+    let request = WatchChangesRequest { after_sequence, resource_types: vec![DEAL.into()] };
+    clients.pipelines.clone().watch_changes(request).await.unwrap().into_inner()
+}
+
+/// The next `count` Deal events the feed consumer made (others skipped),
+/// failing after 30 s.
+async fn feed_events(stream: &mut Streaming<WatchChangesResponse>, count: usize) -> Vec<ChangeEvent> {
+    let collect = async {
+        let mut events = Vec::new();
+        while events.len() < count {
+            let response = stream.next().await.expect("the stream ended").expect("stream error");
+            if let Some(Event::Change(change)) = response.event
+                && change.actor == ACTOR
+            {
+                events.push(change);
+            }
+        }
+        events
+    };
+    tokio::time::timeout(Duration::from_secs(30), collect).await.expect("the feed consumer's deal changes")
+}
+
+/// (deal id, field paths) of `events`, sorted.
+fn changed(events: &[ChangeEvent]) -> Vec<(String, Vec<String>)> {
+    let mut changed: Vec<_> =
+        events.iter().map(|event| (event.resource_id.clone(), event.field_paths.clone())).collect();
+    changed.sort();
+    changed
+}
+
+fn paths(path: &str) -> Vec<String> {
+    vec![path.to_owned()]
+}
+
+#[tokio::test]
+async fn deleted_companies_and_contacts_leave_deals_once_across_restarts() {
+    let mut app = TestApp::spawn().await;
+    seed(&app).await;
+    let clients = app.clients();
+    let acme = company(&clients, "Acme").await.id;
+    let other = company(&clients, "Other").await.id;
+    let ada = contact(&clients, "ada@example.com", LeadSource::Unspecified, "").await.id;
+    let bob = contact(&clients, "bob@example.com", LeadSource::Unspecified, "").await.id;
+    let cy = contact(&clients, "cy@example.com", LeadSource::Unspecified, "").await.id;
+    let with = |title: &str, company_id: &str, contacts: Vec<DealContact>| Deal {
+        company_id: company_id.into(),
+        contacts,
+        ..deal(title, "EUR")
+    };
+    let both = vec![member(&ada, BuyingRole::DecisionMaker), member(&bob, BuyingRole::Champion)];
+    let first = create(&clients, with("First", &acme, both)).await.unwrap();
+    let second =
+        create(&clients, with("Second", &acme, vec![member(&bob, BuyingRole::EconomicBuyer)])).await.unwrap();
+    let third =
+        create(&clients, with("Third", &other, vec![member(&cy, BuyingRole::Champion)])).await.unwrap();
+    let mut stream = watch(&clients, 0).await;
+
+    let mut contacts = clients.contacts.clone();
+    contacts.delete_company(DeleteCompanyRequest { id: acme.clone(), etag: String::new() }).await.unwrap();
+    contacts.delete_contact(DeleteContactRequest { id: ada.clone(), etag: String::new() }).await.unwrap();
+    let events = feed_events(&mut stream, 3).await;
+    let mut expected = vec![
+        (first.id.clone(), paths("company_id")),
+        (second.id.clone(), paths("company_id")),
+        (first.id.clone(), paths("contacts")),
+    ];
+    expected.sort();
+    assert_eq!(changed(&events), expected);
+    for event in &events {
+        assert_eq!(event.kind(), ChangeKind::Updated);
+        // Each event carries the deal as that change left it.
+        let after = Deal::decode(event.resource.as_ref().unwrap().value.as_slice()).unwrap();
+        if event.field_paths == paths("company_id") {
+            assert_eq!(after.company_id, "");
+        } else {
+            assert!(after.contacts.iter().all(|member| member.contact_id != ada), "{after:?}");
+        }
+    }
+    let first_now = get(&clients, &first.id).await;
+    assert_eq!(first_now.company_id, "");
+    assert_eq!(first_now.contacts, vec![member(&bob, BuyingRole::Champion)]);
+    assert_ne!(first_now.etag, first.etag);
+    let second_now = get(&clients, &second.id).await;
+    assert_eq!(second_now.company_id, "");
+    assert_eq!(second_now.contacts, second.contacts);
+    // Another company's deal is untouched.
+    assert_eq!(get(&clients, &third.id).await, third);
+
+    // A restored contact is not put back; re-added by hand, it stays.
+    contacts.undelete_contact(UndeleteContactRequest { id: ada.clone(), etag: String::new() }).await.unwrap();
+    let mask = prost_types::FieldMask { paths: paths("contacts") };
+    let readded = Deal {
+        id: second.id.clone(),
+        contacts: vec![member(&bob, BuyingRole::EconomicBuyer), member(&ada, BuyingRole::Champion)],
+        ..Deal::default()
+    };
+    let request = UpdateDealRequest { deal: Some(readded), update_mask: Some(mask) };
+    let second_readded = clients.deals.clone().update_deal(request).await.unwrap().into_inner();
+    assert_eq!(second_readded.contacts.len(), 2);
+    let before_restart = [get(&clients, &first.id).await, second_readded];
+    let pool = app.pool();
+    let latest: i64 = sqlx::query_scalar("SELECT coalesce(max(sequence), 0) FROM change_log")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let cursor: i64 = sqlx::query_scalar("SELECT after_sequence FROM feed_cursors WHERE feed = 'contacts'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(cursor > 0, "the consumer stored its cursor");
+
+    // Restarted, the consumer resumes from its cursor: the earlier deletes
+    // (before the next one in the feed) are not applied again, and the next
+    // delete is applied.
+    app.restart_pipeline().await;
+    let clients = app.clients();
+    let mut stream = watch(&clients, latest).await;
+    contacts.delete_contact(DeleteContactRequest { id: cy.clone(), etag: String::new() }).await.unwrap();
+    let events = feed_events(&mut stream, 1).await;
+    assert_eq!(changed(&events), vec![(third.id.clone(), paths("contacts"))]);
+    for before in &before_restart {
+        assert_eq!(&get(&clients, &before.id).await, before, "not changed again after the restart");
+    }
+    let third_now = get(&clients, &third.id).await;
+    assert_eq!(third_now.contacts, Vec::new());
+    assert_eq!(third_now.company_id, other);
+    assert_eq!(
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM change_log WHERE actor = 'contacts-feed' AND resource_type = $1"
+        )
+        .bind(DEAL)
+        .fetch_one(&pool)
+        .await
+        .unwrap(),
+        4
+    );
+    app.stop().await;
+}
