@@ -16,7 +16,7 @@ use tonic::Code;
 
 #[tokio::test]
 async fn shutdown_drains_calls_and_ends_streams() {
-    let Stack { gateway, contacts, echo, metrics_addr, database } = Stack::start().await;
+    let Stack { gateway, contacts, echo, metrics_addr, database, .. } = Stack::start().await;
     let channel =
         tonic::transport::Channel::from_shared(format!("http://{}", gateway.addr)).unwrap().connect_lazy();
     let mut contacts_client =

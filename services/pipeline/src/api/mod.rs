@@ -50,8 +50,3 @@ impl Api {
         Api { state: Arc::new(state) }
     }
 }
-
-/// UNIMPLEMENTED for an RPC of the contract this build does not serve yet.
-fn not_yet(method: &str) -> tonic::Status {
-    tonic::Status::unimplemented(format!("{method} is not implemented yet"))
-}
