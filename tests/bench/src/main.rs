@@ -1,11 +1,14 @@
 //! `make bench`: one run, client and server in this process on separate
-//! tokio runtimes, that seeds a fresh database with 100,000 contacts,
-//! measures a trivial echo served by the kit bootstrap (the ceiling), then
-//! the Contacts RPCs, and writes `BENCHMARKS.md`.
+//! tokio runtimes, that seeds a fresh database with 100,000 contacts (and,
+//! for the Pipeline scenarios, 200,000 deals), measures a trivial echo
+//! served by the kit bootstrap (the ceiling), then the Contacts and
+//! Pipeline RPCs and Customer 360 through the gateway, and writes
+//! `BENCHMARKS.md`.
 //!
 //! - [`settings`]: the flags (each also an environment variable).
 //! - [`seed`]: the fresh database, set-based seeding, the working set.
-//! - [`servers`]: the echo server and Contacts instances under test.
+//! - [`seed::pipeline`]: the Pipeline's deals, orders, invoices, rates.
+//! - [`servers`]: the echo server, Contacts and Pipeline instances, gateways.
 //! - [`load`]: the load generator (fixed concurrency, histogram, errors by code).
 //! - [`cpu`]: CPU time of the server and load-generator threads.
 //! - [`scenarios`]: what each scenario sends.

@@ -175,7 +175,49 @@ fn verdicts(results: &[Measured]) -> Vec<Verdict> {
         judge("CreateContact: ≥ 2,000/s", find(Scenario::Create), |outcome| {
             (format!("{:.0}/s", outcome.rps()), outcome.rps() >= 2000.0)
         }),
+        forecast("GetForecast by owner over 200,000 deals: p95 ≤ 150 ms", find(Scenario::ForecastOwner)),
+        forecast("GetForecast by month over 200,000 deals: p95 ≤ 150 ms", find(Scenario::ForecastMonth)),
+        judge("MoveDealStage: ≥ 1,500/s", find(Scenario::MoveStage), |outcome| {
+            let ratio = if echo_rps > 0.0 { outcome.rps() / echo_rps } else { 0.0 };
+            (
+                format!(
+                    "{:.0}/s ({:.1}% of echo), p99 {:.2} ms",
+                    outcome.rps(),
+                    100.0 * ratio,
+                    outcome.ms_at(0.99)
+                ),
+                outcome.rps() >= 1500.0,
+            )
+        }),
+        judge(
+            "GetCustomer360 via gateway, all sections: p99 ≤ 15 ms",
+            find(Scenario::Customer360),
+            |outcome| match outcome.ok() {
+                0 => ("no successful calls".to_owned(), false),
+                _ => (
+                    format!("p99 {:.2} ms ({:.0}/s)", outcome.ms_at(0.99), outcome.rps()),
+                    outcome.ms_at(0.99) <= 15.0,
+                ),
+            },
+        ),
     ]
+}
+
+/// A GetForecast target: p95 ≤ 150 ms (of OK calls; none OK is missed).
+fn forecast(target: &'static str, outcome: Option<&Outcome>) -> Verdict {
+    judge(target, outcome, |outcome| match outcome.ok() {
+        0 => ("no successful calls".to_owned(), false),
+        _ => (
+            format!(
+                "p95 {:.2} ms (p50 {:.2}, p99 {:.2}; {:.1} calls/s)",
+                outcome.ms_at(0.95),
+                outcome.ms_at(0.5),
+                outcome.ms_at(0.99),
+                outcome.rps()
+            ),
+            outcome.ms_at(0.95) <= 150.0,
+        ),
+    })
 }
 
 /// "; server CPU G vs D µs per call" when both runs measured their CPU.

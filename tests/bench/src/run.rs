@@ -10,12 +10,14 @@ use anyhow::Context as _;
 use rapport_kit::auth::Role;
 use rapport_kit::cache::CacheCounts;
 use rapport_kit::testing::{self, TestDatabase};
+use rapport_proto::pipeline::v1::ForecastGrouping;
 use sqlx::Connection;
 use tokio::runtime::Runtime;
 
 use crate::load::{self, Load, Outcome, Target, WebTarget};
 use crate::report::{self, Context, Measured};
 use crate::scenarios::{self, Scenario as Calls};
+use crate::seed::pipeline::PipelineSeeded;
 use crate::seed::{self, Seeded};
 use crate::servers::{self, Running};
 use crate::settings::{Scenario, Settings};
@@ -30,6 +32,10 @@ struct Bench {
     database_url: String,
     /// Whether `--paced-rate` set the paced scenarios' rate.
     paced_rate_given: bool,
+    /// Calls in flight of the GetForecast scenarios.
+    forecast_concurrency: usize,
+    /// Calls in flight of the Customer 360 scenario.
+    customer360_concurrency: usize,
 }
 
 /// Runs everything `settings` selects and writes the report.
@@ -59,6 +65,26 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         seeded.insert_time.as_secs_f64(),
         seeded.vacuum_time.as_secs_f64()
     );
+    let pipeline = if settings.selected().iter().any(|scenario| scenario.is_pipeline()) {
+        eprintln!("seeding {} deals into the pipeline ...", settings.deals);
+        let pipeline = servers.block_on(seed::pipeline::seed(
+            &database.url,
+            settings.deals,
+            settings.move_deals,
+            &seeded.working_set,
+            settings.customer360_contacts,
+        ))?;
+        eprintln!(
+            "seeded {} deals (+ {} for Customer 360) in {:.1} s (+ {:.1} s VACUUM ANALYZE, CHECKPOINT)",
+            pipeline.deals,
+            pipeline.customer360.2 + pipeline.customer360.1 as i64,
+            pipeline.insert_time.as_secs_f64(),
+            pipeline.vacuum_time.as_secs_f64()
+        );
+        Some(pipeline)
+    } else {
+        None
+    };
 
     let bench = Bench {
         servers,
@@ -74,16 +100,25 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         token: testing::token("rapport-bench", &[Role::Admin]),
         database_url: database.url.clone(),
         paced_rate_given: settings.paced_rate.is_some(),
+        forecast_concurrency: settings.forecast_concurrency,
+        customer360_concurrency: settings.customer360_concurrency,
     };
     let mut results = vec![bench.echo()?];
     report_progress(&results);
     for scenario in settings.selected() {
         let paced_rate = settings.paced_rate.or_else(|| default_paced_rate(&results));
-        results.push(bench.scenario(scenario, &seeded, paced_rate)?);
+        let measured = match (scenario.is_pipeline(), &pipeline) {
+            (true, Some(pipeline)) => bench.pipeline_scenario(scenario, pipeline)?,
+            _ => bench.scenario(scenario, &seeded, paced_rate)?,
+        };
+        results.push(measured);
         report_progress(&results);
     }
 
-    let context = Context { settings: settings_lines(settings), facts: facts(&seeded, &load_before)? };
+    let context = Context {
+        settings: settings_lines(settings),
+        facts: facts(&seeded, pipeline.as_ref(), &load_before)?,
+    };
     println!("{}", report::table(&results));
     println!("{}", report::targets(&results));
     print!("{}", report::observations(&results));
@@ -137,6 +172,7 @@ impl Bench {
             Scenario::List => ("ListContacts, 50 per page, filtered", &[]),
             Scenario::Search => ("SearchContacts, 20 hits", &[]),
             Scenario::Create => ("CreateContact", &[]),
+            pipeline => anyhow::bail!("{pipeline:?} runs against the Pipeline service"),
         };
         let server = self
             .servers
@@ -176,6 +212,10 @@ impl Bench {
             }
             Scenario::List => self.measure(&server, None, scenarios::list),
             Scenario::Search => self.measure(&server, None, scenarios::search),
+            Scenario::ForecastOwner
+            | Scenario::ForecastMonth
+            | Scenario::MoveStage
+            | Scenario::Customer360 => Err(anyhow::anyhow!("{title} runs against the Pipeline service")),
             Scenario::Create => {
                 let companies = Arc::new(seeded.company_ids.clone());
                 let run = uuid::Uuid::now_v7().simple().to_string()[..12].to_owned();
@@ -216,6 +256,148 @@ impl Bench {
             title,
             outcome: run.outcome,
             tiers: run.tiers.filter(|_| is_get),
+            checkpoints: run.checkpoints,
+            notes,
+        })
+    }
+
+    /// A Pipeline scenario: fresh Contacts and Pipeline instances (Pipeline's
+    /// Contacts client pointed at that Contacts), behind a gateway of its
+    /// own for Customer 360.
+    fn pipeline_scenario(&self, scenario: Scenario, seeded: &PipelineSeeded) -> anyhow::Result<Measured> {
+        let title = match scenario {
+            Scenario::ForecastOwner => "GetForecast by owner, 1 year, EUR",
+            Scenario::ForecastMonth => "GetForecast by month, 1 year, EUR",
+            Scenario::MoveStage => "MoveDealStage, no etag",
+            Scenario::Customer360 => "GetCustomer360 via gateway, all sections",
+            other => anyhow::bail!("{other:?} is not a Pipeline scenario"),
+        };
+        let contacts = self
+            .servers
+            .block_on(servers::start_contacts(&self.database_url, &[]))
+            .with_context(|| format!("starting contacts for {title}"))?;
+        let pipeline = match self.servers.block_on(servers::start_pipeline(&self.database_url, &contacts)) {
+            Ok(pipeline) => pipeline,
+            Err(err) => {
+                let _ = self.servers.block_on(contacts.stop());
+                return Err(err.context(format!("starting pipeline for {title}")));
+            }
+        };
+        let gateway = if scenario == Scenario::Customer360 {
+            match self.servers.block_on(servers::start_gateway_with(&contacts, Some(&pipeline))) {
+                Ok(gateway) => Some(gateway),
+                Err(err) => {
+                    let _ = self.servers.block_on(pipeline.stop());
+                    let _ = self.servers.block_on(contacts.stop());
+                    return Err(err.context(format!("starting the gateway for {title}")));
+                }
+            }
+        } else {
+            None
+        };
+        let front = gateway.as_ref().unwrap_or(&pipeline);
+        let mut notes = Vec::new();
+        let measured = match scenario {
+            Scenario::ForecastOwner | Scenario::ForecastMonth => {
+                let group_by = if scenario == Scenario::ForecastOwner {
+                    ForecastGrouping::Owner
+                } else {
+                    ForecastGrouping::Month
+                };
+                let range = scenarios::forecast_range(chrono::Utc::now().date_naive());
+                notes.push(format!(
+                    "{} calls in flight; {:04}-{:02}-{:02} to {:04}-{:02}-{:02} in EUR, all pipelines \
+                     and owners, over {} seeded deals ({} open, {} won, {} lost; {} not in EUR) \
+                     and the {} of Customer 360.",
+                    self.forecast_concurrency,
+                    range.0.year,
+                    range.0.month,
+                    range.0.day,
+                    range.1.year,
+                    range.1.month,
+                    range.1.day,
+                    seeded.deals,
+                    seeded.by_status.0,
+                    seeded.by_status.1,
+                    seeded.by_status.2,
+                    seeded.foreign_currency,
+                    seeded.customer360.2 + seeded.customer360.1 as i64
+                ));
+                let load = Load { concurrency: self.forecast_concurrency, ..self.load };
+                self.measure_with(load, front, None, move |target| {
+                    scenarios::forecast(target, group_by, range)
+                })
+            }
+            Scenario::MoveStage => {
+                let deals = Arc::new(seeded.move_deals.clone());
+                let stages = Arc::new(seeded.open_stages.clone());
+                notes.push(format!(
+                    "{} calls in flight over {} open deals taken round-robin, each moved to the next of \
+                     the {} OPEN stages (never its current one); no etag. Each call locks the deal, \
+                     rewrites it, closes its stage visit and opens the next (deal_stage_history), \
+                     appends a change-log row, and reads its company's account standing for the \
+                     response's warning.",
+                    self.load.concurrency,
+                    deals.len(),
+                    stages.len()
+                ));
+                self.measure(front, None, move |target| scenarios::move_stage(target, deals, stages))
+            }
+            Scenario::Customer360 => {
+                let ids = Arc::new(seeded.customer360_contacts.clone());
+                let profile = self.clients.block_on(async {
+                    let target = Target::connect(front.addr, self.connections, &self.token).await?;
+                    let started = Instant::now();
+                    let profile =
+                        scenarios::customer360_profile(&target, &ids, self.customer360_concurrency).await?;
+                    eprintln!(
+                        "  fetched {} views once in {:.1} s",
+                        profile.views,
+                        started.elapsed().as_secs_f64()
+                    );
+                    anyhow::Ok(profile)
+                });
+                match profile {
+                    Ok(profile) => {
+                        notes.push(format!(
+                            "{} calls in flight over {} contacts (each with a company); every view \
+                             fetched once first: {} of {} with every section OK, {} with a company, {} \
+                             with open deals ({:.1} on average), {} with unpaid invoices ({:.1} on \
+                             average), {} with the account standing. A failed section counts as a \
+                             failed call, under its code.",
+                            self.customer360_concurrency,
+                            ids.len(),
+                            profile.all_ok,
+                            profile.views,
+                            profile.with_company,
+                            profile.with_deals,
+                            profile.deals as f64 / profile.views.max(1) as f64,
+                            profile.with_invoices,
+                            profile.invoices as f64 / profile.views.max(1) as f64,
+                            profile.with_standing
+                        ));
+                        let load = Load { concurrency: self.customer360_concurrency, ..self.load };
+                        self.measure_with(load, front, None, move |target| {
+                            scenarios::customer360(target, ids)
+                        })
+                    }
+                    Err(err) => Err(err),
+                }
+            }
+            _ => Err(anyhow::anyhow!("{title} is not a Pipeline scenario")),
+        };
+        let gateway_stopped = gateway.map(|gateway| self.servers.block_on(gateway.stop())).unwrap_or(Ok(()));
+        let pipeline_stopped = self.servers.block_on(pipeline.stop());
+        let contacts_stopped = self.servers.block_on(contacts.stop());
+        let run = measured?;
+        gateway_stopped?;
+        pipeline_stopped?;
+        contacts_stopped?;
+        Ok(Measured {
+            scenario: Some(scenario),
+            title,
+            outcome: run.outcome,
+            tiers: run.tiers.filter(|_| scenario == Scenario::Customer360),
             checkpoints: run.checkpoints,
             notes,
         })
@@ -396,6 +578,20 @@ fn settings_lines(settings: &Settings) -> Vec<String> {
                     .to_owned(),
             }
         ),
+        format!(
+            "Pipeline: each scenario against fresh Contacts and Pipeline instances (Pipeline's \
+             Contacts client pointed at that Contacts). GetForecast over {} seeded deals, one \
+             year in EUR, grouped by owner or by month, {} calls in flight. MoveDealStage: {} \
+             open deals round-robin, no etag, {} in flight. Customer 360: `rapport-gateway` \
+             (rate limiting off, metrics off) routing Contacts and Pipeline, every section, {} \
+             contacts picked uniformly, {} in flight.",
+            settings.deals,
+            settings.forecast_concurrency,
+            settings.move_deals,
+            settings.concurrency,
+            settings.customer360_contacts,
+            settings.customer360_concurrency
+        ),
     ]
 }
 
@@ -407,9 +603,13 @@ fn load_average() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-fn facts(seeded: &Seeded, load_before: &str) -> anyhow::Result<Vec<String>> {
+fn facts(
+    seeded: &Seeded,
+    pipeline: Option<&PipelineSeeded>,
+    load_before: &str,
+) -> anyhow::Result<Vec<String>> {
     let contacts_config = rapport_contacts::Config::from_env(&servers::base_env())?;
-    Ok(vec![
+    let mut facts = vec![
         format!(
             "Load average before the run: {load_before} (1, 5, 15 min). Other work on \
              this machine, and other sessions creating or dropping databases (each forces \
@@ -435,5 +635,34 @@ fn facts(seeded: &Seeded, load_before: &str) -> anyhow::Result<Vec<String>> {
             "Every server ran with log level `{}` (`RUST_LOG`).",
             std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,sqlx::query=error".to_owned())
         ),
-    ])
+    ];
+    if let Some(pipeline) = pipeline {
+        let (contacts, companies, deals, invoices) = pipeline.customer360;
+        facts.push(format!(
+            "Pipeline seeding (after its migrations and default pipeline): {} deals over 50 owners \
+             ({} open, {} won, {} lost; {} in USD, GBP or JPY, with {} exchange rates to EUR), \
+             expected close dates from a year back to a year ahead; for Customer 360, {} open \
+             deals naming {} contacts and {} unpaid invoices (plus a won deal, an order and a paid \
+             invoice) of their {} companies; one stage visit per deal. Inserted set-based in \
+             {:.1} s, then VACUUM ANALYZE and CHECKPOINT in {:.1} s.",
+            pipeline.deals,
+            pipeline.by_status.0,
+            pipeline.by_status.1,
+            pipeline.by_status.2,
+            pipeline.foreign_currency,
+            pipeline.exchange_rates,
+            deals,
+            contacts,
+            invoices,
+            companies,
+            pipeline.insert_time.as_secs_f64(),
+            pipeline.vacuum_time.as_secs_f64()
+        ));
+        let config = rapport_pipeline::Config::from_env(&servers::base_env())?;
+        facts.push(format!(
+            "Pipeline runs with its defaults: a pool of {} PostgreSQL connections.",
+            config.db.max_connections
+        ));
+    }
+    Ok(facts)
 }

@@ -15,6 +15,13 @@ use rapport_proto::contacts::v1::{
     SearchContactsRequest,
 };
 
+use rapport_proto::common::v1::Date;
+use rapport_proto::gateway::v1::customer_service_client::CustomerServiceClient;
+use rapport_proto::gateway::v1::{Customer360, GetCustomer360Request};
+use rapport_proto::pipeline::v1::deal_service_client::DealServiceClient;
+use rapport_proto::pipeline::v1::forecast_service_client::ForecastServiceClient;
+use rapport_proto::pipeline::v1::{ForecastGrouping, GetForecastRequest, MoveDealStageRequest};
+
 use crate::load::{Call, Target, WebTarget};
 use crate::seed;
 
@@ -212,4 +219,143 @@ pub fn search(target: Target) -> impl Scenario {
         });
         Box::pin(async move { client.search_contacts(request).await.map(drop) })
     }
+}
+
+/// The year GetForecast asks for: from the first day of the month five
+/// months back to a day before the same date a year later (the seeded
+/// expected close dates run from a year back to a year ahead).
+pub fn forecast_range(today: chrono::NaiveDate) -> (Date, Date) {
+    use chrono::{Datelike, Months};
+    let first = today.with_day(1).unwrap_or(today);
+    let start = first.checked_sub_months(Months::new(5)).unwrap_or(first);
+    let end = start.checked_add_months(Months::new(12)).and_then(|d| d.pred_opt()).unwrap_or(start);
+    let date = |d: chrono::NaiveDate| Date { year: d.year(), month: d.month() as i32, day: d.day() as i32 };
+    (date(start), date(end))
+}
+
+/// `GetForecast` of `range` in EUR, grouped by `group_by`.
+pub fn forecast(target: Target, group_by: ForecastGrouping, range: (Date, Date)) -> impl Scenario {
+    move |worker| {
+        let mut client = ForecastServiceClient::new(target.channel(worker));
+        let request = target.request(GetForecastRequest {
+            start_date: Some(range.0),
+            end_date: Some(range.1),
+            group_by: group_by as i32,
+            currency_code: "EUR".to_owned(),
+            ..GetForecastRequest::default()
+        });
+        Box::pin(async move { client.get_forecast(request).await.map(drop) })
+    }
+}
+
+/// `MoveDealStage` without an etag: call `n` moves deal `n % len` (deals
+/// round-robin, so concurrent calls almost never share a deal) to the
+/// next OPEN stage after the one its previous move took it to, so every
+/// call changes the stage (a move to the current stage writes nothing).
+/// Each deal carries the index of the stage it was seeded in.
+pub fn move_stage(
+    target: Target,
+    deals: Arc<Vec<(String, usize)>>,
+    stages: Arc<Vec<String>>,
+) -> impl Scenario {
+    let next = Arc::new(AtomicU64::new(0));
+    move |worker| {
+        let call = next.fetch_add(1, Ordering::Relaxed) as usize;
+        let (id, seeded) = &deals[call % deals.len()];
+        let round = call / deals.len();
+        let stage = &stages[(seeded + round + 1) % stages.len()];
+        let mut client = DealServiceClient::new(target.channel(worker));
+        let request = target.request(MoveDealStageRequest {
+            id: id.clone(),
+            stage_id: stage.clone(),
+            ..MoveDealStageRequest::default()
+        });
+        Box::pin(async move { client.move_deal_stage(request).await.map(drop) })
+    }
+}
+
+/// A Customer 360 whose every section is OK, or the first failed section
+/// as a status (the call itself succeeds with failed sections).
+fn sections_ok(view: &Customer360) -> Result<(), tonic::Status> {
+    let sections = [
+        ("contact", view.contact.as_ref().and_then(|s| s.status.as_ref())),
+        ("company", view.company.as_ref().and_then(|s| s.status.as_ref())),
+        ("open_deals", view.open_deals.as_ref().and_then(|s| s.status.as_ref())),
+        ("unpaid_invoices", view.unpaid_invoices.as_ref().and_then(|s| s.status.as_ref())),
+    ];
+    for (name, status) in sections {
+        let Some(status) = status else {
+            return Err(tonic::Status::internal(format!("section {name} without a status")));
+        };
+        if status.code != 0 {
+            return Err(tonic::Status::new(
+                tonic::Code::from_i32(status.code),
+                format!("section {name} failed: {} {}", status.reason, status.message),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `GetCustomer360` of a random one of `contacts`; a failed section counts
+/// as a failed call, under the section's code.
+pub fn customer360(target: Target, contacts: Arc<Vec<String>>) -> impl Scenario {
+    move |worker| {
+        let mut client = CustomerServiceClient::new(target.channel(worker));
+        let request = target.request(GetCustomer360Request { contact_id: pick(&contacts).clone() });
+        Box::pin(async move {
+            let view = client.get_customer360(request).await?.into_inner();
+            sections_ok(&view)
+        })
+    }
+}
+
+/// What the Customer 360 views hold, summed over the contacts asked.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ViewProfile {
+    /// Views fetched.
+    pub views: usize,
+    /// Views with every section OK.
+    pub all_ok: usize,
+    /// Views with a company, with open deals, with unpaid invoices, with
+    /// a standing.
+    pub with_company: usize,
+    pub with_deals: usize,
+    pub with_invoices: usize,
+    pub with_standing: usize,
+    /// Open deals and unpaid invoices over all views.
+    pub deals: usize,
+    pub invoices: usize,
+}
+
+/// Fetches the view of every one of `contacts` once, `concurrency` at a
+/// time (warming the caches and the buffers), and says what they held.
+pub async fn customer360_profile(
+    target: &Target,
+    contacts: &[String],
+    concurrency: usize,
+) -> anyhow::Result<ViewProfile> {
+    let mut views = futures::stream::iter(contacts.iter().enumerate())
+        .map(|(index, id)| {
+            let mut client = CustomerServiceClient::new(target.channel(index));
+            let request = target.request(GetCustomer360Request { contact_id: id.clone() });
+            async move { client.get_customer360(request).await }
+        })
+        .buffer_unordered(concurrency.max(1));
+    let mut profile = ViewProfile::default();
+    while let Some(view) = views.next().await {
+        let view = view.context("fetching a Customer 360")?.into_inner();
+        profile.views += 1;
+        profile.all_ok += usize::from(sections_ok(&view).is_ok());
+        profile.with_company += usize::from(view.company.as_ref().is_some_and(|s| s.company.is_some()));
+        let deals = view.open_deals.as_ref().map_or(0, |s| s.deals.len());
+        let invoices = view.unpaid_invoices.as_ref().map_or(0, |s| s.invoices.len());
+        profile.with_deals += usize::from(deals > 0);
+        profile.with_invoices += usize::from(invoices > 0);
+        profile.with_standing +=
+            usize::from(view.unpaid_invoices.as_ref().is_some_and(|s| s.standing.is_some()));
+        profile.deals += deals;
+        profile.invoices += invoices;
+    }
+    Ok(profile)
 }

@@ -1,7 +1,7 @@
 //! The servers under test: the echo ceiling, served by the same kit
 //! bootstrap as every service (trace layer, auth, health, reflection),
-//! Contacts instances built exactly as `rapport serve` builds them, and the
-//! gateway in front of one.
+//! Contacts and Pipeline instances built exactly as `rapport serve` builds
+//! them, and the gateway in front of them.
 //!
 //! Start and stop them from inside the servers' runtime: everything they
 //! spawn lands there.
@@ -110,19 +110,47 @@ pub async fn start_contacts(database_url: &str, cache_flags: &[(&str, &str)]) ->
     Ok(Running { addr, caches: Some(caches), trigger, task })
 }
 
+/// Pipeline over `database_url` (already migrated and seeded) on a free
+/// port, its Contacts client pointed at `contacts`.
+pub async fn start_pipeline(database_url: &str, contacts: &Running) -> anyhow::Result<Running> {
+    let env = base_env()
+        .with("DATABASE_URL", database_url)
+        .with("PIPELINE_ADDR", "127.0.0.1:0")
+        .with("PIPELINE_METRICS_ADDR", "off")
+        .with("RAPPORT_AUTO_MIGRATE", "false");
+    let config = rapport_pipeline::Config::from_env(&env)?.with_contacts(contacts.addr);
+    let app = rapport_pipeline::App::build(config).await.context("building pipeline")?;
+    let addr = app.local_addr();
+    let (trigger, shutdown) = shutdown::channel();
+    let task = tokio::spawn(app.run_until(shutdown));
+    Ok(Running { addr, caches: None, trigger, task })
+}
+
 /// The gateway on a free port, routing `contacts` to `contacts.addr`,
 /// with rate limiting off. Its [`Running::caches`] are those of
 /// `contacts`, so a run through it still counts the cache tiers. Stop it
 /// before `contacts`.
 pub async fn start_gateway(contacts: &Running) -> anyhow::Result<Running> {
+    start_gateway_with(contacts, None).await
+}
+
+/// [`start_gateway`], also routing `pipeline` when given (Customer 360
+/// fetches from both). Stop it before either.
+pub async fn start_gateway_with(contacts: &Running, pipeline: Option<&Running>) -> anyhow::Result<Running> {
     let env = base_env()
         .with("GATEWAY_ADDR", "127.0.0.1:0")
         .with("GATEWAY_METRICS_ADDR", "off")
         .with("GATEWAY_BACKEND_CONTACTS", "off")
         .with("GATEWAY_BACKEND_PIPELINE", "off")
         .with("RATE_LIMIT_PER_SECOND", "0");
-    let config = rapport_gateway::Config::from_env(&env)?
+    let mut config = rapport_gateway::Config::from_env(&env)?
         .with_backend("contacts", rapport_gateway::backend::Target::Static(vec![contacts.addr.to_string()]));
+    if let Some(pipeline) = pipeline {
+        config = config.with_backend(
+            "pipeline",
+            rapport_gateway::backend::Target::Static(vec![pipeline.addr.to_string()]),
+        );
+    }
     let app = rapport_gateway::App::build(config).await.context("building the gateway")?;
     let addr = app.local_addr();
     let (trigger, shutdown) = shutdown::channel();

@@ -42,9 +42,25 @@ pub struct Settings {
         long,
         env = "BENCH_SCENARIOS",
         value_delimiter = ',',
-        default_value = "get-local,gateway-get,gateway-web,paced-direct,paced-gateway,get-redis,get-postgres,list,search,create"
+        default_value = "get-local,gateway-get,gateway-web,paced-direct,paced-gateway,get-redis,get-postgres,list,search,create,forecast-owner,forecast-month,move-stage,customer-360"
     )]
     pub scenarios: Vec<Scenario>,
+    /// Deals to seed for the forecast (only when a Pipeline scenario runs).
+    #[arg(long, env = "BENCH_DEALS", default_value_t = 200_000)]
+    pub deals: u32,
+    /// Open deals (of those seeded) MoveDealStage moves round-robin.
+    #[arg(long, env = "BENCH_MOVE_DEALS", default_value_t = 20_000)]
+    pub move_deals: u32,
+    /// Calls in flight of the GetForecast scenarios (each call is heavy).
+    #[arg(long, env = "BENCH_FORECAST_CONCURRENCY", default_value_t = 2)]
+    pub forecast_concurrency: usize,
+    /// Calls in flight of the Customer 360 scenario.
+    #[arg(long, env = "BENCH_CUSTOMER360_CONCURRENCY", default_value_t = 16)]
+    pub customer360_concurrency: usize,
+    /// Contacts (with a company, from the working set) Customer 360 asks
+    /// for; each gets open deals, its company unpaid invoices.
+    #[arg(long, env = "BENCH_CUSTOMER360_CONTACTS", default_value_t = 1_000)]
+    pub customer360_contacts: u32,
     /// Calls per second of the paced (open-loop) scenarios; default: half
     /// of the lower of the rates `get-local` and `gateway-get` measured in
     /// the same run.
@@ -86,6 +102,25 @@ pub enum Scenario {
     Search,
     /// CreateContact with unique emails.
     Create,
+    /// GetForecast over a year in EUR, grouped by owner.
+    ForecastOwner,
+    /// GetForecast over a year in EUR, grouped by month.
+    ForecastMonth,
+    /// MoveDealStage between OPEN stages, deals round-robin, no etag.
+    MoveStage,
+    /// GetCustomer360 through a gateway in front of Contacts and Pipeline.
+    #[value(name = "customer-360")]
+    Customer360,
+}
+
+impl Scenario {
+    /// Whether it runs against the Pipeline service (and needs its seed).
+    pub fn is_pipeline(self) -> bool {
+        matches!(
+            self,
+            Scenario::ForecastOwner | Scenario::ForecastMonth | Scenario::MoveStage | Scenario::Customer360
+        )
+    }
 }
 
 impl Settings {

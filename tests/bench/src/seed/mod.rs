@@ -13,6 +13,7 @@ use sqlx::Executor;
 use sqlx::postgres::PgPoolOptions;
 
 mod data;
+pub mod pipeline;
 
 use data::{COMPANY_KINDS, COMPANY_STEMS, FREEMAIL, INDUSTRIES, LEGAL_FORMS, SOURCES, STAGES, TOP_LEVELS};
 pub use data::{FAMILY_NAMES, GIVEN_NAMES, JOB_TITLES, TAGS};
