@@ -149,7 +149,7 @@ async fn the_view_has_open_deals_and_unpaid_invoices_with_the_standing() {
 
     let mut deals = DealServiceClient::with_interceptor(stack.channel(), bearer("rep-1", &[Role::SalesRep]));
     let eur = |minor_units| Some(Money { currency_code: "EUR".into(), minor_units });
-    let mut create = |title: &str, company_id: &str, contact_ids: &[&str]| {
+    let create = |title: &str, company_id: &str, contact_ids: &[&str]| {
         let deal = Deal {
             title: title.into(),
             currency_code: "EUR".into(),
