@@ -103,8 +103,12 @@ pub enum FieldKind {
         values: &'static [&'static str],
     },
     /// A `text[]` column. Only `:` (has, case-sensitive element match:
-    /// `tags:vip` → `$n::text = ANY(col)`) and `:*` (non-empty array).
+    /// `tags:vip` → `col @> ARRAY[$n::text]`, which a GIN index on the
+    /// column answers) and `:*` (non-empty array).
     TextArray,
+    /// A `uuid[]` column. Only `:` (has: the value must parse as a UUID;
+    /// `contact_ids:"…"` → `col @> ARRAY[$n::uuid]`, GIN-indexable) and `:*`.
+    UuidArray,
 }
 
 /// One entry of the allow-list of filterable fields.

@@ -14,8 +14,8 @@ pub(super) enum Predicate {
     Compare { column: &'static str, op: &'static str, value: SqlValue },
     /// `(column IS NULL OR column NOT LIKE $n::text)`.
     NotLike { column: &'static str, pattern: String },
-    /// `($n::text = ANY(column))`.
-    HasElement { column: &'static str, element: String },
+    /// `(column @> ARRAY[$n])`: the array contains the element.
+    HasElement { column: &'static str, element: SqlValue },
     /// `field:*`.
     Present { column: &'static str, kind: Presence },
 }
@@ -40,6 +40,7 @@ fn kind_name(kind: &FieldKind) -> &'static str {
         FieldKind::Timestamp => "timestamp",
         FieldKind::Enum { .. } => "enum",
         FieldKind::TextArray => "text array",
+        FieldKind::UuidArray => "uuid array",
     }
 }
 
@@ -49,7 +50,7 @@ fn supported_ops(kind: &FieldKind) -> &'static str {
         FieldKind::Text => "=, !=, <, <=, >, >=, :",
         FieldKind::Integer | FieldKind::Timestamp => "=, !=, <, <=, >, >=, :*",
         FieldKind::Uuid | FieldKind::Bool | FieldKind::Enum { .. } => "=, !=, :*",
-        FieldKind::TextArray => ":",
+        FieldKind::TextArray | FieldKind::UuidArray => ":",
     }
 }
 
@@ -61,7 +62,7 @@ pub(super) fn check_operator(field: &Field, op: Op, op_pos: usize) -> Result<(),
         FieldKind::Text => true,
         FieldKind::Integer | FieldKind::Timestamp => true,
         FieldKind::Uuid | FieldKind::Bool | FieldKind::Enum { .. } => !ordering,
-        FieldKind::TextArray => op == Op::Has,
+        FieldKind::TextArray | FieldKind::UuidArray => op == Op::Has,
     };
     if allowed { Ok(()) } else { Err(op_error(field, op, op_pos)) }
 }
@@ -116,7 +117,7 @@ pub(super) fn predicate(
     if op == Op::Has && value.wildcard && !value.quoted && value.text.is_empty() {
         let kind = match field.kind {
             FieldKind::Text => Presence::Text,
-            FieldKind::TextArray => Presence::Array,
+            FieldKind::TextArray | FieldKind::UuidArray => Presence::Array,
             _ => Presence::NotNull,
         };
         return Ok(Predicate::Present { column, kind });
@@ -147,7 +148,13 @@ pub(super) fn predicate(
             return Err(FilterError::new(value.pos, "wildcard '*' is only supported with =, != and :"));
         }
         (FieldKind::TextArray, _) => {
-            return Ok(Predicate::HasElement { column, element: value.text });
+            return Ok(Predicate::HasElement { column, element: SqlValue::Text(value.text) });
+        }
+        (FieldKind::UuidArray, _) => {
+            return match uuid::Uuid::parse_str(&value.text) {
+                Ok(element) => Ok(Predicate::HasElement { column, element: SqlValue::Uuid(element) }),
+                Err(_) => Err(bad_value(&value, "a UUID")),
+            };
         }
         (_, Op::Has) => {
             return Err(FilterError::new(
@@ -276,8 +283,8 @@ fn render_predicate(p: &Predicate, first: usize, out: &mut SqlFilter) {
             write!(out.sql, "({column} IS NULL OR {column} NOT LIKE {ph})")
         }
         Predicate::HasElement { column, element } => {
-            let ph = placeholder(SqlValue::Text(element.clone()), first, out);
-            write!(out.sql, "({ph} = ANY({column}))")
+            let ph = placeholder(element.clone(), first, out);
+            write!(out.sql, "({column} @> ARRAY[{ph}])")
         }
         Predicate::Present { column, kind } => match kind {
             Presence::Text => write!(out.sql, "({column} IS NOT NULL AND {column} <> '')"),

@@ -19,6 +19,7 @@ pub(super) const FIELDS: &[Field] = &[
         kind: FieldKind::Enum { prefix: "LIFECYCLE_STAGE_", values: STAGES },
     },
     Field { name: "tags", column: "c.tags", kind: FieldKind::TextArray },
+    Field { name: "member_ids", column: "c.member_ids", kind: FieldKind::UuidArray },
 ];
 
 pub(super) fn ok(filter: &str) -> SqlFilter {
@@ -110,7 +111,7 @@ fn presence() {
     }
     // A quoted star is a value, not presence.
     one(r#"name:"*""#, "(c.name ILIKE $1::text)", text("%%"));
-    one(r#"tags:"\*""#, "($1::text = ANY(c.tags))", text("*"));
+    one(r#"tags:"\*""#, "(c.tags @> ARRAY[$1::text])", text("*"));
     assert_eq!(err_pos(r#"tags:"*""#), 5);
 }
 
@@ -204,8 +205,8 @@ fn enum_prefix_without_underscore_and_empty_prefix() {
 
 #[test]
 fn text_array_has() {
-    one("tags:vip", "($1::text = ANY(c.tags))", text("vip"));
-    one(r#"tags : "VIP list""#, "($1::text = ANY(c.tags))", text("VIP list"));
+    one("tags:vip", "(c.tags @> ARRAY[$1::text])", text("vip"));
+    one(r#"tags : "VIP list""#, "(c.tags @> ARRAY[$1::text])", text("VIP list"));
     let (pos, msg) = err("tags = vip");
     assert_eq!(pos, 5);
     assert_eq!(msg, "operator '=' is not supported for text array field 'tags'; supported: :");
@@ -214,9 +215,20 @@ fn text_array_has() {
 }
 
 #[test]
+fn uuid_array_has() {
+    let u = SqlValue::Uuid(uuid::Uuid::parse_str(UUID).unwrap());
+    one(&format!("member_ids:\"{UUID}\""), "(c.member_ids @> ARRAY[$1::uuid])", u);
+    assert_eq!(err("member_ids:nope"), (11, "expected a UUID, found 'nope'".into()));
+    let (pos, msg) = err(&format!("member_ids = {UUID}"));
+    assert_eq!(pos, 11);
+    assert_eq!(msg, "operator '=' is not supported for uuid array field 'member_ids'; supported: :");
+    assert_eq!(sql("member_ids:*"), "(COALESCE(cardinality(c.member_ids), 0) > 0)");
+}
+
+#[test]
 fn placeholders_start_at_first_placeholder() {
     let f = parse("name = a OR age > 1 OR tags:x", FIELDS, 3).unwrap().unwrap();
-    assert_eq!(f.sql, "((c.name = $3::text) OR (c.age > $4::bigint) OR ($5::text = ANY(c.tags)))");
+    assert_eq!(f.sql, "((c.name = $3::text) OR (c.age > $4::bigint) OR (c.tags @> ARRAY[$5::text]))");
     assert_eq!(f.params, vec![text("a"), SqlValue::Integer(1), text("x")]);
     // 0 is treated as 1: PostgreSQL placeholders start at $1.
     assert_eq!(parse("age = 1", FIELDS, 0).unwrap().unwrap().sql, "(c.age = $1::bigint)");

@@ -49,7 +49,7 @@ pub const FILTERS: &[Field] = &[
     Field { name: "team_member_ids", column: "team_member_ids", kind: FieldKind::TextArray },
     Field { name: "company_id", column: "company_id", kind: FieldKind::Uuid },
     // uuid[] compared as text: `contact_ids:"<id>"`.
-    Field { name: "contact_ids", column: "contact_ids::text[]", kind: FieldKind::TextArray },
+    Field { name: "contact_ids", column: "contact_ids", kind: FieldKind::UuidArray },
     Field {
         name: "lead_source",
         column: "lead_source",
