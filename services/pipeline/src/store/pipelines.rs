@@ -532,7 +532,15 @@ async fn live_pipeline(conn: &mut PgConnection, pipeline: Option<PipelineId>) ->
     match row {
         Some((id, None)) => Ok(id.into()),
         Some((id, Some(_))) => Err(deleted(PIPELINE, &id.to_string())),
-        None => Err(not_found(pipeline.map(|id| id.to_string()).unwrap_or_else(|| "default".to_owned()))),
+        None => match pipeline {
+            Some(id) => Err(not_found(id)),
+            None => Err(Error::precondition(
+                "NO_DEFAULT_PIPELINE",
+                "there is no default pipeline; name a pipeline_id",
+                "DEFAULT_PIPELINE",
+                "pipelines",
+            )),
+        },
     }
 }
 
@@ -541,8 +549,12 @@ async fn live_pipeline(conn: &mut PgConnection, pipeline: Option<PipelineId>) ->
 pub async fn stage_of(conn: &mut PgConnection, stage: StageId) -> Result<StageRef, Error> {
     let sql = format!("SELECT {STAGE_COLUMNS} FROM stages WHERE id = $1 FOR SHARE");
     let row: Option<StageRow> = sqlx::query_as(&sql).bind(stage.uuid()).fetch_optional(&mut *conn).await?;
-    let row = row.ok_or_else(|| Error::not_found("STAGE_NOT_FOUND", crate::error::resource::STAGE, stage))?;
+    let row = row.ok_or_else(|| stage_not_found(stage))?;
     Ok(stage_ref(&row))
+}
+
+fn stage_not_found(stage: StageId) -> Error {
+    Error::not_found("STAGE_NOT_FOUND", crate::error::resource::STAGE, stage)
 }
 
 fn stage_ref(row: &StageRow) -> StageRef {
@@ -565,7 +577,8 @@ fn stage_ref(row: &StageRow) -> StageRef {
 /// - both: the stage, which must be in the pipeline.
 ///
 /// Errors: NOT_FOUND (PIPELINE_NOT_FOUND, STAGE_NOT_FOUND);
-/// FAILED_PRECONDITION PIPELINE_DELETED for a deleted pipeline and
+/// FAILED_PRECONDITION NO_DEFAULT_PIPELINE when neither is set and there
+/// is no default, PIPELINE_DELETED for a deleted pipeline and
 /// STAGE_RETIRED for a retired stage; INVALID_ARGUMENT on field `stage_id`
 /// when the stage is in another pipeline (rename the field for your
 /// request, e.g. `deal.stage_id`).
@@ -578,11 +591,18 @@ pub async fn stage_for_deal(
         let pipeline = live_pipeline(conn, pipeline).await?;
         return first_live_stage_of_kind(conn, pipeline, StageKind::Open).await;
     };
-    let found = stage_of(conn, stage).await?;
-    if pipeline.is_some_and(|pipeline| pipeline != found.pipeline_id) {
+    // The pipeline is share-locked before the stage, in the order pipeline
+    // writes lock them (pipeline, then its stages), so the two cannot deadlock.
+    let owner: Option<uuid::Uuid> = sqlx::query_scalar("SELECT pipeline_id FROM stages WHERE id = $1")
+        .bind(stage.uuid())
+        .fetch_optional(&mut *conn)
+        .await?;
+    let owner = PipelineId::from(owner.ok_or_else(|| stage_not_found(stage))?);
+    if pipeline.is_some_and(|pipeline| pipeline != owner) {
         return Err(crate::domain::Violation::new("stage_id", "is a stage of another pipeline").into());
     }
-    live_pipeline(conn, Some(found.pipeline_id)).await?;
+    live_pipeline(conn, Some(owner)).await?;
+    let found = stage_of(conn, stage).await?;
     if found.retired {
         return Err(Error::precondition(
             "STAGE_RETIRED",
