@@ -10,7 +10,7 @@ use rapport_proto::common::v1::ChangeKind;
 use rapport_proto::contacts::v1::Contact;
 use sqlx::{PgConnection, PgPool};
 
-use super::listing::{ListQuery, fetch_page, time_value};
+use rapport_kit::listing::{self, ListQuery, time_value};
 use super::{Write, check_etag, deleted, lock_live_company, now, violates};
 use crate::convert;
 use crate::domain::contact::{source_from_name, source_name, stage_from_name, stage_name};
@@ -304,14 +304,13 @@ pub async fn set_deleted(
 pub async fn list(
     pool: &PgPool,
     query: &ListQuery,
-    fingerprint: &str,
 ) -> Result<(Vec<ContactRecord>, String), Error> {
+    let rows: Vec<Row> = listing::fetch(pool, query.sql(COLUMNS, "contacts")?).await?;
+    let mut records: Vec<ContactRecord> = rows.into_iter().map(Into::into).collect();
     let field = query.order.key.field;
-    fetch_page::<Row, ContactRecord>(pool, query, fingerprint, (COLUMNS, "contacts"), |record| Cursor {
-        value: sort_value(record, field),
-        id: record.id.uuid(),
-    })
-    .await
+    let next_page_token =
+        query.next_page(&mut records, |record| Cursor { value: sort_value(record, field), id: record.id.uuid() });
+    Ok((records, next_page_token))
 }
 
 fn sort_value(record: &ContactRecord, field: &str) -> String {

@@ -4,15 +4,12 @@
 
 pub mod companies;
 pub mod contacts;
-mod listing;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use crate::domain::CompanyId;
 use crate::error::Error;
-
-pub use listing::ListQuery;
 
 /// Who makes a change, and the idempotency key of a create.
 #[derive(Debug, Clone, Copy)]

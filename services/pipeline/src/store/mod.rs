@@ -66,9 +66,6 @@ pub(crate) fn deleted(resource_type: &str, id: &str) -> Error {
 
 pub mod deals;
 pub mod invoices;
-mod order_listing;
 pub mod orders;
 pub mod orders_create;
 pub mod payments;
-
-pub use order_listing::ListQuery as OrderListQuery;

@@ -8,7 +8,7 @@ use rapport_proto::common::v1::ChangeKind;
 use rapport_proto::pipeline::v1::Order;
 use sqlx::{PgConnection, PgPool};
 
-use super::order_listing::{ListQuery, fetch_page, time_value};
+use rapport_kit::listing::{self, ListQuery, ListShape, time_value};
 use super::{Write, now, violates};
 use crate::convert_orders;
 use crate::domain::ids::OrderId;
@@ -141,16 +141,25 @@ pub const ORDERS: &[rapport_kit::paging::SortKey] = &[
     },
 ];
 
+/// How ListOrders reads its request.
+pub const LIST: ListShape<'static> = ListShape {
+    filters: FILTERS,
+    orders: ORDERS,
+    default_order: "create_time desc",
+    default_page_size: 50,
+    max_page_size: 500,
+    soft_deleted: false,
+};
+
 /// One page of orders.
 pub async fn list(pool: &PgPool, query: &ListQuery) -> Result<(Vec<Order>, String), Error> {
     let by_update = query.order.key.field == "update_time";
-    let (mut records, next_page_token) =
-        fetch_page(pool, query, (COLUMNS, "orders"), |record: &OrderRecord| Cursor {
-            value: time_value(if by_update { record.update_time } else { record.create_time }),
-            id: record.id,
-        })
-        .await?;
     let mut conn = pool.acquire().await?;
+    let mut records: Vec<OrderRecord> = listing::fetch(&mut *conn, query.sql(COLUMNS, "orders")?).await?;
+    let next_page_token = query.next_page(&mut records, |record| Cursor {
+        value: time_value(if by_update { record.update_time } else { record.create_time }),
+        id: record.id,
+    });
     attach_lines(&mut conn, &mut records).await?;
     let orders = records.iter().map(convert_orders::order_to_proto).collect::<Result<_, _>>()?;
     Ok((orders, next_page_token))
