@@ -4,14 +4,13 @@
 //!
 //! - [`config`]: typed configuration from the environment.
 //! - [`contacts`]: the Contacts client that checks deal references.
-//! - [`convert_deals`]: stored deals → protobuf.
 //! - `api`: the tonic adapter (one file per gRPC service).
 //! - [`domain`]: validated types and rules; pure.
 //! - [`store`]: all SQL; every write appends to the change log.
-//! - `convert`: stored records to their protobuf form.
+//! - `convert`: stored records to their protobuf form (pipelines, products,
+//!   deals, orders with invoices and payments).
 //! - [`error`]: the error enum and its mapping to gRPC statuses.
 //! - [`policy`]: which roles may call which RPC.
-//! - `convert_orders`: stored orders, invoices and payments → protobuf.
 //! - [`overdue`]: the worker marking invoices past their due date OVERDUE.
 //!
 //! [`App::build`] binds the listeners (gRPC and metrics, so tests can use
@@ -20,14 +19,12 @@
 mod api;
 pub mod config;
 pub mod contacts;
-pub mod convert_deals;
 mod convert;
 pub mod domain;
 pub mod error;
 pub mod policy;
 pub mod store;
 
-mod convert_orders;
 pub mod overdue;
 
 use std::net::SocketAddr;

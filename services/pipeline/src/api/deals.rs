@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::{Api, State};
 use crate::contacts::Credentials;
-use crate::convert_deals::account_warning;
+use crate::convert::deals::account_warning;
 use crate::domain::Violation;
 use crate::domain::deal::{DealField, DealInput, lead_source_name};
 use crate::domain::ids::{CompanyId, DealId, LostReasonId, PipelineId, StageId};

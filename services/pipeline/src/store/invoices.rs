@@ -10,7 +10,7 @@ use sqlx::{PgConnection, PgPool, Postgres};
 
 use rapport_kit::listing::{self, ListQuery, ListShape, time_value};
 use super::{Write, now, orders};
-use crate::convert_orders::{self, invoice_to_proto};
+use crate::convert::{self, orders::invoice_to_proto};
 use crate::domain::Violation;
 use crate::domain::ids::{CompanyId, InvoiceId};
 use crate::domain::invoice::{self, InvoiceDraft, InvoiceStatus};
@@ -297,7 +297,7 @@ pub async fn standing<'c>(
 
 /// The currency of an invoice record, for arithmetic.
 pub(crate) fn currency_of(record: &InvoiceRecord) -> Result<rapport_kit::money::Currency, Error> {
-    convert_orders::currency(&record.currency_code)
+    convert::orders::currency(&record.currency_code)
 }
 
 /// Filterable invoice fields (dates compare as "YYYY-MM-DD" text; status

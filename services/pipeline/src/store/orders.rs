@@ -10,7 +10,7 @@ use sqlx::{PgConnection, PgPool};
 
 use rapport_kit::listing::{self, ListQuery, ListShape, time_value};
 use super::{Write, now, violates};
-use crate::convert_orders;
+use crate::convert;
 use crate::domain::ids::OrderId;
 use crate::domain::order::{self, ExternalRef, OrderStatus, Transition};
 use crate::error::{Error, resource};
@@ -119,7 +119,7 @@ fn not_found(id: OrderId) -> Error {
 pub async fn get(pool: &PgPool, id: OrderId) -> Result<Order, Error> {
     let mut conn = pool.acquire().await?;
     let record = load(&mut conn, id, "").await?.ok_or_else(|| not_found(id))?;
-    convert_orders::order_to_proto(&record)
+    convert::orders::order_to_proto(&record)
 }
 
 /// Locks an order until commit (`FOR UPDATE` or `FOR SHARE`).
@@ -161,7 +161,7 @@ pub async fn list(pool: &PgPool, query: &ListQuery) -> Result<(Vec<Order>, Strin
         id: record.id,
     });
     attach_lines(&mut conn, &mut records).await?;
-    let orders = records.iter().map(convert_orders::order_to_proto).collect::<Result<_, _>>()?;
+    let orders = records.iter().map(convert::orders::order_to_proto).collect::<Result<_, _>>()?;
     Ok((orders, next_page_token))
 }
 
@@ -197,7 +197,7 @@ pub async fn transition(pool: &PgPool, id: OrderId, step: Step, write: Write<'_>
         }
     };
     let target = match decided.map_err(|refusal| Error::order_refused(refusal, &id.to_string()))? {
-        Transition::Unchanged => return convert_orders::order_to_proto(&record),
+        Transition::Unchanged => return convert::orders::order_to_proto(&record),
         Transition::To(target) => target,
     };
     let now = now();
@@ -241,7 +241,7 @@ pub async fn transition(pool: &PgPool, id: OrderId, step: Step, write: Write<'_>
         return Err(ref_taken_or(pool, record.external_ref.as_deref(), err).await);
     }
     paths.push("update_time".to_owned());
-    let order = convert_orders::order_to_proto(&record)?;
+    let order = convert::orders::order_to_proto(&record)?;
     changelog::append(
         &mut tx,
         &[Change::of(resource::ORDER, &order, id.to_string(), ChangeKind::Updated, write.actor, paths)],

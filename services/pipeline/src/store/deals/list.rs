@@ -7,7 +7,7 @@ use rapport_proto::pipeline::v1::Deal;
 use sqlx::PgPool;
 
 use super::{COLUMNS, DEALS_WITH_STAGE, DealRow, with_lines};
-use crate::convert_deals::deal_to_proto;
+use crate::convert::deals::deal_to_proto;
 use crate::error::Error;
 
 const STATUSES: &[&str] = &["OPEN", "WON", "LOST"];

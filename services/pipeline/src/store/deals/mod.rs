@@ -20,7 +20,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{Write, check_etag, now};
-use crate::convert_deals::deal_to_proto;
+use crate::convert::deals::deal_to_proto;
 use crate::domain::deal::{DealField, DealInput};
 use crate::domain::ids::DealId;
 use crate::error::{Error, resource::DEAL};

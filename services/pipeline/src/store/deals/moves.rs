@@ -65,7 +65,7 @@ pub async fn apply(
                     lose(&mut tx, &mut record, &stage, reason, detail).await?;
                 }
                 StageKind::Open if stage.stage_id.uuid() == record.deal.stage_id => {
-                    return Ok(crate::convert_deals::deal_to_proto(&record));
+                    return Ok(crate::convert::deals::deal_to_proto(&record));
                 }
                 StageKind::Open => enter(&mut record, &stage),
             }
@@ -158,9 +158,9 @@ async fn win(
             .map(|line| NewOrderLine {
                 product_id: line.product_id,
                 description: line.description.clone(),
-                quantity: crate::convert_deals::canonical(&line.quantity),
+                quantity: crate::convert::deals::canonical(&line.quantity),
                 unit_price_minor: line.unit_price_minor,
-                discount_percent: crate::convert_deals::canonical(&line.discount_percent),
+                discount_percent: crate::convert::deals::canonical(&line.discount_percent),
                 amount_minor: line.amount_minor,
             })
             .collect()
