@@ -73,7 +73,8 @@ impl ListQuery {
             Problem::invalid_field("INVALID_FILTER", "filter", err.to_string())
                 .meta("position", err.position.to_string())
         })?;
-        let order_by = if request.order_by.trim().is_empty() { shape.default_order } else { request.order_by };
+        let order_by =
+            if request.order_by.trim().is_empty() { shape.default_order } else { request.order_by };
         let order = Order::parse(order_by, shape.orders, shape.default_order)?;
         let order_text = order.canonical();
         let fingerprint = if shape.soft_deleted {

@@ -186,7 +186,6 @@ async fn lost_reasons_are_created_renamed_retired_and_listed() {
     app.stop().await;
 }
 
-
 #[tokio::test]
 async fn deals_find_their_stage_through_the_store_api() {
     let app = TestApp::spawn().await;

@@ -9,8 +9,8 @@ mod fixtures;
 use common::{TestApp, reason, violated_fields};
 use fixtures::pipelines::*;
 use futures::StreamExt;
-use rapport_pipeline::domain::ids::PipelineId;
 use rapport_kit::auth::Role;
+use rapport_pipeline::domain::ids::PipelineId;
 use rapport_proto::pipeline::v1::watch_changes_response::Event;
 use rapport_proto::pipeline::v1::*;
 use tonic::Code;
@@ -313,7 +313,6 @@ async fn list_pages_default_first_then_by_creation() {
     assert_eq!(err.code(), Code::InvalidArgument);
     app.stop().await;
 }
-
 
 #[tokio::test]
 async fn changes_are_streamed_with_the_whole_pipeline() {

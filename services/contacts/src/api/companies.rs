@@ -7,12 +7,12 @@ use tonic::{Request, Response, Status};
 
 use super::State;
 use super::query::COMPANY_LIST;
-use rapport_kit::listing::{ListQuery, ListRequest};
 use crate::convert;
 use crate::domain::{CompanyDraft, CompanyField, CompanyId};
 use crate::error::Error;
 use crate::store::Write;
 use crate::store::companies as store;
+use rapport_kit::listing::{ListQuery, ListRequest};
 
 type Result<T> = std::result::Result<Response<T>, Status>;
 

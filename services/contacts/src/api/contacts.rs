@@ -11,12 +11,12 @@ use tonic::{Request, Response, Status};
 
 use super::State;
 use super::query::CONTACT_LIST;
-use rapport_kit::listing::{ListQuery, ListRequest};
 use crate::convert;
 use crate::domain::{ContactDraft, ContactField, ContactId, Violation};
 use crate::error::Error;
 use crate::store::Write;
 use crate::store::contacts::{self as store, SearchMode};
+use rapport_kit::listing::{ListQuery, ListRequest};
 
 type Result<T> = std::result::Result<Response<T>, Status>;
 

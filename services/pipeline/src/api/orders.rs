@@ -17,7 +17,12 @@ use crate::store::{Write, invoices, orders, payments};
 type Result<T> = std::result::Result<Response<T>, Status>;
 
 /// The List request fields of a resource that is never soft-deleted.
-fn list_request<'a>(filter: &'a str, order_by: &'a str, page_size: i32, page_token: &'a str) -> ListRequest<'a> {
+fn list_request<'a>(
+    filter: &'a str,
+    order_by: &'a str,
+    page_size: i32,
+    page_token: &'a str,
+) -> ListRequest<'a> {
     ListRequest { filter, order_by, page_size, page_token, show_deleted: false }
 }
 
@@ -41,8 +46,11 @@ impl OrderService for Api {
 
     async fn list_orders(&self, request: Request<ListOrdersRequest>) -> Result<ListOrdersResponse> {
         let request = request.into_inner();
-        let query = ListQuery::parse(&list_request(&request.filter, &request.order_by, request.page_size, &request.page_token), &orders::LIST)
-            .map_err(Error::from)?;
+        let query = ListQuery::parse(
+            &list_request(&request.filter, &request.order_by, request.page_size, &request.page_token),
+            &orders::LIST,
+        )
+        .map_err(Error::from)?;
         let (orders, next_page_token) = orders::list(&self.state.pool, &query).await?;
         Ok(Response::new(ListOrdersResponse { orders, next_page_token }))
     }
@@ -104,8 +112,11 @@ impl OrderService for Api {
 
     async fn list_invoices(&self, request: Request<ListInvoicesRequest>) -> Result<ListInvoicesResponse> {
         let request = request.into_inner();
-        let query = ListQuery::parse(&list_request(&request.filter, &request.order_by, request.page_size, &request.page_token), &invoices::LIST)
-            .map_err(Error::from)?;
+        let query = ListQuery::parse(
+            &list_request(&request.filter, &request.order_by, request.page_size, &request.page_token),
+            &invoices::LIST,
+        )
+        .map_err(Error::from)?;
         let (invoices, next_page_token) = invoices::list(&self.state.pool, &query).await?;
         Ok(Response::new(ListInvoicesResponse { invoices, next_page_token }))
     }

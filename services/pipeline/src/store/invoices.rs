@@ -8,7 +8,6 @@ use rapport_proto::common::v1::ChangeKind;
 use rapport_proto::pipeline::v1::{AccountStanding, Invoice};
 use sqlx::{PgConnection, PgPool, Postgres};
 
-use rapport_kit::listing::{self, ListQuery, ListShape, time_value};
 use super::{Write, now, orders};
 use crate::convert::{self, orders::invoice_to_proto};
 use crate::domain::Violation;
@@ -16,6 +15,7 @@ use crate::domain::ids::{CompanyId, InvoiceId};
 use crate::domain::invoice::{self, InvoiceDraft, InvoiceStatus};
 use crate::domain::order;
 use crate::error::{Error, resource};
+use rapport_kit::listing::{self, ListQuery, ListShape, time_value};
 
 /// The status as of today: an unpaid invoice past its due date reads as
 /// OVERDUE even before the worker has marked it.

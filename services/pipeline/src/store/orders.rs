@@ -8,12 +8,12 @@ use rapport_proto::common::v1::ChangeKind;
 use rapport_proto::pipeline::v1::Order;
 use sqlx::{PgConnection, PgPool};
 
-use rapport_kit::listing::{self, ListQuery, ListShape, time_value};
 use super::{Write, now, violates};
 use crate::convert;
 use crate::domain::ids::OrderId;
 use crate::domain::order::{self, ExternalRef, OrderStatus, Transition};
 use crate::error::{Error, resource};
+use rapport_kit::listing::{self, ListQuery, ListShape, time_value};
 
 /// A stored order with its lines.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]

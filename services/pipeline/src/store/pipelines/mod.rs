@@ -19,8 +19,8 @@ mod writes;
 
 pub use defaults::ensure_defaults;
 pub use stage_refs::{StageRef, first_live_stage_of_kind, stage_for_deal, stage_of};
-pub(crate) use writes::{insert_stage, stage_name_taken_or};
 pub use writes::{create, set_deleted, update};
+pub(crate) use writes::{insert_stage, stage_name_taken_or};
 
 use chrono::{DateTime, Utc};
 use rapport_kit::changelog::{self, Change};
