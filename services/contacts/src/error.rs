@@ -50,16 +50,6 @@ pub enum Error {
         /// The company that has it.
         existing_id: String,
     },
-    /// The client's etag is stale.
-    #[error("etag mismatch")]
-    EtagMismatch {
-        /// Resource type.
-        resource_type: &'static str,
-        /// Resource id.
-        id: String,
-        /// The current etag.
-        current: String,
-    },
     /// A kit-level client problem (filter, paging, idempotency).
     #[error("{0:?}")]
     Problem(Problem),
@@ -162,13 +152,6 @@ impl ServiceError for Error {
             .resource(COMPANY, &existing_id, "the live company that already has this domain")
             .field("company.domain", "is already used by another live company")
             .meta("existing_company_id", existing_id),
-            Error::EtagMismatch { resource_type, id, current } => Problem::new(
-                Code::Aborted,
-                "ETAG_MISMATCH",
-                format!("{id} was changed by someone else; read it again and retry"),
-            )
-            .resource(resource_type, &id, "")
-            .meta("current_etag", current),
             Error::Problem(problem) => problem,
             Error::Internal(err) => return Err(err),
         })

@@ -1,5 +1,6 @@
 //! PostgreSQL: one pool per service, pinned to the service's own schema,
-//! and migrations (kit's tables plus the service's own) applied into it.
+//! and migrations (kit's tables plus the service's own) applied into it;
+//! and what every store shares: etags, the stored time, unique violations.
 
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -10,6 +11,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::config::{ConfigError, Env};
+use crate::error::Problem;
 
 /// Kit's own tables (change log, idempotency keys, feed consumer cursors),
 /// created in every service's schema.
@@ -96,7 +98,10 @@ pub async fn migrate(pool: &PgPool, schema: &str, service: &Migrator) -> anyhow:
         .context("waiting for other migrations")?;
     let result = async {
         let create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
-        sqlx::query(&create).execute(&mut *conn).await.with_context(|| format!("creating schema {schema}"))?;
+        sqlx::query(&create)
+            .execute(&mut *conn)
+            .await
+            .with_context(|| format!("creating schema {schema}"))?;
         migrator(service)
             .run(&mut *conn)
             .await
@@ -105,7 +110,8 @@ pub async fn migrate(pool: &PgPool, schema: &str, service: &Migrator) -> anyhow:
     }
     .await;
     // A failed unlock (the connection broke) released the lock anyway.
-    let _ = sqlx::query("SELECT pg_advisory_unlock($1, 0)").bind(MIGRATION_LOCK_CLASS).execute(&mut *conn).await;
+    let _ =
+        sqlx::query("SELECT pg_advisory_unlock($1, 0)").bind(MIGRATION_LOCK_CLASS).execute(&mut *conn).await;
     result
 }
 
@@ -126,4 +132,31 @@ pub async fn is_ready(pool: &PgPool, service: &Migrator) -> bool {
             false
         }
     }
+}
+
+/// The opaque etag of a stored version.
+pub fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+/// `ETAG_MISMATCH` unless `expected` is empty or the etag of `version`.
+pub fn check_etag(resource_type: &str, id: &str, expected: &str, version: i64) -> Result<(), Problem> {
+    let current = etag(version);
+    if expected.is_empty() || expected == current {
+        Ok(())
+    } else {
+        Err(Problem::etag_mismatch(resource_type, id, &current))
+    }
+}
+
+/// True when `err` is a unique violation of `constraint`.
+pub fn violates(err: &sqlx::Error, constraint: &str) -> bool {
+    crate::error::constraint_violated(err, crate::error::sqlstate::UNIQUE_VIOLATION) == Some(constraint)
+}
+
+/// The current time, truncated to PostgreSQL's microsecond precision so
+/// what is returned equals what is stored.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::Utc::now();
+    chrono::DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
 }

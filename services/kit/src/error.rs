@@ -65,6 +65,34 @@ impl Problem {
         )
     }
 
+    /// `FAILED_PRECONDITION` `<NOUN>_DELETED` for a change to a soft-deleted
+    /// resource, e.g. reason `CONTACT_DELETED` for `rapport.contacts.v1.Contact`.
+    pub fn deleted(resource_type: &str, id: &str) -> Problem {
+        let noun = resource_type.rsplit('.').next().unwrap_or(resource_type);
+        Problem::new(
+            Code::FailedPrecondition,
+            format!("{}_DELETED", noun.to_uppercase()),
+            format!("{} {id} is deleted; undelete it first", noun.to_lowercase()),
+        )
+        .precondition(
+            &format!("{}_LIVE", noun.to_uppercase()),
+            id,
+            &format!("the {} must not be deleted", noun.to_lowercase()),
+        )
+    }
+
+    /// `ABORTED` `ETAG_MISMATCH`: the client's etag of `resource_type` `id`
+    /// is stale; `current` is the etag it should read again.
+    pub fn etag_mismatch(resource_type: &str, id: &str, current: &str) -> Problem {
+        Problem::new(
+            Code::Aborted,
+            "ETAG_MISMATCH",
+            format!("{id} was changed by someone else; read it again and retry"),
+        )
+        .resource(resource_type, id, "")
+        .meta("current_etag", current)
+    }
+
     /// Adds a `BadRequest` field violation.
     pub fn field(mut self, field: impl Into<String>, description: impl Into<String>) -> Problem {
         self.0.details.add_bad_request_violation(field, description);

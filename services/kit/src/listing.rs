@@ -1,14 +1,18 @@
 //! What every List method shares: a request's filter, order, page token
 //! and size parsed into a [`ListQuery`] against a resource's allow-lists,
-//! and the SQL of one keyset page.
+//! and the SQL of one keyset page. Every List of Contacts and Pipeline
+//! goes through it:
 //!
-//! Moved here from the Contacts service (`api/query.rs`,
-//! `store/listing.rs`) so Pipeline lists the same way; Contacts still has
-//! its copy until it switches.
+//! ```text
+//! let query = ListQuery::parse(&request, &SHAPE)?;          // api
+//! let mut rows: Vec<Row> = listing::fetch(&mut *conn, query.sql(COLUMNS, "table")?).await?;
+//! let next_page_token = query.next_page(&mut rows, |row| Cursor { .. });
+//! ```
 
 use crate::error::Problem;
 use crate::filter::{self, Field, SqlFilter, SqlValue};
 use crate::paging::{self, Cursor, Order, SortKey};
+use sqlx::postgres::PgRow;
 
 /// The raw List request fields.
 #[derive(Debug, Clone, Copy)]
@@ -32,12 +36,16 @@ pub struct ListShape<'a> {
     pub filters: &'a [Field],
     /// Sortable fields.
     pub orders: &'a [SortKey],
-    /// The order when `order_by` is empty.
+    /// The order when `order_by` is empty, as `order_by` is written
+    /// (e.g. `create_time desc`).
     pub default_order: &'a str,
     /// Page size when unset.
     pub default_page_size: u32,
     /// The largest page.
     pub max_page_size: u32,
+    /// Whether rows are soft-deleted (have a `delete_time`): when not,
+    /// `show_deleted` is ignored and every row is listed.
+    pub soft_deleted: bool,
 }
 
 /// A parsed List request.
@@ -49,7 +57,7 @@ pub struct ListQuery {
     pub order: Order,
     /// Where the previous page ended.
     pub cursor: Option<Cursor>,
-    /// Include soft-deleted rows.
+    /// Include soft-deleted rows (always, for a resource without them).
     pub show_deleted: bool,
     /// Rows per page.
     pub page_size: u32,
@@ -65,15 +73,26 @@ impl ListQuery {
             Problem::invalid_field("INVALID_FILTER", "filter", err.to_string())
                 .meta("position", err.position.to_string())
         })?;
-        let order = Order::parse(request.order_by, shape.orders, shape.default_order)?;
-        let fingerprint = paging::fingerprint(&[
-            request.filter.trim(),
-            &order.canonical(),
-            if request.show_deleted { "deleted" } else { "live" },
-        ]);
+        let order_by =
+            if request.order_by.trim().is_empty() { shape.default_order } else { request.order_by };
+        let order = Order::parse(order_by, shape.orders, shape.default_order)?;
+        let order_text = order.canonical();
+        let fingerprint = if shape.soft_deleted {
+            let deleted = if request.show_deleted { "deleted" } else { "live" };
+            paging::fingerprint(&[request.filter.trim(), &order_text, deleted])
+        } else {
+            paging::fingerprint(&[request.filter.trim(), &order_text])
+        };
         let cursor = paging::decode_token(request.page_token, &fingerprint)?;
         let page_size = paging::page_size(request.page_size, shape.default_page_size, shape.max_page_size)?;
-        Ok(ListQuery { filter, order, cursor, show_deleted: request.show_deleted, page_size, fingerprint })
+        Ok(ListQuery {
+            filter,
+            order,
+            cursor,
+            show_deleted: request.show_deleted || !shape.soft_deleted,
+            page_size,
+            fingerprint,
+        })
     }
 
     /// `SELECT columns FROM table WHERE …` with every parameter bound in
@@ -109,6 +128,22 @@ impl ListQuery {
             _ => String::new(),
         }
     }
+}
+
+/// Runs the `(sql, params)` of [`ListQuery::sql`], binding every
+/// parameter in order; hand the rows to [`ListQuery::next_page`].
+pub async fn fetch<'c, Row>(
+    executor: impl sqlx::PgExecutor<'c>,
+    (sql, params): (String, Vec<SqlValue>),
+) -> Result<Vec<Row>, sqlx::Error>
+where
+    Row: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
+{
+    let mut statement = sqlx::query_as::<_, Row>(&sql);
+    for param in params {
+        statement = filter::bind_as(statement, param);
+    }
+    statement.fetch_all(executor).await
 }
 
 /// A timestamp as a page cursor value (microseconds, as stored).

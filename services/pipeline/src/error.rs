@@ -47,16 +47,6 @@ pub enum Error {
         /// The id asked for.
         id: String,
     },
-    /// The client's etag is stale.
-    #[error("etag mismatch")]
-    EtagMismatch {
-        /// Resource type.
-        resource_type: &'static str,
-        /// Resource id.
-        id: String,
-        /// The current etag.
-        current: String,
-    },
     /// A client problem with its own code, reason and details (filter,
     /// paging, idempotency, preconditions).
     #[error("{0:?}")]
@@ -134,13 +124,6 @@ impl ServiceError for Error {
         Ok(match self {
             Error::Invalid(violations) => rapport_kit::fields::invalid(violations),
             Error::NotFound { reason, resource_type, id } => Problem::not_found(reason, resource_type, &id),
-            Error::EtagMismatch { resource_type, id, current } => Problem::new(
-                Code::Aborted,
-                "ETAG_MISMATCH",
-                format!("{id} was changed by someone else; read it again and retry"),
-            )
-            .resource(resource_type, &id, "")
-            .meta("current_etag", current),
             Error::Problem(problem) => problem,
             Error::Internal(err) => return Err(err),
         })

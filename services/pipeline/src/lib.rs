@@ -6,16 +6,14 @@
 //! - [`contacts`]: the Contacts client that checks deal references.
 //! - [`contacts_feed`]: follows Contacts' change feed; drops deleted
 //!   companies and contacts from deals.
-//! - [`convert_deals`]: stored deals → protobuf.
 //! - `api`: the tonic adapter (one file per gRPC service).
 //! - [`domain`]: validated types and rules; pure.
 //! - [`store`]: all SQL; every write appends to the change log.
-//! - `convert`: stored records to their protobuf form.
+//! - `convert`: stored records to their protobuf form (pipelines, products,
+//!   deals, orders with invoices and payments, exchange rates and quotas, and
+//!   forecast figures from the store's sums).
 //! - [`error`]: the error enum and its mapping to gRPC statuses.
 //! - [`policy`]: which roles may call which RPC.
-//! - `convert_orders`: stored orders, invoices and payments → protobuf.
-//! - `convert_forecasts`: stored exchange rates and quotas → protobuf, and
-//!   forecast figures from the store's sums.
 //! - [`overdue`]: the worker marking invoices past their due date OVERDUE.
 //!
 //! [`App::build`] binds the listeners (gRPC and metrics, so tests can use
@@ -26,15 +24,11 @@ pub mod config;
 pub mod contacts;
 pub mod contacts_feed;
 mod convert;
-pub mod convert_deals;
 pub mod domain;
 pub mod error;
+pub mod overdue;
 pub mod policy;
 pub mod store;
-
-mod convert_forecasts;
-mod convert_orders;
-pub mod overdue;
 
 use std::net::SocketAddr;
 

@@ -4,12 +4,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-mod deal_fixtures;
+mod fixtures;
 
 use std::time::Duration;
 
 use common::{Clients, TestApp};
-use deal_fixtures::{company, contact, create, deal, seed};
+use fixtures::deals::{company, contact, create, deal, seed};
 use futures::StreamExt as _;
 use prost::Message as _;
 use rapport_proto::common::v1::{ChangeEvent, ChangeKind};

@@ -3,12 +3,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-mod deal_fixtures;
-mod orders_fixture;
+mod fixtures;
 
 use common::{TestApp, reason};
-use deal_fixtures::{company, count, create, deal, money, seed};
-use orders_fixture::{OrderSpec, insert_order};
+use fixtures::deals::{company, count, create, deal, seed};
+use fixtures::money;
+use fixtures::orders::{self, OrderSpec, insert_order};
 use prost::Message;
 use rapport_proto::pipeline::v1::*;
 use sqlx::PgPool;
@@ -282,7 +282,7 @@ async fn account_warning_only_in_write_responses_of_owing_companies() {
     let warning = created.account_warning.clone().expect("a warning on create");
     let standing = warning.standing.unwrap();
     assert_eq!((standing.company_id.as_str(), standing.overdue_invoice_count), (owing.id.as_str(), 1));
-    let due = orders_fixture::today(&pool).await - orders_fixture::days(10);
+    let due = orders::today(&pool).await - orders::days(10);
     assert_eq!(
         warning.message,
         format!("Company {} has 1 overdue invoice (42.00 EUR, oldest due {due}).", owing.id)

@@ -2,10 +2,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-mod deal_fixtures;
+mod fixtures;
 
 use common::{TestApp, reason};
-use deal_fixtures::{company, count, create, deal, money, seed};
+use fixtures::deals::{company, count, create, deal, seed};
+use fixtures::money;
 use rapport_proto::pipeline::v1::*;
 use tonic::Code;
 

@@ -3,10 +3,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-mod deal_fixtures;
+mod fixtures;
 
 use common::{Clients, TestApp, reason};
-use deal_fixtures::{create, deal, seed};
+use fixtures::deals::{create, deal, seed};
 use rapport_proto::pipeline::v1::*;
 use tonic::Code;
 

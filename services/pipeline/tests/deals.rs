@@ -3,10 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-mod deal_fixtures;
+mod fixtures;
 
 use common::{TestApp, reason, violated_fields};
-use deal_fixtures::{company, contact, count, create, deal, money, seed};
+use fixtures::deals::{company, contact, count, create, deal, seed};
+use fixtures::money;
 use rapport_kit::auth::Role;
 use rapport_proto::contacts::v1::LeadSource;
 use rapport_proto::pipeline::v1::*;
@@ -124,7 +125,7 @@ async fn money_mistakes_are_refused_and_change_nothing() {
             "deal.probability"
         ]
     );
-    let unpriced = deal_fixtures::product(&app.pool(), "Gadget", &[("EUR", 5)]).await.to_string();
+    let unpriced = fixtures::deals::product(&app.pool(), "Gadget", &[("EUR", 5)]).await.to_string();
     let status = create(&clients, Deal { line_items: vec![line(&unpriced, "1", "")], ..deal("USD", "USD") })
         .await
         .unwrap_err();

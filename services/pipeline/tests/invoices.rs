@@ -3,11 +3,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-mod orders_fixture;
+mod fixtures;
 
 use chrono::NaiveDate;
 use common::{Clients, TestApp, reason, violated_fields};
-use orders_fixture::{OrderSpec, changes, date, days, insert_order, money, today};
+use fixtures::money;
+use fixtures::orders::{OrderSpec, changes, date, days, insert_order, today};
 use rapport_kit::auth::Role;
 use rapport_proto::pipeline::v1::order_service_client::OrderServiceClient;
 use rapport_proto::pipeline::v1::*;

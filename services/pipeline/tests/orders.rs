@@ -2,10 +2,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-mod orders_fixture;
+mod fixtures;
 
 use common::{TestApp, reason, violated_fields};
-use orders_fixture::{OrderSpec, changes, insert_order};
+use fixtures::orders::{self, OrderSpec, changes, insert_order};
 use rapport_kit::auth::Role;
 use rapport_proto::pipeline::v1::*;
 use tonic::Code;
@@ -190,13 +190,13 @@ async fn fulfilling_and_cancelling_follow_the_status() {
 
     let (invoiced, _) = insert_order(&pool, &OrderSpec::eur(uuid::Uuid::now_v7())).await;
     erp.acknowledge_order(ack(&invoiced, "ERP-10")).await.unwrap();
-    let today = orders_fixture::today(&pool).await;
+    let today = orders::today(&pool).await;
     erp.record_invoice(RecordInvoiceRequest {
         order_id: invoiced.clone(),
         number: "INV-1".into(),
-        amount: orders_fixture::money("EUR", 100),
-        issue_date: orders_fixture::date(today),
-        due_date: orders_fixture::date(today),
+        amount: fixtures::money("EUR", 100),
+        issue_date: orders::date(today),
+        due_date: orders::date(today),
     })
     .await
     .unwrap();

@@ -32,7 +32,8 @@ pub async fn serve(env: &Env, services: &[&'static str]) -> anyhow::Result<()> {
                 let mut config = rapport_pipeline::Config::from_env(env)?;
                 // The Contacts of this process, unless the environment names one.
                 let contacts = local.iter().find(|(area, _)| *area == "contacts");
-                if let (Some((_, addr)), None) = (contacts, env.optional::<String>("PIPELINE_CONTACTS_ADDR")?) {
+                if let (Some((_, addr)), None) = (contacts, env.optional::<String>("PIPELINE_CONTACTS_ADDR")?)
+                {
                     config = config.with_contacts(*addr);
                 }
                 let app = rapport_pipeline::App::build(config).await?;

@@ -6,12 +6,13 @@ use rapport_proto::contacts::v1::*;
 use tonic::{Request, Response, Status};
 
 use super::State;
-use super::query::{self, COMPANY_FILTERS, COMPANY_ORDERS, ListRequest};
+use super::query::COMPANY_LIST;
 use crate::convert;
 use crate::domain::{CompanyDraft, CompanyField, CompanyId};
 use crate::error::Error;
 use crate::store::Write;
 use crate::store::companies as store;
+use rapport_kit::listing::{ListQuery, ListRequest};
 
 type Result<T> = std::result::Result<Response<T>, Status>;
 
@@ -87,8 +88,8 @@ pub async fn list(state: &State, request: Request<ListCompaniesRequest>) -> Resu
         page_token: &request.page_token,
         show_deleted: request.show_deleted,
     };
-    let (query, fingerprint) = query::parse(&list, COMPANY_FILTERS, COMPANY_ORDERS)?;
-    let (records, next_page_token) = store::list(&state.pool, &query, &fingerprint).await?;
+    let query = ListQuery::parse(&list, &COMPANY_LIST).map_err(Error::from)?;
+    let (records, next_page_token) = store::list(&state.pool, &query).await?;
     Ok(Response::new(ListCompaniesResponse {
         companies: records.iter().map(convert::company_to_proto).collect(),
         next_page_token,

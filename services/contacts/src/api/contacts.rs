@@ -10,12 +10,13 @@ use rapport_proto::contacts::v1::*;
 use tonic::{Request, Response, Status};
 
 use super::State;
-use super::query::{self, CONTACT_FILTERS, CONTACT_ORDERS, ListRequest};
+use super::query::CONTACT_LIST;
 use crate::convert;
 use crate::domain::{ContactDraft, ContactField, ContactId, Violation};
 use crate::error::Error;
 use crate::store::Write;
 use crate::store::contacts::{self as store, SearchMode};
+use rapport_kit::listing::{ListQuery, ListRequest};
 
 type Result<T> = std::result::Result<Response<T>, Status>;
 
@@ -126,8 +127,8 @@ pub async fn list(state: &State, request: Request<ListContactsRequest>) -> Resul
         page_token: &request.page_token,
         show_deleted: request.show_deleted,
     };
-    let (query, fingerprint) = query::parse(&list, CONTACT_FILTERS, CONTACT_ORDERS)?;
-    let (records, next_page_token) = store::list(&state.pool, &query, &fingerprint).await?;
+    let query = ListQuery::parse(&list, &CONTACT_LIST).map_err(Error::from)?;
+    let (records, next_page_token) = store::list(&state.pool, &query).await?;
     Ok(Response::new(ListContactsResponse {
         contacts: records.iter().map(convert::contact_to_proto).collect(),
         next_page_token,

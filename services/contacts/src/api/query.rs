@@ -1,13 +1,11 @@
-//! List requests to [`ListQuery`]: the filterable and sortable fields of
-//! each resource, and page tokens bound to their query.
+//! What each resource's List accepts (see `rapport_kit::listing`): its
+//! filterable and sortable fields, default order and page sizes.
 
-use rapport_kit::error::Problem;
-use rapport_kit::filter::{self, Field, FieldKind};
-use rapport_kit::paging::{self, Order, SortKey, SortKind};
+use rapport_kit::filter::{Field, FieldKind};
+use rapport_kit::listing::ListShape;
+use rapport_kit::paging::{SortKey, SortKind};
 
 use crate::domain::contact::{SOURCE_NAMES, STAGE_NAMES};
-use crate::error::Error;
-use crate::store::ListQuery;
 
 /// Filterable contact fields.
 pub const CONTACT_FILTERS: &[Field] = &[
@@ -65,38 +63,22 @@ pub const COMPANY_ORDERS: &[SortKey] = &[
     SortKey { field: "employee_count", column: "employee_count", kind: SortKind::Integer },
 ];
 
-/// The raw List request fields.
-pub struct ListRequest<'a> {
-    /// `filter`
-    pub filter: &'a str,
-    /// `order_by`
-    pub order_by: &'a str,
-    /// `page_size`
-    pub page_size: i32,
-    /// `page_token`
-    pub page_token: &'a str,
-    /// `show_deleted`
-    pub show_deleted: bool,
-}
+/// How ListContacts reads its request.
+pub const CONTACT_LIST: ListShape<'static> = ListShape {
+    filters: CONTACT_FILTERS,
+    orders: CONTACT_ORDERS,
+    default_order: "create_time",
+    default_page_size: 50,
+    max_page_size: 500,
+    soft_deleted: true,
+};
 
-/// Parses a List request against a resource's allow-lists; returns the
-/// query and the fingerprint its page tokens carry.
-pub fn parse(
-    request: &ListRequest<'_>,
-    filters: &[Field],
-    orders: &[SortKey],
-) -> Result<(ListQuery, String), Error> {
-    let filter = filter::parse(request.filter, filters, 1).map_err(|err| {
-        Problem::invalid_field("INVALID_FILTER", "filter", err.to_string())
-            .meta("position", err.position.to_string())
-    })?;
-    let order = Order::parse(request.order_by, orders, "create_time")?;
-    let fingerprint = paging::fingerprint(&[
-        request.filter.trim(),
-        &order.canonical(),
-        if request.show_deleted { "deleted" } else { "live" },
-    ]);
-    let cursor = paging::decode_token(request.page_token, &fingerprint)?;
-    let page_size = paging::page_size(request.page_size, 50, 500)?;
-    Ok((ListQuery { filter, order, cursor, show_deleted: request.show_deleted, page_size }, fingerprint))
-}
+/// How ListCompanies reads its request.
+pub const COMPANY_LIST: ListShape<'static> = ListShape {
+    filters: COMPANY_FILTERS,
+    orders: COMPANY_ORDERS,
+    default_order: "create_time",
+    default_page_size: 50,
+    max_page_size: 500,
+    soft_deleted: true,
+};

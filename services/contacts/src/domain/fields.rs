@@ -10,7 +10,6 @@ pub fn optional_company(field: &str, raw: &str) -> Result<Option<CompanyId>, Vio
     if raw.trim().is_empty() { Ok(None) } else { CompanyId::parse(field, raw).map(Some) }
 }
 
-
 /// An email address, trimmed and lower-cased.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);

@@ -9,12 +9,12 @@ use rapport_proto::common::v1::ChangeKind;
 use rapport_proto::contacts::v1::Company;
 use sqlx::{PgConnection, PgPool};
 
-use super::listing::{ListQuery, fetch_page, time_value};
 use super::{Write, check_etag, deleted, lock_live_company, now, violates};
 use crate::convert;
 use crate::domain::fields::Money;
 use crate::domain::{CompanyDraft, CompanyId, CompanyState};
 use crate::error::{COMPANY, Error};
+use rapport_kit::listing::{self, ListQuery, time_value};
 
 /// A stored company.
 #[derive(Debug, Clone, PartialEq)]
@@ -270,17 +270,13 @@ pub async fn set_deleted(
 }
 
 /// One page of companies and the next page's token.
-pub async fn list(
-    pool: &PgPool,
-    query: &ListQuery,
-    fingerprint: &str,
-) -> Result<(Vec<CompanyRecord>, String), Error> {
+pub async fn list(pool: &PgPool, query: &ListQuery) -> Result<(Vec<CompanyRecord>, String), Error> {
+    let rows: Vec<Row> = listing::fetch(pool, query.sql(COLUMNS, "companies")?).await?;
+    let mut records: Vec<CompanyRecord> = rows.into_iter().map(Into::into).collect();
     let field = query.order.key.field;
-    fetch_page::<Row, CompanyRecord>(pool, query, fingerprint, (COLUMNS, "companies"), |record| Cursor {
-        value: sort_value(record, field),
-        id: record.id.uuid(),
-    })
-    .await
+    let next_page_token = query
+        .next_page(&mut records, |record| Cursor { value: sort_value(record, field), id: record.id.uuid() });
+    Ok((records, next_page_token))
 }
 
 fn sort_value(record: &CompanyRecord, field: &str) -> String {

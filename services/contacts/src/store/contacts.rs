@@ -10,13 +10,13 @@ use rapport_proto::common::v1::ChangeKind;
 use rapport_proto::contacts::v1::Contact;
 use sqlx::{PgConnection, PgPool};
 
-use super::listing::{ListQuery, fetch_page, time_value};
 use super::{Write, check_etag, deleted, lock_live_company, now, violates};
 use crate::convert;
 use crate::domain::contact::{source_from_name, source_name, stage_from_name, stage_name};
 use crate::domain::fields::Email;
 use crate::domain::{ContactDraft, ContactId, ContactState};
 use crate::error::{CONTACT, Error};
+use rapport_kit::listing::{self, ListQuery, time_value};
 
 /// A stored contact.
 #[derive(Debug, Clone, PartialEq)]
@@ -301,17 +301,13 @@ pub async fn set_deleted(
 }
 
 /// One page of contacts and the next page's token.
-pub async fn list(
-    pool: &PgPool,
-    query: &ListQuery,
-    fingerprint: &str,
-) -> Result<(Vec<ContactRecord>, String), Error> {
+pub async fn list(pool: &PgPool, query: &ListQuery) -> Result<(Vec<ContactRecord>, String), Error> {
+    let rows: Vec<Row> = listing::fetch(pool, query.sql(COLUMNS, "contacts")?).await?;
+    let mut records: Vec<ContactRecord> = rows.into_iter().map(Into::into).collect();
     let field = query.order.key.field;
-    fetch_page::<Row, ContactRecord>(pool, query, fingerprint, (COLUMNS, "contacts"), |record| Cursor {
-        value: sort_value(record, field),
-        id: record.id.uuid(),
-    })
-    .await
+    let next_page_token = query
+        .next_page(&mut records, |record| Cursor { value: sort_value(record, field), id: record.id.uuid() });
+    Ok((records, next_page_token))
 }
 
 fn sort_value(record: &ContactRecord, field: &str) -> String {

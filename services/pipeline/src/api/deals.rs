@@ -2,6 +2,7 @@
 
 use prost::Message;
 use rapport_kit::auth;
+use rapport_kit::listing::{ListQuery, ListRequest};
 use rapport_proto::contacts::v1::LeadSource;
 use rapport_proto::pipeline::v1::deal_service_server::DealService;
 use rapport_proto::pipeline::v1::*;
@@ -10,13 +11,13 @@ use uuid::Uuid;
 
 use super::{Api, State};
 use crate::contacts::Credentials;
-use crate::convert_deals::account_warning;
+use crate::convert::deals::account_warning;
 use crate::domain::Violation;
 use crate::domain::deal::{DealField, DealInput, lead_source_name};
 use crate::domain::ids::{CompanyId, DealId, LostReasonId, PipelineId, StageId};
 use crate::domain::search::SearchQuery;
 use crate::error::Error;
-use crate::store::deals::{self as store, list::ListRequest, moves::Move};
+use crate::store::deals::{self as store, moves::Move};
 use crate::store::deals::{search::SearchRequest, stale::StaleRequest};
 use crate::store::{Write, invoices};
 
@@ -192,7 +193,8 @@ impl DealService for Api {
             page_token: &request.page_token,
             show_deleted: request.show_deleted,
         };
-        let (deals, next_page_token) = store::list::list(&self.state.pool, &list).await?;
+        let query = ListQuery::parse(&list, &store::list::LIST).map_err(Error::from)?;
+        let (deals, next_page_token) = store::list::list(&self.state.pool, &query).await?;
         Ok(Response::new(ListDealsResponse { deals, next_page_token }))
     }
 

@@ -11,7 +11,7 @@ use sqlx::PgConnection;
 use tonic::{Request, Response, Status};
 
 use super::Api;
-use crate::convert_forecasts::{currency, figures, money};
+use crate::convert::forecasts::{currency, figures, money};
 use crate::domain::forecast::{
     self, ExchangeRate as RateInput, ForecastQuery, Grouping, QuotaDraft, RateBook,
 };

@@ -1,6 +1,7 @@
 //! `OrderService`: see `proto/rapport/pipeline/v1/orders.proto`.
 
 use rapport_kit::auth;
+use rapport_kit::listing::{ListQuery, ListRequest};
 use rapport_proto::pipeline::v1::order_service_server::OrderService;
 use rapport_proto::pipeline::v1::*;
 use tonic::{Request, Response, Status};
@@ -11,9 +12,19 @@ use crate::domain::invoice::{InvoiceDraft, PaymentDraft};
 use crate::domain::order::{self, ExternalRef};
 use crate::error::Error;
 use crate::store::orders::Step;
-use crate::store::{OrderListQuery, Write, invoices, orders, payments};
+use crate::store::{Write, invoices, orders, payments};
 
 type Result<T> = std::result::Result<Response<T>, Status>;
+
+/// The List request fields of a resource that is never soft-deleted.
+fn list_request<'a>(
+    filter: &'a str,
+    order_by: &'a str,
+    page_size: i32,
+    page_token: &'a str,
+) -> ListRequest<'a> {
+    ListRequest { filter, order_by, page_size, page_token, show_deleted: false }
+}
 
 impl Api {
     /// Applies an ERP step to an order and wakes watchers if it wrote.
@@ -35,12 +46,11 @@ impl OrderService for Api {
 
     async fn list_orders(&self, request: Request<ListOrdersRequest>) -> Result<ListOrdersResponse> {
         let request = request.into_inner();
-        let query = OrderListQuery::parse(
-            (&request.filter, &request.order_by, request.page_size, &request.page_token),
-            orders::FILTERS,
-            orders::ORDERS,
-            "create_time desc",
-        )?;
+        let query = ListQuery::parse(
+            &list_request(&request.filter, &request.order_by, request.page_size, &request.page_token),
+            &orders::LIST,
+        )
+        .map_err(Error::from)?;
         let (orders, next_page_token) = orders::list(&self.state.pool, &query).await?;
         Ok(Response::new(ListOrdersResponse { orders, next_page_token }))
     }
@@ -102,12 +112,11 @@ impl OrderService for Api {
 
     async fn list_invoices(&self, request: Request<ListInvoicesRequest>) -> Result<ListInvoicesResponse> {
         let request = request.into_inner();
-        let query = OrderListQuery::parse(
-            (&request.filter, &request.order_by, request.page_size, &request.page_token),
-            invoices::FILTERS,
-            invoices::ORDERS,
-            "due_date",
-        )?;
+        let query = ListQuery::parse(
+            &list_request(&request.filter, &request.order_by, request.page_size, &request.page_token),
+            &invoices::LIST,
+        )
+        .map_err(Error::from)?;
         let (invoices, next_page_token) = invoices::list(&self.state.pool, &query).await?;
         Ok(Response::new(ListInvoicesResponse { invoices, next_page_token }))
     }

@@ -36,6 +36,7 @@ const LIST: ListShape<'static> = ListShape {
     default_order: "sku",
     default_page_size: 50,
     max_page_size: 500,
+    soft_deleted: true,
 };
 
 fn product_id(field: &str, raw: &str) -> std::result::Result<ProductId, Error> {

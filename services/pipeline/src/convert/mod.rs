@@ -1,6 +1,9 @@
 //! Stored records to their protobuf form: the only place that maps them to
 //! wire messages (the API and the change log both use it).
 
+pub(crate) mod deals;
+pub(crate) mod forecasts;
+pub(crate) mod orders;
 mod pipelines;
 mod products;
 

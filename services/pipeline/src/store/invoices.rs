@@ -8,14 +8,14 @@ use rapport_proto::common::v1::ChangeKind;
 use rapport_proto::pipeline::v1::{AccountStanding, Invoice};
 use sqlx::{PgConnection, PgPool, Postgres};
 
-use super::order_listing::{ListQuery, fetch_page, time_value};
 use super::{Write, now, orders};
-use crate::convert_orders::{self, invoice_to_proto};
+use crate::convert::{self, orders::invoice_to_proto};
 use crate::domain::Violation;
 use crate::domain::ids::{CompanyId, InvoiceId};
 use crate::domain::invoice::{self, InvoiceDraft, InvoiceStatus};
 use crate::domain::order;
 use crate::error::{Error, resource};
+use rapport_kit::listing::{self, ListQuery, ListShape, time_value};
 
 /// The status as of today: an unpaid invoice past its due date reads as
 /// OVERDUE even before the worker has marked it.
@@ -182,20 +182,28 @@ pub const ORDERS: &[SortKey] = &[
     SortKey { field: "issue_date", column: "to_char(issue_date, 'YYYY-MM-DD')", kind: SortKind::Text },
 ];
 
+/// How ListInvoices reads its request.
+pub const LIST: ListShape<'static> = ListShape {
+    filters: FILTERS,
+    orders: ORDERS,
+    default_order: "due_date",
+    default_page_size: 50,
+    max_page_size: 500,
+    soft_deleted: false,
+};
+
 /// One page of invoices.
 pub async fn list(pool: &PgPool, query: &ListQuery) -> Result<(Vec<Invoice>, String), Error> {
     let field = query.order.key.field;
-    let columns = columns();
-    let (records, next_page_token) =
-        fetch_page(pool, query, (&columns, "invoices"), |record: &InvoiceRecord| Cursor {
-            value: match field {
-                "due_date" => record.due_date.format("%Y-%m-%d").to_string(),
-                "issue_date" => record.issue_date.format("%Y-%m-%d").to_string(),
-                _ => time_value(record.create_time),
-            },
-            id: record.id,
-        })
-        .await?;
+    let mut records: Vec<InvoiceRecord> = listing::fetch(pool, query.sql(&columns(), "invoices")?).await?;
+    let next_page_token = query.next_page(&mut records, |record| Cursor {
+        value: match field {
+            "due_date" => record.due_date.format("%Y-%m-%d").to_string(),
+            "issue_date" => record.issue_date.format("%Y-%m-%d").to_string(),
+            _ => time_value(record.create_time),
+        },
+        id: record.id,
+    });
     let invoices = records.iter().map(invoice_to_proto).collect::<Result<_, _>>()?;
     Ok((invoices, next_page_token))
 }
@@ -289,7 +297,7 @@ pub async fn standing<'c>(
 
 /// The currency of an invoice record, for arithmetic.
 pub(crate) fn currency_of(record: &InvoiceRecord) -> Result<rapport_kit::money::Currency, Error> {
-    convert_orders::currency(&record.currency_code)
+    convert::orders::currency(&record.currency_code)
 }
 
 /// Filterable invoice fields (dates compare as "YYYY-MM-DD" text; status

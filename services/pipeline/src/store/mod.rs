@@ -6,8 +6,6 @@ pub mod pipelines;
 pub mod products;
 pub mod stages;
 
-use chrono::{DateTime, Utc};
-
 use crate::error::Error;
 
 /// Who makes a change, and the idempotency key of a create.
@@ -19,59 +17,20 @@ pub struct Write<'a> {
     pub request: Option<(&'a str, &'a [u8])>,
 }
 
-/// The opaque etag of a stored version.
-pub fn etag(version: i64) -> String {
-    format!("\"{version}\"")
-}
-
-/// Fails with `EtagMismatch` unless `expected` is empty or current.
-pub(crate) fn check_etag(
-    resource_type: &'static str,
-    id: &str,
-    expected: &str,
-    version: i64,
-) -> Result<(), Error> {
-    let current = etag(version);
-    if expected.is_empty() || expected == current {
-        Ok(())
-    } else {
-        Err(Error::EtagMismatch { resource_type, id: id.to_owned(), current })
-    }
-}
-
-/// True when `err` is a unique violation of `constraint`.
-pub(crate) fn violates(err: &sqlx::Error, constraint: &str) -> bool {
-    rapport_kit::error::constraint_violated(err, rapport_kit::error::sqlstate::UNIQUE_VIOLATION)
-        == Some(constraint)
-}
-
-/// The current time, truncated to PostgreSQL's microsecond precision so
-/// what is returned equals what is stored.
-pub(crate) fn now() -> DateTime<Utc> {
-    let now = Utc::now();
-    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
-}
+pub use rapport_kit::db::etag;
+pub(crate) use rapport_kit::db::{check_etag, now, violates};
 
 /// FAILED_PRECONDITION `<NOUN>_DELETED` for a change to a soft-deleted
 /// resource of `resource_type`.
 pub(crate) fn deleted(resource_type: &str, id: &str) -> Error {
-    let noun = resource_type.rsplit('.').next().unwrap_or(resource_type).to_uppercase();
-    Error::precondition(
-        &format!("{noun}_DELETED"),
-        format!("{} {id} is deleted; undelete it first", noun.to_lowercase()),
-        &format!("{noun}_LIVE"),
-        id,
-    )
+    rapport_kit::error::Problem::deleted(resource_type, id).into()
 }
 
 pub mod deals;
 pub mod invoices;
-mod order_listing;
 pub mod orders;
 pub mod orders_create;
 pub mod payments;
-
-pub use order_listing::ListQuery as OrderListQuery;
 
 /// Forecasts: exchange rates, quotas and the sums of forecasts and summaries.
 pub mod forecasts;

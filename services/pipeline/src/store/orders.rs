@@ -8,12 +8,12 @@ use rapport_proto::common::v1::ChangeKind;
 use rapport_proto::pipeline::v1::Order;
 use sqlx::{PgConnection, PgPool};
 
-use super::order_listing::{ListQuery, fetch_page, time_value};
 use super::{Write, now, violates};
-use crate::convert_orders;
+use crate::convert;
 use crate::domain::ids::OrderId;
 use crate::domain::order::{self, ExternalRef, OrderStatus, Transition};
 use crate::error::{Error, resource};
+use rapport_kit::listing::{self, ListQuery, ListShape, time_value};
 
 /// A stored order with its lines.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -119,7 +119,7 @@ fn not_found(id: OrderId) -> Error {
 pub async fn get(pool: &PgPool, id: OrderId) -> Result<Order, Error> {
     let mut conn = pool.acquire().await?;
     let record = load(&mut conn, id, "").await?.ok_or_else(|| not_found(id))?;
-    convert_orders::order_to_proto(&record)
+    convert::orders::order_to_proto(&record)
 }
 
 /// Locks an order until commit (`FOR UPDATE` or `FOR SHARE`).
@@ -141,18 +141,27 @@ pub const ORDERS: &[rapport_kit::paging::SortKey] = &[
     },
 ];
 
+/// How ListOrders reads its request.
+pub const LIST: ListShape<'static> = ListShape {
+    filters: FILTERS,
+    orders: ORDERS,
+    default_order: "create_time desc",
+    default_page_size: 50,
+    max_page_size: 500,
+    soft_deleted: false,
+};
+
 /// One page of orders.
 pub async fn list(pool: &PgPool, query: &ListQuery) -> Result<(Vec<Order>, String), Error> {
     let by_update = query.order.key.field == "update_time";
-    let (mut records, next_page_token) =
-        fetch_page(pool, query, (COLUMNS, "orders"), |record: &OrderRecord| Cursor {
-            value: time_value(if by_update { record.update_time } else { record.create_time }),
-            id: record.id,
-        })
-        .await?;
     let mut conn = pool.acquire().await?;
+    let mut records: Vec<OrderRecord> = listing::fetch(&mut *conn, query.sql(COLUMNS, "orders")?).await?;
+    let next_page_token = query.next_page(&mut records, |record| Cursor {
+        value: time_value(if by_update { record.update_time } else { record.create_time }),
+        id: record.id,
+    });
     attach_lines(&mut conn, &mut records).await?;
-    let orders = records.iter().map(convert_orders::order_to_proto).collect::<Result<_, _>>()?;
+    let orders = records.iter().map(convert::orders::order_to_proto).collect::<Result<_, _>>()?;
     Ok((orders, next_page_token))
 }
 
@@ -188,7 +197,7 @@ pub async fn transition(pool: &PgPool, id: OrderId, step: Step, write: Write<'_>
         }
     };
     let target = match decided.map_err(|refusal| Error::order_refused(refusal, &id.to_string()))? {
-        Transition::Unchanged => return convert_orders::order_to_proto(&record),
+        Transition::Unchanged => return convert::orders::order_to_proto(&record),
         Transition::To(target) => target,
     };
     let now = now();
@@ -232,7 +241,7 @@ pub async fn transition(pool: &PgPool, id: OrderId, step: Step, write: Write<'_>
         return Err(ref_taken_or(pool, record.external_ref.as_deref(), err).await);
     }
     paths.push("update_time".to_owned());
-    let order = convert_orders::order_to_proto(&record)?;
+    let order = convert::orders::order_to_proto(&record)?;
     changelog::append(
         &mut tx,
         &[Change::of(resource::ORDER, &order, id.to_string(), ChangeKind::Updated, write.actor, paths)],

@@ -10,7 +10,7 @@ use sqlx::{PgConnection, PgPool};
 
 use super::invoices::{self, InvoiceRecord, currency_of};
 use super::{Write, now};
-use crate::convert_orders::{invoice_to_proto, payment_to_proto};
+use crate::convert::orders::{invoice_to_proto, payment_to_proto};
 use crate::domain::Violation;
 use crate::domain::ids::{InvoiceId, PaymentId};
 use crate::domain::invoice::{InvoiceStatus, PaymentDraft, status_after_payment};

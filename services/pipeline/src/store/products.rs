@@ -4,9 +4,8 @@
 use chrono::{DateTime, Utc};
 use prost::Message;
 use rapport_kit::changelog::{self, Change};
-use rapport_kit::filter;
 use rapport_kit::idempotency::{self, Claim};
-use rapport_kit::listing::{ListQuery, time_value};
+use rapport_kit::listing::{self, ListQuery, time_value};
 use rapport_kit::money::{Currency, Money};
 use rapport_kit::paging::Cursor;
 use rapport_proto::common::v1::ChangeKind;
@@ -306,13 +305,8 @@ pub async fn set_deleted(
 
 /// One page of products and the next page's token.
 pub async fn list(pool: &PgPool, query: &ListQuery) -> Result<(Vec<Product>, String), Error> {
-    let (sql, params) = query.sql(COLUMNS, "products")?;
-    let mut statement = sqlx::query_as::<_, Row>(&sql);
-    for param in params {
-        statement = filter::bind_as(statement, param);
-    }
     let mut conn = pool.acquire().await?;
-    let rows = statement.fetch_all(&mut *conn).await?;
+    let rows: Vec<Row> = listing::fetch(&mut *conn, query.sql(COLUMNS, "products")?).await?;
     let mut records = with_prices(&mut conn, rows).await?;
     let field = query.order.key.field;
     let next_page_token = query.next_page(&mut records, |record| Cursor {

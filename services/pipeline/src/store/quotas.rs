@@ -8,7 +8,7 @@ use rapport_proto::pipeline::v1::Quota;
 use sqlx::{PgConnection, PgPool};
 
 use super::{Write, now};
-use crate::convert_forecasts::quota_to_proto;
+use crate::convert::forecasts::quota_to_proto;
 use crate::domain::forecast::QuotaDraft;
 use crate::error::{Error, resource};
 

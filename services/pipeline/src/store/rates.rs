@@ -8,7 +8,7 @@ use rapport_proto::pipeline::v1::ExchangeRate as ProtoRate;
 use sqlx::{PgConnection, PgPool};
 
 use super::{Write, now};
-use crate::convert_forecasts::{currency, rate_to_proto};
+use crate::convert::forecasts::{currency, rate_to_proto};
 use crate::domain::forecast::{ExchangeRate, RateBook};
 use crate::error::{Error, resource};
 

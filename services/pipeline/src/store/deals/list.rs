@@ -1,13 +1,13 @@
 //! ListDeals: filter (AIP-160 via kit), order and keyset paging.
 
-use rapport_kit::error::Problem;
-use rapport_kit::filter::{self, Field, FieldKind, SqlFilter, SqlValue};
-use rapport_kit::paging::{self, Cursor, Order, SortKey, SortKind};
+use rapport_kit::filter::{Field, FieldKind};
+use rapport_kit::listing::{self, ListQuery, ListShape, time_value};
+use rapport_kit::paging::{Cursor, SortKey, SortKind};
 use rapport_proto::pipeline::v1::Deal;
 use sqlx::PgPool;
 
 use super::{COLUMNS, DEALS_WITH_STAGE, DealRow, with_lines};
-use crate::convert_deals::deal_to_proto;
+use crate::convert::deals::deal_to_proto;
 use crate::error::Error;
 
 const STATUSES: &[&str] = &["OPEN", "WON", "LOST"];
@@ -79,23 +79,15 @@ pub const ORDERS: &[SortKey] = &[
     SortKey { field: "close_time", column: CLOSE_TIME, kind: SortKind::Timestamp },
 ];
 
-/// The raw ListDeals request fields.
-pub struct ListRequest<'a> {
-    /// `filter`
-    pub filter: &'a str,
-    /// `order_by`
-    pub order_by: &'a str,
-    /// `page_size`
-    pub page_size: i32,
-    /// `page_token`
-    pub page_token: &'a str,
-    /// `show_deleted`
-    pub show_deleted: bool,
-}
-
-fn time_value(time: chrono::DateTime<chrono::Utc>) -> String {
-    time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
+/// How ListDeals reads its request.
+pub const LIST: ListShape<'static> = ListShape {
+    filters: FILTERS,
+    orders: ORDERS,
+    default_order: "create_time",
+    default_page_size: 50,
+    max_page_size: 500,
+    soft_deleted: true,
+};
 
 fn sort_value(deal: &DealRow, field: &str) -> String {
     match field {
@@ -109,51 +101,12 @@ fn sort_value(deal: &DealRow, field: &str) -> String {
 }
 
 /// One page of deals and the next page's token.
-pub async fn list(pool: &PgPool, request: &ListRequest<'_>) -> Result<(Vec<Deal>, String), Error> {
-    let filter: Option<SqlFilter> = filter::parse(request.filter, FILTERS, 1).map_err(|err| {
-        Problem::invalid_field("INVALID_FILTER", "filter", err.to_string())
-            .meta("position", err.position.to_string())
-    })?;
-    let order = Order::parse(request.order_by, ORDERS, "create_time")?;
-    let fingerprint = paging::fingerprint(&[
-        request.filter.trim(),
-        &order.canonical(),
-        if request.show_deleted { "deleted" } else { "live" },
-    ]);
-    let cursor = paging::decode_token(request.page_token, &fingerprint)?;
-    let page_size = paging::page_size(request.page_size, 50, 500)?;
-    let mut sql = format!("SELECT {COLUMNS} FROM {DEALS_WITH_STAGE} WHERE TRUE");
-    let mut params: Vec<SqlValue> = Vec::new();
-    if !request.show_deleted {
-        sql.push_str(" AND delete_time IS NULL");
-    }
-    if let Some(filter) = &filter {
-        sql.push_str(" AND ");
-        sql.push_str(&filter.sql);
-        params.extend(filter.params.iter().cloned());
-    }
-    if let Some(cursor) = &cursor {
-        sql.push_str(" AND ");
-        sql.push_str(&order.after_sql(params.len() + 1));
-        params.push(cursor.value_param(order.key.kind)?);
-        params.push(SqlValue::Uuid(cursor.id));
-    }
-    sql.push_str(&format!(" ORDER BY {} LIMIT {}", order.sql(), u64::from(page_size) + 1));
-    let mut statement = sqlx::query_as::<_, DealRow>(&sql);
-    for param in params {
-        statement = filter::bind_as(statement, param);
-    }
+pub async fn list(pool: &PgPool, query: &ListQuery) -> Result<(Vec<Deal>, String), Error> {
     let mut conn = pool.acquire().await?;
-    let mut rows = statement.fetch_all(&mut *conn).await?;
-    let more = rows.len() > page_size as usize;
-    rows.truncate(page_size as usize);
-    let next_page_token = match rows.last() {
-        Some(last) if more => paging::encode_token(
-            &fingerprint,
-            Cursor { value: sort_value(last, order.key.field), id: last.id },
-        ),
-        _ => String::new(),
-    };
+    let mut rows: Vec<DealRow> = listing::fetch(&mut *conn, query.sql(COLUMNS, DEALS_WITH_STAGE)?).await?;
+    let field = query.order.key.field;
+    let next_page_token =
+        query.next_page(&mut rows, |last| Cursor { value: sort_value(last, field), id: last.id });
     let records = with_lines(&mut conn, rows).await?;
     Ok((records.iter().map(deal_to_proto).collect(), next_page_token))
 }

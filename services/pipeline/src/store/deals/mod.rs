@@ -22,7 +22,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{Write, check_etag, now};
-use crate::convert_deals::deal_to_proto;
+use crate::convert::deals::deal_to_proto;
 use crate::domain::deal::{DealField, DealInput};
 use crate::domain::ids::DealId;
 use crate::error::{Error, resource::DEAL};
@@ -294,7 +294,7 @@ pub async fn create(pool: &PgPool, input: &DealInput, write: Write<'_>) -> Resul
             .map_err(|err| Error::Internal(anyhow::Error::new(err).context("stored response")));
     }
     let now = now();
-    let (pipeline_id, stage) = resolve::open_stage(&mut tx, input.pipeline_id, input.stage_id).await?;
+    let stage = resolve::open_stage(&mut tx, input.pipeline_id, input.stage_id).await?;
     let currency = input
         .currency
         .ok_or_else(|| Error::from(crate::domain::Violation::new("deal.currency_code", "is required")))?;
@@ -304,14 +304,14 @@ pub async fn create(pool: &PgPool, input: &DealInput, write: Write<'_>) -> Resul
     let deal = DealRow {
         id,
         title: input.title.clone(),
-        pipeline_id,
-        stage_id: stage.id,
+        pipeline_id: stage.pipeline_id.uuid(),
+        stage_id: stage.stage_id.uuid(),
         currency_code: currency.code().to_owned(),
         amount_minor,
         amount_derived,
         expected_close_date: input.expected_close_date,
         probability_override: input.probability,
-        stage_probability: stage.probability,
+        stage_probability: stage.probability as i16,
         forecast_category: input.forecast_category.unwrap_or("PIPELINE").to_owned(),
         owner_id: input.owner_id.clone(),
         team_member_ids: input.team_member_ids.clone(),
@@ -350,7 +350,7 @@ pub async fn create(pool: &PgPool, input: &DealInput, write: Write<'_>) -> Resul
     .await?;
     write_row(&mut tx, &deal).await?;
     write_lines(&mut tx, id, &lines).await?;
-    enter_stage(&mut tx, id, stage.id, now, write.actor).await?;
+    enter_stage(&mut tx, id, stage.stage_id.uuid(), now, write.actor).await?;
     let record = DealRecord { deal, lines };
     let created = log(&mut tx, &record, ChangeKind::Created, write.actor, Vec::new()).await?;
     if let Some((request_id, _)) = write.request {

@@ -8,10 +8,12 @@ use rapport_proto::pipeline::v1::Deal;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::resolve::{self, StageRow};
 use super::{DealRecord, enter_stage, lock_live, log, write_row};
+use crate::domain::ids::PipelineId;
+use crate::domain::pipeline::StageKind;
 use crate::error::Error;
 use crate::store::orders_create::{self, NewOrder, NewOrderLine};
+use crate::store::pipelines::{StageRef, first_live_stage_of_kind, stage_for_deal};
 use crate::store::{Write, now};
 
 /// Where a move goes.
@@ -46,14 +48,14 @@ pub async fn apply(
     if !open && !matches!(action, Move::Reopen { .. }) {
         return Err(problem("DEAL_CLOSED", format!("deal {id} is closed; reopen it first"), "DEAL_OPEN", id));
     }
-    let pipeline_id = record.deal.pipeline_id;
+    let pipeline_id = PipelineId::from(record.deal.pipeline_id);
     let mut paths = vec!["stage_id".to_owned()];
     match action {
         Move::Stage { stage_id, lost_reason } => {
-            let stage = resolve::live_stage_of(&mut tx, pipeline_id, stage_id).await?;
-            match stage.kind.as_str() {
-                "WON" => win(&mut tx, &mut record, &stage, now, write.actor).await?,
-                "LOST" => {
+            let stage = stage_for_deal(&mut tx, Some(pipeline_id), Some(stage_id.into())).await?;
+            match stage.kind {
+                StageKind::Won => win(&mut tx, &mut record, &stage, now, write.actor).await?,
+                StageKind::Lost => {
                     let Some((reason, detail)) = lost_reason else {
                         return Err(Error::from(crate::domain::Violation::new(
                             "lost_reason_id",
@@ -62,18 +64,18 @@ pub async fn apply(
                     };
                     lose(&mut tx, &mut record, &stage, reason, detail).await?;
                 }
-                _ if stage.id == record.deal.stage_id => {
-                    return Ok(crate::convert_deals::deal_to_proto(&record));
+                StageKind::Open if stage.stage_id.uuid() == record.deal.stage_id => {
+                    return Ok(crate::convert::deals::deal_to_proto(&record));
                 }
-                _ => enter(&mut record, &stage),
+                StageKind::Open => enter(&mut record, &stage),
             }
         }
         Move::Win => {
-            let stage = resolve::first_live_stage(&mut tx, pipeline_id, "WON").await?;
+            let stage = first_live_stage_of_kind(&mut tx, pipeline_id, StageKind::Won).await?;
             win(&mut tx, &mut record, &stage, now, write.actor).await?;
         }
         Move::Lose { lost_reason_id, detail } => {
-            let stage = resolve::first_live_stage(&mut tx, pipeline_id, "LOST").await?;
+            let stage = first_live_stage_of_kind(&mut tx, pipeline_id, StageKind::Lost).await?;
             lose(&mut tx, &mut record, &stage, lost_reason_id, detail).await?;
         }
         Move::Reopen { stage_id } => {
@@ -111,13 +113,13 @@ pub async fn apply(
     Ok(deal)
 }
 
-fn enter(record: &mut DealRecord, stage: &StageRow) {
-    record.deal.stage_id = stage.id;
-    record.deal.stage_probability = stage.probability;
+fn enter(record: &mut DealRecord, stage: &StageRef) {
+    record.deal.stage_id = stage.stage_id.uuid();
+    record.deal.stage_probability = stage.probability as i16;
 }
 
 /// Closes the deal: remembers the OPEN stage to reopen into.
-fn close(record: &mut DealRecord, stage: &StageRow, status: &str, category: &str) {
+fn close(record: &mut DealRecord, stage: &StageRef, status: &str, category: &str) {
     record.deal.reopen_stage_id = Some(record.deal.stage_id);
     enter(record, stage);
     record.deal.status = status.into();
@@ -127,7 +129,7 @@ fn close(record: &mut DealRecord, stage: &StageRow, status: &str, category: &str
 async fn win(
     tx: &mut PgConnection,
     record: &mut DealRecord,
-    stage: &StageRow,
+    stage: &StageRef,
     now: DateTime<Utc>,
     actor: &str,
 ) -> Result<(), Error> {
@@ -156,9 +158,9 @@ async fn win(
             .map(|line| NewOrderLine {
                 product_id: line.product_id,
                 description: line.description.clone(),
-                quantity: crate::convert_deals::canonical(&line.quantity),
+                quantity: crate::convert::deals::canonical(&line.quantity),
                 unit_price_minor: line.unit_price_minor,
-                discount_percent: crate::convert_deals::canonical(&line.discount_percent),
+                discount_percent: crate::convert::deals::canonical(&line.discount_percent),
                 amount_minor: line.amount_minor,
             })
             .collect()
@@ -181,7 +183,7 @@ async fn win(
 async fn lose(
     tx: &mut PgConnection,
     record: &mut DealRecord,
-    stage: &StageRow,
+    stage: &StageRef,
     lost_reason_id: Uuid,
     detail: &str,
 ) -> Result<(), Error> {
@@ -222,22 +224,22 @@ async fn reopen_stage(
     tx: &mut PgConnection,
     record: &DealRecord,
     asked: Option<Uuid>,
-) -> Result<StageRow, Error> {
-    let pipeline_id = record.deal.pipeline_id;
+) -> Result<StageRef, Error> {
+    let pipeline_id = PipelineId::from(record.deal.pipeline_id);
     let stage = match (asked, record.deal.reopen_stage_id) {
-        (Some(stage_id), _) => resolve::live_stage_of(tx, pipeline_id, stage_id).await?,
-        (None, Some(previous)) => match resolve::live_stage_of(tx, pipeline_id, previous).await {
-            Ok(stage) if stage.kind == "OPEN" => stage,
-            _ => resolve::first_live_stage(tx, pipeline_id, "OPEN").await?,
+        (Some(stage_id), _) => stage_for_deal(tx, Some(pipeline_id), Some(stage_id.into())).await?,
+        (None, Some(previous)) => match stage_for_deal(tx, Some(pipeline_id), Some(previous.into())).await {
+            Ok(stage) if stage.kind == StageKind::Open => stage,
+            _ => first_live_stage_of_kind(tx, pipeline_id, StageKind::Open).await?,
         },
-        (None, None) => resolve::first_live_stage(tx, pipeline_id, "OPEN").await?,
+        (None, None) => first_live_stage_of_kind(tx, pipeline_id, StageKind::Open).await?,
     };
-    if stage.kind != "OPEN" {
+    if stage.kind != StageKind::Open {
         return Err(problem(
             "STAGE_NOT_OPEN",
-            format!("stage {} is not an OPEN stage; a deal reopens into an OPEN stage", stage.id),
+            format!("stage {} is not an OPEN stage; a deal reopens into an OPEN stage", stage.stage_id),
             "STAGE_OPEN",
-            stage.id,
+            stage.stage_id.uuid(),
         ));
     }
     Ok(stage)

@@ -1,5 +1,6 @@
-//! What a deal write looks up: the pipeline and stage, product names and
-//! prices, and the amount; and applying an update to a stored deal.
+//! What a deal write looks up: its (OPEN) stage through the pipelines
+//! store, product names and prices, and the amount; and applying an update
+//! to a stored deal.
 
 use rapport_kit::money::{Currency, Money};
 use sqlx::PgConnection;
@@ -10,125 +11,43 @@ use crate::domain::Violation;
 use crate::domain::deal::{DealField, DealInput};
 use crate::domain::ids::{PipelineId, StageId};
 use crate::domain::line_items::{self, LineItemInput};
+use crate::domain::pipeline::StageKind;
 use crate::error::Error;
-
-/// A stage as moves and writes need it.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub(crate) struct StageRow {
-    pub id: Uuid,
-    pub pipeline_id: Uuid,
-    pub probability: i16,
-    pub kind: String,
-    pub retired: bool,
-}
+use crate::store::pipelines::{self, StageRef};
 
 fn problem(reason: &str, message: String, subject: &str) -> Error {
     Error::precondition(reason, message, reason, subject)
 }
 
-/// The live default pipeline.
-pub(crate) async fn default_pipeline(tx: &mut PgConnection) -> Result<Uuid, Error> {
-    let id: Option<Uuid> =
-        sqlx::query_scalar("SELECT id FROM pipelines WHERE is_default AND delete_time IS NULL")
-            .fetch_optional(&mut *tx)
-            .await?;
-    id.ok_or_else(|| {
-        problem("NO_DEFAULT_PIPELINE", "there is no default pipeline; name a pipeline_id".into(), "pipelines")
-    })
-}
-
-/// A stage by id.
-pub(crate) async fn stage(tx: &mut PgConnection, id: Uuid) -> Result<StageRow, Error> {
-    let stage: Option<StageRow> =
-        sqlx::query_as("SELECT id, pipeline_id, probability, kind, retired FROM stages WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    stage.ok_or_else(|| problem("STAGE_NOT_FOUND", format!("stage {id} does not exist"), &id.to_string()))
-}
-
-/// The pipeline's first live stage of `kind` (OPEN, WON or LOST).
-pub(crate) async fn first_live_stage(
-    tx: &mut PgConnection,
-    pipeline_id: Uuid,
-    kind: &str,
-) -> Result<StageRow, Error> {
-    let stage: Option<StageRow> = sqlx::query_as(
-        "SELECT id, pipeline_id, probability, kind, retired FROM stages \
-         WHERE pipeline_id = $1 AND kind = $2 AND NOT retired ORDER BY position LIMIT 1",
-    )
-    .bind(pipeline_id)
-    .bind(kind)
-    .fetch_optional(&mut *tx)
-    .await?;
-    stage.ok_or_else(|| {
-        problem(
-            "NO_STAGE_OF_KIND",
-            format!("pipeline {pipeline_id} has no live {kind} stage"),
-            &pipeline_id.to_string(),
-        )
-    })
-}
-
-/// A live stage of `pipeline_id`: STAGE_NOT_IN_PIPELINE, STAGE_RETIRED.
-pub(crate) async fn live_stage_of(
-    tx: &mut PgConnection,
-    pipeline_id: Uuid,
-    stage_id: Uuid,
-) -> Result<StageRow, Error> {
-    let stage = stage(tx, stage_id).await?;
-    if stage.pipeline_id != pipeline_id {
-        return Err(problem(
-            "STAGE_NOT_IN_PIPELINE",
-            format!("stage {stage_id} is not a stage of pipeline {pipeline_id}"),
-            &stage_id.to_string(),
-        ));
-    }
-    if stage.retired {
-        return Err(problem("STAGE_RETIRED", format!("stage {stage_id} is retired"), &stage_id.to_string()));
-    }
-    Ok(stage)
-}
-
-/// The pipeline (default when unset) and an OPEN stage of it (its first
-/// live OPEN stage when unset).
+/// Where a new deal, or one moved to another pipeline, goes
+/// ([`pipelines::stage_for_deal`]); it must be an OPEN stage. A stage of
+/// another pipeline is a violation of `deal.stage_id`.
 pub(crate) async fn open_stage(
     tx: &mut PgConnection,
     pipeline_id: Option<PipelineId>,
     stage_id: Option<StageId>,
-) -> Result<(Uuid, StageRow), Error> {
-    let pipeline_id = match pipeline_id {
-        Some(id) => {
-            let live: Option<Uuid> =
-                sqlx::query_scalar("SELECT id FROM pipelines WHERE id = $1 AND delete_time IS NULL")
-                    .bind(id.uuid())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            live.ok_or_else(|| {
-                problem(
-                    "PIPELINE_NOT_FOUND",
-                    format!("pipeline {id} does not exist or is deleted"),
-                    &id.to_string(),
-                )
-            })?
+) -> Result<StageRef, Error> {
+    let stage = pipelines::stage_for_deal(tx, pipeline_id, stage_id).await.map_err(|err| match err {
+        Error::Invalid(mut violations) => {
+            for violation in violations.iter_mut().filter(|violation| violation.field == "stage_id") {
+                violation.field = "deal.stage_id".to_owned();
+            }
+            Error::Invalid(violations)
         }
-        None => default_pipeline(tx).await?,
-    };
-    let stage = match stage_id {
-        Some(id) => live_stage_of(tx, pipeline_id, id.uuid()).await?,
-        None => first_live_stage(tx, pipeline_id, "OPEN").await?,
-    };
-    if stage.kind != "OPEN" {
+        err => err,
+    })?;
+    if stage.kind != StageKind::Open {
         return Err(problem(
             "STAGE_NOT_OPEN",
             format!(
                 "stage {} is a {} stage; win or lose deals with WinDeal, LoseDeal or MoveDealStage",
-                stage.id, stage.kind
+                stage.stage_id,
+                stage.kind.name()
             ),
-            &stage.id.to_string(),
+            &stage.stage_id.to_string(),
         ));
     }
-    Ok((pipeline_id, stage))
+    Ok(stage)
 }
 
 /// Lines with product defaults applied and amounts computed, all in
@@ -263,10 +182,10 @@ pub(crate) async fn apply(
         if !open {
             return Err(closed());
         }
-        let (pipeline_id, stage) = open_stage(tx, input.pipeline_id, input.stage_id).await?;
-        deal.pipeline_id = pipeline_id;
-        deal.stage_id = stage.id;
-        deal.stage_probability = stage.probability;
+        let stage = open_stage(tx, input.pipeline_id, input.stage_id).await?;
+        deal.pipeline_id = stage.pipeline_id.uuid();
+        deal.stage_id = stage.stage_id.uuid();
+        deal.stage_probability = stage.probability as i16;
     }
     if input.sets(DealField::ForecastCategory) {
         if !open {

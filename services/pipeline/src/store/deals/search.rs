@@ -15,7 +15,7 @@ use tonic::Code;
 use uuid::Uuid;
 
 use super::{COLUMNS, DEALS_WITH_STAGE, DealRow, with_lines};
-use crate::convert_deals::deal_to_proto;
+use crate::convert::deals::deal_to_proto;
 use crate::domain::search::SearchQuery;
 use crate::error::Error;
 

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::history::duration;
 use super::{COLUMNS, DealRecord, DealRow, with_lines};
-use crate::convert_deals::deal_to_proto;
+use crate::convert::deals::deal_to_proto;
 use crate::domain::ids::PipelineId;
 use crate::error::Error;
 use crate::store::now;

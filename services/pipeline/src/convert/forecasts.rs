@@ -13,7 +13,7 @@ use crate::store::rates::RateRecord;
 
 /// The stored currency of a record (checked when written).
 pub(crate) fn currency(code: &str) -> Result<Currency, Error> {
-    crate::convert_orders::currency(code)
+    crate::convert::orders::currency(code)
 }
 
 /// The wire form of an exchange rate.

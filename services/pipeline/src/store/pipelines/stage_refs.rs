@@ -1,0 +1,154 @@
+//! Where a deal goes: the lookups the deals store makes inside its own
+//! transaction, share-locking what it finds.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+
+use super::{STAGE_COLUMNS, StageRow, not_found};
+use crate::domain::ids::{PipelineId, StageId};
+use crate::domain::pipeline::StageKind;
+use crate::error::{Error, resource::PIPELINE};
+use crate::store::deleted;
+
+/// Where a deal goes: a pipeline's stage with what deals need of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageRef {
+    /// The pipeline.
+    pub pipeline_id: PipelineId,
+    /// The stage.
+    pub stage_id: StageId,
+    /// What reaching it means.
+    pub kind: StageKind,
+    /// Its default probability, 0-100.
+    pub probability: i32,
+    /// Whether it is retired (only ever true from [`stage_of`]).
+    pub retired: bool,
+    /// Its position in the pipeline.
+    pub position: i32,
+}
+
+/// The live pipeline `pipeline` (or the default one), share-locked.
+async fn live_pipeline(conn: &mut PgConnection, pipeline: Option<PipelineId>) -> Result<PipelineId, Error> {
+    let row: Option<(uuid::Uuid, Option<DateTime<Utc>>)> =
+        match pipeline {
+            Some(id) => {
+                sqlx::query_as("SELECT id, delete_time FROM pipelines WHERE id = $1 FOR SHARE")
+                    .bind(id.uuid())
+                    .fetch_optional(&mut *conn)
+                    .await?
+            }
+            None => sqlx::query_as(
+                "SELECT id, delete_time FROM pipelines WHERE is_default AND delete_time IS NULL FOR SHARE",
+            )
+            .fetch_optional(&mut *conn)
+            .await?,
+        };
+    match row {
+        Some((id, None)) => Ok(id.into()),
+        Some((id, Some(_))) => Err(deleted(PIPELINE, &id.to_string())),
+        None => match pipeline {
+            Some(id) => Err(not_found(id)),
+            None => Err(Error::precondition(
+                "NO_DEFAULT_PIPELINE",
+                "there is no default pipeline; name a pipeline_id",
+                "DEFAULT_PIPELINE",
+                "pipelines",
+            )),
+        },
+    }
+}
+
+/// The stage `stage` wherever it is, share-locked, retired or not.
+/// NOT_FOUND (reason STAGE_NOT_FOUND) when unknown.
+pub async fn stage_of(conn: &mut PgConnection, stage: StageId) -> Result<StageRef, Error> {
+    let sql = format!("SELECT {STAGE_COLUMNS} FROM stages WHERE id = $1 FOR SHARE");
+    let row: Option<StageRow> = sqlx::query_as(&sql).bind(stage.uuid()).fetch_optional(&mut *conn).await?;
+    let row = row.ok_or_else(|| stage_not_found(stage))?;
+    Ok(stage_ref(&row))
+}
+
+fn stage_not_found(stage: StageId) -> Error {
+    Error::not_found("STAGE_NOT_FOUND", crate::error::resource::STAGE, stage)
+}
+
+fn stage_ref(row: &StageRow) -> StageRef {
+    StageRef {
+        pipeline_id: row.pipeline_id.into(),
+        stage_id: row.id.into(),
+        kind: StageKind::from_name(&row.kind),
+        probability: row.probability,
+        retired: row.retired,
+        position: row.position,
+    }
+}
+
+/// Resolves where a new or moved deal goes, inside the caller's
+/// transaction (share-locking the pipeline and stage until it commits):
+///
+/// - neither set: the default pipeline's first live OPEN stage;
+/// - only `pipeline`: that pipeline's first live OPEN stage;
+/// - only `stage`: that stage, in its own pipeline;
+/// - both: the stage, which must be in the pipeline.
+///
+/// Errors: NOT_FOUND (PIPELINE_NOT_FOUND, STAGE_NOT_FOUND);
+/// FAILED_PRECONDITION NO_DEFAULT_PIPELINE when neither is set and there
+/// is no default, PIPELINE_DELETED for a deleted pipeline and
+/// STAGE_RETIRED for a retired stage; INVALID_ARGUMENT on field `stage_id`
+/// when the stage is in another pipeline (rename the field for your
+/// request, e.g. `deal.stage_id`).
+pub async fn stage_for_deal(
+    conn: &mut PgConnection,
+    pipeline: Option<PipelineId>,
+    stage: Option<StageId>,
+) -> Result<StageRef, Error> {
+    let Some(stage) = stage else {
+        let pipeline = live_pipeline(conn, pipeline).await?;
+        return first_live_stage_of_kind(conn, pipeline, StageKind::Open).await;
+    };
+    // The pipeline is share-locked before the stage, in the order pipeline
+    // writes lock them (pipeline, then its stages), so the two cannot deadlock.
+    let owner: Option<uuid::Uuid> = sqlx::query_scalar("SELECT pipeline_id FROM stages WHERE id = $1")
+        .bind(stage.uuid())
+        .fetch_optional(&mut *conn)
+        .await?;
+    let owner = PipelineId::from(owner.ok_or_else(|| stage_not_found(stage))?);
+    if pipeline.is_some_and(|pipeline| pipeline != owner) {
+        return Err(crate::domain::Violation::new("stage_id", "is a stage of another pipeline").into());
+    }
+    live_pipeline(conn, Some(owner)).await?;
+    let found = stage_of(conn, stage).await?;
+    if found.retired {
+        return Err(Error::precondition(
+            "STAGE_RETIRED",
+            format!("stage {stage} is retired; deals cannot be moved into it"),
+            "STAGE_LIVE",
+            &stage.to_string(),
+        ));
+    }
+    Ok(found)
+}
+
+/// The first (lowest position) live stage of `kind` in `pipeline`,
+/// share-locked. FAILED_PRECONDITION NO_LIVE_STAGE_OF_KIND when there is
+/// none (the stage methods keep one of each kind, so only for an unknown
+/// pipeline).
+pub async fn first_live_stage_of_kind(
+    conn: &mut PgConnection,
+    pipeline: PipelineId,
+    kind: StageKind,
+) -> Result<StageRef, Error> {
+    let sql = format!(
+        "SELECT {STAGE_COLUMNS} FROM stages WHERE pipeline_id = $1 AND kind = $2 AND NOT retired \
+         ORDER BY position LIMIT 1 FOR SHARE"
+    );
+    let row: Option<StageRow> =
+        sqlx::query_as(&sql).bind(pipeline.uuid()).bind(kind.name()).fetch_optional(&mut *conn).await?;
+    row.map(|row| stage_ref(&row)).ok_or_else(|| {
+        Error::precondition(
+            "NO_LIVE_STAGE_OF_KIND",
+            format!("pipeline {pipeline} has no live {} stage", kind.name()),
+            "STAGE_OF_KIND",
+            &pipeline.to_string(),
+        )
+    })
+}
