@@ -25,9 +25,16 @@ pub fn money(code: &str, minor_units: i64) -> Option<Money> {
     Some(Money { currency_code: code.into(), minor_units })
 }
 
-/// Inserts a pipeline; returns its id.
+/// Inserts a pipeline; returns its id. A default one replaces the
+/// default pipeline created at start (which is soft-deleted, freeing its name).
 pub async fn pipeline(pool: &PgPool, name: &str, is_default: bool) -> uuid::Uuid {
     let id = uuid::Uuid::now_v7();
+    if is_default {
+        sqlx::query("UPDATE pipelines SET is_default = false, delete_time = now() WHERE is_default")
+            .execute(pool)
+            .await
+            .unwrap();
+    }
     sqlx::query("INSERT INTO pipelines (id, name, is_default, create_time, update_time) VALUES ($1, $2, $3, now(), now())")
         .bind(id)
         .bind(name)
