@@ -67,7 +67,7 @@ async fn stages_are_added_updated_reordered_retired_and_brought_back() {
     let updated = clients
         .pipelines
         .update_stage(update(
-            Stage { name: "Qualified".into(), probability: 30, kind: 2, ..lead.clone() },
+            Stage { name: "Qualified".into(), probability: Some(30), kind: 2, ..lead.clone() },
             &["name", "probability"],
         ))
         .await
@@ -75,18 +75,18 @@ async fn stages_are_added_updated_reordered_retired_and_brought_back() {
         .into_inner();
     assert_eq!(
         (updated.stages[1].name.as_str(), updated.stages[1].probability, updated.stages[1].kind()),
-        ("Qualified", 30, StageKind::Open)
+        ("Qualified", Some(30), StageKind::Open)
     );
     let err = clients
         .pipelines
-        .update_stage(update(Stage { probability: 101, ..lead.clone() }, &["probability", "kind"]))
+        .update_stage(update(Stage { probability: Some(101), ..lead.clone() }, &["probability", "kind"]))
         .await
         .unwrap_err();
     assert_eq!(violated_fields(&err), ["update_mask"]);
     let err = clients
         .pipelines
         .update_stage(update(
-            Stage { probability: 101, rotting_days: -1, ..lead.clone() },
+            Stage { probability: Some(101), rotting_days: -1, ..lead.clone() },
             &["probability", "rotting_days"],
         ))
         .await

@@ -22,9 +22,9 @@ async fn default_pipeline_and_lost_reasons_exist_from_the_first_start() {
     let pipelines = list(&mut clients, false).await;
     assert_eq!(pipelines.len(), 1);
     let sales = &pipelines[0];
-    assert_eq!((sales.name.as_str(), sales.is_default, sales.rotting_days), ("Sales", true, 30));
+    assert_eq!((sales.name.as_str(), sales.is_default, sales.rotting_days), ("Sales", true, Some(30)));
     let stages: Vec<(&str, StageKind, i32, i32)> =
-        sales.stages.iter().map(|s| (s.name.as_str(), s.kind(), s.probability, s.position)).collect();
+        sales.stages.iter().map(|s| (s.name.as_str(), s.kind(), s.probability.unwrap_or(-1), s.position)).collect();
     assert_eq!(
         stages,
         [
@@ -84,7 +84,7 @@ async fn create_validates_every_field_and_changes_nothing() {
     let mut clients = app.clients();
     let bad = Pipeline {
         name: " ".into(),
-        rotting_days: -2,
+        rotting_days: Some(-2),
         stages: vec![stage("Lead", StageKind::Open, 120), stage("lead", StageKind::Won, 0)],
         ..Default::default()
     };
@@ -116,8 +116,9 @@ async fn create_fills_defaults_replays_request_ids_and_refuses_taken_names() {
     let request =
         CreatePipelineRequest { pipeline: Some(three_stages("Renewals")), request_id: "req-1".into() };
     let created = clients.pipelines.create_pipeline(request.clone()).await.unwrap().into_inner();
-    assert_eq!((created.rotting_days, created.is_default, created.etag.is_empty()), (30, false, false));
-    let probabilities: Vec<(i32, i32)> = created.stages.iter().map(|s| (s.probability, s.position)).collect();
+    assert_eq!((created.rotting_days, created.is_default, created.etag.is_empty()), (Some(30), false, false));
+    let probabilities: Vec<(i32, i32)> =
+        created.stages.iter().map(|s| (s.probability.unwrap_or(-1), s.position)).collect();
     assert_eq!(probabilities, [(20, 0), (100, 1), (0, 2)]);
     let replayed = clients.pipelines.create_pipeline(request).await.unwrap().into_inner();
     assert_eq!(replayed, created);
@@ -187,13 +188,13 @@ async fn update_moves_the_default_checks_etags_and_refuses_clearing_it() {
     let renamed = clients
         .pipelines
         .update_pipeline(update(
-            Pipeline { name: "Channel".into(), rotting_days: 7, ..other.clone() },
+            Pipeline { name: "Channel".into(), rotting_days: Some(7), ..other.clone() },
             &["name", "rotting_days"],
         ))
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((renamed.name.as_str(), renamed.rotting_days), ("Channel", 7));
+    assert_eq!((renamed.name.as_str(), renamed.rotting_days), ("Channel", Some(7)));
     assert_ne!(renamed.etag, other.etag);
     let err = clients
         .pipelines
@@ -204,7 +205,7 @@ async fn update_moves_the_default_checks_etags_and_refuses_clearing_it() {
     let err = clients
         .pipelines
         .update_pipeline(update(
-            Pipeline { is_default: false, rotting_days: -1, ..sales.clone() },
+            Pipeline { is_default: false, rotting_days: Some(-1), ..sales.clone() },
             &["is_default", "rotting_days", "stages"],
         ))
         .await
@@ -213,7 +214,7 @@ async fn update_moves_the_default_checks_etags_and_refuses_clearing_it() {
     let err = clients
         .pipelines
         .update_pipeline(update(
-            Pipeline { is_default: false, rotting_days: -1, ..sales.clone() },
+            Pipeline { is_default: false, rotting_days: Some(-1), ..sales.clone() },
             &["is_default", "rotting_days"],
         ))
         .await

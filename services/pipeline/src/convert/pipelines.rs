@@ -14,7 +14,7 @@ pub fn pipeline_to_proto(record: &PipelineRecord) -> Pipeline {
         name: record.name.clone(),
         stages: record.stages.iter().map(stage_to_proto).collect(),
         is_default: record.is_default,
-        rotting_days: record.rotting_days,
+        rotting_days: Some(record.rotting_days),
         create_time: Some(timestamp(record.create_time)),
         update_time: Some(timestamp(record.update_time)),
         delete_time: record.delete_time.map(timestamp),
@@ -26,7 +26,7 @@ fn stage_to_proto(record: &StageRecord) -> Stage {
     Stage {
         id: record.id.to_string(),
         name: record.name.clone(),
-        probability: record.probability,
+        probability: Some(record.probability),
         kind: record.kind.to_proto().into(),
         position: record.position,
         retired: record.retired,

@@ -60,7 +60,7 @@ impl StageKind {
         }
     }
 
-    /// The default probability of a stage of this kind when none is given.
+    /// The default probability of a WON or LOST stage given none.
     fn default_probability(self) -> i32 {
         match self {
             StageKind::Won => 100,
@@ -99,19 +99,23 @@ pub fn rotting_days(field: &str, raw: i32) -> Result<i32, Violation> {
 
 impl StageDraft {
     /// Parses a new stage; `prefix` is its path (e.g. `pipeline.stages[2]`).
-    /// A WON stage sent with probability 0 (proto3's unset) gets 100.
+    /// Without a probability a WON stage gets 100 and a LOST stage 0; an
+    /// OPEN stage needs one.
     pub fn parse(prefix: &str, input: &proto::Stage) -> Result<StageDraft, Vec<Violation>> {
         let mut violations = Vec::new();
         let name = stage_name(&format!("{prefix}.name"), &input.name).map_err(|v| violations.push(v)).ok();
         let kind =
             StageKind::parse(&format!("{prefix}.kind"), input.kind).map_err(|v| violations.push(v)).ok();
-        let raw_probability = match kind {
-            Some(kind) if input.probability == 0 => kind.default_probability(),
-            _ => input.probability,
+        let field = format!("{prefix}.probability");
+        let probability = match (kind, input.probability) {
+            (_, Some(raw)) => probability(&field, raw).map_err(|v| violations.push(v)).ok(),
+            (Some(StageKind::Open), None) => {
+                violations.push(Violation::new(field, "is required for an OPEN stage (0-100)"));
+                None
+            }
+            (Some(kind), None) => Some(kind.default_probability()),
+            (None, None) => None,
         };
-        let probability = probability(&format!("{prefix}.probability"), raw_probability)
-            .map_err(|v| violations.push(v))
-            .ok();
         let rotting = rotting_days(&format!("{prefix}.rotting_days"), input.rotting_days)
             .map_err(|v| violations.push(v))
             .ok();
@@ -123,6 +127,9 @@ impl StageDraft {
         }
     }
 }
+
+/// The rotting period of a pipeline created without one.
+pub const DEFAULT_ROTTING_DAYS: i32 = 30;
 
 /// A validated new pipeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,11 +151,11 @@ pub fn pipeline_name(field: &str, raw: &str) -> Result<String, Violation> {
 
 impl PipelineDraft {
     /// Parses a CreatePipeline input, reporting every violation at once.
-    /// `rotting_days` 0 (unset) gets the default of 30.
+    /// `rotting_days` unset gets the default of 30.
     pub fn parse(input: &proto::Pipeline) -> Result<PipelineDraft, Vec<Violation>> {
         let mut violations = Vec::new();
         let name = pipeline_name("pipeline.name", &input.name).map_err(|v| violations.push(v)).ok();
-        let raw_rotting = if input.rotting_days == 0 { 30 } else { input.rotting_days };
+        let raw_rotting = input.rotting_days.unwrap_or(DEFAULT_ROTTING_DAYS);
         let rotting = rotting_days("pipeline.rotting_days", raw_rotting).map_err(|v| violations.push(v)).ok();
         let mut stages = Vec::new();
         for (index, stage) in input.stages.iter().enumerate() {
@@ -248,7 +255,7 @@ impl PipelinePatch {
                 )),
                 "is_default" => patch.make_default = true,
                 _ => {
-                    patch.rotting_days = rotting_days("pipeline.rotting_days", input.rotting_days)
+                    patch.rotting_days = rotting_days("pipeline.rotting_days", input.rotting_days.unwrap_or(0))
                         .map_err(|v| violations.push(v))
                         .ok()
                 }
@@ -281,7 +288,10 @@ impl StagePatch {
                     patch.name = stage_name("stage.name", &input.name).map_err(|v| violations.push(v)).ok()
                 }
                 "probability" => {
-                    patch.probability = probability("stage.probability", input.probability)
+                    patch.probability = match input.probability {
+                        Some(raw) => probability("stage.probability", raw),
+                        None => Err(Violation::new("stage.probability", "is required when named in the mask")),
+                    }
                         .map_err(|v| violations.push(v))
                         .ok()
                 }
@@ -320,20 +330,25 @@ mod tests {
     use super::*;
 
     fn stage(name: &str, kind: proto::StageKind, probability: i32) -> proto::Stage {
-        proto::Stage { name: name.into(), kind: kind.into(), probability, ..Default::default() }
+        proto::Stage { name: name.into(), kind: kind.into(), probability: Some(probability), ..Default::default() }
     }
 
     #[test]
-    fn won_stage_defaults_to_certain() {
-        let draft = StageDraft::parse("s", &stage("Won", proto::StageKind::Won, 0)).unwrap();
-        assert_eq!(draft.probability, 100);
+    fn closing_stages_default_their_probability_and_open_ones_need_one() {
+        let unset = |kind: proto::StageKind| proto::Stage { probability: None, ..stage("S", kind, 0) };
+        assert_eq!(StageDraft::parse("s", &unset(proto::StageKind::Won)).unwrap().probability, 100);
+        assert_eq!(StageDraft::parse("s", &unset(proto::StageKind::Lost)).unwrap().probability, 0);
+        // Set explicitly, even 0 is kept (proto3 `optional` tells unset from 0).
+        assert_eq!(StageDraft::parse("s", &stage("Won", proto::StageKind::Won, 0)).unwrap().probability, 0);
+        let refused = StageDraft::parse("s", &unset(proto::StageKind::Open)).unwrap_err();
+        assert_eq!(refused.iter().map(|v| v.field.as_str()).collect::<Vec<_>>(), ["s.probability"]);
     }
 
     #[test]
     fn pipeline_reports_every_violation() {
         let input = proto::Pipeline {
             name: " ".into(),
-            rotting_days: -1,
+            rotting_days: Some(-1),
             stages: vec![
                 stage("A", proto::StageKind::Open, 101),
                 stage("", proto::StageKind::Unspecified, 0),
