@@ -153,7 +153,7 @@ async fn the_view_has_open_deals_and_unpaid_invoices_with_the_standing() {
         let deal = Deal {
             title: title.into(),
             currency_code: "EUR".into(),
-            amount: eur(100_00),
+            amount: eur(10_000),
             company_id: company_id.into(),
             contacts: contact_ids
                 .iter()
@@ -186,7 +186,7 @@ async fn the_view_has_open_deals_and_unpaid_invoices_with_the_standing() {
         .record_invoice(RecordInvoiceRequest {
             order_id: won.order_id.clone(),
             number: "INV-1".into(),
-            amount: eur(120_00),
+            amount: eur(12_000),
             issue_date: date(2026, 1, 1),
             due_date: date(2026, 1, 31),
         })
@@ -195,7 +195,7 @@ async fn the_view_has_open_deals_and_unpaid_invoices_with_the_standing() {
         .into_inner();
     erp.record_payment(RecordPaymentRequest {
         invoice_id: invoice.id.clone(),
-        amount: eur(20_00),
+        amount: eur(2_000),
         payment_date: date(2026, 2, 1),
         external_ref: "PAY-1".into(),
     })
@@ -214,10 +214,10 @@ async fn the_view_has_open_deals_and_unpaid_invoices_with_the_standing() {
     assert_eq!(unpaid.status.unwrap().code, 0);
     assert_eq!(unpaid.invoices.len(), 1);
     assert_eq!(unpaid.invoices[0].number, "INV-1");
-    assert_eq!(unpaid.invoices[0].outstanding_amount, eur(100_00));
+    assert_eq!(unpaid.invoices[0].outstanding_amount, eur(10_000));
     let standing = unpaid.standing.unwrap();
     assert_eq!(standing.overdue_invoice_count, 1);
-    assert_eq!(standing.overdue, vec![eur(100_00).unwrap()]);
+    assert_eq!(standing.overdue, vec![eur(10_000).unwrap()]);
     assert_eq!(standing.oldest_overdue_invoice_id, invoice.id);
 
     // A contact without a company: its committee deals, and no invoices to owe.

@@ -23,8 +23,11 @@ async fn default_pipeline_and_lost_reasons_exist_from_the_first_start() {
     assert_eq!(pipelines.len(), 1);
     let sales = &pipelines[0];
     assert_eq!((sales.name.as_str(), sales.is_default, sales.rotting_days), ("Sales", true, Some(30)));
-    let stages: Vec<(&str, StageKind, i32, i32)> =
-        sales.stages.iter().map(|s| (s.name.as_str(), s.kind(), s.probability.unwrap_or(-1), s.position)).collect();
+    let stages: Vec<(&str, StageKind, i32, i32)> = sales
+        .stages
+        .iter()
+        .map(|s| (s.name.as_str(), s.kind(), s.probability.unwrap_or(-1), s.position))
+        .collect();
     assert_eq!(
         stages,
         [

@@ -255,9 +255,10 @@ impl PipelinePatch {
                 )),
                 "is_default" => patch.make_default = true,
                 _ => {
-                    patch.rotting_days = rotting_days("pipeline.rotting_days", input.rotting_days.unwrap_or(0))
-                        .map_err(|v| violations.push(v))
-                        .ok()
+                    patch.rotting_days =
+                        rotting_days("pipeline.rotting_days", input.rotting_days.unwrap_or(0))
+                            .map_err(|v| violations.push(v))
+                            .ok()
                 }
             }
         }
@@ -290,10 +291,12 @@ impl StagePatch {
                 "probability" => {
                     patch.probability = match input.probability {
                         Some(raw) => probability("stage.probability", raw),
-                        None => Err(Violation::new("stage.probability", "is required when named in the mask")),
+                        None => {
+                            Err(Violation::new("stage.probability", "is required when named in the mask"))
+                        }
                     }
-                        .map_err(|v| violations.push(v))
-                        .ok()
+                    .map_err(|v| violations.push(v))
+                    .ok()
                 }
                 _ => {
                     patch.rotting_days = rotting_days("stage.rotting_days", input.rotting_days)
@@ -330,7 +333,12 @@ mod tests {
     use super::*;
 
     fn stage(name: &str, kind: proto::StageKind, probability: i32) -> proto::Stage {
-        proto::Stage { name: name.into(), kind: kind.into(), probability: Some(probability), ..Default::default() }
+        proto::Stage {
+            name: name.into(),
+            kind: kind.into(),
+            probability: Some(probability),
+            ..Default::default()
+        }
     }
 
     #[test]
