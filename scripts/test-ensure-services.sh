@@ -39,8 +39,11 @@ free_port() {
 	while port_in_use "$p"; do p=$((p + 1)); done
 	printf '%s\n' "$p"
 }
-PG_PORT=$(free_port 55532)
-REDIS_PORT=$(free_port 56479)
+# Below the kernel's ephemeral range (32768-60999 by default): a port in it
+# can be held by any outgoing connection's local end, which makes the
+# server's bind fail even though nothing listens there.
+PG_PORT=$(free_port 25532)
+REDIS_PORT=$(free_port 26479)
 UNREACHABLE_DB=postgres://postgres@127.0.0.1:1/postgres
 UNREACHABLE_REDIS=redis://127.0.0.1:1
 
