@@ -276,9 +276,9 @@ pub async fn standing<'c>(
     .fetch_all(&mut *conn)
     .await?;
     let oldest: Option<(uuid::Uuid, NaiveDate, i32)> = totals.first().and_then(|t| match t {
-        CurrencyTotals { oldest_id: Some(id), oldest_due_date: Some(due), oldest_days: Some(days), .. } => {
-            Some((*id, *due, *days))
-        }
+        CurrencyTotals {
+            oldest_id: Some(id), oldest_due_date: Some(due), oldest_days: Some(days), ..
+        } => Some((*id, *due, *days)),
         _ => None,
     });
     let count = |n: i64| i32::try_from(n).unwrap_or(i32::MAX);
