@@ -243,6 +243,9 @@ struct CurrencyTotals {
     overdue: i64,
     unpaid_count: i64,
     overdue_count: i64,
+    oldest_id: Option<uuid::Uuid>,
+    oldest_due_date: Option<NaiveDate>,
+    oldest_days: Option<i32>,
 }
 
 /// A company's standing: outstanding and overdue amounts per currency,
@@ -255,23 +258,29 @@ pub async fn standing<'c>(
     credit_hold_days: u32,
 ) -> Result<AccountStanding, Error> {
     let mut conn = db.acquire().await?;
+    // One round trip: the totals per currency, each row carrying the oldest
+    // overdue invoice (there is none without an unpaid invoice).
     let totals: Vec<CurrencyTotals> = sqlx::query_as(&format!(
-        "SELECT currency_code, sum(amount_minor - paid_minor)::bigint AS outstanding, \
-           coalesce(sum(amount_minor - paid_minor) FILTER (WHERE effective = 'OVERDUE'), 0)::bigint AS overdue, \
-           count(*) AS unpaid_count, count(*) FILTER (WHERE effective = 'OVERDUE') AS overdue_count \
-         FROM (SELECT *, {STATUS} AS effective FROM invoices WHERE company_id = $1 AND status <> 'PAID') unpaid \
-         GROUP BY currency_code ORDER BY currency_code"
+        "WITH unpaid AS MATERIALIZED (SELECT id, currency_code, amount_minor, paid_minor, due_date, \
+             {STATUS} AS effective FROM invoices WHERE company_id = $1 AND status <> 'PAID'), \
+           oldest AS (SELECT id, due_date, current_date - due_date AS days FROM unpaid \
+             WHERE effective = 'OVERDUE' ORDER BY due_date, id LIMIT 1), \
+           totals AS (SELECT currency_code, sum(amount_minor - paid_minor)::bigint AS outstanding, \
+             coalesce(sum(amount_minor - paid_minor) FILTER (WHERE effective = 'OVERDUE'), 0)::bigint AS overdue, \
+             count(*) AS unpaid_count, count(*) FILTER (WHERE effective = 'OVERDUE') AS overdue_count \
+             FROM unpaid GROUP BY currency_code) \
+         SELECT t.*, o.id AS oldest_id, o.due_date AS oldest_due_date, o.days AS oldest_days \
+         FROM totals t LEFT JOIN oldest o ON true ORDER BY t.currency_code"
     ))
     .bind(company_id.uuid())
     .fetch_all(&mut *conn)
     .await?;
-    let oldest: Option<(uuid::Uuid, NaiveDate, i32)> = sqlx::query_as(&format!(
-        "SELECT id, due_date, current_date - due_date FROM invoices \
-         WHERE company_id = $1 AND status <> 'PAID' AND {STATUS} = 'OVERDUE' ORDER BY due_date, id LIMIT 1"
-    ))
-    .bind(company_id.uuid())
-    .fetch_optional(&mut *conn)
-    .await?;
+    let oldest: Option<(uuid::Uuid, NaiveDate, i32)> = totals.first().and_then(|t| match t {
+        CurrencyTotals {
+            oldest_id: Some(id), oldest_due_date: Some(due), oldest_days: Some(days), ..
+        } => Some((*id, *due, *days)),
+        _ => None,
+    });
     let count = |n: i64| i32::try_from(n).unwrap_or(i32::MAX);
     let money = |code: &str, minor_units| rapport_proto::common::v1::Money {
         currency_code: code.to_owned(),

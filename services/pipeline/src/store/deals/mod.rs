@@ -98,15 +98,14 @@ pub(crate) const COLUMNS: &str = "id, title, pipeline_id, stage_id, currency_cod
     lost_reason_detail, close_time, reopen_stage_id, stage_enter_time, last_activity_time, order_id, \
     create_time, update_time, delete_time, version";
 
-const LINE_COLUMNS: &str = "id, deal_id, product_id, description, quantity::text AS quantity, unit_price_minor, \
-    discount_percent::text AS discount_percent, amount_minor";
-
 /// The lines of `deal_ids`, in order.
 pub(crate) async fn lines_of(tx: &mut PgConnection, deal_ids: &[Uuid]) -> Result<Vec<LineRow>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {LINE_COLUMNS} FROM deal_line_items WHERE deal_id = ANY($1) ORDER BY deal_id, position"
+    const SQL: &str = concat!(
+        "SELECT id, deal_id, product_id, description, quantity::text AS quantity, unit_price_minor, ",
+        "discount_percent::text AS discount_percent, amount_minor ",
+        "FROM deal_line_items WHERE deal_id = ANY($1) ORDER BY deal_id, position"
     );
-    sqlx::query_as(&sql).bind(deal_ids).fetch_all(&mut *tx).await
+    sqlx::query_as(SQL).bind(deal_ids).fetch_all(&mut *tx).await
 }
 
 /// Attaches their lines to `rows`.
@@ -140,18 +139,25 @@ pub(crate) fn not_found(id: Uuid) -> Error {
     Error::not_found("DEAL_NOT_FOUND", DEAL, id)
 }
 
-/// Locks a deal for a write and returns it. The lock is taken on the deal
-/// alone: with the stage joined, a row whose stage a concurrent move
-/// changed would fail the re-checked join and vanish (NOT_FOUND instead
-/// of the etag mismatch).
+/// The columns of [`DealRow`] over `deals d`, the stage probability by a
+/// subquery (not a join: see [`lock`]).
+const LOCK_DEAL: &str = "SELECT d.id, d.title, d.pipeline_id, d.stage_id, d.currency_code, d.amount_minor, \
+    d.amount_derived, d.expected_close_date, d.probability_override, \
+    (SELECT s.probability FROM stages s WHERE s.id = d.stage_id) AS stage_probability, d.forecast_category, \
+    d.owner_id, d.team_member_ids, d.company_id, d.contact_ids, d.contact_roles, d.lead_source, \
+    d.source_campaign_id, d.next_step, d.status, d.lost_reason_id, d.lost_reason_detail, d.close_time, \
+    d.reopen_stage_id, d.stage_enter_time, d.last_activity_time, d.order_id, d.create_time, d.update_time, \
+    d.delete_time, d.version \
+    FROM deals d WHERE d.id = $1 FOR UPDATE";
+
+/// Locks a deal for a write and returns it, in one statement. The lock is
+/// taken on the deal alone and the stage probability read by a subquery
+/// of the (re-checked) locked row: with the stage joined, a row whose
+/// stage a concurrent move changed would fail the re-checked join and
+/// vanish (NOT_FOUND instead of the etag mismatch). The lines are read
+/// after the lock is held, so they are current.
 pub(crate) async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<DealRecord, Error> {
-    let locked: Option<Uuid> = sqlx::query_scalar("SELECT id FROM deals WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    locked.ok_or_else(|| not_found(id))?;
-    let sql = format!("SELECT {COLUMNS} FROM {DEALS_WITH_STAGE} WHERE id = $1");
-    let row: Option<DealRow> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *tx).await?;
+    let row: Option<DealRow> = sqlx::query_as(LOCK_DEAL).bind(id).fetch_optional(&mut *tx).await?;
     let row = row.ok_or_else(|| not_found(id))?;
     with_lines(tx, vec![row]).await?.pop().ok_or_else(|| not_found(id))
 }
@@ -171,48 +177,77 @@ pub(crate) async fn lock_live(tx: &mut PgConnection, id: Uuid, etag: &str) -> Re
     Ok(record)
 }
 
-/// Writes every changeable column of `deal` (and bumps the version).
-pub(crate) async fn write_row(tx: &mut PgConnection, deal: &DealRow) -> Result<(), sqlx::Error> {
-    sqlx::query(
+/// The UPDATE of every changeable column of a deal.
+macro_rules! update_deal {
+    () => {
         "UPDATE deals SET title = $2, pipeline_id = $3, stage_id = $4, currency_code = $5, amount_minor = $6, \
            amount_derived = $7, expected_close_date = $8, probability_override = $9, forecast_category = $10, \
            owner_id = $11, team_member_ids = $12, company_id = $13, contact_ids = $14, contact_roles = $15, \
            lead_source = $16, source_campaign_id = $17, next_step = $18, status = $19, lost_reason_id = $20, \
            lost_reason_detail = $21, close_time = $22, reopen_stage_id = $23, stage_enter_time = $24, \
            last_activity_time = $25, order_id = $26, update_time = $27, delete_time = $28, version = $29 \
-         WHERE id = $1",
-    )
-    .bind(deal.id)
-    .bind(&deal.title)
-    .bind(deal.pipeline_id)
-    .bind(deal.stage_id)
-    .bind(&deal.currency_code)
-    .bind(deal.amount_minor)
-    .bind(deal.amount_derived)
-    .bind(deal.expected_close_date)
-    .bind(deal.probability_override)
-    .bind(&deal.forecast_category)
-    .bind(&deal.owner_id)
-    .bind(&deal.team_member_ids)
-    .bind(deal.company_id)
-    .bind(&deal.contact_ids)
-    .bind(&deal.contact_roles)
-    .bind(&deal.lead_source)
-    .bind(&deal.source_campaign_id)
-    .bind(&deal.next_step)
-    .bind(&deal.status)
-    .bind(deal.lost_reason_id)
-    .bind(&deal.lost_reason_detail)
-    .bind(deal.close_time)
-    .bind(deal.reopen_stage_id)
-    .bind(deal.stage_enter_time)
-    .bind(deal.last_activity_time)
-    .bind(deal.order_id)
-    .bind(deal.update_time)
-    .bind(deal.delete_time)
-    .bind(deal.version)
-    .execute(&mut *tx)
-    .await?;
+         WHERE id = $1"
+    };
+}
+
+/// Binds the columns of `deal` as $1 to $29 of [`update_deal`].
+fn bind_row<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    deal: &'q DealRow,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    query
+        .bind(deal.id)
+        .bind(&deal.title)
+        .bind(deal.pipeline_id)
+        .bind(deal.stage_id)
+        .bind(&deal.currency_code)
+        .bind(deal.amount_minor)
+        .bind(deal.amount_derived)
+        .bind(deal.expected_close_date)
+        .bind(deal.probability_override)
+        .bind(&deal.forecast_category)
+        .bind(&deal.owner_id)
+        .bind(&deal.team_member_ids)
+        .bind(deal.company_id)
+        .bind(&deal.contact_ids)
+        .bind(&deal.contact_roles)
+        .bind(&deal.lead_source)
+        .bind(&deal.source_campaign_id)
+        .bind(&deal.next_step)
+        .bind(&deal.status)
+        .bind(deal.lost_reason_id)
+        .bind(&deal.lost_reason_detail)
+        .bind(deal.close_time)
+        .bind(deal.reopen_stage_id)
+        .bind(deal.stage_enter_time)
+        .bind(deal.last_activity_time)
+        .bind(deal.order_id)
+        .bind(deal.update_time)
+        .bind(deal.delete_time)
+        .bind(deal.version)
+}
+
+/// Writes every changeable column of `deal` (and bumps the version).
+pub(crate) async fn write_row(tx: &mut PgConnection, deal: &DealRow) -> Result<(), sqlx::Error> {
+    bind_row(sqlx::query(update_deal!()), deal).execute(&mut *tx).await?;
+    Ok(())
+}
+
+/// [`write_row`] and [`enter_stage`] (into `deal.stage_id` at
+/// `deal.stage_enter_time`) in one statement.
+pub(crate) async fn write_row_entering(
+    tx: &mut PgConnection,
+    deal: &DealRow,
+    actor: &str,
+) -> Result<(), sqlx::Error> {
+    const SQL: &str = concat!(
+        "WITH closed AS (UPDATE deal_stage_history SET leave_time = $24 ",
+        "WHERE deal_id = $1 AND leave_time IS NULL), ",
+        "opened AS (INSERT INTO deal_stage_history (deal_id, stage_id, enter_time, actor) ",
+        "VALUES ($1, $4, $24, $30)) ",
+        update_deal!()
+    );
+    bind_row(sqlx::query(SQL), deal).bind(actor).execute(&mut *tx).await?;
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use rapport_proto::pipeline::v1::Deal;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{DealRecord, enter_stage, lock_live, log, write_row};
+use super::{DealRecord, lock_live, log, write_row_entering};
 use crate::domain::ids::PipelineId;
 use crate::domain::pipeline::StageKind;
 use crate::error::Error;
@@ -106,8 +106,7 @@ pub async fn apply(
     deal.last_activity_time = now;
     deal.update_time = now;
     deal.version += 1;
-    enter_stage(&mut tx, deal.id, deal.stage_id, now, write.actor).await?;
-    write_row(&mut tx, &record.deal).await?;
+    write_row_entering(&mut tx, &record.deal, write.actor).await?;
     let deal = log(&mut tx, &record, ChangeKind::Updated, write.actor, paths).await?;
     tx.commit().await?;
     Ok(deal)

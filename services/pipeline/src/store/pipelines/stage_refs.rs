@@ -27,6 +27,14 @@ pub struct StageRef {
     pub position: i32,
 }
 
+/// A stage with its pipeline's delete time.
+#[derive(sqlx::FromRow)]
+struct StageWithPipeline {
+    #[sqlx(flatten)]
+    stage: StageRow,
+    pipeline_delete_time: Option<DateTime<Utc>>,
+}
+
 /// The live pipeline `pipeline` (or the default one), share-locked.
 async fn live_pipeline(conn: &mut PgConnection, pipeline: Option<PipelineId>) -> Result<PipelineId, Error> {
     let row: Option<(uuid::Uuid, Option<DateTime<Utc>>)> =
@@ -105,18 +113,23 @@ pub async fn stage_for_deal(
         let pipeline = live_pipeline(conn, pipeline).await?;
         return first_live_stage_of_kind(conn, pipeline, StageKind::Open).await;
     };
-    // The pipeline is share-locked before the stage, in the order pipeline
-    // writes lock them (pipeline, then its stages), so the two cannot deadlock.
-    let owner: Option<uuid::Uuid> = sqlx::query_scalar("SELECT pipeline_id FROM stages WHERE id = $1")
-        .bind(stage.uuid())
-        .fetch_optional(&mut *conn)
-        .await?;
-    let owner = PipelineId::from(owner.ok_or_else(|| stage_not_found(stage))?);
+    // One statement share-locks the pipeline, then the stage (row locks
+    // are taken in FROM order), in the order pipeline writes lock them
+    // (pipeline, then its stages), so the two cannot deadlock.
+    const SQL: &str = "SELECT s.id, s.pipeline_id, s.name, s.probability::int4 AS probability, s.kind, \
+        s.position, s.retired, s.rotting_days, p.delete_time AS pipeline_delete_time \
+        FROM pipelines p JOIN stages s ON s.pipeline_id = p.id WHERE s.id = $1 FOR SHARE";
+    let row: Option<StageWithPipeline> =
+        sqlx::query_as(SQL).bind(stage.uuid()).fetch_optional(&mut *conn).await?;
+    let row = row.ok_or_else(|| stage_not_found(stage))?;
+    let owner = PipelineId::from(row.stage.pipeline_id);
     if pipeline.is_some_and(|pipeline| pipeline != owner) {
         return Err(crate::domain::Violation::new("stage_id", "is a stage of another pipeline").into());
     }
-    live_pipeline(conn, Some(owner)).await?;
-    let found = stage_of(conn, stage).await?;
+    if row.pipeline_delete_time.is_some() {
+        return Err(deleted(PIPELINE, &owner.to_string()));
+    }
+    let found = stage_ref(&row.stage);
     if found.retired {
         return Err(Error::precondition(
             "STAGE_RETIRED",
