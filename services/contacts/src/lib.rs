@@ -124,11 +124,7 @@ impl App {
         let routes = tonic::service::Routes::new(
             ContactServiceServer::new(self.api).max_decoding_message_size(max).max_encoding_message_size(max),
         );
-        let pool = self.pool.clone();
-        let readiness: server::ReadinessCheck = Box::new(move || {
-            let pool = pool.clone();
-            Box::pin(async move { rapport_kit::db::is_ready(&pool, &MIGRATIONS).await })
-        });
+        let readiness = rapport_kit::db::readiness(&self.pool, &MIGRATIONS);
         let served = Served {
             routes,
             service_names: vec![SERVICE_NAME],
@@ -139,21 +135,14 @@ impl App {
             web: None,
         };
         tracing::info!(%addr, "contacts serving");
-        // Background work (change streams, cache subscriptions, pruning)
-        // stops as shutdown begins, so open WatchChanges streams end with
-        // UNAVAILABLE instead of holding the drain for its whole grace.
-        let background = std::sync::Arc::new(self.background);
-        let stop_background = tokio::spawn({
-            let background = background.clone();
-            let mut shutdown = shutdown.clone();
-            async move {
-                shutdown.wait().await;
-                background.fire();
-            }
-        });
-        let result = server::serve(self.listener, &self.config.server, served, shutdown).await;
-        background.fire();
-        stop_background.abort();
+        let result = server::serve_with_background(
+            self.listener,
+            &self.config.server,
+            served,
+            shutdown,
+            self.background,
+        )
+        .await;
         drop(self.background_shutdown);
         self.pool.close().await;
         result

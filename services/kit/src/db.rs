@@ -118,6 +118,15 @@ pub async fn migrate(pool: &PgPool, schema: &str, service: &Migrator) -> anyhow:
 /// Advisory lock class under which migrations run, one at a time ("migr").
 pub const MIGRATION_LOCK_CLASS: i32 = 0x6d69_6772;
 
+/// The readiness check of a service with migrations: [`is_ready`] on `pool`.
+pub fn readiness(pool: &PgPool, service: &'static Migrator) -> crate::server::ReadinessCheck {
+    let pool = pool.clone();
+    Box::new(move || {
+        let pool = pool.clone();
+        Box::pin(async move { is_ready(&pool, service).await })
+    })
+}
+
 /// True when the database answers and every migration the binary knows is
 /// applied in the service's schema (the readiness check).
 pub async fn is_ready(pool: &PgPool, service: &Migrator) -> bool {

@@ -166,6 +166,32 @@ fn into_tonic_body(
     response.map(tonic::body::Body::new)
 }
 
+/// [`serve`], stopping a service's background work (change streams,
+/// workers, feed consumers) as soon as shutdown begins, so open
+/// `WatchChanges` streams end with UNAVAILABLE instead of holding the drain
+/// for its whole grace; `background` fires again when serving ends.
+pub async fn serve_with_background(
+    listener: TcpListener,
+    config: &ServerConfig,
+    served: Served,
+    shutdown: Shutdown,
+    background: crate::shutdown::Trigger,
+) -> anyhow::Result<()> {
+    let background = std::sync::Arc::new(background);
+    let stop_background = tokio::spawn({
+        let background = background.clone();
+        let mut shutdown = shutdown.clone();
+        async move {
+            shutdown.wait().await;
+            background.fire();
+        }
+    });
+    let result = serve(listener, config, served, shutdown).await;
+    background.fire();
+    stop_background.abort();
+    result
+}
+
 /// Serves `served` on `listener` until `shutdown`, then reports NOT_SERVING,
 /// stops accepting, and lets in-flight calls finish for up to
 /// `config.shutdown_grace`. The admin endpoint, when given a listener,

@@ -165,11 +165,7 @@ impl App {
         .add_service(
             OrderServiceServer::new(self.api).max_decoding_message_size(max).max_encoding_message_size(max),
         );
-        let pool = self.pool.clone();
-        let readiness: server::ReadinessCheck = Box::new(move || {
-            let pool = pool.clone();
-            Box::pin(async move { rapport_kit::db::is_ready(&pool, &MIGRATIONS).await })
-        });
+        let readiness = rapport_kit::db::readiness(&self.pool, &MIGRATIONS);
         let served = Served {
             routes,
             service_names: SERVICE_NAMES.to_vec(),
@@ -180,21 +176,14 @@ impl App {
             web: None,
         };
         tracing::info!(%addr, "pipeline serving");
-        // Background work (change streams, workers, consumers) stops as
-        // shutdown begins, so open WatchChanges streams end with UNAVAILABLE
-        // instead of holding the drain for its whole grace.
-        let background = std::sync::Arc::new(self.background);
-        let stop_background = tokio::spawn({
-            let background = background.clone();
-            let mut shutdown = shutdown.clone();
-            async move {
-                shutdown.wait().await;
-                background.fire();
-            }
-        });
-        let result = server::serve(self.listener, &self.config.server, served, shutdown).await;
-        background.fire();
-        stop_background.abort();
+        let result = server::serve_with_background(
+            self.listener,
+            &self.config.server,
+            served,
+            shutdown,
+            self.background,
+        )
+        .await;
         // The consumer lets its lease go before the pool closes, so a
         // replica (or this service restarted) takes over at once.
         if let Some(consumer) = self.contacts_feed {
