@@ -90,20 +90,20 @@ pub async fn migrate(pool: &PgPool, schema: &str, service: &Migrator) -> anyhow:
     // starting together would otherwise race on CREATE SCHEMA IF NOT EXISTS
     // and on extensions every service creates in `public` (both fail with a
     // unique violation when two sessions create the same name at once).
-    let mut conn = pool.acquire().await.context("connecting to migrate")?;
+    // Detached from the pool: if this future is dropped half-way, the
+    // connection closes and the session lock goes with it, instead of going
+    // back to the pool still held.
+    let mut conn = pool.acquire().await.context("connecting to migrate")?.detach();
     sqlx::query("SELECT pg_advisory_lock($1, 0)")
         .bind(MIGRATION_LOCK_CLASS)
-        .execute(&mut *conn)
+        .execute(&mut conn)
         .await
         .context("waiting for other migrations")?;
     let result = async {
         let create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
-        sqlx::query(&create)
-            .execute(&mut *conn)
-            .await
-            .with_context(|| format!("creating schema {schema}"))?;
+        sqlx::query(&create).execute(&mut conn).await.with_context(|| format!("creating schema {schema}"))?;
         migrator(service)
-            .run(&mut *conn)
+            .run(&mut conn)
             .await
             .with_context(|| format!("applying migrations to schema {schema}"))?;
         anyhow::Ok(())
@@ -111,7 +111,7 @@ pub async fn migrate(pool: &PgPool, schema: &str, service: &Migrator) -> anyhow:
     .await;
     // A failed unlock (the connection broke) released the lock anyway.
     let _ =
-        sqlx::query("SELECT pg_advisory_unlock($1, 0)").bind(MIGRATION_LOCK_CLASS).execute(&mut *conn).await;
+        sqlx::query("SELECT pg_advisory_unlock($1, 0)").bind(MIGRATION_LOCK_CLASS).execute(&mut conn).await;
     result
 }
 

@@ -77,7 +77,7 @@ impl Config {
             contacts_api_key: env.optional::<String>("PIPELINE_CONTACTS_API_KEY")?.map(ApiKey),
             reporting_currency: env.or_default("PIPELINE_REPORTING_CURRENCY", "EUR".to_owned())?,
             credit_hold_days: env.or_default("PIPELINE_CREDIT_HOLD_DAYS", 30)?,
-            overdue_interval: env.duration_or("PIPELINE_OVERDUE_INTERVAL", Duration::from_secs(60))?,
+            overdue_interval: positive(env, "PIPELINE_OVERDUE_INTERVAL", Duration::from_secs(60))?,
             db: DbConfig::from_env(env, "pipeline")?,
             redis: RedisConfig::from_env(env)?,
             server: ServerConfig::from_env(env)?,
@@ -105,5 +105,34 @@ pub struct ApiKey(pub String);
 impl std::fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// A duration that must not be zero (a zero period would spin).
+fn positive(env: &Env, name: &str, default: Duration) -> Result<Duration, ConfigError> {
+    let value = env.duration_or(name, default)?;
+    if value.is_zero() {
+        Err(ConfigError { name: name.to_owned(), problem: "must be longer than 0s".to_owned() })
+    } else {
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zero_overdue_interval_is_refused_by_name() {
+        let env = Env::from_pairs([("PIPELINE_OVERDUE_INTERVAL", "0s")]);
+        assert_eq!(
+            Config::from_env(&env).map(|_| ()).map_err(|err| err.name),
+            Err("PIPELINE_OVERDUE_INTERVAL".into())
+        );
+        let env = Env::from_pairs([("PIPELINE_OVERDUE_INTERVAL", "5s")]);
+        assert_eq!(
+            Config::from_env(&env).map(|config| config.overdue_interval).ok(),
+            Some(Duration::from_secs(5))
+        );
     }
 }

@@ -86,6 +86,32 @@ async fn win_creates_one_order_and_reopen_cancels_it() {
         .await
         .unwrap_err();
     assert_eq!(reason(&status), "DEAL_CLOSED");
+    // What the order was made from stays as it was: reopen to change it.
+    for paths in [&["amount"][..], &["line_items"], &["currency_code", "amount"], &["company_id"]] {
+        let status = deals
+            .update_deal(UpdateDealRequest {
+                deal: Some(Deal { id: won.id.clone(), amount: money("EUR", 1), ..won.clone() }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+                }),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (status.code(), reason(&status)),
+            (Code::FailedPrecondition, "DEAL_CLOSED".into()),
+            "{paths:?}"
+        );
+    }
+    let renamed = deals
+        .update_deal(UpdateDealRequest {
+            deal: Some(Deal { id: won.id.clone(), next_step: "Send thanks".into(), ..won.clone() }),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["next_step".to_owned()] }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((renamed.next_step.as_str(), renamed.amount.clone()), ("Send thanks", money("EUR", 123_456)));
     let reopened = deals
         .reopen_deal(ReopenDealRequest { id: won.id.clone(), ..Default::default() })
         .await

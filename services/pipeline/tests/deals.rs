@@ -263,3 +263,43 @@ async fn sales_rep_creates_but_cannot_delete_and_lists_filter_by_contact() {
     assert_eq!(list(format!("contact_ids:\"{}\"", ada.id)).await.deals.len(), 0);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_currency_change_never_relabels_an_amount() {
+    let app = TestApp::spawn().await;
+    seed(&app).await;
+    let clients = app.clients();
+    let created =
+        create(&clients, Deal { amount: money("USD", 10_000), ..deal("Dollars", "USD") }).await.unwrap();
+    // New currency, the line items emptied, no amount: 100.00 USD must not become 100.00 EUR.
+    let status = clients
+        .deals
+        .clone()
+        .update_deal(UpdateDealRequest {
+            deal: Some(Deal { currency_code: "EUR".into(), line_items: Vec::new(), ..created.clone() }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["currency_code".into(), "line_items".into()],
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status.code(), violated_fields(&status)),
+        (Code::InvalidArgument, vec!["deal.amount".to_owned()])
+    );
+    // With the amount in the new currency it is a plain update.
+    let updated = clients
+        .deals
+        .clone()
+        .update_deal(UpdateDealRequest {
+            deal: Some(Deal { currency_code: "EUR".into(), amount: money("EUR", 9_200), ..created.clone() }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["currency_code".into(), "amount".into()],
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((updated.currency_code.as_str(), updated.amount), ("EUR", money("EUR", 9_200)));
+    app.stop().await;
+}

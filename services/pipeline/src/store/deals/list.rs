@@ -28,7 +28,8 @@ const SOURCES: &[&str] = &[
     "OTHER",
 ];
 const CLOSE_TIME: &str = "coalesce(close_time, 'epoch'::timestamptz)";
-const CLOSE_DATE: &str = "coalesce(expected_close_date::text, '')";
+// Undated deals sort after every dated one ("soonest first" lists them last).
+const CLOSE_DATE: &str = "coalesce(expected_close_date::text, '9999-12-31~')";
 
 /// Filterable deal fields (deals.proto, ListDealsRequest.filter).
 pub const FILTERS: &[Field] = &[

@@ -178,19 +178,26 @@ pub(crate) async fn apply(
             &deal_id.to_string(),
         )
     };
+    // A closed deal keeps what its forecast figures and its order were made
+    // from: reopen it to change them.
+    let frozen = [
+        DealField::PipelineId,
+        DealField::ForecastCategory,
+        DealField::CurrencyCode,
+        DealField::Amount,
+        DealField::LineItems,
+        DealField::CompanyId,
+    ];
+    if !open && frozen.iter().any(|field| input.sets(*field)) {
+        return Err(closed());
+    }
     if input.sets(DealField::PipelineId) {
-        if !open {
-            return Err(closed());
-        }
         let stage = open_stage(tx, input.pipeline_id, input.stage_id).await?;
         deal.pipeline_id = stage.pipeline_id.uuid();
         deal.stage_id = stage.stage_id.uuid();
         deal.stage_probability = stage.probability as i16;
     }
     if input.sets(DealField::ForecastCategory) {
-        if !open {
-            return Err(closed());
-        }
         deal.forecast_category = input.forecast_category.unwrap_or("PIPELINE").to_owned();
     }
     if input.sets(DealField::Title) {
@@ -202,6 +209,15 @@ pub(crate) async fn apply(
             return Err(Error::from(Violation::new(
                 "deal.line_items",
                 "the deal has line items in its old currency: send them again with the new currency_code",
+            )));
+        }
+        let relabels_amount = new_currency != currency
+            && !input.sets(DealField::Amount)
+            && (!input.sets(DealField::LineItems) || input.line_items.is_empty());
+        if relabels_amount && deal.amount_minor != 0 {
+            return Err(Error::from(Violation::new(
+                "deal.amount",
+                "is required when currency_code changes and no line items give the new amount",
             )));
         }
         currency = new_currency;
