@@ -21,6 +21,38 @@ use std::time::Duration;
 
 use crate::error::Problem;
 
+/// Who makes a change, and the idempotency key of a create.
+#[derive(Debug, Clone, Copy)]
+pub struct Write<'a> {
+    /// The principal's subject.
+    pub actor: &'a str,
+    /// `request_id` and the encoded request, for creates.
+    pub request: Option<(&'a str, &'a [u8])>,
+}
+
+/// A create's `request_id` and the fingerprint of the request it came with
+/// (the request encoded without its key, so a retry matches the first call).
+#[derive(Debug, Clone)]
+pub struct RequestKey {
+    request_id: String,
+    fingerprint: Vec<u8>,
+}
+
+impl RequestKey {
+    /// The key taken out of `request` (`std::mem::take(&mut request.request_id)`)
+    /// and the rest of `request`, encoded.
+    pub fn new(request_id: String, request: &impl prost::Message) -> RequestKey {
+        RequestKey { request_id, fingerprint: request.encode_to_vec() }
+    }
+
+    /// The write of `actor` with this key (none when the client sent none).
+    pub fn write<'a>(&'a self, actor: &'a str) -> Write<'a> {
+        let request =
+            (!self.request_id.is_empty()).then_some((self.request_id.as_str(), self.fingerprint.as_slice()));
+        Write { actor, request }
+    }
+}
+
 /// The longest `request_id` accepted.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
 

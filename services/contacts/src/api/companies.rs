@@ -1,7 +1,7 @@
 //! Company RPCs.
 
-use prost::Message;
 use rapport_kit::auth;
+use rapport_kit::idempotency::RequestKey;
 use rapport_proto::contacts::v1::*;
 use tonic::{Request, Response, Status};
 
@@ -23,11 +23,8 @@ pub async fn create(state: &State, request: Request<CreateCompanyRequest>) -> Re
     let company = CompanyDraft::parse(&input, &CompanyField::ALL).map_err(Error::from)?.into_new();
     let request_id = std::mem::take(&mut request.request_id);
     request.company = Some(input);
-    let fingerprint = request.encode_to_vec();
-    let write = Write {
-        actor: &actor,
-        request: (!request_id.is_empty()).then_some((request_id.as_str(), fingerprint.as_slice())),
-    };
+    let key = RequestKey::new(request_id, &request);
+    let write = key.write(&actor);
     let created = store::create(&state.pool, company, write).await?;
     state.feed.announce();
     Ok(Response::new(created))

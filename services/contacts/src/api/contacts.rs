@@ -1,8 +1,8 @@
 //! Contact RPCs.
 
+use rapport_kit::idempotency::RequestKey;
 use std::collections::HashMap;
 
-use prost::Message;
 use rapport_kit::auth;
 use rapport_kit::error::Problem;
 use rapport_kit::paging::{self, Cursor};
@@ -32,11 +32,8 @@ pub async fn create(state: &State, request: Request<CreateContactRequest>) -> Re
     let request_id = std::mem::take(&mut request.request_id);
     // The idempotency fingerprint covers the request without its key.
     request.contact = Some(input);
-    let fingerprint = request.encode_to_vec();
-    let write = Write {
-        actor: &actor,
-        request: (!request_id.is_empty()).then_some((request_id.as_str(), fingerprint.as_slice())),
-    };
+    let key = RequestKey::new(request_id, &request);
+    let write = key.write(&actor);
     let created = store::create(&state.pool, contact, write).await?;
     state.feed.announce();
     Ok(Response::new(created))

@@ -10,14 +10,7 @@ use sqlx::PgConnection;
 use crate::domain::CompanyId;
 use crate::error::Error;
 
-/// Who makes a change, and the idempotency key of a create.
-#[derive(Debug, Clone, Copy)]
-pub struct Write<'a> {
-    /// The principal's subject.
-    pub actor: &'a str,
-    /// `request_id` and the encoded request, for creates.
-    pub request: Option<(&'a str, &'a [u8])>,
-}
+pub use rapport_kit::idempotency::Write;
 
 pub use rapport_kit::db::etag;
 pub(crate) use rapport_kit::db::{check_etag, now, violates};

@@ -1,7 +1,7 @@
 //! `DealService`: see `proto/rapport/pipeline/v1/deals.proto`.
 
-use prost::Message;
 use rapport_kit::auth;
+use rapport_kit::idempotency::RequestKey;
 use rapport_kit::listing::{ListQuery, ListRequest};
 use rapport_proto::contacts::v1::LeadSource;
 use rapport_proto::pipeline::v1::deal_service_server::DealService;
@@ -94,11 +94,8 @@ async fn create(state: &State, request: Request<CreateDealRequest>) -> Result<De
     check_references(state, &credentials, &mut input, true).await?;
     let request_id = std::mem::take(&mut request.request_id);
     request.deal = Some(deal);
-    let fingerprint = request.encode_to_vec();
-    let write = Write {
-        actor: &actor,
-        request: (!request_id.is_empty()).then_some((request_id.as_str(), fingerprint.as_slice())),
-    };
+    let key = RequestKey::new(request_id, &request);
+    let write = key.write(&actor);
     let created = store::create(&state.pool, &input, write).await;
     state.written(&created);
     Ok(Response::new(with_warning(state, created?).await))

@@ -1,9 +1,9 @@
 //! `PipelineService`: see `proto/rapport/pipeline/v1/pipelines.proto`.
 
+use rapport_kit::idempotency::RequestKey;
 use std::pin::Pin;
 
 use futures::{Stream, StreamExt};
-use prost::Message;
 use rapport_kit::auth;
 use rapport_kit::changelog::FeedItem;
 use rapport_kit::paging;
@@ -47,11 +47,8 @@ impl PipelineService for Api {
         let draft =
             PipelineDraft::parse(&request.pipeline.clone().unwrap_or_default()).map_err(Error::from)?;
         let request_id = std::mem::take(&mut request.request_id);
-        let fingerprint = request.encode_to_vec();
-        let write = Write {
-            actor: &actor,
-            request: (!request_id.is_empty()).then_some((request_id.as_str(), fingerprint.as_slice())),
-        };
+        let key = RequestKey::new(request_id, &request);
+        let write = key.write(&actor);
         let created = store::create(&self.state.pool, &draft, write).await;
         self.state.written(&created);
         Ok(Response::new(created?))
@@ -201,11 +198,8 @@ impl PipelineService for Api {
         let input = request.lost_reason.clone().unwrap_or_default();
         let label = rules::lost_reason_label("lost_reason.label", &input.label).map_err(Error::from)?;
         let request_id = std::mem::take(&mut request.request_id);
-        let fingerprint = request.encode_to_vec();
-        let write = Write {
-            actor: &actor,
-            request: (!request_id.is_empty()).then_some((request_id.as_str(), fingerprint.as_slice())),
-        };
+        let key = RequestKey::new(request_id, &request);
+        let write = key.write(&actor);
         let created = lost_reasons::create(&self.state.pool, &label, write).await;
         self.state.written(&created);
         Ok(Response::new(created?))

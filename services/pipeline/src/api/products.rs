@@ -1,8 +1,8 @@
 //! `ProductService`: see `proto/rapport/pipeline/v1/products.proto`.
 
-use prost::Message;
 use rapport_kit::auth;
 use rapport_kit::filter::{Field, FieldKind};
+use rapport_kit::idempotency::RequestKey;
 use rapport_kit::listing::{ListQuery, ListRequest, ListShape};
 use rapport_kit::paging::{SortKey, SortKind};
 use rapport_proto::pipeline::v1::product_service_server::ProductService;
@@ -66,11 +66,8 @@ impl ProductService for Api {
         let input = request.product.clone().unwrap_or_default();
         let draft = ProductDraft::parse(&input, PRODUCT_FIELDS).map_err(Error::from)?;
         let request_id = std::mem::take(&mut request.request_id);
-        let fingerprint = request.encode_to_vec();
-        let write = Write {
-            actor: &actor,
-            request: (!request_id.is_empty()).then_some((request_id.as_str(), fingerprint.as_slice())),
-        };
+        let key = RequestKey::new(request_id, &request);
+        let write = key.write(&actor);
         let created = store::create(&self.state.pool, &draft, write).await;
         self.state.written(&created);
         Ok(Response::new(created?))
