@@ -139,22 +139,27 @@ const SUMS: &str = "count(*) AS count, coalesce(sum(converted), 0)::bigint AS am
 
 /// The deals of a forecast: open deals expected to close in the range and
 /// won deals closed in it (the UTC date of `close_time`); lost deals are
-/// left out. A won deal counts as CLOSED at 100 %.
-fn forecast_scope(key: &str) -> String {
+/// left out. A won deal counts as CLOSED at 100 %. `key` is the group key
+/// of an open deal, `won_key` of a won one.
+///
+/// Two branches, so that each is an index-only scan of its covering index
+/// (`deals_forecast_open`, `deals_forecast_won`): on 200,000 deals that
+/// reads a year's ~93,000 in about a fifth of the time of a scan of the
+/// table (whose wide rows are deformed column by column up to the last one
+/// filtered on).
+fn forecast_scope(key: &str, won_key: &str) -> String {
+    const FILTERS: &str = "AND ($11::uuid IS NULL OR d.pipeline_id = $11) \
+        AND (cardinality($12::text[]) = 0 OR d.owner_id = ANY($12))";
     format!(
-        "SELECT {key} AS key, d.currency_code, d.amount_minor, \
-           CASE WHEN d.status = 'WON' THEN 'CLOSED' ELSE d.forecast_category END AS category, \
-           CASE WHEN d.status = 'WON' THEN 100 ELSE coalesce(d.probability_override, st.probability) END::int \
-             AS probability, \
-           CASE WHEN d.status = 'WON' THEN (d.close_time AT TIME ZONE 'UTC')::date \
-             ELSE d.expected_close_date END AS day \
+        "SELECT {key} AS key, d.currency_code, d.amount_minor, d.forecast_category AS category, \
+           coalesce(d.probability_override, st.probability)::int AS probability, d.expected_close_date AS day \
          FROM deals d JOIN stages st ON st.id = d.stage_id \
-         WHERE d.delete_time IS NULL \
-           AND ((d.status = 'OPEN' AND d.expected_close_date BETWEEN $9 AND $10) \
-             OR (d.status = 'WON' AND d.close_time >= ($9::timestamp AT TIME ZONE 'UTC') \
-               AND d.close_time < (($10 + 1)::timestamp AT TIME ZONE 'UTC'))) \
-           AND ($11::uuid IS NULL OR d.pipeline_id = $11) \
-           AND (cardinality($12::text[]) = 0 OR d.owner_id = ANY($12))"
+         WHERE d.status = 'OPEN' AND d.delete_time IS NULL AND d.expected_close_date BETWEEN $9 AND $10 {FILTERS} \
+         UNION ALL \
+         SELECT {won_key}, d.currency_code, d.amount_minor, 'CLOSED', 100, (d.close_time AT TIME ZONE 'UTC')::date \
+         FROM deals d \
+         WHERE d.status = 'WON' AND d.delete_time IS NULL AND d.close_time >= ($9::timestamp AT TIME ZONE 'UTC') \
+           AND d.close_time < (($10 + 1)::timestamp AT TIME ZONE 'UTC') {FILTERS}"
     )
 }
 
@@ -170,27 +175,27 @@ pub async fn sums(
     let days = query.start.iter_days().take_while(|day| *day <= query.end);
     let factors = Factors::new(book, query.currency, days);
     let sql = match query.grouping {
-        Grouping::Team => format!(
-            "{} SELECT t.key, category, {SUMS} FROM priced \
+        Grouping::Team => {
+            const TEAM: &str = "array_prepend(d.owner_id, d.team_member_ids)";
+            format!(
+                "{} SELECT t.key, category, {SUMS} FROM priced \
                CROSS JOIN LATERAL (SELECT DISTINCT k FROM unnest(priced.key) k WHERE k <> '') t(key) \
                GROUP BY t.key, category \
              UNION ALL SELECT NULL, category, {SUMS} FROM priced GROUP BY category",
-            priced(&forecast_scope("array_prepend(d.owner_id, d.team_member_ids)"))
-        ),
+                priced(&forecast_scope(TEAM, TEAM))
+            )
+        }
         grouping => {
             // Grouped by the typed value; text only once per group.
-            let key = match grouping {
-                Grouping::Month => {
-                    "CASE WHEN d.status = 'WON' THEN (d.close_time AT TIME ZONE 'UTC')::date \
-                    ELSE d.expected_close_date END"
-                }
-                Grouping::Stage => "d.stage_id",
-                Grouping::Pipeline => "d.pipeline_id",
-                _ => "d.owner_id",
+            let (key, won_key) = match grouping {
+                Grouping::Month => ("d.expected_close_date", "(d.close_time AT TIME ZONE 'UTC')::date"),
+                Grouping::Stage => ("d.stage_id", "d.stage_id"),
+                Grouping::Pipeline => ("d.pipeline_id", "d.pipeline_id"),
+                _ => ("d.owner_id", "d.owner_id"),
             };
             format!(
                 "{} SELECT key::text AS key, category, {SUMS} FROM priced GROUP BY key, category",
-                priced(&forecast_scope(key))
+                priced(&forecast_scope(key, won_key))
             )
         }
     };

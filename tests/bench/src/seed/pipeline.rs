@@ -139,8 +139,11 @@ pub async fn seed(
             .await?;
 
     let started = Instant::now();
+    // A synchronous commit (one flush for the whole seed): after an
+    // asynchronous one the VACUUM below could not set hint bits (the
+    // commit record not yet flushed) and so marked no page all-visible,
+    // which left the index-only scans reading the heap.
     let mut tx = pool.begin().await?;
-    tx.execute("SET LOCAL synchronous_commit = off").await?;
     insert_exchange_rates(&mut tx).await?;
     insert_forecast_deals(
         &mut tx,
