@@ -201,3 +201,89 @@ async fn lose_needs_a_live_reason_and_moving_to_lost_stage_loses() {
     assert_eq!(reason(&status), "STAGE_RETIRED");
     app.stop().await;
 }
+
+/// A deleted pipeline has no live open deals (DeletePipeline refuses one
+/// with any): neither reopening a closed deal nor undeleting an open one
+/// brings one back into it.
+#[tokio::test]
+async fn no_open_deal_comes_back_into_a_deleted_pipeline() {
+    let app = TestApp::spawn().await;
+    let seed = seed(&app).await;
+    let mut clients = app.clients();
+    let side = fixtures::pipelines::create(&mut clients, "Side").await;
+    let in_side = |title: &str| Deal { pipeline_id: side.id.clone(), ..deal(title, "EUR") };
+    let lost = create(&clients, in_side("Lost in Side")).await.unwrap();
+    let lost = clients
+        .deals
+        .clone()
+        .lose_deal(LoseDealRequest {
+            id: lost.id.clone(),
+            lost_reason_id: seed.lost_reason.to_string(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let open = create(&clients, in_side("Parked in Side")).await.unwrap();
+    let deleted_deal = clients
+        .deals
+        .clone()
+        .delete_deal(DeleteDealRequest { id: open.id.clone(), etag: String::new() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(deleted_deal.delete_time.is_some());
+    clients
+        .pipelines
+        .delete_pipeline(DeletePipelineRequest { id: side.id.clone(), etag: String::new() })
+        .await
+        .unwrap();
+
+    // Reopening into the stage it closed from, or (that failing) the first
+    // open stage: both are in the deleted pipeline.
+    let status = clients
+        .deals
+        .clone()
+        .reopen_deal(ReopenDealRequest { id: lost.id.clone(), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert_eq!((status.code(), reason(&status)), (Code::FailedPrecondition, "PIPELINE_DELETED".into()));
+    let status = clients
+        .deals
+        .clone()
+        .undelete_deal(UndeleteDealRequest { id: open.id.clone(), etag: String::new() })
+        .await
+        .unwrap_err();
+    assert_eq!((status.code(), reason(&status)), (Code::FailedPrecondition, "PIPELINE_DELETED".into()));
+    let live_open = count(
+        &app.pool(),
+        &format!(
+            "SELECT count(*) FROM deals WHERE pipeline_id = '{}' AND status = 'OPEN' AND delete_time IS NULL",
+            side.id
+        ),
+    )
+    .await;
+    assert_eq!(live_open, 0);
+
+    // Once the pipeline is back, so can the deals be.
+    clients
+        .pipelines
+        .undelete_pipeline(UndeletePipelineRequest { id: side.id.clone(), etag: String::new() })
+        .await
+        .unwrap();
+    let reopened = clients
+        .deals
+        .clone()
+        .reopen_deal(ReopenDealRequest { id: lost.id.clone(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reopened.status(), DealStatus::Open);
+    clients
+        .deals
+        .clone()
+        .undelete_deal(UndeleteDealRequest { id: open.id.clone(), etag: String::new() })
+        .await
+        .unwrap();
+    app.stop().await;
+}

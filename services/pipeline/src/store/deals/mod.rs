@@ -449,6 +449,11 @@ pub async fn set_deleted(
     if record.deal.delete_time.is_some() == deleted {
         return Ok(deal_to_proto(&record));
     }
+    if !deleted && record.deal.status == "OPEN" {
+        // A deleted pipeline has no live open deals (DeletePipeline checks
+        // under its row lock): an open deal comes back only into a live one.
+        crate::store::pipelines::lock_live_pipeline(&mut tx, record.deal.pipeline_id.into()).await?;
+    }
     let now = now();
     record.deal.delete_time = deleted.then_some(now);
     record.deal.update_time = now;

@@ -18,7 +18,7 @@ mod stage_refs;
 mod writes;
 
 pub use defaults::ensure_defaults;
-pub use stage_refs::{StageRef, first_live_stage_of_kind, stage_for_deal, stage_of};
+pub use stage_refs::{StageRef, first_live_stage_of_kind, lock_live_pipeline, stage_for_deal, stage_of};
 pub use writes::{create, set_deleted, update};
 pub(crate) use writes::{insert_stage, stage_name_taken_or};
 

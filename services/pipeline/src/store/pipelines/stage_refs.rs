@@ -141,27 +141,38 @@ pub async fn stage_for_deal(
     Ok(found)
 }
 
-/// The first (lowest position) live stage of `kind` in `pipeline`,
-/// share-locked. FAILED_PRECONDITION NO_LIVE_STAGE_OF_KIND when there is
-/// none (the stage methods keep one of each kind, so only for an unknown
-/// pipeline).
+/// The first (lowest position) live stage of `kind` in the live pipeline
+/// `pipeline`, share-locked with the pipeline (so a concurrent
+/// DeletePipeline, which checks for open deals under its row lock, either
+/// commits first and is seen here, or waits for this transaction).
+/// FAILED_PRECONDITION PIPELINE_DELETED for a deleted pipeline, and
+/// NO_LIVE_STAGE_OF_KIND when there is no such stage (the stage methods
+/// keep one of each kind, so only for an unknown pipeline).
 pub async fn first_live_stage_of_kind(
     conn: &mut PgConnection,
     pipeline: PipelineId,
     kind: StageKind,
 ) -> Result<StageRef, Error> {
-    let sql = format!(
-        "SELECT {STAGE_COLUMNS} FROM stages WHERE pipeline_id = $1 AND kind = $2 AND NOT retired \
-         ORDER BY position LIMIT 1 FOR SHARE"
-    );
-    let row: Option<StageRow> =
-        sqlx::query_as(&sql).bind(pipeline.uuid()).bind(kind.name()).fetch_optional(&mut *conn).await?;
-    row.map(|row| stage_ref(&row)).ok_or_else(|| {
-        Error::precondition(
+    const SQL: &str = "SELECT s.id, s.pipeline_id, s.name, s.probability::int4 AS probability, s.kind, \
+        s.position, s.retired, s.rotting_days, p.delete_time AS pipeline_delete_time \
+        FROM pipelines p JOIN stages s ON s.pipeline_id = p.id \
+        WHERE p.id = $1 AND s.kind = $2 AND NOT s.retired ORDER BY s.position LIMIT 1 FOR SHARE";
+    let row: Option<StageWithPipeline> =
+        sqlx::query_as(SQL).bind(pipeline.uuid()).bind(kind.name()).fetch_optional(&mut *conn).await?;
+    match row {
+        Some(row) if row.pipeline_delete_time.is_some() => Err(deleted(PIPELINE, &pipeline.to_string())),
+        Some(row) => Ok(stage_ref(&row.stage)),
+        None => Err(Error::precondition(
             "NO_LIVE_STAGE_OF_KIND",
             format!("pipeline {pipeline} has no live {} stage", kind.name()),
             "STAGE_OF_KIND",
             &pipeline.to_string(),
-        )
-    })
+        )),
+    }
+}
+
+/// Checks that `pipeline` is live, share-locking it until the caller's
+/// transaction ends. FAILED_PRECONDITION PIPELINE_DELETED when it is not.
+pub async fn lock_live_pipeline(conn: &mut PgConnection, pipeline: PipelineId) -> Result<(), Error> {
+    live_pipeline(conn, Some(pipeline)).await.map(drop)
 }

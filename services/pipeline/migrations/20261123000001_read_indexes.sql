@@ -8,3 +8,10 @@ CREATE INDEX deals_forecast_open ON deals (expected_close_date)
 CREATE INDEX deals_forecast_won ON deals (close_time)
     INCLUDE (owner_id, pipeline_id, stage_id, currency_code, amount_minor)
     WHERE status = 'WON' AND delete_time IS NULL;
+
+-- A company's invoices by due date, paid or not: ListInvoices filtered by
+-- company binds its status filter as a parameter, which the partial
+-- invoices_company_unpaid cannot serve under a generic plan (PostgreSQL
+-- cannot prove `status <> $2` implies its predicate), so Customer 360's
+-- unpaid-invoices section scanned every invoice.
+CREATE INDEX invoices_company ON invoices (company_id, due_date, id);
