@@ -207,7 +207,8 @@ impl ContactsFeed {
 #[tonic::async_trait]
 impl Handler for ContactsFeed {
     async fn apply(&self, tx: &mut PgConnection, event: &ChangeEvent) -> anyhow::Result<()> {
-        let effect = effect(event)?;
+        // A malformed id never parses: set the event aside rather than stall.
+        let effect = effect(event).map_err(rapport_kit::consumer::poison)?;
         let changed = ContactsFeed::drop(tx, effect).await?;
         if changed > 0 {
             tracing::info!(

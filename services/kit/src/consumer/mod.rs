@@ -30,6 +30,15 @@
 //! - **Errors** (the source, the handler, the database) are logged, counted
 //!   and retried after a capped exponential back-off. Shutdown stops at
 //!   once, even mid-batch: an unfinished transaction rolls back.
+//! - **Dead letters.** An event that can never apply would otherwise stop
+//!   the feed for good. One whose id is not a UUID, or whose handler
+//!   returned a [`Poison`] error, is set aside at once; one that failed
+//!   `dead_letter_after` times in a row with any other error that is not a
+//!   database error (those are taken as transient: PostgreSQL may come
+//!   back) is set aside then. Setting aside stores the event and the error
+//!   in `feed_dead_letters`, remembers the id as applied and moves the
+//!   cursor past it, in one transaction; it is logged at ERROR and counted
+//!   in `rapport_feed_consumer_dead_letters_total`.
 //!
 //! Metrics, per `feed`: `rapport_feed_consumer_applied_total`,
 //! `rapport_feed_consumer_duplicates_total` (events skipped as already
@@ -136,13 +145,27 @@ where
     }))
 }
 
+/// The error of an event its handler can never apply (malformed, or
+/// naming something that cannot exist): the consumer sets the event aside
+/// at once instead of retrying it (see the module's dead letters). Return
+/// it with [`poison`].
+#[derive(Debug, thiserror::Error)]
+#[error("poison event: {0:#}")]
+pub struct Poison(pub anyhow::Error);
+
+/// `error` as a [`Poison`] handler error.
+pub fn poison(error: impl Into<anyhow::Error>) -> anyhow::Error {
+    anyhow::Error::new(Poison(error.into()))
+}
+
 /// What consuming a feed does to this service's schema.
 #[tonic::async_trait]
 pub trait Handler: Send + Sync + 'static {
     /// Applies `event` in the consumer's transaction `tx`, which also
     /// records the event as applied and moves the cursor. Called in
     /// sequence order, once per event id, except that an error (or a
-    /// shutdown) rolls the call back and the event comes again later.
+    /// shutdown) rolls the call back and the event comes again later. An
+    /// error wrapped by [`poison`] sets the event aside for good instead.
     async fn apply(&self, tx: &mut PgConnection, event: &ChangeEvent) -> anyhow::Result<()>;
 
     /// Rebuilds the effect of the whole feed from the producer's current
@@ -174,11 +197,17 @@ pub struct ConsumerConfig {
     pub lease_retry: Duration,
     /// How often the leader checks that its lease connection is alive.
     pub lease_check: Duration,
+    /// Failures in a row of one event (other than database errors) after
+    /// which it is set aside as a dead letter; `None`: never (poison events
+    /// still are).
+    pub dead_letter_after: Option<u32>,
 }
 
 impl ConsumerConfig {
     /// Consumes every resource type of `feed` in batches of up to 100,
-    /// backing off from 100 ms to 10 s, checking the lease every 5 s.
+    /// backing off from 100 ms to 10 s, checking the lease every 5 s, and
+    /// setting an event aside after 10 failures in a row (about 45 s of
+    /// back-off).
     pub fn new(feed: impl Into<String>) -> ConsumerConfig {
         ConsumerConfig {
             feed: feed.into(),
@@ -187,6 +216,7 @@ impl ConsumerConfig {
             backoff: Backoff::default(),
             lease_retry: Duration::from_secs(5),
             lease_check: Duration::from_secs(5),
+            dead_letter_after: Some(10),
         }
     }
 
@@ -284,6 +314,7 @@ pub fn spawn<S: Source, H: Handler>(
         handler,
         cursor: cursor_sender,
         leader: leader_sender,
+        attempts: std::sync::Mutex::new(run::Attempts::default()),
     };
     let task = tokio::spawn(consumer.run(shutdown).instrument(span));
     ConsumerHandle { cursor, leader, task }
@@ -296,6 +327,17 @@ pub async fn stored_cursor(pool: &PgPool, feed: &str) -> Result<Option<i64>, sql
         .bind(feed)
         .fetch_optional(pool)
         .await
+}
+
+/// The events of `feed` set aside as dead letters, oldest first: their
+/// sequence, resource id and error.
+pub async fn dead_letters(pool: &PgPool, feed: &str) -> Result<Vec<(i64, String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT sequence, resource_id, error FROM feed_dead_letters WHERE feed = $1 ORDER BY sequence",
+    )
+    .bind(feed)
+    .fetch_all(pool)
+    .await
 }
 
 /// Forgets applied events older than `retention`. Returns how many went.

@@ -29,6 +29,14 @@ pub(super) struct Consumer<S, H> {
     pub(super) metrics: FeedMetrics,
     pub(super) cursor: watch::Sender<i64>,
     pub(super) leader: watch::Sender<bool>,
+    pub(super) attempts: std::sync::Mutex<Attempts>,
+}
+
+/// Failures in a row of the event at `sequence`.
+#[derive(Debug, Default)]
+pub(super) struct Attempts {
+    sequence: i64,
+    failures: u32,
 }
 
 /// Why consuming stopped.
@@ -50,9 +58,9 @@ enum Failure {
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     /// Event `index` of a batch could not be applied (the ones before it
-    /// can be).
+    /// can be). `poison`: it never will be.
     #[error("event {sequence}: {error:#}")]
-    Event { index: usize, sequence: i64, kind: &'static str, error: anyhow::Error },
+    Event { index: usize, sequence: i64, kind: &'static str, error: anyhow::Error, poison: bool },
     #[error("resync failed: {0:#}")]
     Resync(anyhow::Error),
     #[error("{0}")]
@@ -178,15 +186,72 @@ impl<S: Source, H: Handler> Consumer<S, H> {
     }
 
     /// Applies `items`. When event `index` fails, the batch is rolled
-    /// back, and the events before it are applied again on their own.
-    async fn apply(&self, items: &[FeedItem]) -> Result<(), Failure> {
-        match self.apply_batch(items).await {
-            Err(failure @ Failure::Event { index, .. }) if index > 0 => {
+    /// back, and the events before it are applied again on their own; then
+    /// the failed event is set aside if it is a dead letter (and the rest
+    /// applied), else the failure returned.
+    async fn apply(&self, mut items: &[FeedItem]) -> Result<(), Failure> {
+        loop {
+            let failure = match self.apply_batch(items).await {
+                Err(failure @ Failure::Event { .. }) => failure,
+                applied => return applied,
+            };
+            let Failure::Event { index, .. } = failure else { return Err(failure) };
+            if index > 0 {
                 self.apply_batch(&items[..index]).await?;
-                Err(failure)
             }
-            applied => applied,
+            if !self.dead_letter(&items[index], &failure).await? {
+                return Err(failure);
+            }
+            items = &items[index + 1..];
         }
+    }
+
+    /// Sets the event `item` that failed with `failure` aside when it is
+    /// poison, or has now failed `dead_letter_after` times in a row with
+    /// an error other than a database one: stores it, remembers its id as
+    /// applied and moves the cursor past it, in one transaction. False
+    /// when it is to be retried.
+    async fn dead_letter(&self, item: &FeedItem, failure: &Failure) -> Result<bool, Failure> {
+        let (FeedItem::Change(event), Failure::Event { sequence, error, poison, .. }) = (item, failure)
+        else {
+            return Ok(false);
+        };
+        let failures = {
+            let mut attempts = self.attempts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if attempts.sequence != *sequence {
+                *attempts = Attempts { sequence: *sequence, failures: 0 };
+            }
+            attempts.failures += 1;
+            attempts.failures
+        };
+        let transient = error.chain().any(|cause| cause.is::<sqlx::Error>());
+        let exhausted = !transient && self.config.dead_letter_after.is_some_and(|after| failures >= after);
+        if !(*poison || exhausted) {
+            return Ok(false);
+        }
+        let feed = &self.config.feed;
+        let mut tx = self.pool.begin().await?;
+        let stored = store::lock(&mut tx, feed).await?;
+        if stored < *sequence {
+            store::dead_letter(&mut tx, feed, event, &format!("{error:#}"), failures).await?;
+            if let Ok(event_id) = uuid::Uuid::parse_str(&event.event_id) {
+                store::mark_applied(&mut tx, feed, &[event_id]).await?;
+            }
+            store::advance(&mut tx, feed, *sequence).await?;
+        }
+        tx.commit().await?;
+        self.metrics.dead_letters.inc();
+        self.publish(stored.max(*sequence));
+        tracing::error!(
+            sequence,
+            event_id = %event.event_id,
+            resource_type = %event.resource_type,
+            resource_id = %event.resource_id,
+            failures,
+            error = format!("{error:#}"),
+            "set a change feed event aside as a dead letter (feed_dead_letters); the feed goes on"
+        );
+        Ok(true)
     }
 
     /// Applies `items` in one transaction with the cursor.
@@ -213,6 +278,7 @@ impl<S: Source, H: Handler> Consumer<S, H> {
                         sequence: event.sequence,
                         kind: "invalid_event",
                         error: anyhow::Error::new(err).context(format!("event id {:?}", event.event_id)),
+                        poison: true,
                     })?;
                     cursor = event.sequence;
                     events.push((index, event_id, event));
@@ -241,7 +307,14 @@ impl<S: Source, H: Handler> Consumer<S, H> {
                 Ok(Err(error)) => error,
                 Err(_) => anyhow::anyhow!("the handler panicked"),
             };
-            return Err(Failure::Event { index: *index, sequence: event.sequence, kind: "apply", error });
+            let poison = error.chain().any(|cause| cause.is::<super::Poison>());
+            return Err(Failure::Event {
+                index: *index,
+                sequence: event.sequence,
+                kind: "apply",
+                error,
+                poison,
+            });
         }
         if cursor > stored {
             store::advance(&mut tx, feed, cursor).await?;
@@ -347,6 +420,7 @@ pub(crate) struct Families {
     applied: Family<FeedLabels, Counter>,
     duplicates: Family<FeedLabels, Counter>,
     resyncs: Family<FeedLabels, Counter>,
+    dead_letters: Family<FeedLabels, Counter>,
     errors: Family<ErrorLabels, Counter>,
     leader: Family<FeedLabels, Gauge>,
     cursor: Family<FeedLabels, Gauge>,
@@ -372,6 +446,11 @@ impl Families {
             families.resyncs.clone(),
         );
         metrics.register(
+            &format!("{prefix}_dead_letters"),
+            "Change feed events set aside as dead letters (feed_dead_letters)",
+            families.dead_letters.clone(),
+        );
+        metrics.register(
             &format!("{prefix}_errors"),
             "Change feed consumer failures, each followed by a back-off",
             families.errors.clone(),
@@ -391,6 +470,7 @@ pub(super) struct FeedMetrics {
     applied: Counter,
     duplicates: Counter,
     resyncs: Counter,
+    dead_letters: Counter,
     errors: Family<ErrorLabels, Counter>,
     leader: Gauge,
     cursor: Gauge,
@@ -403,6 +483,7 @@ impl FeedMetrics {
             applied: families.applied.get_or_create_owned(&labels),
             duplicates: families.duplicates.get_or_create_owned(&labels),
             resyncs: families.resyncs.get_or_create_owned(&labels),
+            dead_letters: families.dead_letters.get_or_create_owned(&labels),
             errors: families.errors.clone(),
             leader: families.leader.get_or_create_owned(&labels),
             cursor: families.cursor.get_or_create_owned(&labels),

@@ -3,6 +3,8 @@
 
 use std::collections::HashSet;
 
+use prost::Message as _;
+use rapport_proto::common::v1::ChangeEvent;
 use sqlx::{PgConnection, PgPool};
 
 /// The stored cursor of `feed`, created at zero the first time.
@@ -57,5 +59,33 @@ pub(super) async fn advance(
         .bind(after_sequence)
         .execute(tx)
         .await?;
+    Ok(())
+}
+
+/// Stores `event` of `feed` as a dead letter that failed `attempts` times,
+/// last with `error` (once per sequence).
+pub(super) async fn dead_letter(
+    tx: &mut PgConnection,
+    feed: &str,
+    event: &ChangeEvent,
+    error: &str,
+    attempts: u32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO feed_dead_letters \
+           (feed, sequence, event_id, resource_type, resource_id, change_kind, event, error, attempts) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (feed, sequence) DO NOTHING",
+    )
+    .bind(feed)
+    .bind(event.sequence)
+    .bind(&event.event_id)
+    .bind(&event.resource_type)
+    .bind(&event.resource_id)
+    .bind(i16::try_from(event.kind).unwrap_or_default())
+    .bind(event.encode_to_vec())
+    .bind(error)
+    .bind(i32::try_from(attempts).unwrap_or(i32::MAX))
+    .execute(tx)
+    .await?;
     Ok(())
 }

@@ -161,11 +161,25 @@ pub struct Recorder {
     shared: Arc<Shared>,
 }
 
+/// How a failing event fails.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// A plain error.
+    #[default]
+    Error,
+    /// A [`consumer::poison`] error.
+    Poison,
+    /// A database error (a failed statement).
+    Database,
+}
+
 #[derive(Default)]
 struct Shared {
     /// Events of this resource id fail while `failing` is set.
     failing_id: String,
     failing: AtomicBool,
+    /// How they fail.
+    failure: Failure,
     failures: watch::Sender<usize>,
     /// Events of this resource id hang (until the consumer is dropped).
     hanging_id: String,
@@ -175,7 +189,14 @@ struct Shared {
 impl Recorder {
     /// Fails events of resource `id` until [`Recorder::stop_failing`].
     pub fn failing_on(id: &str) -> Recorder {
-        let shared = Shared { failing_id: id.into(), failing: AtomicBool::new(true), ..Shared::default() };
+        Recorder::failing_with(id, Failure::Error)
+    }
+
+    /// Fails events of resource `id` with `failure` until
+    /// [`Recorder::stop_failing`].
+    pub fn failing_with(id: &str, failure: Failure) -> Recorder {
+        let shared =
+            Shared { failing_id: id.into(), failing: AtomicBool::new(true), failure, ..Shared::default() };
         Recorder { shared: Arc::new(shared) }
     }
 
@@ -215,7 +236,15 @@ impl Handler for Recorder {
         let shared = &self.shared;
         if event.resource_id == shared.failing_id && shared.failing.load(Ordering::SeqCst) {
             shared.failures.send_modify(|failures| *failures += 1);
-            anyhow::bail!("refusing {}", event.resource_id);
+            match shared.failure {
+                Failure::Error => anyhow::bail!("refusing {}", event.resource_id),
+                Failure::Poison => {
+                    return Err(consumer::poison(anyhow::anyhow!("{} can never apply", event.resource_id)));
+                }
+                Failure::Database => {
+                    sqlx::query("SELECT 1 / 0").execute(&mut *tx).await?;
+                }
+            }
         }
         if event.resource_id == shared.hanging_id {
             shared.hung.send_replace(true);
