@@ -176,7 +176,11 @@ impl Customer {
         company_id: Option<&str>,
     ) -> DealsSection {
         let Some(backend) = self.pipeline.clone() else {
-            return DealsSection { status: Some(section_status(&not_routed("pipeline"))), deals: Vec::new() };
+            return DealsSection {
+                status: Some(section_status(&not_routed("pipeline"))),
+                deals: Vec::new(),
+                has_more: false,
+            };
         };
         // Ids are checked UUIDs (the contact's own, the company's from Contacts): safe to quote.
         let filter = match company_id.filter(|id| uuid_like(id).is_some()) {
@@ -197,8 +201,14 @@ impl Customer {
         .instrument(tracing::info_span!("customer360.open_deals"))
         .await;
         match deals {
-            Ok(page) => DealsSection { status: Some(ok()), deals: page.deals },
-            Err(status) => DealsSection { status: Some(section_status(&status)), deals: Vec::new() },
+            Ok(page) => DealsSection {
+                status: Some(ok()),
+                deals: page.deals,
+                has_more: !page.next_page_token.is_empty(),
+            },
+            Err(status) => {
+                DealsSection { status: Some(section_status(&status)), deals: Vec::new(), has_more: false }
+            }
         }
     }
 
@@ -210,9 +220,19 @@ impl Customer {
         contact_status: &Option<SectionStatus>,
         company_id: Option<&str>,
     ) -> InvoicesSection {
-        let empty = |status| InvoicesSection { status: Some(status), invoices: Vec::new(), standing: None };
+        let empty = |status| InvoicesSection {
+            status: Some(status),
+            invoices: Vec::new(),
+            standing: None,
+            has_more: false,
+        };
         let Some(company_id) = company_id else {
-            return InvoicesSection { status: contact_status.clone(), invoices: Vec::new(), standing: None };
+            return InvoicesSection {
+                status: contact_status.clone(),
+                invoices: Vec::new(),
+                standing: None,
+                has_more: false,
+            };
         };
         if company_id.is_empty() {
             return empty(ok());
@@ -242,9 +262,12 @@ impl Customer {
             .instrument(tracing::info_span!("customer360.unpaid_invoices"))
             .await;
         match (invoices, standing) {
-            (Ok(page), Ok(standing)) => {
-                InvoicesSection { status: Some(ok()), invoices: page.invoices, standing: Some(standing) }
-            }
+            (Ok(page), Ok(standing)) => InvoicesSection {
+                status: Some(ok()),
+                has_more: !page.next_page_token.is_empty(),
+                invoices: page.invoices,
+                standing: Some(standing),
+            },
             (Err(status), _) | (_, Err(status)) => empty(section_status(&status)),
         }
     }

@@ -147,7 +147,7 @@ async fn the_view_has_open_deals_and_unpaid_invoices_with_the_standing() {
         .unwrap()
         .into_inner();
 
-    let mut deals = DealServiceClient::with_interceptor(stack.channel(), bearer("rep-1", &[Role::SalesRep]));
+    let deals = DealServiceClient::with_interceptor(stack.channel(), bearer("rep-1", &[Role::SalesRep]));
     let eur = |minor_units| Some(Money { currency_code: "EUR".into(), minor_units });
     let create = |title: &str, company_id: &str, contact_ids: &[&str]| {
         let deal = Deal {
@@ -174,7 +174,12 @@ async fn the_view_has_open_deals_and_unpaid_invoices_with_the_standing() {
     let on_committee = create("Committee deal", "", &[&person.id]).await;
     let unrelated = create("Unrelated", "", &[&elsewhere.id]).await;
     let won = create("Won deal", &company.id, &[&person.id]).await;
-    let won = deals.win_deal(WinDealRequest { id: won.id, etag: String::new() }).await.unwrap().into_inner();
+    let won = deals
+        .clone()
+        .win_deal(WinDealRequest { id: won.id, etag: String::new() })
+        .await
+        .unwrap()
+        .into_inner();
 
     // Accounting books the won deal's order: invoiced, due in the past, part paid.
     let mut erp = OrderServiceClient::with_interceptor(stack.channel(), bearer("erp", &[Role::Integration]));
@@ -210,6 +215,7 @@ async fn the_view_has_open_deals_and_unpaid_invoices_with_the_standing() {
     let mut expected = vec![of_company.id.clone(), on_committee.id.clone()];
     expected.sort();
     assert_eq!(ids, expected, "open deals of the company or with the contact, not {}", unrelated.id);
+    assert!(!open_deals.has_more);
     let unpaid = view.unpaid_invoices.unwrap();
     assert_eq!(unpaid.status.unwrap().code, 0);
     assert_eq!(unpaid.invoices.len(), 1);
@@ -219,6 +225,19 @@ async fn the_view_has_open_deals_and_unpaid_invoices_with_the_standing() {
     assert_eq!(standing.overdue_invoice_count, 1);
     assert_eq!(standing.overdue, vec![eur(10_000).unwrap()]);
     assert_eq!(standing.oldest_overdue_invoice_id, invoice.id);
+    assert!(!unpaid.has_more);
+
+    // Past the 50 a view shows, it says there are more.
+    for index in 0..48 {
+        create(&format!("More {index}"), &company.id, &[]).await;
+    }
+    let view = customers(&stack).get_customer360(request(&person.id)).await.unwrap().into_inner();
+    let open_deals = view.open_deals.unwrap();
+    assert_eq!((open_deals.deals.len(), open_deals.has_more), (50, false));
+    create("The 51st", &company.id, &[]).await;
+    let view = customers(&stack).get_customer360(request(&person.id)).await.unwrap().into_inner();
+    let open_deals = view.open_deals.unwrap();
+    assert_eq!((open_deals.deals.len(), open_deals.has_more), (50, true));
 
     // A contact without a company: its committee deals, and no invoices to owe.
     let view = customers(&stack).get_customer360(request(&elsewhere.id)).await.unwrap().into_inner();

@@ -107,7 +107,12 @@ impl Contacts {
                 for id in ids {
                     self.check_contact(credentials, *id).await?;
                 }
-                Err(failed(status))
+                // Each one is there now: they changed between the calls.
+                Err(Error::Problem(Problem::new(
+                    Code::Aborted,
+                    "CONTACTS_CHANGED",
+                    format!("the deal's contacts changed while being checked ({}); retry", status.message()),
+                )))
             }
             Err(status) => Err(failed(status)),
         }
