@@ -171,3 +171,73 @@ async fn deleted_companies_and_contacts_leave_deals_once_across_restarts() {
     );
     app.stop().await;
 }
+
+/// Pipeline was down while a company and a contact were deleted, and
+/// Contacts pruned those events before it came back: its cursor expired,
+/// so the consumer resyncs (re-checks every company and contact a live
+/// deal names) and drops them then, with the same Deal events.
+#[tokio::test]
+async fn an_expired_cursor_resyncs_and_drops_what_was_deleted_meanwhile() {
+    let mut app = TestApp::spawn().await;
+    seed(&app).await;
+    let clients = app.clients();
+    let acme = company(&clients, "Acme").await.id;
+    let kept = company(&clients, "Kept").await.id;
+    let ada = contact(&clients, "ada@example.com", LeadSource::Unspecified, "").await.id;
+    let bob = contact(&clients, "bob@example.com", LeadSource::Unspecified, "").await.id;
+    let with = |title: &str, company_id: &str, contacts: Vec<DealContact>| Deal {
+        company_id: company_id.into(),
+        contacts,
+        ..deal(title, "EUR")
+    };
+    let both = vec![member(&ada, BuyingRole::DecisionMaker), member(&bob, BuyingRole::Champion)];
+    let stale = create(&clients, with("Stale", &acme, both)).await.unwrap();
+    let fine = create(&clients, with("Fine", &kept, vec![member(&bob, BuyingRole::Champion)])).await.unwrap();
+    let mut stream = watch(&clients, 0).await;
+    let before = stream.next().await.unwrap().unwrap();
+    drop(stream);
+
+    app.stop_pipeline().await;
+    let mut contacts = clients.contacts.clone();
+    contacts.delete_company(DeleteCompanyRequest { id: acme.clone(), etag: String::new() }).await.unwrap();
+    contacts.delete_contact(DeleteContactRequest { id: ada.clone(), etag: String::new() }).await.unwrap();
+    let contacts_pool = app.contacts_pool();
+    assert!(rapport_kit::changelog::prune(&contacts_pool, Duration::ZERO).await.unwrap() > 0);
+    let pruned_through: i64 = sqlx::query_scalar("SELECT pruned_through FROM change_log_horizon")
+        .fetch_one(&contacts_pool)
+        .await
+        .unwrap();
+    let pool = app.pool();
+    let stored: Option<i64> =
+        sqlx::query_scalar("SELECT after_sequence FROM feed_cursors WHERE feed = 'contacts'")
+            .fetch_optional(&pool)
+            .await
+            .unwrap();
+    let stored = stored.unwrap_or_default();
+    assert!(stored < pruned_through, "the cursor {stored} is expired by {pruned_through}");
+
+    app.start_pipeline().await;
+    let clients = app.clients();
+    let after = match before.event {
+        Some(Event::Change(change)) => change.sequence,
+        _ => 0,
+    };
+    let mut stream = watch(&clients, after).await;
+    let events = feed_events(&mut stream, 2).await;
+    let mut expected = vec![(stale.id.clone(), paths("company_id")), (stale.id.clone(), paths("contacts"))];
+    expected.sort();
+    assert_eq!(changed(&events), expected);
+    let stale_now = get(&clients, &stale.id).await;
+    assert_eq!(stale_now.company_id, "");
+    assert_eq!(stale_now.contacts, vec![member(&bob, BuyingRole::Champion)]);
+    assert_eq!(get(&clients, &fine.id).await, fine);
+    // The cursor resumes where Contacts said (the pruned horizon or later).
+    let stored: i64 = sqlx::query_scalar("SELECT after_sequence FROM feed_cursors WHERE feed = 'contacts'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(stored >= pruned_through, "cursor {stored} after the resync, horizon {pruned_through}");
+    pool.close().await;
+    contacts_pool.close().await;
+    app.stop().await;
+}

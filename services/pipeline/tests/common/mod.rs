@@ -190,8 +190,19 @@ impl TestApp {
     /// (and the same Contacts), with the base environment (not the
     /// `Options` it was spawned with). The address changes.
     pub async fn restart_pipeline(&mut self) {
+        self.stop_pipeline().await;
+        self.start_pipeline().await;
+    }
+
+    /// Stops the Pipeline server (Contacts runs on); start it again with
+    /// [`TestApp::start_pipeline`] before anything else.
+    pub async fn stop_pipeline(&mut self) {
         self.trigger.fire();
         (&mut self.server).await.unwrap().unwrap();
+    }
+
+    /// Starts a Pipeline server after [`TestApp::stop_pipeline`].
+    pub async fn start_pipeline(&mut self) {
         let env = base_env(&self.database_url);
         let config =
             rapport_pipeline::Config::from_env(&env).expect("config").with_contacts(self.contacts.addr);
@@ -201,5 +212,11 @@ impl TestApp {
         let (trigger, shutdown) = shutdown::channel();
         self.trigger = trigger;
         self.server = tokio::spawn(app.run_until(shutdown));
+    }
+
+    /// A pool on the Contacts service's schema.
+    pub fn contacts_pool(&self) -> PgPool {
+        let config = DbConfig::from_env(&base_env(&self.database_url), "contacts").unwrap();
+        rapport_kit::db::pool(&config).unwrap()
     }
 }
