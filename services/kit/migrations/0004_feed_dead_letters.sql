@@ -1,7 +1,7 @@
 -- Events a change-feed consumer set aside (kit::consumer): ones its handler
--- marked as poison (they can never apply, e.g. a malformed id), or that
--- failed `dead_letter_after` times in a row with an error other than a
--- database one. The cursor moves past them in the same transaction, so
+-- marked as poison (they can never apply, e.g. a malformed id), or, when
+-- the consumer is configured to, that failed `dead_letter_after` times in
+-- a row with an error other than a database one. The cursor moves past them in the same transaction, so
 -- the feed goes on; each row keeps the whole event and the last error,
 -- for an operator to inspect and replay by hand.
 CREATE TABLE feed_dead_letters (

@@ -32,10 +32,13 @@
 //!   once, even mid-batch: an unfinished transaction rolls back.
 //! - **Dead letters.** An event that can never apply would otherwise stop
 //!   the feed for good. One whose id is not a UUID, or whose handler
-//!   returned a [`Poison`] error, is set aside at once; one that failed
-//!   `dead_letter_after` times in a row with any other error that is not a
-//!   database error (those are taken as transient: PostgreSQL may come
-//!   back) is set aside then. Setting aside stores the event and the error
+//!   returned a [`Poison`] error, is set aside at once. With
+//!   `dead_letter_after` set (it is not by default), one that failed that
+//!   many times in a row with an error that is not a database error (those
+//!   are taken as transient: PostgreSQL may come back) is set aside then;
+//!   leave it unset unless the handler's errors say which are transient
+//!   (a database error a handler maps to its own type no longer shows as
+//!   one), since a retried event is delayed, a set-aside one is lost. Setting aside stores the event and the error
 //!   in `feed_dead_letters`, remembers the id as applied and moves the
 //!   cursor past it, in one transaction; it is logged at ERROR and counted
 //!   in `rapport_feed_consumer_dead_letters_total`.
@@ -198,16 +201,15 @@ pub struct ConsumerConfig {
     /// How often the leader checks that its lease connection is alive.
     pub lease_check: Duration,
     /// Failures in a row of one event (other than database errors) after
-    /// which it is set aside as a dead letter; `None`: never (poison events
-    /// still are).
+    /// which it is set aside as a dead letter; `None` (the default): never
+    /// (poison events still are).
     pub dead_letter_after: Option<u32>,
 }
 
 impl ConsumerConfig {
     /// Consumes every resource type of `feed` in batches of up to 100,
-    /// backing off from 100 ms to 10 s, checking the lease every 5 s, and
-    /// setting an event aside after 10 failures in a row (about 45 s of
-    /// back-off).
+    /// backing off from 100 ms to 10 s, checking the lease every 5 s,
+    /// retrying a failing event until it applies (unless it is poison).
     pub fn new(feed: impl Into<String>) -> ConsumerConfig {
         ConsumerConfig {
             feed: feed.into(),
@@ -216,7 +218,7 @@ impl ConsumerConfig {
             backoff: Backoff::default(),
             lease_retry: Duration::from_secs(5),
             lease_check: Duration::from_secs(5),
-            dead_letter_after: Some(10),
+            dead_letter_after: None,
         }
     }
 

@@ -232,16 +232,19 @@ impl<S: Source, H: Handler> Consumer<S, H> {
         let feed = &self.config.feed;
         let mut tx = self.pool.begin().await?;
         let stored = store::lock(&mut tx, feed).await?;
-        if stored < *sequence {
-            store::dead_letter(&mut tx, feed, event, &format!("{error:#}"), failures).await?;
-            if let Ok(event_id) = uuid::Uuid::parse_str(&event.event_id) {
-                store::mark_applied(&mut tx, feed, &[event_id]).await?;
-            }
-            store::advance(&mut tx, feed, *sequence).await?;
+        if stored >= *sequence {
+            // Another leader got past it meanwhile.
+            self.publish(stored);
+            return Ok(true);
         }
+        store::dead_letter(&mut tx, feed, event, &format!("{error:#}"), failures).await?;
+        if let Ok(event_id) = uuid::Uuid::parse_str(&event.event_id) {
+            store::mark_applied(&mut tx, feed, &[event_id]).await?;
+        }
+        store::advance(&mut tx, feed, *sequence).await?;
         tx.commit().await?;
         self.metrics.dead_letters.inc();
-        self.publish(stored.max(*sequence));
+        self.publish(*sequence);
         tracing::error!(
             sequence,
             event_id = %event.event_id,

@@ -34,7 +34,7 @@ pub async fn drop_company(tx: &mut PgConnection, company_id: Uuid, actor: &str) 
 /// many changed.
 pub async fn drop_contact(tx: &mut PgConnection, contact_id: Uuid, actor: &str) -> Result<usize, Error> {
     let ids: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM deals WHERE $1 = ANY(contact_ids) AND delete_time IS NULL ORDER BY id FOR UPDATE",
+        "SELECT id FROM deals WHERE contact_ids @> ARRAY[$1] AND delete_time IS NULL ORDER BY id FOR UPDATE",
     )
     .bind(contact_id)
     .fetch_all(&mut *tx)
