@@ -118,6 +118,32 @@ impl Contacts {
         }
     }
 
+    /// Of `company` and `contacts`, those that do not exist or are deleted
+    /// (one call each: for the few ids a tombstone names).
+    pub async fn gone(
+        &self,
+        credentials: &Credentials,
+        company: Option<CompanyId>,
+        contacts: &[ContactId],
+    ) -> Result<Vec<uuid::Uuid>, Error> {
+        let mut gone = Vec::new();
+        if let Some(company) = company {
+            match self.check_company(credentials, company).await {
+                Ok(()) => {}
+                Err(err) if err.reason() == Some("COMPANY_NOT_FOUND") => gone.push(company.uuid()),
+                Err(err) => return Err(err),
+            }
+        }
+        for contact in contacts {
+            match self.check_contact(credentials, *contact).await {
+                Ok(()) => {}
+                Err(err) if err.reason() == Some("CONTACT_NOT_FOUND") => gone.push(contact.uuid()),
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(gone)
+    }
+
     async fn check_contact(&self, credentials: &Credentials, id: ContactId) -> Result<(), Error> {
         let request = credentials.request(GetContactRequest { id: id.to_string() });
         match self.client.clone().get_contact(request).await {
@@ -129,7 +155,7 @@ impl Contacts {
     }
 }
 
-fn company_missing(id: CompanyId) -> Error {
+pub(crate) fn company_missing(id: CompanyId) -> Error {
     Error::precondition(
         "COMPANY_NOT_FOUND",
         format!("company {id} does not exist or is deleted"),
@@ -138,7 +164,7 @@ fn company_missing(id: CompanyId) -> Error {
     )
 }
 
-fn contact_missing(id: ContactId) -> Error {
+pub(crate) fn contact_missing(id: ContactId) -> Error {
     Error::precondition(
         "CONTACT_NOT_FOUND",
         format!("contact {id} does not exist or is deleted"),

@@ -124,6 +124,9 @@ pub enum Effect {
     DropCompany(Uuid),
     /// Live deals lose this contact.
     DropContact(Uuid),
+    /// Contacts undeleted this company or contact: deals may name it again
+    /// (its tombstone goes; the deals that lost it do not get it back).
+    Restore(Uuid),
     /// Nothing.
     Nothing,
 }
@@ -138,7 +141,7 @@ pub fn effect(event: &ChangeEvent) -> anyhow::Result<Effect> {
     Ok(match (event.resource_type.as_str(), kind) {
         (COMPANY, ChangeKind::Deleted) => Effect::DropCompany(id()?),
         (CONTACT, ChangeKind::Deleted) => Effect::DropContact(id()?),
-        // UNDELETED: a restored company or contact is not put back.
+        (COMPANY | CONTACT, ChangeKind::Undeleted) => Effect::Restore(id()?),
         _ => Effect::Nothing,
     })
 }
@@ -156,6 +159,10 @@ impl ContactsFeed {
         Ok(match effect {
             Effect::DropCompany(id) => references::drop_company(tx, id, ACTOR).await?,
             Effect::DropContact(id) => references::drop_contact(tx, id, ACTOR).await?,
+            Effect::Restore(id) => {
+                references::restore(tx, id).await?;
+                0
+            }
             Effect::Nothing => 0,
         })
     }
@@ -307,12 +314,14 @@ mod tests {
     }
 
     #[test]
-    fn deletes_drop_references_and_nothing_else_does() {
+    fn deletes_drop_references_undeletes_restore_and_nothing_else_does() {
         let id = Uuid::now_v7();
         let text = id.to_string();
         assert_eq!(effect(&event(COMPANY, ChangeKind::Deleted, &text)).unwrap(), Effect::DropCompany(id));
         assert_eq!(effect(&event(CONTACT, ChangeKind::Deleted, &text)).unwrap(), Effect::DropContact(id));
-        for kind in [ChangeKind::Undeleted, ChangeKind::Updated, ChangeKind::Created] {
+        assert_eq!(effect(&event(COMPANY, ChangeKind::Undeleted, &text)).unwrap(), Effect::Restore(id));
+        assert_eq!(effect(&event(CONTACT, ChangeKind::Undeleted, &text)).unwrap(), Effect::Restore(id));
+        for kind in [ChangeKind::Updated, ChangeKind::Created] {
             assert_eq!(effect(&event(CONTACT, kind, &text)).unwrap(), Effect::Nothing);
             assert_eq!(effect(&event(COMPANY, kind, &text)).unwrap(), Effect::Nothing);
         }

@@ -67,6 +67,15 @@ impl Error {
         }
     }
 
+    /// The stable reason of a client error, if it has one.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Error::NotFound { reason, .. } => Some(reason),
+            Error::Problem(problem) => Some(problem.reason()),
+            _ => None,
+        }
+    }
+
     /// NOT_FOUND of `resource_type` (reason e.g. `DEAL_NOT_FOUND`).
     pub fn not_found(reason: &'static str, resource_type: &'static str, id: impl ToString) -> Error {
         Error::NotFound { reason, resource_type, id: id.to_string() }

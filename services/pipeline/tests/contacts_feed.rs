@@ -241,3 +241,133 @@ async fn an_expired_cursor_resyncs_and_drops_what_was_deleted_meanwhile() {
     contacts_pool.close().await;
     app.stop().await;
 }
+
+/// The race the tombstones close: a deal write checks its company with
+/// Contacts, then the company is deleted and the feed consumer applies
+/// that before the write commits. The write waits for the consumer's lock
+/// on the id, finds the tombstone, asks Contacts again and is refused;
+/// a stale tombstone (the company restored since) does not refuse.
+#[tokio::test]
+async fn a_write_racing_a_deletion_the_consumer_applies_first_is_refused() {
+    use rapport_pipeline::store::deals::references::REFERENCE_LOCK_CLASS;
+
+    let app = TestApp::spawn().await;
+    seed(&app).await;
+    let clients = app.clients();
+    let acme = company(&clients, "Acme").await.id;
+    let pool = app.pool();
+
+    // The consumer's side, by hand: the lock on the id, held open.
+    let mut consumer = pool.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2::text))")
+        .bind(REFERENCE_LOCK_CLASS)
+        .bind(&acme)
+        .execute(&mut *consumer)
+        .await
+        .unwrap();
+    // The write passes its check with Contacts, then waits for the lock.
+    let write = tokio::spawn({
+        let clients = clients.clone();
+        let deal = Deal { company_id: acme.clone(), ..deal("Racing", "EUR") };
+        async move { create(&clients, deal).await }
+    });
+    let waiting = async {
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), waiting).await.expect("the write waits for the lock");
+    // Meanwhile Contacts deletes the company, and the consumer applies it.
+    let mut contacts = clients.contacts.clone();
+    contacts.delete_company(DeleteCompanyRequest { id: acme.clone(), etag: String::new() }).await.unwrap();
+    sqlx::query("INSERT INTO deleted_references (id, kind) VALUES ($1::uuid, 'COMPANY')")
+        .bind(&acme)
+        .execute(&mut *consumer)
+        .await
+        .unwrap();
+    consumer.commit().await.unwrap();
+
+    let status = write.await.unwrap().unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+    assert_eq!(common::reason(&status), "COMPANY_NOT_FOUND");
+    let named: i64 = sqlx::query_scalar("SELECT count(*) FROM deals WHERE company_id = $1::uuid")
+        .bind(&acme)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(named, 0);
+
+    // Restored in Contacts before the consumer removed the tombstone: the
+    // write asks Contacts again and goes through.
+    let restored = company(&clients, "Globex").await.id;
+    sqlx::query("INSERT INTO deleted_references (id, kind) VALUES ($1::uuid, 'COMPANY')")
+        .bind(&restored)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let created =
+        create(&clients, Deal { company_id: restored.clone(), ..deal("Fine", "EUR") }).await.unwrap();
+    assert_eq!(created.company_id, restored);
+    pool.close().await;
+    app.stop().await;
+}
+
+/// A deal deleted while its company was deleted in Contacts comes back
+/// without it (the consumer drops references from live deals only).
+#[tokio::test]
+async fn an_undeleted_deal_does_not_bring_back_a_company_deleted_meanwhile() {
+    let app = TestApp::spawn().await;
+    seed(&app).await;
+    let clients = app.clients();
+    let acme = company(&clients, "Acme").await.id;
+    let bob = contact(&clients, "bob@example.com", LeadSource::Unspecified, "").await.id;
+    let created = create(
+        &clients,
+        Deal {
+            company_id: acme.clone(),
+            contacts: vec![member(&bob, BuyingRole::Champion)],
+            ..deal("Parked", "EUR")
+        },
+    )
+    .await
+    .unwrap();
+    let mut deals = clients.deals.clone();
+    deals.delete_deal(DeleteDealRequest { id: created.id.clone(), etag: String::new() }).await.unwrap();
+    let mut contacts = clients.contacts.clone();
+    contacts.delete_company(DeleteCompanyRequest { id: acme.clone(), etag: String::new() }).await.unwrap();
+    let pool = app.pool();
+    let tombstoned = async {
+        loop {
+            let found: Option<i32> =
+                sqlx::query_scalar("SELECT 1 FROM deleted_references WHERE id = $1::uuid")
+                    .bind(&acme)
+                    .fetch_optional(&pool)
+                    .await
+                    .unwrap();
+            if found.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), tombstoned).await.expect("the consumer's tombstone");
+
+    let restored = deals
+        .undelete_deal(UndeleteDealRequest { id: created.id.clone(), etag: String::new() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(restored.company_id, "");
+    assert_eq!(restored.contacts, vec![member(&bob, BuyingRole::Champion)]);
+    pool.close().await;
+    app.stop().await;
+}

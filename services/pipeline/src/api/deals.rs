@@ -55,6 +55,21 @@ async fn check_references(
     Ok(())
 }
 
+/// Asks Contacts, with the caller's credentials, about the ids a deal
+/// write finds tombstoned in its transaction.
+struct Recheck<'a> {
+    state: &'a State,
+    credentials: &'a Credentials,
+}
+
+#[tonic::async_trait]
+impl store::references::Recheck for Recheck<'_> {
+    async fn gone(&self, company: Option<Uuid>, contacts: &[Uuid]) -> std::result::Result<Vec<Uuid>, Error> {
+        let contacts: Vec<_> = contacts.iter().map(|id| (*id).into()).collect();
+        self.state.contacts.gone(self.credentials, company.map(Into::into), &contacts).await
+    }
+}
+
 /// Fills `account_warning` when the deal's company has overdue invoices.
 /// Read from the pool after the commit, so the warning is never stored
 /// nor in the change log. A failed read only loses the warning: the write
@@ -96,7 +111,8 @@ async fn create(state: &State, request: Request<CreateDealRequest>) -> Result<De
     request.deal = Some(deal);
     let key = RequestKey::new(request_id, &request);
     let write = key.write(&actor);
-    let created = store::create(&state.pool, &input, write).await;
+    let recheck = Recheck { state, credentials: &credentials };
+    let created = store::create(&state.pool, &input, write, &recheck).await;
     state.written(&created);
     Ok(Response::new(with_warning(state, created?).await))
 }
@@ -111,8 +127,9 @@ async fn update(state: &State, request: Request<UpdateDealRequest>) -> Result<De
     let fields = DealField::parse_mask(&paths).map_err(Error::from)?;
     let mut input = DealInput::parse(&deal, &fields).map_err(Error::from)?;
     check_references(state, &credentials, &mut input, false).await?;
-    let updated =
-        store::update(&state.pool, id, &deal.etag, &input, Write { actor: &actor, request: None }).await;
+    let recheck = Recheck { state, credentials: &credentials };
+    let write = Write { actor: &actor, request: None };
+    let updated = store::update(&state.pool, id, &deal.etag, &input, write, &recheck).await;
     state.written(&updated);
     Ok(Response::new(with_warning(state, updated?).await))
 }
@@ -125,9 +142,11 @@ async fn set_deleted<T>(
     deleted: bool,
 ) -> Result<Deal> {
     let actor = auth::principal(request)?.subject.clone();
+    let credentials = Credentials::of(request.metadata());
     let id = DealId::parse("id", id).map_err(Error::from)?;
-    let result =
-        store::set_deleted(&state.pool, id, etag, deleted, Write { actor: &actor, request: None }).await;
+    let recheck = Recheck { state, credentials: &credentials };
+    let write = Write { actor: &actor, request: None };
+    let result = store::set_deleted(&state.pool, id, etag, deleted, write, &recheck).await;
     state.written(&result);
     Ok(Response::new(result?))
 }

@@ -319,7 +319,14 @@ pub(crate) async fn log(
 
 /// Creates a deal from `input` (references already checked; `owner_id`
 /// already defaulted), or replays the first result of the same request id.
-pub async fn create(pool: &PgPool, input: &DealInput, write: Write<'_>) -> Result<Deal, Error> {
+/// `recheck` asks Contacts about a company or contact with a tombstone
+/// (see [`references`]).
+pub async fn create(
+    pool: &PgPool,
+    input: &DealInput,
+    write: Write<'_>,
+    recheck: &dyn references::Recheck,
+) -> Result<Deal, Error> {
     let mut tx = pool.begin().await?;
     if let Some((request_id, request)) = write.request
         && let Claim::Replay(response) =
@@ -328,6 +335,8 @@ pub async fn create(pool: &PgPool, input: &DealInput, write: Write<'_>) -> Resul
         return Deal::decode(response.as_slice())
             .map_err(|err| Error::Internal(anyhow::Error::new(err).context("stored response")));
     }
+    let contact_ids: Vec<Uuid> = input.contacts.iter().map(|(id, _)| id.uuid()).collect();
+    references::refuse_deleted(&mut tx, input.company_id.map(|id| id.uuid()), &contact_ids, recheck).await?;
     let now = now();
     let stage = resolve::open_stage(&mut tx, input.pipeline_id, input.stage_id).await?;
     let currency = input
@@ -403,12 +412,18 @@ pub async fn update(
     etag: &str,
     input: &DealInput,
     write: Write<'_>,
+    recheck: &dyn references::Recheck,
 ) -> Result<Deal, Error> {
     let mut tx = pool.begin().await?;
     let mut record = lock_live(&mut tx, id.uuid(), etag).await?;
     let now = now();
     let before = record.clone();
     resolve::apply(&mut tx, &mut record, input).await?;
+    // The company and contacts this write adds.
+    let company = record.deal.company_id.filter(|company| before.deal.company_id != Some(*company));
+    let contacts: Vec<Uuid> =
+        record.deal.contact_ids.iter().copied().filter(|id| !before.deal.contact_ids.contains(id)).collect();
+    references::refuse_deleted(&mut tx, company, &contacts, recheck).await?;
     let stage_changed = record.deal.stage_id != before.deal.stage_id;
     if !stage_changed && record.lines == before.lines && same(&record.deal, &before.deal) {
         return Ok(deal_to_proto(&record));
@@ -442,6 +457,7 @@ pub async fn set_deleted(
     etag: &str,
     deleted: bool,
     write: Write<'_>,
+    recheck: &dyn references::Recheck,
 ) -> Result<Deal, Error> {
     let mut tx = pool.begin().await?;
     let mut record = lock(&mut tx, id.uuid()).await?;
@@ -453,6 +469,22 @@ pub async fn set_deleted(
         // A deleted pipeline has no live open deals (DeletePipeline checks
         // under its row lock): an open deal comes back only into a live one.
         crate::store::pipelines::lock_live_pipeline(&mut tx, record.deal.pipeline_id.into()).await?;
+    }
+    if !deleted {
+        // The feed consumer drops deleted companies and contacts from live
+        // deals only: one deleted meanwhile does not come back with it.
+        let contact_ids = record.deal.contact_ids.clone();
+        let gone = references::gone_among(&mut tx, record.deal.company_id, &contact_ids, recheck).await?;
+        let deal = &mut record.deal;
+        deal.company_id = deal.company_id.filter(|company| !gone.contains(company));
+        let (ids, roles) = deal
+            .contact_ids
+            .iter()
+            .zip(&deal.contact_roles)
+            .filter(|(id, _)| !gone.contains(id))
+            .map(|(id, role)| (*id, role.clone()))
+            .unzip();
+        (deal.contact_ids, deal.contact_roles) = (ids, roles);
     }
     let now = now();
     record.deal.delete_time = deleted.then_some(now);

@@ -2,6 +2,13 @@
 //! the company or contact (the `contacts` change-feed consumer), each deal
 //! with its version bumped and an UPDATED change-log row, in the caller's
 //! transaction. Orders and invoices keep their company (accounting history).
+//!
+//! The consumer also leaves a tombstone (`deleted_references`) under an
+//! exclusive advisory lock on the id; deal writes share-lock the ids they
+//! name and look for tombstones in their own transaction
+//! ([`refuse_deleted`], [`gone_among`]), so a deletion the consumer applies
+//! while a write is between its Contacts check and its commit is not
+//! missed (see the migration).
 
 use rapport_proto::common::v1::ChangeKind;
 use sqlx::PgConnection;
@@ -11,8 +18,108 @@ use super::{lock, log, write_row};
 use crate::error::Error;
 use crate::store::now;
 
+/// Advisory lock class of a referenced id (`"refr"`; the key is the id's
+/// `hashtext`): the consumer takes it exclusive, deal writes shared.
+pub const REFERENCE_LOCK_CLASS: i32 = 0x7265_6672;
+
+/// Asks the Contacts service, from inside a deal write's transaction (the
+/// ids share-locked), which of the ids that have a tombstone are gone: a
+/// tombstone may be older than an undelete the consumer has not applied
+/// yet.
+#[tonic::async_trait]
+pub trait Recheck: Send + Sync {
+    /// Those of `company` and `contacts` that do not exist or are deleted.
+    async fn gone(&self, company: Option<Uuid>, contacts: &[Uuid]) -> Result<Vec<Uuid>, Error>;
+}
+
+/// Locks `id` against deal writes naming it and records it as deleted.
+async fn tombstone(tx: &mut PgConnection, id: Uuid, kind: &str) -> Result<(), Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2::text))")
+        .bind(REFERENCE_LOCK_CLASS)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO deleted_references (id, kind) VALUES ($1, $2) \
+         ON CONFLICT (id) DO UPDATE SET delete_time = now()",
+    )
+    .bind(id)
+    .bind(kind)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Contacts undeleted `id`: deals may name it again (it is not put back
+/// into the deals that lost it).
+pub async fn restore(tx: &mut PgConnection, id: Uuid) -> Result<bool, Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2::text))")
+        .bind(REFERENCE_LOCK_CLASS)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let removed =
+        sqlx::query("DELETE FROM deleted_references WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    Ok(removed.rows_affected() > 0)
+}
+
+/// Of `company` and `contacts`, those Contacts deleted: share-locks every
+/// id until the transaction ends (so the consumer cannot apply a deletion
+/// of one meanwhile), then asks `recheck` about those with a tombstone.
+pub(crate) async fn gone_among(
+    tx: &mut PgConnection,
+    company: Option<Uuid>,
+    contacts: &[Uuid],
+    recheck: &dyn Recheck,
+) -> Result<Vec<Uuid>, Error> {
+    let mut ids: Vec<Uuid> = company.into_iter().chain(contacts.iter().copied()).collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    // One statement per step: a statement's snapshot is taken before it
+    // waits for a lock, so the tombstones are read by the next one.
+    sqlx::query(
+        "SELECT count(pg_advisory_xact_lock_shared($1, hashtext(id::text))) FROM unnest($2::uuid[]) AS t(id)",
+    )
+    .bind(REFERENCE_LOCK_CLASS)
+    .bind(&ids)
+    .execute(&mut *tx)
+    .await?;
+    let tombstoned: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM deleted_references WHERE id = ANY($1)")
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+    if tombstoned.is_empty() {
+        return Ok(Vec::new());
+    }
+    let company = company.filter(|id| tombstoned.contains(id));
+    let contacts: Vec<Uuid> = contacts.iter().copied().filter(|id| tombstoned.contains(id)).collect();
+    recheck.gone(company, &contacts).await
+}
+
+/// FAILED_PRECONDITION (COMPANY_NOT_FOUND, CONTACT_NOT_FOUND) when a write
+/// names a company or contact Contacts deleted (see [`gone_among`]).
+pub(crate) async fn refuse_deleted(
+    tx: &mut PgConnection,
+    company: Option<Uuid>,
+    contacts: &[Uuid],
+    recheck: &dyn Recheck,
+) -> Result<(), Error> {
+    let gone = gone_among(tx, company, contacts, recheck).await?;
+    match (company, gone.first()) {
+        (_, None) => Ok(()),
+        (Some(company), Some(_)) if gone.contains(&company) => {
+            Err(crate::contacts::company_missing(company.into()))
+        }
+        (_, Some(contact)) => Err(crate::contacts::contact_missing((*contact).into())),
+    }
+}
+
 /// The live deals of `company_id` lose it. Returns how many changed.
 pub async fn drop_company(tx: &mut PgConnection, company_id: Uuid, actor: &str) -> Result<usize, Error> {
+    tombstone(tx, company_id, "COMPANY").await?;
     let ids: Vec<Uuid> = sqlx::query_scalar(
         "SELECT id FROM deals WHERE company_id = $1 AND delete_time IS NULL ORDER BY id FOR UPDATE",
     )
@@ -33,6 +140,7 @@ pub async fn drop_company(tx: &mut PgConnection, company_id: Uuid, actor: &str) 
 /// The live deals naming `contact_id` lose it and its role. Returns how
 /// many changed.
 pub async fn drop_contact(tx: &mut PgConnection, contact_id: Uuid, actor: &str) -> Result<usize, Error> {
+    tombstone(tx, contact_id, "CONTACT").await?;
     let ids: Vec<Uuid> = sqlx::query_scalar(
         "SELECT id FROM deals WHERE contact_ids @> ARRAY[$1] AND delete_time IS NULL ORDER BY id FOR UPDATE",
     )
