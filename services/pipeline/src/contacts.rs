@@ -7,6 +7,7 @@ use rapport_proto::contacts::v1::{BatchGetContactsRequest, Contact, GetCompanyRe
 use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
+use uuid::Uuid;
 
 use crate::domain::ids::{CompanyId, ContactId};
 use crate::error::Error;
@@ -73,11 +74,28 @@ impl Contacts {
 
     /// FAILED_PRECONDITION (COMPANY_NOT_FOUND) unless `id` is a live company.
     pub async fn check_company(&self, credentials: &Credentials, id: CompanyId) -> Result<(), Error> {
+        match self.company_live(credentials, id).await? {
+            true => Ok(()),
+            false => Err(company_missing(id)),
+        }
+    }
+
+    /// Whether Contacts has company `id`, not deleted.
+    pub async fn company_live(&self, credentials: &Credentials, id: CompanyId) -> Result<bool, Error> {
         let request = credentials.request(GetCompanyRequest { id: id.to_string() });
         match self.client.clone().get_company(request).await {
-            Ok(company) if company.get_ref().delete_time.is_none() => Ok(()),
-            Ok(_) => Err(company_missing(id)),
-            Err(status) if status.code() == Code::NotFound => Err(company_missing(id)),
+            Ok(company) => Ok(company.get_ref().delete_time.is_none()),
+            Err(status) if status.code() == Code::NotFound => Ok(false),
+            Err(status) => Err(failed(status)),
+        }
+    }
+
+    /// Whether Contacts has contact `id`, not deleted.
+    async fn contact_live(&self, credentials: &Credentials, id: ContactId) -> Result<bool, Error> {
+        let request = credentials.request(GetContactRequest { id: id.to_string() });
+        match self.client.clone().get_contact(request).await {
+            Ok(contact) => Ok(contact.get_ref().delete_time.is_none()),
+            Err(status) if status.code() == Code::NotFound => Ok(false),
             Err(status) => Err(failed(status)),
         }
     }
@@ -92,64 +110,91 @@ impl Contacts {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let request = credentials
-            .request(BatchGetContactsRequest { ids: ids.iter().map(ToString::to_string).collect() });
-        match self.client.clone().batch_get_contacts(request).await {
-            Ok(response) => {
-                let contacts = response.into_inner().contacts;
+        match self.batch_get(credentials, ids).await? {
+            Some(contacts) => {
                 match ids.iter().zip(&contacts).find(|(_, contact)| contact.delete_time.is_some()) {
                     Some((id, _)) => Err(contact_missing(*id)),
                     None => Ok(contacts),
                 }
             }
-            // All or nothing: find which one is missing.
-            Err(status) if status.code() == Code::NotFound => {
-                for id in ids {
-                    self.check_contact(credentials, *id).await?;
-                }
+            None => match self.contacts_gone(credentials, ids).await?.first() {
+                Some(id) => Err(contact_missing((*id).into())),
                 // Each one is there now: they changed between the calls.
-                Err(Error::Problem(Problem::new(
+                None => Err(Error::Problem(Problem::new(
                     Code::Aborted,
                     "CONTACTS_CHANGED",
-                    format!("the deal's contacts changed while being checked ({}); retry", status.message()),
-                )))
-            }
-            Err(status) => Err(failed(status)),
+                    "the deal's contacts changed while being checked; retry",
+                ))),
+            },
         }
     }
 
-    /// Of `company` and `contacts`, those that do not exist or are deleted
-    /// (one call each: for the few ids a tombstone names).
-    pub async fn gone(
+    /// Those of `ids` that Contacts does not have, or has deleted, in order.
+    pub async fn contacts_gone(
         &self,
         credentials: &Credentials,
-        company: Option<CompanyId>,
-        contacts: &[ContactId],
-    ) -> Result<Vec<uuid::Uuid>, Error> {
-        let mut gone = Vec::new();
-        if let Some(company) = company {
-            match self.check_company(credentials, company).await {
-                Ok(()) => {}
-                Err(err) if err.reason() == Some("COMPANY_NOT_FOUND") => gone.push(company.uuid()),
-                Err(err) => return Err(err),
-            }
+        ids: &[ContactId],
+    ) -> Result<Vec<Uuid>, Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        for contact in contacts {
-            match self.check_contact(credentials, *contact).await {
-                Ok(()) => {}
-                Err(err) if err.reason() == Some("CONTACT_NOT_FOUND") => gone.push(contact.uuid()),
-                Err(err) => return Err(err),
+        if let Some(contacts) = self.batch_get(credentials, ids).await? {
+            return Ok(ids
+                .iter()
+                .zip(&contacts)
+                .filter(|(_, contact)| contact.delete_time.is_some())
+                .map(|(id, _)| id.uuid())
+                .collect());
+        }
+        // All or nothing: ask one by one.
+        let mut gone = Vec::new();
+        for id in ids {
+            if !self.contact_live(credentials, *id).await? {
+                gone.push(id.uuid());
             }
         }
         Ok(gone)
     }
 
-    async fn check_contact(&self, credentials: &Credentials, id: ContactId) -> Result<(), Error> {
-        let request = credentials.request(GetContactRequest { id: id.to_string() });
-        match self.client.clone().get_contact(request).await {
-            Ok(contact) if contact.get_ref().delete_time.is_none() => Ok(()),
-            Ok(_) => Err(contact_missing(id)),
-            Err(status) if status.code() == Code::NotFound => Err(contact_missing(id)),
+    /// Of `company` and `contacts`, those that do not exist or are deleted.
+    pub async fn gone(
+        &self,
+        credentials: &Credentials,
+        company: Option<CompanyId>,
+        contacts: &[ContactId],
+    ) -> Result<Vec<Uuid>, Error> {
+        let mut gone = Vec::new();
+        if let Some(company) = company
+            && !self.company_live(credentials, company).await?
+        {
+            gone.push(company.uuid());
+        }
+        gone.extend(self.contacts_gone(credentials, contacts).await?);
+        Ok(gone)
+    }
+
+    /// `ids` in order, deleted ones included; `None` when one of them does
+    /// not exist (BatchGetContacts is all or nothing).
+    async fn batch_get(
+        &self,
+        credentials: &Credentials,
+        ids: &[ContactId],
+    ) -> Result<Option<Vec<Contact>>, Error> {
+        let request = credentials
+            .request(BatchGetContactsRequest { ids: ids.iter().map(ToString::to_string).collect() });
+        match self.client.clone().batch_get_contacts(request).await {
+            Ok(response) => {
+                let contacts = response.into_inner().contacts;
+                if contacts.len() != ids.len() {
+                    return Err(Error::Internal(anyhow::anyhow!(
+                        "BatchGetContacts answered {} contacts for {} ids",
+                        contacts.len(),
+                        ids.len()
+                    )));
+                }
+                Ok(Some(contacts))
+            }
+            Err(status) if status.code() == Code::NotFound => Ok(None),
             Err(status) => Err(failed(status)),
         }
     }

@@ -38,12 +38,9 @@ use rapport_kit::consumer::{self, ConsumerConfig, ConsumerHandle, Handler};
 use rapport_kit::metrics::Metrics;
 use rapport_kit::shutdown::Shutdown;
 use rapport_proto::common::v1::{ChangeEvent, ChangeKind};
+use rapport_proto::contacts::v1::WatchChangesRequest;
 use rapport_proto::contacts::v1::watch_changes_response::Event;
-use rapport_proto::contacts::v1::{
-    BatchGetContactsRequest, GetCompanyRequest, GetContactRequest, WatchChangesRequest,
-};
 use sqlx::{PgConnection, PgPool};
-use tonic::Code;
 use tonic::metadata::AsciiMetadataValue;
 use uuid::Uuid;
 
@@ -166,49 +163,6 @@ impl ContactsFeed {
             Effect::Nothing => 0,
         })
     }
-
-    /// Whether Contacts has company `id` live.
-    async fn company_live(&self, credentials: &Credentials, id: Uuid) -> anyhow::Result<bool> {
-        let request = credentials.request(GetCompanyRequest { id: id.to_string() });
-        match self.contacts.client().get_company(request).await {
-            Ok(company) => Ok(company.get_ref().delete_time.is_none()),
-            Err(status) if status.code() == Code::NotFound => Ok(false),
-            Err(status) => Err(anyhow::anyhow!("GetCompany {id}: {status}")),
-        }
-    }
-
-    /// Those of `ids` that Contacts does not have live.
-    async fn contacts_gone(&self, credentials: &Credentials, ids: &[Uuid]) -> anyhow::Result<Vec<Uuid>> {
-        let request =
-            credentials.request(BatchGetContactsRequest { ids: ids.iter().map(Uuid::to_string).collect() });
-        match self.contacts.client().batch_get_contacts(request).await {
-            Ok(response) => {
-                let contacts = response.into_inner().contacts;
-                anyhow::ensure!(contacts.len() == ids.len(), "BatchGetContacts answered a different count");
-                Ok(ids
-                    .iter()
-                    .zip(&contacts)
-                    .filter(|(_, contact)| contact.delete_time.is_some())
-                    .map(|(id, _)| *id)
-                    .collect())
-            }
-            // All or nothing: ask one by one.
-            Err(status) if status.code() == Code::NotFound => {
-                let mut gone = Vec::new();
-                for id in ids {
-                    let request = credentials.request(GetContactRequest { id: id.to_string() });
-                    match self.contacts.client().get_contact(request).await {
-                        Ok(contact) if contact.get_ref().delete_time.is_none() => {}
-                        Ok(_) => gone.push(*id),
-                        Err(status) if status.code() == Code::NotFound => gone.push(*id),
-                        Err(status) => return Err(anyhow::anyhow!("GetContact {id}: {status}")),
-                    }
-                }
-                Ok(gone)
-            }
-            Err(status) => Err(anyhow::anyhow!("BatchGetContacts: {status}")),
-        }
-    }
 }
 
 #[tonic::async_trait]
@@ -234,13 +188,14 @@ impl Handler for ContactsFeed {
         let (companies, contacts) = references::referenced(tx).await?;
         let mut effects = Vec::new();
         for id in companies {
-            if !self.company_live(&credentials, id).await? {
+            if !self.contacts.company_live(&credentials, id.into()).await? {
                 effects.push(Effect::DropCompany(id));
             }
         }
         for chunk in contacts.chunks(CHUNK) {
-            effects
-                .extend(self.contacts_gone(&credentials, chunk).await?.into_iter().map(Effect::DropContact));
+            let chunk: Vec<_> = chunk.iter().map(|id| (*id).into()).collect();
+            let gone = self.contacts.contacts_gone(&credentials, &chunk).await?;
+            effects.extend(gone.into_iter().map(Effect::DropContact));
         }
         let mut changed = 0;
         for effect in &effects {

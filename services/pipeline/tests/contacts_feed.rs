@@ -55,6 +55,18 @@ async fn feed_events(stream: &mut Streaming<WatchChangesResponse>, count: usize)
     tokio::time::timeout(Duration::from_secs(30), collect).await.expect("the feed consumer's deal changes")
 }
 
+/// Waits until `sql` (one boolean) is true, failing after 30 s.
+async fn until(pool: &sqlx::PgPool, what: &str, sql: &str) {
+    let poll = async {
+        while !sqlx::query_scalar::<_, bool>(sql).fetch_one(pool).await.unwrap() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), poll)
+        .await
+        .unwrap_or_else(|_| panic!("waiting for {what}"));
+}
+
 /// (deal id, field paths) of `events`, sorted.
 fn changed(events: &[ChangeEvent]) -> Vec<(String, Vec<String>)> {
     let mut changed: Vec<_> =
@@ -271,21 +283,8 @@ async fn a_write_racing_a_deletion_the_consumer_applies_first_is_refused() {
         let deal = Deal { company_id: acme.clone(), ..deal("Racing", "EUR") };
         async move { create(&clients, deal).await }
     });
-    let waiting = async {
-        loop {
-            let waiting: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
-            )
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-            if waiting > 0 {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(30), waiting).await.expect("the write waits for the lock");
+    let waiting = "SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted";
+    until(&pool, "the write to wait for the lock", waiting).await;
     // Meanwhile Contacts deletes the company, and the consumer applies it.
     let mut contacts = clients.contacts.clone();
     contacts.delete_company(DeleteCompanyRequest { id: acme.clone(), etag: String::new() }).await.unwrap();
@@ -345,21 +344,8 @@ async fn an_undeleted_deal_does_not_bring_back_a_company_deleted_meanwhile() {
     let mut contacts = clients.contacts.clone();
     contacts.delete_company(DeleteCompanyRequest { id: acme.clone(), etag: String::new() }).await.unwrap();
     let pool = app.pool();
-    let tombstoned = async {
-        loop {
-            let found: Option<i32> =
-                sqlx::query_scalar("SELECT 1 FROM deleted_references WHERE id = $1::uuid")
-                    .bind(&acme)
-                    .fetch_optional(&pool)
-                    .await
-                    .unwrap();
-            if found.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(30), tombstoned).await.expect("the consumer's tombstone");
+    let tombstoned = format!("SELECT EXISTS (SELECT 1 FROM deleted_references WHERE id = '{acme}')");
+    until(&pool, "the consumer's tombstone", &tombstoned).await;
 
     let restored = deals
         .undelete_deal(UndeleteDealRequest { id: created.id.clone(), etag: String::new() })

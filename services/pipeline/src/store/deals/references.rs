@@ -32,13 +32,20 @@ pub trait Recheck: Send + Sync {
     async fn gone(&self, company: Option<Uuid>, contacts: &[Uuid]) -> Result<Vec<Uuid>, Error>;
 }
 
-/// Locks `id` against deal writes naming it and records it as deleted.
-async fn tombstone(tx: &mut PgConnection, id: Uuid, kind: &str) -> Result<(), Error> {
+/// The consumer's lock on `id`, until the transaction ends: deal writes
+/// naming it wait.
+async fn lock_exclusive(tx: &mut PgConnection, id: Uuid) -> Result<(), Error> {
     sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2::text))")
         .bind(REFERENCE_LOCK_CLASS)
         .bind(id)
         .execute(&mut *tx)
         .await?;
+    Ok(())
+}
+
+/// Locks `id` against deal writes naming it and records it as deleted.
+async fn tombstone(tx: &mut PgConnection, id: Uuid, kind: &str) -> Result<(), Error> {
+    lock_exclusive(tx, id).await?;
     sqlx::query(
         "INSERT INTO deleted_references (id, kind) VALUES ($1, $2) \
          ON CONFLICT (id) DO UPDATE SET delete_time = now()",
@@ -53,11 +60,7 @@ async fn tombstone(tx: &mut PgConnection, id: Uuid, kind: &str) -> Result<(), Er
 /// Contacts undeleted `id`: deals may name it again (it is not put back
 /// into the deals that lost it).
 pub async fn restore(tx: &mut PgConnection, id: Uuid) -> Result<bool, Error> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2::text))")
-        .bind(REFERENCE_LOCK_CLASS)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    lock_exclusive(tx, id).await?;
     let removed =
         sqlx::query("DELETE FROM deleted_references WHERE id = $1").bind(id).execute(&mut *tx).await?;
     Ok(removed.rows_affected() > 0)
