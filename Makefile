@@ -4,6 +4,9 @@ SHELL := /bin/bash
 
 # Builds stay warm outside the clone.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/rapport/target
+# Tests mostly wait on PostgreSQL and the network, so more run at once than
+# there are cores (each crate's tests are one binary; see ARCHITECTURE.md).
+TEST_THREADS ?= 4
 # Makes sure PostgreSQL and Redis are reachable and exports their URLs.
 ENSURE_SERVICES := env=$$(scripts/ensure-services.sh) && eval "$$env"
 BUF := tools/node_modules/.bin/buf
@@ -19,7 +22,7 @@ run:
 
 ## test: every test (Rust unit + integration against real PostgreSQL and Redis, scripts, deployment, browser).
 test:
-	@$(ENSURE_SERVICES) && cargo test --workspace --locked
+	@$(ENSURE_SERVICES) && cargo test --workspace --locked -- --test-threads=$(TEST_THREADS)
 	@scripts/test-ensure-services.sh
 	@$(MAKE) --no-print-directory test-deploy
 	@$(MAKE) --no-print-directory test-browser

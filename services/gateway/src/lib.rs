@@ -148,6 +148,12 @@ impl App {
         let served = Served {
             routes: tonic::service::Routes::from(router),
             service_names: vec![customer::SERVICE_NAME],
+            // Every public service answers here (the bench's echo does not).
+            advertised: rapport_proto::SERVICES
+                .iter()
+                .map(|(name, _)| *name)
+                .filter(|name| !name.starts_with("rapport.bench."))
+                .collect(),
             auth,
             readiness,
             metrics: self.metrics.clone(),

@@ -48,6 +48,53 @@ pub struct CacheConfig {
     pub redis_ttl: Duration,
 }
 
+/// A service's cache tiers, read with its prefix (`<PREFIX>_CACHE_*`);
+/// [`CacheSettings::config`] gives each of its caches its settings.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    /// `<PREFIX>_CACHE_LOCAL` (default true): the in-process tier.
+    pub local: bool,
+    /// `<PREFIX>_CACHE_REDIS` (default true): the Redis tier.
+    pub redis: bool,
+    /// `<PREFIX>_CACHE_LOCAL_CAPACITY` (default 100000 records per cache).
+    pub local_capacity: u64,
+    /// `<PREFIX>_CACHE_LOCAL_TTL` (default 30s).
+    pub local_ttl: Duration,
+    /// `<PREFIX>_CACHE_REDIS_TTL` (default 1h).
+    pub redis_ttl: Duration,
+}
+
+impl CacheSettings {
+    /// Reads the `<PREFIX>_CACHE_*` variables (`prefix` e.g. `contacts`).
+    pub fn from_env(
+        env: &crate::config::Env,
+        prefix: &str,
+    ) -> Result<CacheSettings, crate::config::ConfigError> {
+        let prefix = prefix.to_ascii_uppercase();
+        let name = |suffix: &str| format!("{prefix}_CACHE_{suffix}");
+        Ok(CacheSettings {
+            local: env.flag_or(&name("LOCAL"), true)?,
+            redis: env.flag_or(&name("REDIS"), true)?,
+            local_capacity: env.or_default(&name("LOCAL_CAPACITY"), 100_000)?,
+            local_ttl: env.duration_or(&name("LOCAL_TTL"), Duration::from_secs(30))?,
+            redis_ttl: env.duration_or(&name("REDIS_TTL"), Duration::from_secs(3600))?,
+        })
+    }
+
+    /// The settings of one cache, keyed in Redis under `namespace` (e.g.
+    /// `rapport:contacts:contact`).
+    pub fn config(&self, namespace: &str) -> CacheConfig {
+        CacheConfig {
+            namespace: namespace.to_owned(),
+            local_enabled: self.local,
+            local_capacity: self.local_capacity,
+            local_ttl: self.local_ttl,
+            redis_enabled: self.redis,
+            redis_ttl: self.redis_ttl,
+        }
+    }
+}
+
 /// Counters of one cache, exported as metrics.
 #[derive(Debug, Default)]
 pub struct CacheStats {

@@ -26,18 +26,20 @@ pub struct ConfigError {
 pub struct Env {
     overrides: HashMap<String, String>,
     use_process: bool,
+    /// When set, `NAME` is read as `<PREFIX>_NAME` first (see [`Env::prefixed`]).
+    prefix: Option<String>,
 }
 
 impl Env {
     /// The process environment.
     pub fn process() -> Env {
-        Env { overrides: HashMap::new(), use_process: true }
+        Env { overrides: HashMap::new(), use_process: true, prefix: None }
     }
 
     /// Only the given pairs.
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Env {
         let overrides = pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
-        Env { overrides, use_process: false }
+        Env { overrides, use_process: false, prefix: None }
     }
 
     /// This environment with `name` set to `value`, shadowing the process.
@@ -46,7 +48,26 @@ impl Env {
         self
     }
 
-    fn raw(&self, name: &str) -> Result<Option<String>, ConfigError> {
+    /// This environment where each variable `NAME` is read as
+    /// `<PREFIX>_NAME` when that is set, else as `NAME`: one service of
+    /// several in a process (`serve all`) can get its own pool size or
+    /// database without changing the others'.
+    pub fn prefixed(&self, prefix: &str) -> Env {
+        Env { prefix: Some(prefix.to_ascii_uppercase()), ..self.clone() }
+    }
+
+    /// The value of `name` and the variable it came from.
+    fn raw(&self, name: &str) -> Result<Option<(String, String)>, ConfigError> {
+        if let Some(prefix) = &self.prefix {
+            let prefixed = format!("{prefix}_{name}");
+            if let Some(value) = self.raw_exact(&prefixed)?.filter(|value| !value.trim().is_empty()) {
+                return Ok(Some((prefixed, value)));
+            }
+        }
+        Ok(self.raw_exact(name)?.map(|value| (name.to_owned(), value)))
+    }
+
+    fn raw_exact(&self, name: &str) -> Result<Option<String>, ConfigError> {
         if let Some(value) = self.overrides.get(name) {
             return Ok(Some(value.clone()));
         }
@@ -62,17 +83,26 @@ impl Env {
         }
     }
 
+    /// The trimmed, non-empty value of `name` and the variable it came from.
+    fn text(&self, name: &str) -> Result<Option<(String, String)>, ConfigError> {
+        Ok(self.raw(name)?.and_then(|(name, raw)| {
+            let trimmed = raw.trim();
+            (!trimmed.is_empty()).then(|| (name, trimmed.to_owned()))
+        }))
+    }
+
     /// Reads `name` if it is set and non-empty.
     pub fn optional<T>(&self, name: &str) -> Result<Option<T>, ConfigError>
     where
         T: FromStr,
         T::Err: std::fmt::Display,
     {
-        match self.raw(name)? {
-            Some(raw) if !raw.trim().is_empty() => raw.trim().parse().map(Some).map_err(|err: T::Err| {
-                ConfigError { name: name.to_owned(), problem: format!("{raw:?} is not valid: {err}") }
-            }),
-            _ => Ok(None),
+        match self.text(name)? {
+            Some((name, raw)) => raw
+                .parse()
+                .map(Some)
+                .map_err(|err: T::Err| ConfigError { name, problem: format!("{raw:?} is not valid: {err}") }),
+            None => Ok(None),
         }
     }
 
@@ -100,10 +130,10 @@ impl Env {
     /// Reads a duration written as `250ms`, `30s`, `5m`, `2h` or `7d` (a bare
     /// number means seconds).
     pub fn duration_or(&self, name: &str, default: Duration) -> Result<Duration, ConfigError> {
-        match self.optional::<String>(name)? {
+        match self.text(name)? {
             None => Ok(default),
-            Some(raw) => parse_duration(&raw).ok_or_else(|| ConfigError {
-                name: name.to_owned(),
+            Some((name, raw)) => parse_duration(&raw).ok_or_else(|| ConfigError {
+                name,
                 problem: format!("{raw:?} is not a duration (examples: 250ms, 30s, 5m, 2h, 7d)"),
             }),
         }
@@ -112,11 +142,11 @@ impl Env {
     /// Reads a listen address that can be turned off: `off` is `None`, unset
     /// or empty is `Some(default)`.
     pub fn address_or_off(&self, name: &str, default: SocketAddr) -> Result<Option<SocketAddr>, ConfigError> {
-        match self.optional::<String>(name)? {
+        match self.text(name)? {
             None => Ok(Some(default)),
-            Some(raw) if raw.eq_ignore_ascii_case("off") => Ok(None),
-            Some(raw) => raw.parse().map(Some).map_err(|err| ConfigError {
-                name: name.to_owned(),
+            Some((_, raw)) if raw.eq_ignore_ascii_case("off") => Ok(None),
+            Some((name, raw)) => raw.parse().map(Some).map_err(|err| ConfigError {
+                name,
                 problem: format!("{raw:?} is not an address such as 127.0.0.1:9151 or `off`: {err}"),
             }),
         }
@@ -124,15 +154,12 @@ impl Env {
 
     /// Reads a boolean written as true/false, 1/0, yes/no or on/off.
     pub fn flag_or(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
-        match self.optional::<String>(name)? {
+        match self.text(name)? {
             None => Ok(default),
-            Some(raw) => match raw.to_ascii_lowercase().as_str() {
+            Some((name, raw)) => match raw.to_ascii_lowercase().as_str() {
                 "1" | "true" | "yes" | "on" => Ok(true),
                 "0" | "false" | "no" | "off" => Ok(false),
-                _ => Err(ConfigError {
-                    name: name.to_owned(),
-                    problem: format!("{raw:?} is not a boolean (true or false)"),
-                }),
+                _ => Err(ConfigError { name, problem: format!("{raw:?} is not a boolean (true or false)") }),
             },
         }
     }
@@ -203,5 +230,21 @@ mod tests {
         assert_eq!(env.address_or_off("B", default).unwrap(), Some(SocketAddr::from(([0, 0, 0, 0], 0))));
         assert_eq!(env.address_or_off("UNSET", default).unwrap(), Some(default));
         assert_eq!(env.address_or_off("C", default).unwrap_err().name, "C");
+    }
+
+    #[test]
+    fn a_prefixed_variable_wins_and_errors_name_it() {
+        let env = Env::from_pairs([
+            ("DATABASE_MAX_CONNECTIONS", "16"),
+            ("PIPELINE_DATABASE_MAX_CONNECTIONS", "4"),
+            ("CONTACTS_SHUTDOWN_GRACE", "soon"),
+            ("CONTACTS_DATABASE_MAX_CONNECTIONS", " "),
+        ]);
+        assert_eq!(env.prefixed("pipeline").required::<u32>("DATABASE_MAX_CONNECTIONS").unwrap(), 4);
+        // Empty means unset: the shared value applies.
+        assert_eq!(env.prefixed("contacts").required::<u32>("DATABASE_MAX_CONNECTIONS").unwrap(), 16);
+        assert_eq!(env.required::<u32>("DATABASE_MAX_CONNECTIONS").unwrap(), 16);
+        let err = env.prefixed("contacts").duration_or("SHUTDOWN_GRACE", Duration::ZERO).unwrap_err();
+        assert_eq!(err.name, "CONTACTS_SHUTDOWN_GRACE");
     }
 }

@@ -1,17 +1,22 @@
 //! Errors to `tonic::Status`, in one place.
 //!
-//! Each service has its own error enum and implements [`ServiceError`] for
-//! it, describing every variant as a [`Problem`] (a gRPC code, a stable
-//! reason and google.rpc details) or as an internal error. [`status`] turns
-//! either into a `tonic::Status`: problems keep their details; internal
-//! errors are logged once with their cause chain and reach the client as a
-//! generic message.
+//! Every service's error is [`Error<E>`]: the kinds every service has
+//! (invalid input, not found, a [`Problem`] with its own code and details,
+//! internal) plus the service's own variants `E` ([`OwnError`]), each
+//! described as a [`Problem`]. The conversions every store and handler uses
+//! with `?` (sqlx, `Problem`, idempotency, violations, `anyhow`) are here,
+//! once. [`status`] turns any of them into a `tonic::Status`: problems keep
+//! their details; internal errors are logged once with their cause chain
+//! and reach the client as a generic message. This module is the only place
+//! that names a gRPC code: services use the named [`Problem`] constructors.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use tonic::Code;
+pub use tonic::Code;
 use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::fields::Violation;
 
 /// The `ErrorInfo.domain` of every Rapport error.
 pub const DOMAIN: &str = "rapport";
@@ -81,6 +86,53 @@ impl Problem {
         )
     }
 
+    /// `FAILED_PRECONDITION` with `reason`: the request is valid but the
+    /// state of the system refuses it.
+    pub fn failed_precondition(reason: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem::new(Code::FailedPrecondition, reason, message)
+    }
+
+    /// `ALREADY_EXISTS` with `reason`.
+    pub fn already_exists(reason: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem::new(Code::AlreadyExists, reason, message)
+    }
+
+    /// `ABORTED` with `reason`: a concurrent change interfered; retry the call.
+    pub fn aborted(reason: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem::new(Code::Aborted, reason, message)
+    }
+
+    /// `UNAVAILABLE` with `reason` and a retry hint: retry shortly.
+    pub fn unavailable(reason: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem::new(Code::Unavailable, reason, message).retry_after(Duration::from_millis(200))
+    }
+
+    /// `INVALID_ARGUMENT` with `reason` (add fields with [`Problem::field`]).
+    pub fn invalid_argument(reason: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem::new(Code::InvalidArgument, reason, message)
+    }
+
+    /// `PERMISSION_DENIED` with `reason`.
+    pub fn permission_denied(reason: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem::new(Code::PermissionDenied, reason, message)
+    }
+
+    /// `DEADLINE_EXCEEDED` with `reason`.
+    pub fn deadline_exceeded(reason: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem::new(Code::DeadlineExceeded, reason, message)
+    }
+
+    /// `RESOURCE_EXHAUSTED` with `reason`.
+    pub fn resource_exhausted(reason: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem::new(Code::ResourceExhausted, reason, message)
+    }
+
+    /// True when the client may retry the same call later (`UNAVAILABLE`):
+    /// a write ending so may still have committed.
+    pub fn is_unavailable(&self) -> bool {
+        self.0.code == Code::Unavailable
+    }
+
     /// `ABORTED` `ETAG_MISMATCH`: the client's etag of `resource_type` `id`
     /// is stale; `current` is the etag it should read again.
     pub fn etag_mismatch(resource_type: &str, id: &str, current: &str) -> Problem {
@@ -144,6 +196,161 @@ impl Problem {
 impl From<Problem> for tonic::Status {
     fn from(problem: Problem) -> tonic::Status {
         problem.into_status()
+    }
+}
+
+/// A service's own error kinds, each described as a [`Problem`].
+pub trait OwnError: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static {
+    /// The client-facing problem.
+    fn problem(self) -> Problem;
+}
+
+/// The own error kinds of a service that has none.
+#[derive(Debug, thiserror::Error)]
+pub enum NoOwnErrors {}
+
+impl OwnError for NoOwnErrors {
+    fn problem(self) -> Problem {
+        match self {}
+    }
+}
+
+/// Everything that can go wrong in a service: the kinds every service has,
+/// and the service's own (`E`).
+#[derive(Debug, thiserror::Error)]
+pub enum Error<E: OwnError = NoOwnErrors> {
+    /// Client input failed validation: every violation, by field path.
+    #[error("invalid input: {0:?}")]
+    Invalid(Vec<Violation>),
+    /// No resource with this id.
+    #[error("{resource_type} {id} not found")]
+    NotFound {
+        /// The stable reason, e.g. `DEAL_NOT_FOUND`.
+        reason: &'static str,
+        /// The resource type (a fully-qualified message name).
+        resource_type: &'static str,
+        /// The id asked for.
+        id: String,
+    },
+    /// A client problem with its own code, reason and details (filter,
+    /// paging, idempotency, preconditions, the database unavailable).
+    #[error("{0:?}")]
+    Problem(Problem),
+    /// One of the service's own kinds.
+    #[error("{0}")]
+    Own(E),
+    /// Anything else (a bug, or a stored value that cannot be decoded):
+    /// logged with its cause chain, answered with a generic message.
+    #[error(transparent)]
+    Internal(anyhow::Error),
+}
+
+impl<E: OwnError> Error<E> {
+    /// NOT_FOUND of `resource_type` (reason e.g. `DEAL_NOT_FOUND`).
+    pub fn not_found(reason: &'static str, resource_type: &'static str, id: impl ToString) -> Error<E> {
+        Error::NotFound { reason, resource_type, id: id.to_string() }
+    }
+
+    /// FAILED_PRECONDITION with `reason`, a message, and a
+    /// PreconditionFailure of `kind` about `subject`.
+    pub fn precondition(reason: &str, message: impl Into<String>, kind: &str, subject: &str) -> Error<E> {
+        let message = message.into();
+        Error::Problem(
+            Problem::failed_precondition(reason, message.clone()).precondition(kind, subject, &message),
+        )
+    }
+
+    /// An internal error for a stored value this build cannot decode (an
+    /// unknown enum text, an impossible date): never a silent default.
+    pub fn undecodable(what: &str, value: impl std::fmt::Debug) -> Error<E> {
+        Error::Internal(anyhow::anyhow!("stored {what} {value:?} cannot be decoded"))
+    }
+
+    /// True when the write this error ended may still have committed (the
+    /// database failed mid-way), so caches and watchers must be told all
+    /// the same.
+    pub fn may_have_written(&self) -> bool {
+        match self {
+            Error::Internal(_) => true,
+            Error::Problem(problem) => problem.is_unavailable(),
+            _ => false,
+        }
+    }
+
+    /// The stable reason of a client error, when it is known without
+    /// describing the service's own kinds.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Error::NotFound { reason, .. } => Some(reason),
+            Error::Problem(problem) => Some(problem.reason()),
+            _ => None,
+        }
+    }
+}
+
+impl<E: OwnError> From<E> for Error<E> {
+    fn from(own: E) -> Error<E> {
+        Error::Own(own)
+    }
+}
+
+impl<E: OwnError> From<sqlx::Error> for Error<E> {
+    fn from(err: sqlx::Error) -> Error<E> {
+        match database_problem(&err) {
+            Some(problem) => Error::Problem(problem),
+            None => Error::Internal(anyhow::Error::new(err)),
+        }
+    }
+}
+
+impl<E: OwnError> From<anyhow::Error> for Error<E> {
+    fn from(err: anyhow::Error) -> Error<E> {
+        Error::Internal(err)
+    }
+}
+
+impl<E: OwnError> From<Problem> for Error<E> {
+    fn from(problem: Problem) -> Error<E> {
+        Error::Problem(problem)
+    }
+}
+
+impl<E: OwnError> From<crate::idempotency::Error> for Error<E> {
+    fn from(err: crate::idempotency::Error) -> Error<E> {
+        match err.problem() {
+            Ok(problem) => Error::Problem(problem),
+            Err(internal) => Error::Internal(internal),
+        }
+    }
+}
+
+impl<E: OwnError> From<Vec<Violation>> for Error<E> {
+    fn from(violations: Vec<Violation>) -> Error<E> {
+        Error::Invalid(violations)
+    }
+}
+
+impl<E: OwnError> From<Violation> for Error<E> {
+    fn from(violation: Violation) -> Error<E> {
+        Error::Invalid(vec![violation])
+    }
+}
+
+impl<E: OwnError> ServiceError for Error<E> {
+    fn problem(self) -> Result<Problem, anyhow::Error> {
+        Ok(match self {
+            Error::Invalid(violations) => crate::fields::invalid(violations),
+            Error::NotFound { reason, resource_type, id } => Problem::not_found(reason, resource_type, &id),
+            Error::Problem(problem) => problem,
+            Error::Own(own) => own.problem(),
+            Error::Internal(err) => return Err(err),
+        })
+    }
+}
+
+impl<E: OwnError> From<Error<E>> for tonic::Status {
+    fn from(err: Error<E>) -> tonic::Status {
+        status(err)
     }
 }
 

@@ -154,12 +154,12 @@ pub async fn record(tx: &mut PgConnection, request_id: &str, response: &[u8]) ->
 }
 
 /// Forgets keys older than `retention`. Returns how many were removed.
-pub async fn prune(pool: &sqlx::PgPool, retention: Duration) -> Result<u64, sqlx::Error> {
+pub async fn prune(db: impl sqlx::PgExecutor<'_>, retention: Duration) -> Result<u64, sqlx::Error> {
     let seconds = retention.as_secs_f64();
     let result =
         sqlx::query("DELETE FROM idempotency_keys WHERE create_time < now() - make_interval(secs => $1)")
             .bind(seconds)
-            .execute(pool)
+            .execute(db)
             .await?;
     Ok(result.rows_affected())
 }

@@ -5,6 +5,9 @@
 //! - [`telemetry`]: tracing subscriber, OTLP export, W3C trace context in and out.
 //! - [`server`]: the tonic server bootstrap (health, reflection, limits, shutdown, layers,
 //!   gRPC-web with CORS).
+//! - [`service`]: the service shell: common settings with the service's prefix, startup,
+//!   routes, the run loop with authentication, ordered shutdown, `migrate`.
+//! - [`worker`]: periodic jobs that run once per interval across replicas.
 //! - [`money`]: exact money: ISO 4217 currencies, amounts in minor units, quantities,
 //!   discounts, exchange rates and the one rounding rule.
 //! - [`metrics`]: the Prometheus registry, the RPC metrics, the `/metrics` endpoint.
@@ -42,6 +45,8 @@ pub mod paging;
 pub mod ratelimit;
 pub mod redis;
 pub mod server;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 pub mod testing;
+pub mod worker;

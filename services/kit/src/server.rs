@@ -73,6 +73,12 @@ impl ServerConfig {
 /// getting it restarted.
 pub const LIVENESS_SERVICE: &str = "liveness";
 
+/// The gRPC health service's name.
+pub const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+
+/// The gRPC reflection service's name.
+pub const REFLECTION_SERVICE: &str = "grpc.reflection.v1.ServerReflection";
+
 /// Decides whether the service can take traffic (database reachable,
 /// migrations applied).
 pub type ReadinessCheck = Box<dyn Fn() -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync + 'static>;
@@ -86,8 +92,13 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 pub struct Served {
     /// The service's own gRPC services.
     pub routes: Routes,
-    /// Fully-qualified names of those services, for health.
+    /// Fully-qualified names of those services, for health: each reports
+    /// the server's readiness; any other name is unknown (NOT_FOUND).
     pub service_names: Vec<&'static str>,
+    /// The services reflection lists besides health and reflection itself:
+    /// those this port answers (a service's own, or every public one for
+    /// the gateway).
+    pub advertised: Vec<&'static str>,
     /// Who may call what. Its rejections are counted in `metrics`.
     pub auth: AuthLayer,
     /// Readiness of the whole server.
@@ -166,32 +177,6 @@ fn into_tonic_body(
     response.map(tonic::body::Body::new)
 }
 
-/// [`serve`], stopping a service's background work (change streams,
-/// workers, feed consumers) as soon as shutdown begins, so open
-/// `WatchChanges` streams end with UNAVAILABLE instead of holding the drain
-/// for its whole grace; `background` fires again when serving ends.
-pub async fn serve_with_background(
-    listener: TcpListener,
-    config: &ServerConfig,
-    served: Served,
-    shutdown: Shutdown,
-    background: crate::shutdown::Trigger,
-) -> anyhow::Result<()> {
-    let background = std::sync::Arc::new(background);
-    let stop_background = tokio::spawn({
-        let background = background.clone();
-        let mut shutdown = shutdown.clone();
-        async move {
-            shutdown.wait().await;
-            background.fire();
-        }
-    });
-    let result = serve(listener, config, served, shutdown).await;
-    background.fire();
-    stop_background.abort();
-    result
-}
-
 /// Serves `served` on `listener` until `shutdown`, then reports NOT_SERVING,
 /// stops accepting, and lets in-flight calls finish for up to
 /// `config.shutdown_grace`. The admin endpoint, when given a listener,
@@ -215,7 +200,13 @@ pub async fn serve(
         None => Either::Right(MapResponseLayer::new(into_tonic_body)),
     };
     let (reporter, health) = tonic_health::server::health_reporter();
-    let reflection = tonic_reflection::server::Builder::configure()
+    let reflection = served
+        .advertised
+        .iter()
+        .chain(&[HEALTH_SERVICE, REFLECTION_SERVICE])
+        .fold(tonic_reflection::server::Builder::configure(), |builder, name| {
+            builder.with_service_name(*name)
+        })
         .register_encoded_file_descriptor_set(rapport_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;

@@ -21,6 +21,8 @@ pub enum LogFormat {
     Human,
     /// One JSON object per line, for log collectors.
     Json,
+    /// No log lines (spans are still exported when OTLP is configured).
+    Off,
 }
 
 /// Telemetry settings.
@@ -28,7 +30,7 @@ pub enum LogFormat {
 pub struct TelemetryConfig {
     /// `service.name` of exported spans.
     pub service_name: String,
-    /// `LOG_FORMAT`: `human` (default) or `json`.
+    /// `LOG_FORMAT`: `human` (default), `json` or `off`.
     pub log_format: LogFormat,
     /// `RUST_LOG`-style filter; default `info`.
     pub log_filter: String,
@@ -45,10 +47,11 @@ impl TelemetryConfig {
         let log_format = match env.or_default("LOG_FORMAT", "human".to_owned())?.as_str() {
             "human" | "text" => LogFormat::Human,
             "json" => LogFormat::Json,
+            "off" => LogFormat::Off,
             other => {
                 return Err(ConfigError {
                     name: "LOG_FORMAT".into(),
-                    problem: format!("{other:?} is not one of human, json"),
+                    problem: format!("{other:?} is not one of human, json, off"),
                 });
             }
         };
@@ -74,6 +77,17 @@ pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
 }
 
+impl TelemetryGuard {
+    /// Exports every ended span now (blocks: call it off the async workers).
+    pub fn flush(&self) {
+        if let Some(provider) = &self.provider
+            && let Err(err) = provider.force_flush()
+        {
+            eprintln!("trace export flush failed: {err}");
+        }
+    }
+}
+
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
         if let Some(provider) = self.provider.take()
@@ -90,8 +104,9 @@ pub fn init(config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
     let filter = EnvFilter::try_new(&config.log_filter)
         .map_err(|err| anyhow::anyhow!("RUST_LOG {:?} is not a valid filter: {err}", config.log_filter))?;
     let fmt = match config.log_format {
-        LogFormat::Human => tracing_subscriber::fmt::layer().boxed(),
-        LogFormat::Json => tracing_subscriber::fmt::layer().json().flatten_event(true).boxed(),
+        LogFormat::Human => Some(tracing_subscriber::fmt::layer().boxed()),
+        LogFormat::Json => Some(tracing_subscriber::fmt::layer().json().flatten_event(true).boxed()),
+        LogFormat::Off => None,
     };
     let provider = match &config.otlp_endpoint {
         Some(endpoint) => Some(otlp_provider(config, endpoint)?),

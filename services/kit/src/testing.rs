@@ -58,6 +58,113 @@ impl TestDatabase {
     }
 }
 
+/// Advisory lock class under which test templates are made ("tmpl").
+const TEMPLATE_LOCK_CLASS: i32 = 0x746d_706c;
+
+impl TestDatabase {
+    /// A database with `schemas` (each a service schema and its migrations,
+    /// kit's included) already migrated: cloned (`CREATE DATABASE …
+    /// TEMPLATE`) from a template that is migrated once, the first time
+    /// these exact migrations are asked for on this server, and kept for
+    /// later runs (its name carries a digest of every migration, so a
+    /// changed migration makes a new one).
+    pub async fn migrated(schemas: &[(&str, &sqlx::migrate::Migrator)]) -> anyhow::Result<TestDatabase> {
+        let admin_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned());
+        let template = template_name(schemas);
+        let mut admin = PgConnection::connect_with(&PgConnectOptions::from_str(&admin_url)?).await?;
+        if !database_exists(&mut admin, &template).await? {
+            // One process makes it; the others wait here, then find it.
+            sqlx::query("SELECT pg_advisory_lock($1, 0)")
+                .bind(TEMPLATE_LOCK_CLASS)
+                .execute(&mut admin)
+                .await?;
+            let made = async {
+                if !database_exists(&mut admin, &template).await? {
+                    make_template(&mut admin, &admin_url, &template, schemas).await?;
+                }
+                anyhow::Ok(())
+            }
+            .await;
+            sqlx::query("SELECT pg_advisory_unlock($1, 0)")
+                .bind(TEMPLATE_LOCK_CLASS)
+                .execute(&mut admin)
+                .await?;
+            made?;
+        }
+        let name = format!("rapport_test_{}", uuid::Uuid::now_v7().simple());
+        let create = format!("CREATE DATABASE {name} TEMPLATE {template}");
+        sqlx::query(&create).execute(&mut admin).await.with_context(|| format!("cloning {template}"))?;
+        admin.close().await?;
+        Ok(TestDatabase { url: with_database(&admin_url, &name), name, admin_url })
+    }
+}
+
+/// `rapport_tpl_<schemas>_<digest of every migration>`.
+fn template_name(schemas: &[(&str, &sqlx::migrate::Migrator)]) -> String {
+    use sha2::Digest as _;
+    let mut digest = sha2::Sha256::new();
+    let mut names = Vec::new();
+    for (schema, migrations) in schemas {
+        names.push(*schema);
+        digest.update(schema.as_bytes());
+        for migration in crate::db::migrator(migrations).iter() {
+            digest.update(migration.version.to_le_bytes());
+            digest.update(&migration.checksum);
+        }
+    }
+    let hex: String = digest.finalize().iter().take(8).map(|byte| format!("{byte:02x}")).collect();
+    format!("rapport_tpl_{}_{hex}", names.join("_"))
+}
+
+async fn database_exists(admin: &mut PgConnection, name: &str) -> anyhow::Result<bool> {
+    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(name)
+        .fetch_optional(admin)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// Migrates a database under a temporary name and renames it to
+/// `template` once complete, so a half-made template is never cloned.
+async fn make_template(
+    admin: &mut PgConnection,
+    admin_url: &str,
+    template: &str,
+    schemas: &[(&str, &sqlx::migrate::Migrator)],
+) -> anyhow::Result<()> {
+    let building = format!("rapport_tplnew_{}", uuid::Uuid::now_v7().simple());
+    sqlx::query(&format!("CREATE DATABASE {building}")).execute(&mut *admin).await?;
+    let migrated = async {
+        for (schema, migrations) in schemas {
+            let config = crate::db::DbConfig {
+                url: with_database(admin_url, &building),
+                schema: (*schema).to_owned(),
+                max_connections: 1,
+                acquire_timeout: Duration::from_secs(30),
+            };
+            let pool = crate::db::pool(&config)?;
+            crate::db::migrate(&pool, schema, migrations).await?;
+            pool.close().await;
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    let published = match migrated {
+        Ok(()) => sqlx::query(&format!("ALTER DATABASE {building} RENAME TO {template}"))
+            .execute(&mut *admin)
+            .await
+            .map(|_| ())
+            .map_err(anyhow::Error::from),
+        Err(err) => Err(err),
+    };
+    if published.is_err() {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
+            .execute(&mut *admin)
+            .await;
+    }
+    published.with_context(|| format!("making the test template {template}"))
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let admin_url = self.admin_url.clone();
@@ -171,6 +278,26 @@ mod tests {
             "postgres://h:1/t2?sslmode=disable"
         );
         assert_eq!(with_database("postgres://h", "t3"), "postgres://h/t3");
+    }
+
+    #[tokio::test]
+    async fn migrated_databases_are_clones_of_one_template() {
+        static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate::Migrator::DEFAULT;
+        let first = TestDatabase::migrated(&[("template_check", &MIGRATIONS)]).await.unwrap();
+        let second = TestDatabase::migrated(&[("template_check", &MIGRATIONS)]).await.unwrap();
+        assert_ne!(first.url, second.url);
+        for database in [&first, &second] {
+            let mut connection = PgConnection::connect(&database.url).await.unwrap();
+            // Kit's tables are there already, in the schema.
+            let tables: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = 'template_check' AND tablename = 'change_log'",
+            )
+            .fetch_one(&mut connection)
+            .await
+            .unwrap();
+            assert_eq!(tables, 1);
+            connection.close().await.unwrap();
+        }
     }
 
     #[tokio::test]

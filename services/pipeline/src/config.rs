@@ -1,20 +1,11 @@
 //! The Pipeline service's typed configuration, read once from the
 //! environment.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use rapport_kit::auth::{AuthConfig, config_from_env};
 use rapport_kit::config::{ConfigError, Env};
-use rapport_kit::db::DbConfig;
-use rapport_kit::redis::RedisConfig;
-use rapport_kit::server::ServerConfig;
-
-/// The default address of the Pipeline service.
-pub const DEFAULT_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 50052);
-
-/// The default address of the Pipeline metrics endpoint.
-pub const DEFAULT_METRICS_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9152);
+use rapport_kit::service::Settings;
 
 /// The default address of the Contacts service (references and its feed).
 pub const DEFAULT_CONTACTS_ADDR: &str = "http://127.0.0.1:50051";
@@ -22,11 +13,9 @@ pub const DEFAULT_CONTACTS_ADDR: &str = "http://127.0.0.1:50051";
 /// Everything the Pipeline service needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `PIPELINE_ADDR`: where to listen (port 0 picks a free one).
-    pub listen: SocketAddr,
-    /// `PIPELINE_METRICS_ADDR` (default 127.0.0.1:9152; `off` serves no
-    /// metrics): where `/metrics` and `/healthz` are served.
-    pub metrics_listen: Option<SocketAddr>,
+    /// The common settings, with the `PIPELINE` prefix (`PIPELINE_ADDR`,
+    /// `PIPELINE_METRICS_ADDR`, …; see `rapport_kit::service::Settings`).
+    pub service: Settings,
     /// `PIPELINE_CONTACTS_ADDR` (default http://127.0.0.1:50051): the
     /// Contacts service, asked to check references and followed for deleted
     /// contacts and companies.
@@ -51,41 +40,18 @@ pub struct Config {
     /// `PIPELINE_OVERDUE_INTERVAL` (default 1m): how often the worker marks
     /// invoices past their due date OVERDUE.
     pub overdue_interval: Duration,
-    /// PostgreSQL (schema `pipeline`).
-    pub db: DbConfig,
-    /// Redis.
-    pub redis: RedisConfig,
-    /// Transport settings.
-    pub server: ServerConfig,
-    /// Token and API key verification (`AUTH_*`, `API_KEYS_FILE`).
-    pub auth: AuthConfig,
-    /// `CHANGE_LOG_RETENTION` (default 30d): how long events stay watchable.
-    pub change_log_retention: Duration,
-    /// `WATCH_HEARTBEAT` (default 10s): heartbeat interval of idle streams.
-    pub watch_heartbeat: Duration,
-    /// `RAPPORT_AUTO_MIGRATE` (default true): apply migrations at start.
-    pub auto_migrate: bool,
 }
 
 impl Config {
     /// Reads the configuration; errors name the variable.
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
         Ok(Config {
-            listen: env.or_default("PIPELINE_ADDR", DEFAULT_ADDR)?,
-            metrics_listen: env.address_or_off("PIPELINE_METRICS_ADDR", DEFAULT_METRICS_ADDR)?,
+            service: Settings::from_env(env, &crate::SPEC)?,
             contacts_addr: env.or_default("PIPELINE_CONTACTS_ADDR", DEFAULT_CONTACTS_ADDR.to_owned())?,
             contacts_api_key: env.optional::<String>("PIPELINE_CONTACTS_API_KEY")?.map(ApiKey),
             reporting_currency: env.or_default("PIPELINE_REPORTING_CURRENCY", "EUR".to_owned())?,
             credit_hold_days: env.or_default("PIPELINE_CREDIT_HOLD_DAYS", 30)?,
             overdue_interval: positive(env, "PIPELINE_OVERDUE_INTERVAL", Duration::from_secs(60))?,
-            db: DbConfig::from_env(env, "pipeline")?,
-            redis: RedisConfig::from_env(env)?,
-            server: ServerConfig::from_env(env)?,
-            auth: config_from_env(env)?,
-            change_log_retention: env
-                .duration_or("CHANGE_LOG_RETENTION", Duration::from_secs(30 * 86_400))?,
-            watch_heartbeat: env.duration_or("WATCH_HEARTBEAT", Duration::from_secs(10))?,
-            auto_migrate: env.flag_or("RAPPORT_AUTO_MIGRATE", true)?,
         })
     }
 

@@ -120,8 +120,7 @@ impl Contacts {
             None => match self.contacts_gone(credentials, ids).await?.first() {
                 Some(id) => Err(contact_missing((*id).into())),
                 // Each one is there now: they changed between the calls.
-                None => Err(Error::Problem(Problem::new(
-                    Code::Aborted,
+                None => Err(Error::Problem(Problem::aborted(
                     "CONTACTS_CHANGED",
                     "the deal's contacts changed while being checked; retry",
                 ))),

@@ -33,13 +33,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use rapport_kit::auth::{KeySource, Role, mint_hs256};
-use rapport_kit::changelog::{Feed, FeedItem};
+use rapport_kit::changelog::Feed;
 use rapport_kit::consumer::{self, ConsumerConfig, ConsumerHandle, Handler};
 use rapport_kit::metrics::Metrics;
 use rapport_kit::shutdown::Shutdown;
 use rapport_proto::common::v1::{ChangeEvent, ChangeKind};
 use rapport_proto::contacts::v1::WatchChangesRequest;
-use rapport_proto::contacts::v1::watch_changes_response::Event;
 use sqlx::{PgConnection, PgPool};
 use tonic::metadata::AsciiMetadataValue;
 use uuid::Uuid;
@@ -89,11 +88,11 @@ impl ServiceAuth {
                 .map_err(|_| anyhow::anyhow!("PIPELINE_CONTACTS_API_KEY is not a valid header value"))?;
             return Ok(Some(ServiceAuth::ApiKey(value)));
         }
-        Ok(match &config.auth.keys {
+        Ok(match &config.service.auth.keys {
             KeySource::Secret(secret) => Some(ServiceAuth::Minted {
                 secret: secret.clone(),
-                issuer: config.auth.issuer.clone(),
-                audience: config.auth.audience.clone(),
+                issuer: config.service.auth.issuer.clone(),
+                audience: config.service.auth.audience.clone(),
             }),
             KeySource::JwksFile(_) => None,
         })
@@ -242,10 +241,7 @@ pub fn spawn(
                 let credentials = credentials.map_err(|err| tonic::Status::internal(format!("{err:#}")))?;
                 let request = credentials.request(WatchChangesRequest { after_sequence, resource_types });
                 let responses = client.watch_changes(request).await?.into_inner();
-                Ok(consumer::feed_stream(responses, |response| match response.event? {
-                    Event::Change(change) => Some(FeedItem::Change(change)),
-                    Event::Heartbeat(heartbeat) => Some(FeedItem::Heartbeat(heartbeat)),
-                }))
+                Ok(consumer::watch_stream(responses))
             }
         }
     };

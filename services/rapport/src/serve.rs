@@ -20,7 +20,7 @@ pub async fn serve(env: &Env, services: &[&'static str]) -> anyhow::Result<()> {
     for service in services.iter().filter(|service| **service != "gateway") {
         match *service {
             "contacts" => {
-                let app = rapport_contacts::App::build(rapport_contacts::Config::from_env(env)?).await?;
+                let app = rapport_contacts::build(rapport_contacts::Config::from_env(env)?).await?;
                 println!("contacts  grpc://{}  (rapport.contacts.v1.ContactService)", app.local_addr());
                 local.push(("contacts", app.local_addr()));
                 if let Some(metrics) = app.metrics_addr() {
@@ -36,7 +36,7 @@ pub async fn serve(env: &Env, services: &[&'static str]) -> anyhow::Result<()> {
                 {
                     config = config.with_contacts(*addr);
                 }
-                let app = rapport_pipeline::App::build(config).await?;
+                let app = rapport_pipeline::build(config).await?;
                 println!(
                     "pipeline  grpc://{}  (rapport.pipeline.v1: Pipeline, Deal, Product, Forecast, Order services)",
                     app.local_addr()

@@ -626,10 +626,10 @@ fn facts(
         format!(
             "Contacts runs with its defaults: a pool of {} PostgreSQL connections, \
              in-process tier {} entries for {:?}, Redis TTL {:?}.",
-            contacts_config.db.max_connections,
-            contacts_config.cache.local_capacity,
-            contacts_config.cache.local_ttl,
-            contacts_config.cache.redis_ttl
+            contacts_config.service.db.max_connections,
+            contacts_config.service.cache.local_capacity,
+            contacts_config.service.cache.local_ttl,
+            contacts_config.service.cache.redis_ttl
         ),
         format!(
             "Every server ran with log level `{}` (`RUST_LOG`).",
@@ -661,7 +661,7 @@ fn facts(
         let config = rapport_pipeline::Config::from_env(&servers::base_env())?;
         facts.push(format!(
             "Pipeline runs with its defaults: a pool of {} PostgreSQL connections.",
-            config.db.max_connections
+            config.service.db.max_connections
         ));
     }
     Ok(facts)

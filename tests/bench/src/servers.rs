@@ -9,8 +9,8 @@
 use std::net::SocketAddr;
 
 use anyhow::Context;
+use rapport_contacts::Config;
 use rapport_contacts::cache::Caches;
-use rapport_contacts::{App, Config};
 use rapport_kit::auth::{AuthLayer, Policy, Role, Verifier, config_from_env};
 use rapport_kit::config::Env;
 use rapport_kit::metrics::Metrics;
@@ -67,6 +67,7 @@ pub async fn start_echo() -> anyhow::Result<Running> {
     let served = Served {
         routes: tonic::service::Routes::new(EchoServiceServer::new(Echo::default())),
         service_names: vec![echo::SERVICE],
+        advertised: vec![echo::SERVICE],
         auth,
         readiness,
         metrics: Metrics::new(),
@@ -91,10 +92,10 @@ pub async fn start_contacts(database_url: &str, cache_flags: &[(&str, &str)]) ->
         env = env.with(name, *value);
     }
     let config = Config::from_env(&env)?;
-    let wants_local = config.cache.local;
-    let app = App::build(config).await.context("building contacts")?;
+    let wants_local = config.service.cache.local;
+    let app = rapport_contacts::build(config).await.context("building contacts")?;
     let addr = app.local_addr();
-    let caches = app.caches();
+    let caches = app.extra().clone();
     let (trigger, shutdown) = shutdown::channel();
     let task = tokio::spawn(app.run_until(shutdown));
     if wants_local {
@@ -119,7 +120,7 @@ pub async fn start_pipeline(database_url: &str, contacts: &Running) -> anyhow::R
         .with("PIPELINE_METRICS_ADDR", "off")
         .with("RAPPORT_AUTO_MIGRATE", "false");
     let config = rapport_pipeline::Config::from_env(&env)?.with_contacts(contacts.addr);
-    let app = rapport_pipeline::App::build(config).await.context("building pipeline")?;
+    let app = rapport_pipeline::build(config).await.context("building pipeline")?;
     let addr = app.local_addr();
     let (trigger, shutdown) = shutdown::channel();
     let task = tokio::spawn(app.run_until(shutdown));

@@ -43,7 +43,7 @@ pub async fn get(state: &State, request: Request<GetCompanyRequest>) -> Result<C
         .map_err(|err| crate::error::load_failed(&err, "company"))?;
     match found {
         Some(company) => Ok(Response::new(company.as_ref().clone())),
-        None => Err(Error::CompanyNotFound(id.to_string()).into()),
+        None => Err(crate::error::company_not_found(id).into()),
     }
 }
 

@@ -52,7 +52,7 @@ pub async fn get(state: &State, request: Request<GetContactRequest>) -> Result<C
         .map_err(|err| crate::error::load_failed(&err, "contact"))?;
     match found {
         Some(contact) => Ok(Response::new(contact.as_ref().clone())),
-        None => Err(Error::ContactNotFound(id.to_string()).into()),
+        None => Err(crate::error::contact_not_found(id).into()),
     }
 }
 
@@ -81,7 +81,7 @@ pub async fn batch_get(
         records.iter().map(|record| (record.id, convert::contact_to_proto(record))).collect();
     let contacts = parsed
         .iter()
-        .map(|id| by_id.get(id).cloned().ok_or_else(|| Error::ContactNotFound(id.to_string())))
+        .map(|id| by_id.get(id).cloned().ok_or_else(|| crate::error::contact_not_found(id)))
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(Response::new(BatchGetContactsResponse { contacts }))
 }

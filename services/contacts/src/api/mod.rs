@@ -5,13 +5,10 @@ mod companies;
 mod contacts;
 mod query;
 
-use std::pin::Pin;
 use std::sync::Arc;
 
-use futures::{Stream, StreamExt};
-use rapport_kit::changelog::{Feed, FeedItem};
+use rapport_kit::changelog::{Feed, WatchStream};
 use rapport_proto::contacts::v1::contact_service_server::ContactService;
-use rapport_proto::contacts::v1::watch_changes_response::Event;
 use rapport_proto::contacts::v1::*;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
@@ -128,20 +125,9 @@ impl ContactService for Api {
         companies::list(&self.state, request).await
     }
 
-    type WatchChangesStream =
-        Pin<Box<dyn Stream<Item = std::result::Result<WatchChangesResponse, Status>> + Send>>;
+    type WatchChangesStream = WatchStream<WatchChangesResponse>;
 
     async fn watch_changes(&self, request: Request<WatchChangesRequest>) -> Result<Self::WatchChangesStream> {
-        let request = request.into_inner();
-        let stream = self.state.feed.watch(request.after_sequence, request.resource_types)?;
-        let stream = stream.map(|item| {
-            item.map(|item| WatchChangesResponse {
-                event: Some(match item {
-                    FeedItem::Change(change) => Event::Change(change),
-                    FeedItem::Heartbeat(heartbeat) => Event::Heartbeat(heartbeat),
-                }),
-            })
-        });
-        Ok(Response::new(Box::pin(stream)))
+        self.state.feed.serve(request)
     }
 }

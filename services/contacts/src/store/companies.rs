@@ -13,7 +13,7 @@ use super::{Write, check_etag, deleted, lock_live_company, now, violates};
 use crate::convert;
 use crate::domain::fields::Money;
 use crate::domain::{CompanyDraft, CompanyId, CompanyState};
-use crate::error::{COMPANY, Error};
+use crate::error::{COMPANY, ContactsError, Error};
 use rapport_kit::listing::{self, ListQuery, time_value};
 
 /// A stored company.
@@ -88,7 +88,7 @@ pub async fn get(pool: &PgPool, id: CompanyId) -> Result<Option<CompanyRecord>, 
 async fn lock(tx: &mut PgConnection, id: CompanyId) -> Result<CompanyRecord, Error> {
     let sql = format!("SELECT {COLUMNS} FROM companies WHERE id = $1 FOR UPDATE");
     let row: Option<Row> = sqlx::query_as(&sql).bind(id.uuid()).fetch_optional(&mut *tx).await?;
-    row.map(Into::into).ok_or_else(|| Error::CompanyNotFound(id.to_string()))
+    row.map(Into::into).ok_or_else(|| crate::error::company_not_found(id))
 }
 
 /// Checks a new parent: live, and not the company itself or a descendant.
@@ -105,7 +105,7 @@ async fn check_parent(tx: &mut PgConnection, id: CompanyId, parent: CompanyId) -
     .bind(parent.uuid())
     .fetch_one(&mut *tx)
     .await?;
-    if cycle { Err(Error::CompanyCycle(id.to_string())) } else { Ok(()) }
+    if cycle { Err(ContactsError::CompanyCycle(id.to_string()).into()) } else { Ok(()) }
 }
 
 /// Creates a company, or replays the first result of the same `request_id`.
@@ -183,10 +183,10 @@ async fn domain_taken_or(pool: &PgPool, domain: Option<&str>, err: sqlx::Error) 
             .bind(domain)
             .fetch_optional(pool)
             .await;
-    Error::DomainTaken {
+    Error::Own(ContactsError::DomainTaken {
         domain: domain.to_owned(),
         existing_id: existing.ok().flatten().map(|id| id.to_string()).unwrap_or_default(),
-    }
+    })
 }
 
 /// Applies `draft` to a live company if `etag` is current (or empty). A

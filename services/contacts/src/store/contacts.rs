@@ -15,7 +15,7 @@ use crate::convert;
 use crate::domain::contact::{source_from_name, source_name, stage_from_name, stage_name};
 use crate::domain::fields::Email;
 use crate::domain::{ContactDraft, ContactId, ContactState};
-use crate::error::{CONTACT, Error};
+use crate::error::{CONTACT, ContactsError, Error};
 use rapport_kit::listing::{self, ListQuery, time_value};
 
 /// A stored contact.
@@ -107,7 +107,7 @@ pub async fn get_many(pool: &PgPool, ids: &[uuid::Uuid]) -> Result<Vec<ContactRe
 async fn lock(tx: &mut PgConnection, id: ContactId) -> Result<ContactRecord, Error> {
     let sql = format!("SELECT {COLUMNS} FROM contacts WHERE id = $1 FOR UPDATE");
     let row: Option<Row> = sqlx::query_as(&sql).bind(id.uuid()).fetch_optional(&mut *tx).await?;
-    row.map(Into::into).ok_or_else(|| Error::ContactNotFound(id.to_string()))
+    row.map(Into::into).ok_or_else(|| crate::error::contact_not_found(id))
 }
 
 /// Creates a contact, or replays the first result of the same `request_id`.
@@ -184,10 +184,10 @@ async fn email_taken_or(pool: &PgPool, email: &str, err: sqlx::Error) -> Error {
             .bind(email)
             .fetch_optional(pool)
             .await;
-    Error::EmailTaken {
+    Error::Own(ContactsError::EmailTaken {
         email: email.to_owned(),
         existing_id: existing.ok().flatten().map(|id| id.to_string()).unwrap_or_default(),
-    }
+    })
 }
 
 /// Applies `draft` to a live contact if `etag` is current (or empty).

@@ -8,7 +8,7 @@ pub mod contacts;
 use sqlx::PgConnection;
 
 use crate::domain::CompanyId;
-use crate::error::Error;
+use crate::error::{ContactsError, Error};
 
 pub use rapport_kit::idempotency::Write;
 
@@ -34,5 +34,7 @@ pub(crate) async fn lock_live_company(
             .bind(company_id.uuid())
             .fetch_optional(&mut *tx)
             .await?;
-    name.ok_or_else(|| Error::CompanyMissing { field, company_id: company_id.to_string() })
+    name.ok_or_else(|| {
+        Error::Own(ContactsError::CompanyMissing { field, company_id: company_id.to_string() })
+    })
 }

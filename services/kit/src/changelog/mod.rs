@@ -20,7 +20,7 @@ use prost_types::{Any, Timestamp};
 use rapport_proto::common::v1::{ChangeEvent, ChangeKind};
 use sqlx::{PgConnection, PgPool};
 
-pub use watch::{CURSOR_EXPIRED, Feed, FeedItem, resync_point};
+pub use watch::{CURSOR_EXPIRED, Feed, FeedItem, WatchStream, resync_point};
 
 /// Advisory lock class under which sequences are drawn at commit (the
 /// second key is the schema's hash, so services do not serialize each
@@ -170,7 +170,7 @@ pub async fn history(
 /// Deletes events older than `retention` and moves the expiry horizon, so
 /// consumers with older cursors are told to resync. Returns how many rows
 /// went.
-pub async fn prune(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Error> {
+pub async fn prune(db: impl sqlx::PgExecutor<'_>, retention: Duration) -> Result<u64, sqlx::Error> {
     let pruned: i64 = sqlx::query_scalar(
         // Events are in time order along the sequence, so the cutoff is just
         // below the first event inside the retention window: found by walking
@@ -190,7 +190,7 @@ pub async fn prune(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Erro
          SELECT count(*) FROM gone, moved",
     )
     .bind(retention.as_secs_f64())
-    .fetch_one(pool)
+    .fetch_one(db)
     .await?;
     Ok(u64::try_from(pruned).unwrap_or_default())
 }
@@ -198,34 +198,21 @@ pub async fn prune(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Erro
 /// How long idempotency keys are kept.
 pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(7 * 86_400);
 
-/// Prunes the change log (after `retention`), idempotency keys (after
-/// [`IDEMPOTENCY_RETENTION`]) and the ids of events consumed from other
-/// feeds (after [`crate::consumer::APPLIED_EVENTS_RETENTION`]) every `every`
-/// until `shutdown`.
-pub fn spawn_pruner(
-    pool: PgPool,
-    retention: Duration,
-    every: Duration,
-    mut shutdown: crate::shutdown::Shutdown,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                () = tokio::time::sleep(every) => {}
-                () = shutdown.wait() => return,
-            }
-            match prune(&pool, retention).await {
-                Ok(0) => {}
-                Ok(count) => tracing::info!(count, "pruned change log"),
-                Err(err) => tracing::warn!(error = %err, "change log pruning failed"),
-            }
-            if let Err(err) = crate::idempotency::prune(&pool, IDEMPOTENCY_RETENTION).await {
-                tracing::warn!(error = %err, "idempotency key pruning failed");
-            }
-            let applied_events = crate::consumer::APPLIED_EVENTS_RETENTION;
-            if let Err(err) = crate::consumer::prune(&pool, applied_events).await {
-                tracing::warn!(error = %err, "applied feed event pruning failed");
-            }
-        }
-    })
+/// The job that prunes the change log (after its retention), idempotency
+/// keys (after [`IDEMPOTENCY_RETENTION`]) and the ids of events consumed
+/// from other feeds (after [`crate::consumer::APPLIED_EVENTS_RETENTION`]);
+/// every service runs it on [`crate::worker`].
+pub struct Pruner {
+    /// How long change-log rows stay watchable.
+    pub retention: Duration,
+}
+
+#[tonic::async_trait]
+impl crate::worker::Job for Pruner {
+    async fn run(&self, tx: &mut PgConnection) -> anyhow::Result<u64> {
+        let pruned = prune(&mut *tx, self.retention).await?;
+        let keys = crate::idempotency::prune(&mut *tx, IDEMPOTENCY_RETENTION).await?;
+        let applied = crate::consumer::prune(&mut *tx, crate::consumer::APPLIED_EVENTS_RETENTION).await?;
+        Ok(pruned + keys + applied)
+    }
 }

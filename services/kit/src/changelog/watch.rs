@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rapport_proto::common::v1::{ChangeEvent, Heartbeat};
+use rapport_proto::common::v1::Heartbeat;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::{Notify, mpsc, watch};
@@ -26,14 +26,12 @@ const BATCH: i64 = 500;
 /// older than the retention window.
 pub const CURSOR_EXPIRED: &str = "CHANGE_CURSOR_EXPIRED";
 
-/// One message of a change stream.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FeedItem {
-    /// A committed change.
-    Change(ChangeEvent),
-    /// The stream is idle; everything up to `latest_sequence` was sent.
-    Heartbeat(Heartbeat),
-}
+/// One message of a change stream (the same in every package's
+/// `WatchChanges`).
+pub use rapport_proto::FeedEvent as FeedItem;
+
+/// The stream a `WatchChanges` handler returns, for any package's response.
+pub type WatchStream<R> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<R, Status>> + Send>>;
 
 /// The change feed of one service schema.
 #[derive(Clone)]
@@ -66,6 +64,28 @@ impl Feed {
     pub fn announce(&self) {
         self.local.send_modify(|count| *count += 1);
         self.announcements.notify_one();
+    }
+
+    /// The whole `WatchChanges` handler of any service: the request's
+    /// cursor and resource types, answered with [`Feed::watch`] in the
+    /// package's own response type.
+    pub fn serve<Req, Resp>(
+        &self,
+        request: tonic::Request<Req>,
+    ) -> Result<tonic::Response<WatchStream<Resp>>, Status>
+    where
+        Req: rapport_proto::WatchRequest,
+        Resp: rapport_proto::WatchResponse,
+    {
+        use futures::StreamExt as _;
+        let (after_sequence, resource_types) = request.into_inner().into_parts();
+        let stream = self.watch(after_sequence, resource_types)?.map(|item| {
+            item.map(|item| match item {
+                FeedItem::Change(change) => Resp::change(change),
+                FeedItem::Heartbeat(heartbeat) => Resp::heartbeat(heartbeat),
+            })
+        });
+        Ok(tonic::Response::new(Box::pin(stream)))
     }
 
     /// A stream of every change after `after_sequence` (optionally only of

@@ -148,6 +148,16 @@ where
     }))
 }
 
+/// A package's `WatchChanges` responses as a [`FeedStream`] (empty
+/// responses, of an event this build does not know, are skipped).
+pub fn watch_stream<Response, Responses>(responses: Responses) -> FeedStream
+where
+    Response: rapport_proto::WatchResponse,
+    Responses: Stream<Item = Result<Response, Status>> + Send + 'static,
+{
+    feed_stream(responses, Response::into_event)
+}
+
 /// The error of an event its handler can never apply (malformed, or
 /// naming something that cannot exist): the consumer sets the event aside
 /// at once instead of retrying it (see the module's dead letters). Return
@@ -343,11 +353,11 @@ pub async fn dead_letters(pool: &PgPool, feed: &str) -> Result<Vec<(i64, String,
 }
 
 /// Forgets applied events older than `retention`. Returns how many went.
-pub async fn prune(pool: &PgPool, retention: Duration) -> Result<u64, sqlx::Error> {
+pub async fn prune(db: impl sqlx::PgExecutor<'_>, retention: Duration) -> Result<u64, sqlx::Error> {
     let result =
         sqlx::query("DELETE FROM feed_applied_events WHERE apply_time < now() - make_interval(secs => $1)")
             .bind(retention.as_secs_f64())
-            .execute(pool)
+            .execute(db)
             .await?;
     Ok(result.rows_affected())
 }

@@ -26,7 +26,7 @@ type Result<T> = std::result::Result<Response<T>, Status>;
 fn missing_rate(marker: &str, to: Currency) -> Error {
     let (day, from) = marker.split_once(' ').unwrap_or((marker, ""));
     match NaiveDate::parse_from_str(day, "%Y-%m-%d") {
-        Ok(day) => Error::exchange_rate_missing(from, to.code(), day),
+        Ok(day) => crate::error::exchange_rate_missing(from, to.code(), day),
         Err(err) => Error::Internal(anyhow::anyhow!("missing-rate marker {marker:?}: {err}")),
     }
 }
@@ -58,7 +58,7 @@ async fn quota_sums(
         let from = currency(&record.currency_code)?;
         let conversion = book
             .in_force(from, query.currency, first)
-            .ok_or_else(|| Error::exchange_rate_missing(from.code(), query.currency.code(), first))?;
+            .ok_or_else(|| crate::error::exchange_rate_missing(from.code(), query.currency.code(), first))?;
         let converted = conversion
             .apply(Money::new(from, record.amount_minor), query.currency)
             .map_err(|err| Error::Internal(anyhow::Error::new(err)))?;

@@ -1,14 +1,11 @@
 //! `PipelineService`: see `proto/rapport/pipeline/v1/pipelines.proto`.
 
 use rapport_kit::idempotency::RequestKey;
-use std::pin::Pin;
 
-use futures::{Stream, StreamExt};
 use rapport_kit::auth;
-use rapport_kit::changelog::FeedItem;
+use rapport_kit::changelog::WatchStream;
 use rapport_kit::paging;
 use rapport_proto::pipeline::v1::pipeline_service_server::PipelineService;
-use rapport_proto::pipeline::v1::watch_changes_response::Event;
 use rapport_proto::pipeline::v1::*;
 use tonic::{Request, Response, Status};
 
@@ -238,21 +235,10 @@ impl PipelineService for Api {
         Ok(Response::new(ListLostReasonsResponse { lost_reasons }))
     }
 
-    type WatchChangesStream =
-        Pin<Box<dyn Stream<Item = std::result::Result<WatchChangesResponse, Status>> + Send>>;
+    type WatchChangesStream = WatchStream<WatchChangesResponse>;
 
     async fn watch_changes(&self, request: Request<WatchChangesRequest>) -> Result<Self::WatchChangesStream> {
-        let request = request.into_inner();
-        let stream = self.state.feed.watch(request.after_sequence, request.resource_types)?;
-        let stream = stream.map(|item| {
-            item.map(|item| WatchChangesResponse {
-                event: Some(match item {
-                    FeedItem::Change(change) => Event::Change(change),
-                    FeedItem::Heartbeat(heartbeat) => Event::Heartbeat(heartbeat),
-                }),
-            })
-        });
-        Ok(Response::new(Box::pin(stream)))
+        self.state.feed.serve(request)
     }
 }
 

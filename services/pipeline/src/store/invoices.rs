@@ -104,7 +104,7 @@ fn replay(existing: &InvoiceRecord, draft: &InvoiceDraft) -> Result<Invoice, Err
     if existing.same_content(draft) {
         invoice_to_proto(existing)
     } else {
-        Err(Error::external_ref_conflict(
+        Err(crate::error::external_ref_conflict(
             resource::INVOICE,
             "number",
             &draft.number,
@@ -128,7 +128,7 @@ pub async fn record(pool: &PgPool, draft: InvoiceDraft, write: Write<'_>) -> Res
     }
     let order_record = orders::lock(&mut tx, draft.order_id, "FOR SHARE").await?;
     order::invoiceable(order_record.status()?)
-        .map_err(|refusal| Error::order_refused(refusal, &draft.order_id.to_string()))?;
+        .map_err(|refusal| crate::error::order_refused(refusal, &draft.order_id.to_string()))?;
     if order_record.currency_code != draft.amount.currency().code() {
         return Err(Violation::new(
             "amount.currency_code",
@@ -210,8 +210,8 @@ pub async fn list(pool: &PgPool, query: &ListQuery) -> Result<(Vec<Invoice>, Str
 
 /// Marks every OPEN or PARTIALLY_PAID invoice past its due date OVERDUE in
 /// one statement, with a change-log row each; returns how many.
-pub async fn mark_overdue(pool: &PgPool) -> Result<u64, Error> {
-    let mut tx = pool.begin().await?;
+pub async fn mark_overdue<'c>(db: impl sqlx::Acquire<'c, Database = sqlx::Postgres>) -> Result<u64, Error> {
+    let mut tx = db.begin().await?;
     let sql = format!(
         "UPDATE invoices SET status = 'OVERDUE', update_time = $1, version = version + 1 \
          WHERE status IN ('OPEN', 'PARTIALLY_PAID') AND due_date < current_date RETURNING {}",

@@ -34,8 +34,7 @@ const COLUMNS: &str = "id, label, retired, create_time, version";
 /// ALREADY_EXISTS for a label another live reason has, or `err` itself.
 fn label_taken_or(err: sqlx::Error, label: &str) -> Error {
     if violates(&err, "lost_reasons_label_live") {
-        rapport_kit::error::Problem::new(
-            tonic::Code::AlreadyExists,
+        rapport_kit::error::Problem::already_exists(
             "LOST_REASON_LABEL_TAKEN",
             format!("a live lost reason {label:?} already exists"),
         )

@@ -196,7 +196,7 @@ pub async fn transition(pool: &PgPool, id: OrderId, step: Step, write: Write<'_>
             order::cancel(status, has_invoices)
         }
     };
-    let target = match decided.map_err(|refusal| Error::order_refused(refusal, &id.to_string()))? {
+    let target = match decided.map_err(|refusal| crate::error::order_refused(refusal, &id.to_string()))? {
         Transition::Unchanged => return convert::orders::order_to_proto(&record),
         Transition::To(target) => target,
     };
@@ -263,7 +263,7 @@ async fn ref_taken_or(pool: &PgPool, external_ref: Option<&str>, err: sqlx::Erro
             .fetch_optional(pool)
             .await;
     let existing = existing.ok().flatten().map(|id| id.to_string()).unwrap_or_default();
-    Error::external_ref_conflict(resource::ORDER, "external_ref", external_ref, &existing)
+    crate::error::external_ref_conflict(resource::ORDER, "external_ref", external_ref, &existing)
 }
 
 /// Filterable order fields.

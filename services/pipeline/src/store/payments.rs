@@ -59,7 +59,7 @@ async fn replay(
     draft: &PaymentDraft,
 ) -> Result<(Payment, Invoice), Error> {
     if !existing.same_content(draft) {
-        return Err(Error::external_ref_conflict(
+        return Err(crate::error::external_ref_conflict(
             resource::PAYMENT,
             "external_ref",
             draft.external_ref.as_str(),
@@ -94,7 +94,7 @@ pub async fn record(
     let outstanding = invoice.amount_minor - invoice.paid_minor;
     if draft.amount.minor_units() > outstanding {
         let outstanding = Money::new(currency, outstanding).to_string();
-        return Err(Error::payment_exceeds_outstanding(&invoice.id.to_string(), &outstanding));
+        return Err(crate::error::payment_exceeds_outstanding(&invoice.id.to_string(), &outstanding));
     }
     let now = now();
     let sql = format!(

@@ -124,8 +124,7 @@ async fn sku_taken_or(pool: &PgPool, sku: &str, err: sqlx::Error) -> Error {
             .ok()
             .flatten();
     let existing = existing.map(|id| id.to_string()).unwrap_or_default();
-    rapport_kit::error::Problem::new(
-        tonic::Code::AlreadyExists,
+    rapport_kit::error::Problem::already_exists(
         "PRODUCT_SKU_TAKEN",
         format!("a live product already has SKU {sku:?}"),
     )

@@ -82,7 +82,7 @@ pub async fn seed(
     let env = crate::servers::base_env().with("DATABASE_URL", url);
     let config = rapport_pipeline::Config::from_env(&env)?;
     rapport_pipeline::migrate(&config).await.context("migrating pipeline")?;
-    let service_pool = rapport_kit::db::pool(&config.db)?;
+    let service_pool = rapport_kit::db::pool(&config.service.db)?;
     rapport_pipeline::store::pipelines::ensure_defaults(&service_pool)
         .await
         .map_err(|err| anyhow::anyhow!("creating the default pipeline: {err:?}"))?;

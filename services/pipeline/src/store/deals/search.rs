@@ -11,7 +11,6 @@ use rapport_kit::error::Problem;
 use rapport_kit::paging::{self, Cursor};
 use rapport_proto::pipeline::v1::Deal;
 use sqlx::PgPool;
-use tonic::Code;
 use uuid::Uuid;
 
 use super::{COLUMNS, DEALS_WITH_STAGE, DealRow, with_lines};
@@ -39,7 +38,7 @@ struct RankedRow {
 }
 
 fn corrupt_token() -> Problem {
-    Problem::new(Code::InvalidArgument, "INVALID_PAGE_TOKEN", "the page token is corrupt")
+    Problem::invalid_argument("INVALID_PAGE_TOKEN", "the page token is corrupt")
         .field("page_token", "the page token is corrupt")
 }
 

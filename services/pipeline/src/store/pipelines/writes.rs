@@ -18,8 +18,7 @@ use crate::store::{Write, check_etag, now, violates};
 /// ALREADY_EXISTS for a name another live pipeline has, or `err` itself.
 fn name_taken_or(err: sqlx::Error, name: &str) -> Error {
     if violates(&err, "pipelines_name_live") {
-        rapport_kit::error::Problem::new(
-            tonic::Code::AlreadyExists,
+        rapport_kit::error::Problem::already_exists(
             "PIPELINE_NAME_TAKEN",
             format!("a pipeline named {name:?} already exists"),
         )
@@ -110,8 +109,7 @@ pub(crate) async fn insert_stage(
 /// ALREADY_EXISTS for a name another live stage of the pipeline has.
 pub(crate) fn stage_name_taken_or(err: sqlx::Error, name: &str) -> Error {
     if violates(&err, "stages_name_live") {
-        rapport_kit::error::Problem::new(
-            tonic::Code::AlreadyExists,
+        rapport_kit::error::Problem::already_exists(
             "STAGE_NAME_TAKEN",
             format!("the pipeline already has a live stage named {name:?}"),
         )

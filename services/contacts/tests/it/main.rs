@@ -1,0 +1,17 @@
+//! The Contacts service's integration tests, one binary: a module per
+//! area, the harness in `common`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod cache;
+mod changes;
+mod common;
+mod companies;
+mod concurrency;
+mod contacts_crud;
+mod listing;
+mod metrics;
+mod search;
+mod smoke;
+mod validation;

@@ -1,0 +1,389 @@
+//! The test harness: a real gateway on a free port in front of a real
+//! Contacts service (fresh database, real Redis) and a test echo backend
+//! with every call shape, plus clients for all of it.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod echo;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rapport_gateway::backend::Target;
+use rapport_kit::auth::Role;
+use rapport_kit::config::Env;
+use rapport_kit::shutdown::{self, Trigger};
+use rapport_kit::testing::{self, TestDatabase};
+use rapport_proto::contacts::v1::contact_service_client::ContactServiceClient;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+/// How long a test waits for something that should happen soon.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone)]
+pub struct Bearer(pub tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        request.metadata_mut().insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+/// A Contacts client through the gateway.
+pub type Contacts = ContactServiceClient<InterceptedService<Channel, Bearer>>;
+
+/// One running server task and its stop switch.
+pub struct Running {
+    pub addr: SocketAddr,
+    trigger: Trigger,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Stops the server and waits for it to drain.
+    pub async fn stop(self) {
+        self.trigger.fire();
+        self.task.await.unwrap().unwrap();
+    }
+
+    /// Fires shutdown without waiting.
+    pub fn begin_stop(&self) {
+        self.trigger.fire();
+    }
+
+    /// Waits for the server task to end.
+    pub async fn stopped(self) -> anyhow::Result<()> {
+        self.task.await.unwrap()
+    }
+}
+
+/// A gateway, its backends, and what they run on.
+pub struct Stack {
+    pub gateway: Running,
+    pub metrics_addr: SocketAddr,
+    pub contacts: Option<Running>,
+    pub pipeline: Option<Running>,
+    pub echo: Option<Running>,
+    /// Dropped last: the Contacts backend needs it until it stops.
+    pub database: Option<TestDatabase>,
+}
+
+/// What to start.
+pub struct Options {
+    /// Start a Contacts backend.
+    pub contacts: bool,
+    /// Start a Pipeline backend (beside Contacts, on its database).
+    pub pipeline: bool,
+    /// Start the echo backend (area `bench`).
+    pub echo: bool,
+    /// Extra gateway environment pairs.
+    pub gateway_env: Vec<(&'static str, String)>,
+    /// Point the `contacts` area somewhere else instead.
+    pub contacts_target: Option<String>,
+    /// Extra environment pairs for the gateway and the echo backend.
+    pub shared_env: Vec<(&'static str, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            contacts: true,
+            pipeline: false,
+            echo: true,
+            gateway_env: Vec::new(),
+            contacts_target: None,
+            shared_env: Vec::new(),
+        }
+    }
+}
+
+/// The environment every server in a test shares.
+pub fn base_env() -> Env {
+    Env::from_pairs([])
+        .with("REDIS_URL", testing::redis_url())
+        .with("SHUTDOWN_GRACE", "2s")
+        .with("GATEWAY_ADDR", "127.0.0.1:0")
+        .with("GATEWAY_METRICS_ADDR", "127.0.0.1:0")
+        .with("CONTACTS_ADDR", "127.0.0.1:0")
+        .with("CONTACTS_METRICS_ADDR", "off")
+        .with("GATEWAY_HEALTH_INTERVAL", "100ms")
+}
+
+/// Starts a Contacts server on `database_url`.
+pub async fn start_contacts(database_url: &str) -> Running {
+    let env = base_env()
+        .with("DATABASE_URL", database_url)
+        .with("DATABASE_MAX_CONNECTIONS", "8")
+        .with("WATCH_HEARTBEAT", "200ms");
+    let app = rapport_contacts::build(rapport_contacts::Config::from_env(&env).unwrap()).await.unwrap();
+    let addr = app.local_addr();
+    let (trigger, shutdown) = shutdown::channel();
+    let task = tokio::spawn(app.run_until(shutdown));
+    Running { addr, trigger, task }
+}
+
+/// Starts a Pipeline server on `database_url` checking references with
+/// the Contacts at `contacts`.
+pub async fn start_pipeline(database_url: &str, contacts: SocketAddr) -> Running {
+    let env = base_env()
+        .with("DATABASE_URL", database_url)
+        .with("DATABASE_MAX_CONNECTIONS", "8")
+        .with("PIPELINE_ADDR", "127.0.0.1:0")
+        .with("PIPELINE_METRICS_ADDR", "off");
+    let config = rapport_pipeline::Config::from_env(&env).unwrap().with_contacts(contacts);
+    let app = rapport_pipeline::build(config).await.unwrap();
+    let addr = app.local_addr();
+    let (trigger, shutdown) = shutdown::channel();
+    let task = tokio::spawn(app.run_until(shutdown));
+    Running { addr, trigger, task }
+}
+
+/// Starts a gateway routing to `backends` (area, target) with `extra` env.
+pub async fn start_gateway(
+    backends: &[(&str, String)],
+    extra: &[(&'static str, String)],
+) -> (Running, SocketAddr) {
+    let mut env = base_env().with("GATEWAY_BACKEND_CONTACTS", "off").with("GATEWAY_BACKEND_PIPELINE", "off");
+    for (name, value) in extra {
+        env = env.with(name, value.clone());
+    }
+    let mut config = rapport_gateway::Config::from_env(&env).unwrap();
+    for (area, target) in backends {
+        config = config.with_backend(area, Target::parse(target).unwrap());
+    }
+    let app = rapport_gateway::App::build(config).await.unwrap();
+    let addr = app.local_addr();
+    let metrics_addr = app.metrics_addr().unwrap();
+    let (trigger, shutdown) = shutdown::channel();
+    let task = tokio::spawn(app.run_until(shutdown));
+    (Running { addr, trigger, task }, metrics_addr)
+}
+
+impl Stack {
+    /// Contacts, echo and a gateway in front of both.
+    pub async fn start() -> Stack {
+        Stack::start_with(Options::default()).await
+    }
+
+    /// The stack described by `options`.
+    pub async fn start_with(options: Options) -> Stack {
+        let mut backends = Vec::new();
+        let (database, contacts) = if options.contacts {
+            let database = TestDatabase::migrated(&[
+                ("contacts", &rapport_contacts::MIGRATIONS),
+                ("pipeline", &rapport_pipeline::MIGRATIONS),
+            ])
+            .await
+            .expect("test database");
+            let contacts = start_contacts(&database.url).await;
+            backends.push(("contacts", contacts.addr.to_string()));
+            (Some(database), Some(contacts))
+        } else {
+            (None, None)
+        };
+        let pipeline = match (&database, &contacts) {
+            (Some(database), Some(contacts)) if options.pipeline => {
+                let pipeline = start_pipeline(&database.url, contacts.addr).await;
+                backends.push(("pipeline", pipeline.addr.to_string()));
+                Some(pipeline)
+            }
+            _ => None,
+        };
+        if let Some(target) = options.contacts_target {
+            backends.retain(|(area, _)| *area != "contacts");
+            backends.push(("contacts", target));
+        }
+        let echo = if options.echo {
+            let echo = echo::start_with(SocketAddr::from(([127, 0, 0, 1], 0)), &options.shared_env).await;
+            backends.push(("bench", echo.addr.to_string()));
+            Some(echo)
+        } else {
+            None
+        };
+        let gateway_env: Vec<_> = options.shared_env.iter().chain(&options.gateway_env).cloned().collect();
+        let (gateway, metrics_addr) = start_gateway(&backends, &gateway_env).await;
+        Stack { gateway, metrics_addr, contacts, pipeline, echo, database }
+    }
+
+    /// A channel to the gateway.
+    pub fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.gateway.addr)).unwrap().connect_lazy()
+    }
+
+    /// A Contacts client through the gateway acting as `subject` with `roles`.
+    pub fn contacts_as(&self, subject: &str, roles: &[Role]) -> Contacts {
+        ContactServiceClient::with_interceptor(self.channel(), bearer(subject, roles))
+    }
+
+    /// A Contacts client through the gateway acting as an admin.
+    pub fn contacts(&self) -> Contacts {
+        self.contacts_as("admin-1", &[Role::Admin])
+    }
+
+    /// The gateway's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        http_get(self.metrics_addr, "/metrics").await.1
+    }
+
+    /// Stops everything.
+    pub async fn stop(self) {
+        self.gateway.stop().await;
+        if let Some(echo) = self.echo {
+            echo.stop().await;
+        }
+        if let Some(pipeline) = self.pipeline {
+            pipeline.stop().await;
+        }
+        if let Some(contacts) = self.contacts {
+            contacts.stop().await;
+        }
+    }
+}
+
+/// The bearer interceptor for `subject` with `roles`.
+pub fn bearer(subject: &str, roles: &[Role]) -> Bearer {
+    Bearer(format!("Bearer {}", testing::token(subject, roles)).parse().unwrap())
+}
+
+/// A metadata value holding a bearer token for an admin.
+pub fn admin_authorization() -> tonic::metadata::MetadataValue<tonic::metadata::Ascii> {
+    bearer("admin-1", &[Role::Admin]).0
+}
+
+/// A plain HTTP/1.1 GET; returns status and body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use http_body_util::BodyExt;
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(connection);
+    let request = http::Request::get(path)
+        .header("host", addr.to_string())
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The value of the sample `name{labels…}` in a Prometheus text, summing
+/// every series whose labels include all of `labels`.
+pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
+            (metric == name && labels.iter().all(|(key, value)| rest.contains(&format!("{key}=\"{value}\""))))
+                .then(|| value.parse::<f64>().ok())
+                .flatten()
+        })
+        .sum()
+}
+
+/// Awaits `future`, failing the test if it takes longer than [`PATIENCE`].
+pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(PATIENCE, future).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+/// Polls `condition` until it holds, failing after [`PATIENCE`].
+pub async fn eventually<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    within(what, async {
+        while !condition().await {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}
+
+/// A contact with the required fields and a unique email.
+pub fn contact(given_name: &str) -> rapport_proto::contacts::v1::Contact {
+    rapport_proto::contacts::v1::Contact {
+        given_name: given_name.into(),
+        family_name: "Tester".into(),
+        email: format!("{}-{}@example.com", given_name.to_lowercase(), uuid::Uuid::now_v7().simple()),
+        ..Default::default()
+    }
+}
+
+/// What a raw HTTP exchange with the gateway returned.
+#[derive(Debug)]
+pub struct RawAnswer {
+    /// The HTTP status.
+    pub http: u16,
+    /// The headers.
+    pub headers: http::HeaderMap,
+    /// The body bytes.
+    pub body: bytes::Bytes,
+    /// The trailers, if any.
+    pub trailers: Option<http::HeaderMap>,
+}
+
+impl RawAnswer {
+    /// The gRPC status code, from the trailers or a trailers-only response.
+    pub fn grpc_status(&self) -> Option<i32> {
+        self.trailers
+            .as_ref()
+            .and_then(|trailers| trailers.get("grpc-status"))
+            .or_else(|| self.headers.get("grpc-status"))
+            .and_then(|value| value.to_str().ok()?.parse().ok())
+    }
+}
+
+/// Sends one raw HTTP/2 POST to `addr` (an admin token attached).
+pub async fn raw_h2(addr: SocketAddr, path: &str, content_type: &str, body: Vec<u8>) -> RawAnswer {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let request = http::Request::post(format!("http://{addr}{path}"))
+        .header("content-type", content_type)
+        .header("te", "trailers")
+        .header("authorization", admin_authorization().to_str().unwrap())
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    collect(response).await
+}
+
+/// Sends one raw HTTP/1.1 request to `addr`.
+pub async fn raw_h1(
+    addr: SocketAddr,
+    request: http::Request<http_body_util::Full<bytes::Bytes>>,
+) -> RawAnswer {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(connection);
+    let response = sender.send_request(request).await.unwrap();
+    collect(response).await
+}
+
+async fn collect(response: http::Response<hyper::body::Incoming>) -> RawAnswer {
+    use http_body_util::BodyExt;
+    let (parts, body) = response.into_parts();
+    let collected = body.collect().await.unwrap();
+    let trailers = collected.trailers().cloned();
+    RawAnswer { http: parts.status.as_u16(), headers: parts.headers, body: collected.to_bytes(), trailers }
+}
+
+/// A gRPC length-prefixed frame holding `message`.
+pub fn frame(message: &impl prost::Message) -> Vec<u8> {
+    let payload = message.encode_to_vec();
+    let mut out = vec![0];
+    out.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_be_bytes());
+    out.extend_from_slice(&payload);
+    out
+}

@@ -1,0 +1,20 @@
+//! The kit's integration tests, one binary: a module per area, the shared
+//! helpers in `support`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cache;
+mod changelog_order;
+mod changelog_watch;
+mod consumer;
+mod consumer_dead_letters;
+mod consumer_lease;
+mod grpc_web;
+mod idempotency;
+mod metrics;
+mod migrate;
+mod ratelimit;
+mod server;
+mod support;
+mod telemetry;
+mod trace_status;
