@@ -179,7 +179,7 @@ impl Backend {
     /// backend that is down.
     pub(crate) fn start(
         area: &str,
-        target: &crate::config::BackendConfig,
+        target: &Target,
         settings: BackendSettings,
         gauges: HealthGauges,
         shutdown: Shutdown,
@@ -193,7 +193,7 @@ impl Backend {
                 gauges,
             }),
         };
-        match &target.target {
+        match target {
             Target::Static(addresses) => backend.set_endpoints(addresses.clone())?,
             Target::Dns { host, port } => {
                 tokio::spawn(resolve_loop(backend.clone(), host.clone(), *port, shutdown.clone()));

@@ -16,26 +16,31 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:50050";
 /// The default address of the gateway's `/metrics`.
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9150";
 
-/// The service areas the gateway can route (`rapport.<area>.v1.*`), with the
-/// address each one listens on by default in a local run.
-pub const AREAS: [(&str, &str); 5] = [
-    ("contacts", "127.0.0.1:50051"),
-    ("pipeline", "127.0.0.1:50052"),
-    ("marketing", "127.0.0.1:50053"),
-    ("support", "127.0.0.1:50054"),
-    ("reporting", "127.0.0.1:50055"),
-];
+/// The variable prefix naming one area's backend: `GATEWAY_BACKEND_<AREA>`.
+pub const BACKEND_PREFIX: &str = "GATEWAY_BACKEND_";
 
-/// The areas that exist today; others are routed only when configured.
-const BUILT_AREAS: [&str; 2] = ["contacts", "pipeline"];
+/// The service areas whose contracts this build knows (`contacts` for
+/// `rapport.contacts.v1`), read from the descriptor set: every package but
+/// the gateway's own and the bench's. An area it does not know (a service
+/// newer than this gateway) is routed all the same when its
+/// `GATEWAY_BACKEND_<AREA>` is set.
+pub fn known_areas() -> Vec<&'static str> {
+    let mut areas: Vec<&'static str> = rapport_proto::SERVICES
+        .iter()
+        .filter_map(|(name, _)| name.split('.').nth(1))
+        .filter(|area| !matches!(*area, "gateway" | "bench"))
+        .collect();
+    areas.dedup();
+    areas
+}
 
 /// One routed service area and where its replicas are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendConfig {
     /// The area name (`contacts`), the second part of the proto package.
     pub area: String,
-    /// Where its endpoints are.
-    pub target: Target,
+    /// Where its endpoints are; `None` when turned `off`.
+    pub target: Option<Target>,
 }
 
 /// Everything the gateway needs to start.
@@ -45,7 +50,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `GATEWAY_METRICS_ADDR`: where to serve `/metrics` (`off` disables).
     pub metrics_listen: Option<SocketAddr>,
-    /// `GATEWAY_BACKEND_<AREA>`: the backends, one per routed area.
+    /// `GATEWAY_BACKEND_<AREA>` (`off` routes nothing): the backends, one
+    /// per routed area; an area without one is routed to its default local
+    /// address when the binary gives one ([`Config::with_default_backends`]).
     pub backends: Vec<BackendConfig>,
     /// `GATEWAY_CORS_ORIGINS`: browser origins allowed to call (comma
     /// separated; `*` allows any). Empty: no cross-origin browser calls.
@@ -82,17 +89,22 @@ impl Config {
     /// Reads the configuration; errors name the variable.
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
         let mut backends = Vec::new();
-        for (area, default) in AREAS {
-            let name = format!("GATEWAY_BACKEND_{}", area.to_ascii_uppercase());
-            let raw: Option<String> = env.optional(&name)?;
-            let raw = match raw {
-                Some(raw) if raw == "off" => continue,
-                Some(raw) => raw,
-                None if BUILT_AREAS.contains(&area) => default.to_owned(),
-                None => continue,
+        for name in env.names_with_prefix(BACKEND_PREFIX) {
+            let area = name[BACKEND_PREFIX.len()..].to_ascii_lowercase();
+            let Some(raw) = env.optional::<String>(&name)? else { continue };
+            if area.is_empty() || !area.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+                return Err(ConfigError {
+                    name,
+                    problem: "names no area (GATEWAY_BACKEND_<AREA>)".to_owned(),
+                });
+            }
+            let target = match raw.as_str() {
+                "off" => None,
+                raw => {
+                    Some(Target::parse(raw).map_err(|problem| ConfigError { name: name.clone(), problem })?)
+                }
             };
-            let target = Target::parse(&raw).map_err(|problem| ConfigError { name, problem })?;
-            backends.push(BackendConfig { area: area.to_owned(), target });
+            backends.push(BackendConfig { area, target });
         }
         let origins: String = env.or_default("GATEWAY_CORS_ORIGINS", String::new())?;
         let cors_origins = origins
@@ -146,8 +158,28 @@ impl Config {
     /// environment names them).
     pub fn with_backend(mut self, area: &str, target: Target) -> Config {
         self.backends.retain(|backend| backend.area != area);
-        self.backends.push(BackendConfig { area: area.to_owned(), target });
+        self.backends.push(BackendConfig { area: area.to_owned(), target: Some(target) });
         self
+    }
+
+    /// This configuration with each of `defaults` (area, address) routed
+    /// unless the environment named a backend for it (or turned it `off`).
+    pub fn with_default_backends<'a>(
+        mut self,
+        defaults: impl IntoIterator<Item = (&'a str, String)>,
+    ) -> Config {
+        for (area, addr) in defaults {
+            if !self.backends.iter().any(|backend| backend.area == area) {
+                self.backends
+                    .push(BackendConfig { area: area.to_owned(), target: Some(Target::Static(vec![addr])) });
+            }
+        }
+        self
+    }
+
+    /// The routed areas and their targets (those turned `off` left out).
+    pub fn routed(&self) -> impl Iterator<Item = (&str, &Target)> {
+        self.backends.iter().filter_map(|backend| Some((backend.area.as_str(), backend.target.as_ref()?)))
     }
 }
 
@@ -160,15 +192,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_route_the_built_services_locally() {
+    fn areas_come_from_the_contracts_and_defaults_from_the_binary() {
+        let areas = known_areas();
+        assert!(areas.contains(&"contacts") && areas.contains(&"pipeline"), "{areas:?}");
+        assert!(!areas.contains(&"bench") && !areas.contains(&"gateway"), "{areas:?}");
         let config = Config::from_env(&Env::from_pairs([])).unwrap();
         assert_eq!(config.listen.to_string(), DEFAULT_ADDR);
-        assert_eq!(config.backends.len(), 2);
-        assert_eq!(config.backends[0].area, "contacts");
-        assert_eq!(config.backends[0].target, Target::parse("127.0.0.1:50051").unwrap());
-        assert_eq!(config.backends[1].area, "pipeline");
-        assert_eq!(config.backends[1].target, Target::parse("127.0.0.1:50052").unwrap());
-        assert!(config.cors_origins.is_empty());
+        assert_eq!(config.routed().count(), 0, "nothing is routed without a backend or a default");
+        let env = Env::from_pairs([("GATEWAY_BACKEND_PIPELINE", "off")]);
+        let config = Config::from_env(&env).unwrap().with_default_backends([
+            ("contacts", "127.0.0.1:50051".to_owned()),
+            ("pipeline", "127.0.0.1:50052".to_owned()),
+        ]);
+        let routed: Vec<_> = config.routed().collect();
+        assert_eq!(routed, [("contacts", &Target::parse("127.0.0.1:50051").unwrap())]);
+    }
+
+    #[test]
+    fn an_area_the_build_does_not_know_is_routed_when_configured() {
+        let env = Env::from_pairs([("GATEWAY_BACKEND_WAREHOUSE", "10.0.0.9:50060")]);
+        let config = Config::from_env(&env).unwrap();
+        let routed: Vec<_> = config.routed().collect();
+        assert_eq!(routed, [("warehouse", &Target::parse("10.0.0.9:50060").unwrap())]);
+        let env = Env::from_pairs([("GATEWAY_BACKEND_", "10.0.0.9:50060")]);
+        assert_eq!(Config::from_env(&env).unwrap_err().name, "GATEWAY_BACKEND_");
     }
 
     #[test]
@@ -192,6 +239,6 @@ mod tests {
         let env = Env::from_pairs([("GATEWAY_MAX_CONCURRENCY", "0")]);
         assert_eq!(Config::from_env(&env).unwrap_err().name, "GATEWAY_MAX_CONCURRENCY");
         let env = Env::from_pairs([("GATEWAY_BACKEND_CONTACTS", "off"), ("GATEWAY_BACKEND_PIPELINE", "off")]);
-        assert!(Config::from_env(&env).unwrap().backends.is_empty());
+        assert_eq!(Config::from_env(&env).unwrap().routed().count(), 0);
     }
 }

@@ -69,15 +69,15 @@ impl App {
             dns_refresh: config.dns_refresh,
         };
         let mut backends = HashMap::new();
-        for backend in &config.backends {
+        for (area, target) in config.routed() {
             let started = Backend::start(
-                &backend.area,
-                backend,
+                area,
+                target,
                 settings,
                 gateway_metrics.backend_health.clone(),
                 background_shutdown.clone(),
             )?;
-            backends.insert(backend.area.clone(), started);
+            backends.insert(area.to_owned(), started);
         }
         let limiter = match Redis::connect(&config.redis)? {
             Some(redis) => RateLimiter::new(redis, config.rate_limit),

@@ -56,6 +56,24 @@ impl Env {
         Env { prefix: Some(prefix.to_ascii_uppercase()), ..self.clone() }
     }
 
+    /// The names of the variables set (non-empty) that start with
+    /// `prefix`, sorted: for settings keyed by name, such as one backend per
+    /// gateway area.
+    pub fn names_with_prefix(&self, prefix: &str) -> Vec<String> {
+        let mut names: Vec<String> =
+            self.overrides.keys().filter(|name| name.starts_with(prefix)).cloned().collect();
+        if self.use_process {
+            names.extend(
+                std::env::vars_os()
+                    .filter_map(|(name, _)| name.into_string().ok())
+                    .filter(|name| name.starts_with(prefix) && !self.overrides.contains_key(name)),
+            );
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// The value of `name` and the variable it came from.
     fn raw(&self, name: &str) -> Result<Option<(String, String)>, ConfigError> {
         if let Some(prefix) = &self.prefix {

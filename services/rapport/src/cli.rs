@@ -16,15 +16,17 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve one or more services (`contacts`, `gateway`), or `all`, each on its own port.
+    /// Serve one or more services, or `all`, each on its own port, in any
+    /// order (each starts after the services it calls).
     Serve {
         /// Services to run, or `all`.
-        #[arg(required = true)]
+        #[arg(required = true, value_parser = clap::builder::PossibleValuesParser::new(service_values()))]
         services: Vec<String>,
     },
     /// Apply database migrations of the named services (default: all), then exit.
     Migrate {
         /// Services to migrate, or `all`.
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(service_values()))]
         services: Vec<String>,
     },
     /// Print a bearer token signed with the configured HS256 secret (the
@@ -54,6 +56,9 @@ enum Command {
         #[arg(long = "role", required = true, value_delimiter = ',')]
         roles: Vec<String>,
     },
+    /// Print who may call what: every service's role table, one line per
+    /// RPC with the roles allowed to call it.
+    Roles,
     /// Load realistic demo data (companies, contacts in every lifecycle
     /// stage and lead source) through the running Contacts service.
     /// Idempotent: running it twice creates nothing new.
@@ -67,19 +72,30 @@ enum Command {
     },
 }
 
-/// Every service `serve all` and `migrate all` mean.
-pub const ALL_SERVICES: &[&str] = &["contacts", "pipeline", "gateway"];
+/// The names `serve` and `migrate` take, each with what it is, from the
+/// registry.
+fn service_values() -> Vec<clap::builder::PossibleValue> {
+    crate::registry::targets()
+        .into_iter()
+        .map(|name| {
+            let help = crate::registry::find(name).map_or("every service", |service| service.summary);
+            clap::builder::PossibleValue::new(name).help(help)
+        })
+        .collect()
+}
 
-/// Expands `all` and checks names.
+/// Expands `all` (or nothing) to every service and checks names.
 pub fn services(requested: &[String]) -> anyhow::Result<Vec<&'static str>> {
+    let all = || crate::registry::SERVICES.iter().map(|service| service.name).collect();
     if requested.is_empty() || requested.iter().any(|name| name == "all") {
-        return Ok(ALL_SERVICES.to_vec());
+        return Ok(all());
     }
     requested
         .iter()
         .map(|name| {
-            ALL_SERVICES.iter().copied().find(|known| known == name).ok_or_else(|| {
-                anyhow::anyhow!("unknown service {name:?}; known: {}, all", ALL_SERVICES.join(", "))
+            crate::registry::find(name).map(|service| service.name).ok_or_else(|| {
+                let known: Vec<&str> = all();
+                anyhow::anyhow!("unknown service {name:?}; known: {}, all", known.join(", "))
             })
         })
         .collect()
@@ -104,10 +120,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{entry}");
             Ok(())
         }
+        Command::Roles => {
+            print!("{}", roles());
+            Ok(())
+        }
         Command::SeedDemo { contacts, contacts_count } => {
             crate::seed::seed(&env, &contacts, contacts_count).await
         }
     }
+}
+
+/// Every role table of every service, one line per RPC.
+fn roles() -> String {
+    let mut out = String::new();
+    for service in crate::registry::SERVICES {
+        for policy in (service.policies)() {
+            for method in policy.methods() {
+                let roles: Vec<&str> =
+                    policy.allowed(method).unwrap_or_default().iter().map(|role| role.as_str()).collect();
+                out.push_str(&format!("{}/{method}: {}\n", policy.service(), roles.join(", ")));
+            }
+        }
+    }
+    out
 }
 
 fn parse_roles(roles: &[String]) -> anyhow::Result<Vec<Role>> {
@@ -150,10 +185,26 @@ mod tests {
 
     #[test]
     fn service_names_expand_and_are_checked() {
-        assert_eq!(services(&["all".into()]).unwrap(), ALL_SERVICES);
-        assert_eq!(services(&[]).unwrap(), ALL_SERVICES);
+        assert_eq!(services(&["all".into()]).unwrap(), ["contacts", "pipeline", "gateway"]);
+        assert_eq!(services(&[]).unwrap(), ["contacts", "pipeline", "gateway"]);
         assert_eq!(services(&["contacts".into()]).unwrap(), ["contacts"]);
         assert!(services(&["nope".into()]).is_err());
+    }
+
+    #[test]
+    fn the_role_listing_names_every_rpc_with_its_roles() {
+        let listing = roles();
+        assert!(
+            listing.contains("rapport.contacts.v1.ContactService/DeleteContact: admin, sales_manager\n"),
+            "{listing}"
+        );
+        let lines = listing.lines().count();
+        let rpcs: usize = rapport_proto::SERVICES
+            .iter()
+            .filter(|(name, _)| !name.starts_with("rapport.bench."))
+            .map(|(_, methods)| methods.len())
+            .sum();
+        assert_eq!(lines, rpcs);
     }
 
     #[test]

@@ -88,16 +88,20 @@ fn counts(local_hits: u64, redis_hits: u64, misses: u64) -> CacheCounts {
 async fn concurrent_misses_of_one_id_share_one_load() {
     let cache = live_cache(&namespace()).await;
     let loads = Arc::new(AtomicUsize::new(0));
-    let barrier = Arc::new(tokio::sync::Barrier::new(50));
+    let asked = Arc::new(AtomicUsize::new(0));
+    // The load finishes only once every reader has asked: until then, a
+    // reader that started a load of its own would count a second load.
+    let (release, released) = tokio::sync::watch::channel(false);
     let readers: Vec<_> = (0..50)
         .map(|_| {
-            let (cache, loads, barrier) = (cache.clone(), loads.clone(), barrier.clone());
+            let (cache, loads, asked) = (cache.clone(), loads.clone(), asked.clone());
+            let mut released = released.clone();
             tokio::spawn(async move {
-                barrier.wait().await;
+                asked.fetch_add(1, Ordering::SeqCst);
                 let found = cache
                     .get_or_load("hot", || async move {
                         loads.fetch_add(1, Ordering::SeqCst);
-                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        let _ = released.wait_for(|open| *open).await;
                         Ok::<_, Infallible>(Some(money(7)))
                     })
                     .await
@@ -106,6 +110,12 @@ async fn concurrent_misses_of_one_id_share_one_load() {
             })
         })
         .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while asked.load(Ordering::SeqCst) < 50 || loads.load(Ordering::SeqCst) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the readers never all asked");
+        tokio::task::yield_now().await;
+    }
+    release.send_replace(true);
     for reader in readers {
         assert_eq!(reader.await.unwrap(), 7);
     }

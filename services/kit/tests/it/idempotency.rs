@@ -101,8 +101,9 @@ async fn of_ten_simultaneous_claims_exactly_one_runs() {
                 barrier.wait().await;
                 let claim = idempotency::claim(&mut tx, CREATE, "req-1", b"create").await.unwrap();
                 if claim == Claim::Fresh {
-                    // Hold the key a while, so the others pile up behind it.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    // Hold the key until the nine others wait behind it.
+                    let waiting = || async { support::waiting_locks(&pool, "transactionid").await >= 9 };
+                    support::eventually("the nine other claims to wait", waiting).await;
                     idempotency::record(&mut tx, "req-1", &[index]).await.unwrap();
                     tx.commit().await.unwrap();
                     return (Claim::Fresh, index);

@@ -18,3 +18,4 @@ mod server;
 mod support;
 mod telemetry;
 mod trace_status;
+mod worker;

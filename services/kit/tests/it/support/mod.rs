@@ -66,6 +66,17 @@ pub fn change(id: &str) -> Change {
     change_of(MONEY, id, ChangeKind::Created)
 }
 
+/// Another pool on the database at `url`, in [`SCHEMA`] (a second replica).
+pub fn pool_on(url: &str) -> PgPool {
+    let config = DbConfig {
+        url: url.to_owned(),
+        schema: SCHEMA.into(),
+        max_connections: 4,
+        acquire_timeout: Duration::from_secs(10),
+    };
+    db::pool(&config).unwrap()
+}
+
 /// Awaits `future`, failing the test if it takes longer than [`PATIENCE`].
 pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
     match tokio::time::timeout(PATIENCE, future).await {

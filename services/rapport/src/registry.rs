@@ -1,0 +1,223 @@
+//! The one table of services: what `serve`, `migrate`, `--help` and the
+//! gateway's default routing read. A new service is one row here.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use futures::future::{BoxFuture, LocalBoxFuture};
+use rapport_kit::auth::Policy;
+use rapport_kit::config::Env;
+use rapport_kit::service::{App, Spec};
+use rapport_kit::shutdown::Shutdown;
+
+/// One service of the binary.
+pub struct Service {
+    /// The one word for it: the `serve` target, its schema, its settings
+    /// prefix, its gateway area, its chart values key.
+    pub name: &'static str,
+    /// What it does, for `--help`.
+    pub summary: &'static str,
+    /// Its schema, migrations and default ports; `None` for the gateway,
+    /// which keeps no data.
+    pub spec: Option<&'static Spec>,
+    /// The services it calls: in one process they start first, and it
+    /// finds them there unless its settings name an address.
+    pub calls: &'static [&'static str],
+    /// Its role tables, one per gRPC service it serves.
+    pub policies: fn() -> Vec<Policy>,
+    /// Builds it (bound, not yet serving) from the environment and the
+    /// services this process already runs.
+    pub build: fn(Env, Local) -> LocalBoxFuture<'static, anyhow::Result<Built>>,
+}
+
+/// The services started so far in this process: name → gRPC address.
+pub type Local = HashMap<&'static str, SocketAddr>;
+
+/// A built service, as `serve` runs it.
+pub struct Built {
+    /// Its gRPC address.
+    pub addr: SocketAddr,
+    /// Its `/metrics` address, when served.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The gRPC services it answers.
+    pub names: Vec<&'static str>,
+    /// Serves until shutdown.
+    pub run: Box<dyn FnOnce(Shutdown) -> BoxFuture<'static, anyhow::Result<()>> + Send>,
+}
+
+impl<X: Send + 'static> From<App<X>> for Built {
+    fn from(app: App<X>) -> Built {
+        Built {
+            addr: app.local_addr(),
+            metrics_addr: app.metrics_addr(),
+            names: app.service_names().to_vec(),
+            run: Box::new(move |shutdown| Box::pin(app.run_until(shutdown))),
+        }
+    }
+}
+
+/// Every service, each after the services it calls.
+pub const SERVICES: &[Service] = &[
+    Service {
+        name: "contacts",
+        summary: "people and companies: the customer record every department shares",
+        spec: Some(&rapport_contacts::SPEC),
+        calls: &[],
+        policies: || vec![rapport_contacts::policy::policy()],
+        build: |env, _| {
+            Box::pin(async move {
+                Ok(rapport_contacts::build(rapport_contacts::Config::from_env(&env)?).await?.into())
+            })
+        },
+    },
+    Service {
+        name: "pipeline",
+        summary: "pipelines, deals, products, forecasts, orders, invoices and payments",
+        spec: Some(&rapport_pipeline::SPEC),
+        calls: &["contacts"],
+        policies: rapport_pipeline::policy::policies,
+        build: |env, local| {
+            Box::pin(async move {
+                let mut config = rapport_pipeline::Config::from_env(&env)?;
+                if let (Some(addr), None) =
+                    (local.get("contacts"), env.optional::<String>("PIPELINE_CONTACTS_ADDR")?)
+                {
+                    config = config.with_contacts(*addr);
+                }
+                Ok(rapport_pipeline::build(config).await?.into())
+            })
+        },
+    },
+    Service {
+        name: "gateway",
+        summary: "the one public endpoint: gRPC and gRPC-web, auth, limits, tracing, Customer 360",
+        spec: None,
+        calls: &["contacts", "pipeline"],
+        policies: || vec![rapport_gateway::customer::policy()],
+        build: build_gateway,
+    },
+];
+
+/// The gateway routing each area to the service of this process, else to
+/// its default local address, unless the environment names a backend.
+fn build_gateway(env: Env, local: Local) -> LocalBoxFuture<'static, anyhow::Result<Built>> {
+    Box::pin(async move {
+        let defaults = SERVICES.iter().filter_map(|service| {
+            let spec = service.spec?;
+            let addr = match local.get(service.name) {
+                Some(addr) => addr.to_string(),
+                None => format!("127.0.0.1:{}", spec.ports.grpc),
+            };
+            Some((service.name, addr))
+        });
+        let config = rapport_gateway::Config::from_env(&env)?.with_default_backends(defaults);
+        let app = rapport_gateway::App::build(config).await?;
+        let addr = app.local_addr();
+        let metrics_addr = app.metrics_addr();
+        Ok(Built {
+            addr,
+            metrics_addr,
+            names: vec![rapport_gateway::customer::SERVICE_NAME],
+            run: Box::new(move |shutdown| Box::pin(app.run_until(shutdown))),
+        })
+    })
+}
+
+/// The services named, in an order where each comes after those of the
+/// others it calls (so `serve pipeline contacts` starts Contacts first).
+pub fn in_start_order(names: &[&str]) -> Vec<&'static Service> {
+    let mut pending: Vec<&'static Service> =
+        SERVICES.iter().filter(|service| names.contains(&service.name)).collect();
+    let mut ordered: Vec<&'static Service> = Vec::with_capacity(pending.len());
+    while !pending.is_empty() {
+        let ready = pending.iter().position(|service| {
+            service.calls.iter().all(|callee| {
+                !pending.iter().any(|other| other.name == *callee)
+                    || ordered.iter().any(|done| done.name == *callee)
+            })
+        });
+        // A cycle cannot happen (a test checks the table); take the rest as listed.
+        let next = ready.unwrap_or(0);
+        ordered.push(pending.remove(next));
+    }
+    ordered
+}
+
+/// The service called `name`.
+pub fn find(name: &str) -> Option<&'static Service> {
+    SERVICES.iter().find(|service| service.name == name)
+}
+
+/// Every name `serve` and `migrate` take.
+pub fn targets() -> Vec<&'static str> {
+    SERVICES.iter().map(|service| service.name).chain(["all"]).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn services_start_after_those_they_call_whatever_order_they_are_named_in() {
+        let names = |services: Vec<&Service>| services.iter().map(|service| service.name).collect::<Vec<_>>();
+        assert_eq!(
+            names(in_start_order(&["gateway", "pipeline", "contacts"])),
+            ["contacts", "pipeline", "gateway"]
+        );
+        assert_eq!(names(in_start_order(&["pipeline", "contacts"])), ["contacts", "pipeline"]);
+        assert_eq!(names(in_start_order(&["pipeline"])), ["pipeline"]);
+    }
+
+    #[test]
+    fn each_service_comes_after_the_services_it_calls() {
+        for (index, service) in SERVICES.iter().enumerate() {
+            for callee in service.calls {
+                let at = SERVICES.iter().position(|other| other.name == *callee);
+                assert!(
+                    at.is_some_and(|at| at < index),
+                    "{} calls {callee}, which must come first",
+                    service.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_rpc_of_every_public_service_is_in_its_role_table_exactly_once() {
+        let policies: Vec<Policy> = SERVICES.iter().flat_map(|service| (service.policies)()).collect();
+        for (name, methods) in rapport_proto::SERVICES {
+            if name.starts_with("rapport.bench.") {
+                continue;
+            }
+            let tables: Vec<&Policy> = policies.iter().filter(|policy| policy.service() == *name).collect();
+            assert_eq!(tables.len(), 1, "{name} must have exactly one role table");
+            let mut listed: Vec<&str> = tables[0].methods().collect();
+            listed.sort_unstable();
+            let mut declared = methods.to_vec();
+            declared.sort_unstable();
+            assert_eq!(
+                listed, declared,
+                "the role table of {name} must list each of its RPCs once, and only those"
+            );
+        }
+        for policy in &policies {
+            assert!(
+                rapport_proto::SERVICES.iter().any(|(name, _)| *name == policy.service()),
+                "a role table for {}, which no contract declares",
+                policy.service()
+            );
+        }
+    }
+
+    #[test]
+    fn each_served_service_is_the_spec_of_its_row() {
+        for service in SERVICES {
+            if let Some(spec) = service.spec {
+                assert_eq!(spec.name, service.name);
+            }
+        }
+        assert!(find("pipeline").is_some() && find("nope").is_none());
+        assert_eq!(targets().last(), Some(&"all"));
+    }
+}
