@@ -146,6 +146,7 @@ impl App {
             .layer(RateLimitLayer::new(self.limiter.clone()));
         let readiness: server::ReadinessCheck = Box::new(|| Box::pin(async { true }));
         let served = Served {
+            component: "gateway",
             routes: tonic::service::Routes::from(router),
             service_names: vec![customer::SERVICE_NAME],
             // Every public service answers here (the bench's echo does not).

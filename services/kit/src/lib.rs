@@ -18,6 +18,7 @@
 //! - [`fields`]: input violations, typed ids, text limits.
 //! - [`error`]: service errors to `tonic::Status` with google.rpc details.
 //! - [`auth`]: bearer JWT and API key verification and the per-service role table.
+//! - [`peer`]: calling another service: identity, deadline forwarding, trace context, retried reads.
 //! - [`paging`]: page sizes and opaque keyset page tokens.
 //! - [`filter`]: AIP-160 filters to bound SQL.
 //! - [`listing`]: a List request parsed into one keyset page query.
@@ -42,6 +43,7 @@ pub mod listing;
 pub mod metrics;
 pub mod money;
 pub mod paging;
+pub mod peer;
 pub mod ratelimit;
 pub mod redis;
 pub mod server;

@@ -90,6 +90,9 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 
 /// What to serve.
 pub struct Served {
+    /// Which component serves (a service's name, `gateway`): the
+    /// `rapport.component` of its spans.
+    pub component: &'static str,
     /// The service's own gRPC services.
     pub routes: Routes,
     /// Fully-qualified names of those services, for health: each reports
@@ -255,7 +258,7 @@ pub async fn serve(
         .max_connection_age(config.max_connection_age)
         .max_connection_age_grace(config.max_connection_age_grace)
         .layer(web)
-        .layer(TraceLayer::new(served.metrics.clone()))
+        .layer(TraceLayer::new(served.metrics.clone(), served.component))
         .layer(served.auth.with_metrics(&served.metrics))
         .add_routes(served.routes)
         .add_service(health)

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use rapport_kit::config::{ConfigError, Env};
+use rapport_kit::peer::PeerSettings;
 use rapport_kit::service::Settings;
 
 /// The default address of the Contacts service (references and its feed).
@@ -16,21 +17,21 @@ pub struct Config {
     /// The common settings, with the `PIPELINE` prefix (`PIPELINE_ADDR`,
     /// `PIPELINE_METRICS_ADDR`, …; see `rapport_kit::service::Settings`).
     pub service: Settings,
-    /// `PIPELINE_CONTACTS_ADDR` (default http://127.0.0.1:50051): the
-    /// Contacts service, asked to check references and followed for deleted
-    /// contacts and companies.
-    pub contacts_addr: String,
-    /// `PIPELINE_CONTACTS_API_KEY` (optional secret): the API key (sent as
-    /// `x-api-key`) this service uses as itself with Contacts, to follow its
-    /// change feed (see [`crate::contacts_feed`]); it needs a role allowed
-    /// `WatchChanges`, `GetCompany` and `BatchGetContacts` (e.g.
+    /// How Pipeline reaches Contacts, asked to check references and
+    /// followed for deleted contacts and companies (see
+    /// `rapport_kit::peer::PeerSettings`): `PIPELINE_CONTACTS_ADDR` (default
+    /// http://127.0.0.1:50051), `PIPELINE_CONTACTS_TIMEOUT` (default 5s),
+    /// and `PIPELINE_CONTACTS_API_KEY` (optional secret): the API key (sent
+    /// as `x-api-key`) this service uses as itself with Contacts, to follow
+    /// its change feed (see [`crate::contacts_feed`]); it needs a role
+    /// allowed `WatchChanges`, `GetCompany` and `BatchGetContacts` (e.g.
     /// `integration`). Unset: with an HS256 secret (`AUTH_JWT_SECRET`, or
     /// the local development key) the service mints its own short-lived
     /// token (subject `pipeline`, role `integration`); with `AUTH_JWKS_FILE`
     /// it cannot, so the feed is not followed (an error is logged at start;
     /// readiness is unaffected) and deals keep references to deleted
     /// companies and contacts.
-    pub contacts_api_key: Option<ApiKey>,
+    pub contacts: PeerSettings,
     /// `PIPELINE_REPORTING_CURRENCY` (default EUR): the currency forecasts
     /// are reported in when the caller names none.
     pub reporting_currency: String,
@@ -47,8 +48,7 @@ impl Config {
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
         Ok(Config {
             service: Settings::from_env(env, &crate::SPEC)?,
-            contacts_addr: env.or_default("PIPELINE_CONTACTS_ADDR", DEFAULT_CONTACTS_ADDR.to_owned())?,
-            contacts_api_key: env.optional::<String>("PIPELINE_CONTACTS_API_KEY")?.map(ApiKey),
+            contacts: PeerSettings::from_env(env, "pipeline", "contacts", DEFAULT_CONTACTS_ADDR)?,
             reporting_currency: env.or_default("PIPELINE_REPORTING_CURRENCY", "EUR".to_owned())?,
             credit_hold_days: env.or_default("PIPELINE_CREDIT_HOLD_DAYS", 30)?,
             overdue_interval: positive(env, "PIPELINE_OVERDUE_INTERVAL", Duration::from_secs(60))?,
@@ -59,18 +59,8 @@ impl Config {
     /// `rapport serve` to point at the Contacts of the same process, and by
     /// tests).
     pub fn with_contacts(mut self, addr: SocketAddr) -> Config {
-        self.contacts_addr = format!("http://{addr}");
+        self.contacts = self.contacts.at(addr);
         self
-    }
-}
-
-/// A secret API key; `Debug` does not show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(pub String);
-
-impl std::fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ApiKey(<redacted>)")
     }
 }
 

@@ -2,122 +2,91 @@
 //! deal names exist, with the caller's own credentials.
 
 use rapport_kit::error::Problem;
+use rapport_kit::peer::{Failure, Identity, OnBehalf, Peer, PeerSettings};
 use rapport_proto::contacts::v1::contact_service_client::ContactServiceClient;
+use rapport_proto::contacts::v1::contact_service_server::SERVICE_NAME;
 use rapport_proto::contacts::v1::{BatchGetContactsRequest, Contact, GetCompanyRequest, GetContactRequest};
-use tonic::metadata::{AsciiMetadataValue, MetadataMap};
-use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Status};
+use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::domain::ids::{CompanyId, ContactId};
 use crate::error::Error;
 
-/// A lazily connected client of the Contacts service (one channel, built
-/// once at startup, cheap to clone).
+/// The Contacts service as Pipeline calls it (one channel, built once at
+/// startup, cheap to clone), through the kit's peer client: deadlines
+/// forwarded, trace context carried, reads retried when Contacts is
+/// briefly unavailable.
 #[derive(Clone)]
 pub struct Contacts {
-    client: ContactServiceClient<Channel>,
-}
-
-/// The caller's credentials, forwarded to Contacts so it applies the
-/// caller's own permissions.
-#[derive(Debug, Clone, Default)]
-pub struct Credentials {
-    authorization: Option<AsciiMetadataValue>,
-    api_key: Option<AsciiMetadataValue>,
-}
-
-impl Credentials {
-    /// The `authorization` and `x-api-key` headers of an incoming call.
-    pub fn of(metadata: &MetadataMap) -> Credentials {
-        Credentials {
-            authorization: metadata.get("authorization").cloned(),
-            api_key: metadata.get("x-api-key").cloned(),
-        }
-    }
-
-    /// The service's own credentials (the change-feed consumer): a bearer
-    /// token and/or an API key.
-    pub fn service(
-        authorization: Option<AsciiMetadataValue>,
-        api_key: Option<AsciiMetadataValue>,
-    ) -> Credentials {
-        Credentials { authorization, api_key }
-    }
-
-    /// `message` as a request carrying these credentials.
-    pub(crate) fn request<T>(&self, message: T) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
-        if let Some(value) = &self.authorization {
-            request.metadata_mut().insert("authorization", value.clone());
-        }
-        if let Some(value) = &self.api_key {
-            request.metadata_mut().insert("x-api-key", value.clone());
-        }
-        request
-    }
+    peer: Peer<ContactServiceClient<Channel>>,
 }
 
 impl Contacts {
-    /// A client of the Contacts service at `addr` (connects on first use).
-    pub fn new(addr: &str) -> anyhow::Result<Contacts> {
-        let endpoint = Endpoint::from_shared(addr.to_owned())
-            .map_err(|err| anyhow::anyhow!("PIPELINE_CONTACTS_ADDR {addr:?} is not a URI: {err}"))?
-            .connect_timeout(std::time::Duration::from_secs(3));
-        Ok(Contacts { client: ContactServiceClient::new(endpoint.connect_lazy()) })
+    /// A client of the Contacts service as `settings` say (connects on
+    /// first use), acting as the service itself with `identity`.
+    pub fn new(settings: &PeerSettings, identity: Option<Identity>) -> anyhow::Result<Contacts> {
+        Ok(Contacts {
+            peer: Peer::new("contacts", SERVICE_NAME, settings, identity, ContactServiceClient::new)?,
+        })
     }
 
-    /// The generated client on the shared channel.
-    pub(crate) fn client(&self) -> ContactServiceClient<Channel> {
-        self.client.clone()
+    /// The peer client (the change feed consumer opens its stream on it).
+    pub fn peer(&self) -> &Peer<ContactServiceClient<Channel>> {
+        &self.peer
     }
 
     /// FAILED_PRECONDITION (COMPANY_NOT_FOUND) unless `id` is a live company.
-    pub async fn check_company(&self, credentials: &Credentials, id: CompanyId) -> Result<(), Error> {
-        match self.company_live(credentials, id).await? {
+    pub async fn check_company(&self, on: &OnBehalf, id: CompanyId) -> Result<(), Error> {
+        match self.company_live(on, id).await? {
             true => Ok(()),
             false => Err(company_missing(id)),
         }
     }
 
     /// Whether Contacts has company `id`, not deleted.
-    pub async fn company_live(&self, credentials: &Credentials, id: CompanyId) -> Result<bool, Error> {
-        let request = credentials.request(GetCompanyRequest { id: id.to_string() });
-        match self.client.clone().get_company(request).await {
-            Ok(company) => Ok(company.get_ref().delete_time.is_none()),
-            Err(status) if status.code() == Code::NotFound => Ok(false),
-            Err(status) => Err(failed(status)),
+    pub async fn company_live(&self, on: &OnBehalf, id: CompanyId) -> Result<bool, Error> {
+        let request = GetCompanyRequest { id: id.to_string() };
+        let read = self.peer.read(on, "GetCompany", request, |mut client, request| async move {
+            client.get_company(request).await
+        });
+        match read.await {
+            Ok(company) => Ok(company.delete_time.is_none()),
+            Err(status) => match Failure::of(status, "Contacts", "CONTACTS_DENIED") {
+                Failure::NotFound => Ok(false),
+                failure => Err(failed(failure)),
+            },
         }
     }
 
     /// Whether Contacts has contact `id`, not deleted.
-    async fn contact_live(&self, credentials: &Credentials, id: ContactId) -> Result<bool, Error> {
-        let request = credentials.request(GetContactRequest { id: id.to_string() });
-        match self.client.clone().get_contact(request).await {
-            Ok(contact) => Ok(contact.get_ref().delete_time.is_none()),
-            Err(status) if status.code() == Code::NotFound => Ok(false),
-            Err(status) => Err(failed(status)),
+    async fn contact_live(&self, on: &OnBehalf, id: ContactId) -> Result<bool, Error> {
+        let request = GetContactRequest { id: id.to_string() };
+        let read = self.peer.read(on, "GetContact", request, |mut client, request| async move {
+            client.get_contact(request).await
+        });
+        match read.await {
+            Ok(contact) => Ok(contact.delete_time.is_none()),
+            Err(status) => match Failure::of(status, "Contacts", "CONTACTS_DENIED") {
+                Failure::NotFound => Ok(false),
+                failure => Err(failed(failure)),
+            },
         }
     }
 
     /// The live contacts `ids`, in order; FAILED_PRECONDITION
     /// (CONTACT_NOT_FOUND) naming the first missing or deleted one.
-    pub async fn live_contacts(
-        &self,
-        credentials: &Credentials,
-        ids: &[ContactId],
-    ) -> Result<Vec<Contact>, Error> {
+    pub async fn live_contacts(&self, on: &OnBehalf, ids: &[ContactId]) -> Result<Vec<Contact>, Error> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        match self.batch_get(credentials, ids).await? {
+        match self.batch_get(on, ids).await? {
             Some(contacts) => {
                 match ids.iter().zip(&contacts).find(|(_, contact)| contact.delete_time.is_some()) {
                     Some((id, _)) => Err(contact_missing(*id)),
                     None => Ok(contacts),
                 }
             }
-            None => match self.contacts_gone(credentials, ids).await?.first() {
+            None => match self.contacts_gone(on, ids).await?.first() {
                 Some(id) => Err(contact_missing((*id).into())),
                 // Each one is there now: they changed between the calls.
                 None => Err(Error::Problem(Problem::aborted(
@@ -129,15 +98,11 @@ impl Contacts {
     }
 
     /// Those of `ids` that Contacts does not have, or has deleted, in order.
-    pub async fn contacts_gone(
-        &self,
-        credentials: &Credentials,
-        ids: &[ContactId],
-    ) -> Result<Vec<Uuid>, Error> {
+    pub async fn contacts_gone(&self, on: &OnBehalf, ids: &[ContactId]) -> Result<Vec<Uuid>, Error> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        if let Some(contacts) = self.batch_get(credentials, ids).await? {
+        if let Some(contacts) = self.batch_get(on, ids).await? {
             return Ok(ids
                 .iter()
                 .zip(&contacts)
@@ -148,7 +113,7 @@ impl Contacts {
         // All or nothing: ask one by one.
         let mut gone = Vec::new();
         for id in ids {
-            if !self.contact_live(credentials, *id).await? {
+            if !self.contact_live(on, *id).await? {
                 gone.push(id.uuid());
             }
         }
@@ -158,32 +123,30 @@ impl Contacts {
     /// Of `company` and `contacts`, those that do not exist or are deleted.
     pub async fn gone(
         &self,
-        credentials: &Credentials,
+        on: &OnBehalf,
         company: Option<CompanyId>,
         contacts: &[ContactId],
     ) -> Result<Vec<Uuid>, Error> {
         let mut gone = Vec::new();
         if let Some(company) = company
-            && !self.company_live(credentials, company).await?
+            && !self.company_live(on, company).await?
         {
             gone.push(company.uuid());
         }
-        gone.extend(self.contacts_gone(credentials, contacts).await?);
+        gone.extend(self.contacts_gone(on, contacts).await?);
         Ok(gone)
     }
 
     /// `ids` in order, deleted ones included; `None` when one of them does
     /// not exist (BatchGetContacts is all or nothing).
-    async fn batch_get(
-        &self,
-        credentials: &Credentials,
-        ids: &[ContactId],
-    ) -> Result<Option<Vec<Contact>>, Error> {
-        let request = credentials
-            .request(BatchGetContactsRequest { ids: ids.iter().map(ToString::to_string).collect() });
-        match self.client.clone().batch_get_contacts(request).await {
+    async fn batch_get(&self, on: &OnBehalf, ids: &[ContactId]) -> Result<Option<Vec<Contact>>, Error> {
+        let request = BatchGetContactsRequest { ids: ids.iter().map(ToString::to_string).collect() };
+        let read = self.peer.read(on, "BatchGetContacts", request, |mut client, request| async move {
+            client.batch_get_contacts(request).await
+        });
+        match read.await {
             Ok(response) => {
-                let contacts = response.into_inner().contacts;
+                let contacts = response.contacts;
                 if contacts.len() != ids.len() {
                     return Err(Error::Internal(anyhow::anyhow!(
                         "BatchGetContacts answered {} contacts for {} ids",
@@ -193,8 +156,10 @@ impl Contacts {
                 }
                 Ok(Some(contacts))
             }
-            Err(status) if status.code() == Code::NotFound => Ok(None),
-            Err(status) => Err(failed(status)),
+            Err(status) => match Failure::of(status, "Contacts", "CONTACTS_DENIED") {
+                Failure::NotFound => Ok(None),
+                failure => Err(failed(failure)),
+            },
         }
     }
 }
@@ -220,21 +185,14 @@ pub(crate) fn contact_missing(id: ContactId) -> Error {
 /// A failure of the Contacts call itself: unreachable is UNAVAILABLE (the
 /// client may retry); the caller's own denial passes through; anything
 /// else is internal.
-fn failed(status: Status) -> Error {
-    match status.code() {
-        Code::Unavailable | Code::DeadlineExceeded => Error::Problem(Problem::new(
-            Code::Unavailable,
+fn failed(failure: Failure) -> Error {
+    match failure {
+        Failure::Unavailable => Error::Problem(Problem::unavailable(
             "CONTACTS_UNAVAILABLE",
             "the Contacts service, which checks the deal's company and contacts, is unreachable; retry shortly",
         )),
-        Code::PermissionDenied | Code::Unauthenticated => Error::Problem(Problem::new(
-            status.code(),
-            "CONTACTS_DENIED",
-            format!(
-                "the Contacts service refused to show the deal's company or contacts: {}",
-                status.message()
-            ),
-        )),
-        _ => Error::Internal(anyhow::anyhow!("contacts service: {status}")),
+        Failure::Denied(problem) => Error::Problem(problem),
+        Failure::NotFound => Error::Internal(anyhow::anyhow!("contacts service: an unexpected NOT_FOUND")),
+        Failure::Other(status) => Error::Internal(anyhow::anyhow!("contacts service: {status}")),
     }
 }

@@ -23,28 +23,27 @@
 //! - Watchers of Pipeline's own feed are woken by [`Handler::committed`],
 //!   after the consumer's commit.
 //!
-//! The consumer acts as the service itself: `PIPELINE_CONTACTS_API_KEY`,
-//! or else a token it mints with the HS256 secret (subject `pipeline`, role
-//! `integration`, valid one hour, minted at each open of the feed and each
-//! resync). With neither (JWKS verification and no API key), [`spawn`]
-//! logs an error and does not start it.
+//! The consumer acts as the service itself through the kit's peer client:
+//! `PIPELINE_CONTACTS_API_KEY`, or else tokens it mints with the HS256
+//! secret (subject `pipeline`, role `integration`, valid one hour, a new one
+//! at half-life). With neither (JWKS verification and no API key),
+//! [`spawn`] logs an error and does not start it.
 
-use std::time::Duration;
 
 use anyhow::Context as _;
-use rapport_kit::auth::{KeySource, Role, mint_hs256};
+use rapport_kit::auth::Role;
 use rapport_kit::changelog::Feed;
 use rapport_kit::consumer::{self, ConsumerConfig, ConsumerHandle, Handler};
 use rapport_kit::metrics::Metrics;
+use rapport_kit::peer::{Identity, OnBehalf};
 use rapport_kit::shutdown::Shutdown;
 use rapport_proto::common::v1::{ChangeEvent, ChangeKind};
 use rapport_proto::contacts::v1::WatchChangesRequest;
 use sqlx::{PgConnection, PgPool};
-use tonic::metadata::AsciiMetadataValue;
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::contacts::{Contacts, Credentials};
+use crate::contacts::Contacts;
 use crate::store::deals::references;
 
 /// The feed's name (its cursor, lease and metrics).
@@ -58,59 +57,13 @@ pub const ACTOR: &str = "contacts-feed";
 /// The subject of the tokens the service mints for itself.
 pub const SUBJECT: &str = "pipeline";
 
-/// How long a minted token is valid (one is minted per open and resync).
-const TOKEN_TTL: Duration = Duration::from_secs(3600);
 /// Contacts asked for at once in a resync (BatchGetContacts takes 1000).
 const CHUNK: usize = 500;
 
-/// How the service authenticates as itself with Contacts.
-#[derive(Clone)]
-pub enum ServiceAuth {
-    /// `x-api-key` (`PIPELINE_CONTACTS_API_KEY`).
-    ApiKey(AsciiMetadataValue),
-    /// A token minted with the HS256 secret, per use.
-    Minted {
-        /// The HS256 secret.
-        secret: Vec<u8>,
-        /// `iss`.
-        issuer: String,
-        /// `aud`.
-        audience: String,
-    },
-}
-
-impl ServiceAuth {
-    /// The service's credentials from `config`; `None` when it has none
-    /// (JWKS verification without an API key).
-    pub fn of(config: &Config) -> anyhow::Result<Option<ServiceAuth>> {
-        if let Some(key) = &config.contacts_api_key {
-            let value = AsciiMetadataValue::try_from(key.0.as_str())
-                .map_err(|_| anyhow::anyhow!("PIPELINE_CONTACTS_API_KEY is not a valid header value"))?;
-            return Ok(Some(ServiceAuth::ApiKey(value)));
-        }
-        Ok(match &config.service.auth.keys {
-            KeySource::Secret(secret) => Some(ServiceAuth::Minted {
-                secret: secret.clone(),
-                issuer: config.service.auth.issuer.clone(),
-                audience: config.service.auth.audience.clone(),
-            }),
-            KeySource::JwksFile(_) => None,
-        })
-    }
-
-    /// Credentials for the next calls.
-    pub fn credentials(&self) -> anyhow::Result<Credentials> {
-        match self {
-            ServiceAuth::ApiKey(key) => Ok(Credentials::service(None, Some(key.clone()))),
-            ServiceAuth::Minted { secret, issuer, audience } => {
-                let token = mint_hs256(secret, issuer, audience, SUBJECT, &[Role::Integration], TOKEN_TTL)
-                    .context("minting the service token")?;
-                let value = AsciiMetadataValue::try_from(format!("Bearer {token}"))
-                    .context("the minted token is not a header value")?;
-                Ok(Credentials::service(Some(value), None))
-            }
-        }
-    }
+/// How the service authenticates as itself with Contacts (see
+/// `rapport_kit::peer::Identity`): its API key, else tokens it mints.
+pub fn identity(config: &Config) -> anyhow::Result<Option<Identity>> {
+    Identity::of(&config.contacts, &config.service.auth, SUBJECT, &[Role::Integration])
 }
 
 /// What an event does to deals.
@@ -145,7 +98,6 @@ pub fn effect(event: &ChangeEvent) -> anyhow::Result<Effect> {
 /// The consumer's handler.
 pub struct ContactsFeed {
     contacts: Contacts,
-    auth: ServiceAuth,
     feed: Feed,
 }
 
@@ -183,17 +135,17 @@ impl Handler for ContactsFeed {
 
     async fn resync(&self, tx: &mut PgConnection) -> anyhow::Result<()> {
         tracing::warn!("the contacts feed cursor expired: re-checking every company and contact deals name");
-        let credentials = self.auth.credentials()?;
+        let on = OnBehalf::Service;
         let (companies, contacts) = references::referenced(tx).await?;
         let mut effects = Vec::new();
         for id in companies {
-            if !self.contacts.company_live(&credentials, id.into()).await? {
+            if !self.contacts.company_live(&on, id.into()).await? {
                 effects.push(Effect::DropCompany(id));
             }
         }
         for chunk in contacts.chunks(CHUNK) {
             let chunk: Vec<_> = chunk.iter().map(|id| (*id).into()).collect();
-            let gone = self.contacts.contacts_gone(&credentials, &chunk).await?;
+            let gone = self.contacts.contacts_gone(&on, &chunk).await?;
             effects.extend(gone.into_iter().map(Effect::DropContact));
         }
         let mut changed = 0;
@@ -214,40 +166,39 @@ impl Handler for ContactsFeed {
 }
 
 /// Starts following Contacts' feed until `shutdown`; `None` (after logging
-/// an error) when the service has no credentials for it.
+/// an error) when the service has no credentials of its own for it.
 pub fn spawn(
     pool: PgPool,
-    config: &Config,
     contacts: Contacts,
     feed: Feed,
     metrics: &Metrics,
     shutdown: Shutdown,
-) -> anyhow::Result<Option<ConsumerHandle>> {
-    let Some(auth) = ServiceAuth::of(config)? else {
+) -> Option<ConsumerHandle> {
+    if !contacts.peer().has_identity() {
         tracing::error!(
             "not following the Contacts change feed: AUTH_JWKS_FILE is set and PIPELINE_CONTACTS_API_KEY \
              is not, so this service has no credentials of its own; deals will keep references to \
              deleted companies and contacts"
         );
-        return Ok(None);
-    };
+        return None;
+    }
     let source = {
-        let auth = auth.clone();
-        let client = contacts.client();
+        let peer = contacts.peer().clone();
         move |after_sequence, resource_types| {
-            let mut client = client.clone();
-            let credentials = auth.credentials();
+            let peer = peer.clone();
             async move {
-                let credentials = credentials.map_err(|err| tonic::Status::internal(format!("{err:#}")))?;
-                let request = credentials.request(WatchChangesRequest { after_sequence, resource_types });
-                let responses = client.watch_changes(request).await?.into_inner();
+                let request = peer.stream_request(
+                    &OnBehalf::Service,
+                    WatchChangesRequest { after_sequence, resource_types },
+                )?;
+                let responses = peer.client().watch_changes(request).await?.into_inner();
                 Ok(consumer::watch_stream(responses))
             }
         }
     };
     let config = ConsumerConfig::new(FEED).resource_types(&[CONTACT, COMPANY]);
-    let handler = ContactsFeed { contacts, auth, feed };
-    Ok(Some(consumer::spawn(pool, config, source, handler, metrics, shutdown)))
+    let handler = ContactsFeed { contacts, feed };
+    Some(consumer::spawn(pool, config, source, handler, metrics, shutdown))
 }
 
 #[cfg(test)]
@@ -281,22 +232,5 @@ mod tests {
             Effect::Nothing
         );
         assert!(effect(&event(CONTACT, ChangeKind::Deleted, "not-a-uuid")).is_err());
-    }
-
-    fn auth(pairs: &[(&str, &str)]) -> Option<ServiceAuth> {
-        let env = rapport_kit::config::Env::from_pairs(pairs.iter().copied());
-        ServiceAuth::of(&Config::from_env(&env).unwrap()).unwrap()
-    }
-
-    #[test]
-    fn the_service_uses_its_api_key_else_mints_with_the_secret_else_nothing() {
-        let key = [("PIPELINE_CONTACTS_API_KEY", "rk_test"), ("AUTH_JWKS_FILE", "/jwks.json")];
-        assert!(matches!(auth(&key), Some(ServiceAuth::ApiKey(value)) if value == "rk_test"));
-        let credentials = auth(&[("AUTH_JWT_SECRET", "s3cret")]).unwrap().credentials().unwrap();
-        let request = credentials.request(());
-        assert!(request.metadata().get("authorization").unwrap().to_str().unwrap().starts_with("Bearer "));
-        assert!(auth(&[("AUTH_JWKS_FILE", "/jwks.json")]).is_none());
-        let env = rapport_kit::config::Env::from_pairs([("PIPELINE_CONTACTS_API_KEY", "bad\nkey")]);
-        assert!(ServiceAuth::of(&Config::from_env(&env).unwrap()).is_err());
     }
 }

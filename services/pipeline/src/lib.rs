@@ -78,15 +78,14 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     store::pipelines::ensure_defaults(&shell.pool()).await.context("creating the default pipeline")?;
     let overdue = overdue::Overdue { feed: shell.feed() };
     shell.periodic(Periodic { name: overdue::NAME, every: config.overdue_interval }, overdue);
-    let contacts = contacts::Contacts::new(&config.contacts_addr)?;
+    let contacts = contacts::Contacts::new(&config.contacts, contacts_feed::identity(&config)?)?;
     let consumer = contacts_feed::spawn(
         shell.pool(),
-        &config,
         contacts.clone(),
         shell.feed(),
         &shell.metrics(),
         shell.workers().shutdown(),
-    )?;
+    );
     if let Some(consumer) = consumer {
         shell.workers().keep_consumer(consumer);
     }

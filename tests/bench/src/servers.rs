@@ -65,6 +65,7 @@ pub async fn start_echo() -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let readiness: ReadinessCheck = Box::new(|| Box::pin(async { true }));
     let served = Served {
+        component: "echo",
         routes: tonic::service::Routes::new(EchoServiceServer::new(Echo::default())),
         service_names: vec![echo::SERVICE],
         advertised: vec![echo::SERVICE],

@@ -28,12 +28,15 @@ const UNKNOWN: i32 = 2;
 #[derive(Debug, Clone)]
 pub struct TraceLayer {
     metrics: Metrics,
+    component: &'static str,
 }
 
 impl TraceLayer {
-    /// A layer recording calls into `metrics`.
-    pub fn new(metrics: Metrics) -> TraceLayer {
-        TraceLayer { metrics }
+    /// A layer recording calls into `metrics`; its spans say they were made
+    /// by `component` (`rapport.component`: several services can share one
+    /// process and its trace exporter).
+    pub fn new(metrics: Metrics, component: &'static str) -> TraceLayer {
+        TraceLayer { metrics, component }
     }
 }
 
@@ -41,7 +44,7 @@ impl<S> tower::Layer<S> for TraceLayer {
     type Service = TraceService<S>;
 
     fn layer(&self, inner: S) -> TraceService<S> {
-        TraceService { inner, metrics: self.metrics.clone() }
+        TraceService { inner, metrics: self.metrics.clone(), component: self.component }
     }
 }
 
@@ -50,6 +53,7 @@ impl<S> tower::Layer<S> for TraceLayer {
 pub struct TraceService<S> {
     inner: S,
     metrics: Metrics,
+    component: &'static str,
 }
 
 impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for TraceService<S>
@@ -76,6 +80,7 @@ where
             rpc.system = "grpc",
             rpc.service = %service,
             rpc.method = %method,
+            rapport.component = self.component,
             rpc.grpc.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
         );

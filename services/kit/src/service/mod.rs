@@ -214,6 +214,7 @@ impl<X> App<X> {
         let verifier = Verifier::new(settings.auth.clone()).context("authentication settings")?;
         let (routes, service_names) = self.routes.into_parts();
         let served = Served {
+            component: spec.name,
             routes,
             advertised: service_names.clone(),
             service_names,

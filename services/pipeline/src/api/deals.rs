@@ -10,7 +10,6 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{Api, State};
-use crate::contacts::Credentials;
 use crate::convert::deals::account_warning;
 use crate::domain::Violation;
 use crate::domain::deal::{DealField, DealInput, lead_source_name};
@@ -20,6 +19,7 @@ use crate::error::Error;
 use crate::store::deals::{self as store, moves::Move};
 use crate::store::deals::{search::SearchRequest, stale::StaleRequest};
 use crate::store::{Write, invoices};
+use rapport_kit::peer::OnBehalf;
 
 type Result<T> = std::result::Result<Response<T>, Status>;
 
@@ -27,18 +27,18 @@ type Result<T> = std::result::Result<Response<T>, Status>;
 /// carries the lead source from the first contact when asked to.
 async fn check_references(
     state: &State,
-    credentials: &Credentials,
+    on: &OnBehalf,
     input: &mut DealInput,
     carry_lead_source: bool,
 ) -> std::result::Result<(), Error> {
     if input.sets(DealField::CompanyId)
         && let Some(company_id) = input.company_id
     {
-        state.contacts.check_company(credentials, company_id).await?;
+        state.contacts.check_company(on, company_id).await?;
     }
     if input.sets(DealField::Contacts) {
         let ids: Vec<_> = input.contacts.iter().map(|(id, _)| *id).collect();
-        let contacts = state.contacts.live_contacts(credentials, &ids).await?;
+        let contacts = state.contacts.live_contacts(on, &ids).await?;
         if carry_lead_source
             && input.lead_source.is_none()
             && let Some(first) = contacts.first()
@@ -59,14 +59,14 @@ async fn check_references(
 /// write finds tombstoned in its transaction.
 struct Recheck<'a> {
     state: &'a State,
-    credentials: &'a Credentials,
+    on: &'a OnBehalf,
 }
 
 #[tonic::async_trait]
 impl store::references::Recheck for Recheck<'_> {
     async fn gone(&self, company: Option<Uuid>, contacts: &[Uuid]) -> std::result::Result<Vec<Uuid>, Error> {
         let contacts: Vec<_> = contacts.iter().map(|id| (*id).into()).collect();
-        self.state.contacts.gone(self.credentials, company.map(Into::into), &contacts).await
+        self.state.contacts.gone(self.on, company.map(Into::into), &contacts).await
     }
 }
 
@@ -93,7 +93,7 @@ fn uuid_of(field: &str, raw: &str) -> std::result::Result<Uuid, Error> {
 
 async fn create(state: &State, request: Request<CreateDealRequest>) -> Result<Deal> {
     let actor = auth::principal(&request)?.subject.clone();
-    let credentials = Credentials::of(request.metadata());
+    let on = OnBehalf::caller(&request);
     let mut request = request.into_inner();
     let deal = request.deal.take().unwrap_or_default();
     let fields: Vec<_> = DealField::ALL.iter().map(|(field, _)| *field).collect();
@@ -106,12 +106,12 @@ async fn create(state: &State, request: Request<CreateDealRequest>) -> Result<De
     if input.owner_id.is_empty() {
         input.owner_id = actor.clone();
     }
-    check_references(state, &credentials, &mut input, true).await?;
+    check_references(state, &on, &mut input, true).await?;
     let request_id = std::mem::take(&mut request.request_id);
     request.deal = Some(deal);
     let key = RequestKey::new(request_id, &request);
     let write = key.write(&actor);
-    let recheck = Recheck { state, credentials: &credentials };
+    let recheck = Recheck { state, on: &on };
     let created = store::create(&state.pool, &input, write, &recheck).await;
     state.written(&created);
     Ok(Response::new(with_warning(state, created?).await))
@@ -119,15 +119,15 @@ async fn create(state: &State, request: Request<CreateDealRequest>) -> Result<De
 
 async fn update(state: &State, request: Request<UpdateDealRequest>) -> Result<Deal> {
     let actor = auth::principal(&request)?.subject.clone();
-    let credentials = Credentials::of(request.metadata());
+    let on = OnBehalf::caller(&request);
     let request = request.into_inner();
     let deal = request.deal.unwrap_or_default();
     let id = DealId::parse("deal.id", &deal.id).map_err(Error::from)?;
     let paths = request.update_mask.map(|mask| mask.paths).unwrap_or_default();
     let fields = DealField::parse_mask(&paths).map_err(Error::from)?;
     let mut input = DealInput::parse(&deal, &fields).map_err(Error::from)?;
-    check_references(state, &credentials, &mut input, false).await?;
-    let recheck = Recheck { state, credentials: &credentials };
+    check_references(state, &on, &mut input, false).await?;
+    let recheck = Recheck { state, on: &on };
     let write = Write { actor: &actor, request: None };
     let updated = store::update(&state.pool, id, &deal.etag, &input, write, &recheck).await;
     state.written(&updated);
@@ -142,9 +142,9 @@ async fn set_deleted<T>(
     deleted: bool,
 ) -> Result<Deal> {
     let actor = auth::principal(request)?.subject.clone();
-    let credentials = Credentials::of(request.metadata());
+    let on = OnBehalf::caller(&request);
     let id = DealId::parse("id", id).map_err(Error::from)?;
-    let recheck = Recheck { state, credentials: &credentials };
+    let recheck = Recheck { state, on: &on };
     let write = Write { actor: &actor, request: None };
     let result = store::set_deleted(&state.pool, id, etag, deleted, write, &recheck).await;
     state.written(&result);

@@ -41,6 +41,7 @@ pub async fn start_with(addr: SocketAddr, extra: &[(&'static str, String)]) -> R
     let listener = server::bind(addr).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let served = Served {
+        component: "echo",
         routes: tonic::service::Routes::new(EchoServiceServer::new(Echo::default().reporting(addr))),
         service_names: vec![SERVICE],
         advertised: vec![SERVICE],

@@ -110,6 +110,7 @@ pub async fn start_with_readiness(web: Option<WebConfig>, readiness: ReadinessCh
     let admin_listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let metrics_addr = admin_listener.local_addr().unwrap();
     let served = Served {
+        component: "echo",
         routes: tonic::service::Routes::new(EchoServiceServer::new(echo)).add_service(Items),
         service_names: vec![ECHO, ITEMS],
         advertised: vec![ECHO, ITEMS],
