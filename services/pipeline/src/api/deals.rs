@@ -142,7 +142,7 @@ async fn set_deleted<T>(
     deleted: bool,
 ) -> Result<Deal> {
     let actor = auth::principal(request)?.subject.clone();
-    let on = OnBehalf::caller(&request);
+    let on = OnBehalf::caller(request);
     let id = DealId::parse("id", id).map_err(Error::from)?;
     let recheck = Recheck { state, on: &on };
     let write = Write { actor: &actor, request: None };
