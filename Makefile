@@ -60,11 +60,17 @@ image:
 		echo "  'make image-build-stage' runs the image's cargo build on its build context without Docker."; \
 	fi
 
-## lint: rustfmt, clippy (warnings are errors), buf lint.
+## lint: rustfmt, clippy (warnings are errors), buf lint, and buf breaking against the previous commit (a released contract cannot break silently).
 lint: $(BUF)
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	$(BUF) lint
+	@if git rev-parse --verify --quiet HEAD~1 >/dev/null; then \
+		echo "$(BUF) breaking --against '.git#ref=HEAD~1'"; \
+		$(BUF) breaking --against '.git#ref=HEAD~1'; \
+	else \
+		echo "buf breaking: no previous commit to compare with"; \
+	fi
 
 ## bench: load-test the services and write BENCHMARKS.md.
 bench:

@@ -21,7 +21,11 @@ An admin token for local calls (valid 12h; mint others with
 
 export TOKEN=$token
 
-Try:  grpcurl -plaintext -H "authorization: Bearer \$TOKEN" 127.0.0.1:50051 list
+Try:  grpcurl -plaintext -H "authorization: Bearer \$TOKEN" 127.0.0.1:50050 list
 
 MSG
+# A frontend dev server on any local port may call the gateway over
+# gRPC-web; deployed defaults (the chart) allow no origin unless told.
+export GATEWAY_CORS_ORIGINS=${GATEWAY_CORS_ORIGINS:-http://localhost:*,http://127.0.0.1:*}
+echo "gRPC-web origins: $GATEWAY_CORS_ORIGINS" >&2
 exec "$rapport" serve all

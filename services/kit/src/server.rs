@@ -119,7 +119,8 @@ pub struct Served {
 #[derive(Debug, Clone)]
 pub struct WebConfig {
     /// Allowed origins exactly as browsers send them
-    /// (`"http://localhost:8080"`); a single `"*"` allows any.
+    /// (`"http://localhost:8080"`), or with any port (`"http://localhost:*"`);
+    /// a single `"*"` allows any.
     pub allowed_origins: Vec<String>,
 }
 
@@ -153,6 +154,14 @@ impl WebConfig {
     fn cors(&self) -> anyhow::Result<CorsLayer> {
         let origins = if self.allowed_origins.iter().any(|origin| origin.trim() == "*") {
             AllowOrigin::any()
+        } else if self.allowed_origins.iter().any(|origin| origin.trim().ends_with(":*")) {
+            let patterns: Vec<String> =
+                self.allowed_origins.iter().map(|origin| origin.trim().to_owned()).collect();
+            AllowOrigin::predicate(move |origin, _| {
+                origin
+                    .to_str()
+                    .is_ok_and(|origin| patterns.iter().any(|pattern| origin_matches(pattern, origin)))
+            })
         } else {
             let origins = self
                 .allowed_origins
@@ -169,6 +178,17 @@ impl WebConfig {
             .allow_headers(CORS_ALLOW_HEADERS.map(HeaderName::from_static))
             .expose_headers(CORS_EXPOSE_HEADERS.map(HeaderName::from_static))
             .max_age(CORS_MAX_AGE))
+    }
+}
+
+/// True when `origin` is `pattern`, or `pattern` ends in `:*` and `origin`
+/// is its scheme and host with any port.
+fn origin_matches(pattern: &str, origin: &str) -> bool {
+    match pattern.strip_suffix(":*") {
+        Some(base) => origin.strip_prefix(base).and_then(|rest| rest.strip_prefix(':')).is_some_and(|port| {
+            !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit())
+        }),
+        None => pattern == origin,
     }
 }
 
@@ -296,5 +316,21 @@ async fn set_status(reporter: &tonic_health::server::HealthReporter, names: &[&'
     reporter.set_service_status("", status).await;
     for name in names {
         reporter.set_service_status(*name, status).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_matches;
+
+    #[test]
+    fn origins_match_exactly_or_on_any_port() {
+        assert!(origin_matches("http://localhost:3000", "http://localhost:3000"));
+        assert!(!origin_matches("http://localhost:3000", "http://localhost:3001"));
+        assert!(origin_matches("http://localhost:*", "http://localhost:5173"));
+        assert!(!origin_matches("http://localhost:*", "http://localhost"));
+        assert!(!origin_matches("http://localhost:*", "http://localhost.evil.com:80"));
+        assert!(!origin_matches("http://localhost:*", "http://localhost:80x"));
+        assert!(!origin_matches("http://localhost:*", "https://localhost:443"));
     }
 }

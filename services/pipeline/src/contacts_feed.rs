@@ -29,7 +29,6 @@
 //! at half-life). With neither (JWKS verification and no API key),
 //! [`spawn`] logs an error and does not start it.
 
-
 use anyhow::Context as _;
 use rapport_kit::auth::Role;
 use rapport_kit::changelog::Feed;

@@ -99,7 +99,9 @@ async fn a_deal_write_is_one_trace_across_gateway_pipeline_and_contacts() {
             .find(|span| {
                 span.kind == kind
                     && attribute(span, "rpc.method").as_deref() == Some(method)
-                    && component.is_none_or(|component| attribute(span, "rapport.component").as_deref() == Some(component))
+                    && component.is_none_or(|component| {
+                        attribute(span, "rapport.component").as_deref() == Some(component)
+                    })
             })
             .unwrap_or_else(|| panic!("no span {kind} {component:?} {method} in {spans:#?}"))
     };

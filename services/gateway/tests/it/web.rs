@@ -137,3 +137,33 @@ async fn cors_preflight_allows_configured_origins_only() {
     assert!(refused.headers.get("access-control-allow-origin").is_none(), "{refused:?}");
     stack.stop().await;
 }
+
+/// `make run`'s default: a frontend dev server on any local port may call.
+#[tokio::test]
+async fn local_origins_on_any_port_are_allowed_when_configured_so() {
+    let options = Options {
+        contacts: false,
+        gateway_env: vec![("GATEWAY_CORS_ORIGINS", "http://localhost:*,http://127.0.0.1:*".to_owned())],
+        ..Options::default()
+    };
+    let stack = Stack::start_with(options).await;
+    let addr = stack.gateway.addr;
+    let preflight = |origin: &str| {
+        http::Request::options(ECHO)
+            .header("host", addr.to_string())
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type,x-grpc-web")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap()
+    };
+    for origin in ["http://localhost:5173", "http://127.0.0.1:3000"] {
+        let allowed = raw_h1(addr, preflight(origin)).await;
+        assert_eq!(allowed.headers.get("access-control-allow-origin").unwrap(), origin, "{allowed:?}");
+    }
+    for origin in ["http://localhost.evil.test:5173", "https://example.test", "http://localhost"] {
+        let refused = raw_h1(addr, preflight(origin)).await;
+        assert!(refused.headers.get("access-control-allow-origin").is_none(), "{origin}: {refused:?}");
+    }
+    stack.stop().await;
+}
