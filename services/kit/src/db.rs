@@ -143,6 +143,26 @@ pub async fn is_ready(pool: &PgPool, service: &Migrator) -> bool {
     }
 }
 
+/// A stored enum value, its name without `prefix` (`WON` for
+/// `DEAL_STATUS_WON`), decoded with `parse` (a generated `from_str_name`).
+/// A name this build does not know is a decode error — internal, logged
+/// where it becomes a status — never a silent default.
+pub fn stored_enum<E>(
+    column: &str,
+    prefix: &str,
+    name: &str,
+    parse: fn(&str) -> Option<E>,
+) -> Result<E, sqlx::Error> {
+    parse(&format!("{prefix}{name}")).ok_or_else(|| {
+        sqlx::Error::Decode(format!("{column}: stored value {name:?} is not a known {prefix}*").into())
+    })
+}
+
+/// The decode error of a stored `value` of `column` this build cannot read.
+pub fn undecodable(column: &str, value: &str) -> sqlx::Error {
+    sqlx::Error::Decode(format!("{column}: stored value {value:?} cannot be decoded").into())
+}
+
 /// The opaque etag of a stored version.
 pub fn etag(version: i64) -> String {
     format!("\"{version}\"")

@@ -307,9 +307,9 @@ pub fn stage_name(stage: LifecycleStage) -> &'static str {
     stage.as_str_name().trim_start_matches("LIFECYCLE_STAGE_")
 }
 
-/// The stage stored as `name`.
-pub fn stage_from_name(name: &str) -> LifecycleStage {
-    LifecycleStage::from_str_name(&format!("LIFECYCLE_STAGE_{name}")).unwrap_or(LifecycleStage::Unspecified)
+/// The stage stored as `name`; an unknown name is a decode error.
+pub fn stage_from_name(name: &str) -> Result<LifecycleStage, sqlx::Error> {
+    rapport_kit::db::stored_enum("lifecycle_stage", "LIFECYCLE_STAGE_", name, LifecycleStage::from_str_name)
 }
 
 /// The stored name of a lead source, e.g. `TRADE_SHOW`.
@@ -317,9 +317,9 @@ pub fn source_name(source: LeadSource) -> &'static str {
     source.as_str_name().trim_start_matches("LEAD_SOURCE_")
 }
 
-/// The lead source stored as `name`.
-pub fn source_from_name(name: &str) -> LeadSource {
-    LeadSource::from_str_name(&format!("LEAD_SOURCE_{name}")).unwrap_or(LeadSource::Unspecified)
+/// The lead source stored as `name`; an unknown name is a decode error.
+pub fn source_from_name(name: &str) -> Result<LeadSource, sqlx::Error> {
+    rapport_kit::db::stored_enum("lead_source", "LEAD_SOURCE_", name, LeadSource::from_str_name)
 }
 
 /// Stored names of every stage (for filters).
@@ -411,8 +411,10 @@ mod tests {
     #[test]
     fn stored_names_round_trip() {
         assert_eq!(stage_name(LifecycleStage::SalesQualified), "SALES_QUALIFIED");
-        assert_eq!(stage_from_name("CUSTOMER"), LifecycleStage::Customer);
-        assert_eq!(source_from_name(source_name(LeadSource::TradeShow)), LeadSource::TradeShow);
+        assert_eq!(stage_from_name("CUSTOMER").unwrap(), LifecycleStage::Customer);
+        assert_eq!(source_from_name(source_name(LeadSource::TradeShow)).unwrap(), LeadSource::TradeShow);
+        assert!(stage_from_name("WHALE").is_err(), "an unknown stored stage is not a default");
+        assert!(source_from_name("").is_err());
         assert_eq!(STAGE_NAMES.len(), 7);
         assert_eq!(SOURCE_NAMES.len(), 13);
     }

@@ -62,9 +62,11 @@ struct Row {
     version: i64,
 }
 
-impl From<Row> for ContactRecord {
-    fn from(row: Row) -> ContactRecord {
-        ContactRecord {
+impl TryFrom<Row> for ContactRecord {
+    type Error = sqlx::Error;
+
+    fn try_from(row: Row) -> Result<ContactRecord, sqlx::Error> {
+        Ok(ContactRecord {
             id: row.id.into(),
             state: ContactState {
                 given_name: row.given_name,
@@ -74,8 +76,8 @@ impl From<Row> for ContactRecord {
                 job_title: row.job_title,
                 company_id: row.company_id.map(Into::into),
                 owner_id: row.owner_id,
-                lifecycle_stage: stage_from_name(&row.lifecycle_stage),
-                lead_source: source_from_name(&row.lead_source),
+                lifecycle_stage: stage_from_name(&row.lifecycle_stage)?,
+                lead_source: source_from_name(&row.lead_source)?,
                 lead_source_detail: row.lead_source_detail,
                 source_campaign_id: row.source_campaign_id,
                 tags: row.tags,
@@ -86,7 +88,7 @@ impl From<Row> for ContactRecord {
             update_time: row.update_time,
             delete_time: row.delete_time,
             version: row.version,
-        }
+        })
     }
 }
 
@@ -94,20 +96,20 @@ impl From<Row> for ContactRecord {
 pub async fn get(pool: &PgPool, id: ContactId) -> Result<Option<ContactRecord>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM contacts WHERE id = $1");
     let row: Option<Row> = sqlx::query_as(&sql).bind(id.uuid()).fetch_optional(pool).await?;
-    Ok(row.map(Into::into))
+    row.map(ContactRecord::try_from).transpose()
 }
 
 /// The contacts with these ids that exist, in any order.
 pub async fn get_many(pool: &PgPool, ids: &[uuid::Uuid]) -> Result<Vec<ContactRecord>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM contacts WHERE id = ANY($1)");
     let rows: Vec<Row> = sqlx::query_as(&sql).bind(ids).fetch_all(pool).await?;
-    Ok(rows.into_iter().map(Into::into).collect())
+    rows.into_iter().map(ContactRecord::try_from).collect()
 }
 
 async fn lock(tx: &mut PgConnection, id: ContactId) -> Result<ContactRecord, Error> {
     let sql = format!("SELECT {COLUMNS} FROM contacts WHERE id = $1 FOR UPDATE");
     let row: Option<Row> = sqlx::query_as(&sql).bind(id.uuid()).fetch_optional(&mut *tx).await?;
-    row.map(Into::into).ok_or_else(|| crate::error::contact_not_found(id))
+    row.map(ContactRecord::try_from).transpose()?.ok_or_else(|| crate::error::contact_not_found(id))
 }
 
 /// Creates a contact, or replays the first result of the same `request_id`.
@@ -303,7 +305,8 @@ pub async fn set_deleted(
 /// One page of contacts and the next page's token.
 pub async fn list(pool: &PgPool, query: &ListQuery) -> Result<(Vec<ContactRecord>, String), Error> {
     let rows: Vec<Row> = listing::fetch(pool, query.sql(COLUMNS, "contacts")?).await?;
-    let mut records: Vec<ContactRecord> = rows.into_iter().map(Into::into).collect();
+    let mut records: Vec<ContactRecord> =
+        rows.into_iter().map(ContactRecord::try_from).collect::<Result<_, _>>()?;
     let field = query.order.key.field;
     let next_page_token = query
         .next_page(&mut records, |record| Cursor { value: sort_value(record, field), id: record.id.uuid() });
@@ -396,5 +399,5 @@ async fn search_by(
             Ok((Row::from_row(&row)?, score))
         })
         .collect::<Result<_, sqlx::Error>>()?;
-    Ok(rows.into_iter().map(|(row, score)| (row.into(), score)).collect())
+    rows.into_iter().map(|(row, score)| Ok((ContactRecord::try_from(row)?, score))).collect()
 }

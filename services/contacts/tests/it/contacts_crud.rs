@@ -244,3 +244,19 @@ async fn unknown_ids_are_not_found() {
         assert_eq!(resource_name(&status), unknown);
     }
 }
+
+#[tokio::test]
+async fn a_stored_value_this_build_cannot_decode_is_an_internal_error_not_a_default() {
+    let app = TestApp::spawn().await;
+    let mut client = app.client().await;
+    let created = create(&mut client, contact("Odd", &unique_email("odd"))).await;
+    sqlx::query("UPDATE contacts SET lifecycle_stage = 'WHALE' WHERE id = $1::uuid")
+        .bind(&created.id)
+        .execute(&app.pool())
+        .await
+        .unwrap();
+    // Listing reads the row itself (no cache in between).
+    let err = client.list_contacts(ListContactsRequest::default()).await.unwrap_err();
+    assert_eq!(err.code(), Code::Internal, "{err:?}");
+    assert!(!err.message().contains("WHALE"), "the cause is logged, not shown: {err:?}");
+}

@@ -3,6 +3,7 @@
 
 use chrono::Datelike;
 use rapport_kit::changelog::timestamp;
+use rapport_kit::db::stored_enum;
 use rapport_proto::common::v1::{Date, Money};
 use rapport_proto::contacts::v1::LeadSource;
 use rapport_proto::pipeline::v1::{
@@ -37,16 +38,23 @@ pub fn canonical(decimal: &str) -> String {
     }
 }
 
-/// The `DealStatus` of a stored status name.
-pub fn status_of(name: &str) -> DealStatus {
-    DealStatus::from_str_name(&format!("DEAL_STATUS_{name}")).unwrap_or_default()
+/// The `DealStatus` of a stored status name; an unknown one is a decode
+/// error.
+pub fn status_of(name: &str) -> Result<DealStatus, sqlx::Error> {
+    stored_enum("status", "DEAL_STATUS_", name, DealStatus::from_str_name)
 }
 
-/// A stored deal as the API returns it (without `account_warning`).
-pub fn deal_to_proto(record: &DealRecord) -> Deal {
+/// A stored deal as the API returns it (without `account_warning`); a
+/// stored enum this build cannot decode is an error, never a default.
+pub fn deal_to_proto(record: &DealRecord) -> Result<Deal, sqlx::Error> {
     let deal = &record.deal;
     let code = deal.currency_code.as_str();
-    Deal {
+    let roles = deal
+        .contact_roles
+        .iter()
+        .map(|role| stored_enum("contact_roles", "BUYING_ROLE_", role, BuyingRole::from_str_name))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Deal {
         id: deal.id.to_string(),
         title: deal.title.clone(),
         pipeline_id: deal.pipeline_id.to_string(),
@@ -61,11 +69,12 @@ pub fn deal_to_proto(record: &DealRecord) -> Deal {
         }),
         probability: Some(i32::from(deal.probability_override.unwrap_or(deal.stage_probability))),
         probability_overridden: deal.probability_override.is_some(),
-        forecast_category: ForecastCategory::from_str_name(&format!(
-            "FORECAST_CATEGORY_{}",
-            deal.forecast_category
-        ))
-        .unwrap_or_default()
+        forecast_category: stored_enum(
+            "forecast_category",
+            "FORECAST_CATEGORY_",
+            &deal.forecast_category,
+            ForecastCategory::from_str_name,
+        )?
         .into(),
         owner_id: deal.owner_id.clone(),
         team_member_ids: deal.team_member_ids.clone(),
@@ -73,18 +82,19 @@ pub fn deal_to_proto(record: &DealRecord) -> Deal {
         contacts: deal
             .contact_ids
             .iter()
-            .zip(&deal.contact_roles)
-            .map(|(id, role)| DealContact {
-                contact_id: id.to_string(),
-                role: BuyingRole::from_str_name(&format!("BUYING_ROLE_{role}")).unwrap_or_default().into(),
-            })
+            .zip(roles)
+            .map(|(id, role)| DealContact { contact_id: id.to_string(), role: role.into() })
             .collect(),
-        lead_source: LeadSource::from_str_name(&format!("LEAD_SOURCE_{}", deal.lead_source))
-            .unwrap_or_default()
-            .into(),
+        lead_source: stored_enum(
+            "lead_source",
+            "LEAD_SOURCE_",
+            &deal.lead_source,
+            LeadSource::from_str_name,
+        )?
+        .into(),
         source_campaign_id: deal.source_campaign_id.clone(),
         next_step: deal.next_step.clone(),
-        status: status_of(&deal.status).into(),
+        status: status_of(&deal.status)?.into(),
         lost_reason_id: deal.lost_reason_id.map(|id| id.to_string()).unwrap_or_default(),
         lost_reason_detail: deal.lost_reason_detail.clone(),
         close_time: deal.close_time.map(timestamp),
@@ -96,7 +106,7 @@ pub fn deal_to_proto(record: &DealRecord) -> Deal {
         delete_time: deal.delete_time.map(timestamp),
         etag: etag(deal.version),
         account_warning: None,
-    }
+    })
 }
 
 /// The warning for a company with overdue invoices; `None` when nothing

@@ -79,8 +79,12 @@ pub fn figures(
         if name == CLOSED {
             won = category_amount;
         }
-        let category = ForecastCategory::from_str_name(&format!("FORECAST_CATEGORY_{name}"))
-            .unwrap_or(ForecastCategory::Unspecified);
+        let category = rapport_kit::db::stored_enum(
+            "forecast_category",
+            "FORECAST_CATEGORY_",
+            name,
+            ForecastCategory::from_str_name,
+        )?;
         categories.push(CategoryTotal {
             category: category.into(),
             count: category_count,

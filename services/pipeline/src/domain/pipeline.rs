@@ -30,12 +30,14 @@ impl StageKind {
         }
     }
 
-    /// The kind a stored name means (`OPEN` for anything unknown).
-    pub fn from_name(name: &str) -> StageKind {
+    /// The kind a stored name means; `None` for a name this build does not
+    /// know (never a default).
+    pub fn from_name(name: &str) -> Option<StageKind> {
         match name {
-            "WON" => StageKind::Won,
-            "LOST" => StageKind::Lost,
-            _ => StageKind::Open,
+            "OPEN" => Some(StageKind::Open),
+            "WON" => Some(StageKind::Won),
+            "LOST" => Some(StageKind::Lost),
+            _ => None,
         }
     }
 

@@ -221,9 +221,13 @@ pub async fn read_order(tx: &mut PgConnection, order_id: Uuid) -> Result<Order, 
         id: row.id.to_string(),
         deal_id: row.deal_id.to_string(),
         company_id: row.company_id.to_string(),
-        status: OrderStatus::from_str_name(&format!("ORDER_STATUS_{}", row.status))
-            .unwrap_or_default()
-            .into(),
+        status: rapport_kit::db::stored_enum(
+            "status",
+            "ORDER_STATUS_",
+            &row.status,
+            OrderStatus::from_str_name,
+        )?
+        .into(),
         lines: lines
             .iter()
             .map(|line| OrderLine {

@@ -109,5 +109,5 @@ pub async fn list(pool: &PgPool, query: &ListQuery) -> Result<(Vec<Deal>, String
     let next_page_token =
         query.next_page(&mut rows, |last| Cursor { value: sort_value(last, field), id: last.id });
     let records = with_lines(&mut conn, rows).await?;
-    Ok((records.iter().map(deal_to_proto).collect(), next_page_token))
+    Ok((records.iter().map(deal_to_proto).collect::<Result<_, _>>()?, next_page_token))
 }

@@ -132,7 +132,7 @@ pub async fn get(pool: &PgPool, id: DealId) -> Result<Deal, Error> {
     let row: Option<DealRow> = sqlx::query_as(&sql).bind(id.uuid()).fetch_optional(&mut *conn).await?;
     let row = row.ok_or_else(|| not_found(id.uuid()))?;
     let record = with_lines(&mut conn, vec![row]).await?.pop().ok_or_else(|| not_found(id.uuid()))?;
-    Ok(deal_to_proto(&record))
+    Ok(deal_to_proto(&record)?)
 }
 
 pub(crate) fn not_found(id: Uuid) -> Error {
@@ -312,7 +312,7 @@ pub(crate) async fn log(
     actor: &str,
     paths: Vec<String>,
 ) -> Result<Deal, Error> {
-    let deal = deal_to_proto(record);
+    let deal = deal_to_proto(record)?;
     changelog::append(tx, &[Change::of(DEAL, &deal, record.deal.id.to_string(), kind, actor, paths)]).await?;
     Ok(deal)
 }
@@ -426,7 +426,7 @@ pub async fn update(
     references::refuse_deleted(&mut tx, company, &contacts, recheck).await?;
     let stage_changed = record.deal.stage_id != before.deal.stage_id;
     if !stage_changed && record.lines == before.lines && same(&record.deal, &before.deal) {
-        return Ok(deal_to_proto(&record));
+        return Ok(deal_to_proto(&record)?);
     }
     record.deal.update_time = now;
     record.deal.last_activity_time = now;
@@ -463,7 +463,7 @@ pub async fn set_deleted(
     let mut record = lock(&mut tx, id.uuid()).await?;
     check_etag(DEAL, &id.to_string(), etag, record.deal.version)?;
     if record.deal.delete_time.is_some() == deleted {
-        return Ok(deal_to_proto(&record));
+        return Ok(deal_to_proto(&record)?);
     }
     if !deleted && record.deal.status == "OPEN" {
         // A deleted pipeline has no live open deals (DeletePipeline checks

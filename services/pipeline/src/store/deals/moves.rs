@@ -65,7 +65,7 @@ pub async fn apply(
                     lose(&mut tx, &mut record, &stage, reason, detail).await?;
                 }
                 StageKind::Open if stage.stage_id.uuid() == record.deal.stage_id => {
-                    return Ok(crate::convert::deals::deal_to_proto(&record));
+                    return Ok(crate::convert::deals::deal_to_proto(&record)?);
                 }
                 StageKind::Open => enter(&mut record, &stage),
             }

@@ -77,5 +77,5 @@ pub async fn search(pool: &PgPool, request: &SearchRequest<'_>) -> Result<(Vec<D
         _ => String::new(),
     };
     let records = with_lines(&mut conn, rows.into_iter().map(|row| row.deal).collect()).await?;
-    Ok((records.iter().map(deal_to_proto).collect(), next_page_token))
+    Ok((records.iter().map(deal_to_proto).collect::<Result<_, _>>()?, next_page_token))
 }

@@ -109,12 +109,12 @@ pub async fn list(pool: &PgPool, request: &StaleRequest<'_>) -> Result<(Vec<Stal
             if row.stage_deadline.is_some_and(|deadline| deadline < now) {
                 reasons.push(StaleReason::StuckInStage.into());
             }
-            StaleDeal {
-                deal: Some(deal_to_proto(record)),
+            Ok(StaleDeal {
+                deal: Some(deal_to_proto(record)?),
                 reasons,
                 overdue_by: Some(duration(now - row.stale_since)),
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_, Error>>()?;
     Ok((stale, next_page_token))
 }

@@ -105,17 +105,20 @@ struct StageRow {
     rotting_days: i32,
 }
 
-impl From<&StageRow> for StageRecord {
-    fn from(row: &StageRow) -> StageRecord {
-        StageRecord {
+impl TryFrom<&StageRow> for StageRecord {
+    type Error = sqlx::Error;
+
+    fn try_from(row: &StageRow) -> Result<StageRecord, sqlx::Error> {
+        Ok(StageRecord {
             id: row.id.into(),
             name: row.name.clone(),
             probability: row.probability,
-            kind: StageKind::from_name(&row.kind),
+            kind: StageKind::from_name(&row.kind)
+                .ok_or_else(|| rapport_kit::db::undecodable("kind", &row.kind))?,
             position: row.position,
             retired: row.retired,
             rotting_days: row.rotting_days,
-        }
+        })
     }
 }
 
@@ -124,24 +127,25 @@ async fn with_stages(conn: &mut PgConnection, rows: Vec<Row>) -> Result<Vec<Pipe
     let ids: Vec<uuid::Uuid> = rows.iter().map(|row| row.id).collect();
     let sql = format!("SELECT {STAGE_COLUMNS} FROM stages WHERE pipeline_id = ANY($1) ORDER BY position");
     let stages: Vec<StageRow> = sqlx::query_as(&sql).bind(&ids).fetch_all(&mut *conn).await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| PipelineRecord {
-            stages: stages
-                .iter()
-                .filter(|stage| stage.pipeline_id == row.id)
-                .map(StageRecord::from)
-                .collect(),
-            id: row.id.into(),
-            name: row.name,
-            is_default: row.is_default,
-            rotting_days: row.rotting_days,
-            create_time: row.create_time,
-            update_time: row.update_time,
-            delete_time: row.delete_time,
-            version: row.version,
+    rows.into_iter()
+        .map(|row| {
+            Ok(PipelineRecord {
+                stages: stages
+                    .iter()
+                    .filter(|stage| stage.pipeline_id == row.id)
+                    .map(StageRecord::try_from)
+                    .collect::<Result<_, _>>()?,
+                id: row.id.into(),
+                name: row.name,
+                is_default: row.is_default,
+                rotting_days: row.rotting_days,
+                create_time: row.create_time,
+                update_time: row.update_time,
+                delete_time: row.delete_time,
+                version: row.version,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// NOT_FOUND for a pipeline.

@@ -72,22 +72,23 @@ pub async fn stage_of(conn: &mut PgConnection, stage: StageId) -> Result<StageRe
     let sql = format!("SELECT {STAGE_COLUMNS} FROM stages WHERE id = $1 FOR SHARE");
     let row: Option<StageRow> = sqlx::query_as(&sql).bind(stage.uuid()).fetch_optional(&mut *conn).await?;
     let row = row.ok_or_else(|| stage_not_found(stage))?;
-    Ok(stage_ref(&row))
+    Ok(stage_ref(&row)?)
 }
 
 fn stage_not_found(stage: StageId) -> Error {
     Error::not_found("STAGE_NOT_FOUND", crate::error::resource::STAGE, stage)
 }
 
-fn stage_ref(row: &StageRow) -> StageRef {
-    StageRef {
+fn stage_ref(row: &StageRow) -> Result<StageRef, sqlx::Error> {
+    Ok(StageRef {
         pipeline_id: row.pipeline_id.into(),
         stage_id: row.id.into(),
-        kind: StageKind::from_name(&row.kind),
+        kind: StageKind::from_name(&row.kind)
+            .ok_or_else(|| rapport_kit::db::undecodable("kind", &row.kind))?,
         probability: row.probability,
         retired: row.retired,
         position: row.position,
-    }
+    })
 }
 
 /// Resolves where a new or moved deal goes, inside the caller's
@@ -129,7 +130,7 @@ pub async fn stage_for_deal(
     if row.pipeline_delete_time.is_some() {
         return Err(deleted(PIPELINE, &owner.to_string()));
     }
-    let found = stage_ref(&row.stage);
+    let found = stage_ref(&row.stage)?;
     if found.retired {
         return Err(Error::precondition(
             "STAGE_RETIRED",
@@ -161,7 +162,7 @@ pub async fn first_live_stage_of_kind(
         sqlx::query_as(SQL).bind(pipeline.uuid()).bind(kind.name()).fetch_optional(&mut *conn).await?;
     match row {
         Some(row) if row.pipeline_delete_time.is_some() => Err(deleted(PIPELINE, &pipeline.to_string())),
-        Some(row) => Ok(stage_ref(&row.stage)),
+        Some(row) => Ok(stage_ref(&row.stage)?),
         None => Err(Error::precondition(
             "NO_LIVE_STAGE_OF_KIND",
             format!("pipeline {pipeline} has no live {} stage", kind.name()),
