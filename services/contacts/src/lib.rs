@@ -46,7 +46,8 @@ pub type App = rapport_kit::service::App<cache::Caches>;
 pub async fn build(config: Config) -> anyhow::Result<App> {
     let shell = Shell::start(&SPEC, config.service).await?;
     let caches = cache::Caches::new(&shell.settings().cache, shell.redis()?, &shell.workers().shutdown());
-    let api = api::Api::new(api::State { pool: shell.pool(), caches: caches.clone(), feed: shell.feed() });
+    let state = api::State { pool: shell.pool(), caches: caches.clone(), feed: shell.feed() };
+    let api = api::Api { state: std::sync::Arc::new(state) };
     let routes = shell.routes().serve(ContactServiceServer::new(api));
     Ok(shell.into_app(routes, vec![policy::policy()]).with(caches))
 }

@@ -7,13 +7,24 @@
 //!   sleep or wait for a gate, and optionally reporting what it saw.
 //! - [`otlp`]: an OTLP trace collector on loopback that keeps what it receives.
 //! - [`redis_server`]: a private `redis-server` to stop and restart.
+//! - [`harness`]: what every crate's harness shares (clients with tokens,
+//!   running servers, a service's test environment, polling with a
+//!   deadline, reflection).
+//!
+//! Compiled only with the `testing` feature (dev-dependencies and the
+//! bench), never into the release binary.
 //!
 //! Tests use the server at `DATABASE_URL` (default: the local one) and
 //! create a database of their own on it, dropped when the test ends.
 
 pub mod echo;
+pub mod harness;
 pub mod otlp;
 pub mod redis_server;
+
+pub use harness::{
+    Bearer, PATIENCE, Running, bearer, eventually, reflected_services, serve, service_env, within,
+};
 
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -31,10 +42,7 @@ use crate::auth::{Role, mint_hs256};
 use crate::db::DEFAULT_DATABASE_URL;
 use crate::redis::DEFAULT_REDIS_URL;
 
-/// The issuer of local development tokens.
-pub const DEV_ISSUER: &str = "rapport-dev";
-/// The audience of local development tokens.
-pub const DEV_AUDIENCE: &str = "rapport";
+pub use crate::auth::dev::{DEV_AUDIENCE, DEV_ISSUER, DEV_SECRET};
 
 /// A database created for one test and dropped afterwards.
 #[derive(Debug)]
@@ -209,11 +217,6 @@ pub fn with_database(url: &str, database: &str) -> String {
 pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned())
 }
-
-/// The local development signing secret (`make run`, `rapport dev-token`,
-/// tests). Never use it in production: set `AUTH_JWT_SECRET` or
-/// `AUTH_JWKS_FILE`.
-pub const DEV_SECRET: &str = "rapport-local-development-secret-do-not-use-in-production";
 
 /// A one-hour token for `subject` with `roles`, signed with [`DEV_SECRET`].
 pub fn token(subject: &str, roles: &[Role]) -> String {

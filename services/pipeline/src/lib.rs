@@ -89,7 +89,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     if let Some(consumer) = consumer {
         shell.workers().keep_consumer(consumer);
     }
-    let api = api::Api::new(api::State { pool: shell.pool(), feed: shell.feed(), config, contacts });
+    let state = api::State { pool: shell.pool(), feed: shell.feed(), config, contacts };
+    let api = api::Api { state: std::sync::Arc::new(state) };
     let routes = shell
         .routes()
         .serve(PipelineServiceServer::new(api.clone()))

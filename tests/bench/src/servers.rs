@@ -11,34 +11,26 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use rapport_contacts::Config;
 use rapport_contacts::cache::Caches;
-use rapport_kit::auth::{AuthLayer, Policy, Role, Verifier, config_from_env};
 use rapport_kit::config::Env;
-use rapport_kit::metrics::Metrics;
-use rapport_kit::server::{self, ReadinessCheck, Served, ServerConfig};
-use rapport_kit::shutdown::{self, Trigger};
+use rapport_kit::server;
 use rapport_kit::testing;
 use rapport_kit::testing::echo::{self, Echo};
-use rapport_proto::bench::v1::echo_service_server::EchoServiceServer;
-use tokio::task::JoinHandle;
 
-/// Every role may echo.
-const ECHO_RULES: &[(&str, &[Role])] = &[("Echo", &Role::ALL)];
-
-/// A server running until [`Running::stop`].
+/// A server running until [`Running::stop`], with the Contacts caches
+/// (for their hit counters) when it is, or fronts, a Contacts.
 pub struct Running {
     /// Where it listens.
     pub addr: SocketAddr,
     /// The Contacts caches (None for echo), for their hit counters.
     pub caches: Option<Caches>,
-    trigger: Trigger,
-    task: JoinHandle<anyhow::Result<()>>,
+    server: testing::Running,
 }
 
 impl Running {
     /// Stops the server and waits until it has drained.
     pub async fn stop(self) -> anyhow::Result<()> {
-        self.trigger.fire();
-        self.task.await.context("server task panicked")?
+        self.server.begin_stop();
+        self.server.stopped().await
     }
 }
 
@@ -57,27 +49,9 @@ pub fn base_env() -> Env {
 
 /// Serves the echo service on a free port through `kit::server::serve`.
 pub async fn start_echo() -> anyhow::Result<Running> {
-    let env = base_env();
-    let config = ServerConfig::from_env(&env)?;
-    let verifier = Verifier::new(config_from_env(&env)?).context("authentication settings")?;
-    let auth = AuthLayer::new(verifier, vec![Policy::new(echo::SERVICE, ECHO_RULES)]);
     let listener = server::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-    let addr = listener.local_addr()?;
-    let readiness: ReadinessCheck = Box::new(|| Box::pin(async { true }));
-    let served = Served {
-        component: "echo",
-        routes: tonic::service::Routes::new(EchoServiceServer::new(Echo::default())),
-        service_names: vec![echo::SERVICE],
-        advertised: vec![echo::SERVICE],
-        auth,
-        readiness,
-        metrics: Metrics::new(),
-        admin_listener: None,
-        web: None,
-    };
-    let (trigger, shutdown) = shutdown::channel();
-    let task = tokio::spawn(async move { server::serve(listener, &config, served, shutdown).await });
-    Ok(Running { addr, caches: None, trigger, task })
+    let server = echo::serve(listener, &base_env(), Echo::default())?;
+    Ok(Running { addr: server.addr, caches: None, server })
 }
 
 /// Contacts over `database_url` (already migrated) with `cache_flags`
@@ -94,11 +68,8 @@ pub async fn start_contacts(database_url: &str, cache_flags: &[(&str, &str)]) ->
     }
     let config = Config::from_env(&env)?;
     let wants_local = config.service.cache.local;
-    let app = rapport_contacts::build(config).await.context("building contacts")?;
-    let addr = app.local_addr();
-    let caches = app.extra().clone();
-    let (trigger, shutdown) = shutdown::channel();
-    let task = tokio::spawn(app.run_until(shutdown));
+    let (server, caches) =
+        testing::serve(rapport_contacts::build(config).await.context("building contacts")?);
     if wants_local {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         while !caches.contacts.local_tier_live() {
@@ -109,7 +80,7 @@ pub async fn start_contacts(database_url: &str, cache_flags: &[(&str, &str)]) ->
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
-    Ok(Running { addr, caches: Some(caches), trigger, task })
+    Ok(Running { addr: server.addr, caches: Some(caches), server })
 }
 
 /// Pipeline over `database_url` (already migrated and seeded) on a free
@@ -121,11 +92,8 @@ pub async fn start_pipeline(database_url: &str, contacts: &Running) -> anyhow::R
         .with("PIPELINE_METRICS_ADDR", "off")
         .with("RAPPORT_AUTO_MIGRATE", "false");
     let config = rapport_pipeline::Config::from_env(&env)?.with_contacts(contacts.addr);
-    let app = rapport_pipeline::build(config).await.context("building pipeline")?;
-    let addr = app.local_addr();
-    let (trigger, shutdown) = shutdown::channel();
-    let task = tokio::spawn(app.run_until(shutdown));
-    Ok(Running { addr, caches: None, trigger, task })
+    let (server, ()) = testing::serve(rapport_pipeline::build(config).await.context("building pipeline")?);
+    Ok(Running { addr: server.addr, caches: None, server })
 }
 
 /// The gateway on a free port, routing `contacts` to `contacts.addr`,
@@ -154,8 +122,6 @@ pub async fn start_gateway_with(contacts: &Running, pipeline: Option<&Running>) 
         );
     }
     let app = rapport_gateway::App::build(config).await.context("building the gateway")?;
-    let addr = app.local_addr();
-    let (trigger, shutdown) = shutdown::channel();
-    let task = tokio::spawn(app.run_until(shutdown));
-    Ok(Running { addr, caches: contacts.caches.clone(), trigger, task })
+    let server = testing::Running::spawn(app.local_addr(), None, move |shutdown| app.run_until(shutdown));
+    Ok(Running { addr: server.addr, caches: contacts.caches.clone(), server })
 }

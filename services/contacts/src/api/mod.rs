@@ -35,24 +35,16 @@ impl State {
     where
         V: prost::Message + Default + Send + Sync + 'static,
     {
-        if result.as_ref().err().is_none_or(Error::may_have_written) {
+        if self.feed.written(result) {
             cache.invalidate(id).await;
-            self.feed.announce();
         }
     }
 }
 
-/// The ContactService implementation.
+/// The ContactService implementation, over the shared [`State`].
 #[derive(Clone)]
 pub struct Api {
-    state: Arc<State>,
-}
-
-impl Api {
-    /// An API over `state`.
-    pub fn new(state: State) -> Api {
-        Api { state: Arc::new(state) }
-    }
+    pub state: Arc<State>,
 }
 
 type Result<T> = std::result::Result<Response<T>, Status>;

@@ -38,26 +38,8 @@ async fn create_then_get_round_trips() {
 
 #[tokio::test]
 async fn reflection_lists_only_the_services_this_port_answers_without_credentials() {
-    use futures::StreamExt;
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
-    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-
     let app = TestApp::spawn().await;
-    let mut client = ServerReflectionClient::new(app.channel());
-    let request = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut responses =
-        client.server_reflection_info(futures::stream::iter([request])).await.unwrap().into_inner();
-    let response = responses.next().await.unwrap().unwrap();
-    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
-        panic!("unexpected reflection response: {response:?}");
-    };
-    let mut names: Vec<String> = list.service.into_iter().map(|service| service.name).collect();
-    names.sort();
+    let names = rapport_kit::testing::reflected_services(app.channel()).await.unwrap();
     // Only what this port answers: not Pipeline's services, the gateway's
     // or the bench's.
     assert_eq!(

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
+use super::dev::{DEV_AUDIENCE, DEV_ISSUER, DEV_SECRET};
 use super::jwt::{AuthConfig, DEFAULT_LEEWAY_SECONDS, DEFAULT_ROLES_CLAIM, KeySource};
 use crate::config::{ConfigError, Env};
-use crate::testing::{DEV_AUDIENCE, DEV_ISSUER, DEV_SECRET};
 
 /// Reads `AUTH_ISSUER`, `AUTH_AUDIENCE`, `AUTH_ROLES_CLAIM`,
 /// `AUTH_LEEWAY_SECONDS`, the keys: `AUTH_JWKS_FILE` (RS256/ES256) or

@@ -14,6 +14,7 @@
 //! [`ERROR_DOMAIN`] domain with one of the `REASON_*` reasons of this module.
 
 mod api_keys;
+pub mod dev;
 mod env;
 mod jwt;
 mod layer;

@@ -66,6 +66,18 @@ impl Feed {
         self.announcements.notify_one();
     }
 
+    /// After a write ending with `result`: wakes the change streams unless
+    /// the write was refused before it could commit (validation, etag, not
+    /// found), which costs nothing. True when it may have written, so the
+    /// caller drops cached copies too.
+    pub fn written<T, E: crate::error::OwnError>(&self, result: &Result<T, crate::error::Error<E>>) -> bool {
+        let may_have = result.as_ref().err().is_none_or(crate::error::Error::may_have_written);
+        if may_have {
+            self.announce();
+        }
+        may_have
+    }
+
     /// The whole `WatchChanges` handler of any service: the request's
     /// cursor and resource types, answered with [`Feed::watch`] in the
     /// package's own response type.

@@ -141,3 +141,41 @@ impl EchoService for Echo {
         Ok(Response::new(stream.boxed()))
     }
 }
+
+/// Every role may call every echo method.
+const RULES: &[(&str, &[crate::auth::Role])] = &[
+    ("Echo", &crate::auth::Role::ALL),
+    ("Collect", &crate::auth::Role::ALL),
+    ("Chat", &crate::auth::Role::ALL),
+];
+
+/// Serves `echo` on `listener` through the kit's server bootstrap, like a
+/// real service: authentication and transport settings from `env`, always
+/// ready.
+pub fn serve(
+    listener: tokio::net::TcpListener,
+    env: &crate::config::Env,
+    echo: Echo,
+) -> anyhow::Result<super::Running> {
+    use crate::server::{self, Served, ServerConfig};
+    let config = ServerConfig::from_env(env)?;
+    let verifier = crate::auth::Verifier::new(crate::auth::config_from_env(env)?)?;
+    let auth = crate::auth::AuthLayer::new(verifier, vec![crate::auth::Policy::new(SERVICE, RULES)]);
+    let addr = listener.local_addr()?;
+    let served = Served {
+        component: "echo",
+        routes: tonic::service::Routes::new(
+            rapport_proto::bench::v1::echo_service_server::EchoServiceServer::new(echo),
+        ),
+        service_names: vec![SERVICE],
+        advertised: vec![SERVICE],
+        auth,
+        readiness: Box::new(|| Box::pin(async { true })),
+        metrics: crate::metrics::Metrics::new(),
+        admin_listener: None,
+        web: None,
+    };
+    Ok(super::Running::spawn(addr, None, move |shutdown| async move {
+        server::serve(listener, &config, served, shutdown).await
+    }))
+}

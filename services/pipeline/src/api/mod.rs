@@ -29,24 +29,16 @@ pub struct State {
 }
 
 impl State {
-    /// After a write that may have committed: wake the change streams.
-    /// Refused writes (validation, etag, not found) cost nothing.
+    /// After a write: wake the change streams unless it was refused before
+    /// it could commit (see `Feed::written`).
     pub fn written<T>(&self, result: &std::result::Result<T, Error>) {
-        if result.as_ref().err().is_none_or(Error::may_have_written) {
-            self.feed.announce();
-        }
+        self.feed.written(result);
     }
 }
 
-/// The implementation of every Pipeline gRPC service.
+/// The implementation of every Pipeline gRPC service, over the shared
+/// [`State`].
 #[derive(Clone)]
 pub struct Api {
-    state: Arc<State>,
-}
-
-impl Api {
-    /// An API over `state`.
-    pub fn new(state: State) -> Api {
-        Api { state: Arc::new(state) }
-    }
+    pub state: Arc<State>,
 }

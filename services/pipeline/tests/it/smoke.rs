@@ -4,14 +4,9 @@
 use crate::common;
 
 use common::TestApp;
-use futures::StreamExt as _;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_reflection::pb::v1::ServerReflectionRequest;
-use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
 /// Pipeline's gRPC services, as the contracts declare them.
 fn pipeline_services() -> Vec<&'static str> {
@@ -42,19 +37,7 @@ async fn health_is_serving_for_every_routed_service_and_unknown_for_others() {
 #[tokio::test]
 async fn reflection_lists_exactly_the_services_this_port_answers() {
     let app = TestApp::spawn().await;
-    let mut client = ServerReflectionClient::new(app.channel());
-    let request = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut responses =
-        client.server_reflection_info(futures::stream::iter([request])).await.unwrap().into_inner();
-    let response = responses.next().await.unwrap().unwrap();
-    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
-        panic!("unexpected reflection response: {response:?}");
-    };
-    let mut names: Vec<String> = list.service.into_iter().map(|service| service.name).collect();
-    names.sort();
+    let names = rapport_kit::testing::reflected_services(app.channel()).await.unwrap();
     let mut expected = pipeline_services();
     expected.extend(["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"]);
     expected.sort_unstable();

@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use rapport_contacts::Config;
 use rapport_kit::auth::Role;
-use rapport_kit::config::Env;
 use rapport_kit::db::DbConfig;
-use rapport_kit::shutdown::{self, Trigger};
 use rapport_kit::testing::{self, TestDatabase};
 use rapport_proto::contacts::v1::contact_service_client::ContactServiceClient;
 use rapport_proto::contacts::v1::{
@@ -26,16 +24,7 @@ use tonic::transport::Channel;
 /// A client whose calls carry a bearer token. Cheap to clone.
 pub type Client = ContactServiceClient<InterceptedService<Channel, Bearer>>;
 
-/// Adds `authorization: Bearer <token>` to every call.
-#[derive(Clone)]
-pub struct Bearer(pub tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
-        request.metadata_mut().insert("authorization", self.0.clone());
-        Ok(request)
-    }
-}
+pub use rapport_kit::testing::Bearer;
 
 /// A running server and what it runs on.
 pub struct TestApp {
@@ -43,8 +32,7 @@ pub struct TestApp {
     pub metrics_addr: Option<SocketAddr>,
     pub database_url: String,
     pub caches: rapport_contacts::cache::Caches,
-    trigger: Trigger,
-    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    server: testing::Running,
     _database: Option<TestDatabase>,
 }
 
@@ -75,32 +63,26 @@ impl TestApp {
                 (Some(database), url)
             }
         };
-        let mut env = Env::from_pairs([])
-            .with("DATABASE_URL", database_url.clone())
-            .with("DATABASE_MAX_CONNECTIONS", "8")
-            .with("REDIS_URL", testing::redis_url())
-            .with("CONTACTS_ADDR", "127.0.0.1:0")
-            .with("CONTACTS_METRICS_ADDR", "127.0.0.1:0")
-            .with("WATCH_HEARTBEAT", "200ms")
-            .with("SHUTDOWN_GRACE", "2s");
+        let mut env = testing::service_env(&rapport_contacts::SPEC, &database_url)
+            .with("CONTACTS_METRICS_ADDR", "127.0.0.1:0");
         for (name, value) in &options.env {
             env = env.with(name, value.clone());
         }
         let config = Config::from_env(&env).expect("config");
-        let app = rapport_contacts::build(config).await.expect("app builds");
-        let addr = app.local_addr();
-        let metrics_addr = app.metrics_addr();
-        let caches = app.extra().clone();
-        let (trigger, shutdown) = shutdown::channel();
-        let server = tokio::spawn(app.run_until(shutdown));
-        TestApp { addr, metrics_addr, database_url, caches, trigger, server, _database: database }
+        let (server, caches) = testing::serve(rapport_contacts::build(config).await.expect("app builds"));
+        TestApp {
+            addr: server.addr,
+            metrics_addr: server.metrics_addr,
+            database_url,
+            caches,
+            server,
+            _database: database,
+        }
     }
 
     /// A client acting as `subject` with `roles`.
     pub async fn client_as(&self, subject: &str, roles: &[Role]) -> Client {
-        let channel = Channel::from_shared(format!("http://{}", self.addr)).unwrap().connect_lazy();
-        let header = format!("Bearer {}", testing::token(subject, roles)).parse().unwrap();
-        ContactServiceClient::with_interceptor(channel, Bearer(header))
+        ContactServiceClient::with_interceptor(self.channel(), testing::bearer(subject, roles))
     }
 
     /// A client acting as an admin.
@@ -110,13 +92,12 @@ impl TestApp {
 
     /// A client without credentials.
     pub fn anonymous(&self) -> ContactServiceClient<Channel> {
-        let channel = Channel::from_shared(format!("http://{}", self.addr)).unwrap().connect_lazy();
-        ContactServiceClient::new(channel)
+        ContactServiceClient::new(self.channel())
     }
 
     /// A raw channel (health, reflection).
     pub fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr)).unwrap().connect_lazy()
+        testing::harness::channel(self.addr)
     }
 
     /// A pool on this server's database, in the `contacts` schema.
@@ -132,8 +113,7 @@ impl TestApp {
 
     /// Stops the server and waits for it to drain.
     pub async fn stop(self) {
-        self.trigger.fire();
-        self.server.await.unwrap().unwrap();
+        self.server.stop().await;
     }
 }
 

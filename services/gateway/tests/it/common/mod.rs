@@ -5,60 +5,20 @@
 
 pub mod echo;
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use rapport_gateway::backend::Target;
 use rapport_kit::auth::Role;
 use rapport_kit::config::Env;
-use rapport_kit::shutdown::{self, Trigger};
 use rapport_kit::testing::{self, TestDatabase};
 use rapport_proto::contacts::v1::contact_service_client::ContactServiceClient;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-/// How long a test waits for something that should happen soon.
-pub const PATIENCE: Duration = Duration::from_secs(10);
-
-/// Adds `authorization: Bearer <token>` to every call.
-#[derive(Clone)]
-pub struct Bearer(pub tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        request.metadata_mut().insert("authorization", self.0.clone());
-        Ok(request)
-    }
-}
+pub use rapport_kit::testing::{Bearer, Running, eventually, within};
 
 /// A Contacts client through the gateway.
 pub type Contacts = ContactServiceClient<InterceptedService<Channel, Bearer>>;
-
-/// One running server task and its stop switch.
-pub struct Running {
-    pub addr: SocketAddr,
-    trigger: Trigger,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Running {
-    /// Stops the server and waits for it to drain.
-    pub async fn stop(self) {
-        self.trigger.fire();
-        self.task.await.unwrap().unwrap();
-    }
-
-    /// Fires shutdown without waiting.
-    pub fn begin_stop(&self) {
-        self.trigger.fire();
-    }
-
-    /// Waits for the server task to end.
-    pub async fn stopped(self) -> anyhow::Result<()> {
-        self.task.await.unwrap()
-    }
-}
 
 /// A gateway, its backends, and what they run on.
 pub struct Stack {
@@ -114,31 +74,17 @@ pub fn base_env() -> Env {
 
 /// Starts a Contacts server on `database_url`.
 pub async fn start_contacts(database_url: &str) -> Running {
-    let env = base_env()
-        .with("DATABASE_URL", database_url)
-        .with("DATABASE_MAX_CONNECTIONS", "8")
-        .with("WATCH_HEARTBEAT", "200ms");
-    let app = rapport_contacts::build(rapport_contacts::Config::from_env(&env).unwrap()).await.unwrap();
-    let addr = app.local_addr();
-    let (trigger, shutdown) = shutdown::channel();
-    let task = tokio::spawn(app.run_until(shutdown));
-    Running { addr, trigger, task }
+    let env = testing::service_env(&rapport_contacts::SPEC, database_url);
+    testing::serve(rapport_contacts::build(rapport_contacts::Config::from_env(&env).unwrap()).await.unwrap())
+        .0
 }
 
 /// Starts a Pipeline server on `database_url` checking references with
 /// the Contacts at `contacts`.
 pub async fn start_pipeline(database_url: &str, contacts: SocketAddr) -> Running {
-    let env = base_env()
-        .with("DATABASE_URL", database_url)
-        .with("DATABASE_MAX_CONNECTIONS", "8")
-        .with("PIPELINE_ADDR", "127.0.0.1:0")
-        .with("PIPELINE_METRICS_ADDR", "off");
+    let env = testing::service_env(&rapport_pipeline::SPEC, database_url);
     let config = rapport_pipeline::Config::from_env(&env).unwrap().with_contacts(contacts);
-    let app = rapport_pipeline::build(config).await.unwrap();
-    let addr = app.local_addr();
-    let (trigger, shutdown) = shutdown::channel();
-    let task = tokio::spawn(app.run_until(shutdown));
-    Running { addr, trigger, task }
+    testing::serve(rapport_pipeline::build(config).await.unwrap()).0
 }
 
 /// Starts a gateway routing to `backends` (area, target) with `extra` env.
@@ -155,11 +101,11 @@ pub async fn start_gateway(
         config = config.with_backend(area, Target::parse(target).unwrap());
     }
     let app = rapport_gateway::App::build(config).await.unwrap();
-    let addr = app.local_addr();
     let metrics_addr = app.metrics_addr().unwrap();
-    let (trigger, shutdown) = shutdown::channel();
-    let task = tokio::spawn(app.run_until(shutdown));
-    (Running { addr, trigger, task }, metrics_addr)
+    (
+        Running::spawn(app.local_addr(), Some(metrics_addr), move |shutdown| app.run_until(shutdown)),
+        metrics_addr,
+    )
 }
 
 impl Stack {
@@ -210,7 +156,7 @@ impl Stack {
 
     /// A channel to the gateway.
     pub fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.gateway.addr)).unwrap().connect_lazy()
+        self.gateway.channel()
     }
 
     /// A Contacts client through the gateway acting as `subject` with `roles`.
@@ -245,7 +191,7 @@ impl Stack {
 
 /// The bearer interceptor for `subject` with `roles`.
 pub fn bearer(subject: &str, roles: &[Role]) -> Bearer {
-    Bearer(format!("Bearer {}", testing::token(subject, roles)).parse().unwrap())
+    testing::bearer(subject, roles)
 }
 
 /// A metadata value holding a bearer token for an admin.
@@ -283,25 +229,6 @@ pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
                 .flatten()
         })
         .sum()
-}
-
-/// Awaits `future`, failing the test if it takes longer than [`PATIENCE`].
-pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    tokio::time::timeout(PATIENCE, future).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-}
-
-/// Polls `condition` until it holds, failing after [`PATIENCE`].
-pub async fn eventually<F, Fut>(what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    within(what, async {
-        while !condition().await {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
 }
 
 /// A contact with the required fields and a unique email.

@@ -7,8 +7,7 @@
 pub mod consumer;
 pub mod echo;
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rapport_kit::changelog::Change;
 use rapport_kit::db::{self, DbConfig};
@@ -23,8 +22,7 @@ pub const SCHEMA: &str = "kit_test";
 /// The resource type used for test changes.
 pub const MONEY: &str = "rapport.common.v1.Money";
 
-/// How long any single wait in these tests may take before it fails.
-pub const PATIENCE: Duration = Duration::from_secs(10);
+pub use rapport_kit::testing::{PATIENCE, eventually, within};
 
 /// A migrated test database; dropped (with its connections) at the end.
 pub struct Database {
@@ -75,27 +73,6 @@ pub fn pool_on(url: &str) -> PgPool {
         acquire_timeout: Duration::from_secs(10),
     };
     db::pool(&config).unwrap()
-}
-
-/// Awaits `future`, failing the test if it takes longer than [`PATIENCE`].
-pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(PATIENCE, future).await {
-        Ok(value) => value,
-        Err(_) => panic!("timed out waiting for {what}"),
-    }
-}
-
-/// Polls `condition` until it holds, failing after [`PATIENCE`].
-pub async fn eventually<F, Fut>(what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + PATIENCE;
-    while !condition().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 /// How many lock requests in this test's database are waiting, by

@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use rapport_kit::auth::Role;
 use rapport_kit::config::Env;
 use rapport_kit::db::DbConfig;
-use rapport_kit::shutdown::{self, Trigger};
 use rapport_kit::testing::{self, TestDatabase};
 use rapport_proto::contacts::v1::contact_service_client::ContactServiceClient;
 use rapport_proto::pipeline::v1::deal_service_client::DealServiceClient;
@@ -21,16 +20,7 @@ use tonic::Status;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-/// Adds `authorization: Bearer <token>` to every call.
-#[derive(Clone)]
-pub struct Bearer(pub tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
-        request.metadata_mut().insert("authorization", self.0.clone());
-        Ok(request)
-    }
-}
+pub use rapport_kit::testing::{Bearer, Running};
 
 /// A channel whose calls carry a bearer token.
 pub type Authed = InterceptedService<Channel, Bearer>;
@@ -47,21 +37,6 @@ pub struct Clients {
     pub contacts: ContactServiceClient<Authed>,
 }
 
-/// A running server (Pipeline or Contacts).
-pub struct Running {
-    pub addr: SocketAddr,
-    trigger: Trigger,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Running {
-    /// Stops the server and waits for it.
-    pub async fn stop(self) {
-        self.trigger.fire();
-        self.task.await.unwrap().unwrap();
-    }
-}
-
 /// Settings for [`TestApp::spawn_with`].
 #[derive(Default)]
 pub struct Options {
@@ -75,33 +50,22 @@ pub struct TestApp {
     pub metrics_addr: Option<SocketAddr>,
     pub database_url: String,
     pub contacts: Running,
-    trigger: Trigger,
-    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    server: Option<Running>,
     _database: TestDatabase,
 }
 
 /// The environment both servers share.
 pub fn base_env(database_url: &str) -> Env {
-    Env::from_pairs([])
-        .with("DATABASE_URL", database_url)
-        .with("DATABASE_MAX_CONNECTIONS", "8")
-        .with("REDIS_URL", testing::redis_url())
+    testing::service_env(&rapport_pipeline::SPEC, database_url)
         .with("CONTACTS_ADDR", "127.0.0.1:0")
         .with("CONTACTS_METRICS_ADDR", "off")
-        .with("PIPELINE_ADDR", "127.0.0.1:0")
         .with("PIPELINE_METRICS_ADDR", "127.0.0.1:0")
-        .with("WATCH_HEARTBEAT", "200ms")
-        .with("SHUTDOWN_GRACE", "2s")
 }
 
 /// Starts a Contacts server on `database_url`.
 pub async fn start_contacts(database_url: &str) -> Running {
     let config = rapport_contacts::Config::from_env(&base_env(database_url)).unwrap();
-    let app = rapport_contacts::build(config).await.unwrap();
-    let addr = app.local_addr();
-    let (trigger, shutdown) = shutdown::channel();
-    let task = tokio::spawn(app.run_until(shutdown));
-    Running { addr, trigger, task }
+    testing::serve(rapport_contacts::build(config).await.unwrap()).0
 }
 
 impl TestApp {
@@ -125,22 +89,22 @@ impl TestApp {
             env = env.with(name, value.clone());
         }
         let config = rapport_pipeline::Config::from_env(&env).expect("config").with_contacts(contacts.addr);
-        let app = rapport_pipeline::build(config).await.expect("app builds");
-        let addr = app.local_addr();
-        let metrics_addr = app.metrics_addr();
-        let (trigger, shutdown) = shutdown::channel();
-        let server = tokio::spawn(app.run_until(shutdown));
-        TestApp { addr, metrics_addr, database_url, contacts, trigger, server, _database: database }
+        let (server, ()) = testing::serve(rapport_pipeline::build(config).await.expect("app builds"));
+        TestApp {
+            addr: server.addr,
+            metrics_addr: server.metrics_addr,
+            database_url,
+            contacts,
+            server: Some(server),
+            _database: database,
+        }
     }
 
     /// Clients acting as `subject` with `roles`.
     pub fn clients_as(&self, subject: &str, roles: &[Role]) -> Clients {
-        let header: tonic::metadata::MetadataValue<_> =
-            format!("Bearer {}", testing::token(subject, roles)).parse().unwrap();
-        let channel = |addr: SocketAddr| {
-            let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy();
-            InterceptedService::new(channel, Bearer(header.clone()))
-        };
+        let bearer = testing::bearer(subject, roles);
+        let channel =
+            |addr: SocketAddr| InterceptedService::new(testing::harness::channel(addr), bearer.clone());
         Clients {
             pipelines: PipelineServiceClient::new(channel(self.addr)),
             deals: DealServiceClient::new(channel(self.addr)),
@@ -158,7 +122,7 @@ impl TestApp {
 
     /// A raw channel to the Pipeline server (health, reflection).
     pub fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr)).unwrap().connect_lazy()
+        testing::harness::channel(self.addr)
     }
 
     /// A pool on the database, in the `pipeline` schema.
@@ -169,8 +133,9 @@ impl TestApp {
 
     /// Stops both servers and waits for them.
     pub async fn stop(self) {
-        self.trigger.fire();
-        self.server.await.unwrap().unwrap();
+        if let Some(server) = self.server {
+            server.stop().await;
+        }
         self.contacts.stop().await;
     }
 }
@@ -202,8 +167,9 @@ impl TestApp {
     /// Stops the Pipeline server (Contacts runs on); start it again with
     /// [`TestApp::start_pipeline`] before anything else.
     pub async fn stop_pipeline(&mut self) {
-        self.trigger.fire();
-        (&mut self.server).await.unwrap().unwrap();
+        if let Some(server) = self.server.take() {
+            server.stop().await;
+        }
     }
 
     /// Starts a Pipeline server after [`TestApp::stop_pipeline`].
@@ -211,12 +177,10 @@ impl TestApp {
         let env = base_env(&self.database_url);
         let config =
             rapport_pipeline::Config::from_env(&env).expect("config").with_contacts(self.contacts.addr);
-        let app = rapport_pipeline::build(config).await.expect("app builds");
-        self.addr = app.local_addr();
-        self.metrics_addr = app.metrics_addr();
-        let (trigger, shutdown) = shutdown::channel();
-        self.trigger = trigger;
-        self.server = tokio::spawn(app.run_until(shutdown));
+        let (server, ()) = testing::serve(rapport_pipeline::build(config).await.expect("app builds"));
+        self.addr = server.addr;
+        self.metrics_addr = server.metrics_addr;
+        self.server = Some(server);
     }
 
     /// A pool on the Contacts service's schema.
