@@ -21,6 +21,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /out/rapport /usr/local/bin/rapport
 USER 65532:65532
-# gateway gRPC, contacts gRPC, and their /metrics
-EXPOSE 50050 50051 9150 9151
+# Every service's gRPC port and /metrics port (the chart's values; checked
+# by helm/tests: gateway 50050/9150, contacts 50051/9151, pipeline 50052/9152).
+EXPOSE 50050 50051 50052 9150 9151 9152
 ENTRYPOINT ["rapport"]

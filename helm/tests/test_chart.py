@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import pathlib
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +44,13 @@ DEV_VALUES: dict[str, Any] = {
 
 RENDERINGS: dict[str, list[dict[str, Any]]] = {}
 RENDERED: dict[str, dict[str, str]] = {}
+
+# The services of the chart's default values: every list of components the
+# checks below use is read from here, never written again.
+SERVICES: dict[str, dict[str, Any]] = yaml.safe_load((chart.CHART / "values.yaml").read_text())["services"]
+ENABLED = sorted(name for name, service in SERVICES.items() if service.get("enabled", True))
+WITH_DATABASE = [name for name in ENABLED if SERVICES[name].get("database")]
+ROUTED = [name for name in ENABLED if SERVICES[name].get("area")]
 
 
 def setUpModule() -> None:
@@ -307,7 +316,7 @@ class Deployments(unittest.TestCase):
             objects = RENDERINGS[rendering]
             deployments = rapport_deployments(objects)
             self.assertEqual({d["metadata"]["labels"]["app.kubernetes.io/component"] for d in deployments.values()},
-                             {"contacts", "gateway", "pipeline"})
+                             set(ENABLED))
             found.extend((rendering, objects, deployment) for deployment in deployments.values())
         return found
 
@@ -442,7 +451,7 @@ class Deployments(unittest.TestCase):
             with self.subTest(rendering=rendering, deployment=deployment["metadata"]["name"]):
                 variables = env(deployment)
                 component = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
-                if component in {"contacts", "pipeline"}:
+                if component in WITH_DATABASE:
                     self.assertIn("DATABASE_URL", variables, f"{component} reads the database")
                 if "DATABASE_URL" in variables:
                     self.assertEqual(variables["RAPPORT_AUTO_MIGRATE"]["value"], "false")
@@ -460,7 +469,7 @@ class Migrations(unittest.TestCase):
             hooks = job["metadata"]["annotations"]["helm.sh/hook"].split(",")
             self.assertEqual(sorted(hooks), ["pre-install", "pre-upgrade"])
             main = job["spec"]["template"]["spec"]["containers"][0]
-            self.assertEqual(main["args"], ["migrate", "contacts", "pipeline"])
+            self.assertEqual(main["args"], ["migrate", *WITH_DATABASE])
             self.assertIn("secretKeyRef", {e["name"]: e for e in main["env"]}["DATABASE_URL"]["valueFrom"])
             self.assertTrue(main["securityContext"]["readOnlyRootFilesystem"])
 
@@ -495,7 +504,7 @@ class Migrations(unittest.TestCase):
 class Gateway(unittest.TestCase):
     def test_gateway_balances_over_headless_backends(self) -> None:
         for rendering, objects in RENDERINGS.items():
-            for area in ("contacts", "pipeline"):
+            for area in ROUTED:
                 with self.subTest(rendering=rendering, area=area):
                     gateway = rapport_deployments(objects)["rapport-gateway"]
                     host, target_port = gateway_target(env(gateway)[f"GATEWAY_BACKEND_{area.upper()}"]["value"])
@@ -736,9 +745,9 @@ class Values(unittest.TestCase):
         self.assertIn("rapport-support-headless", of_kind(objects, "Service"))
         job = of_kind(objects, "Job")["rapport-migrate"]
         self.assertEqual(job["spec"]["template"]["spec"]["containers"][0]["args"],
-                         ["migrate", "contacts", "pipeline", "support"])
+                         ["migrate", *WITH_DATABASE, "support"])
         # The defaults are untouched.
-        self.assertEqual(set(deployments), {"rapport-gateway", "rapport-contacts", "rapport-pipeline", "rapport-support"})
+        self.assertEqual(set(deployments), {f"rapport-{name}" for name in [*ENABLED, "support"]})
         self.assertEqual(env(deployments["rapport-gateway"])["GATEWAY_BACKEND_PIPELINE"]["value"],
                          "dns:rapport-pipeline-headless:50052")
 
@@ -934,6 +943,39 @@ class PlainManifests(unittest.TestCase):
         kustomization = yaml.safe_load((chart.K8S / "kustomization.yaml").read_text())
         manifests = sorted(path.name for path in chart.K8S.glob("*.yaml") if path.name != "kustomization.yaml")
         self.assertEqual(kustomization["resources"], manifests)
+
+
+class Services(unittest.TestCase):
+    """The chart's services are the binary's: one values entry per row of
+    the binary's service table (`rapport services`), with its ports and
+    callees; the image exposes every port."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        command = ["cargo", "run", "--quiet", "--locked", "-p", "rapport", "--", "services"]
+        done = subprocess.run(command, cwd=chart.ROOT, capture_output=True, text=True, env=os.environ, check=False)
+        if done.returncode != 0:
+            raise AssertionError(f"{' '.join(command)} failed:\n{done.stderr}")
+        cls.binary = {service["name"]: service for service in json.loads(done.stdout)}
+
+    def test_every_service_of_the_binary_has_a_values_entry_and_no_other(self) -> None:
+        self.assertEqual(sorted(self.binary), sorted(SERVICES))
+
+    def test_ports_data_and_callees_match_the_binary(self) -> None:
+        for name, service in SERVICES.items():
+            with self.subTest(service=name):
+                served = self.binary[name]
+                self.assertEqual(service["ports"], {"grpc": served["grpc"], "metrics": served["metrics"]})
+                self.assertEqual(bool(service.get("database")), served["database"])
+                if served["database"]:
+                    self.assertEqual(service.get("calls", []), served["calls"])
+                    self.assertEqual(service.get("area"), name, "a data service is routed under its own name")
+
+    def test_the_image_exposes_every_services_ports(self) -> None:
+        exposed = [line for line in Image.DOCKERFILE.splitlines() if line.startswith("EXPOSE ")]
+        self.assertEqual(len(exposed), 1, exposed)
+        ports = sorted(int(port) for port in exposed[0].split()[1:])
+        self.assertEqual(ports, sorted(p for service in SERVICES.values() for p in service["ports"].values()))
 
 
 class Image(unittest.TestCase):

@@ -11,6 +11,8 @@ use rapport_kit::server::ServerConfig;
 
 use crate::backend::Target;
 
+/// The gateway's default local ports (gRPC and gRPC-web; `/metrics`).
+pub const PORTS: rapport_kit::service::Ports = rapport_kit::service::Ports { grpc: 50050, metrics: 9150 };
 /// The default address of the gateway.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:50050";
 /// The default address of the gateway's `/metrics`.

@@ -59,6 +59,9 @@ enum Command {
     /// Print who may call what: every service's role table, one line per
     /// RPC with the roles allowed to call it.
     Roles,
+    /// Print the services this binary serves as JSON: name, default ports,
+    /// whether it keeps data (and is migrated), the services it calls.
+    Services,
     /// Load realistic demo data (companies, contacts in every lifecycle
     /// stage and lead source) through the running Contacts service.
     /// Idempotent: running it twice creates nothing new.
@@ -122,6 +125,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Roles => {
             print!("{}", roles());
+            Ok(())
+        }
+        Command::Services => {
+            println!("{}", serde_json::to_string_pretty(&crate::registry::describe())?);
             Ok(())
         }
         Command::SeedDemo { contacts, contacts_count } => {

@@ -143,6 +143,34 @@ pub fn in_start_order(names: &[&str]) -> Vec<&'static Service> {
     ordered
 }
 
+impl Service {
+    /// Its default local ports.
+    pub fn ports(&self) -> rapport_kit::service::Ports {
+        self.spec.map_or(rapport_gateway::config::PORTS, |spec| spec.ports)
+    }
+}
+
+/// The table as JSON, for deployment checks (`rapport services`): each
+/// service's name, default ports, whether it keeps data, and its callees.
+pub fn describe() -> serde_json::Value {
+    serde_json::Value::Array(
+        SERVICES
+            .iter()
+            .map(|service| {
+                let ports = service.ports();
+                serde_json::json!({
+                    "name": service.name,
+                    "summary": service.summary,
+                    "grpc": ports.grpc,
+                    "metrics": ports.metrics,
+                    "database": service.spec.is_some(),
+                    "calls": service.calls,
+                })
+            })
+            .collect(),
+    )
+}
+
 /// The service called `name`.
 pub fn find(name: &str) -> Option<&'static Service> {
     SERVICES.iter().find(|service| service.name == name)
@@ -208,6 +236,16 @@ mod tests {
                 policy.service()
             );
         }
+    }
+
+    #[test]
+    fn the_description_lists_every_service_with_its_ports() {
+        let described = describe();
+        let names: Vec<&str> = described.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["contacts", "pipeline", "gateway"]);
+        assert_eq!(described[1]["grpc"], 50052);
+        assert_eq!(described[1]["calls"], serde_json::json!(["contacts"]));
+        assert_eq!(described[2]["database"], false);
     }
 
     #[test]
