@@ -5,9 +5,9 @@ use rapport_kit::changelog::timestamp;
 use rapport_proto::common::v1::Money as ProtoMoney;
 use rapport_proto::contacts::v1::{Company, Contact};
 
-use crate::store::companies::CompanyRecord;
-use crate::store::contacts::ContactRecord;
-use crate::store::etag;
+use rapport_kit::db::etag;
+
+use crate::model::{CompanyRecord, ContactRecord};
 
 /// The wire form of a contact.
 pub fn contact_to_proto(record: &ContactRecord) -> Contact {

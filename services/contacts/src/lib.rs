@@ -6,6 +6,7 @@
 //! - `api`: the tonic adapter (one file per resource).
 //! - [`domain`]: validated fields and update rules; pure.
 //! - [`store`]: all SQL; every write appends to the change log.
+//! - [`model`]: stored records, what `store` returns and `convert` reads.
 //! - [`convert`]: stored records to protobuf.
 //! - [`cache`]: the two caches of hot records (kit's two-tier cache).
 //! - [`error`]: its own error kinds beside the kit's common ones.
@@ -20,6 +21,7 @@ pub mod config;
 pub mod convert;
 pub mod domain;
 pub mod error;
+pub mod model;
 pub mod policy;
 pub mod store;
 

@@ -21,14 +21,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use rand::Rng;
 use rapport_kit::error::Problem;
 use rapport_kit::shutdown::Shutdown;
 
 use crate::conn::Conn;
+use crate::metrics::{EndpointLabels, HealthGauges};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -90,15 +89,6 @@ pub struct BackendSettings {
 
 /// Upper bound of one health check (longer when the interval is longer).
 const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub(crate) struct EndpointLabels {
-    backend: String,
-    endpoint: String,
-}
-
-/// The gauge family reporting each endpoint's health (1 admitted, 0 ejected).
-pub(crate) type HealthGauges = Family<EndpointLabels, Gauge>;
 
 /// One replica: a connection and its health.
 pub struct Endpoint {
@@ -408,7 +398,7 @@ impl tower::Service<http::Request<tonic::body::Body>> for Backend {
             let _guard = endpoint.start_call();
             match endpoint.conn().send(request).await {
                 Ok(response) => Ok(response.map(tonic::body::Body::new)),
-                Err(err) if crate::proxy::is_connect_error(err.as_ref()) => {
+                Err(err) if crate::conn::is_connect_error(err.as_ref()) => {
                     backend.eject(&endpoint, "connect failed");
                     Err(unavailable(backend.area(), "could not be reached").into_status().into())
                 }

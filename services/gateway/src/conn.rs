@@ -214,3 +214,16 @@ impl tower::Service<Request<Body>> for Conn {
         Box::pin(async move { Ok(conn.send(request).await?.map(Body::new)) })
     }
 }
+
+/// True when `err` (or a cause) is a failure to connect: nothing was sent,
+/// so the call may go to another endpoint.
+pub fn is_connect_error(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(err) = current {
+        if err.is::<ConnectError>() {
+            return true;
+        }
+        current = err.source();
+    }
+    false
+}

@@ -7,7 +7,16 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use rapport_kit::metrics::Metrics;
 
-use crate::backend::HealthGauges;
+use prometheus_client::metrics::gauge::Gauge;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct EndpointLabels {
+    pub(crate) backend: String,
+    pub(crate) endpoint: String,
+}
+
+/// The gauge family reporting each endpoint's health (1 admitted, 0 ejected).
+pub(crate) type HealthGauges = Family<EndpointLabels, Gauge>;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {

@@ -7,197 +7,17 @@
 //! with `?` (sqlx, `Problem`, idempotency, violations, `anyhow`) are here,
 //! once. [`status`] turns any of them into a `tonic::Status`: problems keep
 //! their details; internal errors are logged once with their cause chain
-//! and reach the client as a generic message. This module is the only place
-//! that names a gRPC code: services use the named [`Problem`] constructors.
+//! and reach the client as a generic message. This module and [`crate::problem`]
+//! are the only places that name a gRPC code for a service's errors: services
+//! use the named [`Problem`] constructors.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 pub use tonic::Code;
-use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::fields::Violation;
 
-/// The `ErrorInfo.domain` of every Rapport error.
-pub const DOMAIN: &str = "rapport";
-
-/// An error the client can act on: a code, a stable reason, a message and
-/// google.rpc details.
-#[derive(Debug, Clone)]
-pub struct Problem(Box<Parts>);
-
-#[derive(Debug, Clone)]
-struct Parts {
-    code: Code,
-    reason: String,
-    message: String,
-    metadata: HashMap<String, String>,
-    details: ErrorDetails,
-}
-
-impl Problem {
-    /// A problem with `code`, stable machine-readable `reason` (e.g.
-    /// `CONTACT_NOT_FOUND`) and a human message.
-    pub fn new(code: Code, reason: impl Into<String>, message: impl Into<String>) -> Problem {
-        Problem(Box::new(Parts {
-            code,
-            reason: reason.into(),
-            message: message.into(),
-            metadata: HashMap::new(),
-            details: ErrorDetails::new(),
-        }))
-    }
-
-    /// `INVALID_ARGUMENT` with one field violation; add more with
-    /// [`Problem::field`].
-    pub fn invalid_field(
-        reason: impl Into<String>,
-        field: impl Into<String>,
-        description: impl Into<String>,
-    ) -> Problem {
-        let field = field.into();
-        let description = description.into();
-        Problem::new(Code::InvalidArgument, reason, format!("{field}: {description}"))
-            .field(field, description)
-    }
-
-    /// `NOT_FOUND` for a resource, with `ResourceInfo`.
-    pub fn not_found(reason: impl Into<String>, resource_type: &str, id: &str) -> Problem {
-        Problem::new(Code::NotFound, reason, format!("{resource_type} {id} not found")).resource(
-            resource_type,
-            id,
-            "",
-        )
-    }
-
-    /// `FAILED_PRECONDITION` `<NOUN>_DELETED` for a change to a soft-deleted
-    /// resource, e.g. reason `CONTACT_DELETED` for `rapport.contacts.v1.Contact`.
-    pub fn deleted(resource_type: &str, id: &str) -> Problem {
-        let noun = resource_type.rsplit('.').next().unwrap_or(resource_type);
-        Problem::new(
-            Code::FailedPrecondition,
-            format!("{}_DELETED", noun.to_uppercase()),
-            format!("{} {id} is deleted; undelete it first", noun.to_lowercase()),
-        )
-        .precondition(
-            &format!("{}_LIVE", noun.to_uppercase()),
-            id,
-            &format!("the {} must not be deleted", noun.to_lowercase()),
-        )
-    }
-
-    /// `FAILED_PRECONDITION` with `reason`: the request is valid but the
-    /// state of the system refuses it.
-    pub fn failed_precondition(reason: impl Into<String>, message: impl Into<String>) -> Problem {
-        Problem::new(Code::FailedPrecondition, reason, message)
-    }
-
-    /// `ALREADY_EXISTS` with `reason`.
-    pub fn already_exists(reason: impl Into<String>, message: impl Into<String>) -> Problem {
-        Problem::new(Code::AlreadyExists, reason, message)
-    }
-
-    /// `ABORTED` with `reason`: a concurrent change interfered; retry the call.
-    pub fn aborted(reason: impl Into<String>, message: impl Into<String>) -> Problem {
-        Problem::new(Code::Aborted, reason, message)
-    }
-
-    /// `UNAVAILABLE` with `reason` and a retry hint: retry shortly.
-    pub fn unavailable(reason: impl Into<String>, message: impl Into<String>) -> Problem {
-        Problem::new(Code::Unavailable, reason, message).retry_after(Duration::from_millis(200))
-    }
-
-    /// `INVALID_ARGUMENT` with `reason` (add fields with [`Problem::field`]).
-    pub fn invalid_argument(reason: impl Into<String>, message: impl Into<String>) -> Problem {
-        Problem::new(Code::InvalidArgument, reason, message)
-    }
-
-    /// `PERMISSION_DENIED` with `reason`.
-    pub fn permission_denied(reason: impl Into<String>, message: impl Into<String>) -> Problem {
-        Problem::new(Code::PermissionDenied, reason, message)
-    }
-
-    /// `DEADLINE_EXCEEDED` with `reason`.
-    pub fn deadline_exceeded(reason: impl Into<String>, message: impl Into<String>) -> Problem {
-        Problem::new(Code::DeadlineExceeded, reason, message)
-    }
-
-    /// `RESOURCE_EXHAUSTED` with `reason`.
-    pub fn resource_exhausted(reason: impl Into<String>, message: impl Into<String>) -> Problem {
-        Problem::new(Code::ResourceExhausted, reason, message)
-    }
-
-    /// True when the client may retry the same call later (`UNAVAILABLE`):
-    /// a write ending so may still have committed.
-    pub fn is_unavailable(&self) -> bool {
-        self.0.code == Code::Unavailable
-    }
-
-    /// `ABORTED` `ETAG_MISMATCH`: the client's etag of `resource_type` `id`
-    /// is stale; `current` is the etag it should read again.
-    pub fn etag_mismatch(resource_type: &str, id: &str, current: &str) -> Problem {
-        Problem::new(
-            Code::Aborted,
-            "ETAG_MISMATCH",
-            format!("{id} was changed by someone else; read it again and retry"),
-        )
-        .resource(resource_type, id, "")
-        .meta("current_etag", current)
-    }
-
-    /// Adds a `BadRequest` field violation.
-    pub fn field(mut self, field: impl Into<String>, description: impl Into<String>) -> Problem {
-        self.0.details.add_bad_request_violation(field, description);
-        self
-    }
-
-    /// Sets `ResourceInfo`.
-    pub fn resource(mut self, resource_type: &str, name: &str, description: &str) -> Problem {
-        self.0.details.set_resource_info(resource_type, name, "", description);
-        self
-    }
-
-    /// Adds a `PreconditionFailure` violation.
-    pub fn precondition(mut self, kind: &str, subject: &str, description: &str) -> Problem {
-        self.0.details.add_precondition_failure_violation(kind, subject, description);
-        self
-    }
-
-    /// Adds a key to `ErrorInfo.metadata`.
-    pub fn meta(mut self, key: &str, value: impl Into<String>) -> Problem {
-        self.0.metadata.insert(key.to_owned(), value.into());
-        self
-    }
-
-    /// Sets `RetryInfo`.
-    pub fn retry_after(mut self, delay: Duration) -> Problem {
-        self.0.details.set_retry_info(Some(delay));
-        self
-    }
-
-    /// The gRPC code.
-    pub fn code(&self) -> Code {
-        self.0.code
-    }
-
-    /// The stable reason.
-    pub fn reason(&self) -> &str {
-        &self.0.reason
-    }
-
-    /// The status sent to the client.
-    pub fn into_status(self) -> tonic::Status {
-        let mut parts = *self.0;
-        parts.details.set_error_info(parts.reason, DOMAIN, parts.metadata);
-        tonic::Status::with_error_details(parts.code, parts.message, parts.details)
-    }
-}
-
-impl From<Problem> for tonic::Status {
-    fn from(problem: Problem) -> tonic::Status {
-        problem.into_status()
-    }
-}
+pub use crate::problem::{DOMAIN, Problem};
 
 /// A service's own error kinds, each described as a [`Problem`].
 pub trait OwnError: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static {
@@ -441,6 +261,7 @@ pub fn constraint_violated<'e>(err: &'e sqlx::Error, code: &str) -> Option<&'e s
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tonic_types::StatusExt as _;
 
     enum TestError {
         Missing(String),

@@ -3,7 +3,7 @@
 //! trimming with length limits, and the INVALID_ARGUMENT [`Problem`] that
 //! lists every violation as a `BadRequest` field violation.
 
-use crate::error::Problem;
+use crate::problem::Problem;
 
 /// One invalid field: its path and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

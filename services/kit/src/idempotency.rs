@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use std::time::Duration;
 
-use crate::error::Problem;
+use crate::problem::Problem;
 
 /// Who makes a change, and the idempotency key of a create.
 #[derive(Debug, Clone, Copy)]

@@ -16,9 +16,11 @@
 //! - [`redis`]: a reconnecting Redis whose failures are cache misses.
 //! - [`cache`]: the two-tier (in-process + Redis) cache of hot records.
 //! - [`fields`]: input violations, typed ids, text limits.
-//! - [`error`]: service errors to `tonic::Status` with google.rpc details.
+//! - [`problem`]: a client-facing error: code, stable reason, google.rpc details.
+//! - [`error`]: every service's error (shared kinds + its own) to `tonic::Status`.
 //! - [`auth`]: bearer JWT and API key verification and the per-service role table.
 //! - [`peer`]: calling another service: identity, deadline forwarding, trace context, retried reads.
+//! - [`rpc`]: gRPC request paths.
 //! - [`paging`]: page sizes and opaque keyset page tokens.
 //! - [`filter`]: AIP-160 filters to bound SQL.
 //! - [`listing`]: a List request parsed into one keyset page query.
@@ -44,8 +46,10 @@ pub mod metrics;
 pub mod money;
 pub mod paging;
 pub mod peer;
+pub mod problem;
 pub mod ratelimit;
 pub mod redis;
+pub mod rpc;
 pub mod server;
 pub mod service;
 pub mod shutdown;

@@ -117,7 +117,9 @@ struct Shared {
     methods: RwLock<HashMap<Box<str>, Arc<MethodMetrics>>>,
     other: OnceLock<Arc<MethodMetrics>>,
     auth_failures: OnceLock<AuthFailures>,
-    feed_consumers: OnceLock<crate::consumer::Families>,
+    /// Families registered once per registry by the modules above this one
+    /// (e.g. the feed consumers'), by type.
+    families: Mutex<HashMap<std::any::TypeId, Box<dyn std::any::Any + Send + Sync>>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -161,7 +163,7 @@ impl Metrics {
                 methods: RwLock::new(HashMap::new()),
                 other: OnceLock::new(),
                 auth_failures: OnceLock::new(),
-                feed_consumers: OnceLock::new(),
+                families: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -191,7 +193,7 @@ impl Metrics {
         if let Some(found) = shared.methods.read().unwrap_or_else(PoisonError::into_inner).get(path) {
             return Arc::clone(found);
         }
-        let Some((service, method)) = crate::auth::split_path(path) else {
+        let Some((service, method)) = crate::rpc::split_path(path) else {
             return self.other();
         };
         let mut methods = shared.methods.write().unwrap_or_else(PoisonError::into_inner);
@@ -238,10 +240,20 @@ impl Metrics {
             .clone()
     }
 
-    /// The change feed consumer families (`rapport_feed_consumer_*`),
-    /// registered on first use.
-    pub(crate) fn feed_consumers(&self) -> crate::consumer::Families {
-        self.shared.feed_consumers.get_or_init(|| crate::consumer::Families::register(self)).clone()
+    /// The families of type `F`, registered with `register` on first use
+    /// and shared by every later caller (a module's families exist once per
+    /// registry however many of its tasks run).
+    pub fn families<F: Clone + Send + Sync + 'static>(&self, register: impl FnOnce(&Metrics) -> F) -> F {
+        let key = std::any::TypeId::of::<F>();
+        // Held while registering (which takes the registry's lock, never
+        // this one), so two first callers cannot register twice.
+        let mut all = self.shared.families.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(families) = all.get(&key).and_then(|found| found.downcast_ref::<F>()) {
+            return families.clone();
+        }
+        let families = register(self);
+        all.insert(key, Box::new(families.clone()));
+        families
     }
 }
 

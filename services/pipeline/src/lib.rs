@@ -9,6 +9,7 @@
 //! - `api`: the tonic adapter (one file per gRPC service).
 //! - [`domain`]: validated types and rules; pure.
 //! - [`store`]: all SQL; every write appends to the change log.
+//! - [`model`]: stored records, what `store` returns and `convert` reads.
 //! - `convert`: stored records to their protobuf form (pipelines, products,
 //!   deals, orders with invoices and payments, exchange rates and quotas, and
 //!   forecast figures from the store's sums).
@@ -26,6 +27,7 @@ pub mod contacts_feed;
 mod convert;
 pub mod domain;
 pub mod error;
+pub mod model;
 pub mod overdue;
 pub mod policy;
 pub mod store;

@@ -2,6 +2,7 @@
 //! in the service crates and kit.
 
 mod cli;
+mod layering;
 mod registry;
 mod seed;
 mod serve;

@@ -241,7 +241,8 @@ mod tests {
     #[test]
     fn the_description_lists_every_service_with_its_ports() {
         let described = describe();
-        let names: Vec<&str> = described.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> =
+            described.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
         assert_eq!(names, ["contacts", "pipeline", "gateway"]);
         assert_eq!(described[1]["grpc"], 50052);
         assert_eq!(described[1]["calls"], serde_json::json!(["contacts"]));

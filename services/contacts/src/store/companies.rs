@@ -14,24 +14,8 @@ use crate::convert;
 use crate::domain::fields::Money;
 use crate::domain::{CompanyDraft, CompanyId, CompanyState};
 use crate::error::{COMPANY, ContactsError, Error};
+pub use crate::model::companies::CompanyRecord;
 use rapport_kit::listing::{self, ListQuery, time_value};
-
-/// A stored company.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CompanyRecord {
-    /// Id.
-    pub id: CompanyId,
-    /// Fields.
-    pub state: CompanyState,
-    /// Created.
-    pub create_time: DateTime<Utc>,
-    /// Last changed.
-    pub update_time: DateTime<Utc>,
-    /// Soft-deleted.
-    pub delete_time: Option<DateTime<Utc>>,
-    /// Version for etags.
-    pub version: i64,
-}
 
 const COLUMNS: &str = "id, name, domain, industry, employee_count, annual_revenue_currency, \
     annual_revenue_minor, owner_id, parent_company_id, create_time, update_time, delete_time, version";

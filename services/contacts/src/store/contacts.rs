@@ -16,24 +16,8 @@ use crate::domain::contact::{source_from_name, source_name, stage_from_name, sta
 use crate::domain::fields::Email;
 use crate::domain::{ContactDraft, ContactId, ContactState};
 use crate::error::{CONTACT, ContactsError, Error};
+pub use crate::model::contacts::ContactRecord;
 use rapport_kit::listing::{self, ListQuery, time_value};
-
-/// A stored contact.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ContactRecord {
-    /// Id.
-    pub id: ContactId,
-    /// Fields.
-    pub state: ContactState,
-    /// Created.
-    pub create_time: DateTime<Utc>,
-    /// Last changed.
-    pub update_time: DateTime<Utc>,
-    /// Soft-deleted.
-    pub delete_time: Option<DateTime<Utc>>,
-    /// Version for etags.
-    pub version: i64,
-}
 
 const COLUMNS: &str = "id, given_name, family_name, email, phone, job_title, company_id, owner_id, \
     lifecycle_stage, lead_source, lead_source_detail, source_campaign_id, tags, email_opt_in, \

@@ -322,7 +322,7 @@ impl Shared {
                 Ok((response, guard)) => {
                     return response.map(|inner| Body::new(ResponseBody::unary(inner, guard, permit)));
                 }
-                Err(err) if !retried && is_connect_error(err.as_ref()) => {
+                Err(err) if !retried && crate::conn::is_connect_error(err.as_ref()) => {
                     tracing::debug!(endpoint = endpoint.address(), error = %err, "retrying on another endpoint");
                     unreachable = Some(endpoint);
                 }
@@ -380,7 +380,7 @@ impl Shared {
         match endpoint.conn().send(request).await {
             Ok(response) => Ok((response.map(Body::new), guard)),
             Err(err) => {
-                if is_connect_error(err.as_ref()) {
+                if crate::conn::is_connect_error(err.as_ref()) {
                     backend.eject(endpoint, "connect failed");
                 }
                 Err(err)
@@ -419,19 +419,6 @@ fn error_label(error: &FrameError) -> &'static str {
         FrameError::BadFlags(_) => "malformed_frame",
         FrameError::MessageCount(_) => "message_count",
     }
-}
-
-/// True when `err` (or a cause) is a failure to connect: nothing was sent,
-/// so the call may go to another endpoint.
-pub fn is_connect_error(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current = Some(err);
-    while let Some(err) = current {
-        if err.is::<crate::conn::ConnectError>() {
-            return true;
-        }
-        current = err.source();
-    }
-    false
 }
 
 /// Headers that belong to one hop and are not forwarded.

@@ -197,22 +197,3 @@ pub async fn prune(db: impl sqlx::PgExecutor<'_>, retention: Duration) -> Result
 
 /// How long idempotency keys are kept.
 pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(7 * 86_400);
-
-/// The job that prunes the change log (after its retention), idempotency
-/// keys (after [`IDEMPOTENCY_RETENTION`]) and the ids of events consumed
-/// from other feeds (after [`crate::consumer::APPLIED_EVENTS_RETENTION`]);
-/// every service runs it on [`crate::worker`].
-pub struct Pruner {
-    /// How long change-log rows stay watchable.
-    pub retention: Duration,
-}
-
-#[tonic::async_trait]
-impl crate::worker::Job for Pruner {
-    async fn run(&self, tx: &mut PgConnection) -> anyhow::Result<u64> {
-        let pruned = prune(&mut *tx, self.retention).await?;
-        let keys = crate::idempotency::prune(&mut *tx, IDEMPOTENCY_RETENTION).await?;
-        let applied = crate::consumer::prune(&mut *tx, crate::consumer::APPLIED_EVENTS_RETENTION).await?;
-        Ok(pruned + keys + applied)
-    }
-}

@@ -319,7 +319,7 @@ pub fn spawn<S: Source, H: Handler>(
     let (leader_sender, leader) = watch::channel(false);
     let span = tracing::info_span!("feed_consumer", feed = %config.feed);
     let consumer = run::Consumer {
-        metrics: run::FeedMetrics::new(&metrics.feed_consumers(), &config.feed),
+        metrics: run::FeedMetrics::new(&metrics.families(Families::register), &config.feed),
         pool,
         config,
         source,

@@ -72,7 +72,7 @@ where
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
         let path = request.uri().path();
-        let (service, method) = crate::auth::split_path(path).unwrap_or((path.trim_start_matches('/'), ""));
+        let (service, method) = crate::rpc::split_path(path).unwrap_or((path.trim_start_matches('/'), ""));
         let span = tracing::info_span!(
             "rpc",
             otel.name = %path.trim_start_matches('/'),

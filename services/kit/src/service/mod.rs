@@ -32,7 +32,7 @@ use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 
 use crate::auth::{AuthLayer, Policy, Verifier};
-use crate::changelog::{Feed, Pruner};
+use crate::changelog::Feed;
 use crate::metrics::Metrics;
 use crate::redis::Redis;
 use crate::server::{self, Served};
@@ -265,6 +265,25 @@ impl Stopping {
         self.workers.stop(self.grace).await;
         self.pool.close().await;
         result
+    }
+}
+
+/// The job that prunes the change log (after its retention), idempotency
+/// keys (after [`crate::changelog::IDEMPOTENCY_RETENTION`]) and the ids of events consumed
+/// from other feeds (after [`crate::consumer::APPLIED_EVENTS_RETENTION`]);
+/// every service runs it on [`crate::worker`] (here, above all three).
+struct Pruner {
+    /// How long change-log rows stay watchable.
+    retention: Duration,
+}
+
+#[tonic::async_trait]
+impl crate::worker::Job for Pruner {
+    async fn run(&self, tx: &mut sqlx::PgConnection) -> anyhow::Result<u64> {
+        let pruned = crate::changelog::prune(&mut *tx, self.retention).await?;
+        let keys = crate::idempotency::prune(&mut *tx, crate::changelog::IDEMPOTENCY_RETENTION).await?;
+        let applied = crate::consumer::prune(&mut *tx, crate::consumer::APPLIED_EVENTS_RETENTION).await?;
+        Ok(pruned + keys + applied)
     }
 }
 

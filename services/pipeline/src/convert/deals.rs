@@ -10,8 +10,8 @@ use rapport_proto::pipeline::v1::{
     AccountStanding, AccountWarning, BuyingRole, Deal, DealContact, DealStatus, ForecastCategory, LineItem,
 };
 
-use crate::store::deals::{DealRecord, LineRow};
-use crate::store::etag;
+use crate::model::deals::{DealRecord, LineRow};
+use rapport_kit::db::etag;
 
 fn money(currency_code: &str, minor_units: i64) -> Option<Money> {
     Some(Money { currency_code: currency_code.to_owned(), minor_units })

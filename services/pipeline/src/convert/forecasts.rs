@@ -8,8 +8,8 @@ use rapport_proto::pipeline::v1::{ExchangeRate, Quota};
 
 use crate::domain::invoice::date_to_proto;
 use crate::error::Error;
-use crate::store::quotas::QuotaRecord;
-use crate::store::rates::RateRecord;
+use crate::model::forecasts::QuotaRecord;
+use crate::model::forecasts::RateRecord;
 
 /// The stored currency of a record (checked when written).
 pub(crate) fn currency(code: &str) -> Result<Currency, Error> {
@@ -55,7 +55,7 @@ fn add(left: i64, right: i64) -> Result<i64, Error> {
 /// The figures of one group (or of all deals) from its per-category sums:
 /// OMITTED is a category total only; `quota` in `currency`.
 pub fn figures(
-    sums: &[&crate::store::forecasts::CategorySum],
+    sums: &[&crate::model::forecasts::CategorySum],
     currency: Currency,
     quota: Option<i64>,
 ) -> Result<rapport_proto::pipeline::v1::ForecastFigures, Error> {

@@ -9,10 +9,10 @@ use rapport_proto::pipeline::v1::{Invoice, InvoiceStatus, Order, OrderLine, Orde
 use crate::domain::invoice::{self, InvoiceStatus as Status};
 use crate::domain::order::OrderStatus as State;
 use crate::error::Error;
-use crate::store::etag;
-use crate::store::invoices::InvoiceRecord;
-use crate::store::orders::OrderRecord;
-use crate::store::payments::PaymentRecord;
+use crate::model::orders::InvoiceRecord;
+use crate::model::orders::OrderRecord;
+use crate::model::orders::PaymentRecord;
+use rapport_kit::db::etag;
 
 fn money(currency_code: &str, minor_units: i64) -> ProtoMoney {
     ProtoMoney { currency_code: currency_code.to_owned(), minor_units }

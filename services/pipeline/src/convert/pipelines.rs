@@ -3,9 +3,9 @@
 use rapport_kit::changelog::timestamp;
 use rapport_proto::pipeline::v1::{LostReason, Pipeline, Stage};
 
-use crate::store::etag;
-use crate::store::lost_reasons::LostReasonRecord;
-use crate::store::pipelines::{PipelineRecord, StageRecord};
+use crate::model::pipelines::LostReasonRecord;
+use crate::model::pipelines::{PipelineRecord, StageRecord};
+use rapport_kit::db::etag;
 
 /// The wire form of a pipeline with its stages.
 pub fn pipeline_to_proto(record: &PipelineRecord) -> Pipeline {

@@ -3,8 +3,8 @@
 use rapport_kit::changelog::timestamp;
 use rapport_proto::pipeline::v1::Product;
 
-use crate::store::etag;
-use crate::store::products::ProductRecord;
+use crate::model::products::ProductRecord;
+use rapport_kit::db::etag;
 
 /// The wire form of a product.
 pub fn product_to_proto(record: &ProductRecord) -> Product {

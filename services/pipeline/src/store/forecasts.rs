@@ -18,24 +18,7 @@ use sqlx::PgConnection;
 
 use crate::domain::forecast::{Conversion, ForecastQuery, Grouping, RateBook};
 use crate::error::Error;
-
-/// One sum row: per (group key, category), or per category over all deals
-/// (`key` is `None`).
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct CategorySum {
-    /// The group key; `None` on total rows.
-    pub key: Option<String>,
-    /// The stored category name.
-    pub category: String,
-    /// Deals.
-    pub count: i64,
-    /// Sum of converted amounts.
-    pub amount: i64,
-    /// Sum of weighted converted amounts.
-    pub weighted: i64,
-    /// `YYYY-MM-DD CUR` of the earliest deal without a rate in force.
-    pub missing: Option<String>,
-}
+pub use crate::model::forecasts::CategorySum;
 
 type Query<'q, O> = sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>;
 

@@ -1,7 +1,7 @@
 //! Invoices: recording (idempotent by number), reads, listing, the overdue
 //! sweep and a company's account standing.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use rapport_kit::changelog::{self, Change};
 use rapport_kit::paging::{Cursor, SortKey, SortKind};
 use rapport_proto::common::v1::ChangeKind;
@@ -15,6 +15,7 @@ use crate::domain::ids::{CompanyId, InvoiceId};
 use crate::domain::invoice::{self, InvoiceDraft, InvoiceStatus};
 use crate::domain::order;
 use crate::error::{Error, resource};
+pub use crate::model::orders::InvoiceRecord;
 use rapport_kit::listing::{self, ListQuery, ListShape, time_value};
 
 /// The status as of today: an unpaid invoice past its due date reads as
@@ -24,39 +25,6 @@ pub const STATUS: &str = "(CASE WHEN status IN ('OPEN', 'PARTIALLY_PAID') AND du
 
 /// The actor of the overdue sweep's change-log rows.
 pub const OVERDUE_ACTOR: &str = "system:overdue";
-
-/// A stored invoice (with its status as of today).
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct InvoiceRecord {
-    /// Id.
-    pub id: uuid::Uuid,
-    /// The order invoiced.
-    pub order_id: uuid::Uuid,
-    /// The company invoiced.
-    pub company_id: uuid::Uuid,
-    /// The ERP's number.
-    pub number: String,
-    /// The order's currency.
-    pub currency_code: String,
-    /// Invoiced.
-    pub amount_minor: i64,
-    /// Paid so far.
-    pub paid_minor: i64,
-    /// Issued on.
-    pub issue_date: NaiveDate,
-    /// Due on.
-    pub due_date: NaiveDate,
-    /// Stored status name, as of today.
-    pub status: String,
-    /// Recorded.
-    pub create_time: DateTime<Utc>,
-    /// Fully paid.
-    pub paid_time: Option<DateTime<Utc>>,
-    /// Last changed.
-    pub update_time: DateTime<Utc>,
-    /// Version for etags.
-    pub version: i64,
-}
 
 impl InvoiceRecord {
     /// The parsed status.

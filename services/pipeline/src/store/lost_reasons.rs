@@ -1,7 +1,6 @@
 //! Lost reasons: the managed list deals are lost for. Every write appends
 //! the reason to the change log.
 
-use chrono::{DateTime, Utc};
 use prost::Message;
 use rapport_kit::changelog::{self, Change};
 use rapport_kit::idempotency::{self, Claim};
@@ -13,21 +12,7 @@ use super::{Write, check_etag, now, violates};
 use crate::convert;
 use crate::domain::ids::LostReasonId;
 use crate::error::{Error, resource::LOST_REASON};
-
-/// A stored lost reason.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct LostReasonRecord {
-    /// Id.
-    pub id: uuid::Uuid,
-    /// Label.
-    pub label: String,
-    /// Retired.
-    pub retired: bool,
-    /// Created.
-    pub create_time: DateTime<Utc>,
-    /// Version for etags.
-    pub version: i64,
-}
+pub use crate::model::pipelines::LostReasonRecord;
 
 const COLUMNS: &str = "id, label, retired, create_time, version";
 

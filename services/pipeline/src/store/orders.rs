@@ -1,7 +1,6 @@
 //! Orders: reads, the ERP's transitions (each with its change-log row) and
 //! listing. Orders are created by WinDeal (deals' store), not here.
 
-use chrono::{DateTime, Utc};
 use rapport_kit::changelog::{self, Change};
 use rapport_kit::paging::Cursor;
 use rapport_proto::common::v1::ChangeKind;
@@ -13,64 +12,9 @@ use crate::convert;
 use crate::domain::ids::OrderId;
 use crate::domain::order::{self, ExternalRef, OrderStatus, Transition};
 use crate::error::{Error, resource};
+pub use crate::model::orders::OrderLineRecord;
+pub use crate::model::orders::OrderRecord;
 use rapport_kit::listing::{self, ListQuery, ListShape, time_value};
-
-/// A stored order with its lines.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct OrderRecord {
-    /// Id.
-    pub id: uuid::Uuid,
-    /// The won deal.
-    pub deal_id: uuid::Uuid,
-    /// The company invoiced.
-    pub company_id: uuid::Uuid,
-    /// The deal's owner when won.
-    pub owner_id: String,
-    /// Stored status name.
-    pub status: String,
-    /// ISO 4217 code of every amount.
-    pub currency_code: String,
-    /// Sum of the lines.
-    pub total_minor: i64,
-    /// The ERP's reference.
-    pub external_ref: Option<String>,
-    /// Created.
-    pub create_time: DateTime<Utc>,
-    /// Acknowledged.
-    pub acknowledge_time: Option<DateTime<Utc>>,
-    /// Fulfilled.
-    pub fulfill_time: Option<DateTime<Utc>>,
-    /// Cancelled.
-    pub cancel_time: Option<DateTime<Utc>>,
-    /// Why cancelled.
-    pub cancel_reason: String,
-    /// Last changed.
-    pub update_time: DateTime<Utc>,
-    /// Version for etags.
-    pub version: i64,
-    /// The lines, in position order.
-    #[sqlx(skip)]
-    pub lines: Vec<OrderLineRecord>,
-}
-
-/// A stored order line.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct OrderLineRecord {
-    /// The order.
-    pub order_id: uuid::Uuid,
-    /// The product, if any.
-    pub product_id: Option<uuid::Uuid>,
-    /// What is sold.
-    pub description: String,
-    /// Canonical decimal text.
-    pub quantity: String,
-    /// Unit price in the order's currency.
-    pub unit_price_minor: i64,
-    /// Canonical decimal text.
-    pub discount_percent: String,
-    /// The line's amount.
-    pub amount_minor: i64,
-}
 
 impl OrderRecord {
     /// The parsed status.

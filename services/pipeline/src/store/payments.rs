@@ -1,7 +1,7 @@
 //! Payments: recording (idempotent by external reference, never more than
 //! is outstanding) and listing.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use rapport_kit::changelog::{self, Change};
 use rapport_kit::money::Money;
 use rapport_proto::common::v1::ChangeKind;
@@ -15,25 +15,7 @@ use crate::domain::Violation;
 use crate::domain::ids::{InvoiceId, PaymentId};
 use crate::domain::invoice::{InvoiceStatus, PaymentDraft, status_after_payment};
 use crate::error::{Error, resource};
-
-/// A stored payment.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct PaymentRecord {
-    /// Id.
-    pub id: uuid::Uuid,
-    /// The invoice paid.
-    pub invoice_id: uuid::Uuid,
-    /// The invoice's currency.
-    pub currency_code: String,
-    /// Received.
-    pub amount_minor: i64,
-    /// Received on.
-    pub payment_date: NaiveDate,
-    /// The ERP's reference.
-    pub external_ref: String,
-    /// Recorded.
-    pub create_time: DateTime<Utc>,
-}
+pub use crate::model::orders::PaymentRecord;
 
 impl PaymentRecord {
     fn same_content(&self, draft: &PaymentDraft) -> bool {

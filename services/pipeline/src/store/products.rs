@@ -17,31 +17,7 @@ use crate::convert;
 use crate::domain::ids::ProductId;
 use crate::domain::product::ProductDraft;
 use crate::error::{Error, resource::PRODUCT};
-
-/// A stored product.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProductRecord {
-    /// Id.
-    pub id: ProductId,
-    /// SKU.
-    pub sku: String,
-    /// Name.
-    pub name: String,
-    /// Description.
-    pub description: String,
-    /// Unit prices by currency code.
-    pub prices: Vec<Money>,
-    /// Can be added to deals.
-    pub active: bool,
-    /// Created.
-    pub create_time: DateTime<Utc>,
-    /// Last changed.
-    pub update_time: DateTime<Utc>,
-    /// Soft-deleted.
-    pub delete_time: Option<DateTime<Utc>>,
-    /// Version for etags.
-    pub version: i64,
-}
+pub use crate::model::products::ProductRecord;
 
 const COLUMNS: &str = "id, sku, name, description, active, create_time, update_time, delete_time, version";
 

@@ -1,7 +1,6 @@
 //! Quotas: setting (upsert per owner and month), listing, and the quotas
 //! of a forecast's range.
 
-use chrono::{DateTime, Utc};
 use rapport_kit::changelog::{self, Change};
 use rapport_proto::common::v1::ChangeKind;
 use rapport_proto::pipeline::v1::Quota;
@@ -11,23 +10,7 @@ use super::{Write, now};
 use crate::convert::forecasts::quota_to_proto;
 use crate::domain::forecast::QuotaDraft;
 use crate::error::{Error, resource};
-
-/// A stored quota.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct QuotaRecord {
-    /// The owner.
-    pub owner_id: String,
-    /// Year.
-    pub year: i32,
-    /// Month 1-12.
-    pub month: i32,
-    /// The amount's currency.
-    pub currency_code: String,
-    /// The amount.
-    pub amount_minor: i64,
-    /// When set.
-    pub update_time: DateTime<Utc>,
-}
+pub use crate::model::forecasts::QuotaRecord;
 
 const COLUMNS: &str = "owner_id, year, month, currency_code, amount_minor, update_time";
 

@@ -1,7 +1,7 @@
 //! Exchange rates: setting (upsert per pair and day), listing, and the
 //! rate book forecasts convert with.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use rapport_kit::changelog::{self, Change};
 use rapport_proto::common::v1::ChangeKind;
 use rapport_proto::pipeline::v1::ExchangeRate as ProtoRate;
@@ -11,23 +11,7 @@ use super::{Write, now};
 use crate::convert::forecasts::{currency, rate_to_proto};
 use crate::domain::forecast::{ExchangeRate, RateBook};
 use crate::error::{Error, resource};
-
-/// A stored exchange rate.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct RateRecord {
-    /// Converted from.
-    pub from_currency: String,
-    /// Converted to.
-    pub to_currency: String,
-    /// First day in force.
-    pub effective_date: NaiveDate,
-    /// The rate, canonical decimal text.
-    pub rate: String,
-    /// Who set it.
-    pub actor: String,
-    /// When.
-    pub update_time: DateTime<Utc>,
-}
+pub use crate::model::forecasts::RateRecord;
 
 /// `rate` as text without trailing zeros (`numeric(30,10)` keeps ten decimals).
 const COLUMNS: &str = "from_currency, to_currency, effective_date, \

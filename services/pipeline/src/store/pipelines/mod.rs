@@ -31,51 +31,11 @@ use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use super::{Write, check_etag, deleted, now};
 use crate::convert;
-use crate::domain::ids::{PipelineId, StageId};
+use crate::domain::ids::PipelineId;
 use crate::domain::pipeline::StageKind;
 use crate::error::{Error, resource::PIPELINE};
-
-/// A stored stage.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StageRecord {
-    /// Id.
-    pub id: StageId,
-    /// Display name.
-    pub name: String,
-    /// Default probability, 0-100.
-    pub probability: i32,
-    /// What reaching it means.
-    pub kind: StageKind,
-    /// Position in the pipeline, 0 first.
-    pub position: i32,
-    /// Retired.
-    pub retired: bool,
-    /// Rotting period in days (0: the pipeline's).
-    pub rotting_days: i32,
-}
-
-/// A stored pipeline with its stages in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PipelineRecord {
-    /// Id.
-    pub id: PipelineId,
-    /// Display name.
-    pub name: String,
-    /// The default pipeline.
-    pub is_default: bool,
-    /// Rotting period in days.
-    pub rotting_days: i32,
-    /// Created.
-    pub create_time: DateTime<Utc>,
-    /// Last changed (itself or a stage).
-    pub update_time: DateTime<Utc>,
-    /// Soft-deleted.
-    pub delete_time: Option<DateTime<Utc>>,
-    /// Version for etags.
-    pub version: i64,
-    /// Stages by position, retired ones included.
-    pub stages: Vec<StageRecord>,
-}
+pub use crate::model::pipelines::PipelineRecord;
+pub use crate::model::pipelines::StageRecord;
 
 const COLUMNS: &str = "id, name, is_default, rotting_days, create_time, update_time, delete_time, version";
 const STAGE_COLUMNS: &str =
