@@ -55,6 +55,11 @@ async fn load(db: &mut PgConnection, id: OrderId, lock: &str) -> Result<Option<O
     Ok(Some(record))
 }
 
+/// One order, read in the caller's transaction.
+pub(crate) async fn read(db: &mut PgConnection, id: OrderId) -> Result<OrderRecord, Error> {
+    load(db, id, "").await?.ok_or_else(|| not_found(id))
+}
+
 fn not_found(id: OrderId) -> Error {
     Error::not_found("ORDER_NOT_FOUND", resource::ORDER, id)
 }

@@ -3,14 +3,15 @@
 //! caller's transaction. Self-contained, for OrderService to reuse.
 
 use chrono::{DateTime, Utc};
-use rapport_kit::changelog::{self, Change, timestamp};
-use rapport_proto::common::v1::{ChangeKind, Money};
-use rapport_proto::pipeline::v1::{Order, OrderLine, OrderStatus};
+use rapport_kit::changelog::{self, Change};
+use rapport_proto::common::v1::ChangeKind;
+use rapport_proto::pipeline::v1::Order;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::etag;
+use crate::convert::orders::order_to_proto;
 use crate::error::{Error, resource::ORDER};
+use crate::model::orders::{OrderLineRecord, OrderRecord};
 
 /// One line of a new order.
 #[derive(Debug, Clone)]
@@ -44,19 +45,6 @@ pub struct NewOrder {
     pub lines: Vec<NewOrderLine>,
     /// The total in minor units.
     pub total_minor: i64,
-}
-
-/// `1.5000` → `1.5` (numeric text as stored → the API's form).
-fn trim(decimal: &str) -> String {
-    if decimal.contains('.') {
-        decimal.trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        decimal.to_owned()
-    }
-}
-
-fn money(currency_code: &str, minor_units: i64) -> Option<Money> {
-    Some(Money { currency_code: currency_code.to_owned(), minor_units })
 }
 
 /// Inserts a NEW order with its lines and appends its CREATED change.
@@ -96,31 +84,37 @@ pub async fn create_order(
         .execute(&mut *tx)
         .await?;
     }
-    let code = new.currency_code.as_str();
-    let order = Order {
-        id: id.to_string(),
-        deal_id: new.deal_id.to_string(),
-        company_id: new.company_id.to_string(),
-        status: OrderStatus::New.into(),
+    let record = OrderRecord {
+        id,
+        deal_id: new.deal_id,
+        company_id: new.company_id,
+        owner_id: new.owner_id.clone(),
+        status: "NEW".to_owned(),
+        currency_code: new.currency_code.clone(),
+        total_minor: new.total_minor,
+        external_ref: None,
+        create_time: now,
+        acknowledge_time: None,
+        fulfill_time: None,
+        cancel_time: None,
+        cancel_reason: String::new(),
+        update_time: now,
+        version: 1,
         lines: new
             .lines
             .iter()
-            .map(|line| OrderLine {
-                product_id: line.product_id.map(|id| id.to_string()).unwrap_or_default(),
+            .map(|line| OrderLineRecord {
+                order_id: id,
+                product_id: line.product_id,
                 description: line.description.clone(),
                 quantity: line.quantity.clone(),
-                unit_price: money(code, line.unit_price_minor),
+                unit_price_minor: line.unit_price_minor,
                 discount_percent: line.discount_percent.clone(),
-                amount: money(code, line.amount_minor),
+                amount_minor: line.amount_minor,
             })
             .collect(),
-        total: money(code, new.total_minor),
-        create_time: Some(timestamp(now)),
-        update_time: Some(timestamp(now)),
-        owner_id: new.owner_id.clone(),
-        etag: etag(1),
-        ..Order::default()
     };
+    let order = order_to_proto(&record)?;
     changelog::append(
         tx,
         &[Change::of(ORDER, &order, id.to_string(), ChangeKind::Created, actor, Vec::new())],
@@ -162,92 +156,11 @@ pub async fn cancel_for_reopen(
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    let order = read_order(tx, order_id).await?;
+    let order = order_to_proto(&super::orders::read(tx, order_id.into()).await?)?;
     changelog::append(
         tx,
         &[Change::of(ORDER, &order, order_id.to_string(), ChangeKind::Updated, actor, vec!["status".into()])],
     )
     .await?;
     Ok(())
-}
-
-#[derive(sqlx::FromRow)]
-struct OrderRow {
-    id: Uuid,
-    deal_id: Uuid,
-    company_id: Uuid,
-    owner_id: String,
-    status: String,
-    currency_code: String,
-    total_minor: i64,
-    external_ref: Option<String>,
-    create_time: DateTime<Utc>,
-    acknowledge_time: Option<DateTime<Utc>>,
-    fulfill_time: Option<DateTime<Utc>>,
-    cancel_time: Option<DateTime<Utc>>,
-    cancel_reason: String,
-    update_time: DateTime<Utc>,
-    version: i64,
-}
-
-#[derive(sqlx::FromRow)]
-struct LineRow {
-    product_id: Option<Uuid>,
-    description: String,
-    quantity: String,
-    unit_price_minor: i64,
-    discount_percent: String,
-    amount_minor: i64,
-}
-
-/// One order as stored, as the API shows it.
-pub async fn read_order(tx: &mut PgConnection, order_id: Uuid) -> Result<Order, Error> {
-    let row: OrderRow = sqlx::query_as(
-        "SELECT id, deal_id, company_id, owner_id, status, currency_code, total_minor, external_ref, create_time, \
-           acknowledge_time, fulfill_time, cancel_time, cancel_reason, update_time, version FROM orders WHERE id = $1",
-    )
-    .bind(order_id)
-    .fetch_one(&mut *tx)
-    .await?;
-    let lines: Vec<LineRow> = sqlx::query_as(
-        "SELECT product_id, description, quantity::text AS quantity, unit_price_minor, \
-           discount_percent::text AS discount_percent, amount_minor FROM order_lines WHERE order_id = $1 ORDER BY position",
-    )
-    .bind(order_id)
-    .fetch_all(&mut *tx)
-    .await?;
-    let code = row.currency_code.as_str();
-    Ok(Order {
-        id: row.id.to_string(),
-        deal_id: row.deal_id.to_string(),
-        company_id: row.company_id.to_string(),
-        status: rapport_kit::db::stored_enum(
-            "status",
-            "ORDER_STATUS_",
-            &row.status,
-            OrderStatus::from_str_name,
-        )?
-        .into(),
-        lines: lines
-            .iter()
-            .map(|line| OrderLine {
-                product_id: line.product_id.map(|id| id.to_string()).unwrap_or_default(),
-                description: line.description.clone(),
-                quantity: trim(&line.quantity),
-                unit_price: money(code, line.unit_price_minor),
-                discount_percent: trim(&line.discount_percent),
-                amount: money(code, line.amount_minor),
-            })
-            .collect(),
-        total: money(code, row.total_minor),
-        external_ref: row.external_ref.unwrap_or_default(),
-        create_time: Some(timestamp(row.create_time)),
-        acknowledge_time: row.acknowledge_time.map(timestamp),
-        fulfill_time: row.fulfill_time.map(timestamp),
-        cancel_time: row.cancel_time.map(timestamp),
-        cancel_reason: row.cancel_reason,
-        update_time: Some(timestamp(row.update_time)),
-        owner_id: row.owner_id,
-        etag: etag(row.version),
-    })
 }
