@@ -1,4 +1,6 @@
-//! Validated contact and company data and the rules that change it. Pure:
+//! Validated contact and company data and the rules that change it (typed
+//! ids, `Email`, text and tag limits in `fields`; drafts and updates in
+//! `contact` and `company`). Pure:
 //! no I/O, no protobuf beyond the enums the contract defines.
 //!
 //! Everything past the API edge holds these parsed types: a `ContactDraft`
