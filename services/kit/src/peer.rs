@@ -530,4 +530,68 @@ mod tests {
             Code::FailedPrecondition
         );
     }
+
+    fn unavailable_then_ok(
+        failures: usize,
+        attempts: &std::sync::atomic::AtomicUsize,
+    ) -> Result<tonic::Response<u8>, Status> {
+        let attempt = attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if attempt < failures { Err(Status::unavailable("not yet")) } else { Ok(tonic::Response::new(7)) }
+    }
+
+    fn test_peer(timeout: Duration) -> Peer<()> {
+        let settings =
+            PeerSettings { addr: "http://127.0.0.1:1".into(), api_key: Some("rk_k".into()), timeout };
+        let auth = crate::auth::config_from_env(&Env::from_pairs([])).unwrap();
+        let identity = Identity::of(&settings, &auth, "test", &[Role::Integration]).unwrap();
+        Peer::new("test", "test.v1.Test", &settings, identity, |_| ()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn reads_are_retried_while_the_callee_is_unavailable_and_writes_are_not() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let peer = test_peer(Duration::from_secs(5));
+        let attempts = AtomicUsize::new(0);
+        let read =
+            peer.read(&OnBehalf::Service, "Get", (), |_, _| async { unavailable_then_ok(2, &attempts) });
+        assert_eq!(read.await.unwrap(), 7);
+        assert_eq!(attempts.load(Ordering::SeqCst), 3, "two retries, then the answer");
+
+        let attempts = AtomicUsize::new(0);
+        let read =
+            peer.read(&OnBehalf::Service, "Get", (), |_, _| async { unavailable_then_ok(5, &attempts) });
+        assert_eq!(read.await.unwrap_err().code(), Code::Unavailable);
+        assert_eq!(attempts.load(Ordering::SeqCst), 3, "at most three attempts");
+
+        let attempts = AtomicUsize::new(0);
+        let write =
+            peer.call(&OnBehalf::Service, "Create", (), |_, _| async { unavailable_then_ok(1, &attempts) });
+        assert_eq!(write.await.unwrap_err().code(), Code::Unavailable);
+        assert_eq!(attempts.load(Ordering::SeqCst), 1, "a write is never retried here");
+
+        // No retry once the deadline leaves no room for the back-off.
+        let short = test_peer(Duration::from_millis(30));
+        let attempts = AtomicUsize::new(0);
+        let read =
+            short.read(&OnBehalf::Service, "Get", (), |_, _| async { unavailable_then_ok(1, &attempts) });
+        assert_eq!(read.await.unwrap_err().code(), Code::Unavailable);
+        assert_eq!(attempts.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn each_attempt_carries_the_remaining_deadline() {
+        let peer = test_peer(Duration::from_secs(5));
+        let mut inbound = tonic::Request::new(());
+        inbound.metadata_mut().insert("grpc-timeout", "2S".parse().unwrap());
+        let seen = std::sync::Mutex::new(None);
+        let on = OnBehalf::caller(&inbound);
+        let call = peer.call(&on, "Get", (), |_, request: tonic::Request<()>| {
+            *seen.lock().unwrap() = request.metadata().get("grpc-timeout").cloned();
+            async { Ok(tonic::Response::new(1u8)) }
+        });
+        call.await.unwrap();
+        let timeout = seen.lock().unwrap().clone().unwrap();
+        let timeout = parse_grpc_timeout(timeout.to_str().unwrap()).unwrap();
+        assert!(timeout <= Duration::from_secs(2) && timeout > Duration::from_secs(1), "{timeout:?}");
+    }
 }

@@ -51,10 +51,11 @@ async fn quota_sums(
 ) -> std::result::Result<BTreeMap<String, i64>, Error> {
     let mut owners = BTreeMap::new();
     for record in quotas::of_months(db, &query.months(), &query.owner_ids).await? {
-        let month = u32::try_from(record.month).unwrap_or(1);
-        let first = NaiveDate::from_ymd_opt(record.year, month, 1).ok_or_else(|| {
-            Error::Internal(anyhow::anyhow!("stored quota month {}-{}", record.year, month))
-        })?;
+        // An impossible stored month is an internal error, never a default.
+        let first = u32::try_from(record.month)
+            .ok()
+            .and_then(|month| NaiveDate::from_ymd_opt(record.year, month, 1))
+            .ok_or_else(|| Error::undecodable("quota month", (record.year, record.month)))?;
         let from = currency(&record.currency_code)?;
         let conversion = book
             .in_force(from, query.currency, first)
