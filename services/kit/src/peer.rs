@@ -158,12 +158,23 @@ impl Identity {
 }
 
 /// What an inbound call lends the calls it makes: its credentials and its
-/// deadline.
-#[derive(Debug, Clone, Default)]
+/// deadline. `Debug` shows neither credential.
+#[derive(Clone, Default)]
 pub struct Inbound {
     authorization: Option<AsciiMetadataValue>,
     api_key: Option<AsciiMetadataValue>,
     deadline: Option<Instant>,
+}
+
+impl std::fmt::Debug for Inbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |present: bool| if present { "<redacted>" } else { "none" };
+        f.debug_struct("Inbound")
+            .field("authorization", &shown(self.authorization.is_some()))
+            .field("api_key", &shown(self.api_key.is_some()))
+            .field("deadline", &self.deadline)
+            .finish()
+    }
 }
 
 impl Inbound {
@@ -284,16 +295,19 @@ impl<C: Clone> Peer<C> {
         Ok(request)
     }
 
-    /// What remains of `on`'s deadline, capped at the timeout; `None` when
-    /// it has passed.
-    fn remaining(&self, on: &OnBehalf) -> Option<Duration> {
+    /// When a call made now on behalf of `on` must be done: the inbound
+    /// deadline, capped at the timeout from now.
+    fn deadline(&self, on: &OnBehalf) -> Instant {
+        let capped = Instant::now() + self.timeout;
         match on {
-            OnBehalf::Caller(Inbound { deadline: Some(deadline), .. }) => {
-                let left = deadline.checked_duration_since(Instant::now())?;
-                (!left.is_zero()).then(|| left.min(self.timeout))
-            }
-            _ => Some(self.timeout),
+            OnBehalf::Caller(Inbound { deadline: Some(deadline), .. }) => (*deadline).min(capped),
+            _ => capped,
         }
+    }
+
+    /// What remains until `deadline`; `None` when it has passed.
+    fn remaining(deadline: Instant) -> Option<Duration> {
+        deadline.checked_duration_since(Instant::now()).filter(|left| !left.is_zero())
     }
 
     /// One call of `method` (its name, for the span) with `message`; never
@@ -309,14 +323,41 @@ impl<C: Clone> Peer<C> {
         F: FnOnce(C, tonic::Request<T>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<R>, Status>>,
     {
+        self.call_until(self.deadline(on), on, method, message, call).await
+    }
+
+    /// One attempt that must be done by `deadline`. The client gives up at
+    /// the deadline with CANCELLED; that is DEADLINE_EXCEEDED here, so the
+    /// caller sees a call that ran out of time, not a bug.
+    async fn call_until<T, R, F, Fut>(
+        &self,
+        deadline: Instant,
+        on: &OnBehalf,
+        method: &'static str,
+        message: T,
+        call: F,
+    ) -> Result<R, Status>
+    where
+        F: FnOnce(C, tonic::Request<T>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<R>, Status>>,
+    {
         let span = self.span(method);
         async {
-            let Some(timeout) = self.remaining(on) else {
+            let Some(timeout) = Self::remaining(deadline) else {
                 return Err(deadline_passed(self.callee));
             };
             let mut request = self.stream_request(on, message)?;
             request.set_timeout(timeout);
-            let outcome = call(self.client.clone(), request).await.map(tonic::Response::into_inner);
+            let outcome = match tokio::time::timeout(timeout, call(self.client.clone(), request)).await {
+                Ok(Ok(response)) => Ok(response.into_inner()),
+                Ok(Err(status))
+                    if status.code() == Code::Cancelled && Self::remaining(deadline).is_none() =>
+                {
+                    Err(deadline_passed(self.callee))
+                }
+                Ok(Err(status)) => Err(status),
+                Err(_) => Err(deadline_passed(self.callee)),
+            };
             record(&outcome);
             outcome
         }
@@ -339,12 +380,14 @@ impl<C: Clone> Peer<C> {
         F: Fn(C, tonic::Request<T>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<R>, Status>>,
     {
+        // One budget for every attempt and back-off.
+        let deadline = self.deadline(on);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let outcome = self.call(on, method, message.clone(), &call).await;
+            let outcome = self.call_until(deadline, on, method, message.clone(), &call).await;
             let backoff = jittered(FIRST_BACKOFF * 2u32.pow(attempt - 1));
-            let room = self.remaining(on).is_some_and(|left| left > backoff);
+            let room = Self::remaining(deadline).is_some_and(|left| left > backoff);
             match outcome {
                 Err(status) if status.code() == Code::Unavailable && attempt < READ_ATTEMPTS && room => {
                     tracing::debug!(callee = self.callee, method, attempt, "callee unavailable; retrying");
@@ -416,7 +459,7 @@ fn record<R>(outcome: &Result<R, Status>) {
 }
 
 fn deadline_passed(callee: &str) -> Status {
-    Status::deadline_exceeded(format!("the call's deadline passed before {callee} could be asked"))
+    Status::deadline_exceeded(format!("the call's deadline passed before {callee} answered"))
 }
 
 /// `base` give or take a quarter, so retrying callers spread out.
@@ -513,9 +556,11 @@ mod tests {
         // The same token until it is half-way to expiring.
         assert_eq!(metadata_of(&peer, &OnBehalf::Service).get("authorization").unwrap(), token.as_str());
         // The inbound deadline is forwarded, capped at the timeout.
-        let left = peer.remaining(&OnBehalf::caller(&inbound)).unwrap();
+        let left = Peer::<()>::remaining(peer.deadline(&OnBehalf::caller(&inbound))).unwrap();
         assert!(left <= Duration::from_millis(100), "{left:?}");
-        assert_eq!(peer.remaining(&OnBehalf::Service), Some(Duration::from_secs(5)));
+        let own = Peer::<()>::remaining(peer.deadline(&OnBehalf::Service)).unwrap();
+        assert!(own <= Duration::from_secs(5) && own > Duration::from_secs(4), "{own:?}");
+        assert!(!format!("{:?}", OnBehalf::caller(&inbound)).contains("caller"), "no credential in Debug");
 
         let jwks =
             crate::auth::config_from_env(&Env::from_pairs([("AUTH_JWKS_FILE", "/jwks.json")])).unwrap();
@@ -593,5 +638,27 @@ mod tests {
         let timeout = seen.lock().unwrap().clone().unwrap();
         let timeout = parse_grpc_timeout(timeout.to_str().unwrap()).unwrap();
         assert!(timeout <= Duration::from_secs(2) && timeout > Duration::from_secs(1), "{timeout:?}");
+    }
+
+    #[tokio::test]
+    async fn a_callee_slower_than_the_deadline_is_deadline_exceeded_and_retries_share_one_budget() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let peer = test_peer(Duration::from_millis(200));
+        let started = Instant::now();
+        let slow = peer.call(&OnBehalf::Service, "Get", (), |_, _| async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Ok(tonic::Response::new(1u8))
+        });
+        assert_eq!(slow.await.unwrap_err().code(), Code::DeadlineExceeded);
+        // Attempts that each take most of the budget: no second fresh one.
+        let attempts = AtomicUsize::new(0);
+        let read = peer.read(&OnBehalf::Service, "Get", (), |_, _| async {
+            attempts.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            Err::<tonic::Response<u8>, _>(Status::unavailable("down"))
+        });
+        assert!(read.await.is_err());
+        assert!(attempts.load(Ordering::SeqCst) <= 2, "the budget is the call's, not each attempt's");
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
     }
 }

@@ -20,6 +20,9 @@ use tracing::Instrument as _;
 
 use crate::shutdown::Shutdown;
 
+/// The shortest interval a spawned job ticks at (a zero one would spin).
+const MIN_EVERY: Duration = Duration::from_secs(1);
+
 /// A periodic job's work, run in the transaction that holds its turn.
 #[tonic::async_trait]
 pub trait Job: Send + Sync + 'static {
@@ -50,13 +53,15 @@ pub enum Tick {
 
 /// One tick of `job`: runs it if it is this replica's turn (see the module).
 pub async fn tick(pool: &PgPool, periodic: Periodic, job: &dyn Job) -> anyhow::Result<Tick> {
-    let mut tx = pool.begin().await?;
+    // The job's row exists before any transaction locks it (on its own, so
+    // a replica never waits on another's uncommitted first insert).
     sqlx::query(
         "INSERT INTO worker_runs (name, last_run_time) VALUES ($1, '-infinity') ON CONFLICT (name) DO NOTHING",
     )
     .bind(periodic.name)
-    .execute(&mut *tx)
+    .execute(pool)
     .await?;
+    let mut tx = pool.begin().await?;
     // A tenth of the interval of slack, so that replicas ticking at slightly
     // different moments do not push the job a whole interval back.
     let due_after = periodic.every.as_secs_f64() * 0.9;
@@ -84,14 +89,15 @@ pub async fn tick(pool: &PgPool, periodic: Periodic, job: &dyn Job) -> anyhow::R
     Ok(Tick::Ran(changed))
 }
 
-/// Ticks `job` every `periodic.every` (the first at once) until `shutdown`.
-/// A failed run is logged and retried at the next tick.
+/// Ticks `job` every `periodic.every` (at least a second; the first at
+/// once) until `shutdown`. A failed run is logged and retried at the next
+/// tick.
 pub fn spawn(pool: PgPool, periodic: Periodic, job: impl Job, mut shutdown: Shutdown) -> JoinHandle<()> {
     let job: Arc<dyn Job> = Arc::new(job);
     let span = tracing::info_span!("worker", name = periodic.name);
     tokio::spawn(
         async move {
-            let mut ticker = tokio::time::interval(periodic.every);
+            let mut ticker = tokio::time::interval(periodic.every.max(MIN_EVERY));
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {

@@ -50,10 +50,17 @@ mod tests {
             for line in code.lines().filter(|line| !line.trim_start().starts_with("//")) {
                 for (at, _) in line.match_indices("crate::") {
                     let rest = &line[at + "crate::".len()..];
-                    let name: String =
-                        rest.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
-                    if !name.is_empty() && name != module {
-                        graph.entry(module.clone()).or_default().insert(name);
+                    // `crate::a` or a group `crate::{a, b::c}`.
+                    let names: Vec<&str> = match rest.strip_prefix('{') {
+                        Some(group) => group.split('}').next().unwrap_or_default().split(',').collect(),
+                        None => vec![rest],
+                    };
+                    for name in names {
+                        let name: String =
+                            name.trim().chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+                        if !name.is_empty() && name != module && name != "self" {
+                            graph.entry(module.clone()).or_default().insert(name);
+                        }
                     }
                 }
             }

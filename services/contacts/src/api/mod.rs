@@ -35,9 +35,7 @@ impl State {
     where
         V: prost::Message + Default + Send + Sync + 'static,
     {
-        if self.feed.written(result) {
-            cache.invalidate(id).await;
-        }
+        self.feed.written_after(result, cache.invalidate(id)).await;
     }
 }
 

@@ -5,6 +5,7 @@
 //! then reads what is new from the table (the source of truth), so a lost
 //! notification only delays delivery until the next heartbeat tick.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,14 +69,26 @@ impl Feed {
 
     /// After a write ending with `result`: wakes the change streams unless
     /// the write was refused before it could commit (validation, etag, not
-    /// found), which costs nothing. True when it may have written, so the
-    /// caller drops cached copies too.
-    pub fn written<T, E: crate::error::OwnError>(&self, result: &Result<T, crate::error::Error<E>>) -> bool {
-        let may_have = result.as_ref().err().is_none_or(crate::error::Error::may_have_written);
-        if may_have {
+    /// found), which costs nothing. A service with cached copies drops them
+    /// first ([`written_after`](Feed::written_after)).
+    pub fn written<T, E: crate::error::OwnError>(&self, result: &Result<T, crate::error::Error<E>>) {
+        if result.as_ref().err().is_none_or(crate::error::Error::may_have_written) {
             self.announce();
         }
-        may_have
+    }
+
+    /// [`Feed::written`], running `first` (e.g. dropping cached copies)
+    /// before the streams are woken, so a watcher reading the record back
+    /// never gets the old copy.
+    pub async fn written_after<T, E, F>(&self, result: &Result<T, crate::error::Error<E>>, first: F)
+    where
+        E: crate::error::OwnError,
+        F: Future<Output = ()>,
+    {
+        if result.as_ref().err().is_none_or(crate::error::Error::may_have_written) {
+            first.await;
+            self.announce();
+        }
     }
 
     /// The whole `WatchChanges` handler of any service: the request's

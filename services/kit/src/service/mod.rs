@@ -224,7 +224,7 @@ impl<X> App<X> {
             admin_listener: metrics_listener,
             web: None,
         };
-        let stopping = Stopping { workers, pool, grace: settings.server.shutdown_grace };
+        let stopping = Stopping { workers, pool };
         tracing::info!(%addr, service = spec.name, "serving");
         stopping.serve(listener, &settings, served, shutdown).await
     }
@@ -235,8 +235,12 @@ impl<X> App<X> {
 struct Stopping {
     workers: Workers,
     pool: PgPool,
-    grace: Duration,
 }
+
+/// How long, after the server has drained, the workers may take to stop,
+/// and then the pool to close: the chart's termination period allows 15 s
+/// past the drain for both and for flushing spans.
+const STOP_LIMIT: Duration = Duration::from_secs(5);
 
 impl Stopping {
     async fn serve(
@@ -262,8 +266,10 @@ impl Stopping {
                 }
             }
         };
-        self.workers.stop(self.grace).await;
-        self.pool.close().await;
+        self.workers.stop(STOP_LIMIT).await;
+        if tokio::time::timeout(STOP_LIMIT, self.pool.close()).await.is_err() {
+            tracing::warn!("database connections still in use at shutdown; leaving them");
+        }
         result
     }
 }
@@ -280,10 +286,37 @@ struct Pruner {
 #[tonic::async_trait]
 impl crate::worker::Job for Pruner {
     async fn run(&self, tx: &mut sqlx::PgConnection) -> anyhow::Result<u64> {
-        let pruned = crate::changelog::prune(&mut *tx, self.retention).await?;
-        let keys = crate::idempotency::prune(&mut *tx, crate::changelog::IDEMPOTENCY_RETENTION).await?;
-        let applied = crate::consumer::prune(&mut *tx, crate::consumer::APPLIED_EVENTS_RETENTION).await?;
+        // Each in a savepoint of its own: one failing does not undo the others.
+        sqlx::query("SAVEPOINT prune").execute(&mut *tx).await?;
+        let outcome = crate::changelog::prune(&mut *tx, self.retention).await;
+        let pruned = settle(tx, "change log", outcome).await?;
+        sqlx::query("SAVEPOINT prune").execute(&mut *tx).await?;
+        let outcome = crate::idempotency::prune(&mut *tx, crate::changelog::IDEMPOTENCY_RETENTION).await;
+        let keys = settle(tx, "idempotency keys", outcome).await?;
+        sqlx::query("SAVEPOINT prune").execute(&mut *tx).await?;
+        let outcome = crate::consumer::prune(&mut *tx, crate::consumer::APPLIED_EVENTS_RETENTION).await;
+        let applied = settle(tx, "applied feed events", outcome).await?;
         Ok(pruned + keys + applied)
+    }
+}
+
+/// Keeps a prune's work (releasing its savepoint) or undoes it alone,
+/// logged.
+async fn settle(
+    tx: &mut sqlx::PgConnection,
+    what: &str,
+    outcome: Result<u64, sqlx::Error>,
+) -> anyhow::Result<u64> {
+    match outcome {
+        Ok(count) => {
+            sqlx::query("RELEASE SAVEPOINT prune").execute(&mut *tx).await?;
+            Ok(count)
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, what, "pruning failed");
+            sqlx::query("ROLLBACK TO SAVEPOINT prune").execute(&mut *tx).await?;
+            Ok(0)
+        }
     }
 }
 

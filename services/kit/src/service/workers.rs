@@ -17,12 +17,14 @@ pub struct Workers {
     trigger: Trigger,
     shutdown: Shutdown,
     running: Mutex<Vec<BoxFuture<'static, ()>>>,
+    /// Tasks to abort when they do not stop in time.
+    aborts: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 impl Workers {
     pub(super) fn new() -> Workers {
         let (trigger, shutdown) = shutdown::channel();
-        Workers { trigger, shutdown, running: Mutex::new(Vec::new()) }
+        Workers { trigger, shutdown, running: Mutex::new(Vec::new()), aborts: Mutex::new(Vec::new()) }
     }
 
     /// What a background task waits on to stop.
@@ -32,6 +34,10 @@ impl Workers {
 
     /// Keeps `task` (started with [`Workers::shutdown`]) to wait for at stop.
     pub fn keep(&self, task: JoinHandle<()>) {
+        match self.aborts.lock() {
+            Ok(mut aborts) => aborts.push(task.abort_handle()),
+            Err(poisoned) => poisoned.into_inner().push(task.abort_handle()),
+        }
         self.push(Box::pin(async move {
             if let Err(err) = task.await
                 && err.is_panic()
@@ -59,15 +65,21 @@ impl Workers {
         self.trigger.fire();
     }
 
-    /// Tells every task to stop and waits for them, at most `grace`.
-    pub async fn stop(self, grace: Duration) {
+    /// Tells every task to stop and waits for them, at most `limit`; those
+    /// still running then are aborted.
+    pub async fn stop(self, limit: Duration) {
         self.fire();
         let running = match self.running.into_inner() {
             Ok(running) => running,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if tokio::time::timeout(grace, futures::future::join_all(running)).await.is_err() {
-            tracing::warn!(?grace, "background tasks did not stop in time");
+        if tokio::time::timeout(limit, futures::future::join_all(running)).await.is_err() {
+            tracing::warn!(?limit, "background tasks did not stop in time; aborting them");
+            let aborts = match self.aborts.into_inner() {
+                Ok(aborts) => aborts,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            aborts.iter().for_each(tokio::task::AbortHandle::abort);
         }
     }
 }
