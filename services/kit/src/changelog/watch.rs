@@ -34,6 +34,12 @@ pub use rapport_proto::FeedEvent as FeedItem;
 /// The stream a `WatchChanges` handler returns, for any package's response.
 pub type WatchStream<R> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<R, Status>> + Send>>;
 
+/// True unless the write ending with `result` was refused before it could
+/// commit.
+fn may_have_written<T, E: crate::error::OwnError>(result: &Result<T, crate::error::Error<E>>) -> bool {
+    result.as_ref().err().is_none_or(crate::error::Error::may_have_written)
+}
+
 /// The change feed of one service schema.
 #[derive(Clone)]
 pub struct Feed {
@@ -72,7 +78,7 @@ impl Feed {
     /// found), which costs nothing. A service with cached copies drops them
     /// first ([`written_after`](Feed::written_after)).
     pub fn written<T, E: crate::error::OwnError>(&self, result: &Result<T, crate::error::Error<E>>) {
-        if result.as_ref().err().is_none_or(crate::error::Error::may_have_written) {
+        if may_have_written(result) {
             self.announce();
         }
     }
@@ -85,7 +91,7 @@ impl Feed {
         E: crate::error::OwnError,
         F: Future<Output = ()>,
     {
-        if result.as_ref().err().is_none_or(crate::error::Error::may_have_written) {
+        if may_have_written(result) {
             first.await;
             self.announce();
         }

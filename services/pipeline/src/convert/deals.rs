@@ -49,11 +49,15 @@ pub fn status_of(name: &str) -> Result<DealStatus, sqlx::Error> {
 pub fn deal_to_proto(record: &DealRecord) -> Result<Deal, sqlx::Error> {
     let deal = &record.deal;
     let code = deal.currency_code.as_str();
-    let roles = deal
-        .contact_roles
+    let contacts = deal
+        .contact_ids
         .iter()
-        .map(|role| stored_enum("contact_roles", "BUYING_ROLE_", role, BuyingRole::from_str_name))
-        .collect::<Result<Vec<_>, _>>()?;
+        .zip(&deal.contact_roles)
+        .map(|(id, role)| {
+            let role = stored_enum("contact_roles", "BUYING_ROLE_", role, BuyingRole::from_str_name)?;
+            Ok(DealContact { contact_id: id.to_string(), role: role.into() })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
     Ok(Deal {
         id: deal.id.to_string(),
         title: deal.title.clone(),
@@ -79,12 +83,7 @@ pub fn deal_to_proto(record: &DealRecord) -> Result<Deal, sqlx::Error> {
         owner_id: deal.owner_id.clone(),
         team_member_ids: deal.team_member_ids.clone(),
         company_id: deal.company_id.map(|id| id.to_string()).unwrap_or_default(),
-        contacts: deal
-            .contact_ids
-            .iter()
-            .zip(roles)
-            .map(|(id, role)| DealContact { contact_id: id.to_string(), role: role.into() })
-            .collect(),
+        contacts,
         lead_source: stored_enum(
             "lead_source",
             "LEAD_SOURCE_",
