@@ -113,6 +113,12 @@ impl Problem {
         Problem::new(Code::DeadlineExceeded, reason, message)
     }
 
+    /// `OUT_OF_RANGE` with `reason`: a value or a total the request asks
+    /// for lies beyond what can be represented.
+    pub fn out_of_range(reason: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem::new(Code::OutOfRange, reason, message)
+    }
+
     /// `RESOURCE_EXHAUSTED` with `reason`.
     pub fn resource_exhausted(reason: impl Into<String>, message: impl Into<String>) -> Problem {
         Problem::new(Code::ResourceExhausted, reason, message)

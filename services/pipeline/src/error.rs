@@ -32,6 +32,52 @@ pub mod resource {
 /// kinds; Pipeline's own refusals are problems made by the functions below.
 pub type Error = rapport_kit::error::Error;
 
+// The errors of deals.
+
+/// The error of a deal write refused by the domain (`subject`: the deal,
+/// or the stage a new deal was sent to).
+pub fn deal_refused(refusal: crate::domain::deal::Refusal, subject: &str) -> Error {
+    use crate::domain::deal::Refusal;
+    match refusal {
+        Refusal::Closed => Error::precondition(
+            "DEAL_CLOSED",
+            format!("deal {subject} is closed; reopen it first"),
+            "DEAL_OPEN",
+            subject,
+        ),
+        Refusal::StageNotOpen(kind) => Error::precondition(
+            "STAGE_NOT_OPEN",
+            format!(
+                "stage {subject} is a {} stage; win or lose deals with WinDeal, LoseDeal or MoveDealStage",
+                kind.name()
+            ),
+            "STAGE_NOT_OPEN",
+            subject,
+        ),
+        Refusal::Invalid(violation) => Error::from(violation),
+    }
+}
+
+/// The error of line items the domain could not resolve.
+pub fn lines_refused(err: crate::domain::line_items::LineError) -> Error {
+    use crate::domain::line_items::LineError;
+    match err {
+        LineError::Invalid(violations) => Error::Invalid(violations),
+        LineError::ProductNotFound(product) => Error::precondition(
+            "PRODUCT_NOT_FOUND",
+            format!("product {product} does not exist or is not active"),
+            "PRODUCT_NOT_FOUND",
+            &product.to_string(),
+        ),
+        LineError::PriceMissing(product, currency) => Error::precondition(
+            "PRODUCT_PRICE_MISSING",
+            format!("product {product} has no price in {currency}; give the line a unit_price"),
+            "PRODUCT_PRICE_MISSING",
+            &product.to_string(),
+        ),
+    }
+}
+
 // The errors of orders, invoices and payments.
 
 /// ALREADY_EXISTS, reason `EXTERNAL_REF_CONFLICT`: the ERP reference
@@ -69,6 +115,19 @@ pub fn payment_exceeds_outstanding(invoice_id: &str, outstanding: &str) -> Error
 }
 
 // The errors of forecasts.
+
+/// The error of a forecast that cannot be computed: a missing rate, or a
+/// total beyond 64-bit minor units (`OUT_OF_RANGE`, reason `AMOUNT_OUT_OF_RANGE`).
+pub fn forecast_failed(err: crate::domain::forecast::ForecastError) -> Error {
+    use crate::domain::forecast::ForecastError;
+    match err {
+        ForecastError::RateMissing { from, to, day } => exchange_rate_missing(from.code(), to.code(), day),
+        ForecastError::OutOfRange(figure) => Error::Problem(Problem::out_of_range(
+            "AMOUNT_OUT_OF_RANGE",
+            format!("the forecast's {figure} total exceeds 2^63-1 minor units; narrow the query"),
+        )),
+    }
+}
 
 /// FAILED_PRECONDITION, reason `EXCHANGE_RATE_MISSING`: no rate from
 /// `from` to `to` (nor the opposite) is in force on `day`.

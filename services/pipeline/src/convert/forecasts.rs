@@ -1,15 +1,21 @@
-//! Stored exchange rates and quotas to their protobuf form, and forecast
-//! figures assembled from the store's sums.
+//! Stored exchange rates and quotas, assembled forecasts and pipeline
+//! summaries to their protobuf form.
+
+use std::collections::HashMap;
 
 use rapport_kit::changelog::timestamp;
 use rapport_kit::money::{Currency, Money};
 use rapport_proto::common::v1::Money as ProtoMoney;
-use rapport_proto::pipeline::v1::{ExchangeRate, Quota};
+use rapport_proto::pipeline::v1::{
+    CategoryTotal, ExchangeRate, Forecast, ForecastCategory, ForecastFigures, ForecastGroup, PipelineSummary,
+    Quota, StageSummary,
+};
 
+use crate::domain::forecast::{Assembled, Figures};
 use crate::domain::invoice::date_to_proto;
 use crate::error::Error;
 use crate::model::forecasts::QuotaRecord;
-use crate::model::forecasts::RateRecord;
+use crate::model::forecasts::{RateRecord, Summary};
 
 /// The stored currency of a record (checked when written).
 pub(crate) fn currency(code: &str) -> Result<Currency, Error> {
@@ -47,59 +53,82 @@ pub fn money(currency: Currency, minor_units: i64) -> ProtoMoney {
     Money::new(currency, minor_units).to_proto()
 }
 
-/// Adds minor units; an overflow is an internal error (sums of `i64` amounts).
-fn add(left: i64, right: i64) -> Result<i64, Error> {
-    left.checked_add(right).ok_or_else(|| Error::Internal(anyhow::anyhow!("forecast sum overflows")))
-}
-
-/// The figures of one group (or of all deals) from its per-category sums:
-/// OMITTED is a category total only; `quota` in `currency`.
-pub fn figures(
-    sums: &[&crate::model::forecasts::CategorySum],
-    currency: Currency,
-    quota: Option<i64>,
-) -> Result<rapport_proto::pipeline::v1::ForecastFigures, Error> {
-    use crate::domain::forecast::{CATEGORIES, CLOSED, OMITTED};
-    use rapport_proto::pipeline::v1::{CategoryTotal, ForecastCategory, ForecastFigures};
-    let (mut count, mut amount, mut weighted, mut won) = (0_i64, 0_i64, 0_i64, 0_i64);
-    let mut categories = Vec::with_capacity(CATEGORIES.len());
-    for name in CATEGORIES {
-        let (mut category_count, mut category_amount) = (0_i64, 0_i64);
-        for sum in sums.iter().filter(|sum| sum.category == name) {
-            category_count = add(category_count, sum.count)?;
-            category_amount = add(category_amount, sum.amount)?;
-            if name != OMITTED {
-                weighted = add(weighted, sum.weighted)?;
-            }
-        }
-        if name != OMITTED {
-            count = add(count, category_count)?;
-            amount = add(amount, category_amount)?;
-        }
-        if name == CLOSED {
-            won = category_amount;
-        }
-        let category = rapport_kit::db::stored_enum(
-            "forecast_category",
-            "FORECAST_CATEGORY_",
-            name,
-            ForecastCategory::from_str_name,
-        )?;
-        categories.push(CategoryTotal {
-            category: category.into(),
-            count: category_count,
-            amount: Some(money(currency, category_amount)),
-        });
-    }
+/// The wire form of one group's (or the total's) figures.
+pub fn figures(figures: &Figures, currency: Currency) -> Result<ForecastFigures, Error> {
+    let categories = figures
+        .categories
+        .iter()
+        .map(|category| {
+            let name = rapport_kit::db::stored_enum(
+                "forecast_category",
+                "FORECAST_CATEGORY_",
+                category.name,
+                ForecastCategory::from_str_name,
+            )?;
+            Ok(CategoryTotal {
+                category: name.into(),
+                count: category.count,
+                amount: Some(money(currency, category.amount)),
+            })
+        })
+        .collect::<Result<_, Error>>()?;
     Ok(ForecastFigures {
-        count,
-        amount: Some(money(currency, amount)),
-        weighted_amount: Some(money(currency, weighted)),
+        count: figures.count,
+        amount: Some(money(currency, figures.amount)),
+        weighted_amount: Some(money(currency, figures.weighted)),
         categories,
-        won_amount: Some(money(currency, won)),
-        quota: quota.map(|quota| money(currency, quota)),
-        attainment_basis_points: quota.and_then(|quota| {
-            rapport_kit::money::basis_points(Money::new(currency, won), Money::new(currency, quota))
+        won_amount: Some(money(currency, figures.won)),
+        quota: figures.quota.map(|quota| money(currency, quota)),
+        attainment_basis_points: figures.quota.and_then(|quota| {
+            rapport_kit::money::basis_points(Money::new(currency, figures.won), Money::new(currency, quota))
         }),
     })
+}
+
+/// The wire form of a forecast; groups are labelled by `labels` (stage and
+/// pipeline names), else by their key.
+pub fn forecast_to_proto(
+    forecast: &Assembled,
+    labels: &HashMap<String, String>,
+    currency: Currency,
+) -> Result<Forecast, Error> {
+    let groups = forecast
+        .groups
+        .iter()
+        .map(|(key, group)| {
+            Ok(ForecastGroup {
+                label: labels.get(key).cloned().unwrap_or_else(|| key.clone()),
+                key: key.clone(),
+                figures: Some(figures(group, currency)?),
+            })
+        })
+        .collect::<Result<_, Error>>()?;
+    Ok(Forecast {
+        currency_code: currency.code().to_owned(),
+        groups,
+        total: Some(figures(&forecast.total, currency)?),
+    })
+}
+
+/// The wire form of a pipeline summary.
+pub fn summary_to_proto(summary: &Summary, currency: Currency) -> PipelineSummary {
+    PipelineSummary {
+        pipeline_id: summary.pipeline_id.to_string(),
+        currency_code: currency.code().to_owned(),
+        stages: summary
+            .stages
+            .iter()
+            .map(|stage| StageSummary {
+                stage_id: stage.stage_id.to_string(),
+                stage_name: stage.name.clone(),
+                count: stage.count,
+                amount: Some(money(currency, stage.amount)),
+                weighted_amount: Some(money(currency, stage.weighted)),
+                average_age: Some(prost_types::Duration {
+                    seconds: stage.average_age_micros.div_euclid(1_000_000),
+                    nanos: (stage.average_age_micros.rem_euclid(1_000_000) * 1000) as i32,
+                }),
+            })
+            .collect(),
+    }
 }

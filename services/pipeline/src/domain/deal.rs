@@ -1,5 +1,6 @@
 //! A deal as the client writes it: which fields a create or an update
-//! sets, each parsed once, every violation reported at once.
+//! sets, each parsed once, every violation reported at once; its defaults;
+//! and the rules the stored deal imposes on a write.
 
 use chrono::NaiveDate;
 use rapport_kit::fields;
@@ -10,6 +11,7 @@ use rapport_proto::pipeline::v1::{BuyingRole, Deal, ForecastCategory};
 use super::Violation;
 use super::ids::{CompanyId, ContactId, PipelineId, StageId};
 use super::line_items::{self, LineItemInput};
+use super::pipeline::StageKind;
 
 /// The most team members of a deal.
 pub const MAX_TEAM: usize = 20;
@@ -338,6 +340,90 @@ pub fn lead_source_name(source: LeadSource) -> &'static str {
 
 fn strip(name: &'static str, prefix: &str) -> &'static str {
     name.strip_prefix(prefix).unwrap_or(name)
+}
+
+/// The forecast category of a deal that does not set one.
+pub const DEFAULT_FORECAST_CATEGORY: &str = "PIPELINE";
+/// The lead source of a deal that does not set one.
+pub const DEFAULT_LEAD_SOURCE: &str = "UNSPECIFIED";
+
+impl DealInput {
+    /// The stored forecast category this input gives the deal.
+    pub fn forecast_category_or_default(&self) -> &'static str {
+        self.forecast_category.unwrap_or(DEFAULT_FORECAST_CATEGORY)
+    }
+
+    /// The stored lead source this input gives the deal.
+    pub fn lead_source_or_default(&self) -> &'static str {
+        self.lead_source.unwrap_or(DEFAULT_LEAD_SOURCE)
+    }
+}
+
+/// A deal write the deal's state refuses.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// The deal is closed and the write changes what its forecast figures
+    /// and its order were made from: reopen it first.
+    Closed,
+    /// A deal is created in, or moved to another pipeline into, an OPEN
+    /// stage only; this one is of the given kind.
+    StageNotOpen(StageKind),
+    /// A field violation that depends on the stored deal.
+    Invalid(Violation),
+}
+
+/// Where a new deal, or one moved to another pipeline, may go.
+pub fn entry_stage(kind: StageKind) -> Result<(), Refusal> {
+    if kind == StageKind::Open { Ok(()) } else { Err(Refusal::StageNotOpen(kind)) }
+}
+
+/// What the rules of an update need to know about the stored deal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    /// Still being worked (not won or lost).
+    pub open: bool,
+    /// Its currency.
+    pub currency: Currency,
+    /// It has line items.
+    pub has_lines: bool,
+    /// Its amount, minor units.
+    pub amount_minor: i64,
+}
+
+/// Checks an update against the stored deal: a closed deal keeps what its
+/// forecast figures and its order were made from, and a currency change
+/// must bring the amount (or lines) in the new currency. Returns the
+/// deal's currency after the update.
+pub fn check_update(stored: Stored, input: &DealInput) -> Result<Currency, Refusal> {
+    const FROZEN: [DealField; 6] = [
+        DealField::PipelineId,
+        DealField::ForecastCategory,
+        DealField::CurrencyCode,
+        DealField::Amount,
+        DealField::LineItems,
+        DealField::CompanyId,
+    ];
+    if !stored.open && FROZEN.iter().any(|field| input.sets(*field)) {
+        return Err(Refusal::Closed);
+    }
+    let Some(currency) = input.currency.filter(|currency| *currency != stored.currency) else {
+        return Ok(stored.currency);
+    };
+    if !input.sets(DealField::LineItems) && stored.has_lines {
+        return Err(Refusal::Invalid(Violation::new(
+            "deal.line_items",
+            "the deal has line items in its old currency: send them again with the new currency_code",
+        )));
+    }
+    let relabels_amount =
+        !input.sets(DealField::Amount) && (!input.sets(DealField::LineItems) || input.line_items.is_empty());
+    if relabels_amount && stored.amount_minor != 0 {
+        return Err(Refusal::Invalid(Violation::new(
+            "deal.amount",
+            "is required when currency_code changes and no line items give the new amount",
+        )));
+    }
+    Ok(currency)
 }
 
 #[cfg(test)]

@@ -1,6 +1,10 @@
-//! Forecasts: parsed requests, exchange rates in force, quotas and the
-//! categories figures are split into. Pure: the heavy summing is SQL (see
-//! `store::forecasts`), everything it relies on is decided here.
+//! Forecasts: parsed requests, exchange rates in force, quotas, the
+//! categories figures are split into, and how the store's sums become a
+//! forecast's groups and figures (checked arithmetic throughout). Pure:
+//! the heavy summing is SQL (see `store::forecasts`), everything it relies
+//! on is decided here.
+
+use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate};
 use rapport_kit::fields::Violation;
@@ -324,6 +328,182 @@ pub fn quota_period(year: i32, month: i32) -> Result<(i32, Option<i32>), Vec<Vio
     if violations.is_empty() { Ok((year, (month != 0).then_some(month))) } else { Err(violations) }
 }
 
+/// One sum the store computed: per (group key, category), or, for TEAM
+/// groups only, per category over all deals (`key` `None`: a deal counts
+/// once in the total however many team groups it is in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CategorySum {
+    /// The group key (MONTH keys per day, `YYYY-MM-DD`); `None` on total rows.
+    pub key: Option<String>,
+    /// The stored category name (one of [`CATEGORIES`]).
+    pub category: String,
+    /// Deals.
+    pub count: i64,
+    /// Sum of converted amounts.
+    pub amount: i64,
+    /// Sum of weighted converted amounts.
+    pub weighted: i64,
+}
+
+/// A stored quota of one month.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonthQuota {
+    /// Whose.
+    pub owner_id: String,
+    /// The first day of its month: its amount converts at the rate in force then.
+    pub first_day: NaiveDate,
+    /// The amount.
+    pub amount: Money,
+}
+
+/// Why a forecast cannot be computed from what is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForecastError {
+    /// No rate `from → to` (nor back) is in force on `day`.
+    RateMissing {
+        /// Converted from.
+        from: Currency,
+        /// Converted to.
+        to: Currency,
+        /// The day that needs one.
+        day: NaiveDate,
+    },
+    /// A total does not fit in 64-bit minor units: the named figure.
+    OutOfRange(&'static str),
+}
+
+fn add(figure: &'static str, left: i64, right: i64) -> Result<i64, ForecastError> {
+    left.checked_add(right).ok_or(ForecastError::OutOfRange(figure))
+}
+
+/// Per owner, the quotas converted into `to` at the rate in force on each
+/// month's first day, summed with checked arithmetic.
+pub fn quota_totals(
+    quotas: &[MonthQuota],
+    book: &RateBook,
+    to: Currency,
+) -> Result<BTreeMap<String, i64>, ForecastError> {
+    let mut owners = BTreeMap::new();
+    for quota in quotas {
+        let from = quota.amount.currency();
+        let conversion = book.in_force(from, to, quota.first_day).ok_or(ForecastError::RateMissing {
+            from,
+            to,
+            day: quota.first_day,
+        })?;
+        let converted = conversion.apply(quota.amount, to).map_err(|_| ForecastError::OutOfRange("quota"))?;
+        let total: &mut i64 = owners.entry(quota.owner_id.clone()).or_default();
+        *total = add("quota", *total, converted.minor_units())?;
+    }
+    Ok(owners)
+}
+
+/// One category's share of a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CategoryFigures {
+    /// The category (one of [`CATEGORIES`], in that order).
+    pub name: &'static str,
+    /// Deals.
+    pub count: i64,
+    /// Their converted amounts.
+    pub amount: i64,
+}
+
+/// The figures of one group, or of all deals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Figures {
+    /// Deals, OMITTED left out.
+    pub count: i64,
+    /// Their amounts, OMITTED left out.
+    pub amount: i64,
+    /// Their weighted amounts, OMITTED left out.
+    pub weighted: i64,
+    /// The CLOSED (won) amount.
+    pub won: i64,
+    /// Every category, OMITTED included, in [`CATEGORIES`] order.
+    pub categories: Vec<CategoryFigures>,
+    /// The quota, for groups of users that have one.
+    pub quota: Option<i64>,
+}
+
+impl Figures {
+    /// The figures of `sums`: OMITTED is a category total only.
+    pub fn of(sums: &[&CategorySum], quota: Option<i64>) -> Result<Figures, ForecastError> {
+        let mut figures = Figures { count: 0, amount: 0, weighted: 0, won: 0, categories: Vec::new(), quota };
+        for name in CATEGORIES {
+            let mut category = CategoryFigures { name, count: 0, amount: 0 };
+            for sum in sums.iter().filter(|sum| sum.category == name) {
+                category.count = add("count", category.count, sum.count)?;
+                category.amount = add("amount", category.amount, sum.amount)?;
+                if name != OMITTED {
+                    figures.weighted = add("weighted amount", figures.weighted, sum.weighted)?;
+                }
+            }
+            if name != OMITTED {
+                figures.count = add("count", figures.count, category.count)?;
+                figures.amount = add("amount", figures.amount, category.amount)?;
+            }
+            if name == CLOSED {
+                figures.won = category.amount;
+            }
+            figures.categories.push(category);
+        }
+        Ok(figures)
+    }
+}
+
+/// A forecast: its groups in key order, and the total over all deals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assembled {
+    /// (group key, its figures).
+    pub groups: Vec<(String, Figures)>,
+    /// Over all deals in scope; its quota is every owner's quota in the range.
+    pub total: Figures,
+}
+
+/// Assembles a forecast from the store's sums and the owners' quota totals
+/// ([`quota_totals`]): MONTH sums (per day) add up per month; users with a
+/// quota and no deals still get a group; TEAM totals come from the
+/// store's total rows (a deal is in as many team groups as it has
+/// members), every other grouping's from its groups.
+pub fn assemble(
+    grouping: Grouping,
+    sums: &[CategorySum],
+    quotas: &BTreeMap<String, i64>,
+) -> Result<Assembled, ForecastError> {
+    let mut groups: BTreeMap<String, Vec<&CategorySum>> = BTreeMap::new();
+    let mut total = Vec::new();
+    for sum in sums {
+        match &sum.key {
+            // "YYYY-MM-DD" → "YYYY-MM".
+            Some(key) if grouping == Grouping::Month => {
+                groups.entry(key.chars().take(7).collect()).or_default().push(sum)
+            }
+            Some(key) => groups.entry(key.clone()).or_default().push(sum),
+            None => total.push(sum),
+        }
+    }
+    if grouping != Grouping::Team {
+        total = sums.iter().collect();
+    }
+    let mut total_quota = None;
+    for quota in quotas.values() {
+        total_quota = Some(add("quota", total_quota.unwrap_or(0), *quota)?);
+    }
+    let group_quotas = if grouping.has_quotas() { Some(quotas) } else { None };
+    for owner in group_quotas.into_iter().flat_map(BTreeMap::keys) {
+        groups.entry(owner.clone()).or_default();
+    }
+    let groups = groups
+        .into_iter()
+        .map(|(key, sums)| {
+            let quota = group_quotas.and_then(|quotas| quotas.get(&key).copied());
+            Figures::of(&sums, quota).map(|figures| (key, figures))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Assembled { groups, total: Figures::of(&total, total_quota)? })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,5 +608,71 @@ mod tests {
         assert_eq!(fields, ["quota.owner_id", "quota.year", "quota.month", "quota.amount.minor_units"]);
         assert_eq!(quota_period(2026, 0), Ok((2026, None)));
         assert!(quota_period(2026, 13).is_err());
+    }
+
+    fn sum(key: Option<&str>, category: &str, count: i64, amount: i64, weighted: i64) -> CategorySum {
+        CategorySum { key: key.map(str::to_owned), category: category.to_owned(), count, amount, weighted }
+    }
+
+    #[test]
+    fn months_add_up_per_month_and_omitted_counts_only_in_its_category() {
+        let sums = [
+            sum(Some("2026-01-05"), "PIPELINE", 1, 100, 10),
+            sum(Some("2026-01-20"), "CLOSED", 2, 300, 300),
+            sum(Some("2026-02-01"), "OMITTED", 4, 1000, 500),
+        ];
+        let quotas = BTreeMap::from([("ann".to_owned(), 400)]);
+        let forecast = assemble(Grouping::Month, &sums, &quotas).unwrap();
+        let keys: Vec<_> = forecast.groups.iter().map(|(key, _)| key.as_str()).collect();
+        assert_eq!(keys, ["2026-01", "2026-02"]);
+        let january = &forecast.groups[0].1;
+        assert_eq!((january.count, january.amount, january.weighted, january.won), (3, 400, 310, 300));
+        assert_eq!(january.quota, None);
+        let february = &forecast.groups[1].1;
+        assert_eq!((february.count, february.amount), (0, 0));
+        let omitted = february.categories.iter().find(|c| c.name == OMITTED).unwrap();
+        assert_eq!((omitted.count, omitted.amount), (4, 1000));
+        assert_eq!((forecast.total.count, forecast.total.quota), (3, Some(400)));
+    }
+
+    #[test]
+    fn owners_with_a_quota_and_no_deals_get_a_group_and_team_totals_count_a_deal_once() {
+        let sums = [
+            sum(Some("ann"), "COMMIT", 1, 100, 50),
+            sum(Some("bob"), "COMMIT", 1, 100, 50),
+            sum(None, "COMMIT", 1, 100, 50),
+        ];
+        let quotas = BTreeMap::from([("cat".to_owned(), 70)]);
+        let forecast = assemble(Grouping::Team, &sums, &quotas).unwrap();
+        let keys: Vec<_> = forecast.groups.iter().map(|(key, _)| key.as_str()).collect();
+        assert_eq!(keys, ["ann", "bob", "cat"]);
+        assert_eq!(forecast.groups[2].1.quota, Some(70));
+        assert_eq!((forecast.total.count, forecast.total.amount), (1, 100));
+    }
+
+    #[test]
+    fn totals_beyond_64_bits_are_out_of_range_not_a_panic() {
+        let big = i64::MAX / 2 + 1;
+        let sums = [sum(Some("ann"), "COMMIT", 1, big, 0), sum(Some("ann"), "CLOSED", 1, big, 0)];
+        let quotas = BTreeMap::new();
+        assert_eq!(assemble(Grouping::Owner, &sums, &quotas), Err(ForecastError::OutOfRange("amount")));
+        let quotas = BTreeMap::from([("ann".to_owned(), big), ("bob".to_owned(), big)]);
+        assert_eq!(assemble(Grouping::Owner, &[], &quotas), Err(ForecastError::OutOfRange("quota")));
+        let eur = currency("EUR");
+        let month = |owner: &str| MonthQuota {
+            owner_id: owner.to_owned(),
+            first_day: day(2026, 1, 1),
+            amount: Money::new(eur, 5_000_000_000_000_000_000),
+        };
+        let book = RateBook::default();
+        assert_eq!(
+            quota_totals(&[month("ann"), month("ann")], &book, eur),
+            Err(ForecastError::OutOfRange("quota"))
+        );
+        let missing = quota_totals(&[month("ann")], &book, currency("USD"));
+        assert_eq!(
+            missing,
+            Err(ForecastError::RateMissing { from: eur, to: currency("USD"), day: day(2026, 1, 1) })
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! Deal line items: parsing the client's lines, and their amounts in the
 //! deal's currency (kit money: exact, rounded once).
 
+use std::collections::HashMap;
+
 use rapport_kit::fields;
 use rapport_kit::money::{self, Currency, Money, MoneyError, Percent, Quantity};
 use rapport_proto::pipeline::v1::LineItem;
@@ -128,9 +130,114 @@ pub fn amount(
     money::line_amount(Money::new(currency, unit_price_minor), quantity, discount)
 }
 
-/// The sum of the lines' amounts.
-pub fn total(currency: Currency, lines: &[ResolvedLine]) -> Result<Money, MoneyError> {
-    Money::sum(currency, lines.iter().map(|line| line.amount))
+/// A product as a line sees it: its name, and its price in the deal's
+/// currency when it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Product {
+    /// The default description.
+    pub name: String,
+    /// The default unit price.
+    pub price: Option<Money>,
+}
+
+/// Why lines cannot be resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LineError {
+    /// Field violations, every one found.
+    Invalid(Vec<Violation>),
+    /// A line names a product that does not exist or is not active.
+    ProductNotFound(ProductId),
+    /// A line takes its price from a product that has none in this currency.
+    PriceMissing(ProductId, Currency),
+}
+
+/// Resolves the lines of a deal in `currency`: a line's description and
+/// unit price default to its product's (`products`, the active products the
+/// lines name), a kept line must be one of the deal's (`existing`), a new
+/// one gets a fresh id, and each amount is computed.
+pub fn resolve(
+    currency: Currency,
+    inputs: &[LineItemInput],
+    existing: &[LineItemId],
+    products: &HashMap<ProductId, Product>,
+) -> Result<Vec<ResolvedLine>, LineError> {
+    let mut violations = Vec::new();
+    let mut lines = Vec::with_capacity(inputs.len());
+    for (index, input) in inputs.iter().enumerate() {
+        let path = |name: &str| format!("deal.line_items[{index}].{name}");
+        let id = match input.id {
+            Some(id) if existing.contains(&id) => id,
+            Some(id) => {
+                violations.push(Violation::new(
+                    path("id"),
+                    format!("{id} is not a line of this deal; send new lines without an id"),
+                ));
+                continue;
+            }
+            None => LineItemId::generate(),
+        };
+        let mut description = input.description.clone();
+        let mut unit_price = input.unit_price;
+        if let Some(product_id) = input.product_id {
+            let product = products.get(&product_id).ok_or(LineError::ProductNotFound(product_id))?;
+            if description.is_empty() {
+                description = product.name.clone();
+            }
+            if unit_price.is_none() {
+                unit_price = Some(product.price.ok_or(LineError::PriceMissing(product_id, currency))?);
+            }
+        }
+        let Some(unit_price) = unit_price else { continue };
+        if unit_price.currency() != currency {
+            violations.push(Violation::new(
+                path("unit_price.currency_code"),
+                format!("must be the deal's currency {currency}, not {}", unit_price.currency()),
+            ));
+            continue;
+        }
+        match amount(currency, unit_price.minor_units(), input.quantity, input.discount) {
+            Ok(amount) => lines.push(ResolvedLine {
+                id,
+                product_id: input.product_id,
+                description,
+                quantity: input.quantity,
+                unit_price,
+                discount: input.discount,
+                amount,
+            }),
+            Err(err) => violations.push(Violation::new(path("amount"), err.to_string())),
+        }
+    }
+    if violations.is_empty() { Ok(lines) } else { Err(LineError::Invalid(violations)) }
+}
+
+/// A deal's amount and whether it is derived from its lines: the lines'
+/// total when there are lines (then `given` must be `None`), else `given`
+/// in the deal's currency, else zero.
+pub fn deal_amount(
+    currency: Currency,
+    given: Option<Money>,
+    lines: &[Money],
+) -> Result<(Money, bool), Violation> {
+    if lines.is_empty() {
+        return match given {
+            Some(money) if money.currency() != currency => Err(Violation::new(
+                "deal.amount.currency_code",
+                format!("must be the deal's currency {currency}"),
+            )),
+            Some(money) => Ok((money, false)),
+            None => Ok((Money::zero(currency), false)),
+        };
+    }
+    if given.is_some() {
+        return Err(Violation::new(
+            "deal.amount",
+            "is the sum of the line items; do not set it with line items",
+        ));
+    }
+    let total = Money::sum(currency, lines.iter().copied())
+        .map_err(|err| Violation::new("deal.line_items", err.to_string()))?;
+    Ok((total, true))
 }
 
 #[cfg(test)]

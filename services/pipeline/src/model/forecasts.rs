@@ -1,4 +1,4 @@
-//! Stored exchange rates and quotas, and the sums a forecast reads.
+//! Stored exchange rates and quotas, and a pipeline summary's sums.
 
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -36,20 +36,30 @@ pub struct RateRecord {
     pub update_time: DateTime<Utc>,
 }
 
-/// One sum row: per (group key, category), or per category over all deals
-/// (`key` is `None`).
+/// One OPEN stage's open deals, converted at `today`'s rates.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct CategorySum {
-    /// The group key; `None` on total rows.
-    pub key: Option<String>,
-    /// The stored category name.
-    pub category: String,
-    /// Deals.
+pub struct StageSum {
+    /// The stage.
+    pub stage_id: uuid::Uuid,
+    /// Its name.
+    pub name: String,
+    /// Open deals in it.
     pub count: i64,
-    /// Sum of converted amounts.
+    /// Converted amounts.
     pub amount: i64,
-    /// Sum of weighted converted amounts.
+    /// Weighted converted amounts.
     pub weighted: i64,
-    /// `YYYY-MM-DD CUR` of the earliest deal without a rate in force.
+    /// Mean time in the stage, microseconds.
+    pub average_age_micros: i64,
+    /// `YYYY-MM-DD CUR` of a deal without a rate in force.
     pub missing: Option<String>,
+}
+
+/// A pipeline summary's pipeline and its OPEN stages' sums.
+#[derive(Debug)]
+pub struct Summary {
+    /// The pipeline (the default one when none was asked for).
+    pub pipeline_id: uuid::Uuid,
+    /// Its OPEN stages, in order.
+    pub stages: Vec<StageSum>,
 }

@@ -12,13 +12,113 @@
 //! same way, per deal, before summing. A deal whose currency has no rate in
 //! force is reported (its earliest day and currency), never skipped.
 
+use std::collections::{BTreeMap, HashMap};
+
 use chrono::{DateTime, NaiveDate, Utc};
 use rapport_kit::money::{self, Currency};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 
-use crate::domain::forecast::{Conversion, ForecastQuery, Grouping, RateBook};
-use crate::error::Error;
-pub use crate::model::forecasts::CategorySum;
+use crate::domain::forecast::{
+    self, CategorySum, Conversion, ForecastError, ForecastQuery, Grouping, RateBook,
+};
+use crate::domain::ids::PipelineId;
+use crate::error::{Error, forecast_failed, resource};
+pub use crate::model::forecasts::{StageSum, Summary};
+use crate::store::{quotas, rates};
+
+/// What a forecast is assembled from, read in one snapshot.
+#[derive(Debug)]
+pub struct ForecastData {
+    /// The sums ([`sums`]).
+    pub sums: Vec<CategorySum>,
+    /// Per owner, the quotas of the range in the reporting currency.
+    pub quotas: BTreeMap<String, i64>,
+    /// STAGE and PIPELINE group keys (ids) to their names.
+    pub labels: HashMap<String, String>,
+}
+
+/// Reads a forecast's sums, quotas and labels in one read-only snapshot.
+/// A deal or quota without a rate in force is `EXCHANGE_RATE_MISSING`; a
+/// sum beyond 64-bit minor units is `OUT_OF_RANGE`.
+pub async fn forecast(pool: &PgPool, query: &ForecastQuery) -> Result<ForecastData, Error> {
+    let mut tx = pool.begin().await?;
+    read_only(&mut tx).await?;
+    let book = rates::book(&mut tx, query.currency.code(), query.end).await?;
+    let sums = sums(&mut tx, query, &book).await?;
+    let owners = quotas::of_months(&mut tx, &query.months(), &query.owner_ids).await?;
+    let quotas = forecast::quota_totals(&owners, &book, query.currency).map_err(forecast_failed)?;
+    let table = match query.grouping {
+        Grouping::Stage => Some("stages"),
+        Grouping::Pipeline => Some("pipelines"),
+        _ => None,
+    };
+    let labels = match table {
+        Some(table) => {
+            let ids: Vec<uuid::Uuid> =
+                sums.iter().filter_map(|sum| sum.key.as_deref()?.parse().ok()).collect();
+            names(&mut tx, table, &ids).await?.into_iter().collect()
+        }
+        None => HashMap::new(),
+    };
+    tx.commit().await?;
+    Ok(ForecastData { sums, quotas, labels })
+}
+
+/// Reads a pipeline summary in one read-only snapshot, converted at
+/// the rates in force today.
+pub async fn summary(
+    pool: &PgPool,
+    pipeline_id: Option<PipelineId>,
+    currency: Currency,
+) -> Result<Summary, Error> {
+    let mut tx = pool.begin().await?;
+    read_only(&mut tx).await?;
+    let id = live_pipeline(&mut tx, pipeline_id.map(|id| id.uuid())).await?.ok_or_else(|| {
+        let id = pipeline_id.map(|id| id.to_string()).unwrap_or_else(|| "default".to_owned());
+        Error::not_found("PIPELINE_NOT_FOUND", resource::PIPELINE, id)
+    })?;
+    let now = crate::store::now();
+    let book = rates::book(&mut tx, currency.code(), now.date_naive()).await?;
+    let stages = stage_sums(&mut tx, id, currency, &book, now).await?;
+    tx.commit().await?;
+    check_missing(stages.iter().map(|stage| stage.missing.as_deref()), currency)?;
+    Ok(Summary { pipeline_id: id, stages })
+}
+
+/// The earliest `YYYY-MM-DD CUR` "no rate in force" marker among
+/// `markers`, as `EXCHANGE_RATE_MISSING`.
+fn check_missing<'a>(markers: impl Iterator<Item = Option<&'a str>>, to: Currency) -> Result<(), Error> {
+    let Some(marker) = markers.flatten().min() else { return Ok(()) };
+    let (day, from) = marker.split_once(' ').unwrap_or((marker, ""));
+    let day = NaiveDate::parse_from_str(day, "%Y-%m-%d")
+        .map_err(|_| Error::undecodable("missing-rate marker", marker))?;
+    let from = Currency::parse("currency_code", from)
+        .map_err(|_| Error::undecodable("missing-rate marker", marker))?;
+    Err(forecast_failed(ForecastError::RateMissing { from, to, day }))
+}
+
+/// A sum beyond `int8` (SQLSTATE 22003 from a `::bigint` cast) is
+/// `OUT_OF_RANGE`; other errors pass.
+fn out_of_range(err: sqlx::Error) -> Error {
+    match &err {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("22003") => {
+            forecast_failed(ForecastError::OutOfRange("amount"))
+        }
+        _ => Error::from(err),
+    }
+}
+
+/// One sum row as the statement returns it.
+#[derive(sqlx::FromRow)]
+struct SumRow {
+    key: Option<String>,
+    category: String,
+    count: i64,
+    amount: i64,
+    weighted: i64,
+    /// `YYYY-MM-DD CUR` of the earliest deal without a rate in force.
+    missing: Option<String>,
+}
 
 type Query<'q, O> = sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>;
 
@@ -150,7 +250,7 @@ fn forecast_scope(key: &str, won_key: &str) -> String {
 /// groups per day (`YYYY-MM-DD`), for the caller to add up — and, for TEAM
 /// groups only, per category over all deals (`key` `None`; other
 /// groupings hold each deal in exactly one group).
-pub async fn sums(
+async fn sums(
     db: &mut PgConnection,
     query: &ForecastQuery,
     book: &RateBook,
@@ -182,15 +282,26 @@ pub async fn sums(
             )
         }
     };
-    let rows = factors
+    let rows: Vec<SumRow> = factors
         .bind(sqlx::query_as(&sql).bind(query.currency.code()))
         .bind(query.start)
         .bind(query.end)
         .bind(query.pipeline_id.map(|id| id.uuid()))
         .bind(&query.owner_ids)
         .fetch_all(&mut *db)
-        .await?;
-    Ok(rows)
+        .await
+        .map_err(out_of_range)?;
+    check_missing(rows.iter().map(|row| row.missing.as_deref()), query.currency)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| CategorySum {
+            key: row.key,
+            category: row.category,
+            count: row.count,
+            amount: row.amount,
+            weighted: row.weighted,
+        })
+        .collect())
 }
 
 /// Makes the transaction a consistent read-only snapshot, and turns JIT
@@ -201,7 +312,7 @@ pub async fn sums(
 /// 200,000 deals (a hash join on the factors is ~2× faster). And custom
 /// plans, against the service's generic default (`DB_SETTINGS`): the
 /// range decides whether the covering indexes are worth reading.
-pub async fn read_only(db: &mut PgConnection) -> Result<(), Error> {
+async fn read_only(db: &mut PgConnection) -> Result<(), Error> {
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *db).await?;
     // The settings in one round trip (SET LOCAL is one statement each).
     sqlx::query(
@@ -214,7 +325,7 @@ pub async fn read_only(db: &mut PgConnection) -> Result<(), Error> {
 }
 
 /// Names of stages or pipelines (`table`) by id, for labels.
-pub async fn names(
+async fn names(
     db: &mut PgConnection,
     table: &str,
     ids: &[uuid::Uuid],
@@ -226,28 +337,9 @@ pub async fn names(
         .await?)
 }
 
-/// One OPEN stage's open deals, converted at `today`'s rates.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct StageSum {
-    /// The stage.
-    pub stage_id: uuid::Uuid,
-    /// Its name.
-    pub name: String,
-    /// Open deals in it.
-    pub count: i64,
-    /// Converted amounts.
-    pub amount: i64,
-    /// Weighted converted amounts.
-    pub weighted: i64,
-    /// Mean time in the stage, microseconds.
-    pub average_age_micros: i64,
-    /// `YYYY-MM-DD CUR` of a deal without a rate in force.
-    pub missing: Option<String>,
-}
-
 /// The default pipeline when `pipeline_id` is `None`; `None` when the
 /// pipeline is not live.
-pub async fn live_pipeline(
+async fn live_pipeline(
     db: &mut PgConnection,
     pipeline_id: Option<uuid::Uuid>,
 ) -> Result<Option<uuid::Uuid>, Error> {
@@ -261,7 +353,7 @@ pub async fn live_pipeline(
 
 /// Per live OPEN stage of `pipeline_id`, in position order: its open
 /// deals, converted at the rates in force `now`'s UTC date.
-pub async fn stage_sums(
+async fn stage_sums(
     db: &mut PgConnection,
     pipeline_id: uuid::Uuid,
     currency: Currency,
@@ -287,5 +379,5 @@ pub async fn stage_sums(
     );
     let query = sqlx::query_as(&sql).bind(currency.code());
     let query = factors.bind(query);
-    Ok(query.bind(today).bind(pipeline_id).bind(now).fetch_all(&mut *db).await?)
+    query.bind(today).bind(pipeline_id).bind(now).fetch_all(&mut *db).await.map_err(out_of_range)
 }

@@ -1,14 +1,17 @@
 //! Quotas: setting (upsert per owner and month), listing, and the quotas
 //! of a forecast's range.
 
+use chrono::NaiveDate;
 use rapport_kit::changelog::{self, Change};
+use rapport_kit::money::Money;
 use rapport_proto::common::v1::ChangeKind;
 use rapport_proto::pipeline::v1::Quota;
 use sqlx::{PgConnection, PgPool};
 
 use super::{Write, now};
+use crate::convert::forecasts::currency;
 use crate::convert::forecasts::quota_to_proto;
-use crate::domain::forecast::QuotaDraft;
+use crate::domain::forecast::{MonthQuota, QuotaDraft};
 use crate::error::{Error, resource};
 pub use crate::model::forecasts::QuotaRecord;
 
@@ -67,19 +70,32 @@ pub async fn list(
     Ok(records.iter().map(quota_to_proto).collect())
 }
 
-/// The quotas of `months` ((year, month) pairs), optionally only of `owner_ids`.
+/// The quotas of `months` (of `owner_ids`, or everyone's when empty), for a
+/// forecast. An impossible stored month or currency is an internal error,
+/// never a default.
 pub async fn of_months(
     db: &mut PgConnection,
     months: &[(i32, u32)],
     owner_ids: &[String],
-) -> Result<Vec<QuotaRecord>, Error> {
+) -> Result<Vec<MonthQuota>, Error> {
     let keys: Vec<i32> = months.iter().map(|(year, month)| year * 100 + *month as i32).collect();
-    Ok(sqlx::query_as(&format!(
+    let records: Vec<QuotaRecord> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM quotas WHERE year * 100 + month = ANY($1) \
            AND (cardinality($2::text[]) = 0 OR owner_id = ANY($2)) ORDER BY owner_id, year, month"
     ))
     .bind(keys)
     .bind(owner_ids)
     .fetch_all(&mut *db)
-    .await?)
+    .await?;
+    records
+        .into_iter()
+        .map(|record| {
+            let first_day = u32::try_from(record.month)
+                .ok()
+                .and_then(|month| NaiveDate::from_ymd_opt(record.year, month, 1))
+                .ok_or_else(|| Error::undecodable("quota month", (record.year, record.month)))?;
+            let amount = Money::new(currency(&record.currency_code)?, record.amount_minor);
+            Ok(MonthQuota { owner_id: record.owner_id, first_day, amount })
+        })
+        .collect()
 }

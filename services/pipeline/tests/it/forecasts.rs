@@ -230,6 +230,51 @@ async fn a_missing_rate_fails_naming_the_pair_and_date() {
 }
 
 #[tokio::test]
+async fn totals_beyond_64_bit_minor_units_are_out_of_range_not_a_dropped_connection() {
+    let app = TestApp::spawn().await;
+    let mut clients = app.clients();
+    let pool = app.pool();
+    let pipeline = pipeline(&pool, "Sales", true).await;
+    let qualify = stage(&pool, pipeline, "Qualify", 20, "OPEN", 1).await;
+    // Two quotas of 5×10¹⁸ minor units: each fits, their sum does not.
+    set_quota(&mut clients, "alice", 2026, 1, "EUR", 5_000_000_000_000_000_000).await;
+    set_quota(&mut clients, "bob", 2026, 1, "EUR", 5_000_000_000_000_000_000).await;
+    let status = clients
+        .forecasts
+        .get_forecast(request((2026, 1, 1), (2026, 1, 31), ForecastGrouping::Owner))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    assert_eq!(reason(&status), "AMOUNT_OUT_OF_RANGE");
+    sqlx::query("DELETE FROM quotas").execute(&pool).await.unwrap();
+    // Two deals whose amounts each fit: the SQL sum does not.
+    for owner in ["alice", "bob"] {
+        DealRow::open(pipeline, qualify, owner, day(2026, 1, 10))
+            .amount("EUR", 5_000_000_000_000_000_000)
+            .insert(&pool)
+            .await;
+    }
+    let status = clients
+        .forecasts
+        .get_forecast(request((2026, 1, 1), (2026, 1, 31), ForecastGrouping::Month))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    let summary = clients
+        .forecasts
+        .get_pipeline_summary(GetPipelineSummaryRequest {
+            pipeline_id: pipeline.to_string(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(summary.code(), Code::OutOfRange, "{summary:?}");
+    // The service is still there.
+    let fine = forecast(&mut clients, request((2026, 2, 1), (2026, 2, 28), ForecastGrouping::Owner)).await;
+    assert!(fine.groups.is_empty());
+}
+
+#[tokio::test]
 async fn forecast_requests_are_validated() {
     let app = TestApp::spawn().await;
     let mut clients = app.clients();

@@ -1,23 +1,20 @@
-//! What a deal write looks up: its (OPEN) stage through the pipelines
-//! store, product names and prices, and the amount; and applying an update
-//! to a stored deal.
+//! What a deal write looks up — its stage through the pipelines store, the
+//! products its lines name — handed to the domain's rules
+//! (`domain::deal`, `domain::line_items`), and an update applied to a
+//! stored deal.
+
+use std::collections::HashMap;
 
 use rapport_kit::money::{Currency, Money};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{DealRecord, LineRow};
-use crate::domain::Violation;
-use crate::domain::deal::{DealField, DealInput};
-use crate::domain::ids::{PipelineId, StageId};
-use crate::domain::line_items::{self, LineItemInput};
-use crate::domain::pipeline::StageKind;
-use crate::error::Error;
+use crate::domain::deal::{self, DealField, DealInput, Stored};
+use crate::domain::ids::{LineItemId, PipelineId, ProductId, StageId};
+use crate::domain::line_items::{self, LineItemInput, Product};
+use crate::error::{Error, deal_refused, lines_refused};
 use crate::store::pipelines::{self, StageRef};
-
-fn problem(reason: &str, message: String, subject: &str) -> Error {
-    Error::precondition(reason, message, reason, subject)
-}
 
 /// Where a new deal, or one moved to another pipeline, goes
 /// ([`pipelines::stage_for_deal`]); it must be an OPEN stage. A stage of
@@ -36,22 +33,40 @@ pub(crate) async fn open_stage(
         }
         err => err,
     })?;
-    if stage.kind != StageKind::Open {
-        return Err(problem(
-            "STAGE_NOT_OPEN",
-            format!(
-                "stage {} is a {} stage; win or lose deals with WinDeal, LoseDeal or MoveDealStage",
-                stage.stage_id,
-                stage.kind.name()
-            ),
-            &stage.stage_id.to_string(),
-        ));
-    }
+    deal::entry_stage(stage.kind).map_err(|refusal| deal_refused(refusal, &stage.stage_id.to_string()))?;
     Ok(stage)
 }
 
+/// The active products `inputs` name, with their prices in `currency`.
+async fn products(
+    tx: &mut PgConnection,
+    currency: Currency,
+    inputs: &[LineItemInput],
+) -> Result<HashMap<ProductId, Product>, Error> {
+    let ids: Vec<Uuid> = inputs.iter().filter_map(|input| input.product_id.map(ProductId::uuid)).collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(Uuid, String, Option<i64>)> = sqlx::query_as(
+        "SELECT p.id, p.name, pp.minor_units FROM products p \
+         LEFT JOIN product_prices pp ON pp.product_id = p.id AND pp.currency_code = $2 \
+         WHERE p.id = ANY($1) AND p.active AND p.delete_time IS NULL",
+    )
+    .bind(&ids)
+    .bind(currency.code())
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, price)| {
+            (ProductId::from(id), Product { name, price: price.map(|price| Money::new(currency, price)) })
+        })
+        .collect())
+}
+
 /// Lines with product defaults applied and amounts computed, all in
-/// `currency`. Kept lines must be lines of the deal (`existing`).
+/// `currency` ([`line_items::resolve`]). Kept lines must be lines of the
+/// deal (`existing`).
 pub(crate) async fn lines(
     tx: &mut PgConnection,
     deal_id: Uuid,
@@ -59,106 +74,34 @@ pub(crate) async fn lines(
     inputs: &[LineItemInput],
     existing: &[LineRow],
 ) -> Result<Vec<LineRow>, Error> {
-    let mut violations = Vec::new();
-    let mut lines = Vec::with_capacity(inputs.len());
-    for (index, input) in inputs.iter().enumerate() {
-        let path = |name: &str| format!("deal.line_items[{index}].{name}");
-        let id = match input.id {
-            Some(id) if existing.iter().any(|line| line.id == id.uuid()) => id.uuid(),
-            Some(id) => {
-                violations.push(Violation::new(
-                    path("id"),
-                    format!("{id} is not a line of this deal; send new lines without an id"),
-                ));
-                continue;
-            }
-            None => Uuid::now_v7(),
-        };
-        let mut description = input.description.clone();
-        let mut unit_price = input.unit_price;
-        if let Some(product_id) = input.product_id {
-            let product: Option<(String, Option<i64>)> = sqlx::query_as(
-                "SELECT p.name, pp.minor_units FROM products p \
-                 LEFT JOIN product_prices pp ON pp.product_id = p.id AND pp.currency_code = $2 \
-                 WHERE p.id = $1 AND p.active AND p.delete_time IS NULL",
-            )
-            .bind(product_id.uuid())
-            .bind(currency.code())
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some((name, price)) = product else {
-                return Err(problem(
-                    "PRODUCT_NOT_FOUND",
-                    format!("product {product_id} does not exist or is not active"),
-                    &product_id.to_string(),
-                ));
-            };
-            if description.is_empty() {
-                description = name;
-            }
-            if unit_price.is_none() {
-                let price = price.ok_or_else(|| {
-                    problem(
-                        "PRODUCT_PRICE_MISSING",
-                        format!(
-                            "product {product_id} has no price in {currency}; give the line a unit_price"
-                        ),
-                        &product_id.to_string(),
-                    )
-                })?;
-                unit_price = Some(Money::new(currency, price));
-            }
-        }
-        let Some(unit_price) = unit_price else { continue };
-        if unit_price.currency() != currency {
-            violations.push(Violation::new(
-                path("unit_price.currency_code"),
-                format!("must be the deal's currency {currency}, not {}", unit_price.currency()),
-            ));
-            continue;
-        }
-        match line_items::amount(currency, unit_price.minor_units(), input.quantity, input.discount) {
-            Ok(amount) => lines.push(LineRow {
-                id,
-                deal_id,
-                product_id: input.product_id.map(|id| id.uuid()),
-                description,
-                quantity: input.quantity.to_string(),
-                unit_price_minor: unit_price.minor_units(),
-                discount_percent: input.discount.to_string(),
-                amount_minor: amount.minor_units(),
-            }),
-            Err(err) => violations.push(Violation::new(path("amount"), err.to_string())),
-        }
-    }
-    if violations.is_empty() { Ok(lines) } else { Err(Error::Invalid(violations)) }
+    let products = products(tx, currency, inputs).await?;
+    let existing: Vec<LineItemId> = existing.iter().map(|line| LineItemId::from(line.id)).collect();
+    let resolved = line_items::resolve(currency, inputs, &existing, &products).map_err(lines_refused)?;
+    Ok(resolved
+        .into_iter()
+        .map(|line| LineRow {
+            id: line.id.uuid(),
+            deal_id,
+            product_id: line.product_id.map(ProductId::uuid),
+            description: line.description,
+            quantity: line.quantity.to_string(),
+            unit_price_minor: line.unit_price.minor_units(),
+            discount_percent: line.discount.to_string(),
+            amount_minor: line.amount.minor_units(),
+        })
+        .collect())
 }
 
-/// The amount (minor units) and whether it is derived from the lines.
+/// The amount (minor units) and whether it is derived from the lines
+/// ([`line_items::deal_amount`]).
 pub(crate) fn amount(
     currency: Currency,
     given: Option<Money>,
     lines: &[LineRow],
 ) -> Result<(i64, bool), Error> {
-    if lines.is_empty() {
-        return match given {
-            Some(money) if money.currency() != currency => Err(Error::from(Violation::new(
-                "deal.amount.currency_code",
-                format!("must be the deal's currency {currency}"),
-            ))),
-            Some(money) => Ok((money.minor_units(), false)),
-            None => Ok((0, false)),
-        };
-    }
-    if given.is_some() {
-        return Err(Error::from(Violation::new(
-            "deal.amount",
-            "is the sum of the line items; do not set it with line items",
-        )));
-    }
-    let total = Money::sum(currency, lines.iter().map(|line| Money::new(currency, line.amount_minor)))
-        .map_err(|err| Error::from(Violation::new("deal.line_items", err.to_string())))?;
-    Ok((total.minor_units(), true))
+    let amounts: Vec<Money> = lines.iter().map(|line| Money::new(currency, line.amount_minor)).collect();
+    let (amount, derived) = line_items::deal_amount(currency, given, &amounts)?;
+    Ok((amount.minor_units(), derived))
 }
 
 /// Applies the fields an update sets to `record`.
@@ -168,29 +111,15 @@ pub(crate) async fn apply(
     input: &DealInput,
 ) -> Result<(), Error> {
     let deal = &mut record.deal;
-    let open = deal.status == "OPEN";
-    let deal_id = deal.id;
-    let closed = || {
-        Error::precondition(
-            "DEAL_CLOSED",
-            format!("deal {deal_id} is closed; reopen it first"),
-            "DEAL_OPEN",
-            &deal_id.to_string(),
-        )
+    let stored = Stored {
+        open: deal.status == "OPEN",
+        currency: Currency::parse("deal.currency_code", &deal.currency_code)
+            .map_err(|_| Error::undecodable("deal currency", &deal.currency_code))?,
+        has_lines: !record.lines.is_empty(),
+        amount_minor: deal.amount_minor,
     };
-    // A closed deal keeps what its forecast figures and its order were made
-    // from: reopen it to change them.
-    let frozen = [
-        DealField::PipelineId,
-        DealField::ForecastCategory,
-        DealField::CurrencyCode,
-        DealField::Amount,
-        DealField::LineItems,
-        DealField::CompanyId,
-    ];
-    if !open && frozen.iter().any(|field| input.sets(*field)) {
-        return Err(closed());
-    }
+    let currency =
+        deal::check_update(stored, input).map_err(|refusal| deal_refused(refusal, &deal.id.to_string()))?;
     if input.sets(DealField::PipelineId) {
         let stage = open_stage(tx, input.pipeline_id, input.stage_id).await?;
         deal.pipeline_id = stage.pipeline_id.uuid();
@@ -198,31 +127,12 @@ pub(crate) async fn apply(
         deal.stage_probability = stage.probability as i16;
     }
     if input.sets(DealField::ForecastCategory) {
-        deal.forecast_category = input.forecast_category.unwrap_or("PIPELINE").to_owned();
+        deal.forecast_category = input.forecast_category_or_default().to_owned();
     }
     if input.sets(DealField::Title) {
         deal.title = input.title.clone();
     }
-    let mut currency = Currency::parse("deal.currency_code", &deal.currency_code)?;
-    if let Some(new_currency) = input.currency {
-        if new_currency != currency && !input.sets(DealField::LineItems) && !record.lines.is_empty() {
-            return Err(Error::from(Violation::new(
-                "deal.line_items",
-                "the deal has line items in its old currency: send them again with the new currency_code",
-            )));
-        }
-        let relabels_amount = new_currency != currency
-            && !input.sets(DealField::Amount)
-            && (!input.sets(DealField::LineItems) || input.line_items.is_empty());
-        if relabels_amount && deal.amount_minor != 0 {
-            return Err(Error::from(Violation::new(
-                "deal.amount",
-                "is required when currency_code changes and no line items give the new amount",
-            )));
-        }
-        currency = new_currency;
-        deal.currency_code = currency.code().to_owned();
-    }
+    deal.currency_code = currency.code().to_owned();
     if input.sets(DealField::LineItems) {
         record.lines = lines(tx, deal.id, currency, &input.line_items, &record.lines).await?;
     }
@@ -258,7 +168,7 @@ pub(crate) async fn apply(
         deal.contact_roles = input.contacts.iter().map(|(_, role)| (*role).to_owned()).collect();
     }
     if input.sets(DealField::LeadSource) {
-        deal.lead_source = input.lead_source.unwrap_or("UNSPECIFIED").to_owned();
+        deal.lead_source = input.lead_source_or_default().to_owned();
     }
     if input.sets(DealField::SourceCampaignId) {
         deal.source_campaign_id = input.source_campaign_id.clone();
