@@ -95,7 +95,7 @@ impl CacheSettings {
     }
 }
 
-/// Counters of one cache, exported as metrics.
+/// Counters of one cache.
 #[derive(Debug, Default)]
 pub struct CacheStats {
     /// Served from the in-process tier.
@@ -106,6 +106,9 @@ pub struct CacheStats {
     pub misses: AtomicU64,
     /// Redis was unavailable and the database answered instead.
     pub redis_fallbacks: AtomicU64,
+    /// Invalidations that could not reach Redis when written (queued and
+    /// retried before Redis is read again).
+    pub missed_invalidations: AtomicU64,
 }
 
 /// A point-in-time copy of [`CacheStats`].
@@ -119,6 +122,8 @@ pub struct CacheCounts {
     pub misses: u64,
     /// Redis unavailable; served from the database.
     pub redis_fallbacks: u64,
+    /// Invalidations that could not reach Redis when written.
+    pub missed_invalidations: u64,
 }
 
 struct Entry<V> {
@@ -316,6 +321,7 @@ where
             return;
         };
         if self.inner.invalidate_everywhere(redis, id).await.is_err() {
+            self.inner.stats.missed_invalidations.fetch_add(1, Ordering::Relaxed);
             self.inner.pending_insert(id);
         }
         // Loads that began before Redis dropped the key (or before it was
@@ -331,6 +337,7 @@ where
             redis_hits: stats.redis_hits.load(Ordering::Relaxed),
             misses: stats.misses.load(Ordering::Relaxed),
             redis_fallbacks: stats.redis_fallbacks.load(Ordering::Relaxed),
+            missed_invalidations: stats.missed_invalidations.load(Ordering::Relaxed),
         }
     }
 

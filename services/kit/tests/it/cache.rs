@@ -81,7 +81,7 @@ impl Source {
 }
 
 fn counts(local_hits: u64, redis_hits: u64, misses: u64) -> CacheCounts {
-    CacheCounts { local_hits, redis_hits, misses, redis_fallbacks: 0 }
+    CacheCounts { local_hits, redis_hits, misses, ..CacheCounts::default() }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

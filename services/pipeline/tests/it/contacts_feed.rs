@@ -11,6 +11,7 @@ use common::{Clients, TestApp};
 use fixtures::deals::{company, contact, create, deal, seed};
 use futures::StreamExt as _;
 use prost::Message as _;
+use rapport_kit::testing::eventually;
 use rapport_proto::common::v1::{ChangeEvent, ChangeKind};
 use rapport_proto::contacts::v1::{
     DeleteCompanyRequest, DeleteContactRequest, LeadSource, UndeleteContactRequest,
@@ -54,16 +55,9 @@ async fn feed_events(stream: &mut Streaming<WatchChangesResponse>, count: usize)
     tokio::time::timeout(Duration::from_secs(30), collect).await.expect("the feed consumer's deal changes")
 }
 
-/// Waits until `sql` (one boolean) is true, failing after 30 s.
+/// Waits until `sql` (one boolean) is true ([`eventually`]).
 async fn until(pool: &sqlx::PgPool, what: &str, sql: &str) {
-    let poll = async {
-        while !sqlx::query_scalar::<_, bool>(sql).fetch_one(pool).await.unwrap() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(30), poll)
-        .await
-        .unwrap_or_else(|_| panic!("waiting for {what}"));
+    eventually(what, || async { sqlx::query_scalar::<_, bool>(sql).fetch_one(pool).await.unwrap() }).await;
 }
 
 /// (deal id, field paths) of `events`, sorted.
