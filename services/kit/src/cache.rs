@@ -126,6 +126,19 @@ pub struct CacheCounts {
     pub missed_invalidations: u64,
 }
 
+impl CacheCounts {
+    /// How the counters moved from `before` to these.
+    pub fn since(self, before: CacheCounts) -> CacheCounts {
+        CacheCounts {
+            local_hits: self.local_hits.saturating_sub(before.local_hits),
+            redis_hits: self.redis_hits.saturating_sub(before.redis_hits),
+            misses: self.misses.saturating_sub(before.misses),
+            redis_fallbacks: self.redis_fallbacks.saturating_sub(before.redis_fallbacks),
+            missed_invalidations: self.missed_invalidations.saturating_sub(before.missed_invalidations),
+        }
+    }
+}
+
 struct Entry<V> {
     value: Arc<V>,
     loaded_at_epoch: u64,

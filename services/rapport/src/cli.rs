@@ -78,10 +78,10 @@ enum Command {
 /// The names `serve` and `migrate` take, each with what it is, from the
 /// registry.
 fn service_values() -> Vec<clap::builder::PossibleValue> {
-    crate::registry::targets()
+    rapport::registry::targets()
         .into_iter()
         .map(|name| {
-            let help = crate::registry::find(name).map_or("every service", |service| service.summary);
+            let help = rapport::registry::find(name).map_or("every service", |service| service.summary);
             clap::builder::PossibleValue::new(name).help(help)
         })
         .collect()
@@ -89,14 +89,14 @@ fn service_values() -> Vec<clap::builder::PossibleValue> {
 
 /// Expands `all` (or nothing) to every service and checks names.
 pub fn services(requested: &[String]) -> anyhow::Result<Vec<&'static str>> {
-    let all = || crate::registry::SERVICES.iter().map(|service| service.name).collect();
+    let all = || rapport::registry::SERVICES.iter().map(|service| service.name).collect();
     if requested.is_empty() || requested.iter().any(|name| name == "all") {
         return Ok(all());
     }
     requested
         .iter()
         .map(|name| {
-            crate::registry::find(name).map(|service| service.name).ok_or_else(|| {
+            rapport::registry::find(name).map(|service| service.name).ok_or_else(|| {
                 let known: Vec<&str> = all();
                 anyhow::anyhow!("unknown service {name:?}; known: {}, all", known.join(", "))
             })
@@ -108,8 +108,8 @@ pub fn services(requested: &[String]) -> anyhow::Result<Vec<&'static str>> {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let env = Env::process();
     match cli.command {
-        Command::Serve { services: names } => crate::serve::serve(&env, &services(&names)?).await,
-        Command::Migrate { services: names } => crate::serve::migrate(&env, &services(&names)?).await,
+        Command::Serve { services: names } => rapport::serve::serve(&env, &services(&names)?).await,
+        Command::Migrate { services: names } => rapport::serve::migrate(&env, &services(&names)?).await,
         Command::DevToken { roles, subject, ttl } => {
             println!("{}", dev_token(&env, &roles, &subject, &ttl)?);
             Ok(())
@@ -128,7 +128,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Services => {
-            println!("{}", serde_json::to_string_pretty(&crate::registry::describe())?);
+            println!("{}", serde_json::to_string_pretty(&rapport::registry::describe())?);
             Ok(())
         }
         Command::SeedDemo { contacts, contacts_count } => {
@@ -140,7 +140,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// Every role table of every service, one line per RPC.
 fn roles() -> String {
     let mut out = String::new();
-    for service in crate::registry::SERVICES {
+    for service in rapport::registry::SERVICES {
         for policy in (service.policies)() {
             for method in policy.methods() {
                 let roles: Vec<&str> =

@@ -1,11 +1,9 @@
-//! `rapport`: parses the command line and composes; everything else lives
-//! in the service crates and kit.
+//! `rapport`: parses the command line; the composition (the registry,
+//! `serve`, `migrate`) is the library, everything else lives in the
+//! service crates and kit.
 
 mod cli;
-mod layering;
-mod registry;
 mod seed;
-mod serve;
 
 use clap::Parser;
 

@@ -144,6 +144,14 @@ pub fn in_start_order(names: &[&str]) -> Vec<&'static Service> {
 }
 
 impl Service {
+    /// Applies its migrations to the database `env` names; false when it
+    /// keeps no data.
+    pub async fn migrate(&self, env: &Env) -> anyhow::Result<bool> {
+        let Some(spec) = self.spec else { return Ok(false) };
+        rapport_kit::service::migrate(spec, &rapport_kit::service::Settings::from_env(env, spec)?).await?;
+        Ok(true)
+    }
+
     /// Its default local ports.
     pub fn ports(&self) -> rapport_kit::service::Ports {
         self.spec.map_or(rapport_gateway::config::PORTS, |spec| spec.ports)

@@ -2,7 +2,6 @@
 
 use anyhow::Context as _;
 use rapport_kit::config::Env;
-use rapport_kit::service::Settings;
 use rapport_kit::shutdown;
 use rapport_kit::telemetry::{self, TelemetryConfig};
 
@@ -57,9 +56,9 @@ pub async fn serve(env: &Env, services: &[&'static str]) -> anyhow::Result<()> {
 pub async fn migrate(env: &Env, services: &[&'static str]) -> anyhow::Result<()> {
     let _telemetry = telemetry::init(&TelemetryConfig::from_env(env, "rapport-migrate")?)?;
     for service in SERVICES.iter().filter(|service| services.contains(&service.name)) {
-        let Some(spec) = service.spec else { continue };
-        rapport_kit::service::migrate(spec, &Settings::from_env(env, spec)?).await?;
-        println!("{}: migrations applied", service.name);
+        if service.migrate(env).await? {
+            println!("{}: migrations applied", service.name);
+        }
     }
     Ok(())
 }

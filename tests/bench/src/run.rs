@@ -478,12 +478,7 @@ async fn checkpoints(url: &str) -> Option<i64> {
 }
 
 fn delta(before: CacheCounts, after: CacheCounts) -> CacheCounts {
-    CacheCounts {
-        local_hits: after.local_hits - before.local_hits,
-        redis_hits: after.redis_hits - before.redis_hits,
-        misses: after.misses - before.misses,
-        redis_fallbacks: after.redis_fallbacks - before.redis_fallbacks,
-    }
+    after.since(before)
 }
 
 /// Half of the lower of the maxima measured so far of GetContact direct

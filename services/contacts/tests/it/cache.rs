@@ -22,13 +22,7 @@ async fn check(app: &TestApp, client: &mut Client, id: &str, etag: &str, moved: 
     let read = get(client, id).await;
     assert_eq!(read.etag, etag, "stale read of {id}");
     let after = app.caches.contacts.counts();
-    let actual = CacheCounts {
-        local_hits: after.local_hits - before.local_hits,
-        redis_hits: after.redis_hits - before.redis_hits,
-        misses: after.misses - before.misses,
-        redis_fallbacks: after.redis_fallbacks - before.redis_fallbacks,
-        missed_invalidations: 0,
-    };
+    let actual = after.since(before);
     assert_eq!(actual, moved);
 }
 

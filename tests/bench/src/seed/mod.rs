@@ -40,9 +40,7 @@ pub struct Seeded {
 /// Migrates Contacts into the database at `url` and seeds it.
 pub async fn seed(url: &str, contacts: u32, working_set: u32) -> anyhow::Result<Seeded> {
     let env = crate::servers::base_env().with("DATABASE_URL", url);
-    rapport_contacts::migrate(&rapport_contacts::Config::from_env(&env)?)
-        .await
-        .context("migrating contacts")?;
+    migrate(&env, "contacts").await?;
     let pool = PgPoolOptions::new()
         .max_connections(2)
         .connect(url)
@@ -207,4 +205,13 @@ pub fn stage_names() -> Vec<&'static str> {
 /// Lead sources a created contact may get (stored names).
 pub fn source_names() -> Vec<&'static str> {
     weighted(SOURCES)
+}
+
+/// Applies the migrations of the registry's service `name` (as
+/// `rapport migrate name` does) to the database `env` names.
+pub async fn migrate(env: &rapport_kit::config::Env, name: &str) -> anyhow::Result<()> {
+    let service =
+        rapport::registry::find(name).with_context(|| format!("no service {name} in the registry"))?;
+    service.migrate(env).await.with_context(|| format!("migrating {name}"))?;
+    Ok(())
 }

@@ -81,7 +81,7 @@ pub async fn seed(
 ) -> anyhow::Result<PipelineSeeded> {
     let env = crate::servers::base_env().with("DATABASE_URL", url);
     let config = rapport_pipeline::Config::from_env(&env)?;
-    rapport_pipeline::migrate(&config).await.context("migrating pipeline")?;
+    super::migrate(&env, "pipeline").await?;
     let service_pool = rapport_kit::db::pool(&config.service.db)?;
     rapport_pipeline::store::pipelines::ensure_defaults(&service_pool)
         .await
