@@ -83,9 +83,36 @@ pub fn text(field: &str, raw: &str, required: bool, max_chars: usize) -> Result<
     Ok(trimmed.to_owned())
 }
 
-/// INVALID_ARGUMENT with one `BadRequest` field violation per entry and a
-/// message summarizing them all.
-pub fn invalid(violations: Vec<Violation>) -> Problem {
+/// The most field violations one error lists; the rest are counted.
+pub const MAX_VIOLATIONS: usize = 50;
+
+/// The most paths an update mask may name.
+pub const MAX_MASK_PATHS: usize = 64;
+
+/// Refuses a list longer than `max`: call it before any per-item work, so
+/// a request with a huge list costs one comparison.
+pub fn cap<T>(field: &str, items: &[T], max: usize) -> Result<(), Violation> {
+    if items.len() > max {
+        Err(Violation::new(field, format!("at most {max} entries, got {}", items.len())))
+    } else {
+        Ok(())
+    }
+}
+
+/// [`cap`] for an update mask's paths (field `update_mask`).
+pub fn cap_mask(paths: &[String]) -> Result<(), Violation> {
+    cap("update_mask", paths, MAX_MASK_PATHS)
+}
+
+/// INVALID_ARGUMENT with one `BadRequest` field violation per entry (at
+/// most [`MAX_VIOLATIONS`]; when more were found, a last one on `""` says
+/// how many were left out) and a message summarizing them.
+pub fn invalid(mut violations: Vec<Violation>) -> Problem {
+    if violations.len() > MAX_VIOLATIONS {
+        let more = violations.len() - MAX_VIOLATIONS;
+        violations.truncate(MAX_VIOLATIONS);
+        violations.push(Violation::new("", format!("{more} more violations not listed; fix these first")));
+    }
     let summary =
         violations.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; ");
     violations

@@ -158,10 +158,8 @@ pub async fn search(
     request: Request<SearchContactsRequest>,
 ) -> Result<SearchContactsResponse> {
     let request = request.into_inner();
-    let text = request.query.trim().to_lowercase();
-    if text.is_empty() || text.chars().count() > 200 {
-        return Err(Error::from(Violation::new("query", "must be 1 to 200 characters")).into());
-    }
+    let text =
+        rapport_kit::fields::text("query", &request.query, true, 200).map_err(Error::from)?.to_lowercase();
     let words: Vec<String> = text
         .split(|c: char| !c.is_alphanumeric())
         .filter(|word| !word.is_empty())

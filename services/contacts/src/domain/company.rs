@@ -54,6 +54,7 @@ impl CompanyField {
         if paths.is_empty() {
             return Err(vec![Violation::new("update_mask", "must name at least one field to update")]);
         }
+        rapport_kit::fields::cap_mask(paths).map_err(|violation| vec![violation])?;
         let mut fields = Vec::new();
         let mut violations = Vec::new();
         for path in paths {

@@ -88,17 +88,21 @@ pub fn phone(field: &str, raw: &str) -> Result<String, Violation> {
     }
 }
 
-/// Tags: each trimmed, 1–64 characters, at most 50, de-duplicated in order.
+/// The most tags a record carries (checked on the list as sent, before
+/// any per-tag work).
+pub const MAX_TAGS: usize = 50;
+
+/// Tags: at most [`MAX_TAGS`], each trimmed and 1–64 characters,
+/// de-duplicated in order (linear time).
 pub fn tags(field: &str, raw: &[String]) -> Result<Vec<String>, Violation> {
+    rapport_kit::fields::cap(field, raw, MAX_TAGS)?;
+    let mut seen = std::collections::HashSet::with_capacity(raw.len());
     let mut out: Vec<String> = Vec::with_capacity(raw.len());
     for tag in raw {
         let tag = text(field, tag, true, 64)?;
-        if !out.contains(&tag) {
+        if seen.insert(tag.clone()) {
             out.push(tag);
         }
-    }
-    if out.len() > 50 {
-        return Err(Violation::new(field, "at most 50 tags"));
     }
     Ok(out)
 }

@@ -196,3 +196,68 @@ async fn bad_updates_leave_the_contact_as_it_was() {
 
     assert_eq!(get(&mut client, &original.id).await, original);
 }
+
+#[tokio::test]
+async fn input_built_to_hurt_is_refused_fast_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let mut client = app.client().await;
+    let original = create(&mut client, contact("Ada", &unique_email("ada"))).await;
+    let before = everyone(&mut client).await;
+
+    // 300,000 distinct tags: refused on the count, one violation.
+    let mut tagged = contact("Tags", &unique_email("tags"));
+    tagged.tags = (0..300_000).map(|n| format!("t{n}")).collect();
+    let status = try_create(&mut client, tagged).await;
+    check(&status, Code::InvalidArgument, "INVALID_ARGUMENT", &["contact.tags"]);
+
+    // 200,000 unknown mask paths: refused on the count.
+    let paths: Vec<String> = (0..200_000).map(|n| format!("nope{n}")).collect();
+    let request = UpdateContactRequest {
+        contact: Some(original.clone()),
+        update_mask: Some(prost_types::FieldMask { paths }),
+    };
+    let status = failure(client.update_contact(request).await);
+    check(&status, Code::InvalidArgument, "INVALID_ARGUMENT", &["update_mask"]);
+
+    // 60 unknown paths (under the cap): at most 50 violations, and a count.
+    let paths: Vec<String> = (0..60).map(|n| format!("nope{n}")).collect();
+    let request = UpdateContactRequest {
+        contact: Some(original.clone()),
+        update_mask: Some(prost_types::FieldMask { paths }),
+    };
+    let status = failure(client.update_contact(request).await);
+    let fields = violated_fields(&status);
+    assert_eq!(fields.len(), 51, "{fields:?}");
+    assert_eq!(fields[50], "");
+
+    // NUL bytes and other control characters in free text.
+    let search = client
+        .search_contacts(rapport_proto::contacts::v1::SearchContactsRequest {
+            query: "ada\0".into(),
+            ..Default::default()
+        })
+        .await;
+    check(&failure(search), Code::InvalidArgument, "INVALID_ARGUMENT", &["query"]);
+    let list = client
+        .list_contacts(ListContactsRequest { filter: "given_name = \"a\0b\"".into(), ..Default::default() })
+        .await;
+    assert_eq!(failure(list).code(), Code::InvalidArgument);
+    let status = try_create(&mut client, {
+        let mut input = contact("Nul", &unique_email("nul"));
+        input.job_title = "a\0b".into();
+        input
+    })
+    .await;
+    check(&status, Code::InvalidArgument, "INVALID_ARGUMENT", &["contact.job_title"]);
+
+    // A stream asking for too many resource types.
+    let watch = client
+        .watch_changes(rapport_proto::contacts::v1::WatchChangesRequest {
+            after_sequence: 0,
+            resource_types: vec!["x".to_owned(); 10_000],
+        })
+        .await;
+    assert_eq!(failure(watch).code(), Code::InvalidArgument);
+
+    assert_eq!(everyone(&mut client).await, before);
+}

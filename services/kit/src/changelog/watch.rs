@@ -120,7 +120,7 @@ impl Feed {
     }
 
     /// A stream of every change after `after_sequence` (optionally only of
-    /// `resource_types`), replayed and then followed live. Ends when the
+    /// `resource_types`, at most [`MAX_RESOURCE_TYPES`]), replayed and then followed live. Ends when the
     /// client goes away. A cursor older than the retention window yields
     /// `FAILED_PRECONDITION` with reason `CHANGE_CURSOR_EXPIRED`.
     pub fn watch(
@@ -136,6 +136,13 @@ impl Feed {
             )
             .into_status());
         }
+        crate::fields::cap("resource_types", &resource_types, MAX_RESOURCE_TYPES)
+            .and_then(|()| {
+                resource_types.iter().enumerate().try_for_each(|(index, name)| {
+                    crate::fields::text(&format!("resource_types[{index}]"), name, true, 200).map(drop)
+                })
+            })
+            .map_err(|violation| crate::fields::invalid(vec![violation]).into_status())?;
         let (sender, receiver) = mpsc::channel(64);
         let stream = Stream {
             pool: self.pool.clone(),
@@ -222,6 +229,9 @@ async fn listen(
         delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
+
+/// The most resource types one `WatchChanges` may name.
+pub const MAX_RESOURCE_TYPES: usize = 32;
 
 struct Stream {
     pool: PgPool,

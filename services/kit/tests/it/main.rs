@@ -9,6 +9,7 @@ mod changelog_watch;
 mod consumer;
 mod consumer_dead_letters;
 mod consumer_lease;
+mod database_errors;
 mod grpc_web;
 mod idempotency;
 mod metrics;

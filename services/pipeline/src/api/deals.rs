@@ -286,9 +286,11 @@ impl DealService for Api {
             "" => None,
             raw => Some(PipelineId::parse("pipeline_id", raw).map_err(Error::from)?),
         };
+        let owner_id =
+            rapport_kit::fields::text("owner_id", &request.owner_id, false, 256).map_err(Error::from)?;
         let stale = StaleRequest {
             pipeline_id,
-            owner_id: request.owner_id.trim(),
+            owner_id: &owner_id,
             page_size: request.page_size,
             page_token: &request.page_token,
         };

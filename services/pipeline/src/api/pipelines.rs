@@ -12,7 +12,9 @@ use tonic::{Request, Response, Status};
 use super::Api;
 use crate::domain::Violation;
 use crate::domain::ids::{LostReasonId, PipelineId, StageId};
-use crate::domain::pipeline::{self as rules, PipelineDraft, PipelinePatch, StageDraft, StagePatch};
+use crate::domain::pipeline::{
+    self as rules, MAX_STAGES, PipelineDraft, PipelinePatch, StageDraft, StagePatch,
+};
 use crate::error::Error;
 use crate::store::{Write, lost_reasons, pipelines as store, stages};
 
@@ -154,6 +156,7 @@ impl PipelineService for Api {
     async fn reorder_stages(&self, request: Request<ReorderStagesRequest>) -> Result<Pipeline> {
         let actor = actor(&request)?;
         let request = request.get_ref();
+        rapport_kit::fields::cap("stage_ids", &request.stage_ids, MAX_STAGES).map_err(Error::from)?;
         let mut violations = Vec::new();
         let id = pipeline_id("pipeline_id", &request.pipeline_id)
             .map_err(|err| collect(err, &mut violations))

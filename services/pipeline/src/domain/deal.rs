@@ -85,6 +85,7 @@ impl DealField {
     /// contract ties together (stage_id only with pipeline_id;
     /// currency_code only with amount or line_items).
     pub fn parse_mask(paths: &[String]) -> Result<Vec<DealField>, Vec<Violation>> {
+        fields::cap_mask(paths).map_err(|violation| vec![violation])?;
         let mut violations = Vec::new();
         let mut fields = Vec::new();
         if paths.is_empty() {
@@ -256,9 +257,7 @@ impl DealInput {
                 take(&mut v, fields::text("deal.owner_id", &deal.owner_id, false, 200)).unwrap_or_default();
         }
         if has(DealField::TeamMemberIds) {
-            if deal.team_member_ids.len() > MAX_TEAM {
-                v.push(Violation::new("deal.team_member_ids", format!("at most {MAX_TEAM} members")));
-            }
+            fields::cap("deal.team_member_ids", &deal.team_member_ids, MAX_TEAM).map_err(|c| vec![c])?;
             for (index, member) in deal.team_member_ids.iter().enumerate() {
                 let field = format!("deal.team_member_ids[{index}]");
                 if let Some(member) = take(&mut v, fields::text(&field, member, true, 200))
@@ -272,9 +271,7 @@ impl DealInput {
             input.company_id = take(&mut v, CompanyId::parse("deal.company_id", &deal.company_id));
         }
         if has(DealField::Contacts) {
-            if deal.contacts.len() > MAX_CONTACTS {
-                v.push(Violation::new("deal.contacts", format!("at most {MAX_CONTACTS} contacts")));
-            }
+            fields::cap("deal.contacts", &deal.contacts, MAX_CONTACTS).map_err(|c| vec![c])?;
             for (index, contact) in deal.contacts.iter().enumerate() {
                 let id = take(
                     &mut v,

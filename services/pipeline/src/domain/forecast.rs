@@ -18,6 +18,9 @@ use super::invoice::date;
 /// calendar months after the start (two years).
 pub const MAX_RANGE_MONTHS: u32 = 24;
 
+/// The most owners one forecast may be narrowed to.
+pub const MAX_OWNERS: usize = 200;
+
 /// How forecast figures are grouped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Grouping {
@@ -99,9 +102,12 @@ impl ForecastQuery {
         .map_err(|v| violations.push(v))
         .ok()
         .flatten();
+        rapport_kit::fields::cap("owner_ids", owner_ids, MAX_OWNERS).map_err(|cap| vec![cap])?;
         for (index, owner_id) in owner_ids.iter().enumerate() {
-            if owner_id.trim().is_empty() || owner_id.len() > 256 {
-                violations.push(Violation::new(format!("owner_ids[{index}]"), "must be a user id"));
+            if let Err(violation) =
+                rapport_kit::fields::text(&format!("owner_ids[{index}]"), owner_id, true, 256)
+            {
+                violations.push(violation);
             }
         }
         let currency =

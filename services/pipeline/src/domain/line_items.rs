@@ -57,10 +57,8 @@ pub fn parse_lines(
     lines: &[LineItem],
     currency: Option<Currency>,
 ) -> Result<Vec<LineItemInput>, Vec<Violation>> {
+    fields::cap(prefix, lines, MAX_LINE_ITEMS).map_err(|violation| vec![violation])?;
     let mut violations = Vec::new();
-    if lines.len() > MAX_LINE_ITEMS {
-        violations.push(Violation::new(prefix, format!("at most {MAX_LINE_ITEMS} line items")));
-    }
     let mut parsed = Vec::with_capacity(lines.len());
     for (index, line) in lines.iter().enumerate() {
         let path = |name: &str| format!("{prefix}[{index}].{name}");

@@ -151,6 +151,9 @@ pub fn pipeline_name(field: &str, raw: &str) -> Result<String, Violation> {
     fields::text(field, raw, true, 100)
 }
 
+/// The most stages a pipeline has (retired ones included).
+pub const MAX_STAGES: usize = 50;
+
 impl PipelineDraft {
     /// Parses a CreatePipeline input, reporting every violation at once.
     /// `rotting_days` unset gets the default of 30.
@@ -159,6 +162,7 @@ impl PipelineDraft {
         let name = pipeline_name("pipeline.name", &input.name).map_err(|v| violations.push(v)).ok();
         let raw_rotting = input.rotting_days.unwrap_or(DEFAULT_ROTTING_DAYS);
         let rotting = rotting_days("pipeline.rotting_days", raw_rotting).map_err(|v| violations.push(v)).ok();
+        fields::cap("pipeline.stages", &input.stages, MAX_STAGES).map_err(|cap| vec![cap])?;
         let mut stages = Vec::new();
         for (index, stage) in input.stages.iter().enumerate() {
             match StageDraft::parse(&format!("pipeline.stages[{index}]"), stage) {
@@ -206,6 +210,7 @@ pub fn parse_mask(paths: &[String], allowed: &[&'static str]) -> Result<Vec<&'st
     if paths.is_empty() {
         return Err(vec![Violation::new("update_mask", "must name at least one field to update")]);
     }
+    fields::cap_mask(paths).map_err(|violation| vec![violation])?;
     let mut fields = Vec::new();
     let mut violations = Vec::new();
     for path in paths {

@@ -34,7 +34,14 @@ pub fn sku(field: &str, raw: &str) -> Result<String, Violation> {
     }
 }
 
+/// The most prices a product has (one per currency).
+pub const MAX_PRICES: usize = 200;
+
 fn prices(input: &[rapport_proto::common::v1::Money], violations: &mut Vec<Violation>) -> Vec<Money> {
+    if let Err(cap) = rapport_kit::fields::cap("product.prices", input, MAX_PRICES) {
+        violations.push(cap);
+        return Vec::new();
+    }
     let mut seen = HashSet::new();
     let mut prices = Vec::new();
     for (index, price) in input.iter().enumerate() {

@@ -18,11 +18,7 @@ impl SearchQuery {
     /// (spaces, punctuation and the tsquery operators `& | ! ( ) : * < >`
     /// alike). A query without any word is refused.
     pub fn parse(field: &str, raw: &str) -> Result<SearchQuery, Violation> {
-        let trimmed = raw.trim();
-        let chars = trimmed.chars().count();
-        if chars == 0 || chars > MAX_QUERY_CHARS {
-            return Err(Violation::new(field, format!("must be 1-{MAX_QUERY_CHARS} characters")));
-        }
+        let trimmed = rapport_kit::fields::text(field, raw, true, MAX_QUERY_CHARS)?;
         let mut words: Vec<String> = Vec::new();
         for word in trimmed.split(|c: char| !c.is_alphanumeric()).filter(|word| !word.is_empty()) {
             let word = word.to_lowercase();

@@ -12,7 +12,7 @@ use super::Write;
 use super::pipelines::{PipelineRecord, StageRecord, begin, finish, insert_stage, stage_name_taken_or};
 use crate::domain::Violation;
 use crate::domain::ids::{PipelineId, StageId};
-use crate::domain::pipeline::{StageDraft, StagePatch};
+use crate::domain::pipeline::{MAX_STAGES, StageDraft, StagePatch};
 use crate::error::{Error, resource::STAGE};
 
 fn stage_in(record: &PipelineRecord, stage: StageId) -> Result<&StageRecord, Error> {
@@ -36,6 +36,14 @@ pub async fn add(
     write: Write<'_>,
 ) -> Result<Pipeline, Error> {
     let (mut tx, record) = begin(pool, id, etag).await?;
+    if record.stages.len() >= MAX_STAGES {
+        return Err(Error::precondition(
+            "TOO_MANY_STAGES",
+            format!("a pipeline has at most {MAX_STAGES} stages (retired ones included)"),
+            "TOO_MANY_STAGES",
+            &id.to_string(),
+        ));
+    }
     let count = record.stages.len() as u32;
     let position = position.unwrap_or(count).min(count) as i32;
     sqlx::query("UPDATE stages SET position = position + 1 WHERE pipeline_id = $1 AND position >= $2")

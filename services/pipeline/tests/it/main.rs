@@ -13,6 +13,7 @@ mod deals;
 mod fixtures;
 mod forecast_fixture;
 mod forecasts;
+mod hostile;
 mod invoices;
 mod orders;
 mod pipeline_stages;
