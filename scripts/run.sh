@@ -6,6 +6,9 @@ cd "$(dirname -- "${BASH_SOURCE[0]}")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/rapport/target}
 
 env=$(scripts/ensure-services.sh) && eval "$env"
+# The public development signing key, for local use only: a service
+# without RAPPORT_DEV_MODE and without a configured key refuses to start.
+export RAPPORT_DEV_MODE=${RAPPORT_DEV_MODE:-true}
 echo "database: $DATABASE_URL" >&2
 echo "redis:    $REDIS_URL" >&2
 

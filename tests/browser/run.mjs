@@ -45,6 +45,9 @@ const EXPECTED_CONTENT_TYPE = {
   text: /^application\/grpc-web-text(\+proto)?$/,
 };
 const TIMEOUT_MS = Number(process.env.BROWSER_TEST_TIMEOUT ?? 60) * 1000;
+// The test mints development tokens and runs `rapport serve all` without a
+// configured key: the development mode allows both (never in production).
+process.env.RAPPORT_DEV_MODE = "true";
 const STOP_TIMEOUT_MS = 30_000;
 const CHROMIUM_ARGS = [
   "--headless",

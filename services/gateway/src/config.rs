@@ -198,10 +198,11 @@ mod tests {
         let areas = known_areas();
         assert!(areas.contains(&"contacts") && areas.contains(&"pipeline"), "{areas:?}");
         assert!(!areas.contains(&"bench") && !areas.contains(&"gateway"), "{areas:?}");
-        let config = Config::from_env(&Env::from_pairs([])).unwrap();
+        let config = Config::from_env(&Env::from_pairs([(rapport_kit::auth::DEV_MODE, "true")])).unwrap();
         assert_eq!(config.listen.to_string(), DEFAULT_ADDR);
         assert_eq!(config.routed().count(), 0, "nothing is routed without a backend or a default");
-        let env = Env::from_pairs([("GATEWAY_BACKEND_PIPELINE", "off")]);
+        let env =
+            Env::from_pairs([(rapport_kit::auth::DEV_MODE, "true"), ("GATEWAY_BACKEND_PIPELINE", "off")]);
         let config = Config::from_env(&env).unwrap().with_default_backends([
             ("contacts", "127.0.0.1:50051".to_owned()),
             ("pipeline", "127.0.0.1:50052".to_owned()),
@@ -212,17 +213,22 @@ mod tests {
 
     #[test]
     fn an_area_the_build_does_not_know_is_routed_when_configured() {
-        let env = Env::from_pairs([("GATEWAY_BACKEND_WAREHOUSE", "10.0.0.9:50060")]);
+        let env = Env::from_pairs([
+            (rapport_kit::auth::DEV_MODE, "true"),
+            ("GATEWAY_BACKEND_WAREHOUSE", "10.0.0.9:50060"),
+        ]);
         let config = Config::from_env(&env).unwrap();
         let routed: Vec<_> = config.routed().collect();
         assert_eq!(routed, [("warehouse", &Target::parse("10.0.0.9:50060").unwrap())]);
-        let env = Env::from_pairs([("GATEWAY_BACKEND_", "10.0.0.9:50060")]);
+        let env =
+            Env::from_pairs([(rapport_kit::auth::DEV_MODE, "true"), ("GATEWAY_BACKEND_", "10.0.0.9:50060")]);
         assert_eq!(Config::from_env(&env).unwrap_err().name, "GATEWAY_BACKEND_");
     }
 
     #[test]
     fn backends_origins_and_limits_are_read_and_checked_by_name() {
         let env = Env::from_pairs([
+            (rapport_kit::auth::DEV_MODE, "true"),
             ("GATEWAY_BACKEND_CONTACTS", "dns:contacts-headless:50051"),
             ("GATEWAY_BACKEND_PIPELINE", "10.0.0.1:50052, 10.0.0.2:50052"),
             ("GATEWAY_CORS_ORIGINS", "https://app.example.com/, http://localhost:3000"),
@@ -234,13 +240,19 @@ mod tests {
         assert_eq!(config.cors_origins, ["https://app.example.com", "http://localhost:3000"]);
         assert_eq!(config.metrics_listen, None);
 
-        let env = Env::from_pairs([("GATEWAY_BACKEND_CONTACTS", "dns:")]);
+        let env =
+            Env::from_pairs([(rapport_kit::auth::DEV_MODE, "true"), ("GATEWAY_BACKEND_CONTACTS", "dns:")]);
         assert_eq!(Config::from_env(&env).unwrap_err().name, "GATEWAY_BACKEND_CONTACTS");
-        let env = Env::from_pairs([("GATEWAY_DEFAULT_DEADLINE", "10m")]);
+        let env =
+            Env::from_pairs([(rapport_kit::auth::DEV_MODE, "true"), ("GATEWAY_DEFAULT_DEADLINE", "10m")]);
         assert_eq!(Config::from_env(&env).unwrap_err().name, "GATEWAY_DEFAULT_DEADLINE");
-        let env = Env::from_pairs([("GATEWAY_MAX_CONCURRENCY", "0")]);
+        let env = Env::from_pairs([(rapport_kit::auth::DEV_MODE, "true"), ("GATEWAY_MAX_CONCURRENCY", "0")]);
         assert_eq!(Config::from_env(&env).unwrap_err().name, "GATEWAY_MAX_CONCURRENCY");
-        let env = Env::from_pairs([("GATEWAY_BACKEND_CONTACTS", "off"), ("GATEWAY_BACKEND_PIPELINE", "off")]);
+        let env = Env::from_pairs([
+            (rapport_kit::auth::DEV_MODE, "true"),
+            ("GATEWAY_BACKEND_CONTACTS", "off"),
+            ("GATEWAY_BACKEND_PIPELINE", "off"),
+        ]);
         assert_eq!(Config::from_env(&env).unwrap().routed().count(), 0);
     }
 }

@@ -80,12 +80,14 @@ mod tests {
 
     #[test]
     fn a_zero_overdue_interval_is_refused_by_name() {
-        let env = Env::from_pairs([("PIPELINE_OVERDUE_INTERVAL", "0s")]);
+        let env =
+            Env::from_pairs([(rapport_kit::auth::DEV_MODE, "true"), ("PIPELINE_OVERDUE_INTERVAL", "0s")]);
         assert_eq!(
             Config::from_env(&env).map(|_| ()).map_err(|err| err.name),
             Err("PIPELINE_OVERDUE_INTERVAL".into())
         );
-        let env = Env::from_pairs([("PIPELINE_OVERDUE_INTERVAL", "5s")]);
+        let env =
+            Env::from_pairs([(rapport_kit::auth::DEV_MODE, "true"), ("PIPELINE_OVERDUE_INTERVAL", "5s")]);
         assert_eq!(
             Config::from_env(&env).map(|config| config.overdue_interval).ok(),
             Some(Duration::from_secs(5))

@@ -216,7 +216,7 @@ mod tests {
 
     #[test]
     fn dev_tokens_verify_with_the_same_settings() {
-        let env = Env::from_pairs([]);
+        let env = Env::from_pairs([(rapport_kit::auth::DEV_MODE, "true")]);
         let token = dev_token(&env, &["admin".into(), "viewer".into()], "me", "1h").unwrap();
         let verifier =
             rapport_kit::auth::Verifier::new(rapport_kit::auth::config_from_env(&env).unwrap()).unwrap();

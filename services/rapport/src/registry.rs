@@ -205,6 +205,24 @@ mod tests {
         assert_eq!(names(in_start_order(&["pipeline"])), ["pipeline"]);
     }
 
+    /// Without a configured key and outside the development mode, no
+    /// service starts: it names the settings to set.
+    #[tokio::test]
+    async fn no_service_builds_without_a_signing_key_outside_development_mode() {
+        for service in SERVICES {
+            let env = Env::from_pairs([("DATABASE_URL", "postgres://127.0.0.1:1/none")]);
+            let Err(err) = (service.build)(env, Local::new()).await else {
+                panic!("{} built without a key", service.name);
+            };
+            let message = format!("{err:#}");
+            assert!(
+                message.contains("AUTH_JWT_SECRET") && message.contains("AUTH_JWKS_FILE"),
+                "{}: {message}",
+                service.name
+            );
+        }
+    }
+
     #[test]
     fn each_service_comes_after_the_services_it_calls() {
         for (index, service) in SERVICES.iter().enumerate() {

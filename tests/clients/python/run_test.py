@@ -20,6 +20,10 @@ import threading
 import time
 import uuid
 
+# The test mints development tokens and runs `rapport serve all` without a
+# configured key: the development mode allows both (never in production).
+os.environ["RAPPORT_DEV_MODE"] = "true"
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 WAIT = 60  # seconds any one condition may take before the test fails

@@ -36,7 +36,7 @@ use tonic::Code;
 use tonic_types::{ErrorDetails, StatusExt};
 
 pub use api_keys::{API_KEY_PREFIX, ApiKeyEntry, ApiKeys, generate_key, hash_key};
-pub use env::config_from_env;
+pub use env::{DEV_MODE, MIN_SECRET_BYTES, config_from_env};
 pub use jwt::{
     AuthConfig, AuthSetupError, DEFAULT_LEEWAY_SECONDS, DEFAULT_ROLES_CLAIM, KeySource, MAX_LEEWAY_SECONDS,
     Verifier, mint_hs256,

@@ -186,9 +186,6 @@ pub fn parse(
     if chars.iter().all(|c| c.is_whitespace()) {
         return Ok(None);
     }
-    if let Some(at) = chars.iter().position(|c| c.is_control() && !c.is_whitespace()) {
-        return Err(FilterError::new(at, "filter must not contain control characters (NUL included)"));
-    }
     let expr = parser::parse(chars, fields)?;
     Ok(Some(sql::render(&expr, first_placeholder.max(1))))
 }

@@ -51,7 +51,11 @@ fn metadata_of(peer: &Peer<()>, on: &OnBehalf) -> MetadataMap {
 async fn calls_carry_the_callers_credentials_or_the_services_own() {
     let settings =
         PeerSettings { addr: "http://127.0.0.1:1".into(), api_key: None, timeout: Duration::from_secs(5) };
-    let auth = crate::auth::config_from_env(&Env::from_pairs([("AUTH_JWT_SECRET", "s3cret")])).unwrap();
+    let auth = crate::auth::config_from_env(&Env::from_pairs([(
+        "AUTH_JWT_SECRET",
+        "s3cret-of-at-least-thirty-two-bytes",
+    )]))
+    .unwrap();
     let identity = Identity::of(&settings, &auth, "pipeline", &[Role::Integration]).unwrap();
     let peer = Peer::new("contacts", "test.v1.Contacts", &settings, identity, |_| ()).unwrap();
     let mut inbound = tonic::Request::new(());
@@ -96,7 +100,7 @@ fn unavailable_then_ok(
 
 fn test_peer(timeout: Duration) -> Peer<()> {
     let settings = PeerSettings { addr: "http://127.0.0.1:1".into(), api_key: Some("rk_k".into()), timeout };
-    let auth = crate::auth::config_from_env(&Env::from_pairs([])).unwrap();
+    let auth = crate::auth::config_from_env(&Env::from_pairs([(crate::auth::DEV_MODE, "true")])).unwrap();
     let identity = Identity::of(&settings, &auth, "test", &[Role::Integration]).unwrap();
     Peer::new("test", "test.v1.Test", &settings, identity, |_| ()).unwrap()
 }

@@ -107,7 +107,7 @@ pub fn serve<X: Clone + Send + 'static>(app: App<X>) -> (Running, X) {
 /// heartbeats and a short drain. Add or override with [`Env::with`].
 pub fn service_env(spec: &Spec, database_url: &str) -> Env {
     let prefix = spec.prefix();
-    Env::from_pairs([])
+    Env::from_pairs([(crate::auth::DEV_MODE, "true")])
         .with("DATABASE_URL", database_url)
         .with("DATABASE_MAX_CONNECTIONS", "8")
         .with("REDIS_URL", super::redis_url())

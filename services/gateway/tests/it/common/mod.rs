@@ -62,7 +62,7 @@ impl Default for Options {
 
 /// The environment every server in a test shares.
 pub fn base_env() -> Env {
-    Env::from_pairs([])
+    Env::from_pairs([(rapport_kit::auth::DEV_MODE, "true")])
         .with("REDIS_URL", testing::redis_url())
         .with("SHUTDOWN_GRACE", "2s")
         .with("GATEWAY_ADDR", "127.0.0.1:0")
