@@ -28,21 +28,50 @@ pub struct DbConfig {
     pub max_connections: u32,
     /// How long a query waits for a free connection before failing.
     pub acquire_timeout: Duration,
+    /// `statement_timeout` of every connection: a statement running longer
+    /// is cancelled (the call answers UNAVAILABLE). Zero: none.
+    pub statement_timeout: Duration,
+    /// `lock_timeout` of every connection: a lock waited for longer is
+    /// given up (the call answers ABORTED). Zero: none.
+    pub lock_timeout: Duration,
+}
+
+impl Default for DbConfig {
+    fn default() -> DbConfig {
+        DbConfig {
+            url: DEFAULT_DATABASE_URL.to_owned(),
+            schema: "public".to_owned(),
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
+            lock_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 /// The default local database, as `make run` provides it.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 impl DbConfig {
-    /// Reads `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS` and
-    /// `DATABASE_ACQUIRE_TIMEOUT`.
+    /// Reads `DATABASE_URL`, `DATABASE_MAX_CONNECTIONS`,
+    /// `DATABASE_ACQUIRE_TIMEOUT`, `DATABASE_STATEMENT_TIMEOUT` and
+    /// `DATABASE_LOCK_TIMEOUT` (defaults in [`DbConfig::default`]).
     pub fn from_env(env: &Env, schema: &str) -> Result<DbConfig, ConfigError> {
+        let defaults = DbConfig::default();
         Ok(DbConfig {
-            url: env.or_default("DATABASE_URL", DEFAULT_DATABASE_URL.to_owned())?,
+            url: env.or_default("DATABASE_URL", defaults.url)?,
             schema: schema.to_owned(),
-            max_connections: env.or_default("DATABASE_MAX_CONNECTIONS", 16)?,
-            acquire_timeout: env.duration_or("DATABASE_ACQUIRE_TIMEOUT", Duration::from_secs(5))?,
+            max_connections: env.or_default("DATABASE_MAX_CONNECTIONS", defaults.max_connections)?,
+            acquire_timeout: env.duration_or("DATABASE_ACQUIRE_TIMEOUT", defaults.acquire_timeout)?,
+            statement_timeout: env.duration_or("DATABASE_STATEMENT_TIMEOUT", defaults.statement_timeout)?,
+            lock_timeout: env.duration_or("DATABASE_LOCK_TIMEOUT", defaults.lock_timeout)?,
         })
+    }
+
+    /// The same settings without statement and lock timeouts: for
+    /// migrations, whose index builds may rightly take long.
+    pub fn without_timeouts(&self) -> DbConfig {
+        DbConfig { statement_timeout: Duration::ZERO, lock_timeout: Duration::ZERO, ..self.clone() }
     }
 }
 
@@ -58,10 +87,20 @@ pub fn pool(config: &DbConfig) -> anyhow::Result<PgPool> {
 
 /// Like [`pool`], with extra run-time parameters set on every connection at
 /// start-up (no extra round trip), e.g. `pg_trgm.word_similarity_threshold`.
+/// Every connection gets the config's `statement_timeout` and
+/// `lock_timeout` too.
 pub fn pool_with_settings(config: &DbConfig, settings: &[(&str, &str)]) -> anyhow::Result<PgPool> {
     anyhow::ensure!(is_identifier(&config.schema), "invalid schema name {:?}", config.schema);
     let search_path = format!("{},public", config.schema);
-    let parameters = std::iter::once(("search_path", search_path.as_str())).chain(settings.iter().copied());
+    let statement_timeout = config.statement_timeout.as_millis().to_string();
+    let lock_timeout = config.lock_timeout.as_millis().to_string();
+    let parameters = [
+        ("search_path", search_path.as_str()),
+        ("statement_timeout", statement_timeout.as_str()),
+        ("lock_timeout", lock_timeout.as_str()),
+    ]
+    .into_iter()
+    .chain(settings.iter().copied());
     let options = PgConnectOptions::from_str(&config.url)
         .context("DATABASE_URL is not a valid postgres:// URL")?
         .options(parameters)

@@ -5,6 +5,7 @@
 //! endpoint serving `/metrics`, and graceful shutdown that drains in-flight
 //! calls.
 
+mod detach;
 mod trace;
 
 use std::future::Future;
@@ -26,6 +27,7 @@ use crate::config::{ConfigError, Env};
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 
+pub use detach::{Detach, DetachLayer};
 pub use trace::{TraceBody, TraceFuture, TraceLayer, TraceService};
 
 /// Transport settings shared by every service.
@@ -206,7 +208,7 @@ fn into_tonic_body(
 /// serves until `shutdown`.
 ///
 /// Layers, outermost first: CORS and gRPC-web (only with `served.web`),
-/// [`TraceLayer`], [`AuthLayer`], then the routes.
+/// [`TraceLayer`], [`AuthLayer`], [`DetachLayer`], then the routes.
 pub async fn serve(
     listener: TcpListener,
     config: &ServerConfig,
@@ -280,6 +282,7 @@ pub async fn serve(
         .layer(web)
         .layer(TraceLayer::new(served.metrics.clone(), served.component))
         .layer(served.auth.with_metrics(&served.metrics))
+        .layer(DetachLayer)
         .add_routes(served.routes)
         .add_service(health)
         .add_service(reflection);

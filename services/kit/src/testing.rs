@@ -149,6 +149,7 @@ async fn make_template(
                 schema: (*schema).to_owned(),
                 max_connections: 1,
                 acquire_timeout: Duration::from_secs(30),
+                ..crate::db::DbConfig::default()
             };
             let pool = crate::db::pool(&config)?;
             crate::db::migrate(&pool, schema, migrations).await?;

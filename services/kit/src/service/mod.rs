@@ -92,10 +92,10 @@ pub struct Shell {
 impl Shell {
     /// Starts `spec`'s service with `settings` (see the module's steps).
     pub async fn start(spec: &'static Spec, settings: Settings) -> anyhow::Result<Shell> {
-        let pool = crate::db::pool_with_settings(&settings.db, spec.db_settings)?;
         if settings.auto_migrate {
-            crate::db::migrate(&pool, &settings.db.schema, spec.migrations).await?;
+            migrate(spec, &settings).await?;
         }
+        let pool = crate::db::pool_with_settings(&settings.db, spec.db_settings)?;
         let workers = Workers::new();
         let feed =
             Feed::start(pool.clone(), &settings.db.schema, settings.watch_heartbeat, workers.shutdown());
@@ -321,8 +321,10 @@ async fn settle(
 }
 
 /// Applies `spec`'s migrations (kit's and its own) with `settings` (`rapport migrate`).
+/// Its pool has no statement or lock timeouts: an index build may take
+/// long, and replicas wait for each other's migrations.
 pub async fn migrate(spec: &'static Spec, settings: &Settings) -> anyhow::Result<()> {
-    let pool = crate::db::pool_with_settings(&settings.db, spec.db_settings)?;
+    let pool = crate::db::pool_with_settings(&settings.db.without_timeouts(), spec.db_settings)?;
     crate::db::migrate(&pool, &settings.db.schema, spec.migrations).await?;
     pool.close().await;
     Ok(())

@@ -81,3 +81,35 @@ fn lists_are_capped_before_any_per_item_work() {
     assert!(fields::cap_mask(&huge).is_err());
     assert!(fields::cap("tags", &huge[..50], 50).is_ok());
 }
+
+#[tokio::test]
+async fn every_pooled_connection_has_statement_and_lock_timeouts() {
+    let database = database().await;
+    let url: String =
+        sqlx::query_scalar("SELECT current_database()").fetch_one(&database.pool).await.unwrap();
+    let base = std::env::var("DATABASE_URL").unwrap_or_else(|_| rapport_kit::db::DEFAULT_DATABASE_URL.into());
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    let config = rapport_kit::db::DbConfig {
+        url: format!("{prefix}/{url}"),
+        schema: "kit_test".into(),
+        statement_timeout: std::time::Duration::from_millis(50),
+        lock_timeout: std::time::Duration::from_millis(40),
+        ..Default::default()
+    };
+    let pool = rapport_kit::db::pool(&config).unwrap();
+    let shown: (String, String) =
+        sqlx::query_as("SELECT current_setting('statement_timeout'), current_setting('lock_timeout')")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(shown, ("50ms".to_owned(), "40ms".to_owned()));
+    let err = sqlx::query("SELECT pg_sleep(2)").execute(&pool).await.unwrap_err();
+    let problem = database_problem(&err).unwrap();
+    assert_eq!((problem.code(), problem.reason()), (Code::Unavailable, "DATABASE_BUSY"));
+    let unbounded = rapport_kit::db::pool(&config.without_timeouts()).unwrap();
+    let shown: String = sqlx::query_scalar("SELECT current_setting('statement_timeout')")
+        .fetch_one(&unbounded)
+        .await
+        .unwrap();
+    assert_eq!(shown, "0");
+}

@@ -18,6 +18,7 @@ async fn concurrent_migrations_of_a_fresh_database_all_succeed() {
             schema: schema.into(),
             max_connections: 2,
             acquire_timeout: Duration::from_secs(30),
+            ..DbConfig::default()
         };
         async move {
             let pool = db::pool(&config).unwrap();

@@ -107,6 +107,7 @@ impl TestApp {
             schema: "contacts".into(),
             max_connections: 2,
             acquire_timeout: Duration::from_secs(5),
+            ..DbConfig::default()
         })
         .unwrap()
     }

@@ -47,6 +47,7 @@ pub async fn setup() -> Setup {
         schema: CONSUMER_SCHEMA.into(),
         max_connections: 20,
         acquire_timeout: Duration::from_secs(10),
+        ..DbConfig::default()
     };
     let consumer = db::pool(&config).unwrap();
     db::migrate(&consumer, CONSUMER_SCHEMA, &Migrator::DEFAULT).await.unwrap();

@@ -47,6 +47,7 @@ pub async fn database() -> Database {
         schema: SCHEMA.into(),
         max_connections: 20,
         acquire_timeout: Duration::from_secs(10),
+        ..DbConfig::default()
     };
     let pool = db::pool(&config).unwrap();
     assert!(db::is_ready(&pool, &Migrator::DEFAULT).await);
@@ -71,6 +72,7 @@ pub fn pool_on(url: &str) -> PgPool {
         schema: SCHEMA.into(),
         max_connections: 4,
         acquire_timeout: Duration::from_secs(10),
+        ..DbConfig::default()
     };
     db::pool(&config).unwrap()
 }
