@@ -1,15 +1,16 @@
-//! Idempotent creates: the first result of each `request_id` is stored in
-//! the same transaction as the create, so a retry (even a concurrent one)
-//! returns it instead of creating a second record.
+//! Idempotent writes: the first result of each `request_id` is stored in
+//! the same transaction as the write, so a retry (even a concurrent one)
+//! returns it instead of writing twice. Keys are scoped to the principal
+//! that sent them: another caller's key neither replays nor blocks.
 //!
 //! ```text
 //! let mut tx = pool.begin().await?;
-//! match idempotency::claim(&mut tx, "CreateContact", request_id, &request_bytes).await? {
+//! match write.claim(&mut tx, "CreateContact").await? {
 //!     Claim::Replay(response) => return decode(response),   // tx is rolled back on drop
 //!     Claim::Fresh => {}
 //! }
 //! ... insert ...
-//! idempotency::record(&mut tx, request_id, &response_bytes).await?;
+//! write.record(&mut tx, &response_bytes).await?;
 //! tx.commit().await?;
 //! ```
 //! A concurrent retry blocks on the first call's uncommitted key until it
@@ -19,15 +20,67 @@ use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use std::time::Duration;
 
+use crate::auth::{Owned, Ownership, Principal};
 use crate::problem::Problem;
 
 /// Who makes a change, and the idempotency key of a create.
 #[derive(Debug, Clone, Copy)]
 pub struct Write<'a> {
-    /// The principal's subject.
+    /// The principal's subject (or the service's own name), as the change
+    /// log records it.
     pub actor: &'a str,
     /// `request_id` and the encoded request, for creates.
     pub request: Option<(&'a str, &'a [u8])>,
+    /// The caller whose ownership rules apply; `None` when the service acts
+    /// on its own (feed consumers, workers), bound by no caller's rules.
+    pub principal: Option<&'a Principal>,
+}
+
+impl<'a> Write<'a> {
+    /// A write by `principal`, without a request id.
+    pub fn by(principal: &'a Principal) -> Write<'a> {
+        Write { actor: &principal.subject, request: None, principal: Some(principal) }
+    }
+
+    /// A write the service makes on its own, recorded as `actor` (e.g.
+    /// `contacts-feed`).
+    pub fn service(actor: &'a str) -> Write<'a> {
+        Write { actor, request: None, principal: None }
+    }
+
+    /// Claims this write's `request_id` (if any) for `operation`, scoped to
+    /// its actor: [`Claim::Fresh`] without one.
+    pub async fn claim(&self, tx: &mut PgConnection, operation: &str) -> Result<Claim, Error> {
+        match self.request {
+            Some((request_id, request)) => claim(tx, operation, self.actor, request_id, request).await,
+            None => Ok(Claim::Fresh),
+        }
+    }
+
+    /// Records `response` as the answer to this write's `request_id` (if any).
+    pub async fn record(&self, tx: &mut PgConnection, response: &[u8]) -> Result<(), Error> {
+        match self.request {
+            Some((request_id, _)) => record(tx, self.actor, request_id, response).await,
+            None => Ok(()),
+        }
+    }
+
+    /// May this write change the fields `changed` of `record` under
+    /// `rules`? Always for the service acting on its own.
+    pub fn may_change(&self, rules: &Ownership, record: Owned<'_>, changed: &[&str]) -> Result<(), Problem> {
+        self.principal.map_or(Ok(()), |principal| rules.change(principal, record, changed))
+    }
+
+    /// May this write give a record the owner and team of `to` (from
+    /// `from`; `None` on a create)? Always for the service on its own.
+    pub fn may_assign(
+        &self,
+        rules: &Ownership,
+        from: Option<Owned<'_>>,
+        to: Owned<'_>,
+    ) -> Result<(), Problem> {
+        self.principal.map_or(Ok(()), |principal| rules.reassign(principal, from, to))
+    }
 }
 
 /// A create's `request_id` and the fingerprint of the request it came with
@@ -45,11 +98,11 @@ impl RequestKey {
         RequestKey { request_id, fingerprint: request.encode_to_vec() }
     }
 
-    /// The write of `actor` with this key (none when the client sent none).
-    pub fn write<'a>(&'a self, actor: &'a str) -> Write<'a> {
+    /// The write of `principal` with this key (none when the client sent none).
+    pub fn write<'a>(&'a self, principal: &'a Principal) -> Write<'a> {
         let request =
             (!self.request_id.is_empty()).then_some((self.request_id.as_str(), self.fingerprint.as_slice()));
-        Write { actor, request }
+        Write { request, ..Write::by(principal) }
     }
 }
 
@@ -108,20 +161,23 @@ fn validate(request_id: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Claims `request_id` for `operation` with the request's encoded bytes
-/// (the `request_id` field itself cleared) inside the caller's transaction.
+/// Claims `principal`'s `request_id` for `operation` with the request's
+/// encoded bytes (the `request_id` field itself cleared) inside the
+/// caller's transaction.
 pub async fn claim(
     tx: &mut PgConnection,
     operation: &str,
+    principal: &str,
     request_id: &str,
     request: &[u8],
 ) -> Result<Claim, Error> {
     validate(request_id)?;
     let hash = Sha256::digest(request).to_vec();
     let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (request_id, operation, request_hash) VALUES ($1, $2, $3) \
-         ON CONFLICT (request_id) DO NOTHING",
+        "INSERT INTO idempotency_keys (principal, request_id, operation, request_hash) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (principal, request_id) DO NOTHING",
     )
+    .bind(principal)
     .bind(request_id)
     .bind(operation)
     .bind(&hash)
@@ -131,8 +187,9 @@ pub async fn claim(
         return Ok(Claim::Fresh);
     }
     let (stored_operation, stored_hash, response): (String, Vec<u8>, Option<Vec<u8>>) = sqlx::query_as(
-        "SELECT operation, request_hash, response FROM idempotency_keys WHERE request_id = $1",
+        "SELECT operation, request_hash, response FROM idempotency_keys WHERE principal = $1 AND request_id = $2",
     )
+    .bind(principal)
     .bind(request_id)
     .fetch_one(&mut *tx)
     .await?;
@@ -144,8 +201,14 @@ pub async fn claim(
 
 /// Stores the response of a [`Claim::Fresh`] request, in the same
 /// transaction as its effect.
-pub async fn record(tx: &mut PgConnection, request_id: &str, response: &[u8]) -> Result<(), Error> {
-    sqlx::query("UPDATE idempotency_keys SET response = $2 WHERE request_id = $1")
+pub async fn record(
+    tx: &mut PgConnection,
+    principal: &str,
+    request_id: &str,
+    response: &[u8],
+) -> Result<(), Error> {
+    sqlx::query("UPDATE idempotency_keys SET response = $3 WHERE principal = $1 AND request_id = $2")
+        .bind(principal)
         .bind(request_id)
         .bind(response)
         .execute(&mut *tx)

@@ -17,7 +17,7 @@ use rapport_kit::listing::{ListQuery, ListRequest};
 type Result<T> = std::result::Result<Response<T>, Status>;
 
 pub async fn create(state: &State, request: Request<CreateCompanyRequest>) -> Result<Company> {
-    let actor = auth::principal(&request)?.subject.clone();
+    let actor = auth::principal(&request)?.clone();
     let mut request = request.into_inner();
     let input = request.company.take().unwrap_or_default();
     let company = CompanyDraft::parse(&input, &CompanyField::ALL).map_err(Error::from)?.into_new();
@@ -48,15 +48,14 @@ pub async fn get(state: &State, request: Request<GetCompanyRequest>) -> Result<C
 }
 
 pub async fn update(state: &State, request: Request<UpdateCompanyRequest>) -> Result<Company> {
-    let actor = auth::principal(&request)?.subject.clone();
+    let actor = auth::principal(&request)?.clone();
     let request = request.into_inner();
     let input = request.company.unwrap_or_default();
     let id = CompanyId::parse("company.id", &input.id).map_err(Error::from)?;
     let paths = request.update_mask.map(|mask| mask.paths).unwrap_or_default();
     let fields = CompanyField::parse_mask(&paths).map_err(Error::from)?;
     let draft = CompanyDraft::parse(&input, &fields).map_err(Error::from)?;
-    let updated =
-        store::update(&state.pool, id, &input.etag, &draft, Write { actor: &actor, request: None }).await;
+    let updated = store::update(&state.pool, id, &input.etag, &draft, Write::by(&actor)).await;
     state.written(&state.caches.companies, &id.to_string(), &updated).await;
     Ok(Response::new(updated?))
 }
@@ -68,10 +67,9 @@ pub async fn set_deleted<T>(
     etag: &str,
     deleted: bool,
 ) -> Result<Company> {
-    let actor = auth::principal(request)?.subject.clone();
+    let actor = auth::principal(request)?.clone();
     let id = CompanyId::parse("id", id).map_err(Error::from)?;
-    let result =
-        store::set_deleted(&state.pool, id, etag, deleted, Write { actor: &actor, request: None }).await;
+    let result = store::set_deleted(&state.pool, id, etag, deleted, Write::by(&actor)).await;
     state.written(&state.caches.companies, &id.to_string(), &result).await;
     Ok(Response::new(result?))
 }

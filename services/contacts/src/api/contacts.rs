@@ -24,7 +24,7 @@ type Result<T> = std::result::Result<Response<T>, Status>;
 const MAX_BATCH: usize = 1000;
 
 pub async fn create(state: &State, request: Request<CreateContactRequest>) -> Result<Contact> {
-    let actor = auth::principal(&request)?.subject.clone();
+    let actor = auth::principal(&request)?.clone();
     let mut request = request.into_inner();
     let input = request.contact.take().unwrap_or_default();
     let draft = ContactDraft::parse(&input, &ContactField::ALL).map_err(Error::from)?;
@@ -87,15 +87,14 @@ pub async fn batch_get(
 }
 
 pub async fn update(state: &State, request: Request<UpdateContactRequest>) -> Result<Contact> {
-    let actor = auth::principal(&request)?.subject.clone();
+    let actor = auth::principal(&request)?.clone();
     let request = request.into_inner();
     let input = request.contact.unwrap_or_default();
     let id = ContactId::parse("contact.id", &input.id).map_err(Error::from)?;
     let paths = request.update_mask.map(|mask| mask.paths).unwrap_or_default();
     let fields = ContactField::parse_mask(&paths).map_err(Error::from)?;
     let draft = ContactDraft::parse(&input, &fields).map_err(Error::from)?;
-    let updated =
-        store::update(&state.pool, id, &input.etag, &draft, Write { actor: &actor, request: None }).await;
+    let updated = store::update(&state.pool, id, &input.etag, &draft, Write::by(&actor)).await;
     state.written(&state.caches.contacts, &id.to_string(), &updated).await;
     Ok(Response::new(updated?))
 }
@@ -107,10 +106,9 @@ pub async fn set_deleted<T>(
     etag: &str,
     deleted: bool,
 ) -> Result<Contact> {
-    let actor = auth::principal(request)?.subject.clone();
+    let actor = auth::principal(request)?.clone();
     let id = ContactId::parse("id", id).map_err(Error::from)?;
-    let result =
-        store::set_deleted(&state.pool, id, etag, deleted, Write { actor: &actor, request: None }).await;
+    let result = store::set_deleted(&state.pool, id, etag, deleted, Write::by(&actor)).await;
     state.written(&state.caches.contacts, &id.to_string(), &result).await;
     Ok(Response::new(result?))
 }

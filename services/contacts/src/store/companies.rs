@@ -95,10 +95,7 @@ async fn check_parent(tx: &mut PgConnection, id: CompanyId, parent: CompanyId) -
 /// Creates a company, or replays the first result of the same `request_id`.
 pub async fn create(pool: &PgPool, state: CompanyState, write: Write<'_>) -> Result<Company, Error> {
     let mut tx = pool.begin().await?;
-    if let Some((request_id, request)) = write.request
-        && let Claim::Replay(response) =
-            idempotency::claim(&mut tx, "CreateCompany", request_id, request).await?
-    {
+    if let Claim::Replay(response) = write.claim(&mut tx, "CreateCompany").await? {
         return Company::decode(response.as_slice())
             .map_err(|err| Error::Internal(anyhow::Error::new(err).context("stored response")));
     }
@@ -120,9 +117,7 @@ pub async fn create(pool: &PgPool, state: CompanyState, write: Write<'_>) -> Res
         &[Change::of(COMPANY, &company, id.to_string(), ChangeKind::Created, write.actor, Vec::new())],
     )
     .await?;
-    if let Some((request_id, _)) = write.request {
-        idempotency::record(&mut tx, request_id, &company.encode_to_vec()).await?;
-    }
+    write.record(&mut tx, &company.encode_to_vec()).await?;
     tx.commit().await?;
     Ok(company)
 }

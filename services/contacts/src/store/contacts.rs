@@ -99,10 +99,7 @@ async fn lock(tx: &mut PgConnection, id: ContactId) -> Result<ContactRecord, Err
 /// Creates a contact, or replays the first result of the same `request_id`.
 pub async fn create(pool: &PgPool, state: ContactState, write: Write<'_>) -> Result<Contact, Error> {
     let mut tx = pool.begin().await?;
-    if let Some((request_id, request)) = write.request
-        && let Claim::Replay(response) =
-            idempotency::claim(&mut tx, "CreateContact", request_id, request).await?
-    {
+    if let Claim::Replay(response) = write.claim(&mut tx, "CreateContact").await? {
         return Contact::decode(response.as_slice())
             .map_err(|err| Error::Internal(anyhow::Error::new(err).context("stored response")));
     }
@@ -154,9 +151,7 @@ pub async fn create(pool: &PgPool, state: ContactState, write: Write<'_>) -> Res
         &[Change::of(CONTACT, &contact, record.id.to_string(), ChangeKind::Created, write.actor, Vec::new())],
     )
     .await?;
-    if let Some((request_id, _)) = write.request {
-        idempotency::record(&mut tx, request_id, &contact.encode_to_vec()).await?;
-    }
+    write.record(&mut tx, &contact.encode_to_vec()).await?;
     tx.commit().await?;
     Ok(contact)
 }

@@ -39,6 +39,9 @@ pub struct ApiKeyEntry {
     pub subject: String,
     /// Role names (`snake_case`, see [`Role::as_str`]).
     pub roles: Vec<String>,
+    /// Team ids; the caller's [`Principal::teams`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub teams: Vec<String>,
 }
 
 impl ApiKeyEntry {
@@ -48,7 +51,14 @@ impl ApiKeyEntry {
             sha256: hash_key(key),
             subject: subject.to_owned(),
             roles: roles.iter().map(|role| role.as_str().to_owned()).collect(),
+            teams: Vec::new(),
         }
+    }
+
+    /// This entry for a caller in `teams` too.
+    pub fn with_teams(mut self, teams: &[String]) -> ApiKeyEntry {
+        self.teams = teams.to_vec();
+        self
     }
 }
 
@@ -110,7 +120,15 @@ impl ApiKeys {
                     roles.push(role);
                 }
             }
-            let principal = Principal { subject: entry.subject, roles };
+            if entry.teams.len() > super::MAX_TEAMS || !entry.teams.iter().all(|team| super::is_team_id(team))
+            {
+                return Err(format!(
+                    "{label}: teams must be at most {} non-blank team ids",
+                    super::MAX_TEAMS
+                ));
+            }
+            let teams: Vec<&str> = entry.teams.iter().map(String::as_str).collect();
+            let principal = Principal::new(entry.subject, roles).with_teams(&teams);
             if by_digest.insert(digest, principal).is_some() {
                 return Err(format!("{label}: the same key digest appears twice"));
             }
@@ -190,6 +208,7 @@ mod tests {
             sha256: sha256.to_owned(),
             subject: "erp-sync".to_owned(),
             roles: roles.iter().map(|role| (*role).to_owned()).collect(),
+            teams: Vec::new(),
         }
     }
 

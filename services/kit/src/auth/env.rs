@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::dev::{DEV_AUDIENCE, DEV_ISSUER, DEV_SECRET};
-use super::jwt::{AuthConfig, DEFAULT_LEEWAY_SECONDS, DEFAULT_ROLES_CLAIM, KeySource};
+use super::jwt::{AuthConfig, DEFAULT_LEEWAY_SECONDS, DEFAULT_ROLES_CLAIM, DEFAULT_TEAMS_CLAIM, KeySource};
 use crate::config::{ConfigError, Env};
 
 /// The shortest HS256 secret accepted, in bytes (RFC 7518 §3.2: a key of
@@ -13,7 +13,7 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// The setting that turns the development mode on.
 pub const DEV_MODE: &str = "RAPPORT_DEV_MODE";
 
-/// Reads `AUTH_ISSUER`, `AUTH_AUDIENCE`, `AUTH_ROLES_CLAIM`,
+/// Reads `AUTH_ISSUER`, `AUTH_AUDIENCE`, `AUTH_ROLES_CLAIM`, `AUTH_TEAMS_CLAIM`,
 /// `AUTH_LEEWAY_SECONDS`, the keys: `AUTH_JWKS_FILE` (RS256/ES256) or
 /// `AUTH_JWT_SECRET` (HS256, at least [`MIN_SECRET_BYTES`] bytes), and
 /// `API_KEYS_FILE` (optional; no API keys without it). With neither token
@@ -63,6 +63,7 @@ pub fn config_from_env(env: &Env) -> Result<AuthConfig, ConfigError> {
         issuer: env.or_default("AUTH_ISSUER", DEV_ISSUER.to_owned())?,
         audience: env.or_default("AUTH_AUDIENCE", DEV_AUDIENCE.to_owned())?,
         roles_claim: env.or_default("AUTH_ROLES_CLAIM", DEFAULT_ROLES_CLAIM.to_owned())?,
+        teams_claim: env.or_default("AUTH_TEAMS_CLAIM", DEFAULT_TEAMS_CLAIM.to_owned())?,
         keys,
         leeway_seconds: env.or_default("AUTH_LEEWAY_SECONDS", DEFAULT_LEEWAY_SECONDS)?,
         api_keys_file: env.optional("API_KEYS_FILE")?,

@@ -14,6 +14,11 @@ use super::{ApiKeys, AuthError, Principal, Role};
 
 /// Default name of the claim holding the caller's roles.
 pub const DEFAULT_ROLES_CLAIM: &str = "roles";
+/// The default claim holding the caller's team ids (an array of strings,
+/// e.g. the OIDC groups an identity provider issues).
+pub const DEFAULT_TEAMS_CLAIM: &str = "teams";
+/// The most teams a principal is taken to belong to; more is refused.
+pub const MAX_TEAMS: usize = 64;
 /// Default clock skew tolerated for `exp` and `nbf`, in seconds.
 pub const DEFAULT_LEEWAY_SECONDS: u64 = 60;
 /// Largest accepted [`AuthConfig::leeway_seconds`] (one hour).
@@ -54,6 +59,8 @@ pub struct AuthConfig {
     pub audience: String,
     /// Claim holding an array of role names ([`DEFAULT_ROLES_CLAIM`]); unknown names are ignored.
     pub roles_claim: String,
+    /// Claim holding an array of team ids ([`DEFAULT_TEAMS_CLAIM`]).
+    pub teams_claim: String,
     /// Verification keys.
     pub keys: KeySource,
     /// Clock skew tolerated for `exp` / `nbf`, at most [`MAX_LEEWAY_SECONDS`].
@@ -70,6 +77,7 @@ impl AuthConfig {
             issuer: issuer.into(),
             audience: audience.into(),
             roles_claim: DEFAULT_ROLES_CLAIM.to_owned(),
+            teams_claim: DEFAULT_TEAMS_CLAIM.to_owned(),
             keys,
             leeway_seconds: DEFAULT_LEEWAY_SECONDS,
             api_keys_file: None,
@@ -132,6 +140,7 @@ pub struct Verifier {
 
 struct Inner {
     roles_claim: String,
+    teams_claim: String,
     keys: Keys,
     leeway_seconds: u64,
     /// Tokens that passed [`Verifier::verify`], by their full text (signature included, so
@@ -233,8 +242,13 @@ impl Verifier {
         };
         let verified =
             moka::sync::Cache::builder().max_capacity(VERIFIED_CAPACITY).time_to_live(VERIFIED_TTL).build();
-        let inner =
-            Inner { roles_claim: config.roles_claim, keys, leeway_seconds: config.leeway_seconds, verified };
+        let inner = Inner {
+            roles_claim: config.roles_claim,
+            teams_claim: config.teams_claim,
+            keys,
+            leeway_seconds: config.leeway_seconds,
+            verified,
+        };
         Ok(Verifier { inner: Arc::new(inner), api_keys })
     }
 
@@ -288,7 +302,8 @@ impl Verifier {
             _ => return Err(AuthError::Invalid("missing or empty sub claim")),
         };
         let roles = parse_roles(claims.get(&self.inner.roles_claim))?;
-        let principal = Principal { subject, roles };
+        let teams = parse_teams(claims.get(&self.inner.teams_claim))?;
+        let principal = Principal { subject, roles, teams };
         // `exp` is required and was checked, so it is a number here.
         if let Some(exp) = claims.get("exp").and_then(Value::as_f64) {
             let expires_at = (exp as u64).saturating_add(self.inner.leeway_seconds);
@@ -312,6 +327,35 @@ fn select_key<'a>(keys: &'a [VerificationKey], kid: Option<&str>) -> Result<&'a 
         (None, [only]) => Ok(only),
         (None, _) => Err(AuthError::Invalid("token has no key id (kid)")),
     }
+}
+
+/// Team ids: non-empty strings of at most 200 characters without control
+/// characters, at most [`MAX_TEAMS`]; anything else makes the token invalid.
+fn parse_teams(value: Option<&Value>) -> Result<Vec<String>, AuthError> {
+    let names = match value {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(names)) => names,
+        Some(_) => return Err(AuthError::Invalid("teams claim is not an array")),
+    };
+    if names.len() > MAX_TEAMS {
+        return Err(AuthError::Invalid("teams claim names too many teams"));
+    }
+    let mut teams: Vec<String> = Vec::with_capacity(names.len());
+    for name in names {
+        let team = name
+            .as_str()
+            .filter(|team| is_team_id(team))
+            .ok_or(AuthError::Invalid("teams claim holds an invalid team id"))?;
+        if !teams.iter().any(|held| held == team) {
+            teams.push(team.to_owned());
+        }
+    }
+    Ok(teams)
+}
+
+/// A team id as tokens, keys and records carry it.
+pub fn is_team_id(team: &str) -> bool {
+    !team.trim().is_empty() && team.chars().count() <= 200 && !team.chars().any(char::is_control)
 }
 
 fn parse_roles(value: Option<&Value>) -> Result<Vec<Role>, AuthError> {
@@ -434,6 +478,18 @@ pub fn mint_hs256(
     roles: &[Role],
     ttl: Duration,
 ) -> Result<String, AuthSetupError> {
+    mint_hs256_for(secret, (issuer, audience), &Principal::new(subject, roles.to_vec()), ttl)
+}
+
+/// [`mint_hs256`] for `principal`: its subject, roles and teams (in the
+/// default claims).
+pub fn mint_hs256_for(
+    secret: &[u8],
+    (issuer, audience): (&str, &str),
+    principal: &Principal,
+    ttl: Duration,
+) -> Result<String, AuthSetupError> {
+    let (subject, roles) = (principal.subject.as_str(), principal.roles.as_slice());
     if secret.is_empty() {
         return Err(AuthSetupError::EmptySecret);
     }
@@ -452,6 +508,7 @@ pub fn mint_hs256(
         "nbf": now,
         "exp": exp,
         DEFAULT_ROLES_CLAIM: roles.iter().map(|role| role.as_str()).collect::<Vec<_>>(),
+        DEFAULT_TEAMS_CLAIM: principal.teams,
     });
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
         .map_err(|error| AuthSetupError::Signing(error.to_string()))

@@ -26,7 +26,7 @@ fn role_names_round_trip() {
 
 #[test]
 fn has_any_requires_overlap() {
-    let p = Principal { subject: "u".into(), roles: vec![Role::SalesRep] };
+    let p = Principal::new("u", vec![Role::SalesRep]);
     assert!(p.has_any(&[Role::Admin, Role::SalesRep]));
     assert!(!p.has_any(&[Role::Admin]));
     assert!(!p.has_any(&[]));

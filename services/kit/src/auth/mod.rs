@@ -18,6 +18,7 @@ pub mod dev;
 mod env;
 mod jwt;
 mod layer;
+pub mod ownership;
 mod policy;
 
 #[cfg(test)]
@@ -38,10 +39,11 @@ use tonic_types::{ErrorDetails, StatusExt};
 pub use api_keys::{API_KEY_PREFIX, ApiKeyEntry, ApiKeys, generate_key, hash_key};
 pub use env::{DEV_MODE, MIN_SECRET_BYTES, config_from_env};
 pub use jwt::{
-    AuthConfig, AuthSetupError, DEFAULT_LEEWAY_SECONDS, DEFAULT_ROLES_CLAIM, KeySource, MAX_LEEWAY_SECONDS,
-    Verifier, mint_hs256,
+    AuthConfig, AuthSetupError, DEFAULT_LEEWAY_SECONDS, DEFAULT_ROLES_CLAIM, DEFAULT_TEAMS_CLAIM, KeySource,
+    MAX_LEEWAY_SECONDS, MAX_TEAMS, Verifier, is_team_id, mint_hs256, mint_hs256_for,
 };
 pub use layer::{AuthLayer, AuthService, split_path};
+pub use ownership::{Fields, Owned, Ownership};
 pub use policy::Policy;
 
 /// `google.rpc.ErrorInfo.domain` of every error produced by this module.
@@ -122,9 +124,38 @@ pub struct Principal {
     pub subject: String,
     /// Known roles from the token's roles claim, deduplicated, in token order.
     pub roles: Vec<Role>,
+    /// The teams the caller belongs to (the token's teams claim, an API
+    /// key's `teams`), deduplicated, in order; the first is the team a
+    /// record the caller creates belongs to by default.
+    pub teams: Vec<String>,
 }
 
 impl Principal {
+    /// A principal without teams.
+    pub fn new(subject: impl Into<String>, roles: Vec<Role>) -> Principal {
+        Principal { subject: subject.into(), roles, teams: Vec::new() }
+    }
+
+    /// This principal in `teams` too.
+    pub fn with_teams(mut self, teams: &[&str]) -> Principal {
+        for team in teams {
+            if !self.teams.iter().any(|held| held == team) {
+                self.teams.push((*team).to_owned());
+            }
+        }
+        self
+    }
+
+    /// True when the principal belongs to `team` (never for an empty team).
+    pub fn in_team(&self, team: &str) -> bool {
+        !team.is_empty() && self.teams.iter().any(|held| held == team)
+    }
+
+    /// True if the principal holds `role`.
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
     /// True if the principal holds at least one of `roles` (false for an empty slice).
     pub fn has_any(&self, roles: &[Role]) -> bool {
         self.roles.iter().any(|held| roles.contains(held))

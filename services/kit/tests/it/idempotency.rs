@@ -12,14 +12,16 @@ use tonic::Code;
 use support::{database, eventually, within};
 
 const CREATE: &str = "CreateThing";
+/// The principal most keys here belong to.
+const ALICE: &str = "alice";
 
 /// Claims `request_id` in a transaction of its own; on `Fresh`, records
 /// `response` and commits.
 async fn check(pool: &PgPool, request_id: &str, request: &[u8], response: &[u8]) -> Claim {
     let mut tx = pool.begin().await.unwrap();
-    let claim = idempotency::claim(&mut tx, CREATE, request_id, request).await.unwrap();
+    let claim = idempotency::claim(&mut tx, CREATE, ALICE, request_id, request).await.unwrap();
     if claim == Claim::Fresh {
-        idempotency::record(&mut tx, request_id, response).await.unwrap();
+        idempotency::record(&mut tx, ALICE, request_id, response).await.unwrap();
         tx.commit().await.unwrap();
     }
     claim
@@ -27,7 +29,7 @@ async fn check(pool: &PgPool, request_id: &str, request: &[u8], response: &[u8])
 
 async fn claim_error(pool: &PgPool, operation: &str, request_id: &str, request: &[u8]) -> Error {
     let mut tx = pool.begin().await.unwrap();
-    idempotency::claim(&mut tx, operation, request_id, request).await.unwrap_err()
+    idempotency::claim(&mut tx, operation, ALICE, request_id, request).await.unwrap_err()
 }
 
 #[tokio::test]
@@ -66,7 +68,10 @@ async fn concurrent_retries_wait_for_the_first_and_replay_its_response() {
     let database = database().await;
     let pool = database.pool.clone();
     let mut first = pool.begin().await.unwrap();
-    assert_eq!(idempotency::claim(&mut first, CREATE, "req-1", b"create").await.unwrap(), Claim::Fresh);
+    assert_eq!(
+        idempotency::claim(&mut first, CREATE, ALICE, "req-1", b"create").await.unwrap(),
+        Claim::Fresh
+    );
     let retries: Vec<_> = (0..9)
         .map(|_| {
             let pool = pool.clone();
@@ -80,7 +85,7 @@ async fn concurrent_retries_wait_for_the_first_and_replay_its_response() {
     })
     .await;
     assert!(retries.iter().all(|retry| !retry.is_finished()));
-    idempotency::record(&mut first, "req-1", b"first result").await.unwrap();
+    idempotency::record(&mut first, ALICE, "req-1", b"first result").await.unwrap();
     first.commit().await.unwrap();
     for retry in retries {
         assert_eq!(within("a retry", retry).await.unwrap(), Claim::Replay(b"first result".to_vec()));
@@ -99,12 +104,12 @@ async fn of_ten_simultaneous_claims_exactly_one_runs() {
             tokio::spawn(async move {
                 let mut tx = pool.begin().await.unwrap();
                 barrier.wait().await;
-                let claim = idempotency::claim(&mut tx, CREATE, "req-1", b"create").await.unwrap();
+                let claim = idempotency::claim(&mut tx, CREATE, ALICE, "req-1", b"create").await.unwrap();
                 if claim == Claim::Fresh {
                     // Hold the key until the nine others wait behind it.
                     let waiting = || async { support::waiting_locks(&pool, "transactionid").await >= 9 };
                     support::eventually("the nine other claims to wait", waiting).await;
-                    idempotency::record(&mut tx, "req-1", &[index]).await.unwrap();
+                    idempotency::record(&mut tx, ALICE, "req-1", &[index]).await.unwrap();
                     tx.commit().await.unwrap();
                     return (Claim::Fresh, index);
                 }
@@ -132,13 +137,16 @@ async fn a_rolled_back_claim_frees_the_id() {
 
     // Rolled back before anyone else came.
     let mut tx = pool.begin().await.unwrap();
-    assert_eq!(idempotency::claim(&mut tx, CREATE, "req-1", b"create").await.unwrap(), Claim::Fresh);
+    assert_eq!(idempotency::claim(&mut tx, CREATE, ALICE, "req-1", b"create").await.unwrap(), Claim::Fresh);
     tx.rollback().await.unwrap();
     assert_eq!(check(&pool, "req-1", b"create", b"done").await, Claim::Fresh);
 
     // Rolled back while a retry waited on it: the retry runs itself.
     let mut first = pool.begin().await.unwrap();
-    assert_eq!(idempotency::claim(&mut first, CREATE, "req-2", b"create").await.unwrap(), Claim::Fresh);
+    assert_eq!(
+        idempotency::claim(&mut first, CREATE, ALICE, "req-2", b"create").await.unwrap(),
+        Claim::Fresh
+    );
     let retry = tokio::spawn({
         let pool = pool.clone();
         async move { check(&pool, "req-2", b"create", b"retry result").await }
@@ -194,4 +202,26 @@ async fn prune_forgets_only_keys_older_than_the_retention() {
     // A forgotten id is new again.
     assert_eq!(check(pool, "old", b"create", b"second").await, Claim::Fresh);
     assert_eq!(idempotency::prune(pool, Duration::ZERO).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn keys_are_scoped_to_the_principal_that_sent_them() {
+    let database = database().await;
+    let pool = &database.pool;
+    // Alice's key is held by her uncommitted transaction.
+    let mut alice = pool.begin().await.unwrap();
+    assert_eq!(idempotency::claim(&mut alice, CREATE, ALICE, "req-1", b"a").await.unwrap(), Claim::Fresh);
+    // Bob's same key neither waits for hers nor replays it, nor is refused.
+    let mut bob = pool.begin().await.unwrap();
+    let claim = within("bob's claim", idempotency::claim(&mut bob, CREATE, "bob", "req-1", b"b")).await;
+    assert_eq!(claim.unwrap(), Claim::Fresh);
+    idempotency::record(&mut bob, "bob", "req-1", b"bob's").await.unwrap();
+    bob.commit().await.unwrap();
+    idempotency::record(&mut alice, ALICE, "req-1", b"alice's").await.unwrap();
+    alice.commit().await.unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    let replay = idempotency::claim(&mut tx, CREATE, ALICE, "req-1", b"a").await.unwrap();
+    assert_eq!(replay, Claim::Replay(b"alice's".to_vec()));
+    let replay = idempotency::claim(&mut tx, CREATE, "bob", "req-1", b"b").await.unwrap();
+    assert_eq!(replay, Claim::Replay(b"bob's".to_vec()));
 }

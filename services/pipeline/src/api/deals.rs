@@ -92,7 +92,7 @@ fn uuid_of(field: &str, raw: &str) -> std::result::Result<Uuid, Error> {
 }
 
 async fn create(state: &State, request: Request<CreateDealRequest>) -> Result<Deal> {
-    let actor = auth::principal(&request)?.subject.clone();
+    let actor = auth::principal(&request)?.clone();
     let on = OnBehalf::caller(&request);
     let mut request = request.into_inner();
     let deal = request.deal.take().unwrap_or_default();
@@ -104,7 +104,7 @@ async fn create(state: &State, request: Request<CreateDealRequest>) -> Result<De
         return Err(Error::from(Violation::new("deal.pipeline_id", "is required with stage_id")).into());
     }
     if input.owner_id.is_empty() {
-        input.owner_id = actor.clone();
+        input.owner_id = actor.subject.clone();
     }
     check_references(state, &on, &mut input, true).await?;
     let request_id = std::mem::take(&mut request.request_id);
@@ -118,7 +118,7 @@ async fn create(state: &State, request: Request<CreateDealRequest>) -> Result<De
 }
 
 async fn update(state: &State, request: Request<UpdateDealRequest>) -> Result<Deal> {
-    let actor = auth::principal(&request)?.subject.clone();
+    let actor = auth::principal(&request)?.clone();
     let on = OnBehalf::caller(&request);
     let request = request.into_inner();
     let deal = request.deal.unwrap_or_default();
@@ -128,7 +128,7 @@ async fn update(state: &State, request: Request<UpdateDealRequest>) -> Result<De
     let mut input = DealInput::parse(&deal, &fields).map_err(Error::from)?;
     check_references(state, &on, &mut input, false).await?;
     let recheck = Recheck { state, on: &on };
-    let write = Write { actor: &actor, request: None };
+    let write = Write::by(&actor);
     let updated = store::update(&state.pool, id, &deal.etag, &input, write, &recheck).await;
     state.written(&updated);
     Ok(Response::new(with_warning(state, updated?).await))
@@ -141,11 +141,11 @@ async fn set_deleted<T>(
     etag: &str,
     deleted: bool,
 ) -> Result<Deal> {
-    let actor = auth::principal(request)?.subject.clone();
+    let actor = auth::principal(request)?.clone();
     let on = OnBehalf::caller(request);
     let id = DealId::parse("id", id).map_err(Error::from)?;
     let recheck = Recheck { state, on: &on };
-    let write = Write { actor: &actor, request: None };
+    let write = Write::by(&actor);
     let result = store::set_deleted(&state.pool, id, etag, deleted, write, &recheck).await;
     state.written(&result);
     Ok(Response::new(result?))
@@ -158,11 +158,10 @@ async fn apply_move<T>(
     etag: &str,
     action: Move<'_>,
 ) -> Result<Deal> {
-    let actor = auth::principal(request)?.subject.clone();
+    let actor = auth::principal(request)?.clone();
     let id = uuid_of("id", id)?;
     let warn = matches!(action, Move::Stage { .. } | Move::Win);
-    let result =
-        store::moves::apply(&state.pool, id, etag, action, Write { actor: &actor, request: None }).await;
+    let result = store::moves::apply(&state.pool, id, etag, action, Write::by(&actor)).await;
     state.written(&result);
     let deal = result?;
     Ok(Response::new(if warn { with_warning(state, deal).await } else { deal }))

@@ -84,7 +84,7 @@ impl ForecastService for Api {
     }
 
     async fn set_exchange_rate(&self, request: Request<SetExchangeRateRequest>) -> Result<ExchangeRate> {
-        let actor = auth::principal(&request)?.subject.clone();
+        let actor = auth::principal(&request)?.clone();
         let input = request.get_ref().exchange_rate.clone().unwrap_or_default();
         let rate = RateInput::parse(
             &input.from_currency_code,
@@ -93,7 +93,7 @@ impl ForecastService for Api {
             input.effective_date.as_ref(),
         )
         .map_err(Error::from)?;
-        let result = rates::set(&self.state.pool, rate, Write { actor: &actor, request: None }).await;
+        let result = rates::set(&self.state.pool, rate, Write::by(&actor)).await;
         self.state.written(&result);
         Ok(Response::new(result?))
     }
@@ -123,11 +123,11 @@ impl ForecastService for Api {
     }
 
     async fn set_quota(&self, request: Request<SetQuotaRequest>) -> Result<Quota> {
-        let actor = auth::principal(&request)?.subject.clone();
+        let actor = auth::principal(&request)?.clone();
         let input = request.get_ref().quota.clone().unwrap_or_default();
         let draft = QuotaDraft::parse(&input.owner_id, input.year, input.month, input.amount.as_ref())
             .map_err(Error::from)?;
-        let result = quotas::set(&self.state.pool, draft, Write { actor: &actor, request: None }).await;
+        let result = quotas::set(&self.state.pool, draft, Write::by(&actor)).await;
         self.state.written(&result);
         Ok(Response::new(result?))
     }

@@ -29,9 +29,8 @@ fn list_request<'a>(
 impl Api {
     /// Applies an ERP step to an order and wakes watchers if it wrote.
     async fn order_step<T>(&self, request: &Request<T>, id: OrderId, step: Step) -> Result<Order> {
-        let actor = auth::principal(request)?.subject.clone();
-        let result =
-            orders::transition(&self.state.pool, id, step, Write { actor: &actor, request: None }).await;
+        let actor = auth::principal(request)?.clone();
+        let result = orders::transition(&self.state.pool, id, step, Write::by(&actor)).await;
         self.state.written(&result);
         Ok(Response::new(result?))
     }
@@ -90,7 +89,7 @@ impl OrderService for Api {
     }
 
     async fn record_invoice(&self, request: Request<RecordInvoiceRequest>) -> Result<Invoice> {
-        let actor = auth::principal(&request)?.subject.clone();
+        let actor = auth::principal(&request)?.clone();
         let input = request.get_ref();
         let draft = InvoiceDraft::parse(
             &input.order_id,
@@ -100,7 +99,7 @@ impl OrderService for Api {
             input.due_date.as_ref(),
         )
         .map_err(Error::from)?;
-        let result = invoices::record(&self.state.pool, draft, Write { actor: &actor, request: None }).await;
+        let result = invoices::record(&self.state.pool, draft, Write::by(&actor)).await;
         self.state.written(&result);
         Ok(Response::new(result?))
     }
@@ -122,7 +121,7 @@ impl OrderService for Api {
     }
 
     async fn record_payment(&self, request: Request<RecordPaymentRequest>) -> Result<RecordPaymentResponse> {
-        let actor = auth::principal(&request)?.subject.clone();
+        let actor = auth::principal(&request)?.clone();
         let input = request.get_ref();
         let draft = PaymentDraft::parse(
             &input.invoice_id,
@@ -131,7 +130,7 @@ impl OrderService for Api {
             &input.external_ref,
         )
         .map_err(Error::from)?;
-        let result = payments::record(&self.state.pool, draft, Write { actor: &actor, request: None }).await;
+        let result = payments::record(&self.state.pool, draft, Write::by(&actor)).await;
         self.state.written(&result);
         let (payment, invoice) = result?;
         Ok(Response::new(RecordPaymentResponse { payment: Some(payment), invoice: Some(invoice) }))

@@ -20,9 +20,9 @@ use crate::store::{Write, lost_reasons, pipelines as store, stages};
 
 type Result<T> = std::result::Result<Response<T>, Status>;
 
-/// The principal's subject.
-fn actor<T>(request: &Request<T>) -> std::result::Result<String, Status> {
-    Ok(auth::principal(request)?.subject.clone())
+/// The caller.
+fn actor<T>(request: &Request<T>) -> std::result::Result<auth::Principal, Status> {
+    Ok(auth::principal(request)?.clone())
 }
 
 fn pipeline_id(field: &str, raw: &str) -> std::result::Result<PipelineId, Error> {
@@ -68,7 +68,7 @@ impl PipelineService for Api {
             (Ok(id), Ok(patch)) => (id, patch),
             (id, patch) => return Err(invalid(id.err(), patch.err()).into()),
         };
-        let write = Write { actor: &actor, request: None };
+        let write = Write::by(&actor);
         let updated = store::update(&self.state.pool, id, &input.etag, &patch, write).await;
         self.state.written(&updated);
         Ok(Response::new(updated?))
@@ -77,7 +77,7 @@ impl PipelineService for Api {
     async fn delete_pipeline(&self, request: Request<DeletePipelineRequest>) -> Result<Pipeline> {
         let actor = actor(&request)?;
         let id = pipeline_id("id", &request.get_ref().id)?;
-        let write = Write { actor: &actor, request: None };
+        let write = Write::by(&actor);
         let result = store::set_deleted(&self.state.pool, id, &request.get_ref().etag, true, write).await;
         self.state.written(&result);
         Ok(Response::new(result?))
@@ -86,7 +86,7 @@ impl PipelineService for Api {
     async fn undelete_pipeline(&self, request: Request<UndeletePipelineRequest>) -> Result<Pipeline> {
         let actor = actor(&request)?;
         let id = pipeline_id("id", &request.get_ref().id)?;
-        let write = Write { actor: &actor, request: None };
+        let write = Write::by(&actor);
         let result = store::set_deleted(&self.state.pool, id, &request.get_ref().etag, false, write).await;
         self.state.written(&result);
         Ok(Response::new(result?))
@@ -126,7 +126,7 @@ impl PipelineService for Api {
         if !violations.is_empty() {
             return Err(Error::Invalid(violations).into());
         }
-        let write = Write { actor: &actor, request: None };
+        let write = Write::by(&actor);
         let result = stages::add(&self.state.pool, id, &request.etag, (&draft, position), write).await;
         self.state.written(&result);
         Ok(Response::new(result?))
@@ -147,7 +147,7 @@ impl PipelineService for Api {
         let (Some(id), Some(stage), Some(patch)) = (id, stage, patch) else {
             return Err(Error::Invalid(violations).into());
         };
-        let write = Write { actor: &actor, request: None };
+        let write = Write::by(&actor);
         let result = stages::update(&self.state.pool, (id, stage), &request.etag, &patch, write).await;
         self.state.written(&result);
         Ok(Response::new(result?))
@@ -174,7 +174,7 @@ impl PipelineService for Api {
         let Some(id) = id.filter(|_| violations.is_empty()) else {
             return Err(Error::Invalid(violations).into());
         };
-        let write = Write { actor: &actor, request: None };
+        let write = Write::by(&actor);
         let result = stages::reorder(&self.state.pool, id, &request.etag, &order, write).await;
         self.state.written(&result);
         Ok(Response::new(result?))
@@ -223,7 +223,7 @@ impl PipelineService for Api {
         let Some(id) = id.filter(|_| violations.is_empty()) else {
             return Err(Error::Invalid(violations).into());
         };
-        let write = Write { actor: &actor, request: None };
+        let write = Write::by(&actor);
         let result =
             lost_reasons::update(&self.state.pool, id, &input.etag, (label.as_deref(), retired), write).await;
         self.state.written(&result);
@@ -248,7 +248,7 @@ impl PipelineService for Api {
 impl Api {
     async fn set_stage_retired(
         &self,
-        actor: &str,
+        actor: &auth::Principal,
         (pipeline, stage): (&str, &str),
         etag: &str,
         retired: bool,
@@ -257,7 +257,7 @@ impl Api {
         let id = pipeline_id("pipeline_id", pipeline).map_err(|err| collect(err, &mut violations)).ok();
         let stage = stage_id("stage_id", stage).map_err(|err| collect(err, &mut violations)).ok();
         let (Some(id), Some(stage)) = (id, stage) else { return Err(Error::Invalid(violations).into()) };
-        let write = Write { actor, request: None };
+        let write = Write::by(actor);
         let result = stages::set_retired(&self.state.pool, (id, stage), etag, retired, write).await;
         self.state.written(&result);
         Ok(Response::new(result?))

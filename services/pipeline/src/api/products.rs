@@ -46,13 +46,12 @@ fn product_id(field: &str, raw: &str) -> std::result::Result<ProductId, Error> {
 impl Api {
     async fn set_product_deleted(
         &self,
-        actor: &str,
+        actor: &auth::Principal,
         (id, etag): (&str, &str),
         deleted: bool,
     ) -> Result<Product> {
         let id = product_id("id", id)?;
-        let result =
-            store::set_deleted(&self.state.pool, id, etag, deleted, Write { actor, request: None }).await;
+        let result = store::set_deleted(&self.state.pool, id, etag, deleted, Write::by(actor)).await;
         self.state.written(&result);
         Ok(Response::new(result?))
     }
@@ -61,7 +60,7 @@ impl Api {
 #[tonic::async_trait]
 impl ProductService for Api {
     async fn create_product(&self, request: Request<CreateProductRequest>) -> Result<Product> {
-        let actor = auth::principal(&request)?.subject.clone();
+        let actor = auth::principal(&request)?.clone();
         let mut request = request.into_inner();
         let input = request.product.clone().unwrap_or_default();
         let draft = ProductDraft::parse(&input, PRODUCT_FIELDS).map_err(Error::from)?;
@@ -79,7 +78,7 @@ impl ProductService for Api {
     }
 
     async fn update_product(&self, request: Request<UpdateProductRequest>) -> Result<Product> {
-        let actor = auth::principal(&request)?.subject.clone();
+        let actor = auth::principal(&request)?.clone();
         let request = request.into_inner();
         let input = request.product.unwrap_or_default();
         let mut violations = Vec::new();
@@ -90,21 +89,19 @@ impl ProductService for Api {
             .map_err(|mut found| violations.append(&mut found))
             .ok();
         let (Some(id), Some(draft)) = (id, draft) else { return Err(Error::Invalid(violations).into()) };
-        let updated =
-            store::update(&self.state.pool, id, &input.etag, &draft, Write { actor: &actor, request: None })
-                .await;
+        let updated = store::update(&self.state.pool, id, &input.etag, &draft, Write::by(&actor)).await;
         self.state.written(&updated);
         Ok(Response::new(updated?))
     }
 
     async fn delete_product(&self, request: Request<DeleteProductRequest>) -> Result<Product> {
-        let actor = auth::principal(&request)?.subject.clone();
+        let actor = auth::principal(&request)?.clone();
         let request = request.get_ref();
         self.set_product_deleted(&actor, (&request.id, &request.etag), true).await
     }
 
     async fn undelete_product(&self, request: Request<UndeleteProductRequest>) -> Result<Product> {
-        let actor = auth::principal(&request)?.subject.clone();
+        let actor = auth::principal(&request)?.clone();
         let request = request.get_ref();
         self.set_product_deleted(&actor, (&request.id, &request.etag), false).await
     }

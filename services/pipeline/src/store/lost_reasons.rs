@@ -58,18 +58,13 @@ pub(crate) async fn insert(
 /// Creates a reason, or replays the first result of the same `request_id`.
 pub async fn create(pool: &PgPool, label: &str, write: Write<'_>) -> Result<LostReason, Error> {
     let mut tx = pool.begin().await?;
-    if let Some((request_id, request)) = write.request
-        && let Claim::Replay(response) =
-            idempotency::claim(&mut tx, "CreateLostReason", request_id, request).await?
-    {
+    if let Claim::Replay(response) = write.claim(&mut tx, "CreateLostReason").await? {
         return LostReason::decode(response.as_slice())
             .map_err(|err| Error::Internal(anyhow::Error::new(err).context("stored response")));
     }
     let (reason, change) = insert(&mut tx, label, write.actor).await?;
     changelog::append(&mut tx, &[change]).await?;
-    if let Some((request_id, _)) = write.request {
-        idempotency::record(&mut tx, request_id, &reason.encode_to_vec()).await?;
-    }
+    write.record(&mut tx, &reason.encode_to_vec()).await?;
     tx.commit().await?;
     Ok(reason)
 }

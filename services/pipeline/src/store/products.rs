@@ -126,10 +126,7 @@ async fn write_prices(tx: &mut PgConnection, id: ProductId, prices: &[Money]) ->
 /// Creates a product, or replays the first result of the same `request_id`.
 pub async fn create(pool: &PgPool, draft: &ProductDraft, write: Write<'_>) -> Result<Product, Error> {
     let mut tx = pool.begin().await?;
-    if let Some((request_id, request)) = write.request
-        && let Claim::Replay(response) =
-            idempotency::claim(&mut tx, "CreateProduct", request_id, request).await?
-    {
+    if let Claim::Replay(response) = write.claim(&mut tx, "CreateProduct").await? {
         return Product::decode(response.as_slice())
             .map_err(|err| Error::Internal(anyhow::Error::new(err).context("stored response")));
     }
@@ -158,9 +155,7 @@ pub async fn create(pool: &PgPool, draft: &ProductDraft, write: Write<'_>) -> Re
         &[Change::of(PRODUCT, &product, id.to_string(), ChangeKind::Created, write.actor, Vec::new())],
     )
     .await?;
-    if let Some((request_id, _)) = write.request {
-        idempotency::record(&mut tx, request_id, &product.encode_to_vec()).await?;
-    }
+    write.record(&mut tx, &product.encode_to_vec()).await?;
     tx.commit().await?;
     Ok(product)
 }

@@ -271,10 +271,7 @@ pub async fn create(
     recheck: &dyn references::Recheck,
 ) -> Result<Deal, Error> {
     let mut tx = pool.begin().await?;
-    if let Some((request_id, request)) = write.request
-        && let Claim::Replay(response) =
-            idempotency::claim(&mut tx, "CreateDeal", request_id, request).await?
-    {
+    if let Claim::Replay(response) = write.claim(&mut tx, "CreateDeal").await? {
         return Deal::decode(response.as_slice())
             .map_err(|err| Error::Internal(anyhow::Error::new(err).context("stored response")));
     }
@@ -340,9 +337,7 @@ pub async fn create(
     enter_stage(&mut tx, id, stage.stage_id.uuid(), now, write.actor).await?;
     let record = DealRecord { deal, lines };
     let created = log(&mut tx, &record, ChangeKind::Created, write.actor, Vec::new()).await?;
-    if let Some((request_id, _)) = write.request {
-        idempotency::record(&mut tx, request_id, &created.encode_to_vec()).await?;
-    }
+    write.record(&mut tx, &created.encode_to_vec()).await?;
     tx.commit().await?;
     Ok(created)
 }

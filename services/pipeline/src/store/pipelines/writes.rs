@@ -122,18 +122,13 @@ pub(crate) fn stage_name_taken_or(err: sqlx::Error, name: &str) -> Error {
 /// Creates a pipeline, or replays the first result of the same `request_id`.
 pub async fn create(pool: &PgPool, draft: &PipelineDraft, write: Write<'_>) -> Result<Pipeline, Error> {
     let mut tx = pool.begin().await?;
-    if let Some((request_id, request)) = write.request
-        && let Claim::Replay(response) =
-            idempotency::claim(&mut tx, "CreatePipeline", request_id, request).await?
-    {
+    if let Claim::Replay(response) = write.claim(&mut tx, "CreatePipeline").await? {
         return Pipeline::decode(response.as_slice())
             .map_err(|err| Error::Internal(anyhow::Error::new(err).context("stored response")));
     }
     let (pipeline, changes) = insert(&mut tx, draft, write.actor).await?;
     changelog::append(&mut tx, &changes).await?;
-    if let Some((request_id, _)) = write.request {
-        idempotency::record(&mut tx, request_id, &pipeline.encode_to_vec()).await?;
-    }
+    write.record(&mut tx, &pipeline.encode_to_vec()).await?;
     tx.commit().await?;
     Ok(pipeline)
 }

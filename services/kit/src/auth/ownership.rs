@@ -1,0 +1,260 @@
+//! Who may change which record: the rules every service declares per
+//! record kind next to its role tables, and the one check every write path
+//! makes after reading the record it changes.
+//!
+//! The role table decides who may call an RPC at all; these rules decide
+//! which records the caller may change through it:
+//! - `admin` changes anything;
+//! - a role listed in [`Ownership::any`] changes any record of the kind
+//!   (optionally only some of its fields: marketing on a contact's lead
+//!   source and consent);
+//! - `sales_manager` changes any record of a team they are in;
+//! - everyone else — the roles listed in [`Ownership::bound`], and any role
+//!   the table lets call a write without naming it here — changes only
+//!   what they own or, for deals, what they are on the deal team of.
+//!
+//! Reassigning a record (its owner or team) is a manager's act: a bound
+//! caller can neither create a record for someone else nor take one. A
+//! refusal is `PERMISSION_DENIED` with reason `NOT_OWNER` or `NOT_IN_TEAM`.
+
+use super::{Principal, Role};
+use crate::problem::Problem;
+
+/// Reason: the caller may change only what they own (or are on the team of).
+pub const NOT_OWNER: &str = "NOT_OWNER";
+/// Reason: the record belongs to a team the caller is not in.
+pub const NOT_IN_TEAM: &str = "NOT_IN_TEAM";
+
+/// Which fields a role of [`Ownership::any`] may change on any record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fields {
+    /// Every field, the owner and team included.
+    All,
+    /// Only these update-mask paths (never the owner or team).
+    Only(&'static [&'static str]),
+}
+
+/// The ownership rules of one record kind.
+#[derive(Debug, Clone, Copy)]
+pub struct Ownership {
+    /// The record kind, as refusals name it (`contact`, `deal`, ...).
+    pub kind: &'static str,
+    /// Roles that change only what they own (documentation: any role not
+    /// granted more is bound).
+    pub bound: &'static [Role],
+    /// Roles that may change any record of the kind, and which fields.
+    pub any: &'static [(Role, Fields)],
+}
+
+/// A record as the rules see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Owned<'a> {
+    /// Its owner's subject; empty when nobody owns it.
+    pub owner_id: &'a str,
+    /// Its team; empty when it has none.
+    pub team_id: &'a str,
+    /// Others who may change it as if they owned it (a deal's team members).
+    pub members: &'a [String],
+}
+
+impl<'a> Owned<'a> {
+    /// A record of `owner_id` in `team_id`, without members.
+    pub fn new(owner_id: &'a str, team_id: &'a str) -> Owned<'a> {
+        Owned { owner_id, team_id, members: &[] }
+    }
+
+    fn is_owned_by(&self, principal: &Principal) -> bool {
+        (!self.owner_id.is_empty() && self.owner_id == principal.subject)
+            || self.members.iter().any(|member| *member == principal.subject)
+    }
+}
+
+impl Ownership {
+    /// May `principal` change the fields `changed` (update-mask paths) of
+    /// `record`? The owner and team are checked by [`Ownership::reassign`].
+    pub fn change(&self, principal: &Principal, record: Owned<'_>, changed: &[&str]) -> Result<(), Problem> {
+        if self.may_change_any(principal, changed) || record.is_owned_by(principal) {
+            return Ok(());
+        }
+        if principal.has(Role::SalesManager) && principal.in_team(record.team_id) {
+            return Ok(());
+        }
+        Err(self.refusal(principal, record))
+    }
+
+    /// May `principal` give `record` the owner and team of `to` (a create
+    /// has no `from`)? Bound callers keep records their own and in their
+    /// teams; managers move records within their teams.
+    pub fn reassign(
+        &self,
+        principal: &Principal,
+        from: Option<Owned<'_>>,
+        to: Owned<'_>,
+    ) -> Result<(), Problem> {
+        if let Some(from) = from
+            && from.owner_id == to.owner_id
+            && from.team_id == to.team_id
+        {
+            return Ok(());
+        }
+        if principal.has(Role::Admin) || self.grants_all(principal) {
+            return Ok(());
+        }
+        let team_ok = |team: &str| team.is_empty() || principal.in_team(team);
+        if principal.has(Role::SalesManager) {
+            let from_ok = from.is_none_or(|from| team_ok(from.team_id) || from.is_owned_by(principal));
+            if from_ok && team_ok(to.team_id) {
+                return Ok(());
+            }
+            return Err(self.denied(
+                NOT_IN_TEAM,
+                format!(
+                    "a manager moves {}s only within their teams ({})",
+                    self.kind,
+                    principal.teams.join(", ")
+                ),
+            ));
+        }
+        if to.owner_id != principal.subject || from.is_some_and(|from| from.owner_id != principal.subject) {
+            return Err(self.denied(
+                NOT_OWNER,
+                format!("only a manager assigns a {} to someone else, or takes one", self.kind),
+            ));
+        }
+        if !team_ok(to.team_id) {
+            return Err(self.denied(NOT_IN_TEAM, format!("you are not in team {:?}", to.team_id)));
+        }
+        Ok(())
+    }
+
+    /// The owner and team a create gives a record when the request names
+    /// none: the caller, and the caller's first team.
+    pub fn defaults<'p>(principal: &'p Principal, owner_id: &'p str, team_id: &'p str) -> (&'p str, &'p str) {
+        let owner = if owner_id.is_empty() { principal.subject.as_str() } else { owner_id };
+        let team =
+            if team_id.is_empty() { principal.teams.first().map_or("", String::as_str) } else { team_id };
+        (owner, team)
+    }
+
+    fn grants_all(&self, principal: &Principal) -> bool {
+        self.any.iter().any(|(role, fields)| *fields == Fields::All && principal.has(*role))
+    }
+
+    fn may_change_any(&self, principal: &Principal, changed: &[&str]) -> bool {
+        principal.has(Role::Admin)
+            || self.any.iter().any(|(role, fields)| {
+                principal.has(*role)
+                    && match fields {
+                        Fields::All => true,
+                        Fields::Only(allowed) => {
+                            !changed.is_empty() && changed.iter().all(|path| allowed.contains(path))
+                        }
+                    }
+            })
+    }
+
+    fn refusal(&self, principal: &Principal, record: Owned<'_>) -> Problem {
+        if principal.has(Role::SalesManager) {
+            self.denied(
+                NOT_IN_TEAM,
+                format!("this {} belongs to team {:?}, which you are not in", self.kind, record.team_id),
+            )
+        } else {
+            self.denied(NOT_OWNER, format!("you may change only {}s you own", self.kind))
+        }
+    }
+
+    fn denied(&self, reason: &str, message: String) -> Problem {
+        Problem::permission_denied(reason, message).meta("resource_kind", self.kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    const DEALS: Ownership =
+        Ownership { kind: "deal", bound: &[Role::SalesRep], any: &[(Role::Integration, Fields::All)] };
+    const CONTACTS: Ownership = Ownership {
+        kind: "contact",
+        bound: &[Role::SalesRep],
+        any: &[(Role::Marketing, Fields::Only(&["lead_source", "email_opt_in"]))],
+    };
+
+    fn who(subject: &str, role: Role, teams: &[&str]) -> Principal {
+        Principal::new(subject, vec![role]).with_teams(teams)
+    }
+
+    fn reason(result: Result<(), Problem>) -> String {
+        result.map_or_else(|problem| problem.reason().to_owned(), |()| "OK".to_owned())
+    }
+
+    #[test]
+    fn reps_change_what_they_own_or_are_on_the_team_of() {
+        let rep = who("ann", Role::SalesRep, &["east"]);
+        let members = ["ann".to_owned()];
+        assert_eq!(reason(DEALS.change(&rep, Owned::new("ann", "east"), &["title"])), "OK");
+        assert_eq!(reason(DEALS.change(&rep, Owned::new("bob", "east"), &["title"])), NOT_OWNER);
+        let shared = Owned { owner_id: "bob", team_id: "west", members: &members };
+        assert_eq!(reason(DEALS.change(&rep, shared, &["title"])), "OK");
+        assert_eq!(reason(DEALS.change(&rep, Owned::new("", ""), &["title"])), NOT_OWNER);
+    }
+
+    #[test]
+    fn managers_change_their_teams_records_and_admins_and_integrations_anything() {
+        let manager = who("meg", Role::SalesManager, &["east"]);
+        assert_eq!(reason(DEALS.change(&manager, Owned::new("bob", "east"), &["title"])), "OK");
+        assert_eq!(reason(DEALS.change(&manager, Owned::new("bob", "west"), &["title"])), NOT_IN_TEAM);
+        assert_eq!(reason(DEALS.change(&manager, Owned::new("meg", "west"), &["title"])), "OK");
+        let admin = who("root", Role::Admin, &[]);
+        assert_eq!(reason(DEALS.change(&admin, Owned::new("bob", "west"), &["title"])), "OK");
+        let erp = who("erp", Role::Integration, &[]);
+        assert_eq!(reason(DEALS.change(&erp, Owned::new("bob", "west"), &["title"])), "OK");
+        assert_eq!(reason(CONTACTS.change(&erp, Owned::new("bob", "west"), &["title"])), NOT_OWNER);
+    }
+
+    #[test]
+    fn marketing_changes_only_its_fields_of_others_contacts() {
+        let marketer = who("mia", Role::Marketing, &[]);
+        let others = Owned::new("bob", "east");
+        assert_eq!(reason(CONTACTS.change(&marketer, others, &["lead_source", "email_opt_in"])), "OK");
+        assert_eq!(reason(CONTACTS.change(&marketer, others, &["lead_source", "job_title"])), NOT_OWNER);
+        assert_eq!(reason(CONTACTS.change(&marketer, Owned::new("mia", ""), &["job_title"])), "OK");
+    }
+
+    #[test]
+    fn only_managers_reassign_and_only_within_their_teams() {
+        let rep = who("ann", Role::SalesRep, &["east"]);
+        let mine = Owned::new("ann", "east");
+        assert_eq!(reason(DEALS.reassign(&rep, None, mine)), "OK");
+        assert_eq!(reason(DEALS.reassign(&rep, None, Owned::new("bob", "east"))), NOT_OWNER);
+        assert_eq!(reason(DEALS.reassign(&rep, None, Owned::new("ann", "west"))), NOT_IN_TEAM);
+        assert_eq!(reason(DEALS.reassign(&rep, Some(Owned::new("bob", "east")), mine)), NOT_OWNER);
+        assert_eq!(reason(DEALS.reassign(&rep, Some(mine), Owned::new("bob", "east"))), NOT_OWNER);
+        assert_eq!(reason(DEALS.reassign(&rep, Some(mine), mine)), "OK");
+        let manager = who("meg", Role::SalesManager, &["east"]);
+        assert_eq!(
+            reason(DEALS.reassign(&manager, Some(Owned::new("ann", "east")), Owned::new("bob", "east"))),
+            "OK"
+        );
+        assert_eq!(
+            reason(DEALS.reassign(&manager, Some(Owned::new("ann", "east")), Owned::new("bob", "west"))),
+            NOT_IN_TEAM
+        );
+        assert_eq!(
+            reason(DEALS.reassign(&manager, Some(Owned::new("ann", "west")), Owned::new("meg", "east"))),
+            NOT_IN_TEAM
+        );
+        let erp = who("erp", Role::Integration, &[]);
+        assert_eq!(reason(DEALS.reassign(&erp, None, Owned::new("bob", "west"))), "OK");
+    }
+
+    #[test]
+    fn creates_default_to_the_caller_and_their_first_team() {
+        let rep = who("ann", Role::SalesRep, &["east", "west"]);
+        assert_eq!(Ownership::defaults(&rep, "", ""), ("ann", "east"));
+        assert_eq!(Ownership::defaults(&rep, "bob", "west"), ("bob", "west"));
+    }
+}
