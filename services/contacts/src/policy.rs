@@ -1,6 +1,7 @@
-//! Who may call which ContactService RPC: the one role table.
+//! Who may call which ContactService RPC (the one role table), and who
+//! may change which contact and company (their ownership rules).
 
-use rapport_kit::auth::{Policy, Role};
+use rapport_kit::auth::{Fields, Ownership, Policy, Role};
 
 const EVERYONE: &[Role] = &Role::ALL;
 const WRITERS: &[Role] =
@@ -29,3 +30,23 @@ const RULES: &[(&str, &[Role])] = &[
 pub fn policy() -> Policy {
     Policy::new("rapport.contacts.v1.ContactService", RULES)
 }
+
+/// Who may change which contact: a sales rep only their own; marketing the
+/// lead-source and consent fields of any; an integration any (the verbs
+/// its role table allows); managers their teams'; admins all.
+pub const CONTACTS: Ownership = Ownership {
+    kind: "contact",
+    bound: &[Role::SalesRep],
+    any: &[
+        (Role::Integration, Fields::All),
+        (
+            Role::Marketing,
+            Fields::Only(&["lead_source", "lead_source_detail", "source_campaign_id", "email_opt_in"]),
+        ),
+    ],
+};
+
+/// Who may change which company: a sales rep only their own; an
+/// integration any; managers their teams'; admins all.
+pub const COMPANIES: Ownership =
+    Ownership { kind: "company", bound: &[Role::SalesRep], any: &[(Role::Integration, Fields::All)] };

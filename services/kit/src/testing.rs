@@ -23,7 +23,7 @@ pub mod otlp;
 pub mod redis_server;
 
 pub use harness::{
-    Bearer, PATIENCE, Running, bearer, eventually, reflected_services, serve, service_env, within,
+    Bearer, PATIENCE, Running, bearer, bearer_for, eventually, reflected_services, serve, service_env, within,
 };
 
 use std::net::SocketAddr;
@@ -223,6 +223,17 @@ pub fn redis_url() -> String {
 pub fn token(subject: &str, roles: &[Role]) -> String {
     mint_hs256(DEV_SECRET.as_bytes(), DEV_ISSUER, DEV_AUDIENCE, subject, roles, Duration::from_secs(3600))
         .unwrap_or_default()
+}
+
+/// A one-hour token for `principal` (its teams included), signed with [`DEV_SECRET`].
+pub fn token_for(principal: &crate::auth::Principal) -> String {
+    crate::auth::mint_hs256_for(
+        DEV_SECRET.as_bytes(),
+        (DEV_ISSUER, DEV_AUDIENCE),
+        principal,
+        Duration::from_secs(3600),
+    )
+    .unwrap_or_default()
 }
 
 /// Sends `request` over a new HTTP/1.1 connection to `addr` and reads the

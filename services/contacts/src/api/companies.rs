@@ -1,6 +1,6 @@
 //! Company RPCs.
 
-use rapport_kit::auth;
+use rapport_kit::auth::{self, Ownership};
 use rapport_kit::idempotency::RequestKey;
 use rapport_proto::contacts::v1::*;
 use tonic::{Request, Response, Status};
@@ -20,7 +20,9 @@ pub async fn create(state: &State, request: Request<CreateCompanyRequest>) -> Re
     let actor = auth::principal(&request)?.clone();
     let mut request = request.into_inner();
     let input = request.company.take().unwrap_or_default();
-    let company = CompanyDraft::parse(&input, &CompanyField::ALL).map_err(Error::from)?.into_new();
+    let mut company = CompanyDraft::parse(&input, &CompanyField::ALL).map_err(Error::from)?.into_new();
+    let (owner, team) = Ownership::defaults(&actor, &company.owner_id, &company.team_id);
+    (company.owner_id, company.team_id) = (owner.to_owned(), team.to_owned());
     let request_id = std::mem::take(&mut request.request_id);
     request.company = Some(input);
     let key = RequestKey::new(request_id, &request);

@@ -3,7 +3,7 @@
 use rapport_kit::idempotency::RequestKey;
 use std::collections::HashMap;
 
-use rapport_kit::auth;
+use rapport_kit::auth::{self, Ownership};
 use rapport_kit::error::Problem;
 use rapport_kit::paging::{self, Cursor};
 use rapport_proto::contacts::v1::*;
@@ -28,7 +28,9 @@ pub async fn create(state: &State, request: Request<CreateContactRequest>) -> Re
     let mut request = request.into_inner();
     let input = request.contact.take().unwrap_or_default();
     let draft = ContactDraft::parse(&input, &ContactField::ALL).map_err(Error::from)?;
-    let contact = draft.into_new(crate::store::now()).map_err(Error::from)?;
+    let mut contact = draft.into_new(crate::store::now()).map_err(Error::from)?;
+    let (owner, team) = Ownership::defaults(&actor, &contact.owner_id, &contact.team_id);
+    (contact.owner_id, contact.team_id) = (owner.to_owned(), team.to_owned());
     let request_id = std::mem::take(&mut request.request_id);
     // The idempotency fingerprint covers the request without its key.
     request.contact = Some(input);

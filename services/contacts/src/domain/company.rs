@@ -20,19 +20,22 @@ pub enum CompanyField {
     AnnualRevenue,
     /// `owner_id`
     OwnerId,
+    /// `team_id`
+    TeamId,
     /// `parent_company_id`
     ParentCompanyId,
 }
 
 impl CompanyField {
     /// Every settable field.
-    pub const ALL: [CompanyField; 7] = [
+    pub const ALL: [CompanyField; 8] = [
         CompanyField::Name,
         CompanyField::Domain,
         CompanyField::Industry,
         CompanyField::EmployeeCount,
         CompanyField::AnnualRevenue,
         CompanyField::OwnerId,
+        CompanyField::TeamId,
         CompanyField::ParentCompanyId,
     ];
 
@@ -45,6 +48,7 @@ impl CompanyField {
             CompanyField::EmployeeCount => "employee_count",
             CompanyField::AnnualRevenue => "annual_revenue",
             CompanyField::OwnerId => "owner_id",
+            CompanyField::TeamId => "team_id",
             CompanyField::ParentCompanyId => "parent_company_id",
         }
     }
@@ -86,6 +90,8 @@ pub struct CompanyState {
     pub annual_revenue: Option<Money>,
     /// Owning user.
     pub owner_id: String,
+    /// Owning team (empty: none).
+    pub team_id: String,
     /// Parent in a group.
     pub parent_company_id: Option<CompanyId>,
 }
@@ -128,6 +134,9 @@ impl CompanyDraft {
                 CompanyField::OwnerId => {
                     fields::text(&path, &input.owner_id, false, 128).map(|v| values.owner_id = v)
                 }
+                CompanyField::TeamId => {
+                    fields::text(&path, &input.team_id, false, 200).map(|v| values.team_id = v)
+                }
                 CompanyField::ParentCompanyId => fields::optional_company(&path, &input.parent_company_id)
                     .map(|v| values.parent_company_id = v),
             };
@@ -166,6 +175,7 @@ impl CompanyState {
                 CompanyField::EmployeeCount => replace(&mut self.employee_count, &values.employee_count),
                 CompanyField::AnnualRevenue => replace(&mut self.annual_revenue, &values.annual_revenue),
                 CompanyField::OwnerId => replace(&mut self.owner_id, &values.owner_id),
+                CompanyField::TeamId => replace(&mut self.team_id, &values.team_id),
                 CompanyField::ParentCompanyId => {
                     replace(&mut self.parent_company_id, &values.parent_company_id)
                 }

@@ -23,6 +23,8 @@ pub enum ContactField {
     CompanyId,
     /// `owner_id`
     OwnerId,
+    /// `team_id`
+    TeamId,
     /// `lifecycle_stage`
     LifecycleStage,
     /// `lead_source`
@@ -39,7 +41,7 @@ pub enum ContactField {
 
 impl ContactField {
     /// Every settable field.
-    pub const ALL: [ContactField; 13] = [
+    pub const ALL: [ContactField; 14] = [
         ContactField::GivenName,
         ContactField::FamilyName,
         ContactField::Email,
@@ -47,6 +49,7 @@ impl ContactField {
         ContactField::JobTitle,
         ContactField::CompanyId,
         ContactField::OwnerId,
+        ContactField::TeamId,
         ContactField::LifecycleStage,
         ContactField::LeadSource,
         ContactField::LeadSourceDetail,
@@ -65,6 +68,7 @@ impl ContactField {
             ContactField::JobTitle => "job_title",
             ContactField::CompanyId => "company_id",
             ContactField::OwnerId => "owner_id",
+            ContactField::TeamId => "team_id",
             ContactField::LifecycleStage => "lifecycle_stage",
             ContactField::LeadSource => "lead_source",
             ContactField::LeadSourceDetail => "lead_source_detail",
@@ -114,6 +118,8 @@ pub struct ContactState {
     pub company_id: Option<CompanyId>,
     /// Owning user.
     pub owner_id: String,
+    /// Owning team (empty: none).
+    pub team_id: String,
     /// Journey stage (never UNSPECIFIED).
     pub lifecycle_stage: LifecycleStage,
     /// Where the lead came from.
@@ -146,6 +152,7 @@ struct Values {
     job_title: String,
     company_id: Option<CompanyId>,
     owner_id: String,
+    team_id: String,
     lifecycle_stage: Option<LifecycleStage>,
     lead_source: LeadSource,
     lead_source_detail: String,
@@ -180,6 +187,9 @@ impl ContactDraft {
                 }
                 ContactField::OwnerId => {
                     fields::text(&path, &input.owner_id, false, 128).map(|v| values.owner_id = v)
+                }
+                ContactField::TeamId => {
+                    fields::text(&path, &input.team_id, false, 200).map(|v| values.team_id = v)
                 }
                 ContactField::LifecycleStage => {
                     lifecycle_stage(&path, input.lifecycle_stage).map(|v| values.lifecycle_stage = v)
@@ -225,6 +235,7 @@ impl ContactDraft {
             job_title: values.job_title,
             company_id: values.company_id,
             owner_id: values.owner_id,
+            team_id: values.team_id,
             lifecycle_stage: values.lifecycle_stage.unwrap_or(LifecycleStage::Lead),
             lead_source: values.lead_source,
             lead_source_detail: values.lead_source_detail,
@@ -253,6 +264,7 @@ impl ContactState {
                 ContactField::JobTitle => replace(&mut self.job_title, &values.job_title),
                 ContactField::CompanyId => replace(&mut self.company_id, &values.company_id),
                 ContactField::OwnerId => replace(&mut self.owner_id, &values.owner_id),
+                ContactField::TeamId => replace(&mut self.team_id, &values.team_id),
                 ContactField::LifecycleStage => match values.lifecycle_stage {
                     Some(stage) => replace(&mut self.lifecycle_stage, &stage),
                     None => false,

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use prost::Message;
 use rapport_kit::changelog::{self, Change};
-use rapport_kit::idempotency::{self, Claim};
+use rapport_kit::idempotency::Claim;
 use rapport_kit::paging::Cursor;
 use rapport_proto::common::v1::ChangeKind;
 use rapport_proto::contacts::v1::Company;
@@ -15,10 +15,12 @@ use crate::domain::fields::Money;
 use crate::domain::{CompanyDraft, CompanyId, CompanyState};
 use crate::error::{COMPANY, ContactsError, Error};
 pub use crate::model::companies::CompanyRecord;
+use crate::policy::COMPANIES;
+use rapport_kit::auth::Owned;
 use rapport_kit::listing::{self, ListQuery, time_value};
 
 const COLUMNS: &str = "id, name, domain, industry, employee_count, annual_revenue_currency, \
-    annual_revenue_minor, owner_id, parent_company_id, create_time, update_time, delete_time, version";
+    annual_revenue_minor, owner_id, parent_company_id, create_time, update_time, delete_time, version, team_id";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -35,6 +37,7 @@ struct Row {
     update_time: DateTime<Utc>,
     delete_time: Option<DateTime<Utc>>,
     version: i64,
+    team_id: String,
 }
 
 impl From<Row> for CompanyRecord {
@@ -52,6 +55,7 @@ impl From<Row> for CompanyRecord {
                 employee_count: row.employee_count,
                 annual_revenue,
                 owner_id: row.owner_id,
+                team_id: row.team_id,
                 parent_company_id: row.parent_company_id.map(Into::into),
             },
             create_time: row.create_time,
@@ -60,6 +64,11 @@ impl From<Row> for CompanyRecord {
             version: row.version,
         }
     }
+}
+
+/// A company as the ownership rules see it.
+fn owned(state: &CompanyState) -> Owned<'_> {
+    Owned::new(&state.owner_id, &state.team_id)
 }
 
 /// One company, live or deleted.
@@ -94,6 +103,7 @@ async fn check_parent(tx: &mut PgConnection, id: CompanyId, parent: CompanyId) -
 
 /// Creates a company, or replays the first result of the same `request_id`.
 pub async fn create(pool: &PgPool, state: CompanyState, write: Write<'_>) -> Result<Company, Error> {
+    write.may_assign(&COMPANIES, None, Owned::new(&state.owner_id, &state.team_id))?;
     let mut tx = pool.begin().await?;
     if let Claim::Replay(response) = write.claim(&mut tx, "CreateCompany").await? {
         return Company::decode(response.as_slice())
@@ -125,12 +135,13 @@ pub async fn create(pool: &PgPool, state: CompanyState, write: Write<'_>) -> Res
 async fn write_row(tx: &mut PgConnection, record: &CompanyRecord, insert: bool) -> Result<(), sqlx::Error> {
     let sql = if insert {
         "INSERT INTO companies (id, name, domain, industry, employee_count, annual_revenue_currency, \
-           annual_revenue_minor, owner_id, parent_company_id, create_time, update_time, delete_time, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+           annual_revenue_minor, owner_id, parent_company_id, create_time, update_time, delete_time, version, \
+           team_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
     } else {
         "UPDATE companies SET name = $2, domain = $3, industry = $4, employee_count = $5, \
            annual_revenue_currency = $6, annual_revenue_minor = $7, owner_id = $8, parent_company_id = $9, \
-           create_time = $10, update_time = $11, delete_time = $12, version = $13 \
+           create_time = $10, update_time = $11, delete_time = $12, version = $13, team_id = $14 \
          WHERE id = $1"
     };
     let state = &record.state;
@@ -148,6 +159,7 @@ async fn write_row(tx: &mut PgConnection, record: &CompanyRecord, insert: bool) 
         .bind(record.update_time)
         .bind(record.delete_time)
         .bind(record.version)
+        .bind(&state.team_id)
         .execute(&mut *tx)
         .await?;
     Ok(())
@@ -183,10 +195,14 @@ pub async fn update(
     if record.delete_time.is_some() {
         return Err(deleted(COMPANY, &id.to_string()));
     }
+    let before = record.state.clone();
     let changed = record.state.apply(draft);
     if changed.is_empty() {
         return Ok(convert::company_to_proto(&record));
     }
+    let paths: Vec<&str> = changed.iter().map(String::as_str).collect();
+    write.may_change(&COMPANIES, owned(&before), &paths)?;
+    write.may_assign(&COMPANIES, Some(owned(&before)), owned(&record.state))?;
     if changed.iter().any(|path| path == "parent_company_id")
         && let Some(parent) = record.state.parent_company_id
     {
@@ -226,6 +242,7 @@ pub async fn set_deleted(
     let mut tx = pool.begin().await?;
     let mut record = lock(&mut tx, id).await?;
     check_etag(COMPANY, &id.to_string(), etag, record.version)?;
+    write.may_change(&COMPANIES, owned(&record.state), &[])?;
     if record.delete_time.is_some() == deleted {
         return Ok(convert::company_to_proto(&record));
     }

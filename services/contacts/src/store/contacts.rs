@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use prost::Message;
 use rapport_kit::changelog::{self, Change};
-use rapport_kit::idempotency::{self, Claim};
+use rapport_kit::idempotency::Claim;
 use rapport_kit::paging::Cursor;
 use rapport_proto::common::v1::ChangeKind;
 use rapport_proto::contacts::v1::Contact;
@@ -17,11 +17,13 @@ use crate::domain::fields::Email;
 use crate::domain::{ContactDraft, ContactId, ContactState};
 use crate::error::{CONTACT, ContactsError, Error};
 pub use crate::model::contacts::ContactRecord;
+use crate::policy::CONTACTS;
+use rapport_kit::auth::Owned;
 use rapport_kit::listing::{self, ListQuery, time_value};
 
 const COLUMNS: &str = "id, given_name, family_name, email, phone, job_title, company_id, owner_id, \
     lifecycle_stage, lead_source, lead_source_detail, source_campaign_id, tags, email_opt_in, \
-    email_opt_in_time, create_time, update_time, delete_time, version";
+    email_opt_in_time, create_time, update_time, delete_time, version, team_id";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -44,6 +46,7 @@ struct Row {
     update_time: DateTime<Utc>,
     delete_time: Option<DateTime<Utc>>,
     version: i64,
+    team_id: String,
 }
 
 impl TryFrom<Row> for ContactRecord {
@@ -60,6 +63,7 @@ impl TryFrom<Row> for ContactRecord {
                 job_title: row.job_title,
                 company_id: row.company_id.map(Into::into),
                 owner_id: row.owner_id,
+                team_id: row.team_id,
                 lifecycle_stage: stage_from_name(&row.lifecycle_stage)?,
                 lead_source: source_from_name(&row.lead_source)?,
                 lead_source_detail: row.lead_source_detail,
@@ -74,6 +78,11 @@ impl TryFrom<Row> for ContactRecord {
             version: row.version,
         })
     }
+}
+
+/// A contact as the ownership rules see it.
+fn owned(state: &ContactState) -> Owned<'_> {
+    Owned::new(&state.owner_id, &state.team_id)
 }
 
 /// One contact, live or deleted.
@@ -98,6 +107,7 @@ async fn lock(tx: &mut PgConnection, id: ContactId) -> Result<ContactRecord, Err
 
 /// Creates a contact, or replays the first result of the same `request_id`.
 pub async fn create(pool: &PgPool, state: ContactState, write: Write<'_>) -> Result<Contact, Error> {
+    write.may_assign(&CONTACTS, None, Owned::new(&state.owner_id, &state.team_id))?;
     let mut tx = pool.begin().await?;
     if let Claim::Replay(response) = write.claim(&mut tx, "CreateContact").await? {
         return Contact::decode(response.as_slice())
@@ -119,8 +129,8 @@ pub async fn create(pool: &PgPool, state: ContactState, write: Write<'_>) -> Res
     let inserted = sqlx::query(
         "INSERT INTO contacts (id, given_name, family_name, email, phone, job_title, company_id, \
            company_name, owner_id, lifecycle_stage, lead_source, lead_source_detail, source_campaign_id, \
-           tags, email_opt_in, email_opt_in_time, create_time, update_time, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, 1)",
+           tags, email_opt_in, email_opt_in_time, create_time, update_time, version, team_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, 1, $18)",
     )
     .bind(record.id.uuid())
     .bind(&record.state.given_name)
@@ -139,6 +149,7 @@ pub async fn create(pool: &PgPool, state: ContactState, write: Write<'_>) -> Res
     .bind(record.state.email_opt_in)
     .bind(record.state.email_opt_in_time)
     .bind(now)
+    .bind(&record.state.team_id)
     .execute(&mut *tx)
     .await;
     if let Err(err) = inserted {
@@ -187,10 +198,14 @@ pub async fn update(
         return Err(deleted(CONTACT, &id.to_string()));
     }
     let now = now();
+    let before = record.state.clone();
     let changed = record.state.apply(draft, now);
     if changed.is_empty() {
         return Ok(convert::contact_to_proto(&record));
     }
+    let paths: Vec<&str> = changed.iter().map(String::as_str).collect();
+    write.may_change(&CONTACTS, owned(&before), &paths)?;
+    write.may_assign(&CONTACTS, Some(owned(&before)), owned(&record.state))?;
     let company_name = match (changed.iter().any(|path| path == "company_id"), record.state.company_id) {
         (true, Some(company_id)) => Some(lock_live_company(&mut tx, company_id, "contact.company_id").await?),
         (true, None) => Some(String::new()),
@@ -200,7 +215,8 @@ pub async fn update(
         "UPDATE contacts SET given_name = $2, family_name = $3, email = $4, phone = $5, job_title = $6, \
            company_id = $7, company_name = coalesce($8, company_name), owner_id = $9, lifecycle_stage = $10, \
            lead_source = $11, lead_source_detail = $12, source_campaign_id = $13, tags = $14, \
-           email_opt_in = $15, email_opt_in_time = $16, update_time = $17, version = version + 1 \
+           email_opt_in = $15, email_opt_in_time = $16, update_time = $17, version = version + 1, \
+           team_id = $18 \
          WHERE id = $1",
     )
     .bind(id.uuid())
@@ -220,6 +236,7 @@ pub async fn update(
     .bind(record.state.email_opt_in)
     .bind(record.state.email_opt_in_time)
     .bind(now)
+    .bind(&record.state.team_id)
     .execute(&mut *tx)
     .await;
     if let Err(err) = updated {
@@ -250,6 +267,7 @@ pub async fn set_deleted(
     let mut tx = pool.begin().await?;
     let mut record = lock(&mut tx, id).await?;
     check_etag(CONTACT, &id.to_string(), etag, record.version)?;
+    write.may_change(&CONTACTS, owned(&record.state), &[])?;
     if record.delete_time.is_some() == deleted {
         return Ok(convert::contact_to_proto(&record));
     }

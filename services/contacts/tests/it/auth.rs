@@ -6,7 +6,7 @@ use crate::common;
 use std::time::Duration;
 
 use common::{Bearer, Client, Options, TestApp, contact, create, failure, get, mask, reason};
-use rapport_kit::auth::{ApiKeyEntry, Role, generate_key, mint_hs256};
+use rapport_kit::auth::{ApiKeyEntry, Principal, Role, generate_key, mint_hs256};
 use rapport_kit::testing::{DEV_AUDIENCE, DEV_ISSUER};
 use rapport_proto::contacts::v1::contact_service_client::ContactServiceClient;
 use rapport_proto::contacts::v1::{
@@ -100,7 +100,7 @@ async fn roles_decide_who_writes_and_who_deletes() {
         check(reader.delete_contact(delete_request(&existing)).await, Code::PermissionDenied, denied);
     }
 
-    let mut rep = app.client_as("rep-7", &[Role::SalesRep]).await;
+    let mut rep = app.client_for(&Principal::new("rep-7", vec![Role::SalesRep]).with_teams(&["east"]));
     let own = create(&mut rep, contact("Grace", "grace@example.com")).await;
     check(rep.delete_contact(delete_request(&own)).await, Code::PermissionDenied, denied);
     check(
@@ -112,7 +112,9 @@ async fn roles_decide_who_writes_and_who_deletes() {
     assert_eq!(get(&mut admin, &own.id).await, own);
     assert_eq!(live_count(&mut admin).await, 2);
 
-    let mut manager = app.client_as("boss-1", &[Role::Viewer, Role::SalesManager]).await;
+    // A manager changes the records of their teams.
+    let mut manager = app
+        .client_for(&Principal::new("boss-1", vec![Role::Viewer, Role::SalesManager]).with_teams(&["east"]));
     let deleted = manager.delete_contact(delete_request(&own)).await.unwrap().into_inner();
     assert!(deleted.delete_time.is_some());
     assert_eq!(live_count(&mut admin).await, 1);

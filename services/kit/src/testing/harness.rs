@@ -33,7 +33,12 @@ impl tonic::service::Interceptor for Bearer {
 
 /// A [`Bearer`] of a development token for `subject` with `roles`.
 pub fn bearer(subject: &str, roles: &[Role]) -> Bearer {
-    let header = format!("Bearer {}", super::token(subject, roles));
+    bearer_for(&crate::auth::Principal::new(subject, roles.to_vec()))
+}
+
+/// [`bearer`] for `principal`, its teams included.
+pub fn bearer_for(principal: &crate::auth::Principal) -> Bearer {
+    let header = format!("Bearer {}", super::token_for(principal));
     Bearer(header.parse().unwrap_or_else(|_| MetadataValue::from_static("Bearer invalid")))
 }
 

@@ -3,7 +3,7 @@
 
 use prost::Message;
 use rapport_kit::changelog::{self, Change};
-use rapport_kit::idempotency::{self, Claim};
+use rapport_kit::idempotency::Claim;
 use rapport_proto::common::v1::ChangeKind;
 use rapport_proto::pipeline::v1::LostReason;
 use sqlx::{PgConnection, PgPool};

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use prost::Message;
 use rapport_kit::changelog::{self, Change};
-use rapport_kit::idempotency::{self, Claim};
+use rapport_kit::idempotency::Claim;
 use rapport_kit::listing::{self, ListQuery, time_value};
 use rapport_kit::money::{Currency, Money};
 use rapport_kit::paging::Cursor;

@@ -85,6 +85,11 @@ impl TestApp {
         ContactServiceClient::with_interceptor(self.channel(), testing::bearer(subject, roles))
     }
 
+    /// A client acting as `principal` (its teams included).
+    pub fn client_for(&self, principal: &rapport_kit::auth::Principal) -> Client {
+        ContactServiceClient::with_interceptor(self.channel(), testing::harness::bearer_for(principal))
+    }
+
     /// A client acting as an admin.
     pub async fn client(&self) -> Client {
         self.client_as("admin-1", &[Role::Admin]).await

@@ -15,7 +15,7 @@ pub mod stale;
 use chrono::{DateTime, Utc};
 use prost::Message;
 use rapport_kit::changelog::{self, Change};
-use rapport_kit::idempotency::{self, Claim};
+use rapport_kit::idempotency::Claim;
 use rapport_proto::common::v1::ChangeKind;
 use rapport_proto::pipeline::v1::Deal;
 use sqlx::{PgConnection, PgPool};

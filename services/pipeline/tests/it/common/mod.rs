@@ -102,7 +102,12 @@ impl TestApp {
 
     /// Clients acting as `subject` with `roles`.
     pub fn clients_as(&self, subject: &str, roles: &[Role]) -> Clients {
-        let bearer = testing::bearer(subject, roles);
+        self.clients_for(&rapport_kit::auth::Principal::new(subject, roles.to_vec()))
+    }
+
+    /// Clients acting as `principal` (its teams included).
+    pub fn clients_for(&self, principal: &rapport_kit::auth::Principal) -> Clients {
+        let bearer = testing::harness::bearer_for(principal);
         let channel =
             |addr: SocketAddr| InterceptedService::new(testing::harness::channel(addr), bearer.clone());
         Clients {
