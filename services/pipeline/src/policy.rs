@@ -1,6 +1,6 @@
 //! Who may call which Pipeline RPC: one role table per gRPC service.
 
-use rapport_kit::auth::{Policy, Role};
+use rapport_kit::auth::{Fields, Ownership, Policy, Role};
 
 const EVERYONE: &[Role] = &Role::ALL;
 const SELLERS: &[Role] = &[Role::Admin, Role::SalesManager, Role::SalesRep];
@@ -86,3 +86,9 @@ pub fn policies() -> Vec<Policy> {
         Policy::new("rapport.pipeline.v1.OrderService", ORDERS),
     ]
 }
+
+/// Who may change which deal: a sales rep the deals they own or are a
+/// team member of; managers their teams'; admins all. Only managers and
+/// admins reassign.
+pub const DEALS_OWNERSHIP: Ownership =
+    Ownership { kind: "deal", bound: &[Role::SalesRep], any: &[(Role::Integration, Fields::All)] };

@@ -1,6 +1,6 @@
 //! `DealService`: see `proto/rapport/pipeline/v1/deals.proto`.
 
-use rapport_kit::auth;
+use rapport_kit::auth::{self, Ownership};
 use rapport_kit::idempotency::RequestKey;
 use rapport_kit::listing::{ListQuery, ListRequest};
 use rapport_proto::contacts::v1::LeadSource;
@@ -103,9 +103,8 @@ async fn create(state: &State, request: Request<CreateDealRequest>) -> Result<De
         // "stage of the pipeline" check simple by requiring both.
         return Err(Error::from(Violation::new("deal.pipeline_id", "is required with stage_id")).into());
     }
-    if input.owner_id.is_empty() {
-        input.owner_id = actor.subject.clone();
-    }
+    let (owner, team) = Ownership::defaults(&actor, &input.owner_id, &input.team_id);
+    (input.owner_id, input.team_id) = (owner.to_owned(), team.to_owned());
     check_references(state, &on, &mut input, true).await?;
     let request_id = std::mem::take(&mut request.request_id);
     request.deal = Some(deal);

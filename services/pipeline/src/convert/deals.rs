@@ -81,6 +81,7 @@ pub fn deal_to_proto(record: &DealRecord) -> Result<Deal, sqlx::Error> {
         )?
         .into(),
         owner_id: deal.owner_id.clone(),
+        team_id: deal.team_id.clone(),
         team_member_ids: deal.team_member_ids.clone(),
         company_id: deal.company_id.map(|id| id.to_string()).unwrap_or_default(),
         contacts,

@@ -41,6 +41,8 @@ pub enum DealField {
     ForecastCategory,
     /// `owner_id`
     OwnerId,
+    /// `team_id`
+    TeamId,
     /// `team_member_ids`
     TeamMemberIds,
     /// `company_id`
@@ -57,7 +59,7 @@ pub enum DealField {
 
 impl DealField {
     /// Every field, with its mask path.
-    pub const ALL: [(DealField, &'static str); 16] = [
+    pub const ALL: [(DealField, &'static str); 17] = [
         (DealField::Title, "title"),
         (DealField::PipelineId, "pipeline_id"),
         (DealField::StageId, "stage_id"),
@@ -68,6 +70,7 @@ impl DealField {
         (DealField::Probability, "probability"),
         (DealField::ForecastCategory, "forecast_category"),
         (DealField::OwnerId, "owner_id"),
+        (DealField::TeamId, "team_id"),
         (DealField::TeamMemberIds, "team_member_ids"),
         (DealField::CompanyId, "company_id"),
         (DealField::Contacts, "contacts"),
@@ -141,6 +144,8 @@ pub struct DealInput {
     pub forecast_category: Option<&'static str>,
     /// Owner; empty when not given.
     pub owner_id: String,
+    /// Team; empty when not given.
+    pub team_id: String,
     /// Team.
     pub team_member_ids: Vec<String>,
     /// Company.
@@ -178,6 +183,7 @@ impl DealInput {
             probability: None,
             forecast_category: None,
             owner_id: String::new(),
+            team_id: String::new(),
             team_member_ids: Vec::new(),
             company_id: None,
             contacts: Vec::new(),
@@ -255,6 +261,10 @@ impl DealInput {
         if has(DealField::OwnerId) {
             input.owner_id =
                 take(&mut v, fields::text("deal.owner_id", &deal.owner_id, false, 200)).unwrap_or_default();
+        }
+        if has(DealField::TeamId) {
+            input.team_id =
+                take(&mut v, fields::text("deal.team_id", &deal.team_id, false, 200)).unwrap_or_default();
         }
         if has(DealField::TeamMemberIds) {
             fields::cap("deal.team_member_ids", &deal.team_member_ids, MAX_TEAM).map_err(|c| vec![c])?;

@@ -42,6 +42,7 @@ pub struct DealRow {
     pub stage_probability: i16,
     pub forecast_category: String,
     pub owner_id: String,
+    pub team_id: String,
     pub team_member_ids: Vec<String>,
     pub company_id: Option<Uuid>,
     pub contact_ids: Vec<Uuid>,

@@ -7,7 +7,7 @@ use crate::fixtures;
 use common::{TestApp, reason, violated_fields};
 use fixtures::deals::{company, contact, count, create, deal, seed};
 use fixtures::money;
-use rapport_kit::auth::Role;
+use rapport_kit::auth::{Principal, Role};
 use rapport_proto::contacts::v1::LeadSource;
 use rapport_proto::pipeline::v1::*;
 use tonic::Code;
@@ -223,7 +223,7 @@ async fn update_follows_the_mask_probability_override_and_etag() {
 async fn sales_rep_creates_but_cannot_delete_and_lists_filter_by_contact() {
     let app = TestApp::spawn().await;
     seed(&app).await;
-    let rep = app.clients_as("rep-1", &[Role::SalesRep]);
+    let rep = app.clients_for(&Principal::new("rep-1", vec![Role::SalesRep]).with_teams(&["east"]));
     let ada = contact(&rep, "ada@x.test", LeadSource::Web, "").await;
     let with_ada = Deal {
         contacts: vec![DealContact { contact_id: ada.id.clone(), role: BuyingRole::DecisionMaker.into() }],
@@ -250,7 +250,8 @@ async fn sales_rep_creates_but_cannot_delete_and_lists_filter_by_contact() {
     assert!(found.next_page_token.is_empty());
     let first = list("status = OPEN".into()).await;
     assert!(!first.next_page_token.is_empty());
-    let manager = app.clients_as("boss", &[Role::SalesManager]);
+    // A manager of the deal's team deletes it.
+    let manager = app.clients_for(&Principal::new("boss", vec![Role::SalesManager]).with_teams(&["east"]));
     let deleted = manager
         .deals
         .clone()

@@ -16,6 +16,7 @@ mod forecasts;
 mod hostile;
 mod invoices;
 mod orders;
+mod ownership;
 mod pipeline_stages;
 mod pipelines;
 mod products;

@@ -14,6 +14,7 @@ pub mod stale;
 
 use chrono::{DateTime, Utc};
 use prost::Message;
+use rapport_kit::auth::Owned;
 use rapport_kit::changelog::{self, Change};
 use rapport_kit::idempotency::Claim;
 use rapport_proto::common::v1::ChangeKind;
@@ -29,6 +30,7 @@ use crate::error::{Error, resource::DEAL};
 pub use crate::model::deals::DealRecord;
 pub use crate::model::deals::DealRow;
 pub use crate::model::deals::LineRow;
+use crate::policy::DEALS_OWNERSHIP as DEALS;
 
 /// The deals table joined with the current stage, as `deals` (for lists).
 pub(crate) const DEALS_WITH_STAGE: &str =
@@ -39,7 +41,7 @@ pub(crate) const COLUMNS: &str = "id, title, pipeline_id, stage_id, currency_cod
     expected_close_date, probability_override, stage_probability, forecast_category, owner_id, team_member_ids, \
     company_id, contact_ids, contact_roles, lead_source, source_campaign_id, next_step, status, lost_reason_id, \
     lost_reason_detail, close_time, reopen_stage_id, stage_enter_time, last_activity_time, order_id, \
-    create_time, update_time, delete_time, version";
+    create_time, update_time, delete_time, version, team_id";
 
 /// The lines of `deal_ids`, in order.
 pub(crate) async fn lines_of(tx: &mut PgConnection, deal_ids: &[Uuid]) -> Result<Vec<LineRow>, sqlx::Error> {
@@ -90,7 +92,7 @@ const LOCK_DEAL: &str = "SELECT d.id, d.title, d.pipeline_id, d.stage_id, d.curr
     d.owner_id, d.team_member_ids, d.company_id, d.contact_ids, d.contact_roles, d.lead_source, \
     d.source_campaign_id, d.next_step, d.status, d.lost_reason_id, d.lost_reason_detail, d.close_time, \
     d.reopen_stage_id, d.stage_enter_time, d.last_activity_time, d.order_id, d.create_time, d.update_time, \
-    d.delete_time, d.version \
+    d.delete_time, d.version, d.team_id \
     FROM deals d WHERE d.id = $1 FOR UPDATE";
 
 /// Locks a deal for a write and returns it, in one statement. The lock is
@@ -128,12 +130,13 @@ macro_rules! update_deal {
            owner_id = $11, team_member_ids = $12, company_id = $13, contact_ids = $14, contact_roles = $15, \
            lead_source = $16, source_campaign_id = $17, next_step = $18, status = $19, lost_reason_id = $20, \
            lost_reason_detail = $21, close_time = $22, reopen_stage_id = $23, stage_enter_time = $24, \
-           last_activity_time = $25, order_id = $26, update_time = $27, delete_time = $28, version = $29 \
+           last_activity_time = $25, order_id = $26, update_time = $27, delete_time = $28, version = $29, \
+           team_id = $30 \
          WHERE id = $1"
     };
 }
 
-/// Binds the columns of `deal` as $1 to $29 of [`update_deal`].
+/// Binds the columns of `deal` as $1 to $30 of [`update_deal`].
 fn bind_row<'q>(
     query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
     deal: &'q DealRow,
@@ -168,6 +171,7 @@ fn bind_row<'q>(
         .bind(deal.update_time)
         .bind(deal.delete_time)
         .bind(deal.version)
+        .bind(&deal.team_id)
 }
 
 /// Writes every changeable column of `deal` (and bumps the version).
@@ -187,7 +191,7 @@ pub(crate) async fn write_row_entering(
         "WITH closed AS (UPDATE deal_stage_history SET leave_time = $24 ",
         "WHERE deal_id = $1 AND leave_time IS NULL), ",
         "opened AS (INSERT INTO deal_stage_history (deal_id, stage_id, enter_time, actor) ",
-        "VALUES ($1, $4, $24, $30)) ",
+        "VALUES ($1, $4, $24, $31)) ",
         update_deal!()
     );
     bind_row(sqlx::query(SQL), deal).bind(actor).execute(&mut *tx).await?;
@@ -270,6 +274,7 @@ pub async fn create(
     write: Write<'_>,
     recheck: &dyn references::Recheck,
 ) -> Result<Deal, Error> {
+    write.may_assign(&DEALS, None, Owned::new(&input.owner_id, &input.team_id))?;
     let mut tx = pool.begin().await?;
     if let Claim::Replay(response) = write.claim(&mut tx, "CreateDeal").await? {
         return Deal::decode(response.as_slice())
@@ -298,6 +303,7 @@ pub async fn create(
         stage_probability: stage.probability as i16,
         forecast_category: input.forecast_category_or_default().to_owned(),
         owner_id: input.owner_id.clone(),
+        team_id: input.team_id.clone(),
         team_member_ids: input.team_member_ids.clone(),
         company_id: input.company_id.map(|id| id.uuid()),
         contact_ids: input.contacts.iter().map(|(id, _)| id.uuid()).collect(),
@@ -356,7 +362,10 @@ pub async fn update(
     let mut record = lock_live(&mut tx, id.uuid(), etag).await?;
     let now = now();
     let before = record.clone();
+    let paths: Vec<&str> = input.fields.iter().map(|field| field.path()).collect();
+    write.may_change(&DEALS, owned(&before.deal), &paths)?;
     resolve::apply(&mut tx, &mut record, input).await?;
+    write.may_assign(&DEALS, Some(owned(&before.deal)), owned(&record.deal))?;
     // The company and contacts this write adds.
     let company = record.deal.company_id.filter(|company| before.deal.company_id != Some(*company));
     let contacts: Vec<Uuid> =
@@ -383,6 +392,11 @@ pub async fn update(
     Ok(updated)
 }
 
+/// A deal as the ownership rules see it: its owner, team and deal team.
+pub(crate) fn owned(deal: &DealRow) -> Owned<'_> {
+    Owned { owner_id: &deal.owner_id, team_id: &deal.team_id, members: &deal.team_member_ids }
+}
+
 /// True when nothing a client sees differs.
 fn same(a: &DealRow, b: &DealRow) -> bool {
     format!("{a:?}") == format!("{b:?}")
@@ -400,6 +414,7 @@ pub async fn set_deleted(
     let mut tx = pool.begin().await?;
     let mut record = lock(&mut tx, id.uuid()).await?;
     check_etag(DEAL, &id.to_string(), etag, record.deal.version)?;
+    write.may_change(&DEALS, owned(&record.deal), &[])?;
     if record.deal.delete_time.is_some() == deleted {
         return Ok(deal_to_proto(&record)?);
     }

@@ -12,6 +12,7 @@ use super::{DealRecord, lock_live, log, write_row_entering};
 use crate::domain::ids::PipelineId;
 use crate::domain::pipeline::StageKind;
 use crate::error::Error;
+use crate::policy::DEALS_OWNERSHIP as DEALS;
 use crate::store::orders_create::{self, NewOrder, NewOrderLine};
 use crate::store::pipelines::{StageRef, first_live_stage_of_kind, stage_for_deal};
 use crate::store::{Write, now};
@@ -43,6 +44,7 @@ pub async fn apply(
 ) -> Result<Deal, Error> {
     let mut tx = pool.begin().await?;
     let mut record = lock_live(&mut tx, id, etag).await?;
+    write.may_change(&DEALS, super::owned(&record.deal), &["stage_id"])?;
     let now = now();
     let open = record.deal.status == "OPEN";
     if !open && !matches!(action, Move::Reopen { .. }) {

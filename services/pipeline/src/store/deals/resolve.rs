@@ -157,6 +157,9 @@ pub(crate) async fn apply(
     if input.sets(DealField::OwnerId) {
         deal.owner_id = input.owner_id.clone();
     }
+    if input.sets(DealField::TeamId) {
+        deal.team_id = input.team_id.clone();
+    }
     if input.sets(DealField::TeamMemberIds) {
         deal.team_member_ids = input.team_member_ids.clone();
     }
