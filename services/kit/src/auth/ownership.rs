@@ -65,7 +65,7 @@ impl<'a> Owned<'a> {
 
     fn is_owned_by(&self, principal: &Principal) -> bool {
         (!self.owner_id.is_empty() && self.owner_id == principal.subject)
-            || self.members.iter().any(|member| *member == principal.subject)
+            || self.members.contains(&principal.subject)
     }
 }
 
