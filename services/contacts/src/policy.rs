@@ -2,6 +2,9 @@
 //! may change which contact and company (their ownership rules).
 
 use rapport_kit::auth::{Fields, Ownership, Policy, Role};
+use rapport_proto::contacts::v1::contact_service_server::SERVICE_NAME;
+
+use crate::error::{COMPANY, CONTACT};
 
 const EVERYONE: &[Role] = &Role::ALL;
 const WRITERS: &[Role] =
@@ -28,7 +31,7 @@ const RULES: &[(&str, &[Role])] = &[
 
 /// The ContactService role table.
 pub fn policy() -> Policy {
-    Policy::new("rapport.contacts.v1.ContactService", RULES)
+    Policy::new(SERVICE_NAME, RULES)
 }
 
 /// Who may change which contact: a sales rep only their own; marketing the
@@ -50,3 +53,7 @@ pub const CONTACTS: Ownership = Ownership {
 /// integration any; managers their teams'; admins all.
 pub const COMPANIES: Ownership =
     Ownership { kind: "company", bound: &[Role::SalesRep], any: &[(Role::Integration, Fields::All)] };
+
+/// Which read RPC shows each resource type of Contacts' change feed.
+pub const FEED_READS: &[(&str, &str, &str)] =
+    &[(CONTACT, SERVICE_NAME, "ListContacts"), (COMPANY, SERVICE_NAME, "ListCompanies")];

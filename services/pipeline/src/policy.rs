@@ -2,6 +2,16 @@
 
 use rapport_kit::auth::{Fields, Ownership, Policy, Role};
 
+use rapport_proto::pipeline::v1::{
+    deal_service_server::SERVICE_NAME as DEAL_SERVICE,
+    forecast_service_server::SERVICE_NAME as FORECAST_SERVICE,
+    order_service_server::SERVICE_NAME as ORDER_SERVICE,
+    pipeline_service_server::SERVICE_NAME as PIPELINE_SERVICE,
+    product_service_server::SERVICE_NAME as PRODUCT_SERVICE,
+};
+
+use crate::error::resource;
+
 const EVERYONE: &[Role] = &Role::ALL;
 const SELLERS: &[Role] = &[Role::Admin, Role::SalesManager, Role::SalesRep];
 const MANAGERS: &[Role] = &[Role::Admin, Role::SalesManager];
@@ -79,11 +89,11 @@ const ORDERS: &[(&str, &[Role])] = &[
 /// The role tables of every Pipeline gRPC service.
 pub fn policies() -> Vec<Policy> {
     vec![
-        Policy::new("rapport.pipeline.v1.PipelineService", PIPELINES),
-        Policy::new("rapport.pipeline.v1.DealService", DEALS),
-        Policy::new("rapport.pipeline.v1.ProductService", PRODUCTS),
-        Policy::new("rapport.pipeline.v1.ForecastService", FORECASTS),
-        Policy::new("rapport.pipeline.v1.OrderService", ORDERS),
+        Policy::new(PIPELINE_SERVICE, PIPELINES),
+        Policy::new(DEAL_SERVICE, DEALS),
+        Policy::new(PRODUCT_SERVICE, PRODUCTS),
+        Policy::new(FORECAST_SERVICE, FORECASTS),
+        Policy::new(ORDER_SERVICE, ORDERS),
     ]
 }
 
@@ -92,3 +102,18 @@ pub fn policies() -> Vec<Policy> {
 /// admins reassign.
 pub const DEALS_OWNERSHIP: Ownership =
     Ownership { kind: "deal", bound: &[Role::SalesRep], any: &[(Role::Integration, Fields::All)] };
+
+/// Which read RPC shows each resource type of Pipeline's change feed:
+/// `WatchChanges` carries only the types its caller may read through them.
+pub const FEED_READS: &[(&str, &str, &str)] = &[
+    (resource::PIPELINE, PIPELINE_SERVICE, "ListPipelines"),
+    (resource::STAGE, PIPELINE_SERVICE, "ListPipelines"),
+    (resource::LOST_REASON, PIPELINE_SERVICE, "ListLostReasons"),
+    (resource::PRODUCT, PRODUCT_SERVICE, "ListProducts"),
+    (resource::DEAL, DEAL_SERVICE, "ListDeals"),
+    (resource::ORDER, ORDER_SERVICE, "ListOrders"),
+    (resource::INVOICE, ORDER_SERVICE, "ListInvoices"),
+    (resource::PAYMENT, ORDER_SERVICE, "ListPayments"),
+    (resource::EXCHANGE_RATE, FORECAST_SERVICE, "ListExchangeRates"),
+    (resource::QUOTA, FORECAST_SERVICE, "ListQuotas"),
+];

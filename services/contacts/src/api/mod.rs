@@ -7,7 +7,7 @@ mod query;
 
 use std::sync::Arc;
 
-use rapport_kit::changelog::{Feed, WatchStream};
+use rapport_kit::changelog::{Feed, FeedReads, WatchStream};
 use rapport_proto::contacts::v1::contact_service_server::ContactService;
 use rapport_proto::contacts::v1::*;
 use sqlx::PgPool;
@@ -118,6 +118,8 @@ impl ContactService for Api {
     type WatchChangesStream = WatchStream<WatchChangesResponse>;
 
     async fn watch_changes(&self, request: Request<WatchChangesRequest>) -> Result<Self::WatchChangesStream> {
-        self.state.feed.serve(request)
+        let policies = [crate::policy::policy()];
+        let reads = FeedReads { reads: crate::policy::FEED_READS, policies: &policies };
+        self.state.feed.serve(request, &reads)
     }
 }

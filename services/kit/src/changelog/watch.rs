@@ -31,6 +31,46 @@ pub const CURSOR_EXPIRED: &str = "CHANGE_CURSOR_EXPIRED";
 /// `WatchChanges`).
 pub use rapport_proto::FeedEvent as FeedItem;
 
+/// Which read RPC shows each resource type a feed carries: a
+/// `WatchChanges` stream carries only the types its caller may read
+/// through them (by the service's role tables).
+#[derive(Debug, Clone, Copy)]
+pub struct FeedReads<'a> {
+    /// (resource type, gRPC service, read method), e.g.
+    /// `("rapport.pipeline.v1.Quota", "rapport.pipeline.v1.ForecastService", "ListQuotas")`.
+    pub reads: &'a [(&'a str, &'a str, &'a str)],
+    /// The service's role tables.
+    pub policies: &'a [crate::auth::Policy],
+}
+
+impl<'a> FeedReads<'a> {
+    /// The resource types `principal` may read.
+    pub fn readable_by(&self, principal: &crate::auth::Principal) -> Vec<&'a str> {
+        self.reads
+            .iter()
+            .filter(|(_, service, method)| {
+                self.policies
+                    .iter()
+                    .find(|policy| policy.service() == *service)
+                    .and_then(|policy| policy.allowed(method))
+                    .is_some_and(|roles| principal.has_any(roles))
+            })
+            .map(|(resource_type, _, _)| *resource_type)
+            .collect()
+    }
+}
+
+/// At most [`MAX_RESOURCE_TYPES`], each 1-200 characters of text.
+fn check_resource_types(resource_types: &[String]) -> Result<(), Status> {
+    crate::fields::cap("resource_types", resource_types, MAX_RESOURCE_TYPES)
+        .and_then(|()| {
+            resource_types.iter().enumerate().try_for_each(|(index, name)| {
+                crate::fields::text(&format!("resource_types[{index}]"), name, true, 200).map(drop)
+            })
+        })
+        .map_err(|violation| crate::fields::invalid(vec![violation]).into_status())
+}
+
 /// The stream a `WatchChanges` handler returns, for any package's response.
 pub type WatchStream<R> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<R, Status>> + Send>>;
 
@@ -99,17 +139,48 @@ impl Feed {
 
     /// The whole `WatchChanges` handler of any service: the request's
     /// cursor and resource types, answered with [`Feed::watch`] in the
-    /// package's own response type.
+    /// package's own response type, carrying only the resource types its
+    /// caller may read ([`FeedReads`]): asking for one the caller may not
+    /// read is `PERMISSION_DENIED`, asking for none means every readable
+    /// one, and a type no read RPC is declared for is never sent (asking
+    /// for it matches nothing).
     pub fn serve<Req, Resp>(
         &self,
         request: tonic::Request<Req>,
+        reads: &FeedReads<'_>,
     ) -> Result<tonic::Response<WatchStream<Resp>>, Status>
     where
         Req: rapport_proto::WatchRequest,
         Resp: rapport_proto::WatchResponse,
     {
         use futures::StreamExt as _;
-        let (after_sequence, resource_types) = request.into_inner().into_parts();
+        let readable = reads.readable_by(crate::auth::principal(&request)?);
+        let (after_sequence, requested) = request.into_inner().into_parts();
+        check_resource_types(&requested)?;
+        let declared = |name: &str| reads.reads.iter().any(|(resource_type, _, _)| *resource_type == name);
+        // A type no read RPC is declared for is never carried: asking for it
+        // is not an error (a newer service may carry it), it matches nothing.
+        if let Some(name) = requested.iter().find(|name| declared(name) && !readable.contains(&name.as_str()))
+        {
+            return Err(Problem::permission_denied(
+                "RESOURCE_TYPE_NOT_READABLE",
+                format!("your roles may not read {name}"),
+            )
+            .meta("resource_type", name.clone())
+            .into_status());
+        }
+        if readable.is_empty() {
+            return Err(Problem::permission_denied(
+                "RESOURCE_TYPE_NOT_READABLE",
+                "your roles may read none of the resource types this feed carries",
+            )
+            .into_status());
+        }
+        let resource_types = if requested.is_empty() {
+            readable.iter().map(|name| (*name).to_owned()).collect()
+        } else {
+            requested
+        };
         let stream = self.watch(after_sequence, resource_types)?.map(|item| {
             item.map(|item| match item {
                 FeedItem::Change(change) => Resp::change(change),
@@ -136,13 +207,7 @@ impl Feed {
             )
             .into_status());
         }
-        crate::fields::cap("resource_types", &resource_types, MAX_RESOURCE_TYPES)
-            .and_then(|()| {
-                resource_types.iter().enumerate().try_for_each(|(index, name)| {
-                    crate::fields::text(&format!("resource_types[{index}]"), name, true, 200).map(drop)
-                })
-            })
-            .map_err(|violation| crate::fields::invalid(vec![violation]).into_status())?;
+        check_resource_types(&resource_types)?;
         let (sender, receiver) = mpsc::channel(64);
         let stream = Stream {
             pool: self.pool.clone(),

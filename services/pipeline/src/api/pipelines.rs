@@ -3,7 +3,7 @@
 use rapport_kit::idempotency::RequestKey;
 
 use rapport_kit::auth;
-use rapport_kit::changelog::WatchStream;
+use rapport_kit::changelog::{FeedReads, WatchStream};
 use rapport_kit::paging;
 use rapport_proto::pipeline::v1::pipeline_service_server::PipelineService;
 use rapport_proto::pipeline::v1::*;
@@ -241,7 +241,9 @@ impl PipelineService for Api {
     type WatchChangesStream = WatchStream<WatchChangesResponse>;
 
     async fn watch_changes(&self, request: Request<WatchChangesRequest>) -> Result<Self::WatchChangesStream> {
-        self.state.feed.serve(request)
+        let policies = crate::policy::policies();
+        let reads = FeedReads { reads: crate::policy::FEED_READS, policies: &policies };
+        self.state.feed.serve(request, &reads)
     }
 }
 

@@ -332,3 +332,70 @@ async fn reassigning_is_a_managers_act() {
     let status = contacts.update_contact(update(&["job_title"])).await.unwrap_err();
     assert_eq!(reason(&status), "NOT_OWNER");
 }
+
+/// The change types `caller`'s unfiltered stream replays: up to its first
+/// heartbeat, which a stream sends only once it has read everything.
+async fn streamed_types(caller: &Clients) -> Vec<String> {
+    use futures::StreamExt as _;
+    use rapport_proto::pipeline::v1::watch_changes_response::Event;
+    let mut pipelines = caller.pipelines.clone();
+    let request =
+        rapport_proto::pipeline::v1::WatchChangesRequest { after_sequence: 0, resource_types: Vec::new() };
+    let mut stream = pipelines.watch_changes(request).await.unwrap().into_inner();
+    let mut types = Vec::new();
+    loop {
+        match stream.next().await.unwrap().unwrap().event {
+            Some(Event::Change(change)) if !types.contains(&change.resource_type) => {
+                types.push(change.resource_type);
+            }
+            Some(Event::Heartbeat(_)) => return types,
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_stream_carries_only_what_its_caller_may_read() {
+    let app = TestApp::spawn().await;
+    let seed = seed(&app).await;
+    let admin = app.clients();
+    prepare(&admin, &seed, "UpdateDeal", Whose::Own, 1).await;
+    let quota = Quota {
+        owner_id: "me".into(),
+        year: 2026,
+        month: 1,
+        amount: Some(rapport_proto::common::v1::Money { currency_code: "EUR".into(), minor_units: 100 }),
+        ..Default::default()
+    };
+    admin.forecasts.clone().set_quota(SetQuotaRequest { quota: Some(quota) }).await.unwrap();
+    const QUOTA: &str = "rapport.pipeline.v1.Quota";
+    assert!(streamed_types(&admin).await.iter().any(|name| name == QUOTA));
+
+    // An integration may not ListQuotas: its stream leaves quotas out, and
+    // asking for them is refused.
+    let erp = app.clients_as("erp", &[Role::Integration]);
+    let types = streamed_types(&erp).await;
+    assert!(types.iter().any(|name| name == "rapport.pipeline.v1.Deal"), "{types:?}");
+    assert!(!types.iter().any(|name| name == QUOTA), "{types:?}");
+    let asked = rapport_proto::pipeline::v1::WatchChangesRequest {
+        after_sequence: 0,
+        resource_types: vec![QUOTA.into()],
+    };
+    let status = erp.pipelines.clone().watch_changes(asked).await.unwrap_err();
+    assert_eq!(reason(&status), "RESOURCE_TYPE_NOT_READABLE");
+}
+
+/// Every resource type the feed carries has a read RPC that decides who
+/// sees it on a stream.
+#[test]
+fn every_feed_resource_type_has_a_read_rpc() {
+    use rapport_pipeline::error::resource::*;
+    let declared: Vec<&str> = rapport_pipeline::policy::FEED_READS.iter().map(|(name, _, _)| *name).collect();
+    for name in [PIPELINE, STAGE, LOST_REASON, PRODUCT, DEAL, ORDER, INVOICE, PAYMENT, EXCHANGE_RATE, QUOTA] {
+        assert!(declared.contains(&name), "{name} has no read RPC in FEED_READS");
+    }
+    for (_, service, method) in rapport_pipeline::policy::FEED_READS {
+        let table = role_table().into_iter().find(|table| table.service() == *service).unwrap();
+        assert!(table.allowed(method).is_some(), "{service}/{method} is not an RPC");
+    }
+}
