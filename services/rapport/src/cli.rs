@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use rapport_kit::auth::{ApiKeyEntry, Role, generate_key, mint_hs256};
+use rapport_kit::auth::{ApiKeyEntry, Role, generate_key, mint_hs256_for};
 use rapport_kit::config::Env;
 
 /// Rapport: a CRM backend of gRPC services.
@@ -39,6 +39,10 @@ enum Command {
         /// The token's subject (user or client id).
         #[arg(long, default_value = "dev-user")]
         subject: String,
+        /// A team the caller is in (the token's teams claim); repeat for
+        /// several. The first is the team of the records they create.
+        #[arg(long = "team")]
+        teams: Vec<String>,
         /// Lifetime, e.g. 30m, 12h, 7d.
         #[arg(long, default_value = "12h")]
         ttl: String,
@@ -55,6 +59,9 @@ enum Command {
         /// viewer.
         #[arg(long = "role", required = true, value_delimiter = ',')]
         roles: Vec<String>,
+        /// A team the caller is in; repeat for several.
+        #[arg(long = "team")]
+        teams: Vec<String>,
     },
     /// Print who may call what: every service's role table, one line per
     /// RPC with the roles allowed to call it.
@@ -110,12 +117,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { services: names } => rapport::serve::serve(&env, &services(&names)?).await,
         Command::Migrate { services: names } => rapport::serve::migrate(&env, &services(&names)?).await,
-        Command::DevToken { roles, subject, ttl } => {
-            println!("{}", dev_token(&env, &roles, &subject, &ttl)?);
+        Command::DevToken { roles, subject, teams, ttl } => {
+            println!("{}", dev_token(&env, (&roles, &teams), &subject, &ttl)?);
             Ok(())
         }
-        Command::ApiKey { subject, roles } => {
-            let (key, entry) = api_key(&subject, &roles)?;
+        Command::ApiKey { subject, roles, teams } => {
+            let (key, entry) = api_key(&subject, &roles, &teams)?;
             println!("API key for {subject} (shown only now; keep it secret, send it as `x-api-key`):");
             println!("{key}");
             println!();
@@ -165,24 +172,45 @@ fn parse_roles(roles: &[String]) -> anyhow::Result<Vec<Role>> {
 }
 
 /// A new key and its keys-file entry as one line of JSON.
-fn api_key(subject: &str, roles: &[String]) -> anyhow::Result<(String, String)> {
+fn api_key(subject: &str, roles: &[String], teams: &[String]) -> anyhow::Result<(String, String)> {
     let subject = subject.trim();
     anyhow::ensure!(!subject.is_empty(), "--subject must not be empty");
     let roles = parse_roles(roles)?;
+    check_teams(teams)?;
     let key = generate_key();
-    let entry = serde_json::to_string(&ApiKeyEntry::new(&key, subject, &roles))?;
+    let entry = serde_json::to_string(&ApiKeyEntry::new(&key, subject, &roles).with_teams(teams))?;
     Ok((key, entry))
 }
 
-fn dev_token(env: &Env, roles: &[String], subject: &str, ttl: &str) -> anyhow::Result<String> {
+fn check_teams(teams: &[String]) -> anyhow::Result<()> {
+    for team in teams {
+        anyhow::ensure!(rapport_kit::auth::is_team_id(team), "--team {team:?} is not a team id");
+    }
+    anyhow::ensure!(
+        teams.len() <= rapport_kit::auth::MAX_TEAMS,
+        "at most {} teams",
+        rapport_kit::auth::MAX_TEAMS
+    );
+    Ok(())
+}
+
+fn dev_token(
+    env: &Env,
+    (roles, teams): (&[String], &[String]),
+    subject: &str,
+    ttl: &str,
+) -> anyhow::Result<String> {
     let roles = parse_roles(roles)?;
+    check_teams(teams)?;
     let ttl: Duration = rapport_kit::config::parse_duration(ttl)
         .ok_or_else(|| anyhow::anyhow!("--ttl {ttl:?} is not a duration such as 30m or 12h"))?;
     let auth = rapport_kit::auth::config_from_env(env)?;
     let rapport_kit::auth::KeySource::Secret(secret) = &auth.keys else {
         anyhow::bail!("dev-token signs with AUTH_JWT_SECRET; AUTH_JWKS_FILE keys cannot sign");
     };
-    Ok(mint_hs256(secret, &auth.issuer, &auth.audience, subject, &roles, ttl)?)
+    let teams: Vec<&str> = teams.iter().map(String::as_str).collect();
+    let principal = rapport_kit::auth::Principal::new(subject, roles).with_teams(&teams);
+    Ok(mint_hs256_for(secret, (&auth.issuer, &auth.audience), &principal, ttl)?)
 }
 
 #[cfg(test)]
@@ -217,19 +245,23 @@ mod tests {
     #[test]
     fn dev_tokens_verify_with_the_same_settings() {
         let env = Env::from_pairs([(rapport_kit::auth::DEV_MODE, "true")]);
-        let token = dev_token(&env, &["admin".into(), "viewer".into()], "me", "1h").unwrap();
+        let roles = ["admin".to_owned(), "viewer".to_owned()];
+        let token = dev_token(&env, (&roles, &["east".to_owned()]), "me", "1h").unwrap();
         let verifier =
             rapport_kit::auth::Verifier::new(rapport_kit::auth::config_from_env(&env).unwrap()).unwrap();
         let principal = verifier.verify(&token).unwrap();
         assert_eq!(principal.subject, "me");
         assert_eq!(principal.roles, vec![Role::Admin, Role::Viewer]);
-        assert!(dev_token(&env, &["wizard".into()], "me", "1h").is_err());
-        assert!(dev_token(&env, &["admin".into()], "me", "soon").is_err());
+        assert_eq!(principal.teams, ["east"]);
+        assert!(dev_token(&env, (&["wizard".into()], &[]), "me", "1h").is_err());
+        assert!(dev_token(&env, (&["admin".into()], &[]), "me", "soon").is_err());
+        assert!(dev_token(&env, (&["admin".into()], &[" ".into()]), "me", "1h").is_err());
     }
 
     #[test]
     fn api_key_entries_verify_their_key() {
-        let (key, entry) = api_key("erp-sync", &["integration".into(), "viewer".into()]).unwrap();
+        let (key, entry) =
+            api_key("erp-sync", &["integration".into(), "viewer".into()], &["east".into()]).unwrap();
         assert!(key.starts_with("rk_"));
         assert!(!entry.contains(&key), "the entry must not contain the key");
         let entry: ApiKeyEntry = serde_json::from_str(&entry).unwrap();
@@ -237,8 +269,9 @@ mod tests {
         let principal = keys.verify(&key).unwrap();
         assert_eq!(principal.subject, "erp-sync");
         assert_eq!(principal.roles, vec![Role::Integration, Role::Viewer]);
-        assert!(api_key("x", &["wizard".into()]).is_err());
-        assert!(api_key(" ", &["viewer".into()]).is_err());
+        assert_eq!(principal.teams, ["east"]);
+        assert!(api_key("x", &["wizard".into()], &[]).is_err());
+        assert!(api_key(" ", &["viewer".into()], &[]).is_err());
     }
 
     #[test]
