@@ -174,7 +174,7 @@ async fn the_view_has_open_deals_and_unpaid_invoices_with_the_standing() {
     let won = create("Won deal", &company.id, &[&person.id]).await;
     let won = deals
         .clone()
-        .win_deal(WinDealRequest { id: won.id, etag: String::new() })
+        .win_deal(WinDealRequest { id: won.id, ..Default::default() })
         .await
         .unwrap()
         .into_inner();

@@ -150,9 +150,20 @@ async fn set_deleted<T>(
     Ok(Response::new(result?))
 }
 
+/// The idempotency key of a move: its `request_id` and the rest of the
+/// request.
+fn move_key<M: prost::Message + Clone>(
+    request: &Request<M>,
+    request_id: fn(&mut M) -> &mut String,
+) -> RequestKey {
+    let mut rest = request.get_ref().clone();
+    let id = std::mem::take(request_id(&mut rest));
+    RequestKey::new(id, &rest)
+}
+
 async fn apply_move<T>(
     state: &State,
-    request: &Request<T>,
+    (request, key): (&Request<T>, RequestKey),
     id: &str,
     etag: &str,
     action: Move<'_>,
@@ -160,7 +171,7 @@ async fn apply_move<T>(
     let actor = auth::principal(request)?.clone();
     let id = uuid_of("id", id)?;
     let warn = matches!(action, Move::Stage { .. } | Move::Win);
-    let result = store::moves::apply(&state.pool, id, etag, action, Write::by(&actor)).await;
+    let result = store::moves::apply(&state.pool, id, etag, action, key.write(&actor)).await;
     state.written(&result);
     let deal = result?;
     Ok(Response::new(if warn { with_warning(state, deal).await } else { deal }))
@@ -242,12 +253,14 @@ impl DealService for Api {
         let (id, etag) = (body.id.clone(), body.etag.clone());
         let action =
             Move::Stage { stage_id, lost_reason: lost_reason.map(|reason| (reason, detail.as_str())) };
-        apply_move(&self.state, &request, &id, &etag, action).await
+        let key = move_key(&request, |rest| &mut rest.request_id);
+        apply_move(&self.state, (&request, key), &id, &etag, action).await
     }
 
     async fn win_deal(&self, request: Request<WinDealRequest>) -> Result<Deal> {
         let (id, etag) = (request.get_ref().id.clone(), request.get_ref().etag.clone());
-        apply_move(&self.state, &request, &id, &etag, Move::Win).await
+        let key = move_key(&request, |rest| &mut rest.request_id);
+        apply_move(&self.state, (&request, key), &id, &etag, Move::Win).await
     }
 
     async fn lose_deal(&self, request: Request<LoseDealRequest>) -> Result<Deal> {
@@ -256,7 +269,9 @@ impl DealService for Api {
             LostReasonId::parse("lost_reason_id", &body.lost_reason_id).map_err(Error::from)?.uuid();
         let detail = lost_detail(&body.lost_reason_detail)?.to_owned();
         let (id, etag) = (body.id.clone(), body.etag.clone());
-        apply_move(&self.state, &request, &id, &etag, Move::Lose { lost_reason_id, detail: &detail }).await
+        let key = move_key(&request, |rest| &mut rest.request_id);
+        apply_move(&self.state, (&request, key), &id, &etag, Move::Lose { lost_reason_id, detail: &detail })
+            .await
     }
 
     async fn reopen_deal(&self, request: Request<ReopenDealRequest>) -> Result<Deal> {
@@ -267,7 +282,10 @@ impl DealService for Api {
             Some(StageId::parse("stage_id", &body.stage_id).map_err(Error::from)?.uuid())
         };
         let (id, etag) = (body.id.clone(), body.etag.clone());
-        apply_move(&self.state, &request, &id, &etag, Move::Reopen { stage_id }).await
+        {
+            let key = move_key(&request, |rest| &mut rest.request_id);
+            apply_move(&self.state, (&request, key), &id, &etag, Move::Reopen { stage_id }).await
+        }
     }
 
     async fn get_deal_history(&self, request: Request<GetDealHistoryRequest>) -> Result<DealHistory> {

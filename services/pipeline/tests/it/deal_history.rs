@@ -308,8 +308,11 @@ async fn account_warning_only_in_write_responses_of_owing_companies() {
     assert!(moved.account_warning.is_some(), "a warning on move");
     let fetched = deals.get_deal(GetDealRequest { id: id.clone() }).await.unwrap().into_inner();
     assert!(fetched.account_warning.is_none(), "never stored");
-    let won =
-        deals.win_deal(WinDealRequest { id: id.clone(), etag: String::new() }).await.unwrap().into_inner();
+    let won = deals
+        .win_deal(WinDealRequest { id: id.clone(), etag: String::new(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
     assert!(won.account_warning.is_some(), "a warning on win");
 
     let rows: Vec<Vec<u8>> = sqlx::query_scalar(&format!(

@@ -46,8 +46,10 @@ async fn win_creates_one_order_and_reopen_cancels_it() {
     let mut deals = clients.deals.clone();
     let no_company =
         create(&clients, Deal { amount: money("EUR", 500), ..deal("Lonely", "EUR") }).await.unwrap();
-    let status =
-        deals.win_deal(WinDealRequest { id: no_company.id.clone(), etag: String::new() }).await.unwrap_err();
+    let status = deals
+        .win_deal(WinDealRequest { id: no_company.id.clone(), etag: String::new(), ..Default::default() })
+        .await
+        .unwrap_err();
     assert_eq!((status.code(), reason(&status)), (Code::FailedPrecondition, "DEAL_COMPANY_REQUIRED".into()));
     let acme = company(&clients, "Acme").await;
     let created = create(
@@ -57,7 +59,7 @@ async fn win_creates_one_order_and_reopen_cancels_it() {
     .await
     .unwrap();
     let won = deals
-        .win_deal(WinDealRequest { id: created.id.clone(), etag: created.etag.clone() })
+        .win_deal(WinDealRequest { id: created.id.clone(), etag: created.etag.clone(), ..Default::default() })
         .await
         .unwrap()
         .into_inner();
@@ -126,7 +128,7 @@ async fn win_creates_one_order_and_reopen_cancels_it() {
     assert_eq!(cancelled, ("CANCELLED".to_owned(), "deal reopened".to_owned()));
     // Won again, then acknowledged by the ERP: reopening is refused.
     let won = deals
-        .win_deal(WinDealRequest { id: won.id.clone(), etag: String::new() })
+        .win_deal(WinDealRequest { id: won.id.clone(), etag: String::new(), ..Default::default() })
         .await
         .unwrap()
         .into_inner();
@@ -155,6 +157,7 @@ async fn lose_needs_a_live_reason_and_moving_to_lost_stage_loses() {
         lost_reason_id: reason.to_string(),
         lost_reason_detail: "too pricey".into(),
         etag: String::new(),
+        ..Default::default()
     };
     let status = deals.lose_deal(lose(seed.retired_reason)).await.unwrap_err();
     assert_eq!((status.code(), reason(&status)), (Code::FailedPrecondition, "LOST_REASON_RETIRED".into()));
@@ -285,4 +288,49 @@ async fn no_open_deal_comes_back_into_a_deleted_pipeline() {
         .await
         .unwrap();
     app.stop().await;
+}
+
+#[tokio::test]
+async fn a_retried_win_or_loss_with_its_request_id_replays_the_first_answer() {
+    let app = TestApp::spawn().await;
+    let seed = seed(&app).await;
+    let clients = app.clients();
+    let mut deals = clients.deals.clone();
+    let acme = company(&clients, "Acme").await;
+    let created = create(
+        &clients,
+        Deal { company_id: acme.id.clone(), amount: money("EUR", 500), ..deal("Retry", "EUR") },
+    )
+    .await
+    .unwrap();
+    let win = WinDealRequest { id: created.id.clone(), request_id: "win-1".into(), ..Default::default() };
+    let first = deals.win_deal(win.clone()).await.unwrap().into_inner();
+    // The network lost the answer; the ERP retries: the same deal, one order.
+    let again = deals.win_deal(win.clone()).await.unwrap().into_inner();
+    assert_eq!(
+        (again.id.as_str(), again.etag.as_str(), again.order_id.as_str()),
+        (first.id.as_str(), first.etag.as_str(), first.order_id.as_str())
+    );
+    let pool = app.pool();
+    let orders = count(&pool, &format!("SELECT count(*) FROM orders WHERE deal_id = '{}'", created.id)).await;
+    assert_eq!(orders, 1);
+    // Without the key, the retry is refused as the deal is closed.
+    let status =
+        deals.win_deal(WinDealRequest { request_id: String::new(), ..win.clone() }).await.unwrap_err();
+    assert_eq!(reason(&status), "DEAL_CLOSED");
+    // The key with another request is refused, not replayed.
+    let other = create(&clients, Deal { company_id: acme.id.clone(), ..deal("Other", "EUR") }).await.unwrap();
+    let reused = WinDealRequest { id: other.id.clone(), request_id: "win-1".into(), ..Default::default() };
+    assert_eq!(reason(&deals.win_deal(reused).await.unwrap_err()), "REQUEST_ID_REUSED");
+    // Another caller's same key is theirs alone.
+    let manager = app.clients_as("boss", &[rapport_kit::auth::Role::Admin]);
+    let lose = LoseDealRequest {
+        id: other.id.clone(),
+        lost_reason_id: seed.lost_reason.to_string(),
+        request_id: "win-1".into(),
+        ..Default::default()
+    };
+    let lost = manager.deals.clone().lose_deal(lose.clone()).await.unwrap().into_inner();
+    assert_eq!(lost.status(), DealStatus::Lost);
+    assert_eq!(manager.deals.clone().lose_deal(lose).await.unwrap().into_inner().etag, lost.etag);
 }

@@ -3,6 +3,8 @@
 //! opening the next, and (winning) creating the order.
 
 use chrono::{DateTime, Utc};
+use prost::Message as _;
+use rapport_kit::idempotency::Claim;
 use rapport_proto::common::v1::ChangeKind;
 use rapport_proto::pipeline::v1::Deal;
 use sqlx::{PgConnection, PgPool};
@@ -30,11 +32,24 @@ pub enum Move<'a> {
     Reopen { stage_id: Option<Uuid> },
 }
 
+impl Move<'_> {
+    /// The RPC that makes this move (the idempotency key's operation).
+    fn operation(&self) -> &'static str {
+        match self {
+            Move::Stage { .. } => "MoveDealStage",
+            Move::Win => "WinDeal",
+            Move::Lose { .. } => "LoseDeal",
+            Move::Reopen { .. } => "ReopenDeal",
+        }
+    }
+}
+
 fn problem(reason: &str, message: String, kind: &str, subject: Uuid) -> Error {
     Error::precondition(reason, message, kind, &subject.to_string())
 }
 
-/// Applies `action` to deal `id` if `etag` is current (or empty).
+/// Applies `action` to deal `id` if `etag` is current (or empty), or
+/// replays the first answer to the same `request_id`.
 pub async fn apply(
     pool: &PgPool,
     id: Uuid,
@@ -43,6 +58,10 @@ pub async fn apply(
     write: Write<'_>,
 ) -> Result<Deal, Error> {
     let mut tx = pool.begin().await?;
+    if let Claim::Replay(response) = write.claim(&mut tx, action.operation()).await? {
+        return Deal::decode(response.as_slice())
+            .map_err(|err| Error::Internal(anyhow::Error::new(err).context("stored response")));
+    }
     let mut record = lock_live(&mut tx, id, etag).await?;
     write.may_change(&DEALS, super::owned(&record.deal), &["stage_id"])?;
     let now = now();
@@ -110,6 +129,7 @@ pub async fn apply(
     deal.version += 1;
     write_row_entering(&mut tx, &record.deal, write.actor).await?;
     let deal = log(&mut tx, &record, ChangeKind::Updated, write.actor, paths).await?;
+    write.record(&mut tx, &deal.encode_to_vec()).await?;
     tx.commit().await?;
     Ok(deal)
 }
