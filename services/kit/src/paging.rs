@@ -4,10 +4,18 @@
 //! A token carries the last row's sort value and id plus a fingerprint of
 //! the filter, order and flags; presented with a different query it is
 //! rejected with `INVALID_ARGUMENT` instead of silently paging through
-//! something else.
+//! something else. Tokens are authenticated: an HMAC-SHA256 over the
+//! token and the calling principal ([`scoped`]) with the service's key
+//! ([`use_keys`]; the first signs, every one verifies, so keys rotate), so
+//! a forged or tampered token, or another caller's, is `INVALID_ARGUMENT`
+//! `INVALID_PAGE_TOKEN` — never a database error.
+
+use std::future::Future;
+use std::sync::OnceLock;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tonic::Code;
@@ -161,23 +169,71 @@ fn hex_prefix(bytes: &[u8]) -> String {
     bytes.iter().take(8).map(|byte| format!("{byte:02x}")).collect()
 }
 
+/// The keys page tokens are signed with: the first signs, each verifies.
+static KEYS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+
+tokio::task_local! {
+    /// Whose call this is: tokens are bound to it.
+    static SCOPE: String;
+}
+
+/// Sets the process's page-token keys (the first signs, every one verifies)
+/// before the first token is made; later calls change nothing. Without
+/// it, a random key of this process is used (tokens then work on this
+/// replica only).
+pub fn use_keys(keys: Vec<Vec<u8>>) {
+    let keys: Vec<Vec<u8>> = keys.into_iter().filter(|key| !key.is_empty()).collect();
+    if !keys.is_empty() {
+        let _ = KEYS.set(keys);
+    }
+}
+
+fn keys() -> &'static [Vec<u8>] {
+    KEYS.get_or_init(|| vec![rand::random::<[u8; 32]>().to_vec()])
+}
+
+/// Runs `call` with its page tokens bound to `caller` (the kit's server
+/// does it for every call, with the principal's subject).
+pub async fn scoped<F: Future>(caller: String, call: F) -> F::Output {
+    SCOPE.scope(caller, call).await
+}
+
+fn mac(key: &[u8], payload: &[u8]) -> Hmac<Sha256> {
+    // HMAC takes a key of any length.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    let scope = SCOPE.try_with(|scope| scope.clone()).unwrap_or_default();
+    mac.update(&(scope.len() as u64).to_le_bytes());
+    mac.update(scope.as_bytes());
+    mac.update(payload);
+    mac
+}
+
 /// An opaque token for the page after `cursor`.
 pub fn encode_token(query_fingerprint: &str, cursor: Cursor) -> String {
     let token = Token { q: query_fingerprint.to_owned(), c: cursor };
     // Serializing a struct of strings cannot fail.
     let json = serde_json::to_vec(&token).unwrap_or_default();
-    URL_SAFE_NO_PAD.encode(json)
+    let tag = mac(&keys()[0], &json).finalize().into_bytes();
+    format!("{}.{}", URL_SAFE_NO_PAD.encode(&json), URL_SAFE_NO_PAD.encode(tag))
 }
 
-/// The cursor in `token` (`None` for the first page). A corrupt token, or
-/// one made for another query, is `INVALID_ARGUMENT`.
+/// The cursor in `token` (`None` for the first page). A corrupt, forged or
+/// tampered token, another caller's, or one made for another query is
+/// `INVALID_ARGUMENT`.
 pub fn decode_token(token: &str, query_fingerprint: &str) -> Result<Option<Cursor>, Problem> {
     if token.is_empty() {
         return Ok(None);
     }
-    let bytes = URL_SAFE_NO_PAD
-        .decode(token)
-        .map_err(|_| invalid_token("the page token is not one this service issued"))?;
+    let foreign = || invalid_token("the page token is not one this service issued to you");
+    if token.len() > 4096 {
+        return Err(foreign());
+    }
+    let (payload, tag) = token.split_once('.').ok_or_else(foreign)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| foreign())?;
+    let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| foreign())?;
+    if !keys().iter().any(|key| mac(key, &bytes).verify_slice(&tag).is_ok()) {
+        return Err(foreign());
+    }
     let token: Token = serde_json::from_slice(&bytes)
         .map_err(|_| invalid_token("the page token is not one this service issued"))?;
     if token.q != query_fingerprint {
@@ -235,6 +291,33 @@ mod tests {
         assert_eq!(decode_token(&token, &other).unwrap_err().reason(), "INVALID_PAGE_TOKEN");
         assert_eq!(decode_token("garbage!", &query).unwrap_err().reason(), "INVALID_PAGE_TOKEN");
         assert_eq!(decode_token("Z2FyYmFnZQ", &query).unwrap_err().reason(), "INVALID_PAGE_TOKEN");
+    }
+
+    #[tokio::test]
+    async fn tokens_are_authenticated_and_bound_to_their_caller() {
+        let query = fingerprint(&["", "create_time asc", "false"]);
+        let cursor = Cursor { value: "alice".into(), id: uuid::Uuid::now_v7() };
+        let token = scoped("alice".into(), async { encode_token(&query, cursor.clone()) }).await;
+        let read = |caller: &str, token: String| {
+            let query = query.clone();
+            scoped(caller.to_owned(), async move { decode_token(&token, &query) })
+        };
+        assert_eq!(read("alice", token.clone()).await.unwrap(), Some(cursor.clone()));
+        // Another caller's token, a forged one (a valid payload without the
+        // key) and a tampered one are all INVALID_PAGE_TOKEN.
+        assert_eq!(read("bob", token.clone()).await.unwrap_err().reason(), "INVALID_PAGE_TOKEN");
+        let (payload, tag) = token.split_once('.').unwrap();
+        let forged = URL_SAFE_NO_PAD
+            .encode(br#"{"q":"x","c":{"value":"' OR 1=1","id":"00000000-0000-0000-0000-000000000000"}}"#);
+        assert_eq!(
+            read("alice", format!("{forged}.{tag}")).await.unwrap_err().reason(),
+            "INVALID_PAGE_TOKEN"
+        );
+        let mut tampered = payload.as_bytes().to_vec();
+        tampered[3] ^= 1;
+        let tampered = format!("{}.{tag}", String::from_utf8_lossy(&tampered));
+        assert_eq!(read("alice", tampered).await.unwrap_err().reason(), "INVALID_PAGE_TOKEN");
+        assert_eq!(read("alice", "x".repeat(10_000)).await.unwrap_err().reason(), "INVALID_PAGE_TOKEN");
     }
 
     #[test]

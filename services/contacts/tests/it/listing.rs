@@ -251,3 +251,24 @@ async fn unknown_sort_fields_are_refused() {
         assert_eq!(violated_fields(&status), ["order_by"], "{order_by}");
     }
 }
+
+#[tokio::test]
+async fn a_page_token_works_only_for_the_caller_it_was_issued_to() {
+    let app = common::TestApp::spawn().await;
+    let mut admin = app.client().await;
+    for n in 0..3 {
+        common::create(&mut admin, common::contact("Page", &common::unique_email(&format!("page{n}")))).await;
+    }
+    let first = admin
+        .list_contacts(ListContactsRequest { page_size: 1, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!first.next_page_token.is_empty());
+    let next =
+        ListContactsRequest { page_size: 1, page_token: first.next_page_token.clone(), ..Default::default() };
+    assert_eq!(admin.list_contacts(next.clone()).await.unwrap().into_inner().contacts.len(), 1);
+    let mut other = app.client_as("viewer-2", &[rapport_kit::auth::Role::Viewer]).await;
+    let status = other.list_contacts(next).await.unwrap_err();
+    assert_eq!(common::reason(&status), "INVALID_PAGE_TOKEN");
+}

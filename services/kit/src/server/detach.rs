@@ -9,7 +9,9 @@
 //! a write either finishes (committed or rolled back, its connection
 //! clean) or fails on its own; a statement is bounded by the pool's
 //! `statement_timeout`, not by the client's patience. A handler that
-//! panics answers `INTERNAL` instead of resetting the connection.
+//! panics answers `INTERNAL` instead of resetting the connection. The
+//! task knows its caller, so page tokens are bound to it
+//! ([`crate::paging::scoped`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -50,7 +52,13 @@ where
     }
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
-        let handler = tokio::spawn(self.inner.call(request).instrument(tracing::Span::current()));
+        let caller = request
+            .extensions()
+            .get::<crate::auth::Principal>()
+            .map(|principal| principal.subject.clone())
+            .unwrap_or_default();
+        let call = crate::paging::scoped(caller, self.inner.call(request));
+        let handler = tokio::spawn(call.instrument(tracing::Span::current()));
         Box::pin(async move {
             match handler.await {
                 Ok(result) => result,

@@ -92,6 +92,7 @@ pub struct Shell {
 impl Shell {
     /// Starts `spec`'s service with `settings` (see the module's steps).
     pub async fn start(spec: &'static Spec, settings: Settings) -> anyhow::Result<Shell> {
+        crate::paging::use_keys(settings.page_token_keys.clone());
         if settings.auto_migrate {
             migrate(spec, &settings).await?;
         }

@@ -47,6 +47,12 @@ pub struct Settings {
     /// `RAPPORT_AUTO_MIGRATE` (default true): apply migrations at start.
     /// Kubernetes runs `rapport migrate` as a Job and sets it to false.
     pub auto_migrate: bool,
+    /// `PAGE_TOKEN_KEYS`: secrets page tokens are signed with, comma
+    /// separated (the first signs, each verifies: add a new one first,
+    /// drop the old one later). Default: one derived from the HS256 token
+    /// secret, so it rotates with it; with JWKS keys and no setting, a
+    /// random key per process (tokens then work on one replica only).
+    pub page_token_keys: Vec<Vec<u8>>,
 }
 
 impl Settings {
@@ -68,6 +74,39 @@ impl Settings {
                 .duration_or("CHANGE_LOG_RETENTION", Duration::from_secs(30 * 86_400))?,
             watch_heartbeat: own.duration_or("WATCH_HEARTBEAT", Duration::from_secs(10))?,
             auto_migrate: env.flag_or("RAPPORT_AUTO_MIGRATE", true)?,
+            page_token_keys: page_token_keys(env)?,
         })
     }
+}
+
+/// `PAGE_TOKEN_KEYS`, else a key derived from the HS256 secret, else none.
+fn page_token_keys(env: &Env) -> Result<Vec<Vec<u8>>, ConfigError> {
+    use hmac::Mac as _;
+    if let Some(keys) = env.optional::<String>("PAGE_TOKEN_KEYS")? {
+        let keys: Vec<Vec<u8>> = keys
+            .split(',')
+            .map(str::trim)
+            .filter(|key| !key.is_empty())
+            .map(|key| key.as_bytes().to_vec())
+            .collect();
+        if keys.iter().any(|key| key.len() < crate::auth::MIN_SECRET_BYTES) {
+            return Err(ConfigError {
+                name: "PAGE_TOKEN_KEYS".into(),
+                problem: format!("each key needs at least {} bytes", crate::auth::MIN_SECRET_BYTES),
+            });
+        }
+        return Ok(keys);
+    }
+    let Some(secret) = env.optional::<String>("AUTH_JWT_SECRET")?.or_else(|| {
+        env.or_default(crate::auth::DEV_MODE, false)
+            .ok()
+            .filter(|dev| *dev)
+            .map(|_| crate::auth::dev::DEV_SECRET.to_owned())
+    }) else {
+        return Ok(Vec::new());
+    };
+    let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(secret.as_bytes())
+        .map_err(|_| ConfigError { name: "AUTH_JWT_SECRET".into(), problem: "unusable as a key".into() })?;
+    mac.update(b"rapport page tokens");
+    Ok(vec![mac.finalize().into_bytes().to_vec()])
 }
