@@ -11,7 +11,7 @@ TEST_THREADS ?= 4
 ENSURE_SERVICES := env=$$(scripts/ensure-services.sh) && eval "$$env"
 BUF := tools/node_modules/.bin/buf
 
-.PHONY: run test test-browser test-erp test-deploy test-chart k8s image image-build-stage lint bench migrate seed-demo tools stop-services
+.PHONY: run test test-browser test-erp test-deploy test-chart k8s image image-build-stage lint fuzz bench migrate seed-demo tools stop-services
 
 # The image's tag: the workspace version.
 VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
@@ -71,6 +71,11 @@ lint: $(BUF)
 	else \
 		echo "buf breaking: no previous commit to compare with"; \
 	fi
+
+## fuzz: property tests over the decoders facing the network (filters, page tokens, money, gRPC framing), FUZZ_CASES inputs each.
+FUZZ_CASES ?= 100000
+fuzz:
+	@PROPTEST_CASES=$(FUZZ_CASES) cargo test --locked -p rapport-kit -p rapport-gateway --test it fuzz -- --test-threads=2
 
 ## bench: load-test the services and write BENCHMARKS.md.
 bench:

@@ -7,6 +7,7 @@ mod bad_input;
 mod balance;
 mod common;
 mod customer360;
+mod fuzz;
 mod protection;
 mod proxy;
 mod shutdown;

@@ -10,6 +10,7 @@ mod consumer;
 mod consumer_dead_letters;
 mod consumer_lease;
 mod database_errors;
+mod fuzz;
 mod grpc_web;
 mod idempotency;
 mod metrics;
