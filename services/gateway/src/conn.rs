@@ -167,24 +167,40 @@ impl Conn {
 }
 
 /// True when `err` (or a cause) says the endpoint did not process the
-/// request, so sending it again is safe:
-/// - an HTTP/2 REFUSED_STREAM;
-/// - a stream beyond the last one a graceful GOAWAY promised to process;
-/// - the connection ending or reset while the request was in flight (h2's
-///   "broken pipe", ECONNRESET): what a closing endpoint's GOAWAY race looks
-///   like when it closes the socket with the request unread, which resets
-///   the connection and loses the GOAWAY with it. (A backend that crashed mid-call ends a call the same way;
-///   the retry then repeats a request it may have begun — which is why
-///   writes carry request ids.)
+/// request ([`is_unprocessed`]) or the connection broke under it
+/// ([`is_reset`]): either way this connection is done.
 pub fn is_refused(err: &(dyn std::error::Error + 'static)) -> bool {
+    is_unprocessed(err) || is_reset(err)
+}
+
+/// True when `err` (or a cause) proves the endpoint did not start the
+/// request, so sending it again is safe whatever it is:
+/// - an HTTP/2 REFUSED_STREAM;
+/// - a stream beyond the last one a graceful GOAWAY promised to process.
+pub fn is_unprocessed(err: &(dyn std::error::Error + 'static)) -> bool {
     let mut current = Some(err);
     while let Some(err) = current {
         if let Some(h2) = err.downcast_ref::<h2::Error>() {
-            if let Some(io) = h2.get_io() {
-                return is_closed_under(io);
-            }
-            return h2.reason() == Some(h2::Reason::REFUSED_STREAM)
-                || (h2.is_go_away() && h2.reason() == Some(h2::Reason::NO_ERROR));
+            return h2.get_io().is_none()
+                && (h2.reason() == Some(h2::Reason::REFUSED_STREAM)
+                    || (h2.is_go_away() && h2.reason() == Some(h2::Reason::NO_ERROR)));
+        }
+        current = err.source();
+    }
+    false
+}
+
+/// True when the connection ended or was reset while the request was in
+/// flight (h2's "broken pipe", ECONNRESET). Ambiguous: a closing
+/// endpoint's GOAWAY race looks like this when it closes the socket with
+/// the request unread, but so does a backend that crashed mid-call — the
+/// request may have run. Only reads and writes carrying a `request_id` go
+/// again (see `proxy::resend`).
+pub fn is_reset(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(err) = current {
+        if let Some(h2) = err.downcast_ref::<h2::Error>() {
+            return h2.get_io().is_some_and(is_closed_under);
         }
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
             return is_closed_under(io);

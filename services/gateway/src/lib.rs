@@ -121,7 +121,10 @@ impl App {
             .with_metrics(&self.metrics);
         let proxy = Proxy::new(
             self.backends.clone(),
-            proxy::method_kinds(rapport_proto::FILE_DESCRIPTOR_SET)?,
+            (
+                proxy::method_kinds(rapport_proto::FILE_DESCRIPTOR_SET)?,
+                proxy::resend::rules(rapport_proto::FILE_DESCRIPTOR_SET)?,
+            ),
             ProxySettings {
                 default_deadline: self.config.default_deadline,
                 max_deadline: self.config.max_deadline,

@@ -26,6 +26,7 @@
 //! [`timeout`] the `grpc-timeout` header.
 
 mod body;
+pub mod resend;
 mod timeout;
 
 use std::collections::HashMap;
@@ -118,6 +119,7 @@ pub struct Proxy {
 struct Shared {
     backends: HashMap<String, Backend>,
     methods: HashMap<String, MethodKind>,
+    resend: HashMap<String, resend::Resend>,
     settings: ProxySettings,
     unary_slots: Arc<Semaphore>,
     stream_slots: Arc<Semaphore>,
@@ -129,7 +131,7 @@ impl Proxy {
     /// A proxy over `backends` (by area).
     pub fn new(
         backends: HashMap<String, Backend>,
-        methods: HashMap<String, MethodKind>,
+        (methods, resend): (HashMap<String, MethodKind>, HashMap<String, resend::Resend>),
         settings: ProxySettings,
         metrics: GatewayMetrics,
         shutdown: Shutdown,
@@ -138,6 +140,7 @@ impl Proxy {
             shared: Arc::new(Shared {
                 backends,
                 methods,
+                resend,
                 unary_slots: Arc::new(Semaphore::new(settings.max_concurrency)),
                 stream_slots: Arc::new(Semaphore::new(settings.max_streams)),
                 settings,
@@ -304,9 +307,11 @@ impl Shared {
             self.metrics.rejected(error_label(&error));
             return status_response(error.to_status());
         }
-        // One retry, when nothing was processed: on another endpoint when
-        // this one could not be connected, on any when it refused the call
-        // (it is closing that connection; the next call opens a new one).
+        // One retry: on another endpoint when this one could not be
+        // connected, on any when it provably did not start the call (it is
+        // closing that connection; the next call opens a new one), and after
+        // an ambiguous reset only a read or a write with a request_id.
+        let resend = self.resend.get(uri.path()).copied().unwrap_or(resend::Resend::Never);
         let mut retried = false;
         let mut unreachable: Option<Arc<Endpoint>> = None;
         loop {
@@ -326,8 +331,11 @@ impl Shared {
                     tracing::debug!(endpoint = endpoint.address(), error = %err, "retrying on another endpoint");
                     unreachable = Some(endpoint);
                 }
-                Err(err) if !retried && crate::conn::is_refused(err.as_ref()) => {
+                Err(err) if !retried && crate::conn::is_unprocessed(err.as_ref()) => {
                     tracing::debug!(endpoint = endpoint.address(), error = %err, "refused unprocessed; retrying");
+                }
+                Err(err) if !retried && crate::conn::is_reset(err.as_ref()) && resend.allows(&bytes) => {
+                    tracing::debug!(endpoint = endpoint.address(), error = %err, "reset; retrying a safe call");
                 }
                 Err(err) => return self.unreachable(backend, &endpoint, err.as_ref()),
             }

@@ -10,6 +10,7 @@ mod customer360;
 mod fuzz;
 mod protection;
 mod proxy;
+mod recycling;
 mod shutdown;
 mod traces;
 mod web;

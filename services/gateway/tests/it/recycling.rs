@@ -1,0 +1,111 @@
+//! Connection recycling loses no call: a backend that recycles its
+//! connections every second (`GRPC_MAX_CONNECTION_AGE`) under a steady mix
+//! of reads and writes through the gateway answers every unary call, writes
+//! exactly once, and leaves no pooled connection inside a transaction.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use rapport_kit::auth::Role;
+use rapport_kit::testing::{self, TestDatabase};
+use rapport_proto::contacts::v1::contact_service_client::ContactServiceClient;
+use rapport_proto::contacts::v1::*;
+
+use crate::common::start_gateway;
+
+#[tokio::test]
+async fn recycled_backend_connections_fail_no_call() {
+    let database = TestDatabase::migrated(&[("contacts", &rapport_contacts::MIGRATIONS)]).await.unwrap();
+    let env = testing::service_env(&rapport_contacts::SPEC, &database.url)
+        .with("GRPC_MAX_CONNECTION_AGE", "1s")
+        .with("GRPC_MAX_CONNECTION_AGE_GRACE", "10s")
+        .with("RATE_LIMIT_PER_SECOND", "0");
+    let config = rapport_contacts::Config::from_env(&env).unwrap();
+    let (contacts, _) = testing::serve(rapport_contacts::build(config).await.unwrap());
+    let (gateway, _) =
+        start_gateway(&[("contacts", contacts.addr.to_string())], &[("RATE_LIMIT_PER_SECOND", "0".into())])
+            .await;
+    let client =
+        ContactServiceClient::with_interceptor(gateway.channel(), testing::bearer("soak", &[Role::Admin]));
+
+    let (calls, failures) = (Arc::new(AtomicUsize::new(0)), Arc::new(std::sync::Mutex::new(Vec::new())));
+    let until = Instant::now() + Duration::from_secs(8);
+    let mut workers = Vec::new();
+    for worker in 0..8 {
+        let (mut client, calls, failures) = (client.clone(), calls.clone(), failures.clone());
+        workers.push(tokio::spawn(async move {
+            let mut n = 0;
+            while Instant::now() < until {
+                n += 1;
+                let email = format!("soak-{worker}-{n}@example.com");
+                let contact = Contact { given_name: "Soak".into(), email, ..Default::default() };
+                let request_id = format!("soak-{worker}-{n}");
+                let created =
+                    client.create_contact(CreateContactRequest { contact: Some(contact), request_id }).await;
+                calls.fetch_add(1, Ordering::Relaxed);
+                let created = match created {
+                    Ok(created) => created.into_inner(),
+                    Err(status) => {
+                        failures.lock().unwrap().push(format!(
+                            "create: {:?} {}",
+                            status.code(),
+                            status.message()
+                        ));
+                        continue;
+                    }
+                };
+                let update = UpdateContactRequest {
+                    contact: Some(Contact {
+                        id: created.id.clone(),
+                        job_title: format!("T{n}"),
+                        ..Default::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask { paths: vec!["job_title".into()] }),
+                };
+                let outcomes = [
+                    client.get_contact(GetContactRequest { id: created.id.clone() }).await.map(drop),
+                    client.update_contact(update).await.map(drop),
+                    client
+                        .list_contacts(ListContactsRequest { page_size: 5, ..Default::default() })
+                        .await
+                        .map(drop),
+                ];
+                for outcome in outcomes {
+                    calls.fetch_add(1, Ordering::Relaxed);
+                    if let Err(status) = outcome {
+                        failures.lock().unwrap().push(format!("{:?} {}", status.code(), status.message()));
+                    }
+                }
+            }
+        }));
+    }
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let failures = failures.lock().unwrap().clone();
+    let calls = calls.load(Ordering::Relaxed);
+    assert!(calls > 200, "only {calls} calls");
+    let shown: Vec<&String> = failures.iter().take(20).collect();
+    assert!(failures.is_empty(), "{} of {calls} calls failed, e.g.:\n{shown:#?}", failures.len());
+
+    // Every create happened exactly once, and no connection was left in a transaction.
+    let pool = sqlx::PgPool::connect(&database.url).await.unwrap();
+    let duplicates: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT email FROM contacts.contacts GROUP BY email HAVING count(*) > 1) d",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(duplicates, 0);
+    let stuck: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(stuck, 0, "a pooled connection was left inside a transaction");
+    pool.close().await;
+    gateway.stop().await;
+    contacts.stop().await;
+}
