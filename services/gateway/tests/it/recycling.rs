@@ -109,3 +109,79 @@ async fn recycled_backend_connections_fail_no_call() {
     gateway.stop().await;
     contacts.stop().await;
 }
+
+/// A backend that reads each call in full and then resets the connection
+/// (as a crash mid-call does), counting the calls that reached it; health
+/// checks are answered SERVING.
+async fn resetting_backend() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let arrivals = Arc::new(AtomicUsize::new(0));
+    let counted = arrivals.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let arrivals = counted.clone();
+            tokio::spawn(async move {
+                // Closing with linger 0 sends RST: the peer sees a reset.
+                socket.set_linger(Some(Duration::ZERO)).unwrap();
+                let Ok(mut connection) = h2::server::handshake(socket).await else { return };
+                while let Some(Ok((request, mut respond))) = connection.accept().await {
+                    if request.uri().path().starts_with("/grpc.health.v1.Health/") {
+                        let head = http::Response::builder()
+                            .header("content-type", "application/grpc")
+                            .body(())
+                            .unwrap();
+                        let mut send = respond.send_response(head, false).unwrap();
+                        // HealthCheckResponse { status: SERVING }
+                        send.send_data(bytes::Bytes::from_static(&[0, 0, 0, 0, 2, 0x08, 0x01]), false)
+                            .unwrap();
+                        let mut trailers = http::HeaderMap::new();
+                        trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+                        send.send_trailers(trailers).unwrap();
+                        continue;
+                    }
+                    let mut body = request.into_body();
+                    while let Some(chunk) = body.data().await {
+                        if chunk.is_err() {
+                            break;
+                        }
+                    }
+                    arrivals.fetch_add(1, Ordering::SeqCst);
+                    // Drop the connection (and the socket) mid-call.
+                    return;
+                }
+            });
+        }
+    });
+    (addr, arrivals)
+}
+
+#[tokio::test]
+async fn after_a_reset_only_reads_and_keyed_writes_are_sent_again() {
+    for (name, keyed, read, sent) in [
+        ("an unkeyed create", false, false, 1),
+        ("a keyed create", true, false, 2),
+        ("a read", false, true, 2),
+    ] {
+        let (backend, arrivals) = resetting_backend().await;
+        let (gateway, _) = start_gateway(&[("contacts", backend.to_string())], &[]).await;
+        let mut client = ContactServiceClient::with_interceptor(
+            gateway.channel(),
+            testing::bearer("reset", &[Role::Admin]),
+        );
+        let status = if read {
+            client.get_contact(GetContactRequest { id: uuid::Uuid::now_v7().to_string() }).await.unwrap_err()
+        } else {
+            let contact =
+                Contact { given_name: "Ada".into(), email: "ada@example.com".into(), ..Default::default() };
+            let request_id = if keyed { "create-1".to_owned() } else { String::new() };
+            client
+                .create_contact(CreateContactRequest { contact: Some(contact), request_id })
+                .await
+                .unwrap_err()
+        };
+        assert_eq!(status.code(), tonic::Code::Unavailable, "{name}: {status:?}");
+        assert_eq!(arrivals.load(Ordering::SeqCst), sent, "{name} reached the backend this many times");
+        gateway.stop().await;
+    }
+}
