@@ -123,7 +123,7 @@ async fn resetting_backend() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
             let arrivals = counted.clone();
             tokio::spawn(async move {
                 // Closing with linger 0 sends RST: the peer sees a reset.
-                socket.set_linger(Some(Duration::ZERO)).unwrap();
+                socket.set_zero_linger().unwrap();
                 let Ok(mut connection) = h2::server::handshake(socket).await else { return };
                 while let Some(Ok((request, mut respond))) = connection.accept().await {
                     if request.uri().path().starts_with("/grpc.health.v1.Health/") {
