@@ -626,6 +626,16 @@ class Observability(unittest.TestCase):
 
 
 class NetworkPolicies(unittest.TestCase):
+    def test_on_by_default_with_metrics_closed_to_the_outside(self) -> None:
+        """A plain install gets the NetworkPolicies, and its metrics
+        listeners admit pods of the cluster, not any address."""
+        policies = of_kind(RENDERINGS["default"], "NetworkPolicy")
+        self.assertIn("rapport-default-deny", policies)
+        for name, policy in policies.items():
+            for rule in policy["spec"].get("ingress", []):
+                if any(port["port"] in (9150, 9151, 9152) for port in rule["ports"]):
+                    self.assertEqual(rule.get("from"), [{"namespaceSelector": {}}], name)
+
     def test_default_deny_and_only_the_gateway_and_declared_callers_reach_backends(self) -> None:
         objects = RENDERINGS["production"]
         policies = of_kind(objects, "NetworkPolicy")
