@@ -16,6 +16,7 @@ use std::time::Duration;
 pub use tonic::Code;
 
 use crate::fields::Violation;
+pub use crate::problem::{constraint_violated, database_cause, database_problem, sqlstate};
 
 pub use crate::problem::{DOMAIN, Problem};
 
@@ -163,7 +164,9 @@ impl<E: OwnError> ServiceError for Error<E> {
             Error::NotFound { reason, resource_type, id } => Problem::not_found(reason, resource_type, &id),
             Error::Problem(problem) => problem,
             Error::Own(own) => own.problem(),
-            Error::Internal(err) => return Err(err),
+            // A database outage wrapped on its way up (an idempotency key,
+            // a change-log append) is still an outage, not a bug.
+            Error::Internal(err) => return database_cause(&err).ok_or(err),
         })
     }
 }
@@ -182,11 +185,15 @@ pub trait ServiceError {
 }
 
 /// Turns a service error into a status. Internal errors are logged here,
-/// once, with their cause chain, and answered with a generic message.
+/// once, with their cause chain, and answered with a generic message —
+/// unless a database outage is among the causes, which is `UNAVAILABLE`.
 pub fn status<E: ServiceError>(err: E) -> tonic::Status {
     match err.problem() {
         Ok(problem) => problem.into_status(),
-        Err(internal) => internal_status(&internal),
+        Err(internal) => match database_cause(&internal) {
+            Some(problem) => problem.into_status(),
+            None => internal_status(&internal),
+        },
     }
 }
 
@@ -200,103 +207,6 @@ pub fn internal_status(err: &anyhow::Error) -> tonic::Status {
 /// `UNAVAILABLE` with a retry hint: the caller may retry the same request.
 pub fn unavailable(reason: &str, message: &str) -> tonic::Status {
     Problem::new(Code::Unavailable, reason, message).retry_after(Duration::from_millis(200)).into_status()
-}
-
-/// The problem a database error means for the client, when it is not a
-/// bug:
-/// - the database unreachable, shutting down, restarting or out of
-///   connections (SQLSTATE classes 08, 57P01-57P03, 53300), a connection
-///   lost mid-statement, the pool exhausted, or a statement cancelled by
-///   `statement_timeout` (57014) → `UNAVAILABLE` with a retry hint;
-/// - a serialization failure, deadlock or `lock_timeout` (55P03) →
-///   `ABORTED` (retry the call);
-/// - text PostgreSQL cannot store (a NUL byte, 22021/22P05) →
-///   `INVALID_ARGUMENT`; a number out of range (22003) → `OUT_OF_RANGE`.
-///
-/// `None` for everything else, which is internal.
-pub fn database_problem(err: &sqlx::Error) -> Option<Problem> {
-    let unavailable = || {
-        Problem::new(Code::Unavailable, "DATABASE_UNAVAILABLE", "the database is unavailable; retry shortly")
-            .retry_after(Duration::from_millis(500))
-    };
-    match err {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::WorkerCrashed
-        | sqlx::Error::Tls(_) => Some(unavailable()),
-        // A connection cut mid-message (the server crashed) surfaces as a
-        // protocol error; logged, since a real protocol bug looks the same.
-        sqlx::Error::Protocol(message) => {
-            tracing::warn!(message, "database protocol error; treated as the database being unavailable");
-            Some(unavailable())
-        }
-        sqlx::Error::Database(db) => {
-            let code = db.code();
-            let code = code.as_deref().unwrap_or_default();
-            match code {
-                sqlstate::SERIALIZATION_FAILURE
-                | sqlstate::DEADLOCK_DETECTED
-                | sqlstate::LOCK_NOT_AVAILABLE => Some(
-                    Problem::new(
-                        Code::Aborted,
-                        "CONCURRENT_UPDATE",
-                        "a concurrent change interfered; retry the call",
-                    )
-                    .retry_after(Duration::from_millis(50)),
-                ),
-                sqlstate::QUERY_CANCELED => Some(
-                    Problem::new(
-                        Code::Unavailable,
-                        "DATABASE_BUSY",
-                        "the database took too long to answer; retry shortly",
-                    )
-                    .retry_after(Duration::from_millis(500)),
-                ),
-                "57P01" | "57P02" | "57P03" | "53300" => Some(unavailable()),
-                code if code.starts_with("08") => Some(unavailable()),
-                "22021" | "22P05" => Some(Problem::new(
-                    Code::InvalidArgument,
-                    "INVALID_TEXT",
-                    "a text value contains a character that cannot be stored (e.g. a NUL byte)",
-                )),
-                "22003" => Some(Problem::new(
-                    Code::OutOfRange,
-                    "VALUE_OUT_OF_RANGE",
-                    "a number in the request, or a total computed from it, is out of range",
-                )),
-                _ => None,
-            }
-        }
-        _ => None,
-    }
-}
-
-/// SQLSTATE classes the stores map to domain errors.
-pub mod sqlstate {
-    /// `unique_violation`.
-    pub const UNIQUE_VIOLATION: &str = "23505";
-    /// `foreign_key_violation`.
-    pub const FOREIGN_KEY_VIOLATION: &str = "23503";
-    /// `check_violation`.
-    pub const CHECK_VIOLATION: &str = "23514";
-    /// `serialization_failure`.
-    pub const SERIALIZATION_FAILURE: &str = "40001";
-    /// `deadlock_detected`.
-    pub const DEADLOCK_DETECTED: &str = "40P01";
-    /// `lock_not_available` (`lock_timeout`, `NOWAIT`).
-    pub const LOCK_NOT_AVAILABLE: &str = "55P03";
-    /// `query_canceled` (`statement_timeout`, a cancel request).
-    pub const QUERY_CANCELED: &str = "57014";
-}
-
-/// The violated constraint's name when `err` is a database error with
-/// `code` (one of [`sqlstate`]).
-pub fn constraint_violated<'e>(err: &'e sqlx::Error, code: &str) -> Option<&'e str> {
-    match err {
-        sqlx::Error::Database(db) if db.code().as_deref() == Some(code) => db.constraint(),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

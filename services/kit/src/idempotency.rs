@@ -142,7 +142,10 @@ impl Error {
                 "request_id",
                 "was already used for a different request; use a new request_id for a new request",
             )),
-            Error::Database(err) => Err(anyhow::Error::new(err).context("idempotency key")),
+            Error::Database(err) => match crate::problem::database_problem(&err) {
+                Some(problem) => Ok(problem),
+                None => Err(anyhow::Error::new(err).context("idempotency key")),
+            },
         }
     }
 }

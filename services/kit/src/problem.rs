@@ -195,3 +195,105 @@ impl From<Problem> for tonic::Status {
         problem.into_status()
     }
 }
+/// The problem of the first database error in `err`'s chain that is not a
+/// bug ([`database_problem`]).
+pub fn database_cause(err: &anyhow::Error) -> Option<Problem> {
+    err.chain().find_map(|cause| cause.downcast_ref::<sqlx::Error>().and_then(database_problem))
+}
+
+/// The problem a database error means for the client, when it is not a
+/// bug:
+/// - the database unreachable, shutting down, restarting or out of
+///   connections (SQLSTATE classes 08, 57P01-57P03, 53300), a connection
+///   lost mid-statement, the pool exhausted, or a statement cancelled by
+///   `statement_timeout` (57014) → `UNAVAILABLE` with a retry hint;
+/// - a serialization failure, deadlock or `lock_timeout` (55P03) →
+///   `ABORTED` (retry the call);
+/// - text PostgreSQL cannot store (a NUL byte, 22021/22P05) →
+///   `INVALID_ARGUMENT`; a number out of range (22003) → `OUT_OF_RANGE`.
+///
+/// `None` for everything else, which is internal.
+pub fn database_problem(err: &sqlx::Error) -> Option<Problem> {
+    let unavailable = || {
+        Problem::new(Code::Unavailable, "DATABASE_UNAVAILABLE", "the database is unavailable; retry shortly")
+            .retry_after(Duration::from_millis(500))
+    };
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Tls(_) => Some(unavailable()),
+        // A connection cut mid-message (the server crashed) surfaces as a
+        // protocol error; logged, since a real protocol bug looks the same.
+        sqlx::Error::Protocol(message) => {
+            tracing::warn!(message, "database protocol error; treated as the database being unavailable");
+            Some(unavailable())
+        }
+        sqlx::Error::Database(db) => {
+            let code = db.code();
+            let code = code.as_deref().unwrap_or_default();
+            match code {
+                sqlstate::SERIALIZATION_FAILURE
+                | sqlstate::DEADLOCK_DETECTED
+                | sqlstate::LOCK_NOT_AVAILABLE => Some(
+                    Problem::new(
+                        Code::Aborted,
+                        "CONCURRENT_UPDATE",
+                        "a concurrent change interfered; retry the call",
+                    )
+                    .retry_after(Duration::from_millis(50)),
+                ),
+                sqlstate::QUERY_CANCELED => Some(
+                    Problem::new(
+                        Code::Unavailable,
+                        "DATABASE_BUSY",
+                        "the database took too long to answer; retry shortly",
+                    )
+                    .retry_after(Duration::from_millis(500)),
+                ),
+                "57P01" | "57P02" | "57P03" | "53300" => Some(unavailable()),
+                code if code.starts_with("08") => Some(unavailable()),
+                "22021" | "22P05" => Some(Problem::new(
+                    Code::InvalidArgument,
+                    "INVALID_TEXT",
+                    "a text value contains a character that cannot be stored (e.g. a NUL byte)",
+                )),
+                "22003" => Some(Problem::new(
+                    Code::OutOfRange,
+                    "VALUE_OUT_OF_RANGE",
+                    "a number in the request, or a total computed from it, is out of range",
+                )),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// SQLSTATE classes the stores map to domain errors.
+pub mod sqlstate {
+    /// `unique_violation`.
+    pub const UNIQUE_VIOLATION: &str = "23505";
+    /// `foreign_key_violation`.
+    pub const FOREIGN_KEY_VIOLATION: &str = "23503";
+    /// `check_violation`.
+    pub const CHECK_VIOLATION: &str = "23514";
+    /// `serialization_failure`.
+    pub const SERIALIZATION_FAILURE: &str = "40001";
+    /// `deadlock_detected`.
+    pub const DEADLOCK_DETECTED: &str = "40P01";
+    /// `lock_not_available` (`lock_timeout`, `NOWAIT`).
+    pub const LOCK_NOT_AVAILABLE: &str = "55P03";
+    /// `query_canceled` (`statement_timeout`, a cancel request).
+    pub const QUERY_CANCELED: &str = "57014";
+}
+
+/// The violated constraint's name when `err` is a database error with
+/// `code` (one of [`sqlstate`]).
+pub fn constraint_violated<'e>(err: &'e sqlx::Error, code: &str) -> Option<&'e str> {
+    match err {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some(code) => db.constraint(),
+        _ => None,
+    }
+}

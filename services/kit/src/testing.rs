@@ -20,6 +20,7 @@
 pub mod echo;
 pub mod harness;
 pub mod otlp;
+pub mod postgres_server;
 pub mod redis_server;
 
 pub use harness::{

@@ -10,6 +10,7 @@ mod common;
 mod companies;
 mod concurrency;
 mod contacts_crud;
+mod crash;
 mod listing;
 mod metrics;
 mod search;
