@@ -75,10 +75,12 @@ pub fn rules(descriptor_set: &[u8]) -> anyhow::Result<HashMap<String, Resend>> {
 }
 
 /// True when the uncompressed gRPC frame `body` holds a message whose
-/// top-level string field `field` is set (non-empty).
+/// top-level string field `field` is set (non-empty) — as the backend
+/// decodes it: the last occurrence of the field wins.
 fn carries_key(body: &[u8], field: u32) -> bool {
     let Some((&0, rest)) = body.split_first() else { return false };
     let Some(mut message) = rest.get(4..) else { return false };
+    let mut keyed = false;
     while !message.is_empty() {
         let Some((tag, after)) = varint(message) else { return false };
         message = after;
@@ -97,8 +99,8 @@ fn carries_key(body: &[u8], field: u32) -> bool {
                 let Some((len, after)) = varint(message) else { return false };
                 message = after;
                 let Ok(len) = usize::try_from(len) else { return false };
-                if number == u64::from(field) && len > 0 {
-                    return true;
+                if number == u64::from(field) {
+                    keyed = len > 0;
                 }
                 len
             }
@@ -107,7 +109,7 @@ fn carries_key(body: &[u8], field: u32) -> bool {
         let Some(after) = message.get(skip..) else { return false };
         message = after;
     }
-    false
+    keyed
 }
 
 /// A protobuf varint and the bytes after it.
@@ -158,5 +160,20 @@ mod tests {
         compressed[0] = 1;
         assert!(!create.allows(&compressed));
         assert!(!create.allows(&[0, 0, 0, 0, 3, 0xff, 0xff, 0xff]));
+        // The last occurrence wins, as the backend decodes it.
+        let mut twice = keyed.encode_to_vec();
+        twice.extend_from_slice(
+            &CreateContactRequest { contact: None, request_id: String::new() }.encode_to_vec(),
+        );
+        // An empty string is not encoded in proto3: append it by hand.
+        let field = match rules["/rapport.contacts.v1.ContactService/CreateContact"] {
+            Resend::WithKey(field) => field,
+            _ => unreachable!(),
+        };
+        twice.extend_from_slice(&[((field << 3) | 2) as u8, 0]);
+        let mut frame_twice = vec![0];
+        frame_twice.extend_from_slice(&(twice.len() as u32).to_be_bytes());
+        frame_twice.extend_from_slice(&twice);
+        assert!(!create.allows(&frame_twice));
     }
 }

@@ -83,8 +83,11 @@ impl Ownership {
     }
 
     /// May `principal` give `record` the owner and team of `to` (a create
-    /// has no `from`)? Bound callers keep records their own and in their
-    /// teams; managers move records within their teams.
+    /// has no `from`)? A bound caller creates records for themselves in a
+    /// team of theirs and never moves one; a manager assigns and moves
+    /// records whose team (or, before, whose ownership) is theirs into one
+    /// of their teams. A record leaves every team (an empty team) only by
+    /// an admin's or an integration's hand, or when its creator has no team.
     pub fn reassign(
         &self,
         principal: &Principal,
@@ -100,10 +103,19 @@ impl Ownership {
         if principal.has(Role::Admin) || self.grants_all(principal) {
             return Ok(());
         }
-        let team_ok = |team: &str| team.is_empty() || principal.in_team(team);
+        // A destination team: one of the caller's, or none when the caller
+        // has none at all (a deployment without teams).
+        let destination_ok =
+            |team: &str| principal.in_team(team) || (team.is_empty() && principal.teams.is_empty());
+        let not_in_team = || self.denied(NOT_IN_TEAM, format!("you are not in team {:?}", to.team_id));
         if principal.has(Role::SalesManager) {
-            let from_ok = from.is_none_or(|from| team_ok(from.team_id) || from.is_owned_by(principal));
-            if from_ok && team_ok(to.team_id) {
+            // The source: a record of one of their teams, or one they own
+            // (its owner, not a deal-team member).
+            let source_ok = from.is_none_or(|from| {
+                principal.in_team(from.team_id)
+                    || (!from.owner_id.is_empty() && from.owner_id == principal.subject)
+            });
+            if source_ok && destination_ok(to.team_id) {
                 return Ok(());
             }
             return Err(self.denied(
@@ -121,10 +133,15 @@ impl Ownership {
                 format!("only a manager assigns a {} to someone else, or takes one", self.kind),
             ));
         }
-        if !team_ok(to.team_id) {
-            return Err(self.denied(NOT_IN_TEAM, format!("you are not in team {:?}", to.team_id)));
+        match from {
+            // A create: in a team of theirs.
+            None if destination_ok(to.team_id) => Ok(()),
+            None => Err(not_in_team()),
+            // Moving a record between teams is a manager's act.
+            Some(_) => {
+                Err(self.denied(NOT_IN_TEAM, format!("only a manager moves a {} to another team", self.kind)))
+            }
         }
-        Ok(())
     }
 
     /// The owner and team a create gives a record when the request names
@@ -234,6 +251,14 @@ mod tests {
         assert_eq!(reason(DEALS.reassign(&rep, Some(Owned::new("bob", "east")), mine)), NOT_OWNER);
         assert_eq!(reason(DEALS.reassign(&rep, Some(mine), Owned::new("bob", "east"))), NOT_OWNER);
         assert_eq!(reason(DEALS.reassign(&rep, Some(mine), mine)), "OK");
+        // A rep moves no record between teams, nor out of every team.
+        assert_eq!(reason(DEALS.reassign(&rep, Some(mine), Owned::new("ann", ""))), NOT_IN_TEAM);
+        let both = who("ann", Role::SalesRep, &["east", "west"]);
+        assert_eq!(reason(DEALS.reassign(&both, Some(mine), Owned::new("ann", "west"))), NOT_IN_TEAM);
+        // A rep without teams creates team-less records; one with teams does not.
+        assert_eq!(reason(DEALS.reassign(&rep, None, Owned::new("ann", ""))), NOT_IN_TEAM);
+        let loner = who("lou", Role::SalesRep, &[]);
+        assert_eq!(reason(DEALS.reassign(&loner, None, Owned::new("lou", ""))), "OK");
         let manager = who("meg", Role::SalesManager, &["east"]);
         assert_eq!(
             reason(DEALS.reassign(&manager, Some(Owned::new("ann", "east")), Owned::new("bob", "east"))),
@@ -245,6 +270,15 @@ mod tests {
         );
         assert_eq!(
             reason(DEALS.reassign(&manager, Some(Owned::new("ann", "west")), Owned::new("meg", "east"))),
+            NOT_IN_TEAM
+        );
+        // A manager's deal-team membership is not ownership: no taking
+        // another team's deal through it; and no record leaves every team.
+        let members = ["meg".to_owned()];
+        let bobs = Owned { owner_id: "bob", team_id: "west", members: &members };
+        assert_eq!(reason(DEALS.reassign(&manager, Some(bobs), Owned::new("meg", "east"))), NOT_IN_TEAM);
+        assert_eq!(
+            reason(DEALS.reassign(&manager, Some(Owned::new("ann", "east")), Owned::new("ann", ""))),
             NOT_IN_TEAM
         );
         let erp = who("erp", Role::Integration, &[]);

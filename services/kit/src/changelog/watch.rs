@@ -176,10 +176,17 @@ impl Feed {
             )
             .into_status());
         }
-        let resource_types = if requested.is_empty() {
+        let resource_types: Vec<String> = if requested.is_empty() {
             readable.iter().map(|name| (*name).to_owned()).collect()
         } else {
-            requested
+            // Only readable (hence declared) types; one that matches nothing
+            // keeps the filter from meaning "all" when none is left.
+            let mut kept: Vec<String> =
+                requested.into_iter().filter(|name| readable.contains(&name.as_str())).collect();
+            if kept.is_empty() {
+                kept.push(NO_TYPE.to_owned());
+            }
+            kept
         };
         let stream = self.watch(after_sequence, resource_types)?.map(|item| {
             item.map(|item| match item {
@@ -294,6 +301,10 @@ async fn listen(
         delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
+
+/// A resource type no change carries: the filter of a stream asking only
+/// for types no read RPC declares.
+const NO_TYPE: &str = "rapport.none";
 
 /// The most resource types one `WatchChanges` may name.
 pub const MAX_RESOURCE_TYPES: usize = 32;

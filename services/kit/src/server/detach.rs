@@ -63,7 +63,11 @@ where
             match handler.await {
                 Ok(result) => result,
                 Err(err) => {
-                    tracing::error!(error = %err, "a call's handler panicked");
+                    if err.is_panic() {
+                        tracing::error!(error = %err, "a call's handler panicked");
+                    } else {
+                        tracing::warn!(error = %err, "a call's handler was cancelled (the runtime is stopping)");
+                    }
                     let status = crate::error::Problem::new(
                         tonic::Code::Internal,
                         "INTERNAL",

@@ -315,6 +315,38 @@ async fn reassigning_is_a_managers_act() {
     };
     assert_eq!(reason(&managed.update_deal(to_west).await.unwrap_err()), "NOT_IN_TEAM");
 
+    // A member of a colleague's deal changes the deal, not who else may.
+    let shared = Deal {
+        title: "Shared".into(),
+        currency_code: "EUR".into(),
+        owner_id: "pat".into(),
+        team_id: "east".into(),
+        team_member_ids: vec!["me".into()],
+        ..Default::default()
+    };
+    let shared = admin
+        .deals
+        .clone()
+        .create_deal(CreateDealRequest { deal: Some(shared), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    let edit = |paths: &[&str], deal: Deal| UpdateDealRequest {
+        deal: Some(deal),
+        update_mask: Some(prost_types::FieldMask { paths: paths.iter().map(|p| (*p).to_owned()).collect() }),
+    };
+    let retitled = Deal { id: shared.id.clone(), title: "Ours".into(), ..Default::default() };
+    deals.update_deal(edit(&["title"], retitled)).await.unwrap();
+    let friend = Deal {
+        id: shared.id.clone(),
+        team_member_ids: vec!["me".into(), "kim".into()],
+        ..Default::default()
+    };
+    assert_eq!(
+        reason(&deals.update_deal(edit(&["team_member_ids"], friend)).await.unwrap_err()),
+        "NOT_OWNER"
+    );
+
     let marketer = app.clients_for(&Principal::new("mia", vec![Role::Marketing]));
     let mut contacts = marketer.contacts.clone();
     let contact_id = prepare(&admin, &seed, "UpdateContact", Whose::OtherTeam, 3).await;

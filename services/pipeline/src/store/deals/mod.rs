@@ -366,6 +366,12 @@ pub async fn update(
     write.may_change(&DEALS, owned(&before.deal), &paths)?;
     resolve::apply(&mut tx, &mut record, input).await?;
     write.may_assign(&DEALS, Some(owned(&before.deal)), owned(&record.deal))?;
+    if record.deal.team_member_ids != before.deal.team_member_ids {
+        // Who else may change the deal is for its owner (or a manager) to
+        // say, not for a member: no member adds a friend or drops another.
+        let owner_only = Owned::new(&before.deal.owner_id, &before.deal.team_id);
+        write.may_change(&DEALS, owner_only, &["team_member_ids"])?;
+    }
     // The company and contacts this write adds.
     let company = record.deal.company_id.filter(|company| before.deal.company_id != Some(*company));
     let contacts: Vec<Uuid> =
