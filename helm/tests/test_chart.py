@@ -446,6 +446,49 @@ class Deployments(unittest.TestCase):
                         self.assertIn("secretKeyRef", entry["valueFrom"], name)
                 self.assertEqual(of_kind(objects, "ConfigMap"), {})
 
+    def test_tls_to_the_stores_and_keys_from_the_identity_provider(self) -> None:
+        """CA files of PostgreSQL and Redis mounted from Secrets and named in
+        PGSSLROOTCERT / REDIS_CA_FILE (the migrations Job's too); keys fetched
+        from the identity provider instead of an HS256 secret, with egress to
+        it allowed."""
+        values = merged(chart.load_values("production.yaml"), {
+            "database": {"tls": {"sslMode": "verify-full", "caSecret": {"secretName": "pg-ca", "key": "ca.pem"}}},
+            "redis": {"tls": {"caSecret": {"secretName": "redis-ca", "key": "ca.crt"}}},
+            "auth": {"jwks": {"enabled": False}, "jwksUrl": "https://idp.example.com/keys"},
+            "networkPolicy": {"enabled": True},
+        })
+        objects = chart.objects(chart.render(values))
+        for name, deployment in rapport_deployments(objects).items():
+            with self.subTest(deployment=name):
+                variables = env(deployment)
+                pod = deployment["spec"]["template"]["spec"]
+                mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0].get("volumeMounts", [])}
+                volumes = {v["name"]: v for v in pod.get("volumes", [])}
+                self.assertEqual(variables["AUTH_JWKS_URL"]["value"], "https://idp.example.com/keys")
+                self.assertNotIn("AUTH_JWT_SECRET", variables)
+                if "DATABASE_URL" in variables:
+                    self.assertEqual(variables["PGSSLMODE"]["value"], "verify-full")
+                    self.assertEqual(variables["PGSSLROOTCERT"]["value"], "/etc/rapport/tls/database/ca.pem")
+                    self.assertEqual(mounts["database-ca"], "/etc/rapport/tls/database")
+                    self.assertEqual(volumes["database-ca"]["secret"]["secretName"], "pg-ca")
+                if "REDIS_URL" in variables:
+                    self.assertEqual(variables["REDIS_CA_FILE"]["value"], "/etc/rapport/tls/redis/ca.crt")
+                    self.assertEqual(mounts["redis-ca"], "/etc/rapport/tls/redis")
+        job = of_kind(objects, "Job")["rapport-migrate"]["spec"]["template"]["spec"]
+        job_env = {e["name"]: e for e in job["containers"][0]["env"]}
+        self.assertEqual(job_env["PGSSLROOTCERT"]["value"], "/etc/rapport/tls/database/ca.pem")
+        self.assertEqual(job["volumes"][0]["secret"]["secretName"], "pg-ca")
+        policies = of_kind(objects, "NetworkPolicy")
+        for name in rapport_deployments(objects):
+            with self.subTest(policy=name):
+                egress_ports = [p["port"] for rule in policies[name]["spec"]["egress"] for p in rule["ports"]]
+                self.assertIn(443, egress_ports, "the keys cannot be fetched")
+        without = chart.objects(chart.render(chart.load_values("production.yaml")))
+        for name, policy in of_kind(without, "NetworkPolicy").items():
+            with self.subTest(default_policy=name):
+                ports = [p["port"] for rule in policy["spec"].get("egress", []) for p in rule["ports"]]
+                self.assertNotIn(443, ports)
+
     def test_pods_never_migrate(self) -> None:
         for rendering, objects, deployment in self.each():
             with self.subTest(rendering=rendering, deployment=deployment["metadata"]["name"]):
@@ -878,6 +921,8 @@ class Values(unittest.TestCase):
              "services.gateway.env.GATEWAY_DNS_REFRESH (30s)"),
             ({"services": {"gateway": {"env": {"GATEWAY_HEALTH_INTERVAL": "2x"}}}},
              'services.gateway.env.GATEWAY_HEALTH_INTERVAL: "2x" is not a duration'),
+            ({"auth": {"jwksUrl": "https://idp.example.com/keys", "oidcDiscovery": True}},
+             "set one of auth.jwks.enabled, auth.jwksUrl and auth.oidcDiscovery"),
         ]
         for values, detail in cases:
             with self.subTest(values=values):

@@ -27,6 +27,12 @@ credentials, always by secretKeyRef, then extraEnv.
 {{- if $values.auth.jwks.enabled -}}
 {{- $_ := set $plain "AUTH_JWKS_FILE" (printf "/etc/rapport/jwks/%s" $values.auth.jwks.key) -}}
 {{- end -}}
+{{- with $values.auth.jwksUrl -}}
+{{- $_ := set $plain "AUTH_JWKS_URL" . -}}
+{{- end -}}
+{{- if $values.auth.oidcDiscovery -}}
+{{- $_ := set $plain "AUTH_OIDC_DISCOVERY" "true" -}}
+{{- end -}}
 {{- if $values.auth.apiKeys.enabled -}}
 {{- $_ := set $plain "API_KEYS_FILE" (printf "/etc/rapport/api-keys/%s" $values.auth.apiKeys.key) -}}
 {{- end -}}
@@ -34,10 +40,19 @@ credentials, always by secretKeyRef, then extraEnv.
 {{- $_ := set $plain "DATABASE_MAX_CONNECTIONS" (toString (int $values.database.maxConnections)) -}}
 {{- $_ := set $plain "DATABASE_ACQUIRE_TIMEOUT" $values.database.acquireTimeout -}}
 {{- $_ := set $plain "RAPPORT_AUTO_MIGRATE" (ternary "false" "true" $values.migrations.enabled) -}}
+{{- with $values.database.tls.sslMode -}}
+{{- $_ := set $plain "PGSSLMODE" . -}}
+{{- end -}}
+{{- if $values.database.tls.caSecret.secretName -}}
+{{- $_ := set $plain "PGSSLROOTCERT" (printf "/etc/rapport/tls/database/%s" $values.database.tls.caSecret.key) -}}
+{{- end -}}
 {{- end -}}
 {{- if $svc.redis -}}
 {{- if $values.redis.enabled -}}
 {{- $_ := set $plain "REDIS_COMMAND_TIMEOUT" $values.redis.commandTimeout -}}
+{{- if $values.redis.tls.caSecret.secretName -}}
+{{- $_ := set $plain "REDIS_CA_FILE" (printf "/etc/rapport/tls/redis/%s" $values.redis.tls.caSecret.key) -}}
+{{- end -}}
 {{- else -}}
 {{- $_ := set $plain "REDIS_URL" "off" -}}
 {{- end -}}
@@ -81,7 +96,7 @@ credentials, always by secretKeyRef, then extraEnv.
       name: {{ include "rapport.secretName" (dict "root" $root "ref" $values.redis.url) }}
       key: {{ $values.redis.url.key }}
 {{- end }}
-{{- if not $values.auth.jwks.enabled }}
+{{- if not (include "rapport.remoteKeys" $root | eq "true") }}
 - name: AUTH_JWT_SECRET
   valueFrom:
     secretKeyRef:
@@ -93,11 +108,36 @@ credentials, always by secretKeyRef, then extraEnv.
 {{- end }}
 {{- end -}}
 
-{{/* Volumes for the JWKS and API keys files, and a writable /tmp. */}}
+{{/* "true" when token keys come from a JWKS file or the identity provider (no HS256 secret then). */}}
+{{- define "rapport.remoteKeys" -}}
+{{- if or .Values.auth.jwks.enabled .Values.auth.jwksUrl .Values.auth.oidcDiscovery -}}true{{- else -}}false{{- end -}}
+{{- end -}}
+
+{{/* Volumes for the JWKS and API keys files, the CA certificates of PostgreSQL and Redis, and a writable /tmp. */}}
 {{- define "rapport.volumes" -}}
 - name: tmp
   emptyDir:
     sizeLimit: 64Mi
+{{- with .Values.database.tls.caSecret }}
+{{- if .secretName }}
+- name: database-ca
+  secret:
+    secretName: {{ .secretName }}
+    items:
+      - key: {{ .key }}
+        path: {{ .key }}
+{{- end }}
+{{- end }}
+{{- with .Values.redis.tls.caSecret }}
+{{- if .secretName }}
+- name: redis-ca
+  secret:
+    secretName: {{ .secretName }}
+    items:
+      - key: {{ .key }}
+        path: {{ .key }}
+{{- end }}
+{{- end }}
 {{- if .Values.auth.jwks.enabled }}
 - name: jwks
   secret:
@@ -119,6 +159,16 @@ credentials, always by secretKeyRef, then extraEnv.
 {{- define "rapport.volumeMounts" -}}
 - name: tmp
   mountPath: /tmp
+{{- if .Values.database.tls.caSecret.secretName }}
+- name: database-ca
+  mountPath: /etc/rapport/tls/database
+  readOnly: true
+{{- end }}
+{{- if .Values.redis.tls.caSecret.secretName }}
+- name: redis-ca
+  mountPath: /etc/rapport/tls/redis
+  readOnly: true
+{{- end }}
 {{- if .Values.auth.jwks.enabled }}
 - name: jwks
   mountPath: /etc/rapport/jwks

@@ -170,6 +170,13 @@ says what to set.
 {{- if and (or $dev.postgresql.enabled $dev.redis.enabled) (not $credentials.create) -}}
 {{- fail "dev.postgresql and dev.redis need credentials.create=true: the chart writes their URLs into its own Secret" -}}
 {{- end -}}
+{{- $keySources := 0 -}}
+{{- range $set := list .Values.auth.jwks.enabled .Values.auth.jwksUrl .Values.auth.oidcDiscovery -}}
+{{- if $set }}{{ $keySources = add1 $keySources }}{{ end -}}
+{{- end -}}
+{{- if gt $keySources 1 -}}
+{{- fail "set one of auth.jwks.enabled, auth.jwksUrl and auth.oidcDiscovery: the tokens' keys come from one place" -}}
+{{- end -}}
 {{- if $credentials.create -}}
 {{- $usesDatabase := false -}}
 {{- $usesRedis := false -}}
@@ -183,7 +190,9 @@ says what to set.
 {{- if and $usesRedis .Values.redis.enabled (not .Values.redis.url.secretName) (not $credentials.redisUrl) (not $dev.redis.enabled) -}}
 {{- fail "credentials.create=true needs credentials.redisUrl (redis://…), redis.url.secretName, or redis.enabled=false" -}}
 {{- end -}}
-{{- if .Values.auth.jwks.enabled -}}
+{{- if or .Values.auth.jwksUrl .Values.auth.oidcDiscovery -}}
+{{- /* Keys from the identity provider: no secret needed. */ -}}
+{{- else if .Values.auth.jwks.enabled -}}
 {{- if and (not .Values.auth.jwks.secretName) (not $credentials.jwks) -}}
 {{- fail "auth.jwks.enabled with credentials.create=true needs credentials.jwks (the JWKS document) or auth.jwks.secretName" -}}
 {{- end -}}

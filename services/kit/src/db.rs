@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 
 use crate::config::{ConfigError, Env};
 use crate::error::Problem;
@@ -101,8 +101,7 @@ pub fn pool_with_settings(config: &DbConfig, settings: &[(&str, &str)]) -> anyho
     ]
     .into_iter()
     .chain(settings.iter().copied());
-    let options = PgConnectOptions::from_str(&config.url)
-        .context("DATABASE_URL is not a valid postgres:// URL")?
+    let options = connect_options(&config.url)?
         .options(parameters)
         .application_name(&format!("rapport-{}", config.schema));
     Ok(PgPoolOptions::new()
@@ -110,6 +109,44 @@ pub fn pool_with_settings(config: &DbConfig, settings: &[(&str, &str)]) -> anyho
         .min_connections(0)
         .acquire_timeout(config.acquire_timeout)
         .connect_lazy_with(options))
+}
+
+/// The options of `url`, with the TLS default this project chooses: the URL's
+/// `sslmode` (or `PGSSLMODE`) when given, as libpq reads them (`verify-full`
+/// with `sslrootcert=<CA file>` is what a managed database needs, and
+/// `sslcert`/`sslkey` add a client certificate); else no TLS to this
+/// machine (it protects nothing on loopback and costs every connection a
+/// handshake) and libpq's `prefer` elsewhere, with a warning that the
+/// server's identity is not checked.
+pub fn connect_options(url: &str) -> anyhow::Result<PgConnectOptions> {
+    let options = PgConnectOptions::from_str(url).context("DATABASE_URL is not a valid postgres:// URL")?;
+    let mode = url_parameter(url, "sslmode").or_else(|| std::env::var("PGSSLMODE").ok());
+    let host = options.get_host().to_owned();
+    let local = host.starts_with('/')
+        || host == "localhost"
+        || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    Ok(match mode.as_deref() {
+        None if local => options.ssl_mode(PgSslMode::Disable),
+        Some("verify-full" | "verify-ca") => options,
+        _ if local => options,
+        _ => {
+            tracing::warn!(
+                host,
+                "DATABASE_URL does not ask for sslmode=verify-full: the connection to PostgreSQL may be \
+                 unencrypted and the server's identity is not checked"
+            );
+            options
+        }
+    })
+}
+
+/// The value of query parameter `name` of `url`, if given.
+fn url_parameter(url: &str, name: &str) -> Option<String> {
+    let (_, query) = url.split_once('?')?;
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == name).then(|| value.to_owned())
+    })
 }
 
 /// Kit's migrations followed by the service's, in version order. Service

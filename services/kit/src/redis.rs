@@ -6,6 +6,7 @@
 //! making every request wait for a dead server; the first command after it
 //! probes again.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -19,8 +20,16 @@ use crate::shutdown::Shutdown;
 /// How to reach Redis.
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
-    /// `redis://` URL; `None` disables Redis (every lookup is a miss).
+    /// `redis://` URL, or `rediss://` for TLS; `None` disables Redis (every
+    /// lookup is a miss).
     pub url: Option<String>,
+    /// PEM file of the CA certificates a `rediss://` server's certificate
+    /// must chain to, instead of the system's (a managed Redis's or a
+    /// private CA).
+    pub ca_file: Option<PathBuf>,
+    /// PEM files of a client certificate and its key, for servers that
+    /// require one (`tls-auth-clients yes`).
+    pub client_cert: Option<(PathBuf, PathBuf)>,
     /// Upper bound of one command, connect included.
     pub command_timeout: Duration,
     /// How long Redis is skipped after a failure.
@@ -31,15 +40,68 @@ pub struct RedisConfig {
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 
 impl RedisConfig {
-    /// Reads `REDIS_URL` (`off` disables Redis) and `REDIS_COMMAND_TIMEOUT`.
+    /// Reads `REDIS_URL` (`off` disables Redis; `rediss://` is TLS, the
+    /// server's certificate checked against the system's CAs or those of
+    /// `REDIS_CA_FILE`, with `REDIS_CLIENT_CERT_FILE` and
+    /// `REDIS_CLIENT_KEY_FILE` for a client certificate),
+    /// `REDIS_COMMAND_TIMEOUT` and `REDIS_BACKOFF`.
     pub fn from_env(env: &Env) -> Result<RedisConfig, ConfigError> {
         let url: String = env.or_default("REDIS_URL", DEFAULT_REDIS_URL.to_owned())?;
+        let ca_file: Option<PathBuf> = env.optional("REDIS_CA_FILE")?;
+        let cert: Option<PathBuf> = env.optional("REDIS_CLIENT_CERT_FILE")?;
+        let key: Option<PathBuf> = env.optional("REDIS_CLIENT_KEY_FILE")?;
+        let client_cert = match (cert, key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError {
+                    name: "REDIS_CLIENT_CERT_FILE".into(),
+                    problem: "set both REDIS_CLIENT_CERT_FILE and REDIS_CLIENT_KEY_FILE, or neither".into(),
+                });
+            }
+        };
+        if (ca_file.is_some() || client_cert.is_some()) && !url.starts_with("rediss://") {
+            return Err(ConfigError {
+                name: "REDIS_URL".into(),
+                problem: "REDIS_CA_FILE and client certificates need a rediss:// (TLS) URL".into(),
+            });
+        }
         Ok(RedisConfig {
             url: (url != "off").then_some(url),
+            ca_file,
+            client_cert,
             command_timeout: env.duration_or("REDIS_COMMAND_TIMEOUT", Duration::from_millis(250))?,
             backoff: env.duration_or("REDIS_BACKOFF", Duration::from_millis(500))?,
         })
     }
+}
+
+/// The client of `url`: TLS with the configured CA and client certificate
+/// when they are set.
+fn client(config: &RedisConfig, url: &str) -> anyhow::Result<redis::Client> {
+    let invalid = |err: redis::RedisError| anyhow::anyhow!("REDIS_URL is not a valid redis:// URL: {err}");
+    if config.ca_file.is_none() && config.client_cert.is_none() {
+        return redis::Client::open(url).map_err(invalid);
+    }
+    let read = |name: &str, path: &PathBuf| {
+        std::fs::read(path).map_err(|err| anyhow::anyhow!("{name} {}: {err}", path.display()))
+    };
+    let root_cert = match &config.ca_file {
+        Some(path) => {
+            crate::tls::root_store(path)
+                .map_err(|err| anyhow::anyhow!("REDIS_CA_FILE {}: {err}", path.display()))?;
+            Some(read("REDIS_CA_FILE", path)?)
+        }
+        None => None,
+    };
+    let client_tls = match &config.client_cert {
+        Some((cert, key)) => Some(redis::ClientTlsConfig {
+            client_cert: read("REDIS_CLIENT_CERT_FILE", cert)?,
+            client_key: read("REDIS_CLIENT_KEY_FILE", key)?,
+        }),
+        None => None,
+    };
+    redis::Client::build_with_tls(url, redis::TlsCertificates { client_tls, root_cert }).map_err(invalid)
 }
 
 /// Redis could not answer; treat it as a miss and go to the source of truth.
@@ -70,8 +132,7 @@ impl Redis {
         let Some(url) = &config.url else {
             return Ok(None);
         };
-        let client = redis::Client::open(url.as_str())
-            .map_err(|err| anyhow::anyhow!("REDIS_URL is not a valid redis:// URL: {err}"))?;
+        let client = client(config, url)?;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.command_timeout))
             .set_response_timeout(Some(config.command_timeout))

@@ -22,13 +22,13 @@ pub mod harness;
 pub mod otlp;
 pub mod postgres_server;
 pub mod redis_server;
+pub mod tls;
 
 pub use harness::{
     Bearer, PATIENCE, Running, bearer, bearer_for, eventually, reflected_services, serve, service_env, within,
 };
 
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -37,7 +37,7 @@ use http_body_util::{BodyExt as _, Full};
 use hyper_util::rt::TokioIo;
 
 use sqlx::Connection;
-use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::postgres::PgConnection;
 
 use crate::auth::{Role, mint_hs256};
 use crate::db::DEFAULT_DATABASE_URL;
@@ -59,7 +59,7 @@ impl TestDatabase {
     pub async fn create() -> anyhow::Result<TestDatabase> {
         let admin_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned());
         let name = format!("rapport_test_{}", uuid::Uuid::now_v7().simple());
-        let mut admin = PgConnection::connect_with(&PgConnectOptions::from_str(&admin_url)?).await?;
+        let mut admin = PgConnection::connect_with(&crate::db::connect_options(&admin_url)?).await?;
         let create = format!("CREATE DATABASE {name}");
         sqlx::query(&create).execute(&mut admin).await?;
         admin.close().await?;
@@ -80,7 +80,7 @@ impl TestDatabase {
     pub async fn migrated(schemas: &[(&str, &sqlx::migrate::Migrator)]) -> anyhow::Result<TestDatabase> {
         let admin_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned());
         let template = template_name(schemas);
-        let mut admin = PgConnection::connect_with(&PgConnectOptions::from_str(&admin_url)?).await?;
+        let mut admin = PgConnection::connect_with(&crate::db::connect_options(&admin_url)?).await?;
         if !database_exists(&mut admin, &template).await? {
             // One process makes it; the others wait here, then find it.
             sqlx::query("SELECT pg_advisory_lock($1, 0)")
@@ -185,7 +185,7 @@ impl Drop for TestDatabase {
                 return;
             };
             runtime.block_on(async move {
-                let Ok(options) = PgConnectOptions::from_str(&admin_url) else {
+                let Ok(options) = crate::db::connect_options(&admin_url) else {
                     return;
                 };
                 if let Ok(mut admin) = PgConnection::connect_with(&options).await {

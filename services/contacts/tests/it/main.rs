@@ -15,4 +15,5 @@ mod listing;
 mod metrics;
 mod search;
 mod smoke;
+mod tls;
 mod validation;

@@ -10,6 +10,7 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, P
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Map, Value};
 
+use super::remote::{Refreshed, RemoteJwks, RemoteJwksConfig};
 use super::{ApiKeys, AuthError, Principal, Role};
 
 /// Default name of the claim holding the caller's roles.
@@ -39,6 +40,11 @@ pub enum KeySource {
     /// symmetric keys) are skipped. The token's `kid` picks the key; a token without `kid`
     /// is accepted only when the set holds exactly one usable key.
     JwksFile(PathBuf),
+    /// A JSON Web Key Set fetched from the identity provider (its URL, or
+    /// OpenID Connect discovery from the issuer), refreshed when it ages
+    /// and when a token names a key id it lacks: rotating keys needs no
+    /// restart. The same keys as [`KeySource::JwksFile`] are used.
+    JwksUrl(RemoteJwksConfig),
 }
 
 impl fmt::Debug for KeySource {
@@ -46,6 +52,7 @@ impl fmt::Debug for KeySource {
         match self {
             KeySource::Secret(_) => f.write_str("Secret(<redacted>)"),
             KeySource::JwksFile(path) => f.debug_tuple("JwksFile").field(path).finish(),
+            KeySource::JwksUrl(remote) => f.debug_tuple("JwksUrl").field(&remote.location).finish(),
         }
     }
 }
@@ -160,19 +167,25 @@ struct Verified {
 enum Keys {
     Secret(Box<VerificationKey>),
     Jwks(Vec<VerificationKey>),
+    Remote(Arc<RemoteJwks>),
 }
 
-struct VerificationKey {
+/// A key tokens are verified with, and how.
+pub(super) struct VerificationKey {
     kid: Option<String>,
     key: DecodingKey,
     validation: Validation,
 }
+
+/// The rejection of a token naming a key id the verifier does not hold.
+pub(super) const UNKNOWN_KID: AuthError = AuthError::Invalid("unknown key id (kid)");
 
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (kind, count) = match &self.inner.keys {
             Keys::Secret(_) => ("hs256-secret", 1),
             Keys::Jwks(keys) => ("jwks", keys.len()),
+            Keys::Remote(remote) => ("jwks-url", remote.current().len()),
         };
         f.debug_struct("Verifier")
             .field("keys", &kind)
@@ -200,17 +213,7 @@ impl Verifier {
                 config.leeway_seconds
             )));
         }
-        let validation = |alg| {
-            let mut validation = Validation::new(alg);
-            validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-            validation.set_issuer(&[&config.issuer]);
-            validation.set_audience(&[&config.audience]);
-            validation.validate_exp = true;
-            validation.validate_nbf = true;
-            validation.validate_aud = true;
-            validation.leeway = config.leeway_seconds;
-            validation
-        };
+        let validation = |alg| validation_for(&config, alg);
         let keys = match &config.keys {
             KeySource::Secret(secret) if secret.is_empty() => {
                 return Err(AuthSetupError::EmptySecret);
@@ -234,6 +237,20 @@ impl Verifier {
                     .map(|(kid, alg, key)| VerificationKey { kid, key, validation: validation(alg) })
                     .collect();
                 Keys::Jwks(keys)
+            }
+            KeySource::JwksUrl(remote) => {
+                let settings = config.clone();
+                let parse = Box::new(move |document: &str| {
+                    Ok(parse_jwks(document, "the fetched key set")?
+                        .into_iter()
+                        .map(|(kid, alg, key)| VerificationKey {
+                            kid,
+                            key,
+                            validation: validation_for(&settings, alg),
+                        })
+                        .collect())
+                });
+                Keys::Remote(Arc::new(RemoteJwks::new(remote.clone(), &config.issuer, parse)?))
             }
         };
         let api_keys = match &config.api_keys_file {
@@ -284,12 +301,45 @@ impl Verifier {
         self.verify_in_full(token)
     }
 
+    /// [`Verifier::verify`], and when the token names a key id the keys
+    /// fetched from the identity provider lack, fetches them again (at most
+    /// once per cool-down) and verifies once more. `UNAVAILABLE` when the
+    /// keys could not be fetched: the token may well be good.
+    pub async fn verify_refreshing(&self, token: &str) -> Result<Principal, tonic::Status> {
+        match self.verify(token) {
+            Err(error) if error == UNKNOWN_KID => {}
+            verified => return verified.map_err(|error| error.to_status()),
+        }
+        let Keys::Remote(remote) = &self.inner.keys else {
+            return Err(UNKNOWN_KID.to_status());
+        };
+        match remote.refresh_for_unknown_kid().await {
+            Ok(Refreshed::Yes) => self.verify(token).map_err(|error| error.to_status()),
+            Ok(Refreshed::Recently) => Err(UNKNOWN_KID.to_status()),
+            Err(error) => {
+                Err(crate::problem::Problem::unavailable("IDENTITY_PROVIDER_UNAVAILABLE", error.to_string())
+                    .into())
+            }
+        }
+    }
+
+    /// True when a token rejected with an unknown key id may be good after
+    /// all: the keys come from the identity provider and can be refreshed.
+    pub(super) fn may_refresh(&self, error: &AuthError) -> bool {
+        *error == UNKNOWN_KID && matches!(self.inner.keys, Keys::Remote(_))
+    }
+
     fn verify_in_full(&self, token: &str) -> Result<Principal, AuthError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| AuthError::Invalid("malformed token or unsupported algorithm"))?;
+        let fetched;
         let key = match &self.inner.keys {
             Keys::Secret(key) => key,
             Keys::Jwks(keys) => select_key(keys, header.kid.as_deref())?,
+            Keys::Remote(remote) => {
+                fetched = remote.current();
+                select_key(&fetched, header.kid.as_deref())?
+            }
         };
         if !key.validation.algorithms.contains(&header.alg) {
             return Err(AuthError::Invalid("algorithm does not match the key"));
@@ -320,10 +370,8 @@ fn unix_now() -> u64 {
 
 fn select_key<'a>(keys: &'a [VerificationKey], kid: Option<&str>) -> Result<&'a VerificationKey, AuthError> {
     match (kid, keys) {
-        (Some(kid), _) => keys
-            .iter()
-            .find(|key| key.kid.as_deref() == Some(kid))
-            .ok_or(AuthError::Invalid("unknown key id (kid)")),
+        (Some(kid), _) => keys.iter().find(|key| key.kid.as_deref() == Some(kid)).ok_or(UNKNOWN_KID),
+        (None, []) => Err(UNKNOWN_KID),
         (None, [only]) => Ok(only),
         (None, _) => Err(AuthError::Invalid("token has no key id (kid)")),
     }
@@ -399,41 +447,60 @@ fn map_jwt_error(kind: &ErrorKind) -> AuthError {
     }
 }
 
+/// How tokens signed with `alg` are checked under `config`.
+fn validation_for(config: &AuthConfig, alg: Algorithm) -> Validation {
+    let mut validation = Validation::new(alg);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    validation.set_issuer(&[&config.issuer]);
+    validation.set_audience(&[&config.audience]);
+    validation.validate_exp = true;
+    validation.validate_nbf = true;
+    validation.validate_aud = true;
+    validation.leeway = config.leeway_seconds;
+    validation
+}
+
+/// A usable signing key of a key set: its id, algorithm and key.
+type ParsedKey = (Option<String>, Algorithm, DecodingKey);
+
 /// Reads a JWKS file into `(kid, algorithm, key)` triples of the usable signing keys.
-fn load_jwks(path: &Path) -> Result<Vec<(Option<String>, Algorithm, DecodingKey)>, AuthSetupError> {
-    let invalid = |message: String| AuthSetupError::InvalidJwks { path: path.to_owned(), message };
+fn load_jwks(path: &Path) -> Result<Vec<ParsedKey>, AuthSetupError> {
     let text = std::fs::read_to_string(path)
         .map_err(|source| AuthSetupError::ReadJwks { path: path.to_owned(), source })?;
-    let document: Value =
-        serde_json::from_str(&text).map_err(|error| invalid(format!("not JSON: {error}")))?;
+    parse_jwks(&text, &path.display().to_string())
+        .map_err(|message| AuthSetupError::InvalidJwks { path: path.to_owned(), message })
+}
+
+/// The usable signing keys of the key set `text` (`source` names it in logs).
+fn parse_jwks(text: &str, source: &str) -> Result<Vec<ParsedKey>, String> {
+    let document: Value = serde_json::from_str(text).map_err(|error| format!("not JSON: {error}"))?;
     let Some(Value::Array(entries)) = document.get("keys") else {
-        return Err(invalid("no \"keys\" array".to_owned()));
+        return Err("no \"keys\" array".to_owned());
     };
-    let mut keys: Vec<(Option<String>, Algorithm, DecodingKey)> = Vec::new();
+    let mut keys: Vec<ParsedKey> = Vec::new();
     for (index, entry) in entries.iter().enumerate() {
         let jwk: Jwk = serde_json::from_value(entry.clone())
-            .map_err(|error| invalid(format!("key #{index} is not a valid JWK: {error}")))?;
+            .map_err(|error| format!("key #{index} is not a valid JWK: {error}"))?;
         let kid = jwk.common.key_id.clone();
         let label = match &kid {
             Some(kid) => format!("key #{index} (kid {kid:?})"),
             None => format!("key #{index}"),
         };
         let Some(alg) = usable_algorithm(&jwk) else {
-            tracing::info!(file = %path.display(), key = %label, "skipping JWKS key: not an RS256/ES256 signing key");
+            tracing::info!(source, key = %label, "skipping JWKS key: not an RS256/ES256 signing key");
             continue;
         };
         if let AlgorithmParameters::EllipticCurve(ec) = &jwk.algorithm {
-            check_p256_coordinates(&ec.x, &ec.y).map_err(|what| invalid(format!("{label}: {what}")))?;
+            check_p256_coordinates(&ec.x, &ec.y).map_err(|what| format!("{label}: {what}"))?;
         }
-        let key =
-            DecodingKey::from_jwk(&jwk).map_err(|error| invalid(format!("{label} is unusable: {error}")))?;
+        let key = DecodingKey::from_jwk(&jwk).map_err(|error| format!("{label} is unusable: {error}"))?;
         if kid.is_some() && keys.iter().any(|(other, _, _)| *other == kid) {
-            return Err(invalid(format!("{label}: duplicate kid")));
+            return Err(format!("{label}: duplicate kid"));
         }
         keys.push((kid, alg, key));
     }
     if keys.is_empty() {
-        return Err(invalid("contains no RS256 or ES256 signing key".to_owned()));
+        return Err("contains no RS256 or ES256 signing key".to_owned());
     }
     Ok(keys)
 }

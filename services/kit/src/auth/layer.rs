@@ -1,6 +1,7 @@
 //! The tower layer enforcing authentication and policies in front of a tonic server.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -104,14 +105,22 @@ pub struct AuthService<S> {
     shared: Arc<Shared>,
 }
 
+/// The future of a call whose token names a key id the verifier must fetch first.
+type Refreshing<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send>>;
+
 impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for AuthService<S>
 where
-    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
     ResBody: Default,
 {
     type Response = http::Response<ResBody>;
     type Error = S::Error;
-    type Future = Either<Ready<Result<http::Response<ResBody>, S::Error>>, S::Future>;
+    type Future = Either<
+        Ready<Result<http::Response<ResBody>, S::Error>>,
+        Either<S::Future, Refreshing<http::Response<ResBody>, S::Error>>,
+    >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -120,32 +129,85 @@ where
     fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
         let path = request.uri().path();
         if PUBLIC_PREFIXES.iter().any(|prefix| path.starts_with(prefix)) {
-            return Either::Right(self.inner.call(request));
+            return Either::Right(Either::Left(self.inner.call(request)));
         }
         match self.shared.authorize(path, request.headers()) {
             Ok(principal) => {
                 request.extensions_mut().insert(principal);
-                Either::Right(self.inner.call(request))
+                Either::Right(Either::Left(self.inner.call(request)))
             }
-            Err(status) => Either::Left(ready(Ok(status.into_http()))),
+            Err(Rejected::Status(status)) => Either::Left(ready(Ok(status.into_http()))),
+            Err(Rejected::UnknownKey) => {
+                // The service that was polled ready answers this call once
+                // the keys are in; its clone takes its place for the next.
+                let ready_inner = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, ready_inner);
+                let shared = Arc::clone(&self.shared);
+                Either::Right(Either::Right(Box::pin(async move {
+                    let path = request.uri().path().to_owned();
+                    match shared.authorize_refreshing(&path, request.headers()).await {
+                        Ok(principal) => {
+                            request.extensions_mut().insert(principal);
+                            inner.call(request).await
+                        }
+                        Err(status) => Ok(status.into_http()),
+                    }
+                })))
+            }
         }
     }
 }
 
+/// Why a call is not let through at once.
+enum Rejected {
+    /// Refused with this status.
+    Status(tonic::Status),
+    /// The token names a key id the verifier may fetch: decided after.
+    UnknownKey,
+}
+
 impl Shared {
-    fn authorize(&self, path: &str, headers: &HeaderMap) -> Result<Principal, tonic::Status> {
-        let principal = self.authenticate(headers).map_err(|error| {
-            match error {
-                AuthError::MissingToken => {
-                    tracing::debug!(path, reason = error.reason(), "authentication failed: {error}");
+    fn authorize(&self, path: &str, headers: &HeaderMap) -> Result<Principal, Rejected> {
+        let principal = match self.authenticate(headers) {
+            Ok(principal) => principal,
+            Err(error) if self.verifier.may_refresh(&error) => return Err(Rejected::UnknownKey),
+            Err(error) => {
+                match error {
+                    AuthError::MissingToken => {
+                        tracing::debug!(path, reason = error.reason(), "authentication failed: {error}");
+                    }
+                    _ => {
+                        tracing::info!(path, reason = error.reason(), "authentication failed: {error}");
+                    }
                 }
-                _ => {
-                    tracing::info!(path, reason = error.reason(), "authentication failed: {error}");
-                }
+                self.count_failure(error.reason());
+                return Err(Rejected::Status(error.to_status()));
             }
-            self.count_failure(error.reason());
-            error.to_status()
+        };
+        self.permit(path, principal).map_err(Rejected::Status)
+    }
+
+    /// [`Shared::authorize`] of a bearer token naming a key id the verifier
+    /// fetches first.
+    async fn authorize_refreshing(
+        &self,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Result<Principal, tonic::Status> {
+        let token = bearer_token(headers).map_err(|error| error.to_status())?;
+        let principal = self.verifier.verify_refreshing(token).await.inspect_err(|status| {
+            let reason = match status.code() {
+                tonic::Code::Unauthenticated => super::REASON_INVALID_TOKEN,
+                _ => "IDENTITY_PROVIDER_UNAVAILABLE",
+            };
+            tracing::info!(path, reason, "authentication failed: {}", status.message());
+            self.count_failure(reason);
         })?;
+        self.permit(path, principal)
+    }
+
+    /// `principal` if a policy here lets it call `path`.
+    fn permit(&self, path: &str, principal: Principal) -> Result<Principal, tonic::Status> {
         let parsed = split_path(path);
         let Some(policy) = parsed.and_then(|(service, _)| self.policies.get(service)) else {
             if self.authenticate_unlisted && !principal.roles.is_empty() {

@@ -20,6 +20,7 @@ mod jwt;
 mod layer;
 pub mod ownership;
 mod policy;
+mod remote;
 
 #[cfg(test)]
 mod jwt_tests;
@@ -45,6 +46,7 @@ pub use jwt::{
 pub use layer::{AuthLayer, AuthService, split_path};
 pub use ownership::{Fields, Owned, Ownership};
 pub use policy::Policy;
+pub use remote::{FetchError, JwksLocation, RemoteJwksConfig};
 
 /// `google.rpc.ErrorInfo.domain` of every error produced by this module.
 pub const ERROR_DOMAIN: &str = "rapport";

@@ -101,7 +101,7 @@ impl Identity {
                 subject: subject.to_owned(),
                 roles: roles.to_vec(),
             },
-            (None, KeySource::JwksFile(_)) => return Ok(None),
+            (None, KeySource::JwksFile(_) | KeySource::JwksUrl(_)) => return Ok(None),
         };
         Ok(Some(Identity { source, minted: Mutex::new(None) }))
     }

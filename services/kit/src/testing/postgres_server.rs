@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use tokio::process::{Child, Command};
 
+use super::tls::TestCertificates;
+
 /// How long a starting cluster may take to accept connections.
 const STARTUP: Duration = Duration::from_secs(30);
 
@@ -32,6 +34,17 @@ pub struct PostgresServer {
 impl PostgresServer {
     /// Creates a cluster and starts it on a free port.
     pub async fn start() -> anyhow::Result<PostgresServer> {
+        PostgresServer::start_with(None).await
+    }
+
+    /// Like [`PostgresServer::start`], serving TLS with the server
+    /// certificate of `certificates` and refusing connections without TLS
+    /// (`hostssl` only).
+    pub async fn start_with_tls(certificates: &TestCertificates) -> anyhow::Result<PostgresServer> {
+        PostgresServer::start_with(Some(certificates)).await
+    }
+
+    async fn start_with(tls: Option<&TestCertificates>) -> anyhow::Result<PostgresServer> {
         let bin = bin_dir().context("no PostgreSQL server binaries (initdb, postgres)")?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let dir = std::env::temp_dir().join(format!("rapport-pg-{}", uuid::Uuid::now_v7().simple()));
@@ -54,8 +67,44 @@ impl PostgresServer {
             .await
             .context("running initdb")?;
         anyhow::ensure!(initdb.success(), "initdb failed in {data}");
+        if let Some(certificates) = tls {
+            server.serve_tls(certificates)?;
+        }
         server.restart().await?;
         Ok(server)
+    }
+
+    /// Copies the server certificate into the cluster (its key readable by
+    /// the server's user only, as PostgreSQL demands), turns TLS on and
+    /// lets only TLS connections in over TCP.
+    fn serve_tls(&self, certificates: &TestCertificates) -> anyhow::Result<()> {
+        let data = self.dir.join("data");
+        for (from, to) in
+            [(&certificates.server_cert, "server.crt"), (&certificates.server_key, "server.key")]
+        {
+            std::fs::copy(from, data.join(to))?;
+            if let Some(user) = &self.user {
+                let status = std::process::Command::new("chown").arg(user).arg(data.join(to)).status()?;
+                anyhow::ensure!(status.success(), "chown {user} {to}");
+            }
+        }
+        let status = std::process::Command::new("chmod").arg("600").arg(data.join("server.key")).status()?;
+        anyhow::ensure!(status.success(), "chmod 600 server.key");
+        let mut conf = std::fs::OpenOptions::new().append(true).open(data.join("postgresql.conf"))?;
+        std::io::Write::write_all(
+            &mut conf,
+            b"\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n",
+        )?;
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n",
+        )?;
+        Ok(())
+    }
+
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// The URL of its `postgres` database.

@@ -35,6 +35,8 @@ fn config(namespace: &str) -> CacheConfig {
 fn redis(url: &str) -> Option<Redis> {
     let config = RedisConfig {
         url: Some(url.to_owned()),
+        ca_file: None,
+        client_cert: None,
         command_timeout: Duration::from_secs(1),
         backoff: Duration::from_millis(500),
     };

@@ -33,6 +33,8 @@ const GLACIAL: f64 = 0.01;
 fn redis(url: &str) -> Redis {
     let config = RedisConfig {
         url: Some(url.to_owned()),
+        ca_file: None,
+        client_cert: None,
         command_timeout: Duration::from_millis(250),
         backoff: Duration::from_millis(20),
     };
