@@ -95,6 +95,22 @@ impl ListQuery {
         })
     }
 
+    /// Narrows the query by one more condition, `condition(n)` rendered
+    /// with its placeholders from `$n` (after the filter's), e.g. the
+    /// caller's [`ReadScope`](crate::auth::ReadScope).
+    pub fn and(&mut self, condition: impl FnOnce(usize) -> SqlFilter) {
+        let first = self.filter.as_ref().map_or(0, |filter| filter.params.len()) + 1;
+        let added = condition(first);
+        self.filter = Some(match self.filter.take() {
+            Some(mut filter) => {
+                filter.sql = format!("({}) AND ({})", filter.sql, added.sql);
+                filter.params.extend(added.params);
+                filter
+            }
+            None => added,
+        });
+    }
+
     /// `SELECT columns FROM table WHERE …` with every parameter bound in
     /// order; fetches one row more than a page to know if another follows.
     pub fn sql(&self, columns: &str, table: &str) -> Result<(String, Vec<SqlValue>), Problem> {

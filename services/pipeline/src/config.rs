@@ -41,6 +41,45 @@ pub struct Config {
     /// `PIPELINE_OVERDUE_INTERVAL` (default 1m): how often the worker marks
     /// invoices past their due date OVERDUE.
     pub overdue_interval: Duration,
+    /// `PIPELINE_TEAM_VISIBLE` (default empty): the record kinds read only
+    /// by their owners, members and teams (and admins and the roles that
+    /// change any of them), a comma-separated list of `deals` and
+    /// `quotas`; every other kind is read by every role its read RPCs
+    /// allow.
+    pub team_visible: TeamVisible,
+}
+
+/// Which record kinds are team-visible ([`Config::team_visible`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TeamVisible {
+    /// Deals (and what is read from them: forecasts, summaries, stale
+    /// deals, history, their change events).
+    pub deals: bool,
+    /// Quotas (and the quotas of forecasts, and their change events): a
+    /// quota has an owner and no team, so a bound reader sees their own.
+    pub quotas: bool,
+}
+
+impl TeamVisible {
+    fn from_env(env: &Env) -> Result<TeamVisible, ConfigError> {
+        let raw: String = env.or_default("PIPELINE_TEAM_VISIBLE", String::new())?;
+        let mut visible = TeamVisible::default();
+        for kind in raw.split(',').map(str::trim).filter(|kind| !kind.is_empty()) {
+            match kind {
+                "deals" => visible.deals = true,
+                "quotas" => visible.quotas = true,
+                other => {
+                    return Err(ConfigError {
+                        name: "PIPELINE_TEAM_VISIBLE".to_owned(),
+                        problem: format!(
+                            "{other:?} is not a record kind that can be team-visible (deals, quotas)"
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(visible)
+    }
 }
 
 impl Config {
@@ -52,6 +91,7 @@ impl Config {
             reporting_currency: env.or_default("PIPELINE_REPORTING_CURRENCY", "EUR".to_owned())?,
             credit_hold_days: env.or_default("PIPELINE_CREDIT_HOLD_DAYS", 30)?,
             overdue_interval: positive(env, "PIPELINE_OVERDUE_INTERVAL", Duration::from_secs(60))?,
+            team_visible: TeamVisible::from_env(env)?,
         })
     }
 
@@ -92,5 +132,18 @@ mod tests {
             Config::from_env(&env).map(|config| config.overdue_interval).ok(),
             Some(Duration::from_secs(5))
         );
+    }
+
+    #[test]
+    fn team_visible_kinds_are_read_by_name() {
+        let read = |value: &str| {
+            let env =
+                Env::from_pairs([(rapport_kit::auth::DEV_MODE, "true"), ("PIPELINE_TEAM_VISIBLE", value)]);
+            Config::from_env(&env).map(|config| config.team_visible).map_err(|err| err.name)
+        };
+        assert_eq!(read(""), Ok(TeamVisible::default()));
+        assert_eq!(read("deals"), Ok(TeamVisible { deals: true, quotas: false }));
+        assert_eq!(read(" deals , quotas"), Ok(TeamVisible { deals: true, quotas: true }));
+        assert_eq!(read("contacts"), Err("PIPELINE_TEAM_VISIBLE".into()));
     }
 }

@@ -103,6 +103,13 @@ pub fn policies() -> Vec<Policy> {
 pub const DEALS_OWNERSHIP: Ownership =
     Ownership { kind: "deal", bound: &[Role::SalesRep], any: &[(Role::Integration, Fields::All)] };
 
+/// Who reads quotas when they are team-visible: a quota has an owner and no
+/// team, so a rep reads their own; managers (who set them) and admins read
+/// every quota. Quotas are written by managers and admins only (role
+/// table), so this kind has no write rules beyond it.
+pub const QUOTAS_OWNERSHIP: Ownership =
+    Ownership { kind: "quota", bound: &[Role::SalesRep], any: &[(Role::SalesManager, Fields::All)] };
+
 /// Which read RPC shows each resource type of Pipeline's change feed:
 /// `WatchChanges` carries only the types its caller may read through them.
 pub const FEED_READS: &[(&str, &str, &str)] = &[

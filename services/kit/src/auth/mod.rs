@@ -44,7 +44,7 @@ pub use jwt::{
     MAX_LEEWAY_SECONDS, MAX_TEAMS, Verifier, is_team_id, mint_hs256, mint_hs256_for,
 };
 pub use layer::{AuthLayer, AuthService, split_path};
-pub use ownership::{Fields, Owned, Ownership};
+pub use ownership::{Fields, Owned, Ownership, ReadScope, ScopeColumns};
 pub use policy::Policy;
 pub use remote::{FetchError, JwksLocation, RemoteJwksConfig};
 

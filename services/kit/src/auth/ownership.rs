@@ -18,6 +18,7 @@
 //! refusal is `PERMISSION_DENIED` with reason `NOT_OWNER` or `NOT_IN_TEAM`.
 
 use super::{Principal, Role};
+use crate::filter::{SqlFilter, SqlValue};
 use crate::problem::Problem;
 
 /// Reason: the caller may change only what they own (or are on the team of).
@@ -186,6 +187,101 @@ impl Ownership {
     }
 }
 
+/// Which records of a kind a caller may read. Reading is open (`All`)
+/// unless the kind is declared team-visible in the service's configuration
+/// (Salesforce's "Organization-Wide Defaults" set to private): then a
+/// caller reads the records they own, are a member of, or that belong to a
+/// team they are in; admins and the roles that may change any record of the
+/// kind read them all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadScope {
+    /// Every record.
+    All,
+    /// The records `subject` owns or is a member of, and those of `teams`.
+    Own {
+        /// The caller's subject.
+        subject: String,
+        /// The caller's teams.
+        teams: Vec<String>,
+    },
+}
+
+/// The columns a [`ReadScope`] condition reads.
+#[derive(Debug, Clone, Copy)]
+pub struct ScopeColumns {
+    /// The owner's subject (`text`).
+    pub owner: &'static str,
+    /// The team (`text`), if the table has one.
+    pub team: Option<&'static str>,
+    /// The members (`text[]`), if the table has them.
+    pub members: Option<&'static str>,
+}
+
+impl ReadScope {
+    /// May this scope read `record`?
+    pub fn may_read(&self, record: Owned<'_>) -> bool {
+        match self {
+            ReadScope::All => true,
+            ReadScope::Own { subject, teams } => {
+                (!record.owner_id.is_empty() && record.owner_id == subject)
+                    || record.members.contains(subject)
+                    || (!record.team_id.is_empty() && teams.iter().any(|team| team == record.team_id))
+            }
+        }
+    }
+
+    /// True when the scope reads every record.
+    pub fn is_all(&self) -> bool {
+        *self == ReadScope::All
+    }
+
+    /// The SQL condition of the scope over `columns`, its placeholders
+    /// numbered from `$first` (three of them: whether all is readable, the
+    /// subject, the teams).
+    pub fn condition(&self, columns: ScopeColumns, first: usize) -> SqlFilter {
+        let (all, subject, teams) = match self {
+            ReadScope::All => (true, String::new(), Vec::new()),
+            ReadScope::Own { subject, teams } => (false, subject.clone(), teams.clone()),
+        };
+        let (a, s, t) = (first, first + 1, first + 2);
+        let mut sql = format!("${a}::boolean OR {} = ${s}::text", columns.owner);
+        if let Some(members) = columns.members {
+            sql.push_str(&format!(" OR ${s}::text = ANY({members})"));
+        }
+        match columns.team {
+            Some(team) => sql.push_str(&format!(" OR {team} = ANY(${t}::text[])")),
+            // The placeholder is bound either way; keep it typed.
+            None => sql.push_str(&format!(" OR cardinality(${t}::text[]) < 0")),
+        }
+        SqlFilter {
+            sql: format!("({sql})"),
+            params: vec![SqlValue::Bool(all), SqlValue::Text(subject), SqlValue::TextArray(teams)],
+        }
+    }
+
+    /// The refusal of a read of a record outside the scope.
+    pub fn refusal(kind: &str) -> Problem {
+        Problem::permission_denied(
+            NOT_IN_TEAM,
+            format!("{kind}s are visible only to their owners, members and teams, and you are none of these"),
+        )
+        .meta("resource_kind", kind)
+    }
+}
+
+impl Ownership {
+    /// What `principal` may read of this kind: everything unless
+    /// `team_visible`; then admins and the roles that may change any record
+    /// of the kind read everything, everyone else their own, their
+    /// memberships' and their teams' ([`ReadScope`]).
+    pub fn read_scope(&self, principal: &Principal, team_visible: bool) -> ReadScope {
+        if !team_visible || principal.has(Role::Admin) || self.grants_all(principal) {
+            return ReadScope::All;
+        }
+        ReadScope::Own { subject: principal.subject.clone(), teams: principal.teams.clone() }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -290,5 +386,45 @@ mod tests {
         let rep = who("ann", Role::SalesRep, &["east", "west"]);
         assert_eq!(Ownership::defaults(&rep, "", ""), ("ann", "east"));
         assert_eq!(Ownership::defaults(&rep, "bob", "west"), ("bob", "west"));
+    }
+
+    #[test]
+    fn team_visible_kinds_are_read_by_owners_members_teams_and_the_unbound() {
+        let rep = who("rep-1", Role::SalesRep, &["east"]);
+        let manager = who("mgr-1", Role::SalesManager, &["east"]);
+        let members = vec!["rep-1".to_owned()];
+        let theirs = Owned::new("rep-2", "west");
+        let east = Owned::new("rep-2", "east");
+        let member_of = Owned { owner_id: "rep-2", team_id: "west", members: &members };
+        assert!(DEALS.read_scope(&rep, false).is_all(), "open unless declared team-visible");
+        for all in [who("a", Role::Admin, &[]), who("erp", Role::Integration, &[])] {
+            assert!(DEALS.read_scope(&all, true).is_all(), "{all:?}");
+        }
+        let scope = DEALS.read_scope(&rep, true);
+        assert!(scope.may_read(Owned::new("rep-1", "west")), "their own");
+        assert!(scope.may_read(east), "their team's");
+        assert!(scope.may_read(member_of), "a deal they are on the team of");
+        assert!(!scope.may_read(theirs));
+        assert!(!scope.may_read(Owned::new("", "")), "nobody's record in no team");
+        let scope = DEALS.read_scope(&manager, true);
+        assert!(scope.may_read(east) && !scope.may_read(theirs));
+        let viewer = DEALS.read_scope(&who("v", Role::Viewer, &[]), true);
+        assert!(!viewer.may_read(east));
+
+        let columns =
+            ScopeColumns { owner: "owner_id", team: Some("team_id"), members: Some("team_member_ids") };
+        let condition = DEALS.read_scope(&rep, true).condition(columns, 3);
+        assert_eq!(
+            condition.sql,
+            "($3::boolean OR owner_id = $4::text OR $4::text = ANY(team_member_ids) OR team_id = ANY($5::text[]))"
+        );
+        assert_eq!(
+            condition.params,
+            vec![
+                SqlValue::Bool(false),
+                SqlValue::Text("rep-1".into()),
+                SqlValue::TextArray(vec!["east".into()])
+            ]
+        );
     }
 }

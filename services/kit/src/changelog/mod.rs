@@ -20,7 +20,9 @@ use prost_types::{Any, Timestamp};
 use rapport_proto::common::v1::{ChangeEvent, ChangeKind};
 use sqlx::{PgConnection, PgPool};
 
-pub use watch::{CURSOR_EXPIRED, Feed, FeedItem, FeedReads, MAX_RESOURCE_TYPES, WatchStream, resync_point};
+pub use watch::{
+    CURSOR_EXPIRED, Feed, FeedItem, FeedReads, MAX_RESOURCE_TYPES, Visible, WatchStream, resync_point,
+};
 
 /// Advisory lock class under which sequences are drawn at commit (the
 /// second key is the schema's hash, so services do not serialize each

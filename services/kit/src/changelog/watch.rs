@@ -71,6 +71,9 @@ fn check_resource_types(resource_types: &[String]) -> Result<(), Status> {
         .map_err(|violation| crate::fields::invalid(vec![violation]).into_status())
 }
 
+/// Which changes of a stream its caller may see ([`Feed::serve_visible`]).
+pub type Visible = Arc<dyn Fn(&rapport_proto::common::v1::ChangeEvent) -> bool + Send + Sync>;
+
 /// The stream a `WatchChanges` handler returns, for any package's response.
 pub type WatchStream<R> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<R, Status>> + Send>>;
 
@@ -153,8 +156,28 @@ impl Feed {
         Req: rapport_proto::WatchRequest,
         Resp: rapport_proto::WatchResponse,
     {
+        self.serve_visible(request, reads, |_| None)
+    }
+
+    /// [`Feed::serve`], carrying of the readable types only the records
+    /// `visible(principal)` keeps (when it returns a predicate): the
+    /// records of kinds declared team-visible that the caller may read
+    /// through the read RPCs. A follower's cursor moves past skipped records
+    /// with the next heartbeat (whose sequence counts them).
+    pub fn serve_visible<Req, Resp>(
+        &self,
+        request: tonic::Request<Req>,
+        reads: &FeedReads<'_>,
+        visible: impl FnOnce(&crate::auth::Principal) -> Option<Visible>,
+    ) -> Result<tonic::Response<WatchStream<Resp>>, Status>
+    where
+        Req: rapport_proto::WatchRequest,
+        Resp: rapport_proto::WatchResponse,
+    {
         use futures::StreamExt as _;
-        let readable = reads.readable_by(crate::auth::principal(&request)?);
+        let principal = crate::auth::principal(&request)?;
+        let visible = visible(principal);
+        let readable = reads.readable_by(principal);
         let (after_sequence, requested) = request.into_inner().into_parts();
         check_resource_types(&requested)?;
         let declared = |name: &str| reads.reads.iter().any(|(resource_type, _, _)| *resource_type == name);
@@ -188,11 +211,17 @@ impl Feed {
             }
             kept
         };
-        let stream = self.watch(after_sequence, resource_types)?.map(|item| {
-            item.map(|item| match item {
-                FeedItem::Change(change) => Resp::change(change),
-                FeedItem::Heartbeat(heartbeat) => Resp::heartbeat(heartbeat),
-            })
+        let stream = self.watch(after_sequence, resource_types)?.filter_map(move |item| {
+            let kept = match (&item, &visible) {
+                (Ok(FeedItem::Change(change)), Some(visible)) => visible(change),
+                _ => true,
+            };
+            std::future::ready(kept.then(|| {
+                item.map(|item| match item {
+                    FeedItem::Change(change) => Resp::change(change),
+                    FeedItem::Heartbeat(heartbeat) => Resp::heartbeat(heartbeat),
+                })
+            }))
         });
         Ok(tonic::Response::new(Box::pin(stream)))
     }

@@ -137,6 +137,9 @@ pub enum SqlValue {
     Bool(bool),
     /// Bound as `timestamptz`.
     Timestamp(chrono::DateTime<chrono::Utc>),
+    /// Bound as `text[]` (never produced by a parsed filter; read scopes
+    /// bind a caller's teams as one).
+    TextArray(Vec<String>),
 }
 
 /// A compiled filter: a fully parenthesised boolean SQL expression plus its parameters.
@@ -200,6 +203,7 @@ pub fn bind<'q>(q: Query<'q, Postgres, PgArguments>, v: SqlValue) -> Query<'q, P
         SqlValue::Integer(i) => q.bind(i),
         SqlValue::Bool(b) => q.bind(b),
         SqlValue::Timestamp(t) => q.bind(t),
+        SqlValue::TextArray(a) => q.bind(a),
     }
 }
 
@@ -214,6 +218,7 @@ pub fn bind_as<'q, O>(
         SqlValue::Integer(i) => q.bind(i),
         SqlValue::Bool(b) => q.bind(b),
         SqlValue::Timestamp(t) => q.bind(t),
+        SqlValue::TextArray(a) => q.bind(a),
     }
 }
 
@@ -228,5 +233,6 @@ pub fn bind_scalar<'q, O>(
         SqlValue::Integer(i) => q.bind(i),
         SqlValue::Bool(b) => q.bind(b),
         SqlValue::Timestamp(t) => q.bind(t),
+        SqlValue::TextArray(a) => q.bind(a),
     }
 }

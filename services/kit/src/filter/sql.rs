@@ -265,6 +265,7 @@ fn placeholder(value: SqlValue, first: usize, out: &mut SqlFilter) -> String {
         SqlValue::Integer(_) => "bigint",
         SqlValue::Bool(_) => "boolean",
         SqlValue::Timestamp(_) => "timestamptz",
+        SqlValue::TextArray(_) => "text[]",
     };
     let n = first.saturating_add(out.params.len());
     out.params.push(value);

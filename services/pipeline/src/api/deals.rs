@@ -192,7 +192,8 @@ impl DealService for Api {
 
     async fn get_deal(&self, request: Request<GetDealRequest>) -> Result<Deal> {
         let id = DealId::parse("id", &request.get_ref().id).map_err(Error::from)?;
-        Ok(Response::new(store::get(&self.state.pool, id).await?))
+        let scope = self.state.deal_scope(auth::principal(&request)?);
+        Ok(Response::new(readable(&scope, store::get(&self.state.pool, id).await?)?))
     }
 
     async fn update_deal(&self, request: Request<UpdateDealRequest>) -> Result<Deal> {
@@ -210,6 +211,7 @@ impl DealService for Api {
     }
 
     async fn list_deals(&self, request: Request<ListDealsRequest>) -> Result<ListDealsResponse> {
+        let scope = self.state.deal_scope(auth::principal(&request)?);
         let request = request.into_inner();
         let list = ListRequest {
             filter: &request.filter,
@@ -218,12 +220,16 @@ impl DealService for Api {
             page_token: &request.page_token,
             show_deleted: request.show_deleted,
         };
-        let query = ListQuery::parse(&list, &store::list::LIST).map_err(Error::from)?;
+        let mut query = ListQuery::parse(&list, &store::list::LIST).map_err(Error::from)?;
+        if !scope.is_all() {
+            query.and(|first| scope.condition(store::SCOPE_COLUMNS, first));
+        }
         let (deals, next_page_token) = store::list::list(&self.state.pool, &query).await?;
         Ok(Response::new(ListDealsResponse { deals, next_page_token }))
     }
 
     async fn search_deals(&self, request: Request<SearchDealsRequest>) -> Result<SearchDealsResponse> {
+        let scope = self.state.deal_scope(auth::principal(&request)?);
         let request = request.into_inner();
         let query = SearchQuery::parse("query", &request.query).map_err(Error::from)?;
         let status = match DealStatus::try_from(request.status) {
@@ -236,6 +242,7 @@ impl DealService for Api {
             status,
             page_size: request.page_size,
             page_token: &request.page_token,
+            scope: &scope,
         };
         let (deals, next_page_token) = store::search::search(&self.state.pool, &search).await?;
         Ok(Response::new(SearchDealsResponse { deals, next_page_token }))
@@ -290,6 +297,10 @@ impl DealService for Api {
 
     async fn get_deal_history(&self, request: Request<GetDealHistoryRequest>) -> Result<DealHistory> {
         let id = DealId::parse("id", &request.get_ref().id).map_err(Error::from)?;
+        let scope = self.state.deal_scope(auth::principal(&request)?);
+        if !scope.is_all() {
+            readable(&scope, store::get(&self.state.pool, id).await?)?;
+        }
         Ok(Response::new(store::history::get(&self.state.pool, id).await?))
     }
 
@@ -297,6 +308,7 @@ impl DealService for Api {
         &self,
         request: Request<ListStaleDealsRequest>,
     ) -> Result<ListStaleDealsResponse> {
+        let scope = self.state.deal_scope(auth::principal(&request)?);
         let request = request.into_inner();
         let pipeline_id = match request.pipeline_id.trim() {
             "" => None,
@@ -309,8 +321,18 @@ impl DealService for Api {
             owner_id: &owner_id,
             page_size: request.page_size,
             page_token: &request.page_token,
+            scope: &scope,
         };
         let (deals, next_page_token) = store::stale::list(&self.state.pool, &stale).await?;
         Ok(Response::new(ListStaleDealsResponse { deals, next_page_token }))
+    }
+}
+
+/// `deal` when `scope` may read it, else `PERMISSION_DENIED` `NOT_IN_TEAM`.
+fn readable(scope: &auth::ReadScope, deal: Deal) -> std::result::Result<Deal, Status> {
+    if scope.may_read(super::deal_owned(&deal)) {
+        Ok(deal)
+    } else {
+        Err(auth::ReadScope::refusal("deal").into_status())
     }
 }

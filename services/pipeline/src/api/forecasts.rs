@@ -17,8 +17,14 @@ use crate::store::{Write, quotas, rates};
 type Result<T> = std::result::Result<Response<T>, Status>;
 
 impl Api {
-    async fn forecast(&self, query: ForecastQuery) -> std::result::Result<Forecast, Error> {
-        let data = sums::forecast(&self.state.pool, &query).await?;
+    async fn forecast(
+        &self,
+        query: ForecastQuery,
+        principal: &auth::Principal,
+    ) -> std::result::Result<Forecast, Error> {
+        let (deals, quotas) = (self.state.deal_scope(principal), self.state.quota_scope(principal));
+        let data =
+            sums::forecast(&self.state.pool, &query, sums::Scopes { deals: &deals, quotas: &quotas }).await?;
         let assembled =
             forecast::assemble(query.grouping, &data.sums, &data.quotas).map_err(forecast_failed)?;
         forecast_to_proto(&assembled, &data.labels, query.currency)
@@ -27,6 +33,7 @@ impl Api {
     async fn pipeline_summary(
         &self,
         request: &GetPipelineSummaryRequest,
+        principal: &auth::Principal,
     ) -> std::result::Result<PipelineSummary, Error> {
         let pipeline_id = match request.pipeline_id.as_str() {
             "" => Ok(None),
@@ -45,7 +52,8 @@ impl Api {
                 ));
             }
         };
-        let summary = sums::summary(&self.state.pool, pipeline_id, currency).await?;
+        let scope = self.state.deal_scope(principal);
+        let summary = sums::summary(&self.state.pool, pipeline_id, currency, &scope).await?;
         Ok(summary_to_proto(&summary, currency))
     }
 }
@@ -73,14 +81,14 @@ impl ForecastService for Api {
             (&input.currency_code, &self.state.config.reporting_currency),
         )
         .map_err(Error::from)?;
-        Ok(Response::new(self.forecast(query).await?))
+        Ok(Response::new(self.forecast(query, auth::principal(&request)?).await?))
     }
 
     async fn get_pipeline_summary(
         &self,
         request: Request<GetPipelineSummaryRequest>,
     ) -> Result<PipelineSummary> {
-        Ok(Response::new(self.pipeline_summary(request.get_ref()).await?))
+        Ok(Response::new(self.pipeline_summary(request.get_ref(), auth::principal(&request)?).await?))
     }
 
     async fn set_exchange_rate(&self, request: Request<SetExchangeRateRequest>) -> Result<ExchangeRate> {
@@ -136,8 +144,9 @@ impl ForecastService for Api {
         let input = request.get_ref();
         let (year, month) = forecast::quota_period(input.year, input.month).map_err(Error::from)?;
         let owner = (!input.owner_id.is_empty()).then_some(input.owner_id.as_str());
+        let scope = self.state.quota_scope(auth::principal(&request)?);
         Ok(Response::new(ListQuotasResponse {
-            quotas: quotas::list(&self.state.pool, year, month, owner).await?,
+            quotas: quotas::list(&self.state.pool, year, month, owner, &scope).await?,
         }))
     }
 }

@@ -15,7 +15,7 @@ use crate::domain::ids::{LostReasonId, PipelineId, StageId};
 use crate::domain::pipeline::{
     self as rules, MAX_STAGES, PipelineDraft, PipelinePatch, StageDraft, StagePatch,
 };
-use crate::error::Error;
+use crate::error::{Error, resource};
 use crate::store::{Write, lost_reasons, pipelines as store, stages};
 
 type Result<T> = std::result::Result<Response<T>, Status>;
@@ -243,7 +243,10 @@ impl PipelineService for Api {
     async fn watch_changes(&self, request: Request<WatchChangesRequest>) -> Result<Self::WatchChangesStream> {
         let policies = crate::policy::policies();
         let reads = FeedReads { reads: crate::policy::FEED_READS, policies: &policies };
-        self.state.feed.serve(request, &reads)
+        let state = &self.state;
+        self.state.feed.serve_visible(request, &reads, |principal| {
+            visible_changes(state.deal_scope(principal), state.quota_scope(principal))
+        })
     }
 }
 
@@ -281,4 +284,31 @@ fn invalid(id: Option<Error>, rest: Option<Vec<Violation>>) -> Error {
     }
     violations.extend(rest.unwrap_or_default());
     Error::Invalid(violations)
+}
+
+/// The deal and quota changes of a stream whose caller reads only some
+/// (their kinds are team-visible): a change the caller may not read
+/// through `GetDeal` or `ListQuotas` is left out. `None` when both are read
+/// in full.
+fn visible_changes(
+    deals: rapport_kit::auth::ReadScope,
+    quotas: rapport_kit::auth::ReadScope,
+) -> Option<rapport_kit::changelog::Visible> {
+    use prost::Message as _;
+    use rapport_kit::auth::Owned;
+    if deals.is_all() && quotas.is_all() {
+        return None;
+    }
+    Some(std::sync::Arc::new(move |change| {
+        let payload = change.resource.as_ref().map(|any| any.value.as_slice()).unwrap_or_default();
+        match change.resource_type.as_str() {
+            resource::DEAL if !deals.is_all() => {
+                Deal::decode(payload).is_ok_and(|deal| deals.may_read(super::deal_owned(&deal)))
+            }
+            resource::QUOTA if !quotas.is_all() => {
+                Quota::decode(payload).is_ok_and(|quota| quotas.may_read(Owned::new(&quota.owner_id, "")))
+            }
+            _ => true,
+        }
+    }))
 }

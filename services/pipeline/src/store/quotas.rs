@@ -2,6 +2,7 @@
 //! of a forecast's range.
 
 use chrono::NaiveDate;
+use rapport_kit::auth::{ReadScope, ScopeColumns};
 use rapport_kit::changelog::{self, Change};
 use rapport_kit::money::Money;
 use rapport_proto::common::v1::ChangeKind;
@@ -51,22 +52,29 @@ pub async fn set(pool: &PgPool, draft: QuotaDraft, write: Write<'_>) -> Result<Q
     Ok(quota)
 }
 
-/// Quotas of a year (or one month of it), optionally of one owner, by owner then month.
+/// The quota columns a read scope is checked against (a quota has no team).
+const SCOPE_COLUMNS: ScopeColumns = ScopeColumns { owner: "owner_id", team: None, members: None };
+
+/// Quotas of a year (or one month of it), optionally of one owner, by owner
+/// then month; only those `scope` may read.
 pub async fn list(
     pool: &PgPool,
     year: i32,
     month: Option<i32>,
     owner_id: Option<&str>,
+    scope: &ReadScope,
 ) -> Result<Vec<Quota>, Error> {
-    let records: Vec<QuotaRecord> = sqlx::query_as(&format!(
+    let readable = scope.condition(SCOPE_COLUMNS, 4);
+    let sql = format!(
         "SELECT {COLUMNS} FROM quotas WHERE year = $1 AND ($2::int IS NULL OR month = $2) \
-           AND ($3::text IS NULL OR owner_id = $3) ORDER BY owner_id, month"
-    ))
-    .bind(year)
-    .bind(month)
-    .bind(owner_id)
-    .fetch_all(pool)
-    .await?;
+           AND ($3::text IS NULL OR owner_id = $3) AND {} ORDER BY owner_id, month",
+        readable.sql
+    );
+    let mut statement = sqlx::query_as(&sql).bind(year).bind(month).bind(owner_id);
+    for value in readable.params {
+        statement = rapport_kit::filter::bind_as(statement, value);
+    }
+    let records: Vec<QuotaRecord> = statement.fetch_all(pool).await?;
     Ok(records.iter().map(quota_to_proto).collect())
 }
 
@@ -77,16 +85,20 @@ pub async fn of_months(
     db: &mut PgConnection,
     months: &[(i32, u32)],
     owner_ids: &[String],
+    scope: &ReadScope,
 ) -> Result<Vec<MonthQuota>, Error> {
     let keys: Vec<i32> = months.iter().map(|(year, month)| year * 100 + *month as i32).collect();
-    let records: Vec<QuotaRecord> = sqlx::query_as(&format!(
+    let readable = scope.condition(SCOPE_COLUMNS, 3);
+    let sql = format!(
         "SELECT {COLUMNS} FROM quotas WHERE year * 100 + month = ANY($1) \
-           AND (cardinality($2::text[]) = 0 OR owner_id = ANY($2)) ORDER BY owner_id, year, month"
-    ))
-    .bind(keys)
-    .bind(owner_ids)
-    .fetch_all(&mut *db)
-    .await?;
+           AND (cardinality($2::text[]) = 0 OR owner_id = ANY($2)) AND {} ORDER BY owner_id, year, month",
+        readable.sql
+    );
+    let mut statement = sqlx::query_as(&sql).bind(keys).bind(owner_ids);
+    for value in readable.params {
+        statement = rapport_kit::filter::bind_as(statement, value);
+    }
+    let records: Vec<QuotaRecord> = statement.fetch_all(&mut *db).await?;
     records
         .into_iter()
         .map(|record| {

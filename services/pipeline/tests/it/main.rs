@@ -22,3 +22,4 @@ mod pipelines;
 mod products;
 mod rates_quotas;
 mod smoke;
+mod team_visible;

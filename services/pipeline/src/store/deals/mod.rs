@@ -36,6 +36,14 @@ use crate::policy::DEALS_OWNERSHIP as DEALS;
 pub(crate) const DEALS_WITH_STAGE: &str =
     "(SELECT d.*, s.probability AS stage_probability FROM deals d JOIN stages s ON s.id = d.stage_id) deals";
 
+/// The columns a caller's read scope is checked against (over `deals` and
+/// [`DEALS_WITH_STAGE`]).
+pub const SCOPE_COLUMNS: rapport_kit::auth::ScopeColumns = rapport_kit::auth::ScopeColumns {
+    owner: "owner_id",
+    team: Some("team_id"),
+    members: Some("team_member_ids"),
+};
+
 /// The columns of [`DealRow`] over [`DEALS_WITH_STAGE`].
 pub(crate) const COLUMNS: &str = "id, title, pipeline_id, stage_id, currency_code, amount_minor, amount_derived, \
     expected_close_date, probability_override, stage_probability, forecast_category, owner_id, team_member_ids, \

@@ -7,6 +7,7 @@
 //! words and the status filter), so a deal inserted meanwhile neither
 //! shifts nor repeats results the way an offset would.
 
+use rapport_kit::auth::ReadScope;
 use rapport_kit::error::Problem;
 use rapport_kit::paging::{self, Cursor};
 use rapport_proto::pipeline::v1::Deal;
@@ -28,6 +29,8 @@ pub struct SearchRequest<'a> {
     pub page_size: i32,
     /// `page_token`
     pub page_token: &'a str,
+    /// The deals the caller may read.
+    pub scope: &'a ReadScope,
 }
 
 #[derive(sqlx::FromRow)]
@@ -51,23 +54,27 @@ pub async fn search(pool: &PgPool, request: &SearchRequest<'_>) -> Result<(Vec<D
         None => None,
     };
     let page_size = paging::page_size(request.page_size, 20, 100)?;
+    let scope = request.scope.condition(super::SCOPE_COLUMNS, 5);
     let sql = format!(
         "SELECT {COLUMNS}, rank FROM ( \
            SELECT deals.*, ts_rank(search_vector, q) AS rank \
            FROM {DEALS_WITH_STAGE}, to_tsquery('simple', $1) q \
-           WHERE search_vector @@ q AND delete_time IS NULL AND ($2 = '' OR status = $2)) ranked \
+           WHERE search_vector @@ q AND delete_time IS NULL AND ($2 = '' OR status = $2) AND {}) ranked \
          WHERE $3::real IS NULL OR rank < $3 OR (rank = $3 AND id > $4) \
          ORDER BY rank DESC, id LIMIT {}",
+        scope.sql,
         u64::from(page_size) + 1
     );
     let mut conn = pool.acquire().await?;
-    let mut rows: Vec<RankedRow> = sqlx::query_as(&sql)
+    let mut statement = sqlx::query_as(&sql)
         .bind(&tsquery)
         .bind(request.status.unwrap_or(""))
         .bind(after.map(|(rank, _)| rank))
-        .bind(after.map(|(_, id)| id).unwrap_or(Uuid::nil()))
-        .fetch_all(&mut *conn)
-        .await?;
+        .bind(after.map(|(_, id)| id).unwrap_or(Uuid::nil()));
+    for value in scope.params {
+        statement = rapport_kit::filter::bind_as(statement, value);
+    }
+    let mut rows: Vec<RankedRow> = statement.fetch_all(&mut *conn).await?;
     let more = rows.len() > page_size as usize;
     rows.truncate(page_size as usize);
     let next_page_token = match rows.last() {

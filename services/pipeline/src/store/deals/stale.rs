@@ -31,6 +31,8 @@ pub struct StaleRequest<'a> {
     pub page_size: i32,
     /// `page_token`
     pub page_token: &'a str,
+    /// The deals the caller may read.
+    pub scope: &'a rapport_kit::auth::ReadScope,
 }
 
 #[derive(sqlx::FromRow)]
@@ -68,22 +70,26 @@ pub async fn list(pool: &PgPool, request: &StaleRequest<'_>) -> Result<(Vec<Stal
         None => None,
     };
     let page_size = paging::page_size(request.page_size, 50, 500)?;
+    let scope = request.scope.condition(super::SCOPE_COLUMNS, 6);
     let sql = format!(
         "SELECT {COLUMNS}, activity_deadline, stage_deadline, stale_since FROM {STALE} \
-         WHERE stale_since < $1 AND ($4::timestamptz IS NULL OR (stale_since, id) > ($4, $5)) \
+         WHERE stale_since < $1 AND ($4::timestamptz IS NULL OR (stale_since, id) > ($4, $5)) AND {} \
          ORDER BY stale_since, id LIMIT {}",
+        scope.sql,
         u64::from(page_size) + 1
     );
     let now = now();
     let mut conn = pool.acquire().await?;
-    let mut rows: Vec<StaleRow> = sqlx::query_as(&sql)
+    let mut statement = sqlx::query_as(&sql)
         .bind(now)
         .bind(request.pipeline_id.map(PipelineId::uuid))
         .bind(request.owner_id)
         .bind(after.map(|(time, _)| time))
-        .bind(after.map(|(_, id)| id).unwrap_or(Uuid::nil()))
-        .fetch_all(&mut *conn)
-        .await?;
+        .bind(after.map(|(_, id)| id).unwrap_or(Uuid::nil()));
+    for value in scope.params {
+        statement = rapport_kit::filter::bind_as(statement, value);
+    }
+    let mut rows: Vec<StaleRow> = statement.fetch_all(&mut *conn).await?;
     let more = rows.len() > page_size as usize;
     rows.truncate(page_size as usize);
     let next_page_token = match rows.last() {

@@ -1,0 +1,254 @@
+//! Deals and quotas declared team-visible (`PIPELINE_TEAM_VISIBLE`): a rep
+//! reads the deals they own, are on the deal team of, or that belong to a
+//! team of theirs, and their own quotas — on every read path (Get, List,
+//! Search, history, stale deals, forecasts, summaries, the change stream);
+//! admins and integrations read everything; and with nothing declared,
+//! everyone reads everything.
+
+use std::collections::BTreeSet;
+
+use crate::common;
+use crate::fixtures;
+
+use common::{Clients, Options, TestApp, reason};
+use fixtures::deals::seed;
+use futures::StreamExt as _;
+use rapport_kit::auth::{Principal, Role};
+use rapport_proto::common::v1::{Date, Money};
+use rapport_proto::pipeline::v1::watch_changes_response::Event;
+use rapport_proto::pipeline::v1::*;
+
+/// The deals of the test, by title: (owner, team, members).
+const DEALS: &[(&str, &str, &str, &[&str])] = &[
+    ("Acme visible mine", "me", "east", &[]),
+    ("Acme visible colleague", "pat", "east", &[]),
+    ("Acme visible member", "kim", "west", &["me"]),
+    ("Acme hidden other", "kim", "west", &[]),
+    ("Acme hidden teamless", "lee", "", &[]),
+];
+
+fn visible_to_me() -> BTreeSet<String> {
+    DEALS
+        .iter()
+        .filter(|(title, ..)| title.contains("visible"))
+        .map(|(title, ..)| (*title).to_owned())
+        .collect()
+}
+
+fn all() -> BTreeSet<String> {
+    DEALS.iter().map(|(title, ..)| (*title).to_owned()).collect()
+}
+
+fn eur(minor_units: i64) -> Option<Money> {
+    Some(Money { currency_code: "EUR".into(), minor_units })
+}
+
+/// Creates the deals as an admin (open, closing in January 2027, 1,000.00
+/// EUR each), sets quotas for `me` and `kim`, and makes every deal stale.
+async fn prepare(app: &TestApp) -> Vec<Deal> {
+    seed(app).await;
+    let admin = app.clients();
+    let mut created = Vec::new();
+    for (title, owner, team, members) in DEALS {
+        let deal = Deal {
+            title: (*title).into(),
+            currency_code: "EUR".into(),
+            amount: eur(100_000),
+            owner_id: (*owner).into(),
+            team_id: (*team).into(),
+            team_member_ids: members.iter().map(|member| (*member).to_owned()).collect(),
+            expected_close_date: Some(Date { year: 2027, month: 1, day: 15 }),
+            ..Default::default()
+        };
+        let request = CreateDealRequest { deal: Some(deal), ..Default::default() };
+        created.push(admin.deals.clone().create_deal(request).await.unwrap().into_inner());
+    }
+    for owner in ["me", "kim"] {
+        let quota = Quota {
+            owner_id: owner.into(),
+            year: 2027,
+            month: 1,
+            amount: eur(500_000),
+            ..Default::default()
+        };
+        admin.forecasts.clone().set_quota(SetQuotaRequest { quota: Some(quota) }).await.unwrap();
+    }
+    let pool = app.pool();
+    sqlx::query("UPDATE pipelines SET rotting_days = 1").execute(&pool).await.unwrap();
+    sqlx::query("UPDATE deals SET last_activity_time = now() - interval '10 days', stage_enter_time = now() - interval '10 days'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    created
+}
+
+fn titles<'a>(deals: impl IntoIterator<Item = &'a Deal>) -> BTreeSet<String> {
+    deals.into_iter().map(|deal| deal.title.clone()).collect()
+}
+
+/// What `caller` reads of the deals through each path, as titles (and the
+/// forecast's and summary's counts and the quota owners).
+#[derive(Debug, PartialEq)]
+struct Reads {
+    listed: BTreeSet<String>,
+    searched: BTreeSet<String>,
+    stale: BTreeSet<String>,
+    streamed: BTreeSet<String>,
+    forecast_count: i64,
+    forecast_owners: BTreeSet<String>,
+    summary_count: i64,
+    quota_owners: BTreeSet<String>,
+}
+
+/// (Forecasts, summaries and quotas a role may not call read as empty.)
+async fn reads(caller: &Clients, created: &[Deal]) -> Reads {
+    let mut deals = caller.deals.clone();
+    let listed = deals
+        .list_deals(ListDealsRequest { page_size: 100, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    let searched = deals
+        .search_deals(SearchDealsRequest { query: "acme".into(), page_size: 100, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    let stale = deals
+        .list_stale_deals(ListStaleDealsRequest { page_size: 100, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    let forecast = caller
+        .forecasts
+        .clone()
+        .get_forecast(GetForecastRequest {
+            start_date: Some(Date { year: 2027, month: 1, day: 1 }),
+            end_date: Some(Date { year: 2027, month: 1, day: 31 }),
+            group_by: ForecastGrouping::Owner.into(),
+            currency_code: "EUR".into(),
+            ..Default::default()
+        })
+        .await
+        .map(tonic::Response::into_inner)
+        .unwrap_or_default();
+    let summary = caller
+        .forecasts
+        .clone()
+        .get_pipeline_summary(GetPipelineSummaryRequest { currency_code: "EUR".into(), ..Default::default() })
+        .await
+        .map(tonic::Response::into_inner)
+        .unwrap_or_default();
+    let quotas = caller
+        .forecasts
+        .clone()
+        .list_quotas(ListQuotasRequest { year: 2027, ..Default::default() })
+        .await
+        .map(|response| response.into_inner().quotas.into_iter().map(|quota| quota.owner_id).collect())
+        .unwrap_or_default();
+    Reads {
+        listed: titles(&listed.deals),
+        searched: titles(&searched.deals),
+        stale: stale
+            .deals
+            .iter()
+            .filter_map(|stale| stale.deal.as_ref())
+            .map(|deal| deal.title.clone())
+            .collect(),
+        streamed: streamed(caller, created).await,
+        forecast_count: forecast.total.as_ref().map_or(0, |total| total.count),
+        forecast_owners: forecast
+            .groups
+            .iter()
+            .filter(|group| group.figures.as_ref().is_some_and(|figures| figures.count > 0))
+            .map(|group| group.key.clone())
+            .collect(),
+        summary_count: summary.stages.iter().map(|stage| stage.count).sum(),
+        quota_owners: quotas,
+    }
+}
+
+/// The titles of the deals `caller`'s change stream replays, up to its
+/// first heartbeat (sent once it has read everything).
+async fn streamed(caller: &Clients, created: &[Deal]) -> BTreeSet<String> {
+    let request =
+        WatchChangesRequest { after_sequence: 0, resource_types: vec!["rapport.pipeline.v1.Deal".into()] };
+    let mut stream = caller.pipelines.clone().watch_changes(request).await.unwrap().into_inner();
+    let mut seen = BTreeSet::new();
+    loop {
+        match stream.next().await.unwrap().unwrap().event {
+            Some(Event::Change(change)) => {
+                let deal = created.iter().find(|deal| deal.id == change.resource_id).unwrap();
+                seen.insert(deal.title.clone());
+            }
+            Some(Event::Heartbeat(_)) => return seen,
+            None => {}
+        }
+    }
+}
+
+fn rep() -> Principal {
+    Principal::new("me", vec![Role::SalesRep]).with_teams(&["east"])
+}
+
+#[tokio::test]
+async fn team_visible_deals_and_quotas_are_read_by_owners_members_and_teams_only() {
+    let options = Options { env: vec![("PIPELINE_TEAM_VISIBLE".into(), "deals,quotas".into())] };
+    let app = TestApp::spawn_with(options).await;
+    let created = prepare(&app).await;
+
+    let me = app.clients_for(&rep());
+    let mine = reads(&me, &created).await;
+    let visible = visible_to_me();
+    assert_eq!(mine.listed, visible);
+    assert_eq!(mine.searched, visible);
+    assert_eq!(mine.stale, visible);
+    assert_eq!(mine.streamed, visible);
+    assert_eq!(mine.forecast_count, 3);
+    assert_eq!(mine.forecast_owners, BTreeSet::from(["me".to_owned(), "pat".to_owned(), "kim".to_owned()]));
+    assert_eq!(mine.summary_count, 3);
+    assert_eq!(mine.quota_owners, BTreeSet::from(["me".to_owned()]), "a rep reads their own quota");
+
+    for deal in &created {
+        let mut deals = me.deals.clone();
+        let got = deals.get_deal(GetDealRequest { id: deal.id.clone() }).await;
+        let history = deals.get_deal_history(GetDealHistoryRequest { id: deal.id.clone() }).await;
+        if visible.contains(&deal.title) {
+            assert_eq!(got.unwrap().into_inner().id, deal.id);
+            history.unwrap();
+        } else {
+            for refused in [got.map(drop).unwrap_err(), history.map(drop).unwrap_err()] {
+                assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{}: {refused:?}", deal.title);
+                assert_eq!(reason(&refused), "NOT_IN_TEAM");
+            }
+        }
+    }
+
+    // A manager of the west team reads its deals, the deals they own, and
+    // every quota (managers set them).
+    let manager = app.clients_for(&Principal::new("boss", vec![Role::SalesManager]).with_teams(&["west"]));
+    let west = reads(&manager, &created).await;
+    let expected: BTreeSet<String> = ["Acme visible member", "Acme hidden other"].map(str::to_owned).into();
+    assert_eq!(
+        (west.listed.clone(), west.streamed.clone(), west.summary_count),
+        (expected.clone(), expected, 2)
+    );
+    assert_eq!(west.quota_owners, BTreeSet::from(["me".to_owned(), "kim".to_owned()]));
+
+    // Admins and integrations read every deal.
+    for caller in [app.clients(), app.clients_as("erp", &[Role::Integration])] {
+        let everything = reads(&caller, &created).await;
+        assert_eq!((everything.listed, everything.streamed, everything.stale), (all(), all(), all()));
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn without_team_visible_kinds_every_role_reads_every_deal() {
+    let app = TestApp::spawn().await;
+    let created = prepare(&app).await;
+    let mine = reads(&app.clients_for(&rep()), &created).await;
+    assert_eq!((mine.listed, mine.searched, mine.stale, mine.streamed), (all(), all(), all(), all()));
+    assert_eq!((mine.forecast_count, mine.summary_count), (5, 5));
+    assert_eq!(mine.quota_owners, BTreeSet::from(["me".to_owned(), "kim".to_owned()]));
+    app.stop().await;
+}
