@@ -11,7 +11,7 @@ TEST_THREADS ?= 4
 ENSURE_SERVICES := env=$$(scripts/ensure-services.sh) && eval "$$env"
 BUF := tools/node_modules/.bin/buf
 
-.PHONY: run test test-browser test-erp test-deploy test-chart k8s image image-build-stage lint fuzz bench migrate seed-demo tools stop-services
+.PHONY: soak run test test-browser test-erp test-deploy test-chart k8s image image-build-stage lint fuzz bench migrate seed-demo tools stop-services
 
 # The image's tag: the workspace version.
 VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
@@ -76,6 +76,13 @@ lint: $(BUF)
 FUZZ_CASES ?= 100000
 fuzz:
 	@PROPTEST_CASES=$(FUZZ_CASES) cargo test --locked -p rapport-kit -p rapport-gateway --test it fuzz -- --test-threads=2
+
+## soak: the connection-recycling test as a long soak: SOAK_SECONDS (300) of mixed calls through the gateway, backend connections recycled every SOAK_CONNECTION_AGE (60s); zero failed calls.
+SOAK_SECONDS ?= 300
+SOAK_CONNECTION_AGE ?= 60s
+soak:
+	@$(ENSURE_SERVICES) && SOAK_SECONDS=$(SOAK_SECONDS) SOAK_CONNECTION_AGE=$(SOAK_CONNECTION_AGE) \
+		cargo test --locked -p rapport-gateway --test it recycled_backend_connections_fail_no_call -- --nocapture
 
 ## bench: load-test the services and write BENCHMARKS.md.
 bench:

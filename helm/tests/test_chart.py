@@ -442,7 +442,7 @@ class Deployments(unittest.TestCase):
                 for name, entry in env(deployment).items():
                     value = str(entry.get("value", ""))
                     self.assertNotRegex(value, r"^(postgres(ql)?|rediss?)://", f"{name} holds a URL in the pod spec")
-                    if name in {"DATABASE_URL", "REDIS_URL", "AUTH_JWT_SECRET"} and value != "off":
+                    if name in {"DATABASE_URL", "REDIS_URL", "AUTH_JWT_SECRET", "PAGE_TOKEN_KEYS"} and value != "off":
                         self.assertIn("secretKeyRef", entry["valueFrom"], name)
                 self.assertEqual(of_kind(objects, "ConfigMap"), {})
 
@@ -466,11 +466,15 @@ class Deployments(unittest.TestCase):
                 volumes = {v["name"]: v for v in pod.get("volumes", [])}
                 self.assertEqual(variables["AUTH_JWKS_URL"]["value"], "https://idp.example.com/keys")
                 self.assertNotIn("AUTH_JWT_SECRET", variables)
+                self.assertEqual(variables["PAGE_TOKEN_KEYS"]["valueFrom"]["secretKeyRef"],
+                                 {"name": "rapport-page-tokens", "key": "keys"},
+                                 "replicas must share the page token keys")
                 if "DATABASE_URL" in variables:
                     self.assertEqual(variables["PGSSLMODE"]["value"], "verify-full")
                     self.assertEqual(variables["PGSSLROOTCERT"]["value"], "/etc/rapport/tls/database/ca.pem")
                     self.assertEqual(mounts["database-ca"], "/etc/rapport/tls/database")
                     self.assertEqual(volumes["database-ca"]["secret"]["secretName"], "pg-ca")
+                    self.assertEqual(volumes["database-ca"]["secret"]["items"], [{"key": "ca.pem", "path": "ca.pem"}])
                 if "REDIS_URL" in variables:
                     self.assertEqual(variables["REDIS_CA_FILE"]["value"], "/etc/rapport/tls/redis/ca.crt")
                     self.assertEqual(mounts["redis-ca"], "/etc/rapport/tls/redis")
@@ -923,6 +927,9 @@ class Values(unittest.TestCase):
              'services.gateway.env.GATEWAY_HEALTH_INTERVAL: "2x" is not a duration'),
             ({"auth": {"jwksUrl": "https://idp.example.com/keys", "oidcDiscovery": True}},
              "set one of auth.jwks.enabled, auth.jwksUrl and auth.oidcDiscovery"),
+            ({"credentials": {"create": True, "databaseUrl": "postgres://db/rapport", "redisUrl": "rediss://r:6379"},
+              "auth": {"oidcDiscovery": True}},
+             "credentials.pageTokenKeys"),
         ]
         for values, detail in cases:
             with self.subTest(values=values):

@@ -23,6 +23,9 @@
 {{- with $credentials.jwks }}
 {{ $values.auth.jwks.key }}: {{ . | b64enc }}
 {{- end }}
+{{- with $credentials.pageTokenKeys }}
+{{ $values.auth.pageTokenKeys.key }}: {{ . | b64enc }}
+{{- end }}
 {{- with $credentials.apiKeys }}
 {{ $values.auth.apiKeys.key }}: {{ . | b64enc }}
 {{- end }}

@@ -102,6 +102,12 @@ credentials, always by secretKeyRef, then extraEnv.
     secretKeyRef:
       name: {{ include "rapport.secretName" (dict "root" $root "ref" $values.auth.jwtSecret) }}
       key: {{ $values.auth.jwtSecret.key }}
+{{- else }}
+- name: PAGE_TOKEN_KEYS
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "rapport.secretName" (dict "root" $root "ref" $values.auth.pageTokenKeys) }}
+      key: {{ $values.auth.pageTokenKeys.key }}
 {{- end }}
 {{- with $svc.extraEnv }}
 {{ toYaml . }}

@@ -190,6 +190,9 @@ says what to set.
 {{- if and $usesRedis .Values.redis.enabled (not .Values.redis.url.secretName) (not $credentials.redisUrl) (not $dev.redis.enabled) -}}
 {{- fail "credentials.create=true needs credentials.redisUrl (redis://…), redis.url.secretName, or redis.enabled=false" -}}
 {{- end -}}
+{{- if and (include "rapport.remoteKeys" . | eq "true") (not .Values.auth.pageTokenKeys.secretName) (not $credentials.pageTokenKeys) -}}
+{{- fail "credentials.create=true with auth.jwks, auth.jwksUrl or auth.oidcDiscovery needs credentials.pageTokenKeys (comma-separated keys of at least 32 random bytes, shared by every replica) or auth.pageTokenKeys.secretName" -}}
+{{- end -}}
 {{- if or .Values.auth.jwksUrl .Values.auth.oidcDiscovery -}}
 {{- /* Keys from the identity provider: no secret needed. */ -}}
 {{- else if .Values.auth.jwks.enabled -}}
