@@ -5,6 +5,7 @@
 //! endpoint serving `/metrics`, and graceful shutdown that drains in-flight
 //! calls.
 
+mod age;
 mod detach;
 mod trace;
 
@@ -270,15 +271,19 @@ pub async fn serve(
         tokio::spawn(crate::metrics::serve_admin(listener, served.metrics.clone(), shutdown.clone()))
     });
 
-    let incoming =
-        TcpIncoming::from(listener).with_nodelay(Some(true)).with_keepalive(Some(config.keepalive_interval));
+    // tonic drains a connection at its age (GOAWAY); `Aged` closes it at
+    // age + grace (see `age`: tonic's own grace would skip the drain).
+    let lifetime = config.max_connection_age.saturating_add(config.max_connection_age_grace);
+    let incoming = tokio_stream::StreamExt::map(
+        TcpIncoming::from(listener).with_nodelay(Some(true)).with_keepalive(Some(config.keepalive_interval)),
+        move |accepted| accepted.map(|stream| age::Aged::new(stream, lifetime)),
+    );
     let mut stop = shutdown.clone();
     let router = tonic::transport::Server::builder()
         .accept_http1(served.web.is_some())
         .http2_keepalive_interval(Some(config.keepalive_interval))
         .http2_keepalive_timeout(Some(config.keepalive_timeout))
         .max_connection_age(config.max_connection_age)
-        .max_connection_age_grace(config.max_connection_age_grace)
         .layer(web)
         .layer(TraceLayer::new(served.metrics.clone(), served.component))
         .layer(served.auth.with_metrics(&served.metrics))

@@ -21,16 +21,27 @@ use crate::common::start_gateway;
 
 #[tokio::test]
 async fn recycled_backend_connections_fail_no_call() {
+    // `SOAK_LOG=rapport_gateway=debug,h2=debug` shows the GOAWAYs.
+    // (Only then: the process's one subscriber belongs to the trace tests.)
+    if let Ok(log) = std::env::var("SOAK_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(log).try_init();
+    }
+    let age = std::env::var("SOAK_CONNECTION_AGE").unwrap_or_else(|_| "1s".into());
     let database = TestDatabase::migrated(&[("contacts", &rapport_contacts::MIGRATIONS)]).await.unwrap();
+    // Keepalive pings as often as the age: a busy connection is never
+    // pinged, an idle one is; both must drain cleanly.
     let env = testing::service_env(&rapport_contacts::SPEC, &database.url)
-        .with("GRPC_MAX_CONNECTION_AGE", std::env::var("SOAK_CONNECTION_AGE").unwrap_or_else(|_| "1s".into()))
-        .with("GRPC_MAX_CONNECTION_AGE_GRACE", "10s")
+        .with("GRPC_MAX_CONNECTION_AGE", age.clone())
+        .with("GRPC_MAX_CONNECTION_AGE_GRACE", age.clone())
+        .with("GRPC_KEEPALIVE_INTERVAL", age)
         .with("RATE_LIMIT_PER_SECOND", "0");
     let config = rapport_contacts::Config::from_env(&env).unwrap();
     let (contacts, _) = testing::serve(rapport_contacts::build(config).await.unwrap());
+    // The gateway reaches Contacts through a counting TCP relay: the test
+    // proves connections were recycled, not only that calls succeeded.
+    let (relay, connections) = counting_relay(contacts.addr).await;
     let (gateway, _) =
-        start_gateway(&[("contacts", contacts.addr.to_string())], &[("RATE_LIMIT_PER_SECOND", "0".into())])
-            .await;
+        start_gateway(&[("contacts", relay.to_string())], &[("RATE_LIMIT_PER_SECOND", "0".into())]).await;
     let client =
         ContactServiceClient::with_interceptor(gateway.channel(), testing::bearer("soak", &[Role::Admin]));
 
@@ -91,8 +102,13 @@ async fn recycled_backend_connections_fail_no_call() {
     }
     let failures = failures.lock().unwrap().clone();
     let calls = calls.load(Ordering::Relaxed);
-    println!("soak: {calls} unary calls in {seconds} s through the gateway, {} failed", failures.len());
+    let connections = connections.load(Ordering::Relaxed);
+    println!(
+        "soak: {calls} unary calls in {seconds} s through the gateway over {connections} backend connections, {} failed",
+        failures.len()
+    );
     assert!(calls > 200, "only {calls} calls");
+    assert!(connections >= 3, "the backend's connections were not recycled ({connections} opened)");
     let shown: Vec<&String> = failures.iter().take(20).collect();
     assert!(failures.is_empty(), "{} of {calls} calls failed, e.g.:\n{shown:#?}", failures.len());
 
@@ -115,6 +131,26 @@ async fn recycled_backend_connections_fail_no_call() {
     pool.close().await;
     gateway.stop().await;
     contacts.stop().await;
+}
+
+/// A TCP relay to `target` on a free loopback port, counting the
+/// connections it accepts.
+async fn counting_relay(target: std::net::SocketAddr) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    (addr, accepted)
 }
 
 /// A backend that reads each call in full and then resets the connection
