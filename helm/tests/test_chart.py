@@ -467,7 +467,7 @@ class Deployments(unittest.TestCase):
                 self.assertEqual(variables["AUTH_JWKS_URL"]["value"], "https://idp.example.com/keys")
                 self.assertNotIn("AUTH_JWT_SECRET", variables)
                 self.assertEqual(variables["PAGE_TOKEN_KEYS"]["valueFrom"]["secretKeyRef"],
-                                 {"name": "rapport-page-tokens", "key": "keys"},
+                                 {"name": "rapport-page-tokens", "key": "keys", "optional": True},
                                  "replicas must share the page token keys")
                 if "DATABASE_URL" in variables:
                     self.assertEqual(variables["PGSSLMODE"]["value"], "verify-full")

@@ -108,6 +108,10 @@ credentials, always by secretKeyRef, then extraEnv.
     secretKeyRef:
       name: {{ include "rapport.secretName" (dict "root" $root "ref" $values.auth.pageTokenKeys) }}
       key: {{ $values.auth.pageTokenKeys.key }}
+      {{- /* A Secret written before this key existed still starts the pods
+             (each replica then signs with its own key, as before; the
+             service logs it). */}}
+      optional: true
 {{- end }}
 {{- with $svc.extraEnv }}
 {{ toYaml . }}

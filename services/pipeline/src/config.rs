@@ -27,8 +27,8 @@ pub struct Config {
     /// allowed `WatchChanges`, `GetCompany` and `BatchGetContacts` (e.g.
     /// `integration`). Unset: with an HS256 secret (`AUTH_JWT_SECRET`, or
     /// the local development key) the service mints its own short-lived
-    /// token (subject `pipeline`, role `integration`); with `AUTH_JWKS_FILE`
-    /// it cannot, so the feed is not followed (an error is logged at start;
+    /// token (subject `pipeline`, role `integration`); with the identity
+    /// provider's keys (`AUTH_JWKS_FILE`, `AUTH_JWKS_URL`, discovery) it cannot, so the feed is not followed (an error is logged at start;
     /// readiness is unaffected) and deals keep references to deleted
     /// companies and contacts.
     pub contacts: PeerSettings,

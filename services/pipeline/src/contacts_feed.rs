@@ -175,8 +175,9 @@ pub fn spawn(
 ) -> Option<ConsumerHandle> {
     if !contacts.peer().has_identity() {
         tracing::error!(
-            "not following the Contacts change feed: AUTH_JWKS_FILE is set and PIPELINE_CONTACTS_API_KEY \
-             is not, so this service has no credentials of its own; deals will keep references to \
+            "not following the Contacts change feed: tokens are verified with the identity provider's keys \
+             (AUTH_JWKS_FILE, AUTH_JWKS_URL or AUTH_OIDC_DISCOVERY) and PIPELINE_CONTACTS_API_KEY is not set, \
+             so this service has no credentials of its own; deals will keep references to \
              deleted companies and contacts"
         );
         return None;

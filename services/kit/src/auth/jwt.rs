@@ -241,7 +241,7 @@ impl Verifier {
             KeySource::JwksUrl(remote) => {
                 let settings = config.clone();
                 let parse = Box::new(move |document: &str| {
-                    Ok(parse_jwks(document, "the fetched key set")?
+                    Ok(parse_jwks(document, "the fetched key set", true)?
                         .into_iter()
                         .map(|(kid, alg, key)| VerificationKey {
                             kid,
@@ -266,6 +266,11 @@ impl Verifier {
             leeway_seconds: config.leeway_seconds,
             verified,
         };
+        // Keys from the identity provider are fetched at once (when a
+        // runtime runs), not by the first caller.
+        if let Keys::Remote(remote) = &inner.keys {
+            remote.current();
+        }
         Ok(Verifier { inner: Arc::new(inner), api_keys })
     }
 
@@ -314,12 +319,16 @@ impl Verifier {
             return Err(UNKNOWN_KID.to_status());
         };
         match remote.refresh_for_unknown_kid().await {
-            Ok(Refreshed::Yes) => self.verify(token).map_err(|error| error.to_status()),
-            Ok(Refreshed::Recently) => Err(UNKNOWN_KID.to_status()),
-            Err(error) => {
-                Err(crate::problem::Problem::unavailable("IDENTITY_PROVIDER_UNAVAILABLE", error.to_string())
-                    .into())
-            }
+            // Recently: keys a background refresh brought in meanwhile may
+            // hold the key id after all.
+            Ok(Refreshed::Yes | Refreshed::Recently) => self.verify(token).map_err(|error| error.to_status()),
+            // The cause is logged where the fetch failed; the caller learns
+            // only that it may retry.
+            Err(_) => Err(crate::problem::Problem::unavailable(
+                "IDENTITY_PROVIDER_UNAVAILABLE",
+                "the identity provider's signing keys could not be fetched; retry shortly",
+            )
+            .into()),
         }
     }
 
@@ -467,42 +476,63 @@ type ParsedKey = (Option<String>, Algorithm, DecodingKey);
 fn load_jwks(path: &Path) -> Result<Vec<ParsedKey>, AuthSetupError> {
     let text = std::fs::read_to_string(path)
         .map_err(|source| AuthSetupError::ReadJwks { path: path.to_owned(), source })?;
-    parse_jwks(&text, &path.display().to_string())
+    parse_jwks(&text, &path.display().to_string(), false)
         .map_err(|message| AuthSetupError::InvalidJwks { path: path.to_owned(), message })
 }
 
-/// The usable signing keys of the key set `text` (`source` names it in logs).
-fn parse_jwks(text: &str, source: &str) -> Result<Vec<ParsedKey>, String> {
+/// The usable signing keys of the key set `text` (`source` names it in
+/// logs). A file is checked strictly (any malformed entry refuses the set,
+/// at start); a fetched set is `lenient`: a malformed entry is logged and
+/// skipped, so one bad key the provider publishes does not stop the
+/// refresh (and keep a withdrawn key trusted).
+fn parse_jwks(text: &str, source: &str, lenient: bool) -> Result<Vec<ParsedKey>, String> {
     let document: Value = serde_json::from_str(text).map_err(|error| format!("not JSON: {error}"))?;
     let Some(Value::Array(entries)) = document.get("keys") else {
         return Err("no \"keys\" array".to_owned());
     };
     let mut keys: Vec<ParsedKey> = Vec::new();
     for (index, entry) in entries.iter().enumerate() {
-        let jwk: Jwk = serde_json::from_value(entry.clone())
-            .map_err(|error| format!("key #{index} is not a valid JWK: {error}"))?;
-        let kid = jwk.common.key_id.clone();
-        let label = match &kid {
-            Some(kid) => format!("key #{index} (kid {kid:?})"),
-            None => format!("key #{index}"),
-        };
-        let Some(alg) = usable_algorithm(&jwk) else {
-            tracing::info!(source, key = %label, "skipping JWKS key: not an RS256/ES256 signing key");
-            continue;
-        };
-        if let AlgorithmParameters::EllipticCurve(ec) = &jwk.algorithm {
-            check_p256_coordinates(&ec.x, &ec.y).map_err(|what| format!("{label}: {what}"))?;
+        match parse_key(index, entry, &keys) {
+            Ok(Some(key)) => keys.push(key),
+            Ok(None) => {}
+            Err(problem) if lenient => {
+                tracing::warn!(
+                    source,
+                    problem,
+                    "skipping a malformed key of the identity provider's key set"
+                );
+            }
+            Err(problem) => return Err(problem),
         }
-        let key = DecodingKey::from_jwk(&jwk).map_err(|error| format!("{label} is unusable: {error}"))?;
-        if kid.is_some() && keys.iter().any(|(other, _, _)| *other == kid) {
-            return Err(format!("{label}: duplicate kid"));
-        }
-        keys.push((kid, alg, key));
     }
     if keys.is_empty() {
         return Err("contains no RS256 or ES256 signing key".to_owned());
     }
     Ok(keys)
+}
+
+/// Entry `index` of a key set as a usable signing key; `None` for a key of
+/// another use or algorithm; an error for a malformed one or a repeated kid.
+fn parse_key(index: usize, entry: &Value, parsed: &[ParsedKey]) -> Result<Option<ParsedKey>, String> {
+    let jwk: Jwk = serde_json::from_value(entry.clone())
+        .map_err(|error| format!("key #{index} is not a valid JWK: {error}"))?;
+    let kid = jwk.common.key_id.clone();
+    let label = match &kid {
+        Some(kid) => format!("key #{index} (kid {kid:?})"),
+        None => format!("key #{index}"),
+    };
+    let Some(alg) = usable_algorithm(&jwk) else {
+        tracing::info!(key = %label, "skipping JWKS key: not an RS256/ES256 signing key");
+        return Ok(None);
+    };
+    if let AlgorithmParameters::EllipticCurve(ec) = &jwk.algorithm {
+        check_p256_coordinates(&ec.x, &ec.y).map_err(|what| format!("{label}: {what}"))?;
+    }
+    let key = DecodingKey::from_jwk(&jwk).map_err(|error| format!("{label} is unusable: {error}"))?;
+    if kid.is_some() && parsed.iter().any(|(other, _, _)| *other == kid) {
+        return Err(format!("{label}: duplicate kid"));
+    }
+    Ok(Some((kid, alg, key)))
 }
 
 /// The algorithm a JWK verifies, if it is an RS256 or ES256 signing key.

@@ -153,49 +153,63 @@ impl RemoteJwks {
         })
     }
 
-    /// The keys in hand. Starts a background refresh when they are older
-    /// than the refresh interval (and a runtime is there to run it).
+    /// The keys in hand. Starts a background refresh when there are none
+    /// yet or they are older than the refresh interval (and a runtime is
+    /// there to run it); after a failed fetch, not again within the
+    /// cool-down, so a provider that is down is not hammered.
     pub(super) fn current(self: &Arc<Self>) -> Arc<Vec<VerificationKey>> {
-        let stale = read(&self.fetched).is_some_and(|at| at.elapsed() >= self.config.refresh_interval);
-        if stale
+        if self.is_stale()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
             && !self.refreshing.swap(true, Ordering::AcqRel)
         {
             let this = Arc::clone(self);
             runtime.spawn(async move {
+                // Cleared however the task ends (a panic, a runtime shutting down).
+                let _refreshing = Flag(&this.refreshing);
                 let mut attempt = this.gate.lock().await;
-                if read(&this.fetched).is_some_and(|at| at.elapsed() >= this.config.refresh_interval) {
+                // After a failure, wait out the cool-down before trying again.
+                let cooling = attempt.failed.is_some()
+                    && attempt.last.is_some_and(|last| last.elapsed() < this.config.min_refresh_interval);
+                if this.is_stale() && !cooling {
                     this.fetch_into(&mut attempt).await;
                 }
-                drop(attempt);
-                this.refreshing.store(false, Ordering::Release);
             });
         }
         Arc::clone(&read(&self.keys))
     }
 
+    fn is_stale(&self) -> bool {
+        read(&self.fetched).is_none_or(|at| at.elapsed() >= self.config.refresh_interval)
+    }
+
     /// Fetches the keys because a token named a key id they lack, unless
     /// they were fetched within the cool-down. Concurrent callers share one
-    /// fetch.
-    pub(super) async fn refresh_for_unknown_kid(&self) -> Result<Refreshed, FetchError> {
+    /// fetch, which runs in a task of its own: a caller that goes away
+    /// (a deadline, a reset stream) does not abort it half-way, which would
+    /// leave the cool-down started and nothing fetched.
+    pub(super) async fn refresh_for_unknown_kid(self: &Arc<Self>) -> Result<Refreshed, FetchError> {
         let seen = self.generation.load(Ordering::Acquire);
-        let mut attempt = self.gate.lock().await;
-        if self.generation.load(Ordering::Acquire) != seen {
-            return Ok(Refreshed::Yes);
-        }
-        if let Some(last) = attempt.last
-            && last.elapsed() < self.config.min_refresh_interval
-        {
-            return match &attempt.failed {
+        let this = Arc::clone(self);
+        let refresh = tokio::spawn(async move {
+            let mut attempt = this.gate.lock().await;
+            if this.generation.load(Ordering::Acquire) != seen {
+                return Ok(Refreshed::Yes);
+            }
+            if let Some(last) = attempt.last
+                && last.elapsed() < this.config.min_refresh_interval
+            {
+                return match &attempt.failed {
+                    Some(error) => Err(error.clone()),
+                    None => Ok(Refreshed::Recently),
+                };
+            }
+            this.fetch_into(&mut attempt).await;
+            match &attempt.failed {
                 Some(error) => Err(error.clone()),
-                None => Ok(Refreshed::Recently),
-            };
-        }
-        self.fetch_into(&mut attempt).await;
-        match &attempt.failed {
-            Some(error) => Err(error.clone()),
-            None => Ok(Refreshed::Yes),
-        }
+                None => Ok(Refreshed::Yes),
+            }
+        });
+        refresh.await.unwrap_or_else(|_| Err(FetchError("the fetch was interrupted".to_owned())))
     }
 
     /// One fetch, its outcome recorded in `attempt` (the gate's guard).
@@ -300,6 +314,15 @@ fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, AuthSetupE
         None => crate::tls::system_roots(),
     };
     Ok(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth())
+}
+
+/// Clears a flag when dropped.
+struct Flag<'a>(&'a AtomicBool);
+
+impl Drop for Flag<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {

@@ -162,8 +162,9 @@ impl Feed {
     /// [`Feed::serve`], carrying of the readable types only the records
     /// `visible(principal)` keeps (when it returns a predicate): the
     /// records of kinds declared team-visible that the caller may read
-    /// through the read RPCs. A follower's cursor moves past skipped records
-    /// with the next heartbeat (whose sequence counts them).
+    /// through the read RPCs. Records left out count as not sent: the
+    /// heartbeats go on, and their sequence moves a follower's cursor past
+    /// them.
     pub fn serve_visible<Req, Resp>(
         &self,
         request: tonic::Request<Req>,
@@ -211,17 +212,11 @@ impl Feed {
             }
             kept
         };
-        let stream = self.watch(after_sequence, resource_types)?.filter_map(move |item| {
-            let kept = match (&item, &visible) {
-                (Ok(FeedItem::Change(change)), Some(visible)) => visible(change),
-                _ => true,
-            };
-            std::future::ready(kept.then(|| {
-                item.map(|item| match item {
-                    FeedItem::Change(change) => Resp::change(change),
-                    FeedItem::Heartbeat(heartbeat) => Resp::heartbeat(heartbeat),
-                })
-            }))
+        let stream = self.watch_visible(after_sequence, resource_types, visible)?.map(|item| {
+            item.map(|item| match item {
+                FeedItem::Change(change) => Resp::change(change),
+                FeedItem::Heartbeat(heartbeat) => Resp::heartbeat(heartbeat),
+            })
         });
         Ok(tonic::Response::new(Box::pin(stream)))
     }
@@ -234,6 +229,17 @@ impl Feed {
         &self,
         after_sequence: i64,
         resource_types: Vec<String>,
+    ) -> Result<ReceiverStream<Result<FeedItem, Status>>, Status> {
+        self.watch_visible(after_sequence, resource_types, None)
+    }
+
+    /// [`Feed::watch`], carrying only the changes `visible` keeps (all
+    /// without it).
+    pub fn watch_visible(
+        &self,
+        after_sequence: i64,
+        resource_types: Vec<String>,
+        visible: Option<Visible>,
     ) -> Result<ReceiverStream<Result<FeedItem, Status>>, Status> {
         if after_sequence < 0 {
             return Err(Problem::invalid_field(
@@ -252,6 +258,7 @@ impl Feed {
             shutdown: self.shutdown.clone(),
             cursor: after_sequence,
             resource_types,
+            visible,
             sender,
         };
         tokio::spawn(stream.run());
@@ -345,6 +352,7 @@ struct Stream {
     shutdown: Shutdown,
     cursor: i64,
     resource_types: Vec<String>,
+    visible: Option<Visible>,
     sender: mpsc::Sender<Result<FeedItem, Status>>,
 }
 
@@ -423,7 +431,11 @@ impl Stream {
             if !self.resource_types.is_empty() && !self.resource_types.contains(&row.resource_type) {
                 continue;
             }
-            if self.sender.send(Ok(FeedItem::Change(row.into_event()))).await.is_err() {
+            let event = row.into_event();
+            if self.visible.as_ref().is_some_and(|visible| !visible(&event)) {
+                continue;
+            }
+            if self.sender.send(Ok(FeedItem::Change(event))).await.is_err() {
                 return Ok(Batch { full, sent, sent_closed: true });
             }
             sent += 1;

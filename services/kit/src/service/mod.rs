@@ -92,6 +92,13 @@ pub struct Shell {
 impl Shell {
     /// Starts `spec`'s service with `settings` (see the module's steps).
     pub async fn start(spec: &'static Spec, settings: Settings) -> anyhow::Result<Shell> {
+        if settings.page_token_keys.is_empty() {
+            tracing::warn!(
+                "no PAGE_TOKEN_KEYS (and no HS256 secret to derive them from): page tokens are signed \
+                 with a key of this process, so another replica refuses them; set PAGE_TOKEN_KEYS when \
+                 running more than one"
+            );
+        }
         crate::paging::use_keys(settings.page_token_keys.clone());
         if settings.auto_migrate {
             migrate(spec, &settings).await?;

@@ -34,6 +34,8 @@ struct IdentityProvider {
     keys: Arc<Mutex<Option<String>>>,
     issuer_in_document: Arc<Mutex<String>>,
     key_fetches: Arc<AtomicUsize>,
+    /// How long the key set takes to answer.
+    delay: Arc<Mutex<std::time::Duration>>,
 }
 
 impl IdentityProvider {
@@ -45,13 +47,19 @@ impl IdentityProvider {
             keys: Arc::new(Mutex::new(Some(key_set(&["rsa-1"])))),
             issuer_in_document: Arc::new(Mutex::new(format!("http://{addr}"))),
             key_fetches: Arc::new(AtomicUsize::new(0)),
+            delay: Arc::new(Mutex::new(std::time::Duration::ZERO)),
         };
-        let (keys, issuer, fetches) =
-            (provider.keys.clone(), provider.issuer_in_document.clone(), provider.key_fetches.clone());
+        let (keys, issuer, fetches, delay) = (
+            provider.keys.clone(),
+            provider.issuer_in_document.clone(),
+            provider.key_fetches.clone(),
+            provider.delay.clone(),
+        );
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else { return };
-                let (keys, issuer, fetches) = (keys.clone(), issuer.clone(), fetches.clone());
+                let (keys, issuer, fetches, delay) =
+                    (keys.clone(), issuer.clone(), fetches.clone(), delay.clone());
                 let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
                     let body = match request.uri().path() {
                         "/.well-known/openid-configuration" => Some(
@@ -67,6 +75,11 @@ impl IdentityProvider {
                         }
                         _ => None,
                     };
+                    let pause = if request.uri().path() == "/keys" {
+                        *delay.lock().unwrap()
+                    } else {
+                        Default::default()
+                    };
                     let response = match body {
                         Some(body) => http::Response::new(Full::new(Bytes::from(body))),
                         None => {
@@ -75,7 +88,10 @@ impl IdentityProvider {
                             response
                         }
                     };
-                    async move { Ok::<_, Infallible>(response) }
+                    async move {
+                        tokio::time::sleep(pause).await;
+                        Ok::<_, Infallible>(response)
+                    }
                 });
                 tokio::spawn(async move {
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -164,7 +180,7 @@ async fn a_rotated_key_is_fetched_when_a_token_names_it() {
     let (running, mut client) = serve(&settings).await;
 
     echo(&mut client, &token(&issuer, RSA1_PRIVATE, "rsa-1", "u1")).await.unwrap();
-    assert_eq!(idp.fetches(), 1, "the keys are fetched on first use");
+    assert_eq!(idp.fetches(), 1, "the keys are fetched once, at start");
     echo(&mut client, &token(&issuer, RSA1_PRIVATE, "rsa-1", "u2")).await.unwrap();
     assert_eq!(idp.fetches(), 1, "known keys are not fetched again");
 
@@ -218,8 +234,8 @@ async fn a_provider_that_cannot_be_reached_is_retryable() {
         ("AUTH_OIDC_DISCOVERY", "true"),
         ("AUTH_JWKS_MIN_REFRESH_INTERVAL", "0s"),
     ];
-    let (running, mut client) = serve(&settings).await;
     idp.go_down();
+    let (running, mut client) = serve(&settings).await;
     let down = echo(&mut client, &token(&issuer, RSA1_PRIVATE, "rsa-1", "u1")).await.unwrap_err();
     assert_eq!(down.code(), Code::Unavailable, "{down:?}");
     assert_eq!(reason(&down), "IDENTITY_PROVIDER_UNAVAILABLE");
@@ -229,16 +245,17 @@ async fn a_provider_that_cannot_be_reached_is_retryable() {
     echo(&mut client, &token(&issuer, RSA1_PRIVATE, "rsa-1", "u1")).await.unwrap();
 
     // A discovery document naming another issuer is not followed.
+    *idp.issuer_in_document.lock().unwrap() = "https://evil.example".to_owned();
     let (other, mut client) = serve(&[
         ("AUTH_ISSUER", issuer.as_str()),
         ("AUTH_OIDC_DISCOVERY", "true"),
         ("AUTH_JWKS_MIN_REFRESH_INTERVAL", "0s"),
     ])
     .await;
-    *idp.issuer_in_document.lock().unwrap() = "https://evil.example".to_owned();
     let refused = echo(&mut client, &token(&issuer, RSA1_PRIVATE, "rsa-1", "u1")).await.unwrap_err();
     assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
-    assert!(refused.message().contains("issuer"), "{refused:?}");
+    assert_eq!(reason(&refused), "IDENTITY_PROVIDER_UNAVAILABLE");
+    assert!(!refused.message().contains("evil"), "the provider's details stay in the logs: {refused:?}");
     other.stop().await;
     running.stop().await;
 }
@@ -268,5 +285,44 @@ async fn aged_keys_are_refreshed_so_a_withdrawn_key_stops_working() {
     })
     .await;
     echo(&mut client.clone(), &token(&issuer, RSA2_PRIVATE, "rsa-2", "u-last")).await.unwrap();
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_caller_that_goes_away_does_not_cut_the_fetch_short() {
+    let idp = IdentityProvider::start().await;
+    idp.publish(&["rsa-1"]);
+    let issuer = idp.issuer();
+    let url = format!("{issuer}/keys");
+    let settings = [
+        ("AUTH_ISSUER", issuer.as_str()),
+        ("AUTH_JWKS_URL", url.as_str()),
+        ("AUTH_JWKS_MIN_REFRESH_INTERVAL", "2s"),
+    ];
+    let (running, client) = serve(&settings).await;
+    echo(&mut client.clone(), &token(&issuer, RSA1_PRIVATE, "rsa-1", "u1")).await.unwrap();
+
+    // The provider rotates and answers slowly. Callers naming the new key
+    // are refused until the start-up fetch's cool-down has passed; then one
+    // starts a fetch and gives up (its deadline passes) before the answer.
+    idp.publish(&["rsa-2"]);
+    *idp.delay.lock().unwrap() = std::time::Duration::from_millis(500);
+    let new_key = token(&issuer, RSA2_PRIVATE, "rsa-2", "u2");
+    rapport_kit::testing::eventually("a caller naming the new key to give up while it is fetched", || {
+        let (mut client, bearer) = (client.clone(), format!("Bearer {new_key}"));
+        async move {
+            let mut request = tonic::Request::new(EchoRequest { payload: b"hi".to_vec() });
+            request.set_timeout(std::time::Duration::from_millis(100));
+            request.metadata_mut().insert("authorization", bearer.parse().unwrap());
+            // tonic's server answers an expired `grpc-timeout` CANCELLED.
+            let gave_up = [Code::DeadlineExceeded, Code::Cancelled];
+            client.echo(request).await.is_err_and(|status| gave_up.contains(&status.code()))
+        }
+    })
+    .await;
+    // The fetch went on without its caller: the next caller, within the
+    // cool-down of that fetch, is let in with the new key.
+    echo(&mut client.clone(), &token(&issuer, RSA2_PRIVATE, "rsa-2", "u3")).await.unwrap();
+    assert_eq!(idp.fetches(), 2);
     running.stop().await;
 }
