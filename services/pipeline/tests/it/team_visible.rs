@@ -252,3 +252,59 @@ async fn without_team_visible_kinds_every_role_reads_every_deal() {
     assert_eq!(mine.quota_owners, BTreeSet::from(["me".to_owned(), "kim".to_owned()]));
     app.stop().await;
 }
+
+/// A follower who may read little of a busy feed still gets heartbeats
+/// (whose sequence moves its cursor past what it may not read), however
+/// fast the records it may not read are written.
+#[tokio::test]
+async fn records_left_out_of_a_stream_do_not_hold_back_its_heartbeats() {
+    let options = Options { env: vec![("PIPELINE_TEAM_VISIBLE".into(), "deals".into())] };
+    let app = TestApp::spawn_with(options).await;
+    seed(&app).await;
+    let me = app.clients_for(&rep());
+    let request = WatchChangesRequest { after_sequence: 0, resource_types: Vec::new() };
+    let mut stream = me.pipelines.clone().watch_changes(request).await.unwrap().into_inner();
+    let mut latest = 0;
+    while latest == 0 {
+        if let Some(Event::Heartbeat(heartbeat)) = stream.next().await.unwrap().unwrap().event {
+            latest = heartbeat.latest_sequence.max(1);
+        }
+    }
+    // Someone else's deals, written back to back (hundreds: far longer
+    // than a heartbeat interval); the follower's cursor must move past
+    // them while they are still being written.
+    let writer = {
+        let admin = app.clients();
+        tokio::spawn(async move {
+            for n in 0..500 {
+                let deal = Deal {
+                    title: format!("Hidden {n}"),
+                    currency_code: "EUR".into(),
+                    owner_id: "kim".into(),
+                    team_id: "west".into(),
+                    ..Default::default()
+                };
+                let request = CreateDealRequest { deal: Some(deal), ..Default::default() };
+                admin.deals.clone().create_deal(request).await.unwrap();
+            }
+        })
+    };
+    let first_hidden = loop {
+        let sequence: Option<i64> =
+            sqlx::query_scalar("SELECT max(sequence) FROM change_log").fetch_one(&app.pool()).await.unwrap();
+        if sequence.unwrap_or(0) > latest {
+            break sequence.unwrap_or(0);
+        }
+        tokio::task::yield_now().await;
+    };
+    loop {
+        match stream.next().await.unwrap().unwrap().event {
+            Some(Event::Change(change)) => panic!("a hidden change was sent: {}", change.resource_id),
+            Some(Event::Heartbeat(heartbeat)) if heartbeat.latest_sequence >= first_hidden => break,
+            _ => {}
+        }
+    }
+    assert!(!writer.is_finished(), "the heartbeat came only once the writes had stopped");
+    writer.await.unwrap();
+    app.stop().await;
+}
