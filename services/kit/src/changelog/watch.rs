@@ -71,8 +71,13 @@ fn check_resource_types(resource_types: &[String]) -> Result<(), Status> {
         .map_err(|violation| crate::fields::invalid(vec![violation]).into_status())
 }
 
-/// Which changes of a stream its caller may see ([`Feed::serve_visible`]).
-pub type Visible = Arc<dyn Fn(&rapport_proto::common::v1::ChangeEvent) -> bool + Send + Sync>;
+/// Which changes of a stream its caller may see ([`Feed::serve_visible`]):
+/// a future, so a change can be checked against the records it hangs from.
+pub type Visible = Arc<
+    dyn Fn(&rapport_proto::common::v1::ChangeEvent) -> futures::future::BoxFuture<'static, bool>
+        + Send
+        + Sync,
+>;
 
 /// The stream a `WatchChanges` handler returns, for any package's response.
 pub type WatchStream<R> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<R, Status>> + Send>>;
@@ -432,7 +437,9 @@ impl Stream {
                 continue;
             }
             let event = row.into_event();
-            if self.visible.as_ref().is_some_and(|visible| !visible(&event)) {
+            if let Some(visible) = &self.visible
+                && !visible(&event).await
+            {
                 continue;
             }
             if self.sender.send(Ok(FeedItem::Change(event))).await.is_err() {

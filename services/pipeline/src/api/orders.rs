@@ -11,6 +11,7 @@ use crate::domain::ids::{CompanyId, InvoiceId, OrderId};
 use crate::domain::invoice::{InvoiceDraft, PaymentDraft};
 use crate::domain::order::{self, ExternalRef};
 use crate::error::Error;
+use crate::store::deals::{self, Through};
 use crate::store::orders::Step;
 use crate::store::{Write, invoices, orders, payments};
 
@@ -40,16 +41,22 @@ impl Api {
 impl OrderService for Api {
     async fn get_order(&self, request: Request<GetOrderRequest>) -> Result<Order> {
         let id = OrderId::parse("id", &request.get_ref().id).map_err(Error::from)?;
-        Ok(Response::new(orders::get(&self.state.pool, id).await?))
+        let order = orders::get(&self.state.pool, id).await?;
+        self.readable(&request, Through::Order(id.uuid()), "order").await?;
+        Ok(Response::new(order))
     }
 
     async fn list_orders(&self, request: Request<ListOrdersRequest>) -> Result<ListOrdersResponse> {
+        let scope = self.state.deal_scope(auth::principal(&request)?);
         let request = request.into_inner();
-        let query = ListQuery::parse(
+        let mut query = ListQuery::parse(
             &list_request(&request.filter, &request.order_by, request.page_size, &request.page_token),
             &orders::LIST,
         )
         .map_err(Error::from)?;
+        if !scope.is_all() {
+            query.and(|first| deals::readable_through(&scope, "orders", first));
+        }
         let (orders, next_page_token) = orders::list(&self.state.pool, &query).await?;
         Ok(Response::new(ListOrdersResponse { orders, next_page_token }))
     }
@@ -106,16 +113,22 @@ impl OrderService for Api {
 
     async fn get_invoice(&self, request: Request<GetInvoiceRequest>) -> Result<Invoice> {
         let id = InvoiceId::parse("id", &request.get_ref().id).map_err(Error::from)?;
-        Ok(Response::new(invoices::get(&self.state.pool, id).await?))
+        let invoice = invoices::get(&self.state.pool, id).await?;
+        self.readable(&request, Through::Invoice(id.uuid()), "invoice").await?;
+        Ok(Response::new(invoice))
     }
 
     async fn list_invoices(&self, request: Request<ListInvoicesRequest>) -> Result<ListInvoicesResponse> {
+        let scope = self.state.deal_scope(auth::principal(&request)?);
         let request = request.into_inner();
-        let query = ListQuery::parse(
+        let mut query = ListQuery::parse(
             &list_request(&request.filter, &request.order_by, request.page_size, &request.page_token),
             &invoices::LIST,
         )
         .map_err(Error::from)?;
+        if !scope.is_all() {
+            query.and(|first| deals::readable_through(&scope, "invoices", first));
+        }
         let (invoices, next_page_token) = invoices::list(&self.state.pool, &query).await?;
         Ok(Response::new(ListInvoicesResponse { invoices, next_page_token }))
     }
@@ -138,7 +151,9 @@ impl OrderService for Api {
 
     async fn list_payments(&self, request: Request<ListPaymentsRequest>) -> Result<ListPaymentsResponse> {
         let id = InvoiceId::parse("invoice_id", &request.get_ref().invoice_id).map_err(Error::from)?;
-        Ok(Response::new(ListPaymentsResponse { payments: payments::list(&self.state.pool, id).await? }))
+        let payments = payments::list(&self.state.pool, id).await?;
+        self.readable(&request, Through::Invoice(id.uuid()), "payment").await?;
+        Ok(Response::new(ListPaymentsResponse { payments }))
     }
 
     async fn get_account_standing(
@@ -148,5 +163,28 @@ impl OrderService for Api {
         let id = CompanyId::parse("company_id", &request.get_ref().company_id).map_err(Error::from)?;
         let standing = invoices::standing(&self.state.pool, id, self.state.config.credit_hold_days).await?;
         Ok(Response::new(standing))
+    }
+}
+
+impl Api {
+    /// `PERMISSION_DENIED` `NOT_IN_TEAM` unless the caller of `request` may
+    /// read the deal `through` leads to (always, unless deals are
+    /// team-visible).
+    async fn readable<T>(
+        &self,
+        request: &Request<T>,
+        through: Through,
+        kind: &str,
+    ) -> std::result::Result<(), Status> {
+        let scope = self.state.deal_scope(auth::principal(request)?);
+        if scope.is_all() {
+            return Ok(());
+        }
+        let owners = deals::owners_through(&self.state.pool, through).await?;
+        if owners.is_some_and(|owners| scope.may_read(owners.owned())) {
+            Ok(())
+        } else {
+            Err(auth::ReadScope::refusal(kind).into_status())
+        }
     }
 }

@@ -245,7 +245,7 @@ impl PipelineService for Api {
         let reads = FeedReads { reads: crate::policy::FEED_READS, policies: &policies };
         let state = &self.state;
         self.state.feed.serve_visible(request, &reads, |principal| {
-            visible_changes(state.deal_scope(principal), state.quota_scope(principal))
+            visible_changes(state.deal_scope(principal), state.quota_scope(principal), state.pool.clone())
         })
     }
 }
@@ -288,27 +288,52 @@ fn invalid(id: Option<Error>, rest: Option<Vec<Violation>>) -> Error {
 
 /// The deal and quota changes of a stream whose caller reads only some
 /// (their kinds are team-visible): a change the caller may not read
-/// through `GetDeal` or `ListQuotas` is left out. `None` when both are read
-/// in full.
+/// through `GetDeal` or `ListQuotas` is left out, and so are the orders,
+/// invoices and payments of deals it may not read (looked up in `pool`).
+/// `None` when both are read in full.
 fn visible_changes(
     deals: rapport_kit::auth::ReadScope,
     quotas: rapport_kit::auth::ReadScope,
+    pool: sqlx::PgPool,
 ) -> Option<rapport_kit::changelog::Visible> {
+    use crate::store::deals::{Through, owners_through};
+    use futures::FutureExt as _;
     use prost::Message as _;
     use rapport_kit::auth::Owned;
     if deals.is_all() && quotas.is_all() {
         return None;
     }
+    let deals = std::sync::Arc::new(deals);
     Some(std::sync::Arc::new(move |change| {
         let payload = change.resource.as_ref().map(|any| any.value.as_slice()).unwrap_or_default();
-        match change.resource_type.as_str() {
+        let through = |id: &str| id.parse().ok();
+        let hanging = match change.resource_type.as_str() {
             resource::DEAL if !deals.is_all() => {
-                Deal::decode(payload).is_ok_and(|deal| deals.may_read(super::deal_owned(&deal)))
+                let kept = Deal::decode(payload).is_ok_and(|deal| deals.may_read(super::deal_owned(&deal)));
+                return futures::future::ready(kept).boxed();
             }
             resource::QUOTA if !quotas.is_all() => {
-                Quota::decode(payload).is_ok_and(|quota| quotas.may_read(Owned::new(&quota.owner_id, "")))
+                let kept = Quota::decode(payload)
+                    .is_ok_and(|quota| quotas.may_read(Owned::new(&quota.owner_id, "")));
+                return futures::future::ready(kept).boxed();
             }
-            _ => true,
+            resource::ORDER if !deals.is_all() => through(&change.resource_id).map(Through::Order),
+            resource::INVOICE if !deals.is_all() => through(&change.resource_id).map(Through::Invoice),
+            resource::PAYMENT if !deals.is_all() => through(&change.resource_id).map(Through::Payment),
+            _ => return futures::future::ready(true).boxed(),
+        };
+        let (pool, deals) = (pool.clone(), deals.clone());
+        async move {
+            let Some(through) = hanging else { return false };
+            match owners_through(&pool, through).await {
+                Ok(Some(owners)) => deals.may_read(owners.owned()),
+                Ok(None) => false,
+                Err(error) => {
+                    tracing::warn!(error = %error, "cannot check a change's deal; leaving it out of the stream");
+                    false
+                }
+            }
         }
+        .boxed()
     }))
 }

@@ -308,3 +308,88 @@ async fn records_left_out_of_a_stream_do_not_hold_back_its_heartbeats() {
     writer.await.unwrap();
     app.stop().await;
 }
+
+/// The orders, invoices and payments of deals a caller may not read are
+/// team-visible with them: refused one by one, left out of lists and of
+/// the change stream.
+#[tokio::test]
+async fn orders_invoices_and_payments_follow_their_deals() {
+    use fixtures::orders::{OrderSpec, insert_order};
+    let options = Options { env: vec![("PIPELINE_TEAM_VISIBLE".into(), "deals".into())] };
+    let app = TestApp::spawn_with(options).await;
+    let pool = app.pool();
+    let erp = app.clients_as("erp", &[Role::Integration]);
+    let mut orders = erp.orders.clone();
+    let mut ids = Vec::new();
+    for (n, owner) in ["me", "kim"].into_iter().enumerate() {
+        let spec = OrderSpec { owner_id: owner, ..OrderSpec::eur(uuid::Uuid::now_v7()) };
+        let (order_id, _) = insert_order(&pool, &spec).await;
+        let ack = AcknowledgeOrderRequest { id: order_id.clone(), external_ref: format!("ERP-{n}") };
+        orders.acknowledge_order(ack).await.unwrap();
+        let invoice = orders
+            .record_invoice(RecordInvoiceRequest {
+                order_id: order_id.clone(),
+                number: format!("INV-{n}"),
+                amount: eur(10_000),
+                issue_date: Some(Date { year: 2027, month: 1, day: 1 }),
+                due_date: Some(Date { year: 2027, month: 2, day: 1 }),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let payment = orders
+            .record_payment(RecordPaymentRequest {
+                invoice_id: invoice.id.clone(),
+                amount: eur(100),
+                payment_date: Some(Date { year: 2027, month: 1, day: 2 }),
+                external_ref: format!("PAY-{n}"),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        ids.push((order_id, invoice.id, payment.payment.unwrap().id));
+    }
+    let (mine, theirs) = (&ids[0], &ids[1]);
+
+    let me = app.clients_for(&rep());
+    let mut my_orders = me.orders.clone();
+    let listed = my_orders.list_orders(ListOrdersRequest::default()).await.unwrap().into_inner();
+    assert_eq!(listed.orders.iter().map(|order| &order.id).collect::<Vec<_>>(), [&mine.0]);
+    let invoices = my_orders.list_invoices(ListInvoicesRequest::default()).await.unwrap().into_inner();
+    assert_eq!(invoices.invoices.iter().map(|invoice| &invoice.id).collect::<Vec<_>>(), [&mine.1]);
+    my_orders.get_order(GetOrderRequest { id: mine.0.clone() }).await.unwrap();
+    my_orders.get_invoice(GetInvoiceRequest { id: mine.1.clone() }).await.unwrap();
+    my_orders.list_payments(ListPaymentsRequest { invoice_id: mine.1.clone() }).await.unwrap();
+    let refusals = [
+        my_orders.get_order(GetOrderRequest { id: theirs.0.clone() }).await.map(drop),
+        my_orders.get_invoice(GetInvoiceRequest { id: theirs.1.clone() }).await.map(drop),
+        my_orders.list_payments(ListPaymentsRequest { invoice_id: theirs.1.clone() }).await.map(drop),
+    ];
+    for refused in refusals {
+        let refused = refused.unwrap_err();
+        assert_eq!(
+            (refused.code(), reason(&refused).as_str()),
+            (tonic::Code::PermissionDenied, "NOT_IN_TEAM")
+        );
+    }
+
+    // The stream: only the caller's order, invoice and payment.
+    let types = ["Order", "Invoice", "Payment"].map(|name| format!("rapport.pipeline.v1.{name}"));
+    let request = WatchChangesRequest { after_sequence: 0, resource_types: types.to_vec() };
+    let mut stream = me.pipelines.clone().watch_changes(request).await.unwrap().into_inner();
+    let mut seen = BTreeSet::new();
+    loop {
+        match stream.next().await.unwrap().unwrap().event {
+            Some(Event::Change(change)) => {
+                seen.insert(change.resource_id);
+            }
+            Some(Event::Heartbeat(_)) => break,
+            None => {}
+        }
+    }
+    assert_eq!(seen, BTreeSet::from([mine.0.clone(), mine.1.clone(), mine.2.clone()]));
+    // An integration sees both.
+    let all = erp.orders.clone().list_orders(ListOrdersRequest::default()).await.unwrap().into_inner();
+    assert_eq!(all.orders.len(), 2);
+    app.stop().await;
+}

@@ -14,7 +14,7 @@ pub mod stale;
 
 use chrono::{DateTime, Utc};
 use prost::Message;
-use rapport_kit::auth::Owned;
+use rapport_kit::auth::{Owned, ReadScope, ScopeColumns};
 use rapport_kit::changelog::{self, Change};
 use rapport_kit::idempotency::Claim;
 use rapport_proto::common::v1::ChangeKind;
@@ -462,4 +462,73 @@ pub async fn set_deleted(
     let deal = log(&mut tx, &record, kind, write.actor, Vec::new()).await?;
     tx.commit().await?;
     Ok(deal)
+}
+
+/// The deal an order, an invoice or a payment belongs to, as the read rules
+/// see it (its owner, team and members); `None` when there is none.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DealOwners {
+    /// The deal's owner.
+    pub owner_id: String,
+    /// The deal's team.
+    pub team_id: String,
+    /// The deal's team members.
+    pub team_member_ids: Vec<String>,
+}
+
+impl DealOwners {
+    /// As the rules see it.
+    pub fn owned(&self) -> Owned<'_> {
+        Owned { owner_id: &self.owner_id, team_id: &self.team_id, members: &self.team_member_ids }
+    }
+}
+
+/// What an order, invoice or payment hangs from, to find its deal.
+#[derive(Debug, Clone, Copy)]
+pub enum Through {
+    /// An order's id.
+    Order(Uuid),
+    /// An invoice's id.
+    Invoice(Uuid),
+    /// A payment's id.
+    Payment(Uuid),
+}
+
+/// The owners of the deal `through` leads to.
+pub async fn owners_through(
+    db: impl sqlx::PgExecutor<'_>,
+    through: Through,
+) -> Result<Option<DealOwners>, Error> {
+    const SELECT: &str =
+        "SELECT d.owner_id, d.team_id, d.team_member_ids FROM deals d JOIN orders o ON o.deal_id = d.id";
+    let (sql, id) = match through {
+        Through::Order(id) => (format!("{SELECT} WHERE o.id = $1"), id),
+        Through::Invoice(id) => {
+            (format!("{SELECT} JOIN invoices i ON i.order_id = o.id WHERE i.id = $1"), id)
+        }
+        Through::Payment(id) => (
+            format!(
+                "{SELECT} JOIN invoices i ON i.order_id = o.id JOIN payments p ON p.invoice_id = i.id WHERE p.id = $1"
+            ),
+            id,
+        ),
+    };
+    Ok(sqlx::query_as(&sql).bind(id).fetch_optional(db).await?)
+}
+
+/// The condition "the deal of this row may be read by `scope`" over
+/// `orders` (`table` `orders`) or `invoices` (`table` `invoices`), its
+/// placeholders from `$first`.
+pub fn readable_through(scope: &ReadScope, table: &str, first: usize) -> rapport_kit::filter::SqlFilter {
+    const COLUMNS: ScopeColumns =
+        ScopeColumns { owner: "dv.owner_id", team: Some("dv.team_id"), members: Some("dv.team_member_ids") };
+    let condition = scope.condition(COLUMNS, first);
+    let join = match table {
+        "invoices" => "orders ov JOIN deals dv ON dv.id = ov.deal_id WHERE ov.id = invoices.order_id",
+        _ => "deals dv WHERE dv.id = orders.deal_id",
+    };
+    rapport_kit::filter::SqlFilter {
+        sql: format!("EXISTS (SELECT 1 FROM {join} AND {})", condition.sql),
+        params: condition.params,
+    }
 }
