@@ -220,6 +220,29 @@ async fn team_visible_deals_and_quotas_are_read_by_owners_members_and_teams_only
                 assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{}: {refused:?}", deal.title);
                 assert_eq!(reason(&refused), "NOT_IN_TEAM");
             }
+            // A write with a stale etag learns nothing of the deal's
+            // version: the refusal comes first.
+            let update = UpdateDealRequest {
+                deal: Some(Deal {
+                    id: deal.id.clone(),
+                    title: "Mine now".into(),
+                    etag: "\"999\"".into(),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask { paths: vec!["title".into()] }),
+            };
+            let refused = deals.update_deal(update).await.unwrap_err();
+            assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{}: {refused:?}", deal.title);
+            let moved = deals
+                .move_deal_stage(MoveDealStageRequest {
+                    id: deal.id.clone(),
+                    stage_id: deal.stage_id.clone(),
+                    etag: "\"999\"".into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(moved.code(), tonic::Code::PermissionDenied, "{}: {moved:?}", deal.title);
         }
     }
 

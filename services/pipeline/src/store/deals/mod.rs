@@ -115,9 +115,17 @@ pub(crate) async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<DealRecord, 
     with_lines(tx, vec![row]).await?.pop().ok_or_else(|| not_found(id))
 }
 
-/// Locks a live deal and checks the etag.
-pub(crate) async fn lock_live(tx: &mut PgConnection, id: Uuid, etag: &str) -> Result<DealRecord, Error> {
+/// Locks a live deal, checks that `may_change` allows the write, then the
+/// etag: a caller refused learns nothing of the deal's version or whether
+/// it is deleted.
+pub(crate) async fn lock_live(
+    tx: &mut PgConnection,
+    id: Uuid,
+    etag: &str,
+    may_change: impl FnOnce(&DealRecord) -> Result<(), Error>,
+) -> Result<DealRecord, Error> {
     let record = lock(tx, id).await?;
+    may_change(&record)?;
     check_etag(DEAL, &id.to_string(), etag, record.deal.version)?;
     if record.deal.delete_time.is_some() {
         return Err(Error::precondition(
@@ -367,11 +375,13 @@ pub async fn update(
     recheck: &dyn references::Recheck,
 ) -> Result<Deal, Error> {
     let mut tx = pool.begin().await?;
-    let mut record = lock_live(&mut tx, id.uuid(), etag).await?;
+    let paths: Vec<&str> = input.fields.iter().map(|field| field.path()).collect();
+    let mut record = lock_live(&mut tx, id.uuid(), etag, |record| {
+        write.may_change(&DEALS, owned(&record.deal), &paths).map_err(Error::from)
+    })
+    .await?;
     let now = now();
     let before = record.clone();
-    let paths: Vec<&str> = input.fields.iter().map(|field| field.path()).collect();
-    write.may_change(&DEALS, owned(&before.deal), &paths)?;
     resolve::apply(&mut tx, &mut record, input).await?;
     write.may_assign(&DEALS, Some(owned(&before.deal)), owned(&record.deal))?;
     if record.deal.team_member_ids != before.deal.team_member_ids {
@@ -427,8 +437,8 @@ pub async fn set_deleted(
 ) -> Result<Deal, Error> {
     let mut tx = pool.begin().await?;
     let mut record = lock(&mut tx, id.uuid()).await?;
-    check_etag(DEAL, &id.to_string(), etag, record.deal.version)?;
     write.may_change(&DEALS, owned(&record.deal), &[])?;
+    check_etag(DEAL, &id.to_string(), etag, record.deal.version)?;
     if record.deal.delete_time.is_some() == deleted {
         return Ok(deal_to_proto(&record)?);
     }

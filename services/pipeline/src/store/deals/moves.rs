@@ -62,8 +62,10 @@ pub async fn apply(
         return Deal::decode(response.as_slice())
             .map_err(|err| Error::Internal(anyhow::Error::new(err).context("stored response")));
     }
-    let mut record = lock_live(&mut tx, id, etag).await?;
-    write.may_change(&DEALS, super::owned(&record.deal), &["stage_id"])?;
+    let mut record = lock_live(&mut tx, id, etag, |record| {
+        write.may_change(&DEALS, super::owned(&record.deal), &["stage_id"]).map_err(Error::from)
+    })
+    .await?;
     let now = now();
     let open = record.deal.status == "OPEN";
     if !open && !matches!(action, Move::Reopen { .. }) {
