@@ -88,9 +88,10 @@ fn client(config: &RedisConfig, url: &str) -> anyhow::Result<redis::Client> {
     };
     let root_cert = match &config.ca_file {
         Some(path) => {
-            crate::tls::root_store(path)
+            let pem = read("REDIS_CA_FILE", path)?;
+            crate::tls::root_store_of(&pem)
                 .map_err(|err| anyhow::anyhow!("REDIS_CA_FILE {}: {err}", path.display()))?;
-            Some(read("REDIS_CA_FILE", path)?)
+            Some(pem)
         }
         None => None,
     };

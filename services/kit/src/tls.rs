@@ -12,9 +12,14 @@ use rustls::pki_types::pem::PemObject as _;
 /// The CA certificates of the PEM file at `path`; an error says why none
 /// could be used.
 pub fn root_store(path: &Path) -> Result<RootCertStore, String> {
+    root_store_of(&std::fs::read(path).map_err(|error| format!("cannot read it: {error}"))?)
+}
+
+/// The CA certificates of the PEM text `pem`; an error says why none could
+/// be used.
+pub fn root_store_of(pem: &[u8]) -> Result<RootCertStore, String> {
     let mut roots = RootCertStore::empty();
-    let certificates = CertificateDer::pem_file_iter(path)
-        .map_err(|error| format!("cannot read it: {error}"))?
+    let certificates = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| format!("not a PEM file of certificates: {error}"))?;
     let (added, _ignored) = roots.add_parsable_certificates(certificates);

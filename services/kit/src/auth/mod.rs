@@ -16,6 +16,7 @@
 mod api_keys;
 pub mod dev;
 mod env;
+mod jwks;
 mod jwt;
 mod layer;
 pub mod ownership;

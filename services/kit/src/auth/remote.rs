@@ -178,6 +178,11 @@ impl RemoteJwks {
         Arc::clone(&read(&self.keys))
     }
 
+    /// How many keys are in hand (no refresh started).
+    pub(super) fn held(&self) -> usize {
+        read(&self.keys).len()
+    }
+
     fn is_stale(&self) -> bool {
         read(&self.fetched).is_none_or(|at| at.elapsed() >= self.config.refresh_interval)
     }

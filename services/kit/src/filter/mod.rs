@@ -154,6 +154,17 @@ pub struct SqlFilter {
     pub params: Vec<SqlValue>,
 }
 
+impl SqlFilter {
+    /// `query` with this filter's parameters bound after those it has,
+    /// in placeholder order.
+    pub fn bind_to<'q, O>(
+        self,
+        query: QueryAs<'q, Postgres, O, PgArguments>,
+    ) -> QueryAs<'q, Postgres, O, PgArguments> {
+        self.params.into_iter().fold(query, bind_as)
+    }
+}
+
 /// A filter that could not be parsed or does not fit the allow-list.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid filter at position {position}: {message}")]

@@ -308,15 +308,14 @@ async fn sums(
             )
         }
     };
-    let mut statement = factors
-        .bind(sqlx::query_as(&sql).bind(query.currency.code()))
-        .bind(query.start)
-        .bind(query.end)
-        .bind(query.pipeline_id.map(|id| id.uuid()))
-        .bind(&query.owner_ids);
-    for value in readable.params {
-        statement = rapport_kit::filter::bind_as(statement, value);
-    }
+    let statement = readable.bind_to(
+        factors
+            .bind(sqlx::query_as(&sql).bind(query.currency.code()))
+            .bind(query.start)
+            .bind(query.end)
+            .bind(query.pipeline_id.map(|id| id.uuid()))
+            .bind(&query.owner_ids),
+    );
     let rows: Vec<SumRow> = statement.fetch_all(&mut *db).await.map_err(out_of_range)?;
     check_missing(rows.iter().map(|row| row.missing.as_deref()), query.currency)?;
     Ok(rows
@@ -411,9 +410,9 @@ async fn stage_sums(
     );
     let query = sqlx::query_as(&sql).bind(currency.code());
     let query = factors.bind(query);
-    let mut query = query.bind(today).bind(pipeline_id).bind(now);
-    for value in readable.params {
-        query = rapport_kit::filter::bind_as(query, value);
-    }
-    query.fetch_all(&mut *db).await.map_err(out_of_range)
+    readable
+        .bind_to(query.bind(today).bind(pipeline_id).bind(now))
+        .fetch_all(&mut *db)
+        .await
+        .map_err(out_of_range)
 }

@@ -70,10 +70,7 @@ pub async fn list(
            AND ($3::text IS NULL OR owner_id = $3) AND {} ORDER BY owner_id, month",
         readable.sql
     );
-    let mut statement = sqlx::query_as(&sql).bind(year).bind(month).bind(owner_id);
-    for value in readable.params {
-        statement = rapport_kit::filter::bind_as(statement, value);
-    }
+    let statement = readable.bind_to(sqlx::query_as(&sql).bind(year).bind(month).bind(owner_id));
     let records: Vec<QuotaRecord> = statement.fetch_all(pool).await?;
     Ok(records.iter().map(quota_to_proto).collect())
 }
@@ -94,10 +91,7 @@ pub async fn of_months(
            AND (cardinality($2::text[]) = 0 OR owner_id = ANY($2)) AND {} ORDER BY owner_id, year, month",
         readable.sql
     );
-    let mut statement = sqlx::query_as(&sql).bind(keys).bind(owner_ids);
-    for value in readable.params {
-        statement = rapport_kit::filter::bind_as(statement, value);
-    }
+    let statement = readable.bind_to(sqlx::query_as(&sql).bind(keys).bind(owner_ids));
     let records: Vec<QuotaRecord> = statement.fetch_all(&mut *db).await?;
     records
         .into_iter()

@@ -66,14 +66,13 @@ pub async fn search(pool: &PgPool, request: &SearchRequest<'_>) -> Result<(Vec<D
         u64::from(page_size) + 1
     );
     let mut conn = pool.acquire().await?;
-    let mut statement = sqlx::query_as(&sql)
-        .bind(&tsquery)
-        .bind(request.status.unwrap_or(""))
-        .bind(after.map(|(rank, _)| rank))
-        .bind(after.map(|(_, id)| id).unwrap_or(Uuid::nil()));
-    for value in scope.params {
-        statement = rapport_kit::filter::bind_as(statement, value);
-    }
+    let statement = scope.bind_to(
+        sqlx::query_as(&sql)
+            .bind(&tsquery)
+            .bind(request.status.unwrap_or(""))
+            .bind(after.map(|(rank, _)| rank))
+            .bind(after.map(|(_, id)| id).unwrap_or(Uuid::nil())),
+    );
     let mut rows: Vec<RankedRow> = statement.fetch_all(&mut *conn).await?;
     let more = rows.len() > page_size as usize;
     rows.truncate(page_size as usize);

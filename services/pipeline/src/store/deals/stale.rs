@@ -80,15 +80,14 @@ pub async fn list(pool: &PgPool, request: &StaleRequest<'_>) -> Result<(Vec<Stal
     );
     let now = now();
     let mut conn = pool.acquire().await?;
-    let mut statement = sqlx::query_as(&sql)
-        .bind(now)
-        .bind(request.pipeline_id.map(PipelineId::uuid))
-        .bind(request.owner_id)
-        .bind(after.map(|(time, _)| time))
-        .bind(after.map(|(_, id)| id).unwrap_or(Uuid::nil()));
-    for value in scope.params {
-        statement = rapport_kit::filter::bind_as(statement, value);
-    }
+    let statement = scope.bind_to(
+        sqlx::query_as(&sql)
+            .bind(now)
+            .bind(request.pipeline_id.map(PipelineId::uuid))
+            .bind(request.owner_id)
+            .bind(after.map(|(time, _)| time))
+            .bind(after.map(|(_, id)| id).unwrap_or(Uuid::nil())),
+    );
     let mut rows: Vec<StaleRow> = statement.fetch_all(&mut *conn).await?;
     let more = rows.len() > page_size as usize;
     rows.truncate(page_size as usize);
