@@ -40,6 +40,7 @@ pub fn policy() -> Policy {
 pub const CONTACTS: Ownership = Ownership {
     kind: "contact",
     bound: &[Role::SalesRep],
+    managers: &[Role::SalesManager],
     any: &[
         (Role::Integration, Fields::All),
         (
@@ -51,8 +52,12 @@ pub const CONTACTS: Ownership = Ownership {
 
 /// Who may change which company: a sales rep only their own; an
 /// integration any; managers their teams'; admins all.
-pub const COMPANIES: Ownership =
-    Ownership { kind: "company", bound: &[Role::SalesRep], any: &[(Role::Integration, Fields::All)] };
+pub const COMPANIES: Ownership = Ownership {
+    kind: "company",
+    bound: &[Role::SalesRep],
+    managers: &[Role::SalesManager],
+    any: &[(Role::Integration, Fields::All)],
+};
 
 /// Which read RPC shows each resource type of Contacts' change feed.
 pub const FEED_READS: &[(&str, &str, &str)] =

@@ -83,6 +83,26 @@ pub fn text(field: &str, raw: &str, required: bool, max_chars: usize) -> Result<
     Ok(trimmed.to_owned())
 }
 
+/// Like [`text`] for several lines (a description, a comment body): line
+/// breaks and tabs are kept; other control characters (NUL among them)
+/// are refused. Only trailing and leading whitespace is trimmed.
+pub fn long_text(field: &str, raw: &str, required: bool, max_chars: usize) -> Result<String, Violation> {
+    let trimmed = raw.trim();
+    if required && trimmed.is_empty() {
+        return Err(Violation::new(field, "is required and must not be blank"));
+    }
+    if trimmed.chars().count() > max_chars {
+        return Err(Violation::new(field, format!("must be at most {max_chars} characters")));
+    }
+    if trimmed.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err(Violation::new(
+            field,
+            "must not contain control characters other than line breaks and tabs",
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
 /// The most field violations one error lists; the rest are counted.
 pub const MAX_VIOLATIONS: usize = 50;
 

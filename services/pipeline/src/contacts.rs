@@ -182,17 +182,10 @@ pub(crate) fn contact_missing(id: ContactId) -> Error {
     )
 }
 
-/// A failure of the Contacts call itself: unreachable is UNAVAILABLE (the
-/// client may retry); the caller's own denial passes through; anything
-/// else is internal.
+/// A failure of the Contacts call itself (see `Failure::into_error`).
 fn failed(failure: Failure) -> Error {
-    match failure {
-        Failure::Unavailable => Error::Problem(Problem::unavailable(
-            "CONTACTS_UNAVAILABLE",
-            "the Contacts service, which checks the deal's company and contacts, is unreachable; retry shortly",
-        )),
-        Failure::Denied(problem) => Error::Problem(problem),
-        Failure::NotFound => Error::Internal(anyhow::anyhow!("contacts service: an unexpected NOT_FOUND")),
-        Failure::Other(status) => Error::Internal(anyhow::anyhow!("contacts service: {status}")),
-    }
+    failure.into_error(
+        "CONTACTS_UNAVAILABLE",
+        "the Contacts service, which checks the deal's company and contacts, is unreachable; retry shortly",
+    )
 }

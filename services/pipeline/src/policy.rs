@@ -100,15 +100,23 @@ pub fn policies() -> Vec<Policy> {
 /// Who may change which deal: a sales rep the deals they own or are a
 /// team member of; managers their teams'; admins all. Only managers and
 /// admins reassign.
-pub const DEALS_OWNERSHIP: Ownership =
-    Ownership { kind: "deal", bound: &[Role::SalesRep], any: &[(Role::Integration, Fields::All)] };
+pub const DEALS_OWNERSHIP: Ownership = Ownership {
+    kind: "deal",
+    bound: &[Role::SalesRep],
+    managers: &[Role::SalesManager],
+    any: &[(Role::Integration, Fields::All)],
+};
 
 /// Who reads quotas when they are team-visible: a quota has an owner and no
 /// team, so a rep reads their own; managers (who set them) and admins read
 /// every quota. Quotas are written by managers and admins only (role
 /// table), so this kind has no write rules beyond it.
-pub const QUOTAS_OWNERSHIP: Ownership =
-    Ownership { kind: "quota", bound: &[Role::SalesRep], any: &[(Role::SalesManager, Fields::All)] };
+pub const QUOTAS_OWNERSHIP: Ownership = Ownership {
+    kind: "quota",
+    bound: &[Role::SalesRep],
+    managers: &[Role::SalesManager],
+    any: &[(Role::SalesManager, Fields::All)],
+};
 
 /// Which read RPC shows each resource type of Pipeline's change feed:
 /// `WatchChanges` carries only the types its caller may read through them.

@@ -76,6 +76,8 @@ pub enum Role {
     Marketing,
     /// Support agent (`support_agent`).
     SupportAgent,
+    /// Support lead (`support_manager`): manages the support cases of their teams.
+    SupportManager,
     /// Machine-to-machine integration (`integration`).
     Integration,
     /// Read-only user (`viewer`).
@@ -85,12 +87,13 @@ pub enum Role {
 impl Role {
     /// Every role, in declaration order. `&Role::ALL` is handy in a [`Policy`] for
     /// "any authenticated caller".
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 8] = [
         Role::Admin,
         Role::SalesManager,
         Role::SalesRep,
         Role::Marketing,
         Role::SupportAgent,
+        Role::SupportManager,
         Role::Integration,
         Role::Viewer,
     ];
@@ -103,6 +106,7 @@ impl Role {
             Role::SalesRep => "sales_rep",
             Role::Marketing => "marketing",
             Role::SupportAgent => "support_agent",
+            Role::SupportManager => "support_manager",
             Role::Integration => "integration",
             Role::Viewer => "viewer",
         }

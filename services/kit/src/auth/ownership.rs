@@ -43,6 +43,10 @@ pub struct Ownership {
     /// Roles that change only what they own (documentation: any role not
     /// granted more is bound).
     pub bound: &'static [Role],
+    /// Roles that manage the records of their teams: change them, assign
+    /// them within their teams (sales managers for sales records, support
+    /// managers for cases).
+    pub managers: &'static [Role],
     /// Roles that may change any record of the kind, and which fields.
     pub any: &'static [(Role, Fields)],
 }
@@ -77,7 +81,7 @@ impl Ownership {
         if self.may_change_any(principal, changed) || record.is_owned_by(principal) {
             return Ok(());
         }
-        if principal.has(Role::SalesManager) && principal.in_team(record.team_id) {
+        if self.is_manager(principal) && principal.in_team(record.team_id) {
             return Ok(());
         }
         Err(self.refusal(principal, record))
@@ -109,7 +113,7 @@ impl Ownership {
         let destination_ok =
             |team: &str| principal.in_team(team) || (team.is_empty() && principal.teams.is_empty());
         let not_in_team = || self.denied(NOT_IN_TEAM, format!("you are not in team {:?}", to.team_id));
-        if principal.has(Role::SalesManager) {
+        if self.is_manager(principal) {
             // The source: a record of one of their teams, or one they own
             // (its owner, not a deal-team member).
             let source_ok = from.is_none_or(|from| {
@@ -171,8 +175,13 @@ impl Ownership {
             })
     }
 
+    /// Whether `principal` has one of the kind's manager roles.
+    pub fn is_manager(&self, principal: &Principal) -> bool {
+        self.managers.iter().any(|role| principal.has(*role))
+    }
+
     fn refusal(&self, principal: &Principal, record: Owned<'_>) -> Problem {
-        if principal.has(Role::SalesManager) {
+        if self.is_manager(principal) {
             self.denied(
                 NOT_IN_TEAM,
                 format!("this {} belongs to team {:?}, which you are not in", self.kind, record.team_id),
@@ -288,11 +297,16 @@ mod tests {
 
     use super::*;
 
-    const DEALS: Ownership =
-        Ownership { kind: "deal", bound: &[Role::SalesRep], any: &[(Role::Integration, Fields::All)] };
+    const DEALS: Ownership = Ownership {
+        kind: "deal",
+        bound: &[Role::SalesRep],
+        managers: &[Role::SalesManager],
+        any: &[(Role::Integration, Fields::All)],
+    };
     const CONTACTS: Ownership = Ownership {
         kind: "contact",
         bound: &[Role::SalesRep],
+        managers: &[Role::SalesManager],
         any: &[(Role::Marketing, Fields::Only(&["lead_source", "email_opt_in"]))],
     };
 

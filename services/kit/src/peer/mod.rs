@@ -254,6 +254,24 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// The caller's error for a failure other than NOT_FOUND: unreachable
+    /// is UNAVAILABLE with `reason` and `message` (the client may retry);
+    /// the caller's own denial passes through; anything else (NOT_FOUND
+    /// included, which the caller should have handled) is internal.
+    pub fn into_error<E: crate::error::OwnError>(
+        self,
+        reason: &str,
+        message: &str,
+    ) -> crate::error::Error<E> {
+        use crate::error::{Error, Problem};
+        match self {
+            Failure::Unavailable => Error::Problem(Problem::unavailable(reason, message)),
+            Failure::Denied(problem) => Error::Problem(problem),
+            Failure::NotFound => Error::Internal(anyhow::anyhow!("{reason}: an unexpected NOT_FOUND")),
+            Failure::Other(status) => Error::Internal(anyhow::anyhow!("{reason}: {status}")),
+        }
+    }
+
     /// The meaning of `status` from `callee`; a denial gets `reason`.
     pub fn of(status: Status, callee: &str, reason: &str) -> Failure {
         match status.code() {

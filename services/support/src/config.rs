@@ -1,0 +1,123 @@
+//! The Support service's typed configuration, read once from the
+//! environment, and the clock it reads the time from.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rapport_kit::config::{ConfigError, Env};
+use rapport_kit::peer::PeerSettings;
+use rapport_kit::service::Settings;
+
+/// The default address of the Contacts service (requester checks).
+pub const DEFAULT_CONTACTS_ADDR: &str = "http://127.0.0.1:50051";
+
+/// Everything the Support service needs to start.
+#[derive(Clone)]
+pub struct Config {
+    /// The common settings, with the `SUPPORT` prefix (`SUPPORT_ADDR`,
+    /// `SUPPORT_METRICS_ADDR`, …; see `rapport_kit::service::Settings`).
+    pub service: Settings,
+    /// How Support reaches Contacts to check requesters and companies:
+    /// `SUPPORT_CONTACTS_ADDR` (default http://127.0.0.1:50051),
+    /// `SUPPORT_CONTACTS_TIMEOUT` (default 5s), `SUPPORT_CONTACTS_API_KEY`
+    /// (optional; see `rapport_kit::peer::PeerSettings`).
+    pub contacts: PeerSettings,
+    /// `SUPPORT_CASE_NUMBER_PREFIX` (default `CASE-`): what case numbers
+    /// start with (1-20 characters, no digits at the end).
+    pub case_number_prefix: String,
+    /// `SUPPORT_REOPEN_WINDOW` (default 7d): how long after its resolution
+    /// a requester's reply reopens a case; later replies open a follow-up.
+    pub reopen_window: Duration,
+    /// Where the service reads the time: the system clock, or a test's.
+    pub now: Now,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("service", &self.service)
+            .field("contacts", &self.contacts)
+            .field("case_number_prefix", &self.case_number_prefix)
+            .field("reopen_window", &self.reopen_window)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The time source: SLA clocks, case times and the sweeper read it, so
+/// tests can walk a case across a weekend, a holiday and a DST change.
+#[derive(Clone)]
+pub struct Now(Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>);
+
+impl Now {
+    /// The system clock (microsecond precision, as stored).
+    pub fn system() -> Now {
+        Now(Arc::new(rapport_kit::db::now))
+    }
+
+    /// A clock read from `source`.
+    pub fn from_fn(source: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Now {
+        Now(Arc::new(source))
+    }
+
+    /// The current time.
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.0)()
+    }
+}
+
+impl Config {
+    /// Reads the configuration; errors name the variable.
+    pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
+        let prefix: String = env.or_default("SUPPORT_CASE_NUMBER_PREFIX", "CASE-".to_owned())?;
+        let prefix_ok = !prefix.is_empty()
+            && prefix.chars().count() <= 20
+            && !prefix.ends_with(|c: char| c.is_ascii_digit())
+            && !prefix.chars().any(|c| c.is_control() || c.is_whitespace());
+        if !prefix_ok {
+            return Err(ConfigError {
+                name: "SUPPORT_CASE_NUMBER_PREFIX".to_owned(),
+                problem: "must be 1-20 characters without spaces, not ending in a digit".to_owned(),
+            });
+        }
+        Ok(Config {
+            service: Settings::from_env(env, &crate::SPEC)?,
+            contacts: PeerSettings::from_env(env, "support", "contacts", DEFAULT_CONTACTS_ADDR)?,
+            case_number_prefix: prefix,
+            reopen_window: env.duration_or("SUPPORT_REOPEN_WINDOW", Duration::from_secs(7 * 86_400))?,
+            now: Now::system(),
+        })
+    }
+
+    /// This configuration with the Contacts service at `addr`.
+    pub fn with_contacts(mut self, addr: SocketAddr) -> Config {
+        self.contacts = self.contacts.at(addr);
+        self
+    }
+
+    /// This configuration reading the time from `now`.
+    pub fn with_now(mut self, now: Now) -> Config {
+        self.now = now;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_case_number_prefix_ending_in_a_digit_is_refused_by_name() {
+        let read = |value: &str| {
+            let env = Env::from_pairs([
+                (rapport_kit::auth::DEV_MODE, "true"),
+                ("SUPPORT_CASE_NUMBER_PREFIX", value),
+            ]);
+            Config::from_env(&env).map(|config| config.case_number_prefix).map_err(|err| err.name)
+        };
+        assert_eq!(read("TKT-"), Ok("TKT-".to_owned()));
+        assert_eq!(read("V2"), Err("SUPPORT_CASE_NUMBER_PREFIX".to_owned()));
+        assert_eq!(read("A B-"), Err("SUPPORT_CASE_NUMBER_PREFIX".to_owned()));
+    }
+}

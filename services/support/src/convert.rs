@@ -1,0 +1,136 @@
+//! Stored records to their protobuf form: the only place that builds
+//! response messages.
+
+use chrono::{DateTime, Duration, Utc};
+use rapport_kit::changelog::timestamp;
+use rapport_proto::support::v1::{
+    Case, CaseChannel, CasePriority, CaseStatus, Comment, CommentAuthorKind, SlaState, SlaTarget,
+};
+
+use crate::domain::calendar::Calendar;
+use crate::domain::case::{channel_of, display_number, priority_of, status_of};
+use crate::domain::clock::ClockState;
+use crate::domain::sla::{Calendars, CaseClock};
+use crate::error::Error;
+use crate::model::{CaseRecord, CommentRow};
+
+/// What a case's conversion needs besides the record.
+#[derive(Clone, Copy)]
+pub struct View<'a> {
+    /// The case number prefix.
+    pub prefix: &'a str,
+    /// The time the SLA figures are computed at.
+    pub now: DateTime<Utc>,
+    /// The calendars of business-hours clocks.
+    pub calendars: &'a dyn Calendars,
+}
+
+fn duration(value: Duration) -> prost_types::Duration {
+    let value = value.max(Duration::zero());
+    prost_types::Duration {
+        seconds: value.num_seconds(),
+        nanos: i32::try_from(value.subsec_nanos()).unwrap_or_default(),
+    }
+}
+
+/// One clock as an SLA target at `view.now`.
+pub fn target(entry: &CaseClock, view: View<'_>) -> SlaTarget {
+    let always = Calendar::always();
+    let calendar = if entry.business_hours { view.calendars.calendar(entry.calendar_id) } else { &always };
+    let clock = &entry.clock;
+    let elapsed = clock.elapsed_at(view.now, calendar);
+    let state = match clock.state_at(view.now) {
+        ClockState::Active => SlaState::Active,
+        ClockState::Paused => SlaState::Paused,
+        ClockState::Achieved => SlaState::Achieved,
+        ClockState::Breached => SlaState::Breached,
+    };
+    let breached = clock.breached_at.or(clock.due_at.filter(|due| *due <= view.now && !clock.is_met()));
+    SlaTarget {
+        metric: entry.metric.proto() as i32,
+        state: state as i32,
+        due_time: clock.due_at.map(timestamp),
+        goal: Some(duration(clock.goal)),
+        elapsed: Some(duration(elapsed)),
+        remaining: Some(duration(if breached.is_some() { Duration::zero() } else { clock.goal - elapsed })),
+        business_hours: entry.business_hours,
+        achieve_time: clock.achieved_at.map(timestamp),
+        breach_time: breached.map(timestamp),
+    }
+}
+
+/// A stored case as a `Case`.
+pub fn case_to_proto(record: &CaseRecord, view: View<'_>) -> Result<Case, Error> {
+    let row = &record.case;
+    let status = status_of(&row.status).ok_or_else(|| Error::undecodable("cases.status", &row.status))?;
+    let priority =
+        priority_of(&row.priority).ok_or_else(|| Error::undecodable("cases.priority", &row.priority))?;
+    let channel =
+        channel_of(&row.channel).ok_or_else(|| Error::undecodable("cases.channel", &row.channel))?;
+    let id_text = |id: Option<uuid::Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
+    Ok(Case {
+        id: row.id.to_string(),
+        number: display_number(view.prefix, row.number),
+        subject: row.subject.clone(),
+        description: row.description.clone(),
+        requester_contact_id: row.requester_contact_id.to_string(),
+        company_id: id_text(row.company_id),
+        status: status as i32,
+        priority: priority as i32,
+        channel: channel as i32,
+        category: row.category.clone(),
+        product: row.product.clone(),
+        assignee_id: row.assignee_id.clone(),
+        team_id: row.team_id.clone(),
+        tags: row.tags.clone(),
+        deal_id: id_text(row.deal_id),
+        etag: rapport_kit::db::etag(row.version),
+        sla_targets: record
+            .clocks
+            .clocks
+            .iter()
+            .filter(|entry| entry.current)
+            .map(|entry| target(entry, view))
+            .collect(),
+        next_due_time: row.next_due_time.map(timestamp),
+        first_response_time: row.first_response_time.map(timestamp),
+        resolve_time: row.resolve_time.map(timestamp),
+        close_time: row.close_time.map(timestamp),
+        merged_into_case_id: id_text(row.merged_into),
+        follow_up_of_case_id: id_text(row.follow_up_of),
+        sla_policy_id: id_text(row.sla_policy_id),
+        sla_policy_version: row.sla_policy_version,
+        create_time: Some(timestamp(row.create_time)),
+        update_time: Some(timestamp(row.update_time)),
+        delete_time: row.delete_time.map(timestamp),
+    })
+}
+
+/// A stored comment as a `Comment`.
+pub fn comment_to_proto(row: &CommentRow) -> Comment {
+    Comment {
+        id: row.id.to_string(),
+        case_id: row.case_id.to_string(),
+        internal: row.internal,
+        author_id: row.author_id.clone(),
+        author_kind: if row.author_kind == "REQUESTER" {
+            CommentAuthorKind::Requester as i32
+        } else {
+            CommentAuthorKind::Agent as i32
+        },
+        body: row.body.clone(),
+        attachments: row.attachments.0.iter().map(Into::into).collect(),
+        create_time: Some(timestamp(row.create_time)),
+        message_id: row.message_id.clone(),
+    }
+}
+
+/// The proto enums of a stored case (for the store's rules).
+pub fn enums_of(record: &CaseRecord) -> Result<(CaseStatus, CasePriority, CaseChannel), Error> {
+    let row = &record.case;
+    Ok((
+        status_of(&row.status).ok_or_else(|| Error::undecodable("cases.status", &row.status))?,
+        priority_of(&row.priority).ok_or_else(|| Error::undecodable("cases.priority", &row.priority))?,
+        channel_of(&row.channel).ok_or_else(|| Error::undecodable("cases.channel", &row.channel))?,
+    ))
+}

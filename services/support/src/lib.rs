@@ -1,0 +1,61 @@
+//! The Support service: cases with SLA clocks on business-hours calendars,
+//! public replies and internal notes, and the agent queue.
+//!
+//! - [`config`]: typed configuration from the environment, and the time
+//!   source (injectable, so tests walk cases across weekends and DST).
+//! - [`contacts`]: the Contacts client that checks requesters and companies.
+//! - `api`: the tonic adapter (one file per gRPC service).
+//! - [`domain`]: calendars, SLA clocks and policies, case and comment
+//!   rules; pure.
+//! - [`store`]: all SQL; every write appends to the change log.
+//! - [`model`]: stored records, what `store` returns and `convert` reads.
+//! - `convert`: stored records to their protobuf form.
+//! - [`error`]: the service's refusals.
+//! - [`policy`]: who may call which RPC, and who may change which case.
+//!
+//! [`build`] starts it on the kit's service shell; the [`App`] serves
+//! until shutdown.
+
+mod api;
+pub mod config;
+pub mod contacts;
+mod convert;
+pub mod domain;
+pub mod error;
+pub mod model;
+pub mod policy;
+pub mod store;
+
+use rapport_kit::service::{Ports, Shell, Spec};
+use rapport_proto::support::v1::case_service_server::CaseServiceServer;
+
+pub use config::{Config, Now};
+
+/// The service's migrations (kit's tables are added by the shell).
+pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// What the kit knows of Support.
+pub static SPEC: Spec = Spec {
+    name: "support",
+    migrations: &MIGRATIONS,
+    db_settings: &[],
+    ports: Ports { grpc: 50053, metrics: 9153 },
+};
+
+/// A built, bound, not yet serving Support service.
+pub type App = rapport_kit::service::App;
+
+/// Connects, migrates (when configured), and binds the listeners.
+pub async fn build(config: Config) -> anyhow::Result<App> {
+    let shell = Shell::start(&SPEC, config.service.clone()).await?;
+    let contacts = contacts::Contacts::new(&config.contacts, None)?;
+    let state = api::State { pool: shell.pool(), feed: shell.feed(), config, contacts };
+    let api = api::Api { state: std::sync::Arc::new(state) };
+    let routes = shell.routes().serve(CaseServiceServer::new(api));
+    Ok(shell.into_app(routes, policy::policies()))
+}
+
+/// Applies the Support migrations (for `rapport migrate`).
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    rapport_kit::service::migrate(&SPEC, &config.service).await
+}

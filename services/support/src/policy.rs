@@ -1,0 +1,96 @@
+//! Who may call which Support RPC, and who may change which case.
+
+use rapport_kit::auth::{Fields, Owned, Ownership, Policy, Principal, Role};
+use rapport_kit::error::Problem;
+use rapport_proto::support::v1::case_service_server::SERVICE_NAME as CASE_SERVICE;
+
+use crate::error::resource;
+
+const EVERYONE: &[Role] = &Role::ALL;
+const REPORTERS: &[Role] = &[
+    Role::Admin,
+    Role::SupportAgent,
+    Role::SupportManager,
+    Role::SalesManager,
+    Role::SalesRep,
+    Role::Integration,
+];
+const WORKERS: &[Role] = &[Role::Admin, Role::SupportAgent, Role::SupportManager, Role::Integration];
+const MANAGERS: &[Role] = &[Role::Admin, Role::SupportManager];
+
+const CASES: &[(&str, &[Role])] = &[
+    ("CreateCase", REPORTERS),
+    ("GetCase", EVERYONE),
+    ("UpdateCase", WORKERS),
+    ("AssignCase", WORKERS),
+    ("DeleteCase", MANAGERS),
+    ("UndeleteCase", MANAGERS),
+    ("ListCases", EVERYONE),
+    ("AddComment", REPORTERS),
+    ("ListComments", EVERYONE),
+    ("MergeCases", WORKERS),
+    ("WatchChanges", EVERYONE),
+];
+
+/// The role tables of every Support gRPC service.
+pub fn policies() -> Vec<Policy> {
+    vec![Policy::new(CASE_SERVICE, CASES)]
+}
+
+/// Who may change which case: an agent the cases assigned to them (the
+/// owner is the assignee); support managers their teams'; admins and
+/// integrations any. See [`may_change`] and [`may_assign`] for the queue.
+pub const CASES_OWNERSHIP: Ownership = Ownership {
+    kind: "case",
+    bound: &[Role::SupportAgent],
+    managers: &[Role::SupportManager],
+    any: &[(Role::Integration, Fields::All)],
+};
+
+/// Whether `principal` is a bound agent working the queue of `team_id`.
+fn works_queue(principal: &Principal, team_id: &str) -> bool {
+    principal.has(Role::SupportAgent)
+        && ((!team_id.is_empty() && principal.in_team(team_id))
+            || (team_id.is_empty() && principal.teams.is_empty()))
+}
+
+/// May `principal` change `case` (an update, a status move, a merge)? The
+/// ownership rules, and: an agent changes the unassigned cases of their
+/// teams' queues (whoever picks one up works it).
+pub fn may_change(principal: &Principal, case: Owned<'_>, changed: &[&str]) -> Result<(), Problem> {
+    if case.owner_id.is_empty() && works_queue(principal, case.team_id) {
+        return Ok(());
+    }
+    CASES_OWNERSHIP.change(principal, case, changed)
+}
+
+/// May `principal` move `from` to the assignee and team of `to`? The
+/// ownership rules, and: an agent takes an unassigned case of their
+/// team's queue for themselves, and hands a case assigned to them to
+/// anyone in the same team, or back to its queue.
+pub fn may_assign(principal: &Principal, from: Owned<'_>, to: Owned<'_>) -> Result<(), Problem> {
+    let same_team = from.team_id == to.team_id;
+    let takes =
+        from.owner_id.is_empty() && to.owner_id == principal.subject && works_queue(principal, from.team_id);
+    let hands_over =
+        principal.has(Role::SupportAgent) && !from.owner_id.is_empty() && from.owner_id == principal.subject;
+    if same_team && (takes || hands_over) {
+        return Ok(());
+    }
+    CASES_OWNERSHIP.reassign(principal, Some(from), to)
+}
+
+/// May `principal` create a case for `to`? Anyone who may call
+/// CreateCase puts an unassigned case in any team's queue (a rep reports a
+/// customer's problem to support); assigning it at once follows the
+/// ownership rules.
+pub fn may_create(principal: &Principal, to: Owned<'_>) -> Result<(), Problem> {
+    if to.owner_id.is_empty() {
+        return Ok(());
+    }
+    CASES_OWNERSHIP.reassign(principal, None, to)
+}
+
+/// Which read RPC shows each resource type of Support's change feed.
+pub const FEED_READS: &[(&str, &str, &str)] =
+    &[(resource::CASE, CASE_SERVICE, "ListCases"), (resource::COMMENT, CASE_SERVICE, "ListComments")];

@@ -1,0 +1,22 @@
+//! All SQL of the Support service. SQLSTATEs become domain errors here,
+//! and every write appends its change-log row in the same transaction.
+//!
+//! - [`cases`]: the case record, its reads and writes.
+//! - [`comments`]: replies and notes, and what they do to a case.
+//! - [`sla`]: policies, calendars and the clock rows.
+
+pub mod cases;
+pub mod comments;
+pub mod sla;
+
+pub use rapport_kit::idempotency::Write;
+
+/// What every write needs besides its input: the time it happens at and
+/// how case numbers read.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx<'a> {
+    /// The case number prefix (`CASE-`).
+    pub prefix: &'a str,
+    /// Now, from the service's time source.
+    pub now: chrono::DateTime<chrono::Utc>,
+}

@@ -1,0 +1,169 @@
+//! The SLA policies and calendars as the engine uses them, and the clock
+//! rows of cases.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{Duration, NaiveDate};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::domain::calendar::{Calendar, Range};
+use crate::domain::clock::Clock;
+use crate::domain::sla::{Calendars, CaseClock, CaseClocks, Conditions, Metric, Policy, TargetSpec};
+use crate::error::Error;
+use crate::model::ClockRow;
+
+/// Every live policy, in order, and every calendar.
+pub struct Sla {
+    pub policies: Vec<Policy>,
+    pub calendars: HashMap<Uuid, Calendar>,
+    always: Calendar,
+}
+
+impl Calendars for Sla {
+    fn calendar(&self, id: Uuid) -> &Calendar {
+        // A clock's calendar is never deleted (a foreign key keeps it);
+        // were it missing, every hour counts rather than none.
+        self.calendars.get(&id).unwrap_or(&self.always)
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct PolicyRow {
+    id: Uuid,
+    version: i64,
+    conditions: sqlx::types::Json<Conditions>,
+    targets: sqlx::types::Json<BTreeMap<String, Vec<TargetSpec>>>,
+    calendar_id: Uuid,
+}
+
+#[derive(sqlx::FromRow)]
+struct CalendarRow {
+    id: Uuid,
+    time_zone: String,
+    weekly_hours: sqlx::types::Json<Vec<Vec<(u32, u32)>>>,
+    holidays: sqlx::types::Json<Vec<NaiveDate>>,
+}
+
+/// Reads the policies and calendars.
+pub async fn load(conn: &mut PgConnection) -> Result<Sla, Error> {
+    let policies: Vec<PolicyRow> = sqlx::query_as(
+        "SELECT id, version, conditions, targets, calendar_id FROM sla_policies \
+         WHERE delete_time IS NULL ORDER BY position, id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let calendars: Vec<CalendarRow> =
+        sqlx::query_as("SELECT id, time_zone, weekly_hours, holidays FROM sla_calendars")
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut parsed = HashMap::with_capacity(calendars.len());
+    for row in calendars {
+        parsed.insert(row.id, calendar(&row)?);
+    }
+    Ok(Sla {
+        policies: policies
+            .into_iter()
+            .map(|row| Policy {
+                id: row.id,
+                version: row.version,
+                conditions: row.conditions.0,
+                targets: row.targets.0,
+                calendar_id: row.calendar_id,
+            })
+            .collect(),
+        calendars: parsed,
+        always: Calendar::always(),
+    })
+}
+
+fn calendar(row: &CalendarRow) -> Result<Calendar, Error> {
+    let undecodable = || Error::undecodable("sla_calendars.weekly_hours", row.id);
+    let mut week: [Vec<Range>; 7] = Default::default();
+    if row.weekly_hours.0.len() != 7 {
+        return Err(undecodable());
+    }
+    for (day, ranges) in row.weekly_hours.0.iter().enumerate() {
+        for (start, end) in ranges {
+            week[day].push(Range::new("weekly_hours", *start, *end).map_err(|_| undecodable())?);
+        }
+    }
+    let holidays: BTreeSet<NaiveDate> = row.holidays.0.iter().copied().collect();
+    Calendar::new(&row.time_zone, week, holidays).map_err(|_| undecodable())
+}
+
+/// The clocks of `case_id` among `rows`.
+pub fn clocks_of(rows: &[ClockRow], case_id: Uuid) -> Result<CaseClocks, Error> {
+    let mut clocks = Vec::new();
+    for row in rows.iter().filter(|row| row.case_id == case_id) {
+        let metric = Metric::of(&row.metric)
+            .ok_or_else(|| Error::undecodable("case_sla_clocks.metric", &row.metric))?;
+        clocks.push(CaseClock {
+            metric,
+            cycle: row.cycle,
+            current: row.current,
+            business_hours: row.business_hours,
+            calendar_id: row.calendar_id,
+            pause_statuses: row.pause_statuses.clone(),
+            clock: Clock {
+                goal: Duration::seconds(row.goal_seconds),
+                elapsed: Duration::microseconds(row.elapsed_micros),
+                running_since: row.running_since,
+                achieved_at: row.achieved_at,
+                breached_at: row.breached_at,
+                due_at: row.due_at,
+                segments: row.segments.0.clone(),
+            },
+            dirty: false,
+        });
+    }
+    clocks.sort_by_key(|entry| (entry.metric, entry.cycle));
+    Ok(CaseClocks { clocks })
+}
+
+/// The columns of [`ClockRow`].
+pub const CLOCK_COLUMNS: &str = "case_id, metric, cycle, current, goal_seconds, business_hours, calendar_id, \
+    pause_statuses, elapsed_micros, running_since, achieved_at, breached_at, due_at, segments";
+
+/// The clock rows of `case_ids`.
+pub async fn clock_rows(conn: &mut PgConnection, case_ids: &[Uuid]) -> Result<Vec<ClockRow>, sqlx::Error> {
+    let sql = format!("SELECT {CLOCK_COLUMNS} FROM case_sla_clocks WHERE case_id = ANY($1)");
+    sqlx::query_as(&sql).bind(case_ids).fetch_all(&mut *conn).await
+}
+
+/// Writes the clocks of `case_id` an event changed.
+pub async fn write_clocks(
+    conn: &mut PgConnection,
+    case_id: Uuid,
+    clocks: &mut CaseClocks,
+) -> Result<(), sqlx::Error> {
+    for entry in clocks.clocks.iter_mut().filter(|entry| entry.dirty) {
+        let clock = &entry.clock;
+        sqlx::query(
+            "INSERT INTO case_sla_clocks (case_id, metric, cycle, current, goal_seconds, business_hours, \
+               calendar_id, pause_statuses, elapsed_micros, running_since, achieved_at, breached_at, due_at, segments) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+             ON CONFLICT (case_id, metric, cycle) DO UPDATE SET current = $4, goal_seconds = $5, \
+               business_hours = $6, calendar_id = $7, pause_statuses = $8, elapsed_micros = $9, \
+               running_since = $10, achieved_at = $11, breached_at = $12, due_at = $13, segments = $14",
+        )
+        .bind(case_id)
+        .bind(entry.metric.name())
+        .bind(entry.cycle)
+        .bind(entry.current)
+        .bind(clock.goal.num_seconds())
+        .bind(entry.business_hours)
+        .bind(entry.calendar_id)
+        .bind(&entry.pause_statuses)
+        .bind(clock.elapsed.num_microseconds().unwrap_or(i64::MAX))
+        .bind(clock.running_since)
+        .bind(clock.achieved_at)
+        .bind(clock.breached_at)
+        .bind(clock.due_at)
+        .bind(sqlx::types::Json(&clock.segments))
+        .execute(&mut *conn)
+        .await?;
+        entry.dirty = false;
+    }
+    Ok(())
+}
