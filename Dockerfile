@@ -23,5 +23,5 @@ COPY --from=build /out/rapport /usr/local/bin/rapport
 USER 65532:65532
 # Every service's gRPC port and /metrics port (the chart's values; checked
 # by helm/tests: gateway 50050/9150, contacts 50051/9151, pipeline 50052/9152).
-EXPOSE 50050 50051 50052 9150 9151 9152
+EXPOSE 50050 50051 50052 50053 9150 9151 9152 9153
 ENTRYPOINT ["rapport"]

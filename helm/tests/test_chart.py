@@ -391,7 +391,7 @@ class Deployments(unittest.TestCase):
             needed = (milliseconds(gateway["GATEWAY_DNS_REFRESH"]["value"]) + DNS_TTL_MS
                       + milliseconds(gateway["GATEWAY_HEALTH_INTERVAL"]["value"]))
             routed = [name for name in gateway if name.startswith("GATEWAY_BACKEND_")]
-            self.assertEqual(routed, ["GATEWAY_BACKEND_CONTACTS", "GATEWAY_BACKEND_PIPELINE"])
+            self.assertEqual(routed, ["GATEWAY_BACKEND_CONTACTS", "GATEWAY_BACKEND_PIPELINE", "GATEWAY_BACKEND_SUPPORT"])
             for variable in routed:
                 host, _ = gateway_target(gateway[variable]["value"])
                 backend = deployments[host.removesuffix("-headless")]
@@ -652,11 +652,11 @@ class Observability(unittest.TestCase):
                                   {"services": {"contacts": {"service": {"type": "NodePort"}}}})
         for rendering, values, expected in [
             ("production", chart.load_values("production.yaml"),
-             ["rapport-contacts", "rapport-gateway-metrics", "rapport-pipeline"]),
+             ["rapport-contacts", "rapport-gateway-metrics", "rapport-pipeline", "rapport-support"]),
             ("exposed contacts", exposed_contacts,
-             ["rapport-contacts-metrics", "rapport-gateway-metrics", "rapport-pipeline"]),
+             ["rapport-contacts-metrics", "rapport-gateway-metrics", "rapport-pipeline", "rapport-support"]),
             ("default with a ServiceMonitor", {"metrics": {"serviceMonitor": {"enabled": True}}},
-             ["rapport-contacts", "rapport-gateway", "rapport-pipeline"]),
+             ["rapport-contacts", "rapport-gateway", "rapport-pipeline", "rapport-support"]),
         ]:
             with self.subTest(rendering=rendering):
                 objects = chart.objects(chart.render(values))
@@ -680,7 +680,7 @@ class NetworkPolicies(unittest.TestCase):
         self.assertIn("rapport-default-deny", policies)
         for name, policy in policies.items():
             for rule in policy["spec"].get("ingress", []):
-                if any(port["port"] in (9150, 9151, 9152) for port in rule["ports"]):
+                if any(port["port"] in (9150, 9151, 9152, 9153) for port in rule["ports"]):
                     self.assertEqual(rule.get("from"), [{"namespaceSelector": {}}], name)
 
     def test_default_deny_and_only_the_gateway_and_declared_callers_reach_backends(self) -> None:
@@ -695,9 +695,9 @@ class NetworkPolicies(unittest.TestCase):
             self.assertTrue(selects(deny["spec"]["podSelector"], labels))
         contacts = policies["rapport-contacts"]["spec"]
         grpc_rule = next(rule for rule in contacts["ingress"] if rule["ports"][0]["port"] == 50051)
-        # The gateway (contacts is routed) and pipeline (services.pipeline.calls).
+        # The gateway (contacts is routed), pipeline and support (their `calls`).
         self.assertEqual([peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for peer in grpc_rule["from"]],
-                         ["gateway", "pipeline"])
+                         ["gateway", "pipeline", "support"])
         egress_ports = {p["port"] for rule in contacts["egress"] for p in rule["ports"]}
         self.assertEqual(egress_ports, {53, 5432, 6379, 4317}, "contacts calls no other service")
         pipeline = policies["rapport-pipeline"]["spec"]
@@ -706,16 +706,23 @@ class NetworkPolicies(unittest.TestCase):
                          ["gateway"], "nothing declares calls to pipeline")
         egress_ports = {p["port"] for rule in pipeline["egress"] for p in rule["ports"]}
         self.assertEqual(egress_ports, {53, 5432, 6379, 4317, 50051}, "pipeline calls contacts")
-        to_contacts = [rule for rule in pipeline["egress"] if any(p["port"] == 50051 for p in rule["ports"])]
-        self.assertEqual(to_contacts, [{
-            "ports": [{"port": 50051, "protocol": "TCP"}],
-            "to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "rapport",
-                                                    "app.kubernetes.io/instance": "rapport",
-                                                    "app.kubernetes.io/component": "contacts"}}}],
-        }], "to contacts' pods only, not to any address")
+        support = policies["rapport-support"]["spec"]
+        grpc_rule = next(rule for rule in support["ingress"] if rule["ports"][0]["port"] == 50053)
+        self.assertEqual([peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for peer in grpc_rule["from"]],
+                         ["gateway"], "nothing declares calls to support")
+        egress_ports = {p["port"] for rule in support["egress"] for p in rule["ports"]}
+        self.assertEqual(egress_ports, {53, 5432, 6379, 4317, 50051}, "support calls contacts")
+        for caller, spec in [("pipeline", pipeline), ("support", support)]:
+            to_contacts = [rule for rule in spec["egress"] if any(p["port"] == 50051 for p in rule["ports"])]
+            self.assertEqual(to_contacts, [{
+                "ports": [{"port": 50051, "protocol": "TCP"}],
+                "to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "rapport",
+                                                        "app.kubernetes.io/instance": "rapport",
+                                                        "app.kubernetes.io/component": "contacts"}}}],
+            }], f"{caller} to contacts' pods only, not to any address")
         gateway = policies["rapport-gateway"]["spec"]
         gateway_ports = {p["port"] for rule in gateway["egress"] for p in rule["ports"]}
-        self.assertEqual(gateway_ports, {53, 6379, 4317, 50051, 50052}, "the gateway keeps no data: no PostgreSQL")
+        self.assertEqual(gateway_ports, {53, 6379, 4317, 50051, 50052, 50053}, "the gateway keeps no data: no PostgreSQL")
         migrate = policies["rapport-migrate"]["spec"]
         self.assertEqual({p["port"] for rule in migrate["egress"] for p in rule["ports"]}, {53, 5432})
 
@@ -739,7 +746,7 @@ class NetworkPolicies(unittest.TestCase):
         policies = of_kind(chart.objects(chart.render(values)), "NetworkPolicy")
         grpc_rule = next(rule for rule in policies["rapport-contacts"]["spec"]["ingress"] if rule["ports"][0]["port"] == 50051)
         callers = sorted(peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for peer in grpc_rule["from"])
-        self.assertEqual(callers, ["gateway", "pipeline", "reporting"])
+        self.assertEqual(callers, ["gateway", "pipeline", "reporting", "support"])
         reporting_egress = {p["port"] for rule in policies["rapport-reporting"]["spec"]["egress"] for p in rule["ports"]}
         self.assertIn(50051, reporting_egress)
 
@@ -756,7 +763,8 @@ class NetworkPolicies(unittest.TestCase):
             services = of_kind(objects, "Service")
             deployments = rapport_deployments(objects)
             calls = direct_calls(deployments)
-            self.assertEqual(set(calls), {("rapport-pipeline", "PIPELINE_CONTACTS_ADDR")}, rendering)
+            self.assertEqual(set(calls), {("rapport-pipeline", "PIPELINE_CONTACTS_ADDR"),
+                                          ("rapport-support", "SUPPORT_CONTACTS_ADDR")}, rendering)
             for (caller, variable), address in calls.items():
                 with self.subTest(rendering=rendering, variable=variable):
                     host, _, port_text = address.removeprefix("http://").rpartition(":")
@@ -776,45 +784,55 @@ class NetworkPolicies(unittest.TestCase):
                         backend = deployments[host.removesuffix("-headless")]
                         self.assertTrue(connection_allowed(policies, gateway, backend, target_port))
             contacts, pipeline = deployments["rapport-contacts"], deployments["rapport-pipeline"]
+            support = deployments["rapport-support"]
             with self.subTest(rendering=rendering, check="undeclared calls"):
                 self.assertFalse(connection_allowed(policies, contacts, pipeline, port(pipeline, "grpc")))
                 self.assertFalse(connection_allowed(policies, pipeline, gateway, port(gateway, "grpc")))
                 self.assertFalse(connection_allowed(policies, pipeline, contacts, port(contacts, "metrics")))
+                self.assertFalse(connection_allowed(policies, contacts, support, port(support, "grpc")))
+                self.assertFalse(connection_allowed(policies, support, pipeline, port(pipeline, "grpc")))
+                self.assertFalse(connection_allowed(policies, pipeline, support, port(support, "grpc")))
                 # Without NetworkPolicies nothing is dropped: the checks above see the policies.
                 self.assertTrue(connection_allowed({}, contacts, pipeline, port(pipeline, "grpc")))
 
 
 class Values(unittest.TestCase):
     def test_adding_a_service_is_a_values_change(self) -> None:
-        values = {"services": {"support": {"enabled": True, "area": "support", "ports": {"grpc": 50054, "metrics": 9154},
-                                           "database": True, "redis": True, "calls": ["contacts"]}}}
+        self.assertNotIn("reporting", SERVICES, "the example must be a service the chart does not have yet")
+        values = {"services": {"reporting": {"enabled": True, "area": "reporting", "ports": {"grpc": 50055, "metrics": 9155},
+                                             "database": True, "redis": True, "calls": ["contacts"]}}}
         objects = chart.objects(chart.render(values))
         deployments = rapport_deployments(objects)
-        support = deployments["rapport-support"]
-        self.assertEqual(container(support)["args"], ["serve", "support"])
-        self.assertEqual(env(support)["SUPPORT_ADDR"]["value"], "0.0.0.0:50054")
-        self.assertEqual(env(support)["SUPPORT_METRICS_ADDR"]["value"], "0.0.0.0:9154")
-        self.assertEqual(env(support)["SUPPORT_CONTACTS_ADDR"]["value"], "http://rapport-contacts:50051")
-        self.assertEqual(env(deployments["rapport-gateway"])["GATEWAY_BACKEND_SUPPORT"]["value"],
-                         "dns:rapport-support-headless:50054")
+        reporting = deployments["rapport-reporting"]
+        self.assertEqual(container(reporting)["args"], ["serve", "reporting"])
+        self.assertEqual(env(reporting)["REPORTING_ADDR"]["value"], "0.0.0.0:50055")
+        self.assertEqual(env(reporting)["REPORTING_METRICS_ADDR"]["value"], "0.0.0.0:9155")
+        self.assertEqual(env(reporting)["REPORTING_CONTACTS_ADDR"]["value"], "http://rapport-contacts:50051")
+        self.assertEqual(env(deployments["rapport-gateway"])["GATEWAY_BACKEND_REPORTING"]["value"],
+                         "dns:rapport-reporting-headless:50055")
         for kind in ("Service", "ServiceAccount", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
-            self.assertIn("rapport-support", of_kind(objects, kind), kind)
-        self.assertIn("rapport-support-headless", of_kind(objects, "Service"))
+            self.assertIn("rapport-reporting", of_kind(objects, kind), kind)
+        self.assertIn("rapport-reporting-headless", of_kind(objects, "Service"))
         job = of_kind(objects, "Job")["rapport-migrate"]
+        # Migrated in name order, with the default services'.
         self.assertEqual(job["spec"]["template"]["spec"]["containers"][0]["args"],
-                         ["migrate", *WITH_DATABASE, "support"])
+                         ["migrate", *sorted([*WITH_DATABASE, "reporting"])])
         # The defaults are untouched.
-        self.assertEqual(set(deployments), {f"rapport-{name}" for name in [*ENABLED, "support"]})
+        self.assertEqual(set(deployments), {f"rapport-{name}" for name in [*ENABLED, "reporting"]})
         self.assertEqual(env(deployments["rapport-gateway"])["GATEWAY_BACKEND_PIPELINE"]["value"],
                          "dns:rapport-pipeline-headless:50052")
+        self.assertEqual(env(deployments["rapport-gateway"])["GATEWAY_BACKEND_SUPPORT"]["value"],
+                         "dns:rapport-support-headless:50053")
 
     def test_a_disabled_backend_is_not_routed(self) -> None:
-        # pipeline calls contacts, so disabling contacts disables pipeline too
-        # (alone it is refused: test_inconsistent_values_fail_with_what_to_set).
-        objects = chart.objects(chart.render({"services": {"contacts": {"enabled": False}, "pipeline": {"enabled": False}}}))
+        # pipeline and support call contacts, so disabling contacts disables
+        # them too (alone it is refused: test_inconsistent_values_fail_with_what_to_set).
+        objects = chart.objects(chart.render({"services": {"contacts": {"enabled": False}, "pipeline": {"enabled": False},
+                                                           "support": {"enabled": False}}}))
         gateway = rapport_deployments(objects)["rapport-gateway"]
         self.assertEqual(env(gateway)["GATEWAY_BACKEND_CONTACTS"]["value"], "off")
         self.assertEqual(env(gateway)["GATEWAY_BACKEND_PIPELINE"]["value"], "off")
+        self.assertEqual(env(gateway)["GATEWAY_BACKEND_SUPPORT"]["value"], "off")
         self.assertEqual(set(of_kind(objects, "Deployment")), {"rapport-gateway"})
         self.assertEqual(of_kind(objects, "Job"), {}, "nothing to migrate")
         # Nothing calls pipeline: it can go alone.
@@ -822,9 +840,10 @@ class Values(unittest.TestCase):
         gateway = rapport_deployments(objects)["rapport-gateway"]
         self.assertEqual(env(gateway)["GATEWAY_BACKEND_PIPELINE"]["value"], "off")
         self.assertEqual(env(gateway)["GATEWAY_BACKEND_CONTACTS"]["value"], "dns:rapport-contacts-headless:50051")
-        self.assertEqual(set(of_kind(objects, "Deployment")), {"rapport-gateway", "rapport-contacts"})
+        self.assertEqual(env(gateway)["GATEWAY_BACKEND_SUPPORT"]["value"], "dns:rapport-support-headless:50053")
+        self.assertEqual(set(of_kind(objects, "Deployment")), {"rapport-gateway", "rapport-contacts", "rapport-support"})
         job = of_kind(objects, "Job")["rapport-migrate"]
-        self.assertEqual(job["spec"]["template"]["spec"]["containers"][0]["args"], ["migrate", "contacts"])
+        self.assertEqual(job["spec"]["template"]["spec"]["containers"][0]["args"], ["migrate", "contacts", "support"])
 
     def test_callers_get_their_callees_address(self) -> None:
         """services.pipeline.calls: [contacts] gives pipeline
@@ -843,7 +862,10 @@ class Values(unittest.TestCase):
                 deployments = rapport_deployments(objects)
                 self.assertEqual(env(deployments["rapport-pipeline"])["PIPELINE_CONTACTS_ADDR"]["value"],
                                  "http://rapport-contacts:50051")
-                self.assertEqual(list(direct_calls(deployments)), [("rapport-pipeline", "PIPELINE_CONTACTS_ADDR")],
+                self.assertEqual(env(deployments["rapport-support"])["SUPPORT_CONTACTS_ADDR"]["value"],
+                                 "http://rapport-contacts:50051")
+                self.assertEqual(list(direct_calls(deployments)), [("rapport-pipeline", "PIPELINE_CONTACTS_ADDR"),
+                                                                   ("rapport-support", "SUPPORT_CONTACTS_ADDR")],
                                  "only declared calls get an address")
         self.assertEqual(address(release="crm"), "http://crm-rapport-contacts:50051")
         self.assertEqual(address(release="rapport-prod"), "http://rapport-prod-contacts:50051")
@@ -877,7 +899,7 @@ class Values(unittest.TestCase):
             ({"replicaCount": 3}, "replicaCount", "not allowed"),
             ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy", "must be one of"),
             ({"services": {"contacts": {"ports": {"grpc": "50051"}}}}, "/services/contacts/ports/grpc", "string"),
-            ({"services": {"support": {"enabled": True}}}, "/services/support", "ports"),
+            ({"services": {"reporting": {"enabled": True}}}, "/services/reporting", "ports"),
             ({"services": {"contacts": {"env": {"CONTACTS_CACHE_LOCAL_CAPACITY": 5000}}}},
              "/services/contacts/env/CONTACTS_CACHE_LOCAL_CAPACITY", "string"),
             ({"telemetry": {"otlp": {"samplingRatio": 2}}}, "/telemetry/otlp/samplingRatio", "maximum"),
@@ -909,6 +931,8 @@ class Values(unittest.TestCase):
             ({"services": {"gateway": {"calls": ["billing"]}}}, '"billing"'),
             ({"services": {"contacts": {"enabled": False}}},
              'services.pipeline.calls names "contacts", which is not an enabled service'),
+            ({"services": {"contacts": {"enabled": False}, "pipeline": {"enabled": False}}},
+             'services.support.calls names "contacts", which is not an enabled service'),
             ({"grpcRoute": {"enabled": True}}, "grpcRoute.parentRefs"),
             ({"services": {"gateway": {"service": {"type": "LoadBalancer"}}},
               "networkPolicy": {"enabled": True, "gatewayFrom": [{"namespaceSelector": {}}]}},

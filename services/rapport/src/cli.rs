@@ -33,7 +33,8 @@ enum Command {
     /// local development key unless AUTH_JWT_SECRET is set).
     DevToken {
         /// Role to grant; repeat for several: admin, sales_manager,
-        /// sales_rep, marketing, support_agent, integration, viewer.
+        /// sales_rep, marketing, support_agent, support_manager,
+        /// integration, viewer.
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
         /// The token's subject (user or client id).
@@ -55,8 +56,8 @@ enum Command {
         #[arg(long)]
         subject: String,
         /// Roles to grant, comma separated or repeated: admin,
-        /// sales_manager, sales_rep, marketing, support_agent, integration,
-        /// viewer.
+        /// sales_manager, sales_rep, marketing, support_agent,
+        /// support_manager, integration, viewer.
         #[arg(long = "role", required = true, value_delimiter = ',')]
         roles: Vec<String>,
         /// A team the caller is in; repeat for several.

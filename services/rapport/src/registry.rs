@@ -89,10 +89,28 @@ pub const SERVICES: &[Service] = &[
         },
     },
     Service {
+        name: "support",
+        summary: "support cases with SLA clocks on business-hours calendars, comments and the agent queue",
+        spec: Some(&rapport_support::SPEC),
+        calls: &["contacts"],
+        policies: rapport_support::policy::policies,
+        build: |env, local| {
+            Box::pin(async move {
+                let mut config = rapport_support::Config::from_env(&env)?;
+                if let (Some(addr), None) =
+                    (local.get("contacts"), env.optional::<String>("SUPPORT_CONTACTS_ADDR")?)
+                {
+                    config = config.with_contacts(*addr);
+                }
+                Ok(rapport_support::build(config).await?.into())
+            })
+        },
+    },
+    Service {
         name: "gateway",
         summary: "the one public endpoint: gRPC and gRPC-web, auth, limits, tracing, Customer 360",
         spec: None,
-        calls: &["contacts", "pipeline"],
+        calls: &["contacts", "pipeline", "support"],
         policies: || vec![rapport_gateway::customer::policy()],
         build: build_gateway,
     },
@@ -269,10 +287,11 @@ mod tests {
         let described = describe();
         let names: Vec<&str> =
             described.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
-        assert_eq!(names, ["contacts", "pipeline", "gateway"]);
+        assert_eq!(names, ["contacts", "pipeline", "support", "gateway"]);
         assert_eq!(described[1]["grpc"], 50052);
         assert_eq!(described[1]["calls"], serde_json::json!(["contacts"]));
-        assert_eq!(described[2]["database"], false);
+        assert_eq!(described[2]["grpc"], 50053);
+        assert_eq!(described[3]["database"], false);
     }
 
     #[test]

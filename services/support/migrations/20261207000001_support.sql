@@ -15,7 +15,8 @@ CREATE TABLE case_number_counter (
 INSERT INTO case_number_counter (last) VALUES (1000);
 
 -- Business-hours calendars. `weekly_hours` is seven arrays (Monday first)
--- of [start, end) minute pairs; holidays are local dates.
+-- of [start, end) minute pairs; holidays are [{"date": "YYYY-MM-DD",
+-- "name": "…"}], local dates.
 CREATE TABLE sla_calendars (
     id           uuid        PRIMARY KEY,
     name         text        NOT NULL,
@@ -37,6 +38,7 @@ CREATE TABLE sla_policies (
     position    integer     NOT NULL,
     conditions  jsonb       NOT NULL DEFAULT '{}',
     targets     jsonb       NOT NULL,
+    escalation  jsonb       NOT NULL DEFAULT '{}',
     calendar_id uuid        NOT NULL REFERENCES sla_calendars (id),
     create_time timestamptz NOT NULL,
     update_time timestamptz NOT NULL,
@@ -102,8 +104,14 @@ CREATE TABLE case_sla_clocks (
     breached_at     timestamptz,
     due_at          timestamptz,
     segments        jsonb       NOT NULL,
+    -- When the sweeper warned of, and recorded, this target's breach: each
+    -- at most once (set in the sweeper's transaction, under the row lock).
+    warned_at       timestamptz,
+    breach_recorded_at timestamptz,
     PRIMARY KEY (case_id, metric, cycle)
 );
+-- What the sweeper looks at: running targets by due time.
+CREATE INDEX case_sla_clocks_due ON case_sla_clocks (due_at) WHERE current AND achieved_at IS NULL AND due_at IS NOT NULL;
 CREATE UNIQUE INDEX case_sla_clocks_current ON case_sla_clocks (case_id, metric) WHERE current;
 
 CREATE TABLE case_comments (

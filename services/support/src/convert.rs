@@ -27,10 +27,7 @@ pub struct View<'a> {
 
 fn duration(value: Duration) -> prost_types::Duration {
     let value = value.max(Duration::zero());
-    prost_types::Duration {
-        seconds: value.num_seconds(),
-        nanos: i32::try_from(value.subsec_nanos()).unwrap_or_default(),
-    }
+    prost_types::Duration { seconds: value.num_seconds(), nanos: value.subsec_nanos() }
 }
 
 /// One clock as an SLA target at `view.now`.
@@ -133,4 +130,136 @@ pub fn enums_of(record: &CaseRecord) -> Result<(CaseStatus, CasePriority, CaseCh
         priority_of(&row.priority).ok_or_else(|| Error::undecodable("cases.priority", &row.priority))?,
         channel_of(&row.channel).ok_or_else(|| Error::undecodable("cases.channel", &row.channel))?,
     ))
+}
+
+/// A clock with its history as an `SlaTimeline`.
+pub fn timeline(entry: &CaseClock, view: View<'_>) -> rapport_proto::support::v1::SlaTimeline {
+    use rapport_proto::support::v1::{SlaSegment, SlaTimeline};
+    SlaTimeline {
+        target: Some(target(entry, view)),
+        cycle: entry.cycle,
+        current: entry.current,
+        segments: entry
+            .clock
+            .segments
+            .iter()
+            .map(|segment| SlaSegment {
+                start_time: Some(timestamp(segment.start)),
+                end_time: segment.end.map(timestamp),
+                running: segment.running,
+            })
+            .collect(),
+        calendar_id: entry.calendar_id.to_string(),
+        pause_statuses: entry
+            .pause_statuses
+            .iter()
+            .filter_map(|name| status_of(name))
+            .map(|status| status as i32)
+            .collect(),
+    }
+}
+
+/// A stored calendar as a `Calendar`.
+pub fn calendar_to_proto(row: &crate::model::CalendarRow) -> rapport_proto::support::v1::Calendar {
+    use rapport_proto::support::v1::{BusinessHours, Holiday};
+    let hhmm = |minutes: u32| format!("{:02}:{:02}", minutes / 60, minutes % 60);
+    let hours = row
+        .weekly_hours
+        .0
+        .iter()
+        .enumerate()
+        .flat_map(|(day, ranges)| {
+            ranges.iter().map(move |(start, end)| BusinessHours {
+                day_of_week: i32::try_from(day + 1).unwrap_or_default(),
+                start: hhmm(*start),
+                end: hhmm(*end),
+            })
+        })
+        .collect();
+    rapport_proto::support::v1::Calendar {
+        id: row.id.to_string(),
+        name: row.name.clone(),
+        time_zone: row.time_zone.clone(),
+        hours,
+        holidays: row
+            .holidays
+            .0
+            .iter()
+            .map(|holiday| Holiday {
+                date: Some(rapport_proto::common::v1::Date {
+                    year: chrono::Datelike::year(&holiday.date),
+                    month: i32::try_from(chrono::Datelike::month(&holiday.date)).unwrap_or_default(),
+                    day: i32::try_from(chrono::Datelike::day(&holiday.date)).unwrap_or_default(),
+                }),
+                name: holiday.name.clone(),
+            })
+            .collect(),
+        version: row.version,
+        etag: rapport_kit::db::etag(row.version),
+        create_time: Some(timestamp(row.create_time)),
+        update_time: Some(timestamp(row.update_time)),
+    }
+}
+
+/// A stored policy as an `SlaPolicy`.
+pub fn policy_to_proto(row: &crate::model::PolicyRow) -> rapport_proto::support::v1::SlaPolicy {
+    use rapport_proto::support::v1::{SlaConditions, SlaEscalation, SlaPolicy, SlaPolicyTarget};
+    let conditions = &row.conditions.0;
+    let escalation = &row.escalation.0;
+    let seconds = |seconds: i64| prost_types::Duration { seconds, nanos: 0 };
+    let mut targets = Vec::new();
+    for (priority, list) in &row.targets.0 {
+        let Some(priority) = priority_of(priority) else { continue };
+        for target in list {
+            targets.push(SlaPolicyTarget {
+                priority: priority as i32,
+                metric: target.metric.proto() as i32,
+                goal: Some(seconds(target.goal_seconds)),
+                business_hours: target.business_hours,
+                pause_statuses: target
+                    .pause_statuses
+                    .iter()
+                    .filter_map(|name| status_of(name))
+                    .map(|s| s as i32)
+                    .collect(),
+                never_pause: target.pause_statuses.is_empty(),
+            });
+        }
+    }
+    targets.sort_by_key(|target| (target.priority, target.metric));
+    SlaPolicy {
+        id: row.id.to_string(),
+        name: row.name.clone(),
+        position: row.position,
+        conditions: Some(SlaConditions {
+            priorities: conditions
+                .priorities
+                .iter()
+                .filter_map(|name| priority_of(name))
+                .map(|p| p as i32)
+                .collect(),
+            channels: conditions
+                .channels
+                .iter()
+                .filter_map(|name| channel_of(name))
+                .map(|c| c as i32)
+                .collect(),
+            categories: conditions.categories.clone(),
+            tags: conditions.tags.clone(),
+        }),
+        targets,
+        calendar_id: row.calendar_id.to_string(),
+        escalation: Some(SlaEscalation {
+            warn_before: escalation.warn_before_seconds.map(seconds),
+            warn_at_percent: escalation.warn_at_percent.unwrap_or_default(),
+            raise_priority: escalation.raise_priority,
+            escalation_team_id: escalation.team_id.clone(),
+            escalation_assignee_id: escalation.assignee_id.clone(),
+        }),
+        version: row.version,
+        etag: rapport_kit::db::etag(row.version),
+        create_time: Some(timestamp(row.create_time)),
+        update_time: Some(timestamp(row.update_time)),
+        delete_time: row.delete_time.map(timestamp),
+    }
 }

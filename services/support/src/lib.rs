@@ -28,6 +28,7 @@ pub mod store;
 
 use rapport_kit::service::{Ports, Shell, Spec};
 use rapport_proto::support::v1::case_service_server::CaseServiceServer;
+use rapport_proto::support::v1::sla_service_server::SlaServiceServer;
 
 pub use config::{Config, Now};
 
@@ -51,7 +52,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let contacts = contacts::Contacts::new(&config.contacts, None)?;
     let state = api::State { pool: shell.pool(), feed: shell.feed(), config, contacts };
     let api = api::Api { state: std::sync::Arc::new(state) };
-    let routes = shell.routes().serve(CaseServiceServer::new(api));
+    let routes = shell.routes().serve(CaseServiceServer::new(api.clone())).serve(SlaServiceServer::new(api));
     Ok(shell.into_app(routes, policy::policies()))
 }
 

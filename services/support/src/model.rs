@@ -74,3 +74,32 @@ pub struct CommentRow {
     pub message_id: String,
     pub create_time: DateTime<Utc>,
 }
+
+/// A row of `sla_policies`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PolicyRow {
+    pub id: Uuid,
+    pub name: String,
+    pub position: i32,
+    pub conditions: sqlx::types::Json<crate::domain::sla::Conditions>,
+    pub targets: sqlx::types::Json<std::collections::BTreeMap<String, Vec<crate::domain::sla::TargetSpec>>>,
+    pub escalation: sqlx::types::Json<crate::domain::sla_input::Escalation>,
+    pub calendar_id: Uuid,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+    pub delete_time: Option<DateTime<Utc>>,
+    pub version: i64,
+}
+
+/// A row of `sla_calendars`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CalendarRow {
+    pub id: Uuid,
+    pub name: String,
+    pub time_zone: String,
+    pub weekly_hours: sqlx::types::Json<Vec<Vec<(u32, u32)>>>,
+    pub holidays: sqlx::types::Json<Vec<crate::domain::sla_input::HolidayEntry>>,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+    pub version: i64,
+}

@@ -3,6 +3,7 @@
 use rapport_kit::auth::{Fields, Owned, Ownership, Policy, Principal, Role};
 use rapport_kit::error::Problem;
 use rapport_proto::support::v1::case_service_server::SERVICE_NAME as CASE_SERVICE;
+use rapport_proto::support::v1::sla_service_server::SERVICE_NAME as SLA_SERVICE;
 
 use crate::error::resource;
 
@@ -32,9 +33,24 @@ const CASES: &[(&str, &[Role])] = &[
     ("WatchChanges", EVERYONE),
 ];
 
+const SLA: &[(&str, &[Role])] = &[
+    ("CreateCalendar", MANAGERS),
+    ("GetCalendar", EVERYONE),
+    ("UpdateCalendar", MANAGERS),
+    ("ListCalendars", EVERYONE),
+    ("ImportHolidays", MANAGERS),
+    ("CreateSlaPolicy", MANAGERS),
+    ("GetSlaPolicy", EVERYONE),
+    ("UpdateSlaPolicy", MANAGERS),
+    ("DeleteSlaPolicy", MANAGERS),
+    ("ListSlaPolicies", EVERYONE),
+    ("GetCaseSla", EVERYONE),
+    ("SimulateSla", EVERYONE),
+];
+
 /// The role tables of every Support gRPC service.
 pub fn policies() -> Vec<Policy> {
-    vec![Policy::new(CASE_SERVICE, CASES)]
+    vec![Policy::new(CASE_SERVICE, CASES), Policy::new(SLA_SERVICE, SLA)]
 }
 
 /// Who may change which case: an agent the cases assigned to them (the

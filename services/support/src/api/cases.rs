@@ -49,6 +49,13 @@ async fn create(state: &State, request: Request<CreateCaseRequest>) -> Result<Ca
     let case = request.case.take().unwrap_or_default();
     let fields: Vec<_> = CaseField::ALL.iter().map(|(field, _)| *field).collect();
     let input = CaseInput::parse(&case, &fields).map_err(Error::from)?;
+    if !matches!(input.status, None | Some(CaseStatus::New | CaseStatus::Open)) {
+        return Err(Error::from(rapport_kit::fields::Violation::new(
+            "case.status",
+            "a case starts NEW or OPEN",
+        ))
+        .into());
+    }
     let assignee =
         rapport_kit::fields::text("case.assignee_id", &case.assignee_id, false, 200).map_err(Error::from)?;
     let team = rapport_kit::fields::text("case.team_id", &case.team_id, false, 200).map_err(Error::from)?;

@@ -1,6 +1,7 @@
 //! The gRPC adapter: extract, call the domain and store, convert back.
 
 mod cases;
+mod sla;
 
 use std::sync::Arc;
 

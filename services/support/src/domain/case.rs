@@ -108,21 +108,21 @@ impl CaseInput {
                     long_text("case.description", &case.description, false, MAX_DESCRIPTION)
                         .map(|value| input.description = value),
                 ),
-                CaseField::Status => keep(match CaseStatus::try_from(case.status) {
-                    Ok(CaseStatus::Unspecified) => Ok(input.status = None),
-                    Ok(status) => Ok(input.status = Some(status)),
-                    Err(_) => Err(Violation::new("case.status", "is not a known status")),
-                }),
-                CaseField::Priority => keep(match CasePriority::try_from(case.priority) {
-                    Ok(CasePriority::Unspecified) => Ok(input.priority = CasePriority::Normal),
-                    Ok(priority) => Ok(input.priority = priority),
-                    Err(_) => Err(Violation::new("case.priority", "is not a known priority")),
-                }),
-                CaseField::Channel => keep(match CaseChannel::try_from(case.channel) {
-                    Ok(CaseChannel::Unspecified) => Ok(input.channel = CaseChannel::Web),
-                    Ok(channel) => Ok(input.channel = channel),
-                    Err(_) => Err(Violation::new("case.channel", "is not a known channel")),
-                }),
+                CaseField::Status => match CaseStatus::try_from(case.status) {
+                    Ok(CaseStatus::Unspecified) => input.status = None,
+                    Ok(status) => input.status = Some(status),
+                    Err(_) => keep(Err(Violation::new("case.status", "is not a known status"))),
+                },
+                CaseField::Priority => match CasePriority::try_from(case.priority) {
+                    Ok(CasePriority::Unspecified) => input.priority = CasePriority::Normal,
+                    Ok(priority) => input.priority = priority,
+                    Err(_) => keep(Err(Violation::new("case.priority", "is not a known priority"))),
+                },
+                CaseField::Channel => match CaseChannel::try_from(case.channel) {
+                    Ok(CaseChannel::Unspecified) => input.channel = CaseChannel::Web,
+                    Ok(channel) => input.channel = channel,
+                    Err(_) => keep(Err(Violation::new("case.channel", "is not a known channel"))),
+                },
                 CaseField::Category => keep(
                     text("case.category", &case.category, false, 100).map(|value| input.category = value),
                 ),

@@ -6,6 +6,7 @@
 //! - [`sla`]: policies, their targets, and how case events move clocks.
 //! - [`case`]: case fields, statuses and their transitions.
 //! - [`comment`]: comments and attachments.
+//! - [`sla_input`]: calendars and policies parsed from requests, holidays from iCalendar files.
 //! - [`ids`]: typed ids.
 
 pub mod calendar;
@@ -14,5 +15,6 @@ pub mod clock;
 pub mod comment;
 pub mod ids;
 pub mod sla;
+pub mod sla_input;
 
 pub use rapport_kit::fields::Violation;

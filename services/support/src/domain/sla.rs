@@ -121,6 +121,7 @@ pub struct Policy {
     /// Targets by stored priority name.
     pub targets: BTreeMap<String, Vec<TargetSpec>>,
     pub calendar_id: uuid::Uuid,
+    pub escalation: super::sla_input::Escalation,
 }
 
 impl Policy {
@@ -159,7 +160,7 @@ pub struct CaseClock {
 impl CaseClock {
     fn pauses_in(&self, status: CaseStatus) -> bool {
         let name = status_name(status);
-        self.pause_statuses.iter().any(|paused| *paused == name)
+        self.pause_statuses.contains(&name)
     }
 }
 

@@ -48,6 +48,7 @@ fn policy(business_hours: bool) -> Policy {
         conditions: Conditions::default(),
         targets: [("NORMAL".to_owned(), targets)].into_iter().collect(),
         calendar_id: uuid::Uuid::nil(),
+        escalation: Default::default(),
     }
 }
 

@@ -203,16 +203,13 @@ pub async fn create(
     }
     let sla = sla::load(tx).await?;
     let status = input.status.unwrap_or(CaseStatus::New);
-    if !matches!(status, CaseStatus::New | CaseStatus::Open) {
-        return Err(rapport_kit::fields::Violation::new("case.status", "a case starts NEW or OPEN").into());
-    }
     let facts = CaseFacts {
         priority: input.priority,
         channel: input.channel,
         category: &input.category,
         tags: &input.tags,
     };
-    let policy = choose(&sla.policies, &facts);
+    let policy = choose(sla.live_policies(), &facts);
     let number = next_number(tx).await?;
     let requester = input.requester.ok_or_else(|| {
         Error::from(rapport_kit::fields::Violation::new("case.requester_contact_id", "is required"))
@@ -291,7 +288,7 @@ pub(crate) fn move_status(
         CaseStatus::Closed => record.case.close_time = Some(ctx.now),
         _ => {}
     }
-    let policy = record.case.sla_policy_id.and_then(|id| sla.policies.iter().find(|policy| policy.id == id));
+    let policy = sla.policy(record.case.sla_policy_id);
     record.clocks.apply(Event::Status { from, to }, ctx.now, policy, priority, sla);
     Ok(())
 }
@@ -407,7 +404,7 @@ pub async fn set_deleted(
         _ => (ChangeKind::Updated, None),
     };
     let Some(delete_time) = change else {
-        return Ok(case_to_proto(&record, View { prefix: ctx.prefix, now: ctx.now, calendars: &sla })?);
+        return case_to_proto(&record, View { prefix: ctx.prefix, now: ctx.now, calendars: &sla });
     };
     record.case.delete_time = delete_time;
     let saved = save(&mut tx, &mut record, (kind, Vec::new()), write.actor, ctx, &sla).await?;

@@ -166,7 +166,7 @@ pub async fn add(
 
 fn apply(record: &mut CaseRecord, event: Event, ctx: Ctx<'_>, sla: &Sla) -> Result<(), Error> {
     let (_, priority, _) = enums_of(record)?;
-    let policy = record.case.sla_policy_id.and_then(|id| sla.policies.iter().find(|policy| policy.id == id));
+    let policy = sla.policy(record.case.sla_policy_id);
     record.clocks.apply(event, ctx.now, policy, priority, sla);
     Ok(())
 }

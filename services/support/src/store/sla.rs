@@ -1,7 +1,7 @@
 //! The SLA policies and calendars as the engine uses them, and the clock
 //! rows of cases.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{Duration, NaiveDate};
 use sqlx::PgConnection;
@@ -9,13 +9,16 @@ use uuid::Uuid;
 
 use crate::domain::calendar::{Calendar, Range};
 use crate::domain::clock::Clock;
-use crate::domain::sla::{Calendars, CaseClock, CaseClocks, Conditions, Metric, Policy, TargetSpec};
+use crate::domain::sla::{Calendars, CaseClock, CaseClocks, Metric, Policy};
 use crate::error::Error;
 use crate::model::ClockRow;
 
-/// Every live policy, in order, and every calendar.
+/// Every policy (the live ones first, in order), and every calendar.
 pub struct Sla {
     pub policies: Vec<Policy>,
+    /// How many of `policies` are live (the first ones): new cases choose
+    /// among them.
+    pub live: usize,
     pub calendars: HashMap<Uuid, Calendar>,
     always: Calendar,
 }
@@ -28,33 +31,37 @@ impl Calendars for Sla {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct PolicyRow {
-    id: Uuid,
-    version: i64,
-    conditions: sqlx::types::Json<Conditions>,
-    targets: sqlx::types::Json<BTreeMap<String, Vec<TargetSpec>>>,
-    calendar_id: Uuid,
-}
+pub use crate::model::{CalendarRow, PolicyRow};
 
-#[derive(sqlx::FromRow)]
-struct CalendarRow {
-    id: Uuid,
-    time_zone: String,
-    weekly_hours: sqlx::types::Json<Vec<Vec<(u32, u32)>>>,
-    holidays: sqlx::types::Json<Vec<NaiveDate>>,
+/// The columns of [`PolicyRow`].
+pub const POLICY_COLUMNS: &str = "id, name, position, conditions, targets, escalation, calendar_id, create_time, update_time, delete_time, version";
+
+/// The columns of [`CalendarRow`].
+pub const CALENDAR_COLUMNS: &str =
+    "id, name, time_zone, weekly_hours, holidays, create_time, update_time, version";
+
+/// The engine's form of a stored policy.
+pub fn policy_of(row: &PolicyRow) -> Policy {
+    Policy {
+        id: row.id,
+        version: row.version,
+        conditions: row.conditions.0.clone(),
+        targets: row.targets.0.clone(),
+        calendar_id: row.calendar_id,
+        escalation: row.escalation.0.clone(),
+    }
 }
 
 /// Reads the policies and calendars.
 pub async fn load(conn: &mut PgConnection) -> Result<Sla, Error> {
-    let policies: Vec<PolicyRow> = sqlx::query_as(
-        "SELECT id, version, conditions, targets, calendar_id FROM sla_policies \
-         WHERE delete_time IS NULL ORDER BY position, id",
-    )
+    // Deleted policies too: their cases keep running under them.
+    let policies: Vec<PolicyRow> = sqlx::query_as(&format!(
+        "SELECT {POLICY_COLUMNS} FROM sla_policies ORDER BY delete_time IS NOT NULL, position, id"
+    ))
     .fetch_all(&mut *conn)
     .await?;
     let calendars: Vec<CalendarRow> =
-        sqlx::query_as("SELECT id, time_zone, weekly_hours, holidays FROM sla_calendars")
+        sqlx::query_as(&format!("SELECT {CALENDAR_COLUMNS} FROM sla_calendars"))
             .fetch_all(&mut *conn)
             .await?;
     let mut parsed = HashMap::with_capacity(calendars.len());
@@ -62,22 +69,28 @@ pub async fn load(conn: &mut PgConnection) -> Result<Sla, Error> {
         parsed.insert(row.id, calendar(&row)?);
     }
     Ok(Sla {
-        policies: policies
-            .into_iter()
-            .map(|row| Policy {
-                id: row.id,
-                version: row.version,
-                conditions: row.conditions.0,
-                targets: row.targets.0,
-                calendar_id: row.calendar_id,
-            })
-            .collect(),
+        live: policies.iter().filter(|row| row.delete_time.is_none()).count(),
+        policies: policies.iter().map(policy_of).collect(),
         calendars: parsed,
         always: Calendar::always(),
     })
 }
 
-fn calendar(row: &CalendarRow) -> Result<Calendar, Error> {
+impl Sla {
+    /// The live policies, in the order they are tried.
+    pub fn live_policies(&self) -> &[Policy] {
+        &self.policies[..self.live]
+    }
+
+    /// The policy `id`, live or deleted.
+    pub fn policy(&self, id: Option<Uuid>) -> Option<&Policy> {
+        let id = id?;
+        self.policies.iter().find(|policy| policy.id == id)
+    }
+}
+
+/// The engine's calendar of a stored one.
+pub fn calendar(row: &CalendarRow) -> Result<Calendar, Error> {
     let undecodable = || Error::undecodable("sla_calendars.weekly_hours", row.id);
     let mut week: [Vec<Range>; 7] = Default::default();
     if row.weekly_hours.0.len() != 7 {
@@ -88,7 +101,7 @@ fn calendar(row: &CalendarRow) -> Result<Calendar, Error> {
             week[day].push(Range::new("weekly_hours", *start, *end).map_err(|_| undecodable())?);
         }
     }
-    let holidays: BTreeSet<NaiveDate> = row.holidays.0.iter().copied().collect();
+    let holidays: BTreeSet<NaiveDate> = row.holidays.0.iter().map(|holiday| holiday.date).collect();
     Calendar::new(&row.time_zone, week, holidays).map_err(|_| undecodable())
 }
 

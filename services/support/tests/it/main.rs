@@ -1,0 +1,12 @@
+//! The Support service's integration tests, one binary: a module per
+//! area, the harness in `common`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cases;
+mod comments;
+mod common;
+mod hostile;
+mod ownership;
+mod sla;
+mod smoke;
