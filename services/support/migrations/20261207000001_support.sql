@@ -104,14 +104,20 @@ CREATE TABLE case_sla_clocks (
     breached_at     timestamptz,
     due_at          timestamptz,
     segments        jsonb       NOT NULL,
-    -- When the sweeper warned of, and recorded, this target's breach: each
+    -- When the policy's warning is due (computed with the due time), and
+    -- when the sweeper warned of, and recorded, this target's breach: each
     -- at most once (set in the sweeper's transaction, under the row lock).
+    warn_at         timestamptz,
     warned_at       timestamptz,
     breach_recorded_at timestamptz,
     PRIMARY KEY (case_id, metric, cycle)
 );
--- What the sweeper looks at: running targets by due time.
-CREATE INDEX case_sla_clocks_due ON case_sla_clocks (due_at) WHERE current AND achieved_at IS NULL AND due_at IS NOT NULL;
+-- What the sweeper looks at: breaches not yet recorded, warnings not yet
+-- given, by the time they are due.
+CREATE INDEX case_sla_clocks_breach ON case_sla_clocks (due_at)
+    WHERE current AND achieved_at IS NULL AND breach_recorded_at IS NULL;
+CREATE INDEX case_sla_clocks_warn ON case_sla_clocks (warn_at)
+    WHERE current AND achieved_at IS NULL AND warned_at IS NULL AND warn_at IS NOT NULL;
 CREATE UNIQUE INDEX case_sla_clocks_current ON case_sla_clocks (case_id, metric) WHERE current;
 
 CREATE TABLE case_comments (

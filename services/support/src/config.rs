@@ -30,6 +30,9 @@ pub struct Config {
     /// `SUPPORT_REOPEN_WINDOW` (default 7d): how long after its resolution
     /// a requester's reply reopens a case; later replies open a follow-up.
     pub reopen_window: Duration,
+    /// `SUPPORT_SWEEP_INTERVAL` (default 30s, at least 1s): how often the
+    /// SLA sweeper looks for warnings and breaches (once across replicas).
+    pub sweep_interval: Duration,
     /// Where the service reads the time: the system clock, or a test's.
     pub now: Now,
 }
@@ -67,6 +70,16 @@ impl Now {
     }
 }
 
+/// A duration of at least a second (a shorter period would spin).
+fn at_least_a_second(env: &Env, name: &str, default: Duration) -> Result<Duration, ConfigError> {
+    let value = env.duration_or(name, default)?;
+    if value < Duration::from_secs(1) {
+        Err(ConfigError { name: name.to_owned(), problem: "must be at least 1s".to_owned() })
+    } else {
+        Ok(value)
+    }
+}
+
 impl Config {
     /// Reads the configuration; errors name the variable.
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
@@ -86,6 +99,7 @@ impl Config {
             contacts: PeerSettings::from_env(env, "support", "contacts", DEFAULT_CONTACTS_ADDR)?,
             case_number_prefix: prefix,
             reopen_window: env.duration_or("SUPPORT_REOPEN_WINDOW", Duration::from_secs(7 * 86_400))?,
+            sweep_interval: at_least_a_second(env, "SUPPORT_SWEEP_INTERVAL", Duration::from_secs(30))?,
             now: Now::system(),
         })
     }

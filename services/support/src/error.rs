@@ -13,6 +13,8 @@ pub mod resource {
     pub const CASE: &str = "rapport.support.v1.Case";
     /// A comment on a case.
     pub const COMMENT: &str = "rapport.support.v1.Comment";
+    /// An SLA warning or breach.
+    pub const SLA_ALERT: &str = "rapport.support.v1.SlaAlert";
 }
 
 /// Everything that can go wrong in the Support service.

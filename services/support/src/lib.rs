@@ -12,6 +12,7 @@
 //! - `convert`: stored records to their protobuf form.
 //! - [`error`]: the service's refusals.
 //! - [`policy`]: who may call which RPC, and who may change which case.
+//! - [`workers`]: the SLA sweeper.
 //!
 //! [`build`] starts it on the kit's service shell; the [`App`] serves
 //! until shutdown.
@@ -25,8 +26,10 @@ pub mod error;
 pub mod model;
 pub mod policy;
 pub mod store;
+pub mod workers;
 
 use rapport_kit::service::{Ports, Shell, Spec};
+use rapport_kit::worker::Periodic;
 use rapport_proto::support::v1::case_service_server::CaseServiceServer;
 use rapport_proto::support::v1::sla_service_server::SlaServiceServer;
 
@@ -49,6 +52,12 @@ pub type App = rapport_kit::service::App;
 /// Connects, migrates (when configured), and binds the listeners.
 pub async fn build(config: Config) -> anyhow::Result<App> {
     let shell = Shell::start(&SPEC, config.service.clone()).await?;
+    let sweeper = workers::Sweeper {
+        feed: shell.feed(),
+        now: config.now.clone(),
+        prefix: config.case_number_prefix.clone(),
+    };
+    shell.periodic(Periodic { name: workers::SWEEPER, every: config.sweep_interval }, sweeper);
     let contacts = contacts::Contacts::new(&config.contacts, None)?;
     let state = api::State { pool: shell.pool(), feed: shell.feed(), config, contacts };
     let api = api::Api { state: std::sync::Arc::new(state) };

@@ -52,6 +52,7 @@ pub struct ClockRow {
     pub breached_at: Option<DateTime<Utc>>,
     pub due_at: Option<DateTime<Utc>>,
     pub segments: sqlx::types::Json<Vec<crate::domain::clock::Segment>>,
+    pub warn_at: Option<DateTime<Utc>>,
 }
 
 /// A case with its SLA clocks.

@@ -108,5 +108,8 @@ pub fn may_create(principal: &Principal, to: Owned<'_>) -> Result<(), Problem> {
 }
 
 /// Which read RPC shows each resource type of Support's change feed.
-pub const FEED_READS: &[(&str, &str, &str)] =
-    &[(resource::CASE, CASE_SERVICE, "ListCases"), (resource::COMMENT, CASE_SERVICE, "ListComments")];
+pub const FEED_READS: &[(&str, &str, &str)] = &[
+    (resource::CASE, CASE_SERVICE, "ListCases"),
+    (resource::COMMENT, CASE_SERVICE, "ListComments"),
+    (resource::SLA_ALERT, CASE_SERVICE, "ListCases"),
+];

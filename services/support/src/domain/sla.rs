@@ -153,6 +153,8 @@ pub struct CaseClock {
     pub calendar_id: uuid::Uuid,
     pub pause_statuses: Vec<String>,
     pub clock: Clock,
+    /// When the policy's warning is due (while running).
+    pub warn_at: Option<DateTime<Utc>>,
     /// True when this event changed it (to be written).
     pub dirty: bool,
 }
@@ -299,6 +301,7 @@ impl CaseClocks {
             calendar_id: policy.calendar_id,
             pause_statuses: target.pause_statuses.clone(),
             clock: Clock::start(target.goal(), at, true, &always),
+            warn_at: None,
             dirty: true,
         };
         let running = !entry.pauses_in(status);
@@ -318,6 +321,37 @@ impl CaseClocks {
     /// The current clock of `metric`.
     pub fn current(&self, metric: Metric) -> Option<&CaseClock> {
         self.clocks.iter().find(|entry| entry.current && entry.metric == metric)
+    }
+}
+
+/// When the warning of `clock` is due under `escalation` (a lead time
+/// before the due time, or a share of the goal run), counted on
+/// `calendar`; `None` while paused, once met or breached, or without a
+/// warning.
+pub fn warn_time(
+    clock: &Clock,
+    escalation: &super::sla_input::Escalation,
+    calendar: &Calendar,
+) -> Option<DateTime<Utc>> {
+    let since = clock.running_since?;
+    if clock.is_met() || clock.breached_at.is_some() {
+        return None;
+    }
+    let lead = match (escalation.warn_before_seconds, escalation.warn_at_percent) {
+        (Some(before), _) => Duration::seconds(before),
+        (None, Some(percent)) => clock.goal - clock.goal * percent / 100,
+        (None, None) => return None,
+    };
+    let run = (clock.goal - clock.elapsed - lead).max(Duration::zero());
+    calendar.add(since, run)
+}
+
+/// One priority step up (URGENT stays URGENT).
+pub fn raised(priority: CasePriority) -> CasePriority {
+    match priority {
+        CasePriority::Unspecified | CasePriority::Low => CasePriority::Normal,
+        CasePriority::Normal => CasePriority::High,
+        CasePriority::High | CasePriority::Urgent => CasePriority::Urgent,
     }
 }
 

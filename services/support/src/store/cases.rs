@@ -160,6 +160,7 @@ pub(crate) async fn save(
     record.case.update_time = ctx.now;
     record.case.next_due_time = if is_open(enums_of(record)?.0) { record.clocks.next_due() } else { None };
     write_row(tx, &record.case).await?;
+    sla::set_warnings(record, sla);
     sla::write_clocks(tx, record.case.id, &mut record.clocks).await?;
     let case = case_to_proto(record, View { prefix: ctx.prefix, now: ctx.now, calendars: sla })?;
     changelog::append(tx, &[Change::of(CASE, &case, record.case.id.to_string(), kind, actor, paths)]).await?;
@@ -335,6 +336,10 @@ pub async fn update(
             }
             CaseField::Status => {}
         }
+    }
+    if input.sets(CaseField::Priority) && record.case.priority != before.priority {
+        // The new priority's goals apply to the targets still running.
+        sla::retarget(&mut record, &sla)?;
     }
     if let Some(status) = input.status.filter(|_| input.sets(CaseField::Status)) {
         move_status(&mut record, status, ctx, &sla)?;

@@ -4,12 +4,14 @@
 //! - [`cases`]: the case record, its reads and writes.
 //! - [`comments`]: replies and notes, and what they do to a case.
 //! - [`sla`]: policies, calendars and the clock rows, as the engine reads them.
+//! - [`sweep`]: SLA warnings and breaches, escalation, alerts.
 //! - [`policies`]: calendar and policy writes, and the re-projection of open cases.
 
 pub mod cases;
 pub mod comments;
 pub mod policies;
 pub mod sla;
+pub mod sweep;
 
 pub use rapport_kit::idempotency::Write;
 

@@ -1,16 +1,13 @@
 //! SLA calendars and policies: their writes, and the re-projection of the
 //! open cases a change touches (in the same transaction as the change).
 
-use chrono::Duration;
 use rapport_kit::db::check_etag;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::cases::{self, with_clocks};
-use super::sla::{self, CALENDAR_COLUMNS, POLICY_COLUMNS, Sla};
+use super::sla::{self, CALENDAR_COLUMNS, POLICY_COLUMNS};
 use super::{Ctx, Write};
-use crate::convert::enums_of;
-use crate::domain::calendar::Calendar;
 use crate::domain::sla_input::{CalendarInput, HolidayEntry, PolicyInput};
 use crate::error::Error;
 use crate::model::{CalendarRow, CaseRow, PolicyRow};
@@ -332,7 +329,7 @@ async fn reproject(
     let mut done = Reprojected::default();
     for chunk in rows.chunks(500) {
         for mut record in with_clocks(tx, chunk.to_vec()).await? {
-            let changed = reproject_case(&mut record, &sla)?;
+            let changed = sla::retarget(&mut record, &sla)?;
             done.cases += 1;
             done.deadlines_changed += changed;
             if let Some(policy) = sla.policy(record.case.sla_policy_id) {
@@ -350,32 +347,4 @@ async fn reproject(
         }
     }
     Ok(done)
-}
-
-/// Measures the current, unmet clocks of a case again; returns how many
-/// due times moved.
-fn reproject_case(record: &mut crate::model::CaseRecord, sla: &Sla) -> Result<i32, Error> {
-    let (_, priority, _) = enums_of(record)?;
-    let policy = sla.policy(record.case.sla_policy_id);
-    let always = Calendar::always();
-    let mut changed = 0;
-    for entry in record.clocks.clocks.iter_mut().filter(|entry| entry.current && !entry.clock.is_met()) {
-        let target = policy.and_then(|policy| policy.target(priority, entry.metric));
-        let goal = target.map_or(entry.clock.goal, |target| Duration::seconds(target.goal_seconds));
-        if let (Some(policy), Some(target)) = (policy, target) {
-            entry.business_hours = target.business_hours;
-            entry.calendar_id = policy.calendar_id;
-            entry.pause_statuses.clone_from(&target.pause_statuses);
-        }
-        let calendar = if entry.business_hours {
-            crate::domain::sla::Calendars::calendar(sla, entry.calendar_id)
-        } else {
-            &always
-        };
-        if entry.clock.reproject(goal, calendar) {
-            changed += 1;
-        }
-        entry.dirty = true;
-    }
-    Ok(changed)
 }

@@ -127,6 +127,7 @@ pub fn clocks_of(rows: &[ClockRow], case_id: Uuid) -> Result<CaseClocks, Error> 
                 due_at: row.due_at,
                 segments: row.segments.0.clone(),
             },
+            warn_at: row.warn_at,
             dirty: false,
         });
     }
@@ -136,7 +137,7 @@ pub fn clocks_of(rows: &[ClockRow], case_id: Uuid) -> Result<CaseClocks, Error> 
 
 /// The columns of [`ClockRow`].
 pub const CLOCK_COLUMNS: &str = "case_id, metric, cycle, current, goal_seconds, business_hours, calendar_id, \
-    pause_statuses, elapsed_micros, running_since, achieved_at, breached_at, due_at, segments";
+    pause_statuses, elapsed_micros, running_since, achieved_at, breached_at, due_at, segments, warn_at";
 
 /// The clock rows of `case_ids`.
 pub async fn clock_rows(conn: &mut PgConnection, case_ids: &[Uuid]) -> Result<Vec<ClockRow>, sqlx::Error> {
@@ -154,11 +155,13 @@ pub async fn write_clocks(
         let clock = &entry.clock;
         sqlx::query(
             "INSERT INTO case_sla_clocks (case_id, metric, cycle, current, goal_seconds, business_hours, \
-               calendar_id, pause_statuses, elapsed_micros, running_since, achieved_at, breached_at, due_at, segments) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+               calendar_id, pause_statuses, elapsed_micros, running_since, achieved_at, breached_at, due_at, segments, \
+               warn_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
              ON CONFLICT (case_id, metric, cycle) DO UPDATE SET current = $4, goal_seconds = $5, \
                business_hours = $6, calendar_id = $7, pause_statuses = $8, elapsed_micros = $9, \
-               running_since = $10, achieved_at = $11, breached_at = $12, due_at = $13, segments = $14",
+               running_since = $10, achieved_at = $11, breached_at = $12, due_at = $13, segments = $14, \
+               warn_at = $15",
         )
         .bind(case_id)
         .bind(entry.metric.name())
@@ -174,9 +177,52 @@ pub async fn write_clocks(
         .bind(clock.breached_at)
         .bind(clock.due_at)
         .bind(sqlx::types::Json(&clock.segments))
+        .bind(entry.warn_at)
         .execute(&mut *conn)
         .await?;
         entry.dirty = false;
     }
     Ok(())
+}
+
+/// Measures the current, unmet clocks of a case again with its policy's
+/// goals for its (current) priority and the policy's calendar (after a
+/// policy or calendar change, or a new priority); returns how many due
+/// times moved.
+pub fn retarget(record: &mut crate::model::CaseRecord, sla: &Sla) -> Result<i32, Error> {
+    let (_, priority, _) = crate::convert::enums_of(record)?;
+    let policy = sla.policy(record.case.sla_policy_id);
+    let always = Calendar::always();
+    let mut changed = 0;
+    for entry in record.clocks.clocks.iter_mut().filter(|entry| entry.current && !entry.clock.is_met()) {
+        let target = policy.and_then(|policy| policy.target(priority, entry.metric));
+        let goal = target.map_or(entry.clock.goal, |target| Duration::seconds(target.goal_seconds));
+        if let (Some(policy), Some(target)) = (policy, target) {
+            entry.business_hours = target.business_hours;
+            entry.calendar_id = policy.calendar_id;
+            entry.pause_statuses.clone_from(&target.pause_statuses);
+        }
+        let calendar = if entry.business_hours { sla.calendar(entry.calendar_id) } else { &always };
+        if entry.clock.reproject(goal, calendar) {
+            changed += 1;
+        }
+        entry.dirty = true;
+    }
+    Ok(changed)
+}
+
+/// Sets the warning times of the clocks an event changed, from the case's
+/// policy.
+pub fn set_warnings(record: &mut crate::model::CaseRecord, sla: &Sla) {
+    let escalation =
+        sla.policy(record.case.sla_policy_id).map(|policy| policy.escalation.clone()).unwrap_or_default();
+    let always = Calendar::always();
+    for entry in record.clocks.clocks.iter_mut().filter(|entry| entry.dirty) {
+        let calendar = if entry.business_hours { sla.calendar(entry.calendar_id) } else { &always };
+        entry.warn_at = if entry.current {
+            crate::domain::sla::warn_time(&entry.clock, &escalation, calendar)
+        } else {
+            None
+        };
+    }
 }

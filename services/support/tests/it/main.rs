@@ -10,3 +10,4 @@ mod hostile;
 mod ownership;
 mod sla;
 mod smoke;
+mod sweeper;
