@@ -221,8 +221,8 @@ mod tests {
 
     #[test]
     fn service_names_expand_and_are_checked() {
-        assert_eq!(services(&["all".into()]).unwrap(), ["contacts", "pipeline", "gateway"]);
-        assert_eq!(services(&[]).unwrap(), ["contacts", "pipeline", "gateway"]);
+        assert_eq!(services(&["all".into()]).unwrap(), ["contacts", "pipeline", "support", "gateway"]);
+        assert_eq!(services(&[]).unwrap(), ["contacts", "pipeline", "support", "gateway"]);
         assert_eq!(services(&["contacts".into()]).unwrap(), ["contacts"]);
         assert!(services(&["nope".into()]).is_err());
     }

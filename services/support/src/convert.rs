@@ -263,3 +263,32 @@ pub fn policy_to_proto(row: &crate::model::PolicyRow) -> rapport_proto::support:
         delete_time: row.delete_time.map(timestamp),
     }
 }
+
+/// A stored agent as an `Agent`.
+pub fn agent_to_proto(row: &crate::store::assignment::AgentRow) -> rapport_proto::support::v1::Agent {
+    rapport_proto::support::v1::Agent {
+        agent_id: row.agent_id.clone(),
+        available: row.available,
+        capacity: row.capacity,
+        calendar_id: row.calendar_id.map(|id| id.to_string()).unwrap_or_default(),
+        open_cases: i32::try_from(row.open_cases).unwrap_or(i32::MAX),
+        last_assign_time: row.last_assign_time.map(timestamp),
+    }
+}
+
+/// A stored team as a `Team`.
+pub fn team_to_proto(team: &crate::store::assignment::TeamRecord) -> rapport_proto::support::v1::Team {
+    use rapport_proto::support::v1::AssignmentMode;
+    let mode = match team.mode.as_str() {
+        "ROUND_ROBIN" => AssignmentMode::RoundRobin,
+        "LEAST_OPEN" => AssignmentMode::LeastOpen,
+        _ => AssignmentMode::Unspecified,
+    };
+    rapport_proto::support::v1::Team {
+        team_id: team.team_id.clone(),
+        mode: mode as i32,
+        agent_ids: team.agents.iter().map(|agent| agent.agent_id.clone()).collect(),
+        agents: team.agents.iter().map(agent_to_proto).collect(),
+        update_time: Some(timestamp(team.update_time)),
+    }
+}

@@ -30,6 +30,7 @@ pub mod workers;
 
 use rapport_kit::service::{Ports, Shell, Spec};
 use rapport_kit::worker::Periodic;
+use rapport_proto::support::v1::assignment_service_server::AssignmentServiceServer;
 use rapport_proto::support::v1::case_service_server::CaseServiceServer;
 use rapport_proto::support::v1::sla_service_server::SlaServiceServer;
 
@@ -61,7 +62,11 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let contacts = contacts::Contacts::new(&config.contacts, None)?;
     let state = api::State { pool: shell.pool(), feed: shell.feed(), config, contacts };
     let api = api::Api { state: std::sync::Arc::new(state) };
-    let routes = shell.routes().serve(CaseServiceServer::new(api.clone())).serve(SlaServiceServer::new(api));
+    let routes = shell
+        .routes()
+        .serve(CaseServiceServer::new(api.clone()))
+        .serve(SlaServiceServer::new(api.clone()))
+        .serve(AssignmentServiceServer::new(api));
     Ok(shell.into_app(routes, policy::policies()))
 }
 

@@ -2,6 +2,7 @@
 
 use rapport_kit::auth::{Fields, Owned, Ownership, Policy, Principal, Role};
 use rapport_kit::error::Problem;
+use rapport_proto::support::v1::assignment_service_server::SERVICE_NAME as ASSIGNMENT_SERVICE;
 use rapport_proto::support::v1::case_service_server::SERVICE_NAME as CASE_SERVICE;
 use rapport_proto::support::v1::sla_service_server::SERVICE_NAME as SLA_SERVICE;
 
@@ -48,9 +49,22 @@ const SLA: &[(&str, &[Role])] = &[
     ("SimulateSla", EVERYONE),
 ];
 
+const ASSIGNMENT: &[(&str, &[Role])] = &[
+    ("SetTeam", MANAGERS),
+    ("GetTeam", EVERYONE),
+    ("ListTeams", EVERYONE),
+    // An agent sets their own availability (checked by the handler).
+    ("SetAgent", &[Role::Admin, Role::SupportManager, Role::SupportAgent]),
+    ("GetAgent", EVERYONE),
+];
+
 /// The role tables of every Support gRPC service.
 pub fn policies() -> Vec<Policy> {
-    vec![Policy::new(CASE_SERVICE, CASES), Policy::new(SLA_SERVICE, SLA)]
+    vec![
+        Policy::new(CASE_SERVICE, CASES),
+        Policy::new(SLA_SERVICE, SLA),
+        Policy::new(ASSIGNMENT_SERVICE, ASSIGNMENT),
+    ]
 }
 
 /// Who may change which case: an agent the cases assigned to them (the

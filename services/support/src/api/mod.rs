@@ -1,5 +1,6 @@
 //! The gRPC adapter: extract, call the domain and store, convert back.
 
+mod assignment;
 mod cases;
 mod sla;
 

@@ -228,7 +228,12 @@ pub async fn create(
             channel: channel_name(input.channel),
             category: input.category.clone(),
             product: input.product.clone(),
-            assignee_id: placement.assignee_id.to_owned(),
+            assignee_id: match placement.assignee_id {
+                "" => {
+                    super::assignment::choose(tx, placement.team_id, ctx.now, &sla).await?.unwrap_or_default()
+                }
+                chosen => chosen.to_owned(),
+            },
             team_id: placement.team_id.to_owned(),
             tags: input.tags.clone(),
             deal_id: input.deal_id.map(|id| id.uuid()),

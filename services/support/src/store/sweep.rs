@@ -156,9 +156,14 @@ async fn breach_case(
     if !escalation.team_id.is_empty() && escalation.team_id != record.case.team_id {
         escalations.push(format!("team {} -> {}", record.case.team_id, escalation.team_id));
         record.case.team_id.clone_from(&escalation.team_id);
-        if escalation.assignee_id.is_empty() && !record.case.assignee_id.is_empty() {
-            escalations.push(format!("assignee {} -> (queue)", record.case.assignee_id));
-            record.case.assignee_id.clear();
+        if escalation.assignee_id.is_empty() {
+            let chosen =
+                super::assignment::choose(tx, &escalation.team_id, ctx.now, sla).await?.unwrap_or_default();
+            if chosen != record.case.assignee_id {
+                let shown = if chosen.is_empty() { "(queue)" } else { chosen.as_str() };
+                escalations.push(format!("assignee {} -> {shown}", record.case.assignee_id));
+                record.case.assignee_id = chosen;
+            }
         }
         paths.push("team_id".to_owned());
     }

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod assignment;
 mod cases;
 mod comments;
 mod common;

@@ -13,6 +13,7 @@ use rapport_kit::db::DbConfig;
 use rapport_kit::testing::{self, TestDatabase};
 use rapport_proto::contacts::v1::contact_service_client::ContactServiceClient;
 use rapport_proto::contacts::v1::{Contact, CreateContactRequest};
+use rapport_proto::support::v1::assignment_service_client::AssignmentServiceClient;
 use rapport_proto::support::v1::case_service_client::CaseServiceClient;
 use rapport_proto::support::v1::sla_service_client::SlaServiceClient;
 use rapport_proto::support::v1::{Case, CreateCaseRequest};
@@ -31,6 +32,7 @@ pub type Authed = InterceptedService<Channel, Bearer>;
 pub struct Clients {
     pub cases: CaseServiceClient<Authed>,
     pub sla: SlaServiceClient<Authed>,
+    pub assignment: AssignmentServiceClient<Authed>,
     pub contacts: ContactServiceClient<Authed>,
 }
 
@@ -141,6 +143,7 @@ impl TestApp {
         Clients {
             cases: CaseServiceClient::new(channel(self.addr)),
             sla: SlaServiceClient::new(channel(self.addr)),
+            assignment: AssignmentServiceClient::new(channel(self.addr)),
             contacts: ContactServiceClient::new(channel(self.contacts.addr)),
         }
     }
