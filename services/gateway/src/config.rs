@@ -85,6 +85,11 @@ pub struct Config {
     pub redis: RedisConfig,
     /// Per-principal rate limits.
     pub rate_limit: RateLimitSettings,
+    /// Paths (`/<service>/<method>`) the services behind let through
+    /// without credentials (their token is in the message, e.g. a survey's);
+    /// set by the binary from the services' role tables
+    /// ([`Config::with_public_paths`]).
+    pub public_paths: Vec<String>,
 }
 
 impl Config {
@@ -138,6 +143,7 @@ impl Config {
             auth: config_from_env(env)?,
             redis: RedisConfig::from_env(env)?,
             rate_limit: RateLimitSettings::from_env(env)?,
+            public_paths: Vec::new(),
         };
         if config.default_deadline > config.max_deadline {
             return Err(ConfigError {
@@ -176,6 +182,12 @@ impl Config {
                     .push(BackendConfig { area: area.to_owned(), target: Some(Target::Static(vec![addr])) });
             }
         }
+        self
+    }
+
+    /// This configuration letting `paths` through without credentials.
+    pub fn with_public_paths(mut self, paths: impl IntoIterator<Item = String>) -> Config {
+        self.public_paths = paths.into_iter().collect();
         self
     }
 

@@ -118,6 +118,7 @@ impl App {
         let verifier = Verifier::new(self.config.auth.clone()).context("authentication settings")?;
         let auth = AuthLayer::new(verifier, vec![customer::policy()])
             .authenticate_unlisted()
+            .public_paths(self.config.public_paths.clone())
             .with_metrics(&self.metrics);
         let proxy = Proxy::new(
             self.backends.clone(),

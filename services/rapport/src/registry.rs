@@ -128,7 +128,13 @@ fn build_gateway(env: Env, local: Local) -> LocalBoxFuture<'static, anyhow::Resu
             };
             Some((service.name, addr))
         });
-        let config = rapport_gateway::Config::from_env(&env)?.with_default_backends(defaults);
+        let public = SERVICES
+            .iter()
+            .flat_map(|service| (service.policies)())
+            .flat_map(|policy| policy.public_paths().collect::<Vec<_>>());
+        let config = rapport_gateway::Config::from_env(&env)?
+            .with_default_backends(defaults)
+            .with_public_paths(public);
         let app = rapport_gateway::App::build(config).await?;
         let addr = app.local_addr();
         let metrics_addr = app.metrics_addr();

@@ -30,6 +30,19 @@ pub struct Config {
     /// `SUPPORT_REOPEN_WINDOW` (default 7d): how long after its resolution
     /// a requester's reply reopens a case; later replies open a follow-up.
     pub reopen_window: Duration,
+    /// Mail to requesters: `SUPPORT_SMTP_URL` (unset: no mail is written or
+    /// sent), `SUPPORT_MAIL_FROM`, `SUPPORT_SURVEY_URL`.
+    pub mail: Option<MailSettings>,
+    /// `SUPPORT_MAIL_INTERVAL` (default 5s, at least 1s): how often the mail
+    /// worker sends what the outbox holds.
+    pub mail_interval: Duration,
+    /// `SUPPORT_SURVEY_TTL` (default 14d): how long a satisfaction survey
+    /// can be answered.
+    pub survey_ttl: Duration,
+    /// `SUPPORT_SURVEY_RATE_PER_SECOND` (default 5) and
+    /// `SUPPORT_SURVEY_RATE_BURST` (default 20): SubmitSatisfaction calls
+    /// allowed per client address.
+    pub survey_rate: rapport_kit::ratelimit::RateLimitSettings,
     /// `SUPPORT_SWEEP_INTERVAL` (default 30s, at least 1s): how often the
     /// SLA sweeper looks for warnings and breaches (once across replicas).
     pub sweep_interval: Duration,
@@ -44,6 +57,7 @@ impl std::fmt::Debug for Config {
             .field("contacts", &self.contacts)
             .field("case_number_prefix", &self.case_number_prefix)
             .field("reopen_window", &self.reopen_window)
+            .field("mail", &self.mail)
             .finish_non_exhaustive()
     }
 }
@@ -67,6 +81,63 @@ impl Now {
     /// The current time.
     pub fn now(&self) -> DateTime<Utc> {
         (self.0)()
+    }
+}
+
+/// How mail reaches requesters.
+#[derive(Clone)]
+pub struct MailSettings {
+    /// `SUPPORT_SMTP_URL`: the SMTP relay, as lettre reads it:
+    /// `smtp://host:25` (plain), `smtp://host:587?tls=required` (STARTTLS),
+    /// `smtps://user:password@host:465` (TLS).
+    pub smtp_url: String,
+    /// `SUPPORT_MAIL_FROM` (default `Support <support@localhost>`): the
+    /// sender; its domain names outgoing Message-IDs.
+    pub from: String,
+    /// `SUPPORT_SURVEY_URL` (optional): the satisfaction survey link, the
+    /// token appended (e.g. `https://help.example.com/survey?token=`).
+    pub survey_url: String,
+}
+
+impl std::fmt::Debug for MailSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password.
+        f.debug_struct("MailSettings")
+            .field("from", &self.from)
+            .field("survey_url", &self.survey_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MailSettings {
+    fn from_env(env: &Env) -> Result<Option<MailSettings>, ConfigError> {
+        let Some(smtp_url) = env.optional::<String>("SUPPORT_SMTP_URL")?.filter(|url| !url.trim().is_empty())
+        else {
+            return Ok(None);
+        };
+        if !(smtp_url.starts_with("smtp://") || smtp_url.starts_with("smtps://")) {
+            return Err(ConfigError {
+                name: "SUPPORT_SMTP_URL".to_owned(),
+                problem: "must start with smtp:// or smtps://".to_owned(),
+            });
+        }
+        let from: String = env.or_default("SUPPORT_MAIL_FROM", "Support <support@localhost>".to_owned())?;
+        if from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError {
+                name: "SUPPORT_MAIL_FROM".to_owned(),
+                problem: "must be a mailbox, e.g. \"Support <support@example.com>\"".to_owned(),
+            });
+        }
+        let survey_url: String = env.or_default("SUPPORT_SURVEY_URL", String::new())?;
+        Ok(Some(MailSettings { smtp_url, from, survey_url }))
+    }
+
+    /// The domain of the sender's address (for Message-IDs).
+    pub fn domain(&self) -> String {
+        self.from
+            .parse::<lettre::message::Mailbox>()
+            .map(|mailbox| mailbox.email.domain().to_owned())
+            .unwrap_or_else(|_| "localhost".to_owned())
     }
 }
 
@@ -100,6 +171,13 @@ impl Config {
             case_number_prefix: prefix,
             reopen_window: env.duration_or("SUPPORT_REOPEN_WINDOW", Duration::from_secs(7 * 86_400))?,
             sweep_interval: at_least_a_second(env, "SUPPORT_SWEEP_INTERVAL", Duration::from_secs(30))?,
+            mail: MailSettings::from_env(env)?,
+            mail_interval: at_least_a_second(env, "SUPPORT_MAIL_INTERVAL", Duration::from_secs(5))?,
+            survey_ttl: env.duration_or("SUPPORT_SURVEY_TTL", Duration::from_secs(14 * 86_400))?,
+            survey_rate: rapport_kit::ratelimit::RateLimitSettings {
+                per_second: env.or_default("SUPPORT_SURVEY_RATE_PER_SECOND", 5.0)?,
+                burst: env.or_default("SUPPORT_SURVEY_RATE_BURST", 20)?,
+            },
             now: Now::system(),
         })
     }

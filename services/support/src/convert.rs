@@ -265,7 +265,7 @@ pub fn policy_to_proto(row: &crate::model::PolicyRow) -> rapport_proto::support:
 }
 
 /// A stored agent as an `Agent`.
-pub fn agent_to_proto(row: &crate::store::assignment::AgentRow) -> rapport_proto::support::v1::Agent {
+pub fn agent_to_proto(row: &crate::model::AgentRow) -> rapport_proto::support::v1::Agent {
     rapport_proto::support::v1::Agent {
         agent_id: row.agent_id.clone(),
         available: row.available,
@@ -277,7 +277,7 @@ pub fn agent_to_proto(row: &crate::store::assignment::AgentRow) -> rapport_proto
 }
 
 /// A stored team as a `Team`.
-pub fn team_to_proto(team: &crate::store::assignment::TeamRecord) -> rapport_proto::support::v1::Team {
+pub fn team_to_proto(team: &crate::model::TeamRecord) -> rapport_proto::support::v1::Team {
     use rapport_proto::support::v1::AssignmentMode;
     let mode = match team.mode.as_str() {
         "ROUND_ROBIN" => AssignmentMode::RoundRobin,

@@ -13,6 +13,8 @@ pub mod resource {
     pub const CASE: &str = "rapport.support.v1.Case";
     /// A comment on a case.
     pub const COMMENT: &str = "rapport.support.v1.Comment";
+    /// An answered satisfaction survey.
+    pub const SATISFACTION: &str = "rapport.support.v1.Satisfaction";
     /// An SLA warning or breach.
     pub const SLA_ALERT: &str = "rapport.support.v1.SlaAlert";
 }

@@ -11,6 +11,7 @@
 //! - [`model`]: stored records, what `store` returns and `convert` reads.
 //! - `convert`: stored records to their protobuf form.
 //! - [`error`]: the service's refusals.
+//! - [`mail`]: mail out over SMTP (lettre).
 //! - [`policy`]: who may call which RPC, and who may change which case.
 //! - [`workers`]: the SLA sweeper.
 //!
@@ -23,15 +24,18 @@ pub mod contacts;
 mod convert;
 pub mod domain;
 pub mod error;
+pub mod mail;
 pub mod model;
 pub mod policy;
 pub mod store;
 pub mod workers;
 
+use rapport_kit::ratelimit::RateLimiter;
 use rapport_kit::service::{Ports, Shell, Spec};
 use rapport_kit::worker::Periodic;
 use rapport_proto::support::v1::assignment_service_server::AssignmentServiceServer;
 use rapport_proto::support::v1::case_service_server::CaseServiceServer;
+use rapport_proto::support::v1::satisfaction_service_server::SatisfactionServiceServer;
 use rapport_proto::support::v1::sla_service_server::SlaServiceServer;
 
 pub use config::{Config, Now};
@@ -59,14 +63,35 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         prefix: config.case_number_prefix.clone(),
     };
     shell.periodic(Periodic { name: workers::SWEEPER, every: config.sweep_interval }, sweeper);
+    if let Some(settings) = &config.mail {
+        let sender = workers::MailSender { mailer: mail::Mailer::new(settings)?, now: config.now.clone() };
+        shell.periodic(Periodic { name: workers::MAIL_SENDER, every: config.mail_interval }, sender);
+    }
     let contacts = contacts::Contacts::new(&config.contacts, None)?;
-    let state = api::State { pool: shell.pool(), feed: shell.feed(), config, contacts };
+    let survey_limiter = match shell.redis()? {
+        Some(redis) => RateLimiter::new(redis, config.survey_rate),
+        None => RateLimiter::local(config.survey_rate),
+    };
+    let survey_namespace = {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(format!("{}|{}", config.service.db.url, config.service.db.schema));
+        digest.iter().take(6).map(|byte| format!("{byte:02x}")).collect()
+    };
+    let state = api::State {
+        pool: shell.pool(),
+        feed: shell.feed(),
+        config,
+        contacts,
+        survey_limiter,
+        survey_namespace,
+    };
     let api = api::Api { state: std::sync::Arc::new(state) };
     let routes = shell
         .routes()
         .serve(CaseServiceServer::new(api.clone()))
         .serve(SlaServiceServer::new(api.clone()))
-        .serve(AssignmentServiceServer::new(api));
+        .serve(AssignmentServiceServer::new(api.clone()))
+        .serve(SatisfactionServiceServer::new(api));
     Ok(shell.into_app(routes, policy::policies()))
 }
 

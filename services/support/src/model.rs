@@ -104,3 +104,23 @@ pub struct CalendarRow {
     pub update_time: DateTime<Utc>,
     pub version: i64,
 }
+
+/// A row of `support_agents` with its open cases.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AgentRow {
+    pub agent_id: String,
+    pub available: bool,
+    pub capacity: i32,
+    pub calendar_id: Option<Uuid>,
+    pub last_assign_time: Option<DateTime<Utc>>,
+    pub open_cases: i64,
+}
+
+/// A team with its members.
+#[derive(Debug, Clone)]
+pub struct TeamRecord {
+    pub team_id: String,
+    pub mode: String,
+    pub update_time: DateTime<Utc>,
+    pub agents: Vec<AgentRow>,
+}

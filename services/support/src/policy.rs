@@ -4,6 +4,7 @@ use rapport_kit::auth::{Fields, Owned, Ownership, Policy, Principal, Role};
 use rapport_kit::error::Problem;
 use rapport_proto::support::v1::assignment_service_server::SERVICE_NAME as ASSIGNMENT_SERVICE;
 use rapport_proto::support::v1::case_service_server::SERVICE_NAME as CASE_SERVICE;
+use rapport_proto::support::v1::satisfaction_service_server::SERVICE_NAME as SATISFACTION_SERVICE;
 use rapport_proto::support::v1::sla_service_server::SERVICE_NAME as SLA_SERVICE;
 
 use crate::error::resource;
@@ -31,6 +32,8 @@ const CASES: &[(&str, &[Role])] = &[
     ("AddComment", REPORTERS),
     ("ListComments", EVERYONE),
     ("MergeCases", WORKERS),
+    // The MTA pipe or inbound-mail webhook.
+    ("IngestEmail", &[Role::Admin, Role::Integration]),
     ("WatchChanges", EVERYONE),
 ];
 
@@ -58,12 +61,16 @@ const ASSIGNMENT: &[(&str, &[Role])] = &[
     ("GetAgent", EVERYONE),
 ];
 
+/// Public: the survey token is the credential (no login).
+const SATISFACTION: &[(&str, &[Role])] = &[("SubmitSatisfaction", EVERYONE)];
+
 /// The role tables of every Support gRPC service.
 pub fn policies() -> Vec<Policy> {
     vec![
         Policy::new(CASE_SERVICE, CASES),
         Policy::new(SLA_SERVICE, SLA),
         Policy::new(ASSIGNMENT_SERVICE, ASSIGNMENT),
+        Policy::new(SATISFACTION_SERVICE, SATISFACTION).with_public(&["SubmitSatisfaction"]),
     ]
 }
 
@@ -126,4 +133,5 @@ pub const FEED_READS: &[(&str, &str, &str)] = &[
     (resource::CASE, CASE_SERVICE, "ListCases"),
     (resource::COMMENT, CASE_SERVICE, "ListComments"),
     (resource::SLA_ALERT, CASE_SERVICE, "ListCases"),
+    (resource::SATISFACTION, CASE_SERVICE, "ListCases"),
 ];

@@ -354,6 +354,7 @@ pub const SOURCE_NAMES: &[&str] = &[
     "PURCHASED_LIST",
     "PARTNER",
     "OTHER",
+    "SUPPORT_EMAIL",
 ];
 
 #[cfg(test)]

@@ -29,6 +29,9 @@ pub struct AuthLayer {
 struct Shared {
     verifier: Verifier,
     policies: HashMap<&'static str, Policy>,
+    /// Paths callable without credentials beyond the policies' own (a
+    /// gateway in front of services it has no policies for).
+    public_paths: Vec<String>,
     authenticate_unlisted: bool,
     failures: Option<AuthFailures>,
 }
@@ -49,6 +52,7 @@ impl AuthLayer {
             shared: Arc::new(Shared {
                 verifier,
                 policies: by_service,
+                public_paths: Vec::new(),
                 authenticate_unlisted: false,
                 failures: None,
             }),
@@ -62,6 +66,13 @@ impl AuthLayer {
     /// policy stay denied either way.
     pub fn authenticate_unlisted(self) -> AuthLayer {
         self.update(|shared| shared.authenticate_unlisted = true)
+    }
+
+    /// Lets `paths` (`/<service>/<method>`) through without credentials, as
+    /// the policies of the services behind declare them (see
+    /// [`Policy::with_public`]).
+    pub fn public_paths(self, paths: Vec<String>) -> AuthLayer {
+        self.update(|shared| shared.public_paths = paths)
     }
 
     /// Counts every rejection in `rapport_auth_failures_total{reason}` of `metrics` (reason =
@@ -88,7 +99,9 @@ impl<S> Layer<S> for AuthLayer {
 
 /// The service produced by [`AuthLayer`].
 ///
-/// * Paths starting with `/grpc.health.v1.` or `/grpc.reflection.` pass through untouched.
+/// * Paths starting with `/grpc.health.v1.` or `/grpc.reflection.`, and the methods a
+///   policy declares public ([`Policy::with_public`], [`AuthLayer::public_paths`]), pass
+///   through untouched (no principal).
 /// * Otherwise `authorization: Bearer <jwt>` or, when there is no `authorization` header,
 ///   `x-api-key: <key>` is required and verified; failures are answered `UNAUTHENTICATED`.
 /// * The path `/<service>/<method>` must be listed in the service's [`Policy`] and the
@@ -128,7 +141,7 @@ where
 
     fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
         let path = request.uri().path();
-        if PUBLIC_PREFIXES.iter().any(|prefix| path.starts_with(prefix)) {
+        if PUBLIC_PREFIXES.iter().any(|prefix| path.starts_with(prefix)) || self.shared.is_public(path) {
             return Either::Right(Either::Left(self.inner.call(request)));
         }
         match self.shared.authorize(path, request.headers()) {
@@ -167,6 +180,14 @@ enum Rejected {
 }
 
 impl Shared {
+    /// Whether `path` is callable without credentials.
+    fn is_public(&self, path: &str) -> bool {
+        let declared = split_path(path)
+            .and_then(|(service, method)| Some(self.policies.get(service)?.is_public(method)))
+            .unwrap_or(false);
+        declared || self.public_paths.iter().any(|public| public == path)
+    }
+
     fn authorize(&self, path: &str, headers: &HeaderMap) -> Result<Principal, Rejected> {
         let principal = match self.authenticate(headers) {
             Ok(principal) => principal,

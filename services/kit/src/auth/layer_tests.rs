@@ -289,7 +289,10 @@ async fn authenticate_unlisted_passes_authenticated_calls_of_unlisted_services()
         send_through(gateway.clone(), unlisted, &[("authorization", &bearer(&[]))]).await;
     assert!(!called);
     let status = assert_rejected(&response, Code::PermissionDenied, REASON_PERMISSION_DENIED_ROLE);
-    assert_eq!(status.get_details_error_info().unwrap().metadata["required_roles"].split(',').count(), 7);
+    assert_eq!(
+        status.get_details_error_info().unwrap().metadata["required_roles"].split(',').count(),
+        Role::ALL.len()
+    );
     // Listed services keep their policy, unlisted methods of theirs included.
     let unlisted_method = "/rapport.contacts.v1.ContactService/Unlisted";
     let (_, called) = send_through(gateway.clone(), unlisted_method, &[("authorization", &token)]).await;
@@ -383,4 +386,30 @@ fn api_keys_files_are_read_and_bad_ones_rejected_with_a_message() {
     config.api_keys_file = Some(std::env::temp_dir().join("rapport-no-such-keys-file.json"));
     let error = Verifier::new(config).unwrap_err().to_string();
     assert!(error.starts_with("cannot read API keys file"), "{error}");
+}
+
+#[tokio::test]
+async fn public_methods_pass_without_credentials_and_nothing_else_does() {
+    const SURVEYS: &[(&str, &[Role])] = &[("Submit", &Role::ALL), ("List", &[Role::Admin])];
+    let service = AuthLayer::new(
+        hs_verifier(),
+        vec![Policy::new("rapport.support.v1.SatisfactionService", SURVEYS).with_public(&["Submit"])],
+    );
+    let (response, called) =
+        send_through(service.clone(), "/rapport.support.v1.SatisfactionService/Submit", &[]).await;
+    assert!(called);
+    assert!(response.headers().get("x-subject").is_none(), "no principal");
+    let (response, called) = send_through(service, "/rapport.support.v1.SatisfactionService/List", &[]).await;
+    assert!(!called);
+    assert_rejected(&response, Code::Unauthenticated, REASON_MISSING_TOKEN);
+    // A gateway without the policy lets the declared paths through.
+    let gateway = layer()
+        .authenticate_unlisted()
+        .public_paths(vec!["/rapport.support.v1.SatisfactionService/Submit".into()]);
+    let (_, called) =
+        send_through(gateway.clone(), "/rapport.support.v1.SatisfactionService/Submit", &[]).await;
+    assert!(called);
+    let (response, called) = send_through(gateway, "/rapport.support.v1.SatisfactionService/List", &[]).await;
+    assert!(!called);
+    assert_rejected(&response, Code::Unauthenticated, REASON_MISSING_TOKEN);
 }

@@ -18,6 +18,7 @@ use super::Role;
 pub struct Policy {
     service: &'static str,
     rules: &'static [(&'static str, &'static [Role])],
+    public: &'static [&'static str],
 }
 
 impl Policy {
@@ -25,7 +26,25 @@ impl Policy {
     /// path (e.g. `"rapport.contacts.v1.ContactService"`), with `rules` keyed by bare method
     /// name (e.g. `"ListContacts"`). If a method is listed twice the first entry wins.
     pub const fn new(service: &'static str, rules: &'static [(&'static str, &'static [Role])]) -> Policy {
-        Policy { service, rules }
+        Policy { service, rules, public: &[] }
+    }
+
+    /// This policy with `methods` (bare names, also listed in the rules)
+    /// callable without credentials: what they carry is the credential
+    /// (e.g. a survey's single-use token). The auth layer lets them
+    /// through unauthenticated; their handlers must not ask for a principal.
+    pub const fn with_public(self, methods: &'static [&'static str]) -> Policy {
+        Policy { public: methods, ..self }
+    }
+
+    /// Whether `method` is callable without credentials.
+    pub fn is_public(&self, method: &str) -> bool {
+        self.public.contains(&method)
+    }
+
+    /// The paths (`/<service>/<method>`) callable without credentials.
+    pub fn public_paths(&self) -> impl Iterator<Item = String> + '_ {
+        self.public.iter().map(|method| format!("/{}/{method}", self.service))
     }
 
     /// The fully qualified service name this policy covers.

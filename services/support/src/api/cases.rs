@@ -20,6 +20,7 @@ use crate::error::{self, Error, resource};
 use crate::store::Write;
 use crate::store::cases::{self as store, Placement};
 use crate::store::comments::{self, NewComment};
+use crate::store::outbox::Recipient;
 
 type Result<T> = std::result::Result<Response<T>, Status>;
 
@@ -88,9 +89,37 @@ async fn update(state: &State, request: Request<UpdateCaseRequest>) -> Result<Ca
     let fields = CaseField::parse_mask(&paths).map_err(Error::from)?;
     let input = CaseInput::parse(&case, &fields).map_err(Error::from)?;
     check_references(state, &on, &input).await?;
-    let updated = store::update(&state.pool, id, &case.etag, &input, Write::by(&actor), state.ctx()).await;
+    let resolving = input.sets(CaseField::Status) && input.status == Some(CaseStatus::Resolved);
+    let recipient = match resolving {
+        true => {
+            let (record, _) = store::get(&state.pool, Some(id), None).await?;
+            recipient(state, &on, record.case.requester_contact_id).await?
+        }
+        false => None,
+    };
+    let write = Write::by(&actor);
+    let updated =
+        store::update(&state.pool, (id, &case.etag), &input, recipient.as_ref(), write, state.ctx()).await;
     state.written(&updated);
     Ok(Response::new(updated?))
+}
+
+/// The requester `contact_id` as a mail recipient, when mail is configured
+/// and the contact has an address.
+async fn recipient(
+    state: &State,
+    on: &OnBehalf,
+    contact_id: Uuid,
+) -> std::result::Result<Option<Recipient>, Error> {
+    if state.config.mail.is_none() {
+        return Ok(None);
+    }
+    let contact = state.contacts.contact(on, contact_id.into()).await?;
+    if contact.email.is_empty() {
+        return Ok(None);
+    }
+    let name = format!("{} {}", contact.given_name, contact.family_name).trim().to_owned();
+    Ok(Some(Recipient { address: contact.email, name }))
 }
 
 /// Integrations act for requesters: they never read internal notes.
@@ -171,6 +200,7 @@ impl CaseService for Api {
 
     async fn add_comment(&self, request: Request<AddCommentRequest>) -> Result<AddCommentResponse> {
         let actor = auth::principal(&request)?.clone();
+        let on = OnBehalf::caller(&request);
         let mut request = request.into_inner();
         let id = case_id("case_id", &request.case_id)?;
         let comment = request.comment.clone().unwrap_or_default();
@@ -187,7 +217,18 @@ impl CaseService for Api {
         let key = RequestKey::new(request_id, &request);
         let window =
             chrono::Duration::from_std(self.state.config.reopen_window).unwrap_or(chrono::Duration::MAX);
-        let new = NewComment { case_id: id, input: &input, author_id, message_id: "", reopen_window: window };
+        let recipient = match (input.author, input.internal) {
+            (Author::Agent, false) => recipient(&self.state, &on, record.case.requester_contact_id).await?,
+            _ => None,
+        };
+        let new = NewComment {
+            case_id: id,
+            input: &input,
+            author_id,
+            message_id: "",
+            reopen_window: window,
+            recipient: recipient.as_ref(),
+        };
         let added = comments::add(&self.state.pool, new, key.write(&actor), self.state.ctx()).await;
         self.state.written(&added);
         Ok(Response::new(added?))
@@ -215,6 +256,33 @@ impl CaseService for Api {
             store::merge(&self.state.pool, survivor, merged, Write::by(&actor), self.state.ctx()).await;
         self.state.written(&result);
         Ok(Response::new(result?))
+    }
+
+    async fn ingest_email(&self, request: Request<IngestEmailRequest>) -> Result<IngestEmailResponse> {
+        let actor = auth::principal(&request)?.clone();
+        let on = OnBehalf::caller(&request);
+        let request = request.into_inner();
+        let inbound = crate::domain::email::parse(&request.raw_message).map_err(Error::from)?;
+        let team_id =
+            rapport_kit::fields::text("team_id", &request.team_id, false, 200).map_err(Error::from)?;
+        let (contact, contact_created) =
+            self.state.contacts.find_or_create(&on, &inbound.from_address, &inbound.from_name).await?;
+        let requester =
+            crate::domain::ids::ContactId::parse("requester", &contact.id).map_err(Error::from)?;
+        let window =
+            chrono::Duration::from_std(self.state.config.reopen_window).unwrap_or(chrono::Duration::MAX);
+        let ingest = crate::store::emails::Ingest {
+            inbound: &inbound,
+            requester: requester.uuid(),
+            team_id: &team_id,
+            reopen_window: window,
+        };
+        let result =
+            crate::store::emails::ingest(&self.state.pool, ingest, Write::by(&actor), self.state.ctx()).await;
+        self.state.written(&result);
+        let mut response = result?;
+        response.contact_created = contact_created && !response.duplicate;
+        Ok(Response::new(response))
     }
 
     type WatchChangesStream = WatchStream<WatchChangesResponse>;

@@ -2,6 +2,7 @@
 
 mod assignment;
 mod cases;
+mod satisfaction;
 mod sla;
 
 use std::sync::Arc;
@@ -23,6 +24,12 @@ pub struct State {
     pub config: Config,
     /// The Contacts service, for reference checks.
     pub contacts: crate::contacts::Contacts,
+    /// Limits survey answers (SubmitSatisfaction needs no login).
+    pub survey_limiter: rapport_kit::ratelimit::RateLimiter,
+    /// What this deployment's survey buckets are named with in the shared
+    /// Redis (a digest of its database), so deployments sharing a Redis do
+    /// not share limits.
+    pub survey_namespace: String,
 }
 
 impl State {
@@ -34,7 +41,12 @@ impl State {
 
     /// The context of a write or read happening now.
     pub fn ctx(&self) -> Ctx<'_> {
-        Ctx { prefix: &self.config.case_number_prefix, now: self.config.now.now() }
+        Ctx {
+            prefix: &self.config.case_number_prefix,
+            now: self.config.now.now(),
+            mail: self.config.mail.as_ref(),
+            survey_ttl: chrono::Duration::from_std(self.config.survey_ttl).unwrap_or(chrono::Duration::MAX),
+        }
     }
 }
 

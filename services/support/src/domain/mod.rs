@@ -6,6 +6,7 @@
 //! - [`sla`]: policies, their targets, and how case events move clocks.
 //! - [`case`]: case fields, statuses and their transitions.
 //! - [`comment`]: comments and attachments.
+//! - [`email`]: inbound email parsed (mail-parser); case numbers in subjects.
 //! - [`sla_input`]: calendars and policies parsed from requests, holidays from iCalendar files.
 //! - [`ids`]: typed ids.
 
@@ -13,6 +14,7 @@ pub mod calendar;
 pub mod case;
 pub mod clock;
 pub mod comment;
+pub mod email;
 pub mod ids;
 pub mod sla;
 pub mod sla_input;

@@ -303,9 +303,9 @@ pub(crate) fn move_status(
 /// empty). References were checked by the caller.
 pub async fn update(
     pool: &PgPool,
-    id: Uuid,
-    etag: &str,
+    (id, etag): (Uuid, &str),
     input: &CaseInput,
+    recipient: Option<&super::outbox::Recipient>,
     write: Write<'_>,
     ctx: Ctx<'_>,
 ) -> Result<Case, Error> {
@@ -355,10 +355,41 @@ pub async fn update(
         )
         .into());
     }
+    if record.case.status == "RESOLVED" && before.status != "RESOLVED" {
+        resolved(&mut tx, &record, recipient, write, ctx).await?;
+    }
     let paths = input.fields.iter().map(|field| field.path().to_owned()).collect();
     let updated = save(&mut tx, &mut record, (ChangeKind::Updated, paths), write.actor, ctx, &sla).await?;
     tx.commit().await?;
     Ok(updated)
+}
+
+/// What resolving a case does besides its clocks: a satisfaction survey
+/// credited to the resolving agent (the assignee, else whoever resolved
+/// it), and the resolution mail with the survey link.
+async fn resolved(
+    tx: &mut PgConnection,
+    record: &CaseRecord,
+    recipient: Option<&super::outbox::Recipient>,
+    write: Write<'_>,
+    ctx: Ctx<'_>,
+) -> Result<(), Error> {
+    let agent = if record.case.assignee_id.is_empty() { write.actor } else { &record.case.assignee_id };
+    let token = super::surveys::issue(tx, record.case.id, agent, ctx.now, ctx.survey_ttl).await?;
+    let (Some(mail), Some(to)) = (ctx.mail, recipient) else {
+        return Ok(());
+    };
+    let number = crate::domain::case::display_number(ctx.prefix, record.case.number);
+    let link = (!mail.survey_url.is_empty()).then(|| format!("{}{token}", mail.survey_url));
+    let mail = super::outbox::Mail {
+        case_id: record.case.id,
+        to,
+        subject: crate::domain::email::reply_subject(&number, &record.case.subject),
+        body: crate::domain::email::resolution_body(&number, &record.case.subject, link.as_deref()),
+        message_id: ctx.message_id(),
+    };
+    super::outbox::enqueue(tx, mail, ctx.now).await?;
+    Ok(())
 }
 
 /// Gives a live case a new assignee and team.

@@ -31,6 +31,9 @@ pub struct NewComment<'a> {
     pub message_id: &'a str,
     /// How long after resolution a requester's reply reopens the case.
     pub reopen_window: chrono::Duration,
+    /// The requester, who gets an agent's public reply by mail (when mail
+    /// is configured).
+    pub recipient: Option<&'a super::outbox::Recipient>,
 }
 
 async fn insert(tx: &mut PgConnection, row: &CommentRow) -> Result<(), sqlx::Error> {
@@ -64,8 +67,21 @@ pub async fn add(
         return AddCommentResponse::decode(response.as_slice())
             .map_err(|err| Error::Internal(anyhow::Error::new(err).context("stored response")));
     }
-    let mut record = cases::lock_live(&mut tx, new.case_id, "", |_| Ok(())).await?;
-    let sla = sla::load(&mut tx).await?;
+    let response = add_in(&mut tx, new, write, ctx).await?;
+    write.record(&mut tx, &response.encode_to_vec()).await?;
+    tx.commit().await?;
+    Ok(response)
+}
+
+/// Adds a comment in `tx` (no idempotency key of its own).
+pub async fn add_in(
+    tx: &mut PgConnection,
+    new: NewComment<'_>,
+    write: Write<'_>,
+    ctx: Ctx<'_>,
+) -> Result<AddCommentResponse, Error> {
+    let mut record = cases::lock_live(&mut *tx, new.case_id, "", |_| Ok(())).await?;
+    let sla = sla::load(&mut *tx).await?;
     let input = new.input;
     let (status, _, _) = enums_of(&record)?;
     let mut follow_up = None;
@@ -124,7 +140,7 @@ pub async fn add(
         let placement = Placement { assignee_id: "", team_id: &original.team_id };
         let original_id = original.id;
         let fresh = Write { request: None, ..write };
-        let (_, created) = cases::create(&mut tx, &case_input, placement, fresh, ctx).await?;
+        let (_, created) = cases::create(&mut *tx, &case_input, placement, fresh, ctx).await?;
         let mut created =
             created.ok_or_else(|| Error::Internal(anyhow::anyhow!("a follow-up case replayed")))?;
         created.case.follow_up_of = Some(original_id);
@@ -132,6 +148,16 @@ pub async fn add(
         paths = vec!["follow_up_of_case_id".to_owned()];
         target = created;
     }
+    // An agent's public reply goes to the requester by mail, with the
+    // message id the comment keeps (answers thread back by it).
+    let mail_to = match (input.author, input.internal, ctx.mail, new.recipient) {
+        (Author::Agent, false, Some(_), Some(recipient)) => Some(recipient),
+        _ => None,
+    };
+    let message_id = match mail_to {
+        Some(_) => ctx.message_id(),
+        None => new.message_id.to_owned(),
+    };
     let row = CommentRow {
         id: Uuid::now_v7(),
         case_id: target.case.id,
@@ -140,13 +166,24 @@ pub async fn add(
         author_kind: input.author.name().to_owned(),
         body: input.body.clone(),
         attachments: sqlx::types::Json(input.attachments.clone()),
-        message_id: new.message_id.to_owned(),
+        message_id,
         create_time: ctx.now,
     };
-    insert(&mut tx, &row).await?;
+    insert(&mut *tx, &row).await?;
+    if let Some(to) = mail_to {
+        let number = crate::domain::case::display_number(ctx.prefix, target.case.number);
+        let mail = super::outbox::Mail {
+            case_id: target.case.id,
+            to,
+            subject: crate::domain::email::reply_subject(&number, &target.case.subject),
+            body: crate::domain::email::reply_body(&number, &row.body),
+            message_id: row.message_id.clone(),
+        };
+        super::outbox::enqueue(&mut *tx, mail, ctx.now).await?;
+    }
     let comment = comment_to_proto(&row);
     changelog::append(
-        &mut tx,
+        &mut *tx,
         &[Change::of(COMMENT, &comment, row.id.to_string(), ChangeKind::Created, write.actor, Vec::new())],
     )
     .await?;
@@ -156,12 +193,9 @@ pub async fn add(
             crate::convert::View { prefix: ctx.prefix, now: ctx.now, calendars: &sla },
         )?
     } else {
-        cases::save(&mut tx, &mut target, (ChangeKind::Updated, paths), write.actor, ctx, &sla).await?
+        cases::save(&mut *tx, &mut target, (ChangeKind::Updated, paths), write.actor, ctx, &sla).await?
     };
-    let response = AddCommentResponse { comment: Some(comment), case: Some(case), follow_up_case_id };
-    write.record(&mut tx, &response.encode_to_vec()).await?;
-    tx.commit().await?;
-    Ok(response)
+    Ok(AddCommentResponse { comment: Some(comment), case: Some(case), follow_up_case_id })
 }
 
 fn apply(record: &mut CaseRecord, event: Event, ctx: Ctx<'_>, sla: &Sla) -> Result<(), Error> {

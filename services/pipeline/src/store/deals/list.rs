@@ -26,6 +26,7 @@ const SOURCES: &[&str] = &[
     "PURCHASED_LIST",
     "PARTNER",
     "OTHER",
+    "SUPPORT_EMAIL",
 ];
 const CLOSE_TIME: &str = "coalesce(close_time, 'epoch'::timestamptz)";
 // Undated deals sort after every dated one ("soonest first" lists them last).

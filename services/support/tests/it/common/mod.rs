@@ -15,12 +15,15 @@ use rapport_proto::contacts::v1::contact_service_client::ContactServiceClient;
 use rapport_proto::contacts::v1::{Contact, CreateContactRequest};
 use rapport_proto::support::v1::assignment_service_client::AssignmentServiceClient;
 use rapport_proto::support::v1::case_service_client::CaseServiceClient;
+use rapport_proto::support::v1::satisfaction_service_client::SatisfactionServiceClient;
 use rapport_proto::support::v1::sla_service_client::SlaServiceClient;
 use rapport_proto::support::v1::{Case, CreateCaseRequest};
 use sqlx::PgPool;
 use tonic::Status;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
+
+pub mod smtp;
 
 pub use rapport_kit::testing::{Bearer, Running};
 
@@ -33,6 +36,7 @@ pub struct Clients {
     pub cases: CaseServiceClient<Authed>,
     pub sla: SlaServiceClient<Authed>,
     pub assignment: AssignmentServiceClient<Authed>,
+    pub satisfaction: SatisfactionServiceClient<Authed>,
     pub contacts: ContactServiceClient<Authed>,
 }
 
@@ -144,6 +148,7 @@ impl TestApp {
             cases: CaseServiceClient::new(channel(self.addr)),
             sla: SlaServiceClient::new(channel(self.addr)),
             assignment: AssignmentServiceClient::new(channel(self.addr)),
+            satisfaction: SatisfactionServiceClient::new(channel(self.addr)),
             contacts: ContactServiceClient::new(channel(self.contacts.addr)),
         }
     }
