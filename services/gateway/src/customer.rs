@@ -14,12 +14,14 @@ use rapport_proto::contacts::v1::contact_service_client::ContactServiceClient;
 use rapport_proto::contacts::v1::{Company, Contact, GetCompanyRequest, GetContactRequest};
 use rapport_proto::gateway::v1::customer_service_server::CustomerService;
 use rapport_proto::gateway::v1::{
-    CompanySection, ContactSection, Customer360, DealsSection, GetCustomer360Request, InvoicesSection,
-    SectionStatus,
+    CasesSection, CompanySection, ContactSection, Customer360, DealsSection, GetCustomer360Request,
+    InvoicesSection, SectionStatus,
 };
 use rapport_proto::pipeline::v1::deal_service_client::DealServiceClient;
 use rapport_proto::pipeline::v1::order_service_client::OrderServiceClient;
 use rapport_proto::pipeline::v1::{GetAccountStandingRequest, ListDealsRequest, ListInvoicesRequest};
+use rapport_proto::support::v1::ListCasesRequest;
+use rapport_proto::support::v1::case_service_client::CaseServiceClient;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 use tonic_types::StatusExt;
@@ -34,16 +36,29 @@ pub const SERVICE_NAME: &str = "rapport.gateway.v1.CustomerService";
 pub struct Customer {
     contacts: Option<Backend>,
     pipeline: Option<Backend>,
+    support: Option<Backend>,
     default_deadline: Duration,
+}
+
+/// The backends a view is assembled from (`None`: not routed here).
+pub struct Backends {
+    pub contacts: Option<Backend>,
+    pub pipeline: Option<Backend>,
+    pub support: Option<Backend>,
 }
 
 /// How many open deals and unpaid invoices a view shows at most.
 const SECTION_LIMIT: i32 = 50;
 
 impl Customer {
-    /// A service fetching from the given backends (`None`: not routed here).
-    pub fn new(contacts: Option<Backend>, pipeline: Option<Backend>, default_deadline: Duration) -> Customer {
-        Customer { contacts, pipeline, default_deadline }
+    /// A service fetching from `backends`.
+    pub fn new(backends: Backends, default_deadline: Duration) -> Customer {
+        Customer {
+            contacts: backends.contacts,
+            pipeline: backends.pipeline,
+            support: backends.support,
+            default_deadline,
+        }
     }
 }
 
@@ -99,16 +114,18 @@ impl CustomerService for Customer {
         let contact = self.contact(&outgoing, &contact_id).await?;
         let company_id = contact.contact.as_ref().map(|contact| contact.company_id.clone());
         // Everything else depends only on the contact: fetched concurrently.
-        let (company, open_deals, unpaid_invoices) = tokio::join!(
+        let (company, open_deals, unpaid_invoices, open_cases) = tokio::join!(
             self.company(&outgoing, &contact.status, company_id.as_deref()),
             self.open_deals(&outgoing, &contact_id, company_id.as_deref()),
             self.unpaid_invoices(&outgoing, &contact.status, company_id.as_deref()),
+            self.open_cases(&outgoing, &contact_id, company_id.as_deref()),
         );
         Ok(Response::new(Customer360 {
             contact: Some(contact),
             company: Some(company),
             open_deals: Some(open_deals),
             unpaid_invoices: Some(unpaid_invoices),
+            open_cases: Some(open_cases),
         }))
     }
 }
@@ -208,6 +225,54 @@ impl Customer {
             },
             Err(status) => {
                 DealsSection { status: Some(section_status(&status)), deals: Vec::new(), has_more: false }
+            }
+        }
+    }
+
+    /// Open cases the contact asked or of its company, the next SLA due
+    /// first. Needs only the contact's id (and its company, when read).
+    async fn open_cases(
+        &self,
+        outgoing: &Outgoing,
+        contact_id: &str,
+        company_id: Option<&str>,
+    ) -> CasesSection {
+        let Some(backend) = self.support.clone() else {
+            return CasesSection {
+                status: Some(section_status(&not_routed("support"))),
+                cases: Vec::new(),
+                has_more: false,
+            };
+        };
+        let open = "status != RESOLVED AND status != CLOSED";
+        // Ids are checked UUIDs: safe to quote.
+        let filter = match company_id.filter(|id| uuid_like(id).is_some()) {
+            Some(company_id) => {
+                format!(
+                    r#"{open} AND (requester_contact_id = "{contact_id}" OR company_id = "{company_id}")"#
+                )
+            }
+            None => format!(r#"{open} AND requester_contact_id = "{contact_id}""#),
+        };
+        let cases = async {
+            let request = outgoing.request(ListCasesRequest {
+                page_size: SECTION_LIMIT,
+                filter,
+                order_by: "next_due_time".to_owned(),
+                ..Default::default()
+            });
+            CaseServiceClient::new(backend).list_cases(request).await.map(Response::into_inner)
+        }
+        .instrument(tracing::info_span!("customer360.open_cases"))
+        .await;
+        match cases {
+            Ok(page) => CasesSection {
+                status: Some(ok()),
+                cases: page.cases,
+                has_more: !page.next_page_token.is_empty(),
+            },
+            Err(status) => {
+                CasesSection { status: Some(section_status(&status)), cases: Vec::new(), has_more: false }
             }
         }
     }

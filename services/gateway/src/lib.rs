@@ -137,13 +137,15 @@ impl App {
             shutdown.clone(),
         );
         let max = self.config.server.max_message_bytes;
-        let customer = CustomerServiceServer::new(customer::Customer::new(
-            self.backends.get("contacts").cloned(),
-            self.backends.get("pipeline").cloned(),
-            self.config.default_deadline,
-        ))
-        .max_decoding_message_size(max)
-        .max_encoding_message_size(max);
+        let backends = customer::Backends {
+            contacts: self.backends.get("contacts").cloned(),
+            pipeline: self.backends.get("pipeline").cloned(),
+            support: self.backends.get("support").cloned(),
+        };
+        let customer =
+            CustomerServiceServer::new(customer::Customer::new(backends, self.config.default_deadline))
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max);
         let router = tonic::service::Routes::new(customer)
             .into_axum_router()
             .fallback_service(proxy)

@@ -249,3 +249,93 @@ async fn the_view_has_open_deals_and_unpaid_invoices_with_the_standing() {
     assert!(unpaid.invoices.is_empty() && unpaid.standing.is_none());
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn open_cases_show_with_priority_and_sla_state_and_surveys_pass_without_login() {
+    use rapport_proto::support::v1::case_service_client::CaseServiceClient;
+    use rapport_proto::support::v1::satisfaction_service_client::SatisfactionServiceClient;
+    use rapport_proto::support::v1::{
+        Case, CasePriority, CaseStatus, CreateCaseRequest, SlaMetric, SlaState, SubmitSatisfactionRequest,
+        UpdateCaseRequest,
+    };
+
+    let stack = Stack::start_with(Options { support: true, ..Options::default() }).await;
+    let mut contacts = stack.contacts();
+    let company = contacts
+        .create_company(CreateCompanyRequest {
+            company: Some(Company { name: "Umbrella".into(), ..Default::default() }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut person = contact("Alice");
+    person.company_id = company.id.clone();
+    let person = contacts
+        .create_contact(CreateContactRequest { contact: Some(person), request_id: String::new() })
+        .await
+        .unwrap()
+        .into_inner();
+    let colleague = contacts
+        .create_contact(CreateContactRequest {
+            contact: Some(rapport_proto::contacts::v1::Contact {
+                company_id: company.id.clone(),
+                ..contact("Bob")
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut cases = CaseServiceClient::with_interceptor(stack.channel(), bearer("agent-1", &[Role::Admin]));
+    let open = |subject: &str, requester: &str, company_id: &str, priority: CasePriority| {
+        let case = Case {
+            subject: subject.into(),
+            requester_contact_id: requester.into(),
+            company_id: company_id.into(),
+            priority: priority as i32,
+            ..Case::default()
+        };
+        let mut cases = cases.clone();
+        async move {
+            cases
+                .create_case(CreateCaseRequest { case: Some(case), request_id: String::new() })
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    open("Hers, urgent", &person.id, "", CasePriority::Urgent).await;
+    open("Her colleague's", &colleague.id, &company.id, CasePriority::Low).await;
+    let done = open("Solved", &person.id, "", CasePriority::High).await;
+    let resolve = UpdateCaseRequest {
+        case: Some(Case { id: done.id.clone(), status: CaseStatus::Resolved as i32, ..Case::default() }),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["status".into()] }),
+    };
+    cases.update_case(resolve).await.unwrap();
+
+    let view = customers(&stack).get_customer360(request(&person.id)).await.unwrap().into_inner();
+    let section = view.open_cases.unwrap();
+    assert_eq!(section.status.unwrap().code, 0);
+    let shown: Vec<(&str, CasePriority)> =
+        section.cases.iter().map(|case| (case.subject.as_str(), case.priority())).collect();
+    // The urgent one is due first; the resolved one is not shown.
+    assert_eq!(shown, [("Hers, urgent", CasePriority::Urgent), ("Her colleague's", CasePriority::Low)]);
+    let first = &section.cases[0].sla_targets[0];
+    assert_eq!((first.metric(), first.state()), (SlaMetric::FirstResponse, SlaState::Active));
+    assert!(!section.has_more);
+
+    // The survey call goes through the gateway with no credentials at all
+    // (an unknown token: the service's answer, not the gateway's refusal).
+    let mut anonymous = SatisfactionServiceClient::new(stack.channel());
+    let status = anonymous
+        .submit_satisfaction(SubmitSatisfactionRequest {
+            token: "no-such-token".into(),
+            rating: 5,
+            comment: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    stack.stop().await;
+}

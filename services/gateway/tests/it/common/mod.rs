@@ -26,6 +26,7 @@ pub struct Stack {
     pub metrics_addr: SocketAddr,
     pub contacts: Option<Running>,
     pub pipeline: Option<Running>,
+    pub support: Option<Running>,
     pub echo: Option<Running>,
     /// Dropped last: the Contacts backend needs it until it stops.
     pub database: Option<TestDatabase>,
@@ -37,6 +38,8 @@ pub struct Options {
     pub contacts: bool,
     /// Start a Pipeline backend (beside Contacts, on its database).
     pub pipeline: bool,
+    /// Start a Support backend (beside Contacts, on its database).
+    pub support: bool,
     /// Start the echo backend (area `bench`).
     pub echo: bool,
     /// Extra gateway environment pairs.
@@ -52,6 +55,7 @@ impl Default for Options {
         Options {
             contacts: true,
             pipeline: false,
+            support: false,
             echo: true,
             gateway_env: Vec::new(),
             contacts_target: None,
@@ -87,16 +91,32 @@ pub async fn start_pipeline(database_url: &str, contacts: SocketAddr) -> Running
     testing::serve(rapport_pipeline::build(config).await.unwrap()).0
 }
 
+/// Starts a Support server on `database_url` checking requesters with the
+/// Contacts at `contacts`.
+pub async fn start_support(database_url: &str, contacts: SocketAddr) -> Running {
+    let env = testing::service_env(&rapport_support::SPEC, database_url);
+    let config = rapport_support::Config::from_env(&env).unwrap().with_contacts(contacts);
+    testing::serve(rapport_support::build(config).await.unwrap()).0
+}
+
 /// Starts a gateway routing to `backends` (area, target) with `extra` env.
 pub async fn start_gateway(
     backends: &[(&str, String)],
     extra: &[(&'static str, String)],
 ) -> (Running, SocketAddr) {
-    let mut env = base_env().with("GATEWAY_BACKEND_CONTACTS", "off").with("GATEWAY_BACKEND_PIPELINE", "off");
+    let mut env = base_env()
+        .with("GATEWAY_BACKEND_CONTACTS", "off")
+        .with("GATEWAY_BACKEND_PIPELINE", "off")
+        .with("GATEWAY_BACKEND_SUPPORT", "off");
     for (name, value) in extra {
         env = env.with(name, value.clone());
     }
-    let mut config = rapport_gateway::Config::from_env(&env).unwrap();
+    // As the binary does: the paths the services declare public.
+    let public = rapport_support::policy::policies()
+        .iter()
+        .flat_map(|policy| policy.public_paths().collect::<Vec<_>>())
+        .collect::<Vec<_>>();
+    let mut config = rapport_gateway::Config::from_env(&env).unwrap().with_public_paths(public);
     for (area, target) in backends {
         config = config.with_backend(area, Target::parse(target).unwrap());
     }
@@ -121,6 +141,7 @@ impl Stack {
             let database = TestDatabase::migrated(&[
                 ("contacts", &rapport_contacts::MIGRATIONS),
                 ("pipeline", &rapport_pipeline::MIGRATIONS),
+                ("support", &rapport_support::MIGRATIONS),
             ])
             .await
             .expect("test database");
@@ -138,6 +159,14 @@ impl Stack {
             }
             _ => None,
         };
+        let support = match (&database, &contacts) {
+            (Some(database), Some(contacts)) if options.support => {
+                let support = start_support(&database.url, contacts.addr).await;
+                backends.push(("support", support.addr.to_string()));
+                Some(support)
+            }
+            _ => None,
+        };
         if let Some(target) = options.contacts_target {
             backends.retain(|(area, _)| *area != "contacts");
             backends.push(("contacts", target));
@@ -151,7 +180,7 @@ impl Stack {
         };
         let gateway_env: Vec<_> = options.shared_env.iter().chain(&options.gateway_env).cloned().collect();
         let (gateway, metrics_addr) = start_gateway(&backends, &gateway_env).await;
-        Stack { gateway, metrics_addr, contacts, pipeline, echo, database }
+        Stack { gateway, metrics_addr, contacts, pipeline, support, echo, database }
     }
 
     /// A channel to the gateway.
@@ -182,6 +211,9 @@ impl Stack {
         }
         if let Some(pipeline) = self.pipeline {
             pipeline.stop().await;
+        }
+        if let Some(support) = self.support {
+            support.stop().await;
         }
         if let Some(contacts) = self.contacts {
             contacts.stop().await;
