@@ -24,6 +24,7 @@
 //! - [`paging`]: page sizes and opaque keyset page tokens.
 //! - [`filter`]: AIP-160 filters to bound SQL.
 //! - [`listing`]: a List request parsed into one keyset page query.
+//! - [`search`]: free-text queries and ranked keyset pages of the Search RPCs.
 //! - [`idempotency`]: `request_id` replay of creates.
 //! - [`changelog`]: the change log (append in commit order, watch, prune).
 //! - [`consumer`]: applying another service's change feed exactly once in effect (lease,
@@ -50,6 +51,7 @@ pub mod problem;
 pub mod ratelimit;
 pub mod redis;
 pub mod rpc;
+pub mod search;
 pub mod server;
 pub mod service;
 pub mod shutdown;

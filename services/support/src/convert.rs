@@ -292,3 +292,28 @@ pub fn team_to_proto(team: &crate::model::TeamRecord) -> rapport_proto::support:
         update_time: Some(timestamp(team.update_time)),
     }
 }
+
+/// A stored article as an `Article`.
+pub fn article_to_proto(row: &crate::model::ArticleRow) -> rapport_proto::support::v1::Article {
+    use rapport_proto::support::v1::{Article, ArticleStatus};
+    let status = match row.status.as_str() {
+        "PUBLISHED" => ArticleStatus::Published,
+        "ARCHIVED" => ArticleStatus::Archived,
+        _ => ArticleStatus::Draft,
+    };
+    Article {
+        id: row.id.to_string(),
+        title: row.title.clone(),
+        body: row.body.clone(),
+        tags: row.tags.clone(),
+        status: status as i32,
+        author_id: row.author_id.clone(),
+        revision: row.revision,
+        helpful_votes: row.helpful,
+        not_helpful_votes: row.not_helpful,
+        etag: rapport_kit::db::etag(row.version),
+        create_time: Some(timestamp(row.create_time)),
+        update_time: Some(timestamp(row.update_time)),
+        publish_time: row.publish_time.map(timestamp),
+    }
+}

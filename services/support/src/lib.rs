@@ -35,6 +35,7 @@ use rapport_kit::service::{Ports, Shell, Spec};
 use rapport_kit::worker::Periodic;
 use rapport_proto::support::v1::assignment_service_server::AssignmentServiceServer;
 use rapport_proto::support::v1::case_service_server::CaseServiceServer;
+use rapport_proto::support::v1::knowledge_service_server::KnowledgeServiceServer;
 use rapport_proto::support::v1::satisfaction_service_server::SatisfactionServiceServer;
 use rapport_proto::support::v1::sla_service_server::SlaServiceServer;
 
@@ -91,7 +92,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         .serve(CaseServiceServer::new(api.clone()))
         .serve(SlaServiceServer::new(api.clone()))
         .serve(AssignmentServiceServer::new(api.clone()))
-        .serve(SatisfactionServiceServer::new(api));
+        .serve(SatisfactionServiceServer::new(api.clone()))
+        .serve(KnowledgeServiceServer::new(api));
     Ok(shell.into_app(routes, policy::policies()))
 }
 

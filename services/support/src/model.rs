@@ -124,3 +124,22 @@ pub struct TeamRecord {
     pub update_time: DateTime<Utc>,
     pub agents: Vec<AgentRow>,
 }
+
+/// A row of `kb_articles` (or, for revisions, of `kb_article_revisions`
+/// shaped alike).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ArticleRow {
+    pub id: Uuid,
+    pub title: String,
+    pub body: String,
+    pub tags: Vec<String>,
+    pub status: String,
+    pub author_id: String,
+    pub revision: i32,
+    pub helpful: i32,
+    pub not_helpful: i32,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+    pub publish_time: Option<DateTime<Utc>>,
+    pub version: i64,
+}

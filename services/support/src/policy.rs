@@ -4,6 +4,7 @@ use rapport_kit::auth::{Fields, Owned, Ownership, Policy, Principal, Role};
 use rapport_kit::error::Problem;
 use rapport_proto::support::v1::assignment_service_server::SERVICE_NAME as ASSIGNMENT_SERVICE;
 use rapport_proto::support::v1::case_service_server::SERVICE_NAME as CASE_SERVICE;
+use rapport_proto::support::v1::knowledge_service_server::SERVICE_NAME as KNOWLEDGE_SERVICE;
 use rapport_proto::support::v1::satisfaction_service_server::SERVICE_NAME as SATISFACTION_SERVICE;
 use rapport_proto::support::v1::sla_service_server::SERVICE_NAME as SLA_SERVICE;
 
@@ -20,6 +21,7 @@ const REPORTERS: &[Role] = &[
 ];
 const WORKERS: &[Role] = &[Role::Admin, Role::SupportAgent, Role::SupportManager, Role::Integration];
 const MANAGERS: &[Role] = &[Role::Admin, Role::SupportManager];
+const STAFF: &[Role] = &[Role::Admin, Role::SupportAgent, Role::SupportManager];
 
 const CASES: &[(&str, &[Role])] = &[
     ("CreateCase", REPORTERS),
@@ -29,6 +31,7 @@ const CASES: &[(&str, &[Role])] = &[
     ("DeleteCase", MANAGERS),
     ("UndeleteCase", MANAGERS),
     ("ListCases", EVERYONE),
+    ("SearchCases", EVERYONE),
     ("AddComment", REPORTERS),
     ("ListComments", EVERYONE),
     ("MergeCases", WORKERS),
@@ -61,6 +64,18 @@ const ASSIGNMENT: &[(&str, &[Role])] = &[
     ("GetAgent", EVERYONE),
 ];
 
+const KNOWLEDGE: &[(&str, &[Role])] = &[
+    ("CreateArticle", STAFF),
+    ("GetArticle", EVERYONE),
+    ("UpdateArticle", STAFF),
+    ("ListArticles", EVERYONE),
+    ("ListArticleRevisions", EVERYONE),
+    ("SearchArticles", EVERYONE),
+    ("SuggestArticles", EVERYONE),
+    ("UseSuggestion", STAFF),
+    ("VoteArticle", EVERYONE),
+];
+
 /// Public: the survey token is the credential (no login).
 const SATISFACTION: &[(&str, &[Role])] = &[("SubmitSatisfaction", EVERYONE)];
 
@@ -71,6 +86,7 @@ pub fn policies() -> Vec<Policy> {
         Policy::new(SLA_SERVICE, SLA),
         Policy::new(ASSIGNMENT_SERVICE, ASSIGNMENT),
         Policy::new(SATISFACTION_SERVICE, SATISFACTION).with_public(&["SubmitSatisfaction"]),
+        Policy::new(KNOWLEDGE_SERVICE, KNOWLEDGE),
     ]
 }
 

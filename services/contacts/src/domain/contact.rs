@@ -430,6 +430,6 @@ mod tests {
         assert!(stage_from_name("WHALE").is_err(), "an unknown stored stage is not a default");
         assert!(source_from_name("").is_err());
         assert_eq!(STAGE_NAMES.len(), 7);
-        assert_eq!(SOURCE_NAMES.len(), 13);
+        assert_eq!(SOURCE_NAMES.len(), 14);
     }
 }

@@ -198,6 +198,16 @@ impl CaseService for Api {
         Ok(Response::new(ListCasesResponse { cases, next_page_token }))
     }
 
+    async fn search_cases(&self, request: Request<SearchCasesRequest>) -> Result<SearchCasesResponse> {
+        let request = request.into_inner();
+        let query = rapport_kit::search::SearchQuery::parse("query", &request.query).map_err(Error::from)?;
+        let page = (request.page_size, request.page_token.as_str());
+        let (cases, next_page_token) =
+            crate::store::search::cases(&self.state.pool, &query, request.open_only, page, self.state.ctx())
+                .await?;
+        Ok(Response::new(SearchCasesResponse { cases, next_page_token }))
+    }
+
     async fn add_comment(&self, request: Request<AddCommentRequest>) -> Result<AddCommentResponse> {
         let actor = auth::principal(&request)?.clone();
         let on = OnBehalf::caller(&request);

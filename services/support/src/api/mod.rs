@@ -2,6 +2,7 @@
 
 mod assignment;
 mod cases;
+mod knowledge;
 mod satisfaction;
 mod sla;
 

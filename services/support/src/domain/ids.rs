@@ -7,3 +7,4 @@ rapport_kit::typed_id!(CalendarId, "calendar");
 rapport_kit::typed_id!(ContactId, "contact");
 rapport_kit::typed_id!(CompanyId, "company");
 rapport_kit::typed_id!(DealId, "deal");
+rapport_kit::typed_id!(ArticleId, "article");

@@ -170,6 +170,9 @@ pub async fn add_in(
         create_time: ctx.now,
     };
     insert(&mut *tx, &row).await?;
+    if !row.internal {
+        super::search::add_public_text(&mut *tx, row.case_id, &row.body).await?;
+    }
     if let Some(to) = mail_to {
         let number = crate::domain::case::display_number(ctx.prefix, target.case.number);
         let mail = super::outbox::Mail {

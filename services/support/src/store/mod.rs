@@ -1,9 +1,11 @@
 //! All SQL of the Support service. SQLSTATEs become domain errors here,
 //! and every write appends its change-log row in the same transaction.
 //!
+//! - [`articles`]: the knowledge base: articles, revisions, search, suggestions, votes.
 //! - [`assignment`]: teams, agents, and who gets a new case of a queue.
 //! - [`cases`]: the case record, its reads and writes.
 //! - [`comments`]: replies and notes, and what they do to a case.
+//! - [`search`]: SearchCases over subjects, descriptions and public replies.
 //! - [`sla`]: policies, calendars and the clock rows, as the engine reads them.
 //! - [`emails`]: email in, threaded onto its case, applied once per Message-ID.
 //! - [`outbox`]: mail to requesters, written with what it tells of, sent by the mail worker.
@@ -11,12 +13,14 @@
 //! - [`sweep`]: SLA warnings and breaches, escalation, alerts.
 //! - [`policies`]: calendar and policy writes, and the re-projection of open cases.
 
+pub mod articles;
 pub mod assignment;
 pub mod cases;
 pub mod comments;
 pub mod emails;
 pub mod outbox;
 pub mod policies;
+pub mod search;
 pub mod sla;
 pub mod surveys;
 pub mod sweep;

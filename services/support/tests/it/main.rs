@@ -9,6 +9,7 @@ mod comments;
 mod common;
 mod email;
 mod hostile;
+mod knowledge;
 mod ownership;
 mod satisfaction;
 mod sla;

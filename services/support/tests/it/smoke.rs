@@ -12,6 +12,8 @@ fn support_services() -> Vec<&'static str> {
         .iter()
         .map(|(name, _)| *name)
         .filter(|name| name.starts_with("rapport.support."))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
         .collect()
 }
 

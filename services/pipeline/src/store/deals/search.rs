@@ -8,8 +8,7 @@
 //! shifts nor repeats results the way an offset would.
 
 use rapport_kit::auth::ReadScope;
-use rapport_kit::error::Problem;
-use rapport_kit::paging::{self, Cursor};
+use rapport_kit::paging;
 use rapport_proto::pipeline::v1::Deal;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -40,19 +39,11 @@ struct RankedRow {
     rank: f32,
 }
 
-fn corrupt_token() -> Problem {
-    Problem::invalid_argument("INVALID_PAGE_TOKEN", "the page token is corrupt")
-        .field("page_token", "the page token is corrupt")
-}
-
 /// One page of matches, best first, and the next page's token.
 pub async fn search(pool: &PgPool, request: &SearchRequest<'_>) -> Result<(Vec<Deal>, String), Error> {
     let tsquery = request.query.tsquery();
     let fingerprint = paging::fingerprint(&["search", &tsquery, request.status.unwrap_or("")]);
-    let after = match paging::decode_token(request.page_token, &fingerprint)? {
-        Some(cursor) => Some((cursor.value.parse::<f32>().map_err(|_| corrupt_token())?, cursor.id)),
-        None => None,
-    };
+    let after = rapport_kit::search::after(request.page_token, &fingerprint)?;
     let page_size = paging::page_size(request.page_size, 20, 100)?;
     let scope = request.scope.condition(super::SCOPE_COLUMNS, 5);
     let sql = format!(
@@ -76,12 +67,11 @@ pub async fn search(pool: &PgPool, request: &SearchRequest<'_>) -> Result<(Vec<D
     let mut rows: Vec<RankedRow> = statement.fetch_all(&mut *conn).await?;
     let more = rows.len() > page_size as usize;
     rows.truncate(page_size as usize);
-    let next_page_token = match rows.last() {
-        Some(last) if more => {
-            paging::encode_token(&fingerprint, Cursor { value: last.rank.to_string(), id: last.deal.id })
-        }
-        _ => String::new(),
-    };
+    let next_page_token = rapport_kit::search::next_token(
+        &fingerprint,
+        rows.last().map(|last| (last.rank, last.deal.id)),
+        more,
+    );
     let records = with_lines(&mut conn, rows.into_iter().map(|row| row.deal).collect()).await?;
     Ok((records.iter().map(deal_to_proto).collect::<Result<_, _>>()?, next_page_token))
 }

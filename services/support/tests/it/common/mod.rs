@@ -15,6 +15,7 @@ use rapport_proto::contacts::v1::contact_service_client::ContactServiceClient;
 use rapport_proto::contacts::v1::{Contact, CreateContactRequest};
 use rapport_proto::support::v1::assignment_service_client::AssignmentServiceClient;
 use rapport_proto::support::v1::case_service_client::CaseServiceClient;
+use rapport_proto::support::v1::knowledge_service_client::KnowledgeServiceClient;
 use rapport_proto::support::v1::satisfaction_service_client::SatisfactionServiceClient;
 use rapport_proto::support::v1::sla_service_client::SlaServiceClient;
 use rapport_proto::support::v1::{Case, CreateCaseRequest};
@@ -37,6 +38,7 @@ pub struct Clients {
     pub sla: SlaServiceClient<Authed>,
     pub assignment: AssignmentServiceClient<Authed>,
     pub satisfaction: SatisfactionServiceClient<Authed>,
+    pub knowledge: KnowledgeServiceClient<Authed>,
     pub contacts: ContactServiceClient<Authed>,
 }
 
@@ -149,6 +151,7 @@ impl TestApp {
             sla: SlaServiceClient::new(channel(self.addr)),
             assignment: AssignmentServiceClient::new(channel(self.addr)),
             satisfaction: SatisfactionServiceClient::new(channel(self.addr)),
+            knowledge: KnowledgeServiceClient::new(channel(self.addr)),
             contacts: ContactServiceClient::new(channel(self.contacts.addr)),
         }
     }
