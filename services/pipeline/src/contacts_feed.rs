@@ -37,8 +37,9 @@ use rapport_kit::metrics::Metrics;
 use rapport_kit::peer::{Identity, OnBehalf};
 use rapport_kit::shutdown::Shutdown;
 use rapport_proto::common::v1::{ChangeEvent, ChangeKind};
-use rapport_proto::contacts::v1::WatchChangesRequest;
+use rapport_proto::contacts::v1::contact_service_client::ContactServiceClient;
 use sqlx::{PgConnection, PgPool};
+use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::config::Config;
@@ -182,20 +183,10 @@ pub fn spawn(
         );
         return None;
     }
-    let source = {
-        let peer = contacts.peer().clone();
-        move |after_sequence, resource_types| {
-            let peer = peer.clone();
-            async move {
-                let request = peer.stream_request(
-                    &OnBehalf::Service,
-                    WatchChangesRequest { after_sequence, resource_types },
-                )?;
-                let responses = peer.client().watch_changes(request).await?.into_inner();
-                Ok(consumer::watch_stream(responses))
-            }
-        }
-    };
+    let source = consumer::PeerFeed::new(
+        contacts.peer().clone(),
+        |mut client: ContactServiceClient<Channel>, request| async move { client.watch_changes(request).await },
+    );
     let config = ConsumerConfig::new(FEED).resource_types(&[CONTACT, COMPANY]);
     let handler = ContactsFeed { contacts, feed };
     Some(consumer::spawn(pool, config, source, handler, metrics, shutdown))

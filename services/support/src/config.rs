@@ -22,7 +22,11 @@ pub struct Config {
     /// How Support reaches Contacts to check requesters and companies:
     /// `SUPPORT_CONTACTS_ADDR` (default http://127.0.0.1:50051),
     /// `SUPPORT_CONTACTS_TIMEOUT` (default 5s), `SUPPORT_CONTACTS_API_KEY`
-    /// (optional; see `rapport_kit::peer::PeerSettings`).
+    /// (optional): the API key this service uses as itself to follow
+    /// Contacts' change feed (a role allowed `WatchChanges` and
+    /// `GetContact`, e.g. `integration`); unset, it mints its own tokens
+    /// with the HS256 secret, and with the identity provider's keys it does
+    /// not follow the feed (an error is logged at start).
     pub contacts: PeerSettings,
     /// `SUPPORT_CASE_NUMBER_PREFIX` (default `CASE-`): what case numbers
     /// start with (1-20 characters, no digits at the end).

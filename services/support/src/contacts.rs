@@ -61,6 +61,29 @@ impl Contacts {
 }
 
 impl Contacts {
+    /// The peer client (the contacts feed opens its stream on it).
+    pub fn peer(&self) -> &Peer<ContactServiceClient<Channel>> {
+        &self.peer
+    }
+
+    /// Whether Contacts has contact `id`, not deleted.
+    pub async fn contact_live(&self, on: &OnBehalf, id: ContactId) -> Result<bool, Error> {
+        match self.contact(on, id).await {
+            Ok(contact) => Ok(contact.delete_time.is_none()),
+            Err(err) if err.reason() == Some("CONTACT_NOT_FOUND") => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Whether Contacts has company `id`, not deleted.
+    pub async fn company_live(&self, on: &OnBehalf, id: CompanyId) -> Result<bool, Error> {
+        match self.check_company(on, id).await {
+            Ok(()) => Ok(true),
+            Err(err) if err.reason() == Some("COMPANY_NOT_FOUND") => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
     /// The contact `id` (its email for mail out).
     pub async fn contact(&self, on: &OnBehalf, id: ContactId) -> Result<Contact, Error> {
         let request = GetContactRequest { id: id.to_string() };

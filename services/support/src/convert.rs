@@ -100,6 +100,7 @@ pub fn case_to_proto(record: &CaseRecord, view: View<'_>) -> Result<Case, Error>
         create_time: Some(timestamp(row.create_time)),
         update_time: Some(timestamp(row.update_time)),
         delete_time: row.delete_time.map(timestamp),
+        requester_deleted: row.requester_deleted,
     })
 }
 

@@ -4,6 +4,7 @@
 //! - [`config`]: typed configuration from the environment, and the time
 //!   source (injectable, so tests walk cases across weekends and DST).
 //! - [`contacts`]: the Contacts client that checks requesters and companies.
+//! - [`contacts_feed`]: follows Contacts' change feed: deleted requesters marked, deleted companies dropped.
 //! - `api`: the tonic adapter (one file per gRPC service).
 //! - [`domain`]: calendars, SLA clocks and policies, case and comment
 //!   rules; pure.
@@ -21,6 +22,7 @@
 mod api;
 pub mod config;
 pub mod contacts;
+pub mod contacts_feed;
 mod convert;
 pub mod domain;
 pub mod error;
@@ -68,7 +70,24 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         let sender = workers::MailSender { mailer: mail::Mailer::new(settings)?, now: config.now.clone() };
         shell.periodic(Periodic { name: workers::MAIL_SENDER, every: config.mail_interval }, sender);
     }
-    let contacts = contacts::Contacts::new(&config.contacts, None)?;
+    let identity = rapport_kit::peer::Identity::of(
+        &config.contacts,
+        &config.service.auth,
+        contacts_feed::SUBJECT,
+        &[rapport_kit::auth::Role::Integration],
+    )?;
+    let contacts = contacts::Contacts::new(&config.contacts, identity)?;
+    let consumer = contacts_feed::spawn(
+        shell.pool(),
+        contacts.clone(),
+        shell.feed(),
+        config.clone(),
+        &shell.metrics(),
+        shell.workers().shutdown(),
+    );
+    if let Some(consumer) = consumer {
+        shell.workers().keep_consumer(consumer);
+    }
     let survey_limiter = match shell.redis()? {
         Some(redis) => RateLimiter::new(redis, config.survey_rate),
         None => RateLimiter::local(config.survey_rate),

@@ -29,6 +29,7 @@ pub struct CaseRow {
     pub close_time: Option<DateTime<Utc>>,
     pub merged_into: Option<Uuid>,
     pub follow_up_of: Option<Uuid>,
+    pub requester_deleted: bool,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
     pub delete_time: Option<DateTime<Utc>>,

@@ -122,6 +122,41 @@ where
     }
 }
 
+/// Another service's feed, followed through `peer` as this service itself
+/// (its own credentials, see [`crate::peer::Identity`]): `watch` is the
+/// generated client's `watch_changes`, e.g.
+/// `PeerFeed::new(peer, |mut client: ContactServiceClient<Channel>, request| async move { client.watch_changes(request).await })`.
+pub struct PeerFeed<C, W, Req, Resp> {
+    peer: crate::peer::Peer<C>,
+    watch: W,
+    messages: std::marker::PhantomData<fn() -> (Req, Resp)>,
+}
+
+impl<C, W, Req, Resp> PeerFeed<C, W, Req, Resp> {
+    /// The feed of `peer`, opened with `watch`.
+    pub fn new(peer: crate::peer::Peer<C>, watch: W) -> PeerFeed<C, W, Req, Resp> {
+        PeerFeed { peer, watch, messages: std::marker::PhantomData }
+    }
+}
+
+#[tonic::async_trait]
+impl<C, W, Req, Resp, Opened> Source for PeerFeed<C, W, Req, Resp>
+where
+    C: Clone + Send + Sync + 'static,
+    W: Fn(C, tonic::Request<Req>) -> Opened + Send + Sync + 'static,
+    Opened: Future<Output = Result<tonic::Response<tonic::Streaming<Resp>>, Status>> + Send,
+    Req: rapport_proto::WatchRequest,
+    Resp: rapport_proto::WatchResponse,
+{
+    async fn open(&self, after_sequence: i64, resource_types: Vec<String>) -> Result<FeedStream, Status> {
+        let request = self
+            .peer
+            .stream_request(&crate::peer::OnBehalf::Service, Req::new(after_sequence, resource_types))?;
+        let responses = (self.watch)(self.peer.client(), request).await?.into_inner();
+        Ok(watch_stream(responses))
+    }
+}
+
 #[tonic::async_trait]
 impl Source for Feed {
     async fn open(&self, after_sequence: i64, resource_types: Vec<String>) -> Result<FeedStream, Status> {

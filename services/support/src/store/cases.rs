@@ -26,8 +26,8 @@ use crate::model::{CaseRecord, CaseRow};
 /// The columns of [`CaseRow`].
 pub const COLUMNS: &str = "id, number, subject, description, requester_contact_id, company_id, status, priority, \
     channel, category, product, assignee_id, team_id, tags, deal_id, sla_policy_id, sla_policy_version, \
-    next_due_time, first_response_time, resolve_time, close_time, merged_into, follow_up_of, create_time, \
-    update_time, delete_time, version";
+    next_due_time, first_response_time, resolve_time, close_time, merged_into, follow_up_of, requester_deleted, \
+    create_time, update_time, delete_time, version";
 
 pub(crate) fn not_found(id: impl ToString) -> Error {
     Error::not_found("CASE_NOT_FOUND", CASE, id)
@@ -113,7 +113,8 @@ pub(crate) async fn write_row(tx: &mut PgConnection, row: &CaseRow) -> Result<()
            status = $6, priority = $7, channel = $8, category = $9, product = $10, assignee_id = $11, \
            team_id = $12, tags = $13, deal_id = $14, sla_policy_id = $15, sla_policy_version = $16, \
            next_due_time = $17, first_response_time = $18, resolve_time = $19, close_time = $20, \
-           merged_into = $21, follow_up_of = $22, update_time = $23, delete_time = $24, version = $25 \
+           merged_into = $21, follow_up_of = $22, update_time = $23, delete_time = $24, version = $25, \
+           requester_deleted = $26 \
          WHERE id = $1",
     )
     .bind(row.id)
@@ -141,6 +142,7 @@ pub(crate) async fn write_row(tx: &mut PgConnection, row: &CaseRow) -> Result<()
     .bind(row.update_time)
     .bind(row.delete_time)
     .bind(row.version)
+    .bind(row.requester_deleted)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -245,6 +247,7 @@ pub async fn create(
             close_time: None,
             merged_into: None,
             follow_up_of: None,
+            requester_deleted: false,
             create_time: ctx.now,
             update_time: ctx.now,
             delete_time: None,
@@ -337,6 +340,7 @@ pub async fn update(
             CaseField::Requester => {
                 if let Some(requester) = input.requester {
                     record.case.requester_contact_id = requester.uuid();
+                    record.case.requester_deleted = false;
                 }
             }
             CaseField::Status => {}

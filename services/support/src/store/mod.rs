@@ -5,6 +5,7 @@
 //! - [`assignment`]: teams, agents, and who gets a new case of a queue.
 //! - [`cases`]: the case record, its reads and writes.
 //! - [`comments`]: replies and notes, and what they do to a case.
+//! - [`references`]: Contacts' deletions applied to cases (the contacts feed's effects).
 //! - [`search`]: SearchCases over subjects, descriptions and public replies.
 //! - [`sla`]: policies, calendars and the clock rows, as the engine reads them.
 //! - [`emails`]: email in, threaded onto its case, applied once per Message-ID.
@@ -20,6 +21,7 @@ pub mod comments;
 pub mod emails;
 pub mod outbox;
 pub mod policies;
+pub mod references;
 pub mod search;
 pub mod sla;
 pub mod surveys;

@@ -7,6 +7,7 @@ mod assignment;
 mod cases;
 mod comments;
 mod common;
+mod contacts_feed;
 mod email;
 mod hostile;
 mod knowledge;
