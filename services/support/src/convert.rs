@@ -157,6 +157,7 @@ pub fn timeline(entry: &CaseClock, view: View<'_>) -> rapport_proto::support::v1
             .filter_map(|name| status_of(name))
             .map(|status| status as i32)
             .collect(),
+        calendar_version: entry.calendar_version,
     }
 }
 

@@ -54,6 +54,7 @@ pub struct ClockRow {
     pub due_at: Option<DateTime<Utc>>,
     pub segments: sqlx::types::Json<Vec<crate::domain::clock::Segment>>,
     pub warn_at: Option<DateTime<Utc>>,
+    pub calendar_version: i64,
 }
 
 /// A case with its SLA clocks.

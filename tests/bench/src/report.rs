@@ -200,6 +200,25 @@ fn verdicts(results: &[Measured]) -> Vec<Verdict> {
                 ),
             },
         ),
+        judge("Agent queue over 200,000 cases: p95 ≤ 20 ms", find(Scenario::SupportQueue), |outcome| {
+            (
+                format!("p95 {:.2} ms ({:.0}/s)", outcome.ms_at(0.95), outcome.rps()),
+                outcome.ok() > 0 && outcome.ms_at(0.95) <= 20.0,
+            )
+        }),
+        judge(
+            "SuggestArticles over 10,000 articles: p95 ≤ 20 ms",
+            find(Scenario::SupportSuggest),
+            |outcome| {
+                (
+                    format!("p95 {:.2} ms ({:.0}/s)", outcome.ms_at(0.95), outcome.rps()),
+                    outcome.ok() > 0 && outcome.ms_at(0.95) <= 20.0,
+                )
+            },
+        ),
+        judge("IngestEmail: ≥ 500 messages/s", find(Scenario::SupportIngest), |outcome| {
+            (format!("{:.0}/s, p95 {:.2} ms", outcome.rps(), outcome.ms_at(0.95)), outcome.rps() >= 500.0)
+        }),
     ]
 }
 

@@ -18,6 +18,7 @@ use crate::load::{self, Load, Outcome, Target, WebTarget};
 use crate::report::{self, Context, Measured};
 use crate::scenarios::{self, Scenario as Calls};
 use crate::seed::pipeline::PipelineSeeded;
+use crate::seed::support::SupportSeeded;
 use crate::seed::{self, Seeded};
 use crate::servers::{self, Running};
 use crate::settings::{Scenario, Settings};
@@ -86,6 +87,23 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         None
     };
 
+    let support = if settings.selected().iter().any(|scenario| scenario.is_support()) {
+        eprintln!("seeding {} cases and {} articles into support ...", settings.cases, settings.articles);
+        let support =
+            servers.block_on(seed::support::seed(&database.url, settings.cases, settings.articles))?;
+        eprintln!(
+            "seeded {} cases ({} open) and {} articles in {:.1} s (+ {:.1} s VACUUM ANALYZE, CHECKPOINT)",
+            support.cases,
+            support.open,
+            support.articles,
+            support.insert_time.as_secs_f64(),
+            support.vacuum_time.as_secs_f64()
+        );
+        Some(support)
+    } else {
+        None
+    };
+
     let bench = Bench {
         servers,
         clients,
@@ -107,8 +125,11 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
     report_progress(&results);
     for scenario in settings.selected() {
         let paced_rate = settings.paced_rate.or_else(|| default_paced_rate(&results));
-        let measured = match (scenario.is_pipeline(), &pipeline) {
-            (true, Some(pipeline)) => bench.pipeline_scenario(scenario, pipeline)?,
+        let measured = match (scenario.is_pipeline(), &pipeline, &support) {
+            (true, Some(pipeline), _) => bench.pipeline_scenario(scenario, pipeline)?,
+            (false, _, Some(support)) if scenario.is_support() => {
+                bench.support_scenario(scenario, support)?
+            }
             _ => bench.scenario(scenario, &seeded, paced_rate)?,
         };
         results.push(measured);
@@ -215,7 +236,10 @@ impl Bench {
             Scenario::ForecastOwner
             | Scenario::ForecastMonth
             | Scenario::MoveStage
-            | Scenario::Customer360 => Err(anyhow::anyhow!("{title} runs against the Pipeline service")),
+            | Scenario::Customer360
+            | Scenario::SupportQueue
+            | Scenario::SupportSuggest
+            | Scenario::SupportIngest => Err(anyhow::anyhow!("{title} runs against another service")),
             Scenario::Create => {
                 let companies = Arc::new(seeded.company_ids.clone());
                 let run = uuid::Uuid::now_v7().simple().to_string()[..12].to_owned();
@@ -398,6 +422,83 @@ impl Bench {
             title,
             outcome: run.outcome,
             tiers: run.tiers.filter(|_| scenario == Scenario::Customer360),
+            checkpoints: run.checkpoints,
+            notes,
+        })
+    }
+
+    /// A Support scenario: fresh Contacts and Support instances. Before the
+    /// agent queue, one full SLA sweep is timed on its own.
+    fn support_scenario(&self, scenario: Scenario, seeded: &SupportSeeded) -> anyhow::Result<Measured> {
+        let title = match scenario {
+            Scenario::SupportQueue => "ListCases, agent queue (a team's open cases by next SLA due)",
+            Scenario::SupportSuggest => "SuggestArticles for an open case, 5 suggestions",
+            Scenario::SupportIngest => "IngestEmail, new messages each opening a case",
+            other => anyhow::bail!("{other:?} is not a Support scenario"),
+        };
+        let mut notes = Vec::new();
+        if scenario == Scenario::SupportQueue {
+            let (took, alerts) =
+                self.servers.block_on(seed::support::sweep_once(&self.database_url, seeded.start))?;
+            notes.push(format!(
+                "one full SLA sweep a day after the seed, over {} open cases of {}: {:.0} ms, {} warnings and \
+                 breaches recorded and announced (target ≤ 1 s).",
+                seeded.open,
+                seeded.cases,
+                took.as_secs_f64() * 1000.0,
+                alerts
+            ));
+        }
+        let contacts = self
+            .servers
+            .block_on(servers::start_contacts(&self.database_url, &[]))
+            .with_context(|| format!("starting contacts for {title}"))?;
+        let support = match self.servers.block_on(servers::start_support(&self.database_url, &contacts)) {
+            Ok(support) => support,
+            Err(err) => {
+                let _ = self.servers.block_on(contacts.stop());
+                return Err(err.context(format!("starting support for {title}")));
+            }
+        };
+        let measured = match scenario {
+            Scenario::SupportQueue => {
+                notes.push(format!(
+                    "{} calls in flight; 20 team queues over {} cases ({} open).",
+                    self.load.concurrency, seeded.cases, seeded.open
+                ));
+                self.measure(&support, None, scenarios::support_queue)
+            }
+            Scenario::SupportSuggest => {
+                let cases = Arc::new(seeded.suggest_cases.clone());
+                notes.push(format!(
+                    "{} calls in flight over {} open cases and {} published articles; each call also records \
+                     its suggestions against the case.",
+                    self.load.concurrency,
+                    cases.len(),
+                    seeded.articles
+                ));
+                self.measure(&support, None, move |target| scenarios::support_suggest(target, cases))
+            }
+            _ => {
+                notes.push(format!(
+                    "{} calls in flight; each message parsed (MIME), its sender looked up in Contacts (200 \
+                     senders, created on first sight), a case opened with its first comment, in one transaction.",
+                    self.load.concurrency
+                ));
+                let run = uuid::Uuid::now_v7().simple().to_string()[..12].to_owned();
+                self.measure(&support, None, move |target| scenarios::support_ingest(target, run))
+            }
+        };
+        let support_stopped = self.servers.block_on(support.stop());
+        let contacts_stopped = self.servers.block_on(contacts.stop());
+        let run = measured?;
+        support_stopped?;
+        contacts_stopped?;
+        Ok(Measured {
+            scenario: Some(scenario),
+            title,
+            outcome: run.outcome,
+            tiers: None,
             checkpoints: run.checkpoints,
             notes,
         })

@@ -22,6 +22,10 @@ use rapport_proto::pipeline::v1::deal_service_client::DealServiceClient;
 use rapport_proto::pipeline::v1::forecast_service_client::ForecastServiceClient;
 use rapport_proto::pipeline::v1::{ForecastGrouping, GetForecastRequest, MoveDealStageRequest};
 
+use rapport_proto::support::v1::case_service_client::CaseServiceClient;
+use rapport_proto::support::v1::knowledge_service_client::KnowledgeServiceClient;
+use rapport_proto::support::v1::{IngestEmailRequest, ListCasesRequest, SuggestArticlesRequest};
+
 use crate::load::{Call, Target, WebTarget};
 use crate::seed;
 
@@ -358,4 +362,50 @@ pub async fn customer360_profile(
         profile.invoices += invoices;
     }
     Ok(profile)
+}
+
+/// The agent queue: a random team's open cases, next SLA due first, the
+/// first page of 50.
+pub fn support_queue(target: Target) -> impl Scenario {
+    move |worker| {
+        let mut client = CaseServiceClient::new(target.channel(worker));
+        let team = rand::rng().random_range(0..20);
+        let request = target.request(ListCasesRequest {
+            page_size: 50,
+            filter: format!("team_id = \"t-{team}\" AND status != RESOLVED AND status != CLOSED"),
+            order_by: "next_due_time".to_owned(),
+            ..ListCasesRequest::default()
+        });
+        Box::pin(async move { client.list_cases(request).await.map(drop) })
+    }
+}
+
+/// SuggestArticles for a random open case, five suggestions.
+pub fn support_suggest(target: Target, cases: Arc<Vec<String>>) -> impl Scenario {
+    move |worker| {
+        let mut client = KnowledgeServiceClient::new(target.channel(worker));
+        let request = target.request(SuggestArticlesRequest { case_id: pick(&cases).clone(), page_size: 5 });
+        Box::pin(async move { client.suggest_articles(request).await.map(drop) })
+    }
+}
+
+/// IngestEmail of a new message (a unique Message-ID) from one of 200
+/// senders (the first of each creates its contact), each opening a case.
+pub fn support_ingest(target: Target, run: String) -> impl Scenario {
+    let counter = Arc::new(AtomicU64::new(0));
+    move |worker| {
+        let mut client = CaseServiceClient::new(target.channel(worker));
+        let n = counter.fetch_add(1, Ordering::Relaxed);
+        let words = crate::seed::support::VOCABULARY;
+        let (a, b) = (words[(n as usize * 7) % words.len()], words[(n as usize * 13) % words.len()]);
+        let raw = format!(
+            "From: Customer {sender} <sender-{sender}@customer.example>\r\nTo: help@rapport.test\r\n\
+             Subject: Help with {a} {b}\r\nMessage-ID: <{run}-{n}@customer.example>\r\nMIME-Version: 1.0\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\r\nMy {a} shows an error since the {b} update. Please help.\r\n",
+            sender = n % 200
+        );
+        let request = target
+            .request(IngestEmailRequest { raw_message: raw.into_bytes(), team_id: format!("t-{}", n % 20) });
+        Box::pin(async move { client.ingest_email(request).await.map(drop) })
+    }
 }

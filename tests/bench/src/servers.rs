@@ -96,6 +96,21 @@ pub async fn start_pipeline(database_url: &str, contacts: &Running) -> anyhow::R
     Ok(Running { addr: server.addr, caches: None, server })
 }
 
+/// Support over `database_url` (already migrated and seeded) on a free
+/// port, its Contacts client pointed at `contacts`; its sweeper and mail
+/// worker idle (a sweep is measured on its own).
+pub async fn start_support(database_url: &str, contacts: &Running) -> anyhow::Result<Running> {
+    let env = base_env()
+        .with("DATABASE_URL", database_url)
+        .with("SUPPORT_ADDR", "127.0.0.1:0")
+        .with("SUPPORT_METRICS_ADDR", "off")
+        .with("SUPPORT_SWEEP_INTERVAL", "1h")
+        .with("RAPPORT_AUTO_MIGRATE", "false");
+    let config = rapport_support::Config::from_env(&env)?.with_contacts(contacts.addr);
+    let (server, ()) = testing::serve(rapport_support::build(config).await.context("building support")?);
+    Ok(Running { addr: server.addr, caches: None, server })
+}
+
 /// The gateway on a free port, routing `contacts` to `contacts.addr`,
 /// with rate limiting off. Its [`Running::caches`] are those of
 /// `contacts`, so a run through it still counts the cache tiers. Stop it

@@ -42,7 +42,7 @@ pub struct Settings {
         long,
         env = "BENCH_SCENARIOS",
         value_delimiter = ',',
-        default_value = "get-local,gateway-get,gateway-web,paced-direct,paced-gateway,get-redis,get-postgres,list,search,create,forecast-owner,forecast-month,move-stage,customer-360"
+        default_value = "get-local,gateway-get,gateway-web,paced-direct,paced-gateway,get-redis,get-postgres,list,search,create,forecast-owner,forecast-month,move-stage,customer-360,support-queue,support-suggest,support-ingest"
     )]
     pub scenarios: Vec<Scenario>,
     /// Deals to seed for the forecast (only when a Pipeline scenario runs).
@@ -51,6 +51,12 @@ pub struct Settings {
     /// Open deals (of those seeded) MoveDealStage moves round-robin.
     #[arg(long, env = "BENCH_MOVE_DEALS", default_value_t = 20_000)]
     pub move_deals: u32,
+    /// Support cases to seed (only when a Support scenario runs).
+    #[arg(long, env = "BENCH_CASES", default_value_t = 200_000)]
+    pub cases: u32,
+    /// Knowledge-base articles to seed (only when a Support scenario runs).
+    #[arg(long, env = "BENCH_ARTICLES", default_value_t = 10_000)]
+    pub articles: u32,
     /// Calls in flight of the GetForecast scenarios (each call is heavy).
     #[arg(long, env = "BENCH_FORECAST_CONCURRENCY", default_value_t = 2)]
     pub forecast_concurrency: usize,
@@ -111,13 +117,24 @@ pub enum Scenario {
     /// GetCustomer360 through a gateway in front of Contacts and Pipeline.
     #[value(name = "customer-360")]
     Customer360,
+    /// The agent queue: ListCases of a team's open cases by next SLA due.
+    SupportQueue,
+    /// SuggestArticles for an open case.
+    SupportSuggest,
     /// CreateContact with unique emails.
     Create,
     /// MoveDealStage between OPEN stages, deals round-robin, no etag.
     MoveStage,
+    /// IngestEmail of new messages, each opening a case.
+    SupportIngest,
 }
 
 impl Scenario {
+    /// Whether it runs against the Support service (and needs its seed).
+    pub fn is_support(self) -> bool {
+        matches!(self, Scenario::SupportQueue | Scenario::SupportSuggest | Scenario::SupportIngest)
+    }
+
     /// Whether it runs against the Pipeline service (and needs its seed).
     pub fn is_pipeline(self) -> bool {
         matches!(

@@ -155,6 +155,8 @@ pub struct CaseClock {
     pub clock: Clock,
     /// When the policy's warning is due (while running).
     pub warn_at: Option<DateTime<Utc>>,
+    /// The version of its calendar it was last measured with.
+    pub calendar_version: i64,
     /// True when this event changed it (to be written).
     pub dirty: bool,
 }
@@ -302,6 +304,7 @@ impl CaseClocks {
             pause_statuses: target.pause_statuses.clone(),
             clock: Clock::start(target.goal(), at, true, &always),
             warn_at: None,
+            calendar_version: 0,
             dirty: true,
         };
         let running = !entry.pauses_in(status);

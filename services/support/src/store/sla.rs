@@ -20,6 +20,8 @@ pub struct Sla {
     /// among them.
     pub live: usize,
     pub calendars: HashMap<Uuid, Calendar>,
+    /// Each calendar's version.
+    pub calendar_versions: HashMap<Uuid, i64>,
     always: Calendar,
 }
 
@@ -65,13 +67,16 @@ pub async fn load(conn: &mut PgConnection) -> Result<Sla, Error> {
             .fetch_all(&mut *conn)
             .await?;
     let mut parsed = HashMap::with_capacity(calendars.len());
+    let mut calendar_versions = HashMap::with_capacity(calendars.len());
     for row in calendars {
         parsed.insert(row.id, calendar(&row)?);
+        calendar_versions.insert(row.id, row.version);
     }
     Ok(Sla {
         live: policies.iter().filter(|row| row.delete_time.is_none()).count(),
         policies: policies.iter().map(policy_of).collect(),
         calendars: parsed,
+        calendar_versions,
         always: Calendar::always(),
     })
 }
@@ -128,6 +133,7 @@ pub fn clocks_of(rows: &[ClockRow], case_id: Uuid) -> Result<CaseClocks, Error> 
                 segments: row.segments.0.clone(),
             },
             warn_at: row.warn_at,
+            calendar_version: row.calendar_version,
             dirty: false,
         });
     }
@@ -137,7 +143,7 @@ pub fn clocks_of(rows: &[ClockRow], case_id: Uuid) -> Result<CaseClocks, Error> 
 
 /// The columns of [`ClockRow`].
 pub const CLOCK_COLUMNS: &str = "case_id, metric, cycle, current, goal_seconds, business_hours, calendar_id, \
-    pause_statuses, elapsed_micros, running_since, achieved_at, breached_at, due_at, segments, warn_at";
+    pause_statuses, elapsed_micros, running_since, achieved_at, breached_at, due_at, segments, warn_at, calendar_version";
 
 /// The clock rows of `case_ids`.
 pub async fn clock_rows(conn: &mut PgConnection, case_ids: &[Uuid]) -> Result<Vec<ClockRow>, sqlx::Error> {
@@ -156,12 +162,12 @@ pub async fn write_clocks(
         sqlx::query(
             "INSERT INTO case_sla_clocks (case_id, metric, cycle, current, goal_seconds, business_hours, \
                calendar_id, pause_statuses, elapsed_micros, running_since, achieved_at, breached_at, due_at, segments, \
-               warn_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+               warn_at, calendar_version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
              ON CONFLICT (case_id, metric, cycle) DO UPDATE SET current = $4, goal_seconds = $5, \
                business_hours = $6, calendar_id = $7, pause_statuses = $8, elapsed_micros = $9, \
                running_since = $10, achieved_at = $11, breached_at = $12, due_at = $13, segments = $14, \
-               warn_at = $15",
+               warn_at = $15, calendar_version = $16",
         )
         .bind(case_id)
         .bind(entry.metric.name())
@@ -178,6 +184,7 @@ pub async fn write_clocks(
         .bind(clock.due_at)
         .bind(sqlx::types::Json(&clock.segments))
         .bind(entry.warn_at)
+        .bind(entry.calendar_version)
         .execute(&mut *conn)
         .await?;
         entry.dirty = false;
@@ -223,6 +230,11 @@ pub fn set_warnings(record: &mut crate::model::CaseRecord, sla: &Sla) {
             crate::domain::sla::warn_time(&entry.clock, &escalation, calendar)
         } else {
             None
+        };
+        entry.calendar_version = if entry.business_hours {
+            sla.calendar_versions.get(&entry.calendar_id).copied().unwrap_or_default()
+        } else {
+            0
         };
     }
 }

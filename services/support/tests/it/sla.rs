@@ -223,6 +223,15 @@ async fn holidays_imported_from_an_ics_file_move_open_deadlines() {
     let read =
         admin.cases.clone().get_case(GetCaseRequest { id: created.id.clone() }).await.unwrap().into_inner();
     assert_eq!(due(&read, SlaMetric::FirstResponse), at("2026-05-12T10:00:00Z"));
+    // The clocks say which version of the calendar measured them.
+    let explained = admin
+        .sla
+        .clone()
+        .get_case_sla(GetCaseSlaRequest { case_id: created.id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(explained.timelines.iter().all(|timeline| timeline.calendar_version == 2), "{explained:?}");
     app.stop().await;
 }
 

@@ -14,6 +14,7 @@ use sqlx::postgres::PgPoolOptions;
 
 mod data;
 pub mod pipeline;
+pub mod support;
 
 use data::{COMPANY_KINDS, COMPANY_STEMS, FREEMAIL, INDUSTRIES, LEGAL_FORMS, SOURCES, STAGES, TOP_LEVELS};
 pub use data::{FAMILY_NAMES, GIVEN_NAMES, JOB_TITLES, TAGS};
