@@ -77,10 +77,13 @@ CREATE TABLE cases (
     version              bigint      NOT NULL DEFAULT 1
 );
 CREATE INDEX cases_create_time ON cases (create_time, id);
--- The agent queue: a team's open cases by next due time.
-CREATE INDEX cases_queue ON cases (team_id, next_due_time, id)
+-- The agent queue: a team's open cases by next due time (cases without a
+-- running target last), the expression ListCases orders by, so a page is
+-- read off the index in order.
+CREATE INDEX cases_queue ON cases (team_id, (COALESCE(next_due_time, '9999-12-31T00:00:00Z'::timestamptz)), id)
     WHERE delete_time IS NULL AND status NOT IN ('RESOLVED', 'CLOSED');
-CREATE INDEX cases_next_due ON cases (next_due_time, id) WHERE delete_time IS NULL;
+CREATE INDEX cases_next_due ON cases ((COALESCE(next_due_time, '9999-12-31T00:00:00Z'::timestamptz)), id)
+    WHERE delete_time IS NULL;
 CREATE INDEX cases_assignee ON cases (assignee_id, status) WHERE delete_time IS NULL;
 CREATE INDEX cases_requester ON cases (requester_contact_id);
 CREATE INDEX cases_company ON cases (company_id) WHERE company_id IS NOT NULL;

@@ -14,6 +14,12 @@ use crate::domain::sla::{Calendars, CaseClock};
 use crate::error::Error;
 use crate::model::{CaseRecord, CommentRow};
 
+/// Every hour of every day, built once.
+fn always() -> &'static Calendar {
+    static ALWAYS: std::sync::LazyLock<Calendar> = std::sync::LazyLock::new(Calendar::always);
+    &ALWAYS
+}
+
 /// What a case's conversion needs besides the record.
 #[derive(Clone, Copy)]
 pub struct View<'a> {
@@ -32,8 +38,7 @@ fn duration(value: Duration) -> prost_types::Duration {
 
 /// One clock as an SLA target at `view.now`.
 pub fn target(entry: &CaseClock, view: View<'_>) -> SlaTarget {
-    let always = Calendar::always();
-    let calendar = if entry.business_hours { view.calendars.calendar(entry.calendar_id) } else { &always };
+    let calendar = if entry.business_hours { view.calendars.calendar(entry.calendar_id) } else { always() };
     let clock = &entry.clock;
     let elapsed = clock.elapsed_at(view.now, calendar);
     let state = match clock.state_at(view.now) {

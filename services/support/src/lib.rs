@@ -104,6 +104,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         contacts,
         survey_limiter,
         survey_namespace,
+        sla: store::sla::SlaCache::default(),
     };
     let api = api::Api { state: std::sync::Arc::new(state) };
     let routes = shell

@@ -194,7 +194,8 @@ impl CaseService for Api {
             show_deleted: request.show_deleted,
         };
         let query = ListQuery::parse(&list, &store::LIST).map_err(Error::from)?;
-        let (cases, next_page_token) = store::list(&self.state.pool, &query, self.state.ctx()).await?;
+        let (cases, next_page_token) =
+            store::list(&self.state.pool, &query, self.state.ctx(), &self.state.sla).await?;
         Ok(Response::new(ListCasesResponse { cases, next_page_token }))
     }
 
@@ -202,9 +203,15 @@ impl CaseService for Api {
         let request = request.into_inner();
         let query = rapport_kit::search::SearchQuery::parse("query", &request.query).map_err(Error::from)?;
         let page = (request.page_size, request.page_token.as_str());
-        let (cases, next_page_token) =
-            crate::store::search::cases(&self.state.pool, &query, request.open_only, page, self.state.ctx())
-                .await?;
+        let (cases, next_page_token) = crate::store::search::cases(
+            &self.state.pool,
+            &query,
+            request.open_only,
+            page,
+            self.state.ctx(),
+            &self.state.sla,
+        )
+        .await?;
         Ok(Response::new(SearchCasesResponse { cases, next_page_token }))
     }
 

@@ -31,6 +31,8 @@ pub struct State {
     /// Redis (a digest of its database), so deployments sharing a Redis do
     /// not share limits.
     pub survey_namespace: String,
+    /// The SLA policies and calendars reads convert with.
+    pub sla: crate::store::sla::SlaCache,
 }
 
 impl State {

@@ -134,6 +134,16 @@ impl Calendar {
         }
     }
 
+    /// Whether every hour of every day counts (no holidays, whole days):
+    /// business time is then calendar time, whatever the zone.
+    pub fn is_always(&self) -> bool {
+        self.holidays.is_empty()
+            && self
+                .week
+                .iter()
+                .all(|ranges| ranges.len() == 1 && ranges[0] == Range { start: 0, end: DAY_MINUTES })
+    }
+
     /// Its time zone.
     pub fn zone(&self) -> Tz {
         self.zone
@@ -193,6 +203,9 @@ impl Calendar {
     /// and otherwise the next opening.
     pub fn add(&self, from: DateTime<Utc>, business: Duration) -> Option<DateTime<Utc>> {
         let mut left = business.max(Duration::zero());
+        if self.is_always() {
+            return from.checked_add_signed(left);
+        }
         for open in self.spans_from(from) {
             let length = open.end - open.start;
             if left < length || (left.is_zero() && length > Duration::zero()) {
@@ -211,6 +224,9 @@ impl Calendar {
         let mut total = Duration::zero();
         if to <= from {
             return total;
+        }
+        if self.is_always() {
+            return to - from;
         }
         for open in self.spans_from(from) {
             if open.start >= to {

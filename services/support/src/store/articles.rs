@@ -13,6 +13,9 @@ use crate::model::ArticleRow;
 
 const ARTICLE: &str = "rapport.support.v1.Article";
 
+/// Words of a case a suggestion searches for.
+const SUGGEST_WORDS: usize = 12;
+
 /// The columns of [`ArticleRow`].
 const COLUMNS: &str = "id, title, body, tags, status, author_id, revision, helpful, not_helpful, create_time, \
     update_time, publish_time, version";
@@ -237,13 +240,15 @@ pub async fn suggest(
             .await?;
     let (subject, description) =
         text.ok_or_else(|| Error::not_found("CASE_NOT_FOUND", crate::error::resource::CASE, case_id))?;
-    let Some(query) = SearchQuery::from_text(&format!("{subject} {description}"), 32) else {
+    // The subject's words first; a dozen words rank well enough and keep
+    // the any-word query cheap (every article containing one is ranked).
+    let Some(query) = SearchQuery::from_text(&format!("{subject} {description}"), SUGGEST_WORDS) else {
         return Ok(Vec::new());
     };
     let mut tx = pool.begin().await?;
     let sql = format!(
         "SELECT {COLUMNS}, rank FROM ( \
-           SELECT a.*, ts_rank_cd(a.search, q) AS rank FROM kb_articles a, to_tsquery('simple', $1) q \
+           SELECT a.*, ts_rank(a.search, q) AS rank FROM kb_articles a, to_tsquery('simple', $1) q \
            WHERE a.search @@ q AND a.status = 'PUBLISHED') ranked \
          ORDER BY rank DESC, id LIMIT $2"
     );

@@ -213,14 +213,15 @@ pub async fn create(
         tags: &input.tags,
     };
     let policy = choose(sla.live_policies(), &facts);
-    let number = next_number(tx).await?;
     let requester = input.requester.ok_or_else(|| {
         Error::from(rapport_kit::fields::Violation::new("case.requester_contact_id", "is required"))
     })?;
     let mut record = CaseRecord {
         case: CaseRow {
             id: Uuid::now_v7(),
-            number,
+            // Drawn last, just before the row is written: the counter's row
+            // lock is held from the draw to the commit.
+            number: 0,
             subject: input.subject.clone(),
             description: input.description.clone(),
             requester_contact_id: requester.uuid(),
@@ -256,6 +257,8 @@ pub async fn create(
         clocks: CaseClocks::default(),
     };
     record.clocks.apply(Event::Created(status), ctx.now, policy, input.priority, &sla);
+    let number = next_number(tx).await?;
+    record.case.number = number;
     sqlx::query(
         "INSERT INTO cases (id, number, subject, requester_contact_id, status, priority, channel, create_time, \
            update_time) VALUES ($1, $2, '', $3, 'NEW', 'NORMAL', 'WEB', $4, $4)",
@@ -458,13 +461,18 @@ pub async fn set_deleted(
 }
 
 /// One page of cases.
-pub async fn list(pool: &PgPool, query: &ListQuery, ctx: Ctx<'_>) -> Result<(Vec<Case>, String), Error> {
+pub async fn list(
+    pool: &PgPool,
+    query: &ListQuery,
+    ctx: Ctx<'_>,
+    cache: &sla::SlaCache,
+) -> Result<(Vec<Case>, String), Error> {
     let mut conn = pool.acquire().await?;
     let mut rows: Vec<CaseRow> = listing::fetch(&mut *conn, query.sql(COLUMNS, LISTED)?).await?;
     let next = query.next_page(&mut rows, |row| cursor(query, row));
     let records = with_clocks(&mut conn, rows).await?;
-    let sla = sla::load(&mut conn).await?;
-    let view = View { prefix: ctx.prefix, now: ctx.now, calendars: &sla };
+    let sla = cache.get(&mut conn).await?;
+    let view = View { prefix: ctx.prefix, now: ctx.now, calendars: sla.as_ref() };
     let cases = records.iter().map(|record| case_to_proto(record, view)).collect::<Result<_, _>>()?;
     Ok((cases, next))
 }

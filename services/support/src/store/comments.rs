@@ -115,7 +115,10 @@ pub async fn add_in(
             if follow_up.is_none() {
                 let (status, _, _) = enums_of(&record)?;
                 apply(&mut record, Event::RequesterReply(status), ctx, &sla)?;
-                paths.push("sla_targets".to_owned());
+                // While the first response waits, a reply starts nothing.
+                if record.clocks.clocks.iter().any(|entry| entry.dirty) {
+                    paths.push("sla_targets".to_owned());
+                }
             }
         }
     }

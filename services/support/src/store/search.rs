@@ -43,6 +43,7 @@ pub async fn cases(
     open_only: bool,
     (page_size, page_token): (i32, &str),
     ctx: Ctx<'_>,
+    cache: &sla::SlaCache,
 ) -> Result<(Vec<Case>, String), Error> {
     let tsquery = query.tsquery();
     let fingerprint = paging::fingerprint(&["cases", &tsquery, if open_only { "open" } else { "all" }]);
@@ -69,8 +70,8 @@ pub async fn cases(
     rows.truncate(page_size as usize);
     let next = search::next_token(&fingerprint, rows.last().map(|last| (last.rank, last.case.id)), more);
     let records = with_clocks(&mut conn, rows.into_iter().map(|row| row.case).collect()).await?;
-    let sla = sla::load(&mut conn).await?;
-    let view = View { prefix: ctx.prefix, now: ctx.now, calendars: &sla };
+    let sla = cache.get(&mut conn).await?;
+    let view = View { prefix: ctx.prefix, now: ctx.now, calendars: sla.as_ref() };
     let cases = records.iter().map(|record| case_to_proto(record, view)).collect::<Result<_, _>>()?;
     Ok((cases, next))
 }

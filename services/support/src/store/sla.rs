@@ -54,6 +54,36 @@ pub fn policy_of(row: &PolicyRow) -> Policy {
     }
 }
 
+/// The policies and calendars as reads use them, reloaded when a second
+/// old: they change rarely, and a read shown against a second-old calendar
+/// only computes elapsed and remaining times with it (due times come from
+/// the clock rows, which every change re-projects). Writes read them fresh
+/// in their transaction ([`load`]).
+#[derive(Default)]
+pub struct SlaCache {
+    current: std::sync::Mutex<Option<(std::time::Instant, std::sync::Arc<Sla>)>>,
+}
+
+/// How long a cached [`Sla`] serves reads.
+const SLA_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl SlaCache {
+    /// The cached policies and calendars, reloaded on `conn` when stale.
+    pub async fn get(&self, conn: &mut PgConnection) -> Result<std::sync::Arc<Sla>, Error> {
+        let cached = self.current.lock().map(|current| current.clone()).unwrap_or(None);
+        if let Some((loaded, sla)) = cached
+            && loaded.elapsed() < SLA_CACHE_TTL
+        {
+            return Ok(sla);
+        }
+        let sla = std::sync::Arc::new(load(conn).await?);
+        if let Ok(mut current) = self.current.lock() {
+            *current = Some((std::time::Instant::now(), sla.clone()));
+        }
+        Ok(sla)
+    }
+}
+
 /// Reads the policies and calendars.
 pub async fn load(conn: &mut PgConnection) -> Result<Sla, Error> {
     // Deleted policies too: their cases keep running under them.

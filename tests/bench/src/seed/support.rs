@@ -7,8 +7,9 @@
 //!   first-response clock, due at a minute spread over the 100 days from
 //!   the seed (`warn_at` an hour before), so a sweep a day later finds
 //!   about 1 % of them newly breached and as many warnings due;
-//! - `articles` published knowledge-base articles, titles and bodies drawn
-//!   from the same support vocabulary as the cases' subjects.
+//! - `articles` published knowledge-base articles: titles of three words of
+//!   the support vocabulary the cases' subjects use, bodies of forty words,
+//!   mostly everyday ones (3,000 of them), one in 25 from that vocabulary.
 //!
 //! Attributes are deterministic hashes of the row number.
 
@@ -169,7 +170,19 @@ pub async fn seed(url: &str, cases: u32, articles: u32) -> anyhow::Result<Suppor
     .await
     .context("inserting clocks")?;
     let title = format!("{} || ' ' || {} || ' ' || {} || ' guide'", word(&h(31)), word(&h(32)), word(&h(33)));
-    let body = (34..74).map(|salt| word(&h(salt))).collect::<Vec<_>>().join(" || ' ' || ");
+    // Bodies: mostly everyday words (3,000 of them), one word in 25 from
+    // the support vocabulary, as in an article about one topic.
+    let body = (34..74)
+        .map(|salt| {
+            format!(
+                "CASE WHEN {} % 25 = 0 THEN {} ELSE 'w' || ({} % 3000) END",
+                h(salt + 100),
+                word(&h(salt)),
+                h(salt + 200)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" || ' ' || ");
     let sql = format!(
         "INSERT INTO support.kb_articles (id, title, body, tags, status, author_id, create_time, update_time, publish_time) \
          SELECT gen_random_uuid(), {title}, {body}, ARRAY[{tag}], 'PUBLISHED', 'agent-' || (n % 100), $1, $1, $1 \
