@@ -16,6 +16,9 @@ use tonic::Code;
 
 const WORKERS: usize = 6;
 const PER_WORKER: usize = 25;
+/// Writes each worker makes before the crash; the rest wait for it, so
+/// some are always sent while the database is down.
+const BEFORE_CRASH: usize = 5;
 
 #[tokio::test]
 async fn a_database_crash_loses_no_acknowledged_write_and_answers_only_retryable_codes() {
@@ -24,11 +27,16 @@ async fn a_database_crash_loses_no_acknowledged_write_and_answers_only_retryable
     let client = app.client().await;
     let acknowledged = Arc::new(Mutex::new(Vec::new()));
     let refused = Arc::new(Mutex::new(Vec::new()));
+    let (crashed, crash_seen) = tokio::sync::watch::channel(false);
     let mut workers = Vec::new();
     for worker in 0..WORKERS {
         let (mut client, acknowledged, refused) = (client.clone(), acknowledged.clone(), refused.clone());
+        let mut crash_seen = crash_seen.clone();
         workers.push(tokio::spawn(async move {
             for n in 0..PER_WORKER {
+                if n == BEFORE_CRASH {
+                    crash_seen.wait_for(|crashed| *crashed).await.unwrap();
+                }
                 let request_id = format!("crash-{worker}-{n}");
                 let email = format!("{request_id}@example.com");
                 let deadline = Instant::now() + Duration::from_secs(60);
@@ -56,14 +64,22 @@ async fn a_database_crash_loses_no_acknowledged_write_and_answers_only_retryable
             }
         }));
     }
-    // Crash the database while the writers are busy, then bring it back.
+    // Crash the database once the writers are busy, let them write to it
+    // while it is down until one is refused, then bring it back.
     let progress = acknowledged.clone();
     eventually("some writes to be acknowledged", || {
         let progress = progress.clone();
-        async move { progress.lock().unwrap().len() >= 20 }
+        async move { progress.lock().unwrap().len() >= WORKERS * BEFORE_CRASH }
     })
     .await;
     database.crash().await.unwrap();
+    crashed.send(true).unwrap();
+    let seen = refused.clone();
+    eventually("a call refused while the database is down", || {
+        let seen = seen.clone();
+        async move { !seen.lock().unwrap().is_empty() }
+    })
+    .await;
     database.restart().await.unwrap();
     for worker in workers {
         worker.await.unwrap();
