@@ -92,8 +92,8 @@ async fn update(state: &State, request: Request<UpdateCaseRequest>) -> Result<Ca
     let resolving = input.sets(CaseField::Status) && input.status == Some(CaseStatus::Resolved);
     let recipient = match resolving {
         true => {
-            let (record, _) = store::get(&state.pool, Some(id), None).await?;
-            recipient(state, &on, record.case.requester_contact_id).await?
+            let requester = store::requester_of(&state.pool, id).await?;
+            recipient(state, &on, requester).await?
         }
         false => None,
     };
@@ -140,9 +140,9 @@ impl CaseService for Api {
             Some(number) => (None, Some(number)),
             None => (Some(case_id("id", raw)?), None),
         };
-        let (record, sla) = store::get(&self.state.pool, id, number).await?;
+        let (record, sla) = store::get(&self.state.pool, (id, number), &self.state.sla).await?;
         let ctx = self.state.ctx();
-        let view = crate::convert::View { prefix: ctx.prefix, now: ctx.now, calendars: &sla };
+        let view = crate::convert::View { prefix: ctx.prefix, now: ctx.now, calendars: sla.as_ref() };
         Ok(Response::new(crate::convert::case_to_proto(&record, view)?))
     }
 
@@ -225,9 +225,9 @@ impl CaseService for Api {
         if input.author == Author::Requester && !(actor.has(Role::Integration) || actor.has(Role::Admin)) {
             return Err(error::requester_comment_denied().into());
         }
-        let (record, _) = store::get(&self.state.pool, Some(id), None).await?;
+        let requester = store::requester_of(&self.state.pool, id).await?;
         let author_id = match input.author {
-            Author::Requester => record.case.requester_contact_id.to_string(),
+            Author::Requester => requester.to_string(),
             Author::Agent => actor.subject.clone(),
         };
         let request_id = std::mem::take(&mut request.request_id);
@@ -235,7 +235,7 @@ impl CaseService for Api {
         let window =
             chrono::Duration::from_std(self.state.config.reopen_window).unwrap_or(chrono::Duration::MAX);
         let recipient = match (input.author, input.internal) {
-            (Author::Agent, false) => recipient(&self.state, &on, record.case.requester_contact_id).await?,
+            (Author::Agent, false) => recipient(&self.state, &on, requester).await?,
             _ => None,
         };
         let new = NewComment {

@@ -27,6 +27,20 @@ fn reprojection(done: Reprojected) -> Option<rapport_proto::support::v1::Reproje
     })
 }
 
+/// The answer of a calendar change: the calendar, what it re-projected,
+/// and the iCalendar events an import skipped.
+fn calendar_changed(
+    row: &crate::model::CalendarRow,
+    done: Reprojected,
+    skipped: usize,
+) -> UpdateCalendarResponse {
+    UpdateCalendarResponse {
+        calendar: Some(calendar_to_proto(row)),
+        reprojection: reprojection(done),
+        skipped_events: i32::try_from(skipped).unwrap_or(i32::MAX),
+    }
+}
+
 fn time_of(field: &str, time: Option<&prost_types::Timestamp>) -> std::result::Result<DateTime<Utc>, Error> {
     time.and_then(|time| DateTime::from_timestamp(time.seconds, u32::try_from(time.nanos).ok()?))
         .filter(|time| (1970..=2200).contains(&chrono::Datelike::year(time)))
@@ -72,11 +86,7 @@ impl SlaService for Api {
                 .await;
         self.state.written(&result);
         let (row, done) = result?;
-        Ok(Response::new(UpdateCalendarResponse {
-            calendar: Some(calendar_to_proto(&row)),
-            reprojection: reprojection(done),
-            skipped_events: 0,
-        }))
+        Ok(Response::new(calendar_changed(&row, done, 0)))
     }
 
     async fn list_calendars(&self, _: Request<ListCalendarsRequest>) -> Result<ListCalendarsResponse> {
@@ -97,11 +107,7 @@ impl SlaService for Api {
                 .await;
         self.state.written(&result);
         let (row, done) = result?;
-        Ok(Response::new(UpdateCalendarResponse {
-            calendar: Some(calendar_to_proto(&row)),
-            reprojection: reprojection(done),
-            skipped_events: i32::try_from(skipped).unwrap_or(i32::MAX),
-        }))
+        Ok(Response::new(calendar_changed(&row, done, skipped)))
     }
 
     async fn create_sla_policy(&self, request: Request<CreateSlaPolicyRequest>) -> Result<SlaPolicy> {
@@ -150,9 +156,9 @@ impl SlaService for Api {
 
     async fn get_case_sla(&self, request: Request<GetCaseSlaRequest>) -> Result<CaseSla> {
         let id = CaseId::parse("case_id", &request.get_ref().case_id).map_err(Error::from)?;
-        let (record, sla) = cases::get(&self.state.pool, Some(id.uuid()), None).await?;
+        let (record, sla) = cases::get(&self.state.pool, (Some(id.uuid()), None), &self.state.sla).await?;
         let ctx = self.state.ctx();
-        let view = View { prefix: ctx.prefix, now: ctx.now, calendars: &sla };
+        let view = View { prefix: ctx.prefix, now: ctx.now, calendars: sla.as_ref() };
         Ok(Response::new(CaseSla {
             case_id: record.case.id.to_string(),
             policy_id: record.case.sla_policy_id.map(|id| id.to_string()).unwrap_or_default(),

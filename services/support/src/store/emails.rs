@@ -165,8 +165,9 @@ async fn replay(
     comment_id: Uuid,
     ctx: Ctx<'_>,
 ) -> Result<IngestEmailResponse, Error> {
-    let (record, sla) = cases::get(pool, Some(case_id), None).await?;
-    let case = case_to_proto(&record, View { prefix: ctx.prefix, now: ctx.now, calendars: &sla })?;
+    // Rare (a message sent twice): the SLA definitions read fresh.
+    let (record, sla) = cases::get(pool, (Some(case_id), None), &super::sla::SlaCache::default()).await?;
+    let case = case_to_proto(&record, View { prefix: ctx.prefix, now: ctx.now, calendars: sla.as_ref() })?;
     let row: Option<CommentRow> = sqlx::query_as(
         "SELECT id, case_id, internal, author_id, author_kind, body, attachments, message_id, create_time \
          FROM case_comments WHERE id = $1",

@@ -320,10 +320,11 @@ async fn reproject(
     let id = match touched {
         Touched::Policy(id) | Touched::Calendar(id) => id,
     };
+    // The outer FROM holds `cases c` alone, so the unqualified columns are its.
     let sql = format!(
         "SELECT {} FROM cases c WHERE ({filter}) AND c.delete_time IS NULL \
            AND c.status NOT IN ('RESOLVED', 'CLOSED') ORDER BY c.id FOR UPDATE",
-        cases::COLUMNS.split(", ").map(|column| format!("c.{column}")).collect::<Vec<_>>().join(", ")
+        cases::COLUMNS
     );
     let rows: Vec<CaseRow> = sqlx::query_as(&sql).bind(id).fetch_all(&mut *tx).await?;
     let mut done = Reprojected::default();

@@ -1,13 +1,19 @@
 //! Cases: reads, and the writes of CreateCase, UpdateCase, AssignCase,
 //! DeleteCase and UndeleteCase, each with its change-log row. Every write
-//! moves the case's SLA clocks in the same transaction.
+//! moves the case's SLA clocks in the same transaction. Lists are in
+//! [`list`], MergeCases in [`merge`].
+
+mod list;
+mod merge;
+
+pub use list::{FILTERS, LIST, LISTED, ORDERS, list};
+pub use merge::merge;
 
 use prost::Message as _;
 use rapport_kit::auth::Owned;
 use rapport_kit::changelog::{self, Change};
 use rapport_kit::db::check_etag;
 use rapport_kit::idempotency::Claim;
-use rapport_kit::listing::{self, ListQuery};
 use rapport_proto::common::v1::ChangeKind;
 use rapport_proto::support::v1::{Case, CaseStatus};
 use sqlx::{PgConnection, PgPool};
@@ -50,8 +56,13 @@ pub(crate) async fn with_clocks(
         .collect()
 }
 
-/// One case by id or number, live or deleted, with the SLA set to show it.
-pub async fn get(pool: &PgPool, id: Option<Uuid>, number: Option<i64>) -> Result<(CaseRecord, Sla), Error> {
+/// One case by id or number, live or deleted, with the SLA definitions
+/// to show it (the reads' cache).
+pub async fn get(
+    pool: &PgPool,
+    (id, number): (Option<Uuid>, Option<i64>),
+    cache: &sla::SlaCache,
+) -> Result<(CaseRecord, std::sync::Arc<Sla>), Error> {
     let mut conn = pool.acquire().await?;
     let row: Option<CaseRow> = match (id, number) {
         (Some(id), _) => {
@@ -72,7 +83,16 @@ pub async fn get(pool: &PgPool, id: Option<Uuid>, number: Option<i64>) -> Result
         || not_found(id.map(|id| id.to_string()).or(number.map(|n| n.to_string())).unwrap_or_default());
     let row = row.ok_or_else(missing)?;
     let record = with_clocks(&mut conn, vec![row]).await?.pop().ok_or_else(missing)?;
-    Ok((record, sla::load(&mut conn).await?))
+    Ok((record, cache.get(&mut conn).await?))
+}
+
+/// The requester of case `id` (live or deleted).
+pub async fn requester_of(pool: &PgPool, id: Uuid) -> Result<Uuid, Error> {
+    let requester: Option<Uuid> = sqlx::query_scalar("SELECT requester_contact_id FROM cases WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    requester.ok_or_else(|| not_found(id))
 }
 
 /// Locks a case for a write.
@@ -459,164 +479,3 @@ pub async fn set_deleted(
     tx.commit().await?;
     Ok(saved)
 }
-
-/// One page of cases.
-pub async fn list(
-    pool: &PgPool,
-    query: &ListQuery,
-    ctx: Ctx<'_>,
-    cache: &sla::SlaCache,
-) -> Result<(Vec<Case>, String), Error> {
-    let mut conn = pool.acquire().await?;
-    let mut rows: Vec<CaseRow> = listing::fetch(&mut *conn, query.sql(COLUMNS, LISTED)?).await?;
-    let next = query.next_page(&mut rows, |row| cursor(query, row));
-    let records = with_clocks(&mut conn, rows).await?;
-    let sla = cache.get(&mut conn).await?;
-    let view = View { prefix: ctx.prefix, now: ctx.now, calendars: sla.as_ref() };
-    let cases = records.iter().map(|record| case_to_proto(record, view)).collect::<Result<_, _>>()?;
-    Ok((cases, next))
-}
-
-/// The queue position of a case without a running target: last.
-const NO_DUE: &str = "9999-12-31T00:00:00.000000Z";
-
-/// The cases as lists see them: the priority as a sortable rank, and the
-/// due time of cases without one last.
-pub const LISTED: &str = "(SELECT c.*, CASE c.priority WHEN 'LOW' THEN 1 WHEN 'NORMAL' THEN 2 WHEN 'HIGH' THEN 3 \
-    ELSE 4 END AS priority_rank, COALESCE(c.next_due_time, '9999-12-31T00:00:00Z'::timestamptz) AS queue_due \
-    FROM cases c) cases";
-
-fn cursor(query: &ListQuery, row: &CaseRow) -> rapport_kit::paging::Cursor {
-    let value = match query.order.key.field {
-        "update_time" => listing::time_value(row.update_time),
-        "next_due_time" => row.next_due_time.map_or_else(|| NO_DUE.to_owned(), listing::time_value),
-        "priority" => match row.priority.as_str() {
-            "LOW" => "1",
-            "NORMAL" => "2",
-            "HIGH" => "3",
-            _ => "4",
-        }
-        .to_owned(),
-        _ => listing::time_value(row.create_time),
-    };
-    rapport_kit::paging::Cursor { value, id: row.id }
-}
-
-/// Folds `merged_id` into `survivor_id`: its comments move to the
-/// survivor, it is closed with a pointer to it.
-pub async fn merge(
-    pool: &PgPool,
-    survivor_id: Uuid,
-    merged_id: Uuid,
-    write: Write<'_>,
-    ctx: Ctx<'_>,
-) -> Result<Case, Error> {
-    if survivor_id == merged_id {
-        return Err(rapport_kit::fields::Violation::new(
-            "merged_case_id",
-            "must differ from survivor_case_id",
-        )
-        .into());
-    }
-    let mut tx = pool.begin().await?;
-    let may = |record: &CaseRecord| match write.principal {
-        Some(principal) => {
-            crate::policy::may_change(principal, owned(&record.case), &["status"]).map_err(Error::from)
-        }
-        None => Ok(()),
-    };
-    // Lock in id order, so two opposite merges cannot deadlock.
-    let (first, second) =
-        if survivor_id < merged_id { (survivor_id, merged_id) } else { (merged_id, survivor_id) };
-    let first = lock_live(&mut tx, first, "", may).await?;
-    let second = lock_live(&mut tx, second, "", may).await?;
-    let (mut survivor, mut merged) =
-        if first.case.id == survivor_id { (first, second) } else { (second, first) };
-    if survivor.case.status == "CLOSED" {
-        return Err(error::case_closed(&survivor_id.to_string()));
-    }
-    let sla = sla::load(&mut tx).await?;
-    sqlx::query("UPDATE case_comments SET case_id = $1 WHERE case_id = $2")
-        .bind(survivor_id)
-        .bind(merged_id)
-        .execute(&mut *tx)
-        .await?;
-    if merged.case.status != "CLOSED" {
-        move_status(&mut merged, CaseStatus::Closed, ctx, &sla)?;
-    }
-    merged.case.merged_into = Some(survivor_id);
-    let paths = vec!["status".to_owned(), "merged_into_case_id".to_owned()];
-    save(&mut tx, &mut merged, (ChangeKind::Updated, paths), write.actor, ctx, &sla).await?;
-    let kept = save(
-        &mut tx,
-        &mut survivor,
-        (ChangeKind::Updated, vec!["comments".to_owned()]),
-        write.actor,
-        ctx,
-        &sla,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(kept)
-}
-
-const STATUSES: &[&str] = &["NEW", "OPEN", "PENDING_CUSTOMER", "ON_HOLD", "RESOLVED", "CLOSED"];
-const PRIORITIES: &[&str] = &["LOW", "NORMAL", "HIGH", "URGENT"];
-const CHANNELS: &[&str] = &["EMAIL", "PHONE", "CHAT", "WEB", "SOCIAL"];
-
-/// Filterable case fields (cases.proto, ListCasesRequest.filter).
-pub const FILTERS: &[rapport_kit::filter::Field] = {
-    use rapport_kit::filter::{Field, FieldKind};
-    &[
-        Field { name: "number", column: "number", kind: FieldKind::Integer },
-        Field { name: "subject", column: "subject", kind: FieldKind::Text },
-        Field {
-            name: "status",
-            column: "status",
-            kind: FieldKind::Enum { prefix: "CASE_STATUS_", values: STATUSES },
-        },
-        Field {
-            name: "priority",
-            column: "priority",
-            kind: FieldKind::Enum { prefix: "CASE_PRIORITY_", values: PRIORITIES },
-        },
-        Field {
-            name: "channel",
-            column: "channel",
-            kind: FieldKind::Enum { prefix: "CASE_CHANNEL_", values: CHANNELS },
-        },
-        Field { name: "category", column: "category", kind: FieldKind::Text },
-        Field { name: "product", column: "product", kind: FieldKind::Text },
-        Field { name: "assignee_id", column: "assignee_id", kind: FieldKind::Text },
-        Field { name: "team_id", column: "team_id", kind: FieldKind::Text },
-        Field { name: "tags", column: "tags", kind: FieldKind::TextArray },
-        Field { name: "requester_contact_id", column: "requester_contact_id", kind: FieldKind::Uuid },
-        Field { name: "company_id", column: "company_id", kind: FieldKind::Uuid },
-        Field { name: "deal_id", column: "deal_id", kind: FieldKind::Uuid },
-        Field { name: "create_time", column: "create_time", kind: FieldKind::Timestamp },
-        Field { name: "update_time", column: "update_time", kind: FieldKind::Timestamp },
-        Field { name: "next_due_time", column: "next_due_time", kind: FieldKind::Timestamp },
-        Field { name: "resolve_time", column: "resolve_time", kind: FieldKind::Timestamp },
-    ]
-};
-
-/// Sortable case fields.
-pub const ORDERS: &[rapport_kit::paging::SortKey] = {
-    use rapport_kit::paging::{SortKey, SortKind};
-    &[
-        SortKey { field: "create_time", column: "create_time", kind: SortKind::Timestamp },
-        SortKey { field: "update_time", column: "update_time", kind: SortKind::Timestamp },
-        SortKey { field: "next_due_time", column: "queue_due", kind: SortKind::Timestamp },
-        SortKey { field: "priority", column: "priority_rank", kind: SortKind::Integer },
-    ]
-};
-
-/// How ListCases reads its request.
-pub const LIST: rapport_kit::listing::ListShape<'static> = rapport_kit::listing::ListShape {
-    filters: FILTERS,
-    orders: ORDERS,
-    default_order: "create_time",
-    default_page_size: 50,
-    max_page_size: 500,
-    soft_deleted: true,
-};
