@@ -112,8 +112,9 @@ fn index(descriptors: &FileDescriptorSet) -> Result<String, Box<dyn std::error::
             writeln!(
                 out,
                 "impl crate::WatchRequest for {module}::WatchChangesRequest {{\n    \
+                 #[allow(clippy::needless_update)]\n    \
                  fn new(after_sequence: i64, resource_types: Vec<String>) -> Self {{ \
-                 Self {{ after_sequence, resource_types }} }}\n    \
+                 Self {{ after_sequence, resource_types, ..Self::default() }} }}\n    \
                  fn into_parts(self) -> (i64, Vec<String>) {{ (self.after_sequence, self.resource_types) }}\n}}\n\
                  impl crate::WatchResponse for {module}::WatchChangesResponse {{\n    \
                  fn change(change: crate::common::v1::ChangeEvent) -> Self {{\n        \

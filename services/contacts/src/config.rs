@@ -1,10 +1,19 @@
 //! The Contacts service's configuration, read once from the environment:
 //! the kit's common settings with the `CONTACTS` prefix (`CONTACTS_ADDR`,
 //! `CONTACTS_METRICS_ADDR`, `CONTACTS_CACHE_*`, …; see
-//! `rapport_kit::service::Settings`).
+//! `rapport_kit::service::Settings`), and its own:
+//!
+//! - `CONTACTS_TASK_OVERDUE_AFTER` (default `1h`): how long after its due
+//!   time an open task gets its OVERDUE reminder.
+//! - `CONTACTS_REMINDER_INTERVAL` (default `5s`): how often the reminder
+//!   sweep runs (once per interval across replicas).
+
+use std::time::Duration;
 
 use rapport_kit::config::{ConfigError, Env};
 use rapport_kit::service::Settings;
+
+pub use rapport_kit::clock::Now;
 
 /// The default address of the Contacts service.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:50051";
@@ -14,11 +23,37 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:50051";
 pub struct Config {
     /// The common settings.
     pub service: Settings,
+    /// How long after its due time an open task is overdue.
+    pub task_overdue_after: Duration,
+    /// How often the reminder sweep runs.
+    pub reminder_interval: Duration,
+    /// The time source of task reminders and overdue flags.
+    pub now: Now,
 }
 
 impl Config {
     /// Reads the configuration; errors name the variable.
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
-        Ok(Config { service: Settings::from_env(env, &crate::SPEC)? })
+        Ok(Config {
+            service: Settings::from_env(env, &crate::SPEC)?,
+            task_overdue_after: env.duration_or("CONTACTS_TASK_OVERDUE_AFTER", Duration::from_secs(3600))?,
+            reminder_interval: env.duration_or("CONTACTS_REMINDER_INTERVAL", Duration::from_secs(5))?,
+            now: Now::system(),
+        })
+    }
+
+    /// This configuration reading the time from `now`.
+    pub fn with_now(mut self, now: Now) -> Config {
+        self.now = now;
+        self
+    }
+
+    /// The moment of a change made now, with the overdue delay.
+    pub fn at(&self) -> crate::domain::activity::At {
+        crate::domain::activity::At {
+            now: self.now.now(),
+            overdue_after: chrono::Duration::from_std(self.task_overdue_after)
+                .unwrap_or(chrono::Duration::hours(1)),
+        }
     }
 }

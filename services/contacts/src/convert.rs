@@ -1,13 +1,14 @@
 //! Stored records to their protobuf form. The only place that maps domain
 //! records to wire messages (the API and the change log both use it).
 
+use chrono::{DateTime, Utc};
 use rapport_kit::changelog::timestamp;
 use rapport_proto::common::v1::Money as ProtoMoney;
-use rapport_proto::contacts::v1::{Company, Contact};
+use rapport_proto::contacts::v1::{Activity, Company, Contact, LifecycleTransition, Task, TimelineEntry};
 
 use rapport_kit::db::etag;
 
-use crate::model::{CompanyRecord, ContactRecord};
+use crate::model::{ActivityRecord, CompanyRecord, ContactRecord, TimelineRecord, TransitionRecord};
 
 /// The wire form of a contact.
 pub fn contact_to_proto(record: &ContactRecord) -> Contact {
@@ -33,6 +34,8 @@ pub fn contact_to_proto(record: &ContactRecord) -> Contact {
         update_time: Some(timestamp(record.update_time)),
         delete_time: record.delete_time.map(timestamp),
         etag: etag(record.version),
+        last_activity_time: record.last_activity_time.map(timestamp),
+        qualification: record.qualification.clone(),
     }
 }
 
@@ -56,5 +59,75 @@ pub fn company_to_proto(record: &CompanyRecord) -> Company {
         update_time: Some(timestamp(record.update_time)),
         delete_time: record.delete_time.map(timestamp),
         etag: etag(record.version),
+        last_activity_time: record.last_activity_time.map(timestamp),
+    }
+}
+
+/// The wire form of an activity as of `now` (a task's `overdue`).
+pub fn activity_to_proto(record: &ActivityRecord, now: DateTime<Utc>) -> Activity {
+    let state = &record.state;
+    let links = &state.links;
+    let id = |id: Option<uuid::Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
+    Activity {
+        id: record.id.to_string(),
+        kind: state.kind.into(),
+        subject: state.subject.clone(),
+        body: state.body.clone(),
+        direction: state.direction.into(),
+        occur_time: Some(timestamp(state.occur_time)),
+        duration: (state.duration_seconds > 0)
+            .then(|| prost_types::Duration { seconds: i64::from(state.duration_seconds), nanos: 0 }),
+        call_outcome: state.call_outcome.into(),
+        actor_id: record.actor_id.clone(),
+        owner_id: state.owner_id.clone(),
+        team_id: state.team_id.clone(),
+        participant_contact_ids: links.participants.iter().map(ToString::to_string).collect(),
+        contact_id: id(links.contact_id.map(|id| id.uuid())),
+        company_id: id(links.company_id.map(|id| id.uuid())),
+        deal_id: id(links.deal_id),
+        case_id: id(links.case_id),
+        deleted_links: state.deleted_links.clone(),
+        task: state.task.as_ref().map(|task| Task {
+            priority: task.priority.into(),
+            status: task.status.into(),
+            complete_time: task.complete_time.map(timestamp),
+            completed_by: task.completed_by.clone(),
+            remind_time: task.remind_time.map(timestamp),
+            recurrence: task.recurrence.into(),
+            overdue: task.is_overdue(state.occur_time, now),
+        }),
+        create_time: Some(timestamp(record.create_time)),
+        update_time: Some(timestamp(record.update_time)),
+        delete_time: record.delete_time.map(timestamp),
+        etag: etag(record.version),
+    }
+}
+
+/// The wire form of a timeline entry.
+pub fn timeline_entry_to_proto(record: &TimelineRecord, now: DateTime<Utc>) -> TimelineEntry {
+    TimelineEntry {
+        id: record.id.to_string(),
+        occur_time: Some(timestamp(record.occur_time)),
+        source: record.source.into(),
+        kind: record.kind.into(),
+        title: record.title.clone(),
+        detail: record.detail.clone(),
+        actor_id: record.actor_id.clone(),
+        resource_type: record.resource_type.clone(),
+        resource_id: record.resource_id.clone(),
+        activity: record.activity.as_ref().map(|activity| activity_to_proto(activity, now)),
+    }
+}
+
+/// The wire form of a lifecycle move.
+pub fn transition_to_proto(record: &TransitionRecord) -> LifecycleTransition {
+    LifecycleTransition {
+        from_stage: record.from_stage.into(),
+        to_stage: record.to_stage.into(),
+        change_time: Some(timestamp(record.change_time)),
+        actor_id: record.actor_id.clone(),
+        cause: record.cause.into(),
+        reason: record.reason.clone(),
+        cause_id: record.cause_id.clone(),
     }
 }

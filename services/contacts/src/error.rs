@@ -8,6 +8,10 @@ use rapport_kit::error::{OwnError, Problem};
 pub const CONTACT: &str = "rapport.contacts.v1.Contact";
 /// Resource type name of companies.
 pub const COMPANY: &str = "rapport.contacts.v1.Company";
+/// Resource type name of activities (and tasks).
+pub const ACTIVITY: &str = "rapport.contacts.v1.Activity";
+/// Resource type name of task reminders (change feed only).
+pub const TASK_REMINDER: &str = "rapport.contacts.v1.TaskReminder";
 
 /// Everything that can go wrong in the Contacts service.
 pub type Error = rapport_kit::error::Error<ContactsError>;
@@ -22,6 +26,11 @@ pub fn company_not_found(id: impl ToString) -> Error {
     Error::not_found("COMPANY_NOT_FOUND", COMPANY, id)
 }
 
+/// NOT_FOUND `ACTIVITY_NOT_FOUND`.
+pub fn activity_not_found(id: impl ToString) -> Error {
+    Error::not_found("ACTIVITY_NOT_FOUND", ACTIVITY, id)
+}
+
 /// What only Contacts refuses.
 #[derive(Debug, thiserror::Error)]
 pub enum ContactsError {
@@ -33,6 +42,27 @@ pub enum ContactsError {
         /// The missing id.
         company_id: String,
     },
+    /// A referenced contact does not exist or is deleted.
+    #[error("contact {contact_id} referenced by {field} does not exist")]
+    ContactMissing {
+        /// The request field holding the reference.
+        field: &'static str,
+        /// The missing id.
+        contact_id: String,
+    },
+    /// A lifecycle move that is not allowed (here, or for this caller).
+    #[error("lifecycle stage {from} cannot move to {to}")]
+    LifecycleTransition {
+        /// The stage now.
+        from: &'static str,
+        /// The stage asked for.
+        to: &'static str,
+        /// What to do instead.
+        hint: &'static str,
+    },
+    /// A task verb on an activity that is not a task.
+    #[error("activity {0} is not a task")]
+    NotATask(String),
     /// A company cannot be its own parent (directly or through a cycle).
     #[error("company hierarchy cycle")]
     CompanyCycle(String),
@@ -65,6 +95,26 @@ impl OwnError for ContactsError {
             .resource(COMPANY, &company_id, "referenced company")
             .meta("field", field)
             .meta("company_id", company_id),
+            ContactsError::ContactMissing { field, contact_id } => Problem::failed_precondition(
+                "CONTACT_NOT_FOUND",
+                format!("{field}: contact {contact_id} does not exist or is deleted"),
+            )
+            .precondition("CONTACT_EXISTS", &contact_id, "the referenced contact must exist and be live")
+            .resource(CONTACT, &contact_id, "referenced contact")
+            .meta("field", field)
+            .meta("contact_id", contact_id),
+            ContactsError::LifecycleTransition { from, to, hint } => Problem::failed_precondition(
+                "LIFECYCLE_TRANSITION_NOT_ALLOWED",
+                format!("a contact in lifecycle stage {from} cannot move to {to} this way; {hint}"),
+            )
+            .precondition("LIFECYCLE_TRANSITION", &format!("{from}->{to}"), hint)
+            .meta("from_stage", from)
+            .meta("to_stage", to),
+            ContactsError::NotATask(id) => {
+                Problem::failed_precondition("NOT_A_TASK", format!("activity {id} is not a task"))
+                    .precondition("ACTIVITY_KIND", &id, "only tasks are completed and reopened")
+                    .resource(ACTIVITY, &id, "the activity")
+            }
             ContactsError::CompanyCycle(id) => Problem::failed_precondition(
                 "COMPANY_HIERARCHY_CYCLE",
                 "company.parent_company_id would make the company its own ancestor",

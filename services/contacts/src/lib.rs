@@ -1,8 +1,8 @@
 //! The Contacts service: people and the companies they work for, the one
 //! customer record every department shares.
 //!
-//! - [`config`]: its settings (the kit's common ones; Contacts has no
-//!   others).
+//! - [`config`]: its settings (the kit's common ones, the task reminder
+//!   settings, the clock).
 //! - `api`: the tonic adapter (one file per resource).
 //! - [`domain`]: validated fields and update rules; pure.
 //! - [`store`]: all SQL; every write appends to the change log.
@@ -10,7 +10,9 @@
 //! - [`convert`]: stored records to protobuf.
 //! - [`cache`]: the two caches of hot records (kit's two-tier cache).
 //! - [`error`]: its own error kinds beside the kit's common ones.
-//! - [`policy`]: which roles may call which RPC.
+//! - [`policy`]: which roles may call which RPC, and who may change which
+//!   contact, company and activity.
+//! - [`workers`]: the task reminder sweep.
 //!
 //! [`build`] starts it on the kit's service shell; the [`App`] serves
 //! until shutdown.
@@ -24,11 +26,15 @@ pub mod error;
 pub mod model;
 pub mod policy;
 pub mod store;
+pub mod workers;
 
 use rapport_kit::service::{Ports, Shell, Spec};
+use rapport_kit::worker::Periodic;
+use rapport_proto::contacts::v1::activity_service_server::ActivityServiceServer;
 use rapport_proto::contacts::v1::contact_service_server::ContactServiceServer;
+use rapport_proto::contacts::v1::lifecycle_service_server::LifecycleServiceServer;
 
-pub use config::Config;
+pub use config::{Config, Now};
 
 /// The service's migrations (kit's tables are added by the shell).
 pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -46,12 +52,18 @@ pub type App = rapport_kit::service::App<cache::Caches>;
 
 /// Connects, migrates (when configured), and binds the listeners.
 pub async fn build(config: Config) -> anyhow::Result<App> {
-    let shell = Shell::start(&SPEC, config.service).await?;
+    let shell = Shell::start(&SPEC, config.service.clone()).await?;
     let caches = cache::Caches::new(&shell.settings().cache, shell.redis()?, &shell.workers().shutdown());
-    let state = api::State { pool: shell.pool(), caches: caches.clone(), feed: shell.feed() };
+    let reminders = workers::Reminders { feed: shell.feed(), config: config.clone() };
+    shell.periodic(Periodic { name: workers::REMINDERS, every: config.reminder_interval }, reminders);
+    let state = api::State { pool: shell.pool(), caches: caches.clone(), feed: shell.feed(), config };
     let api = api::Api { state: std::sync::Arc::new(state) };
-    let routes = shell.routes().serve(ContactServiceServer::new(api));
-    Ok(shell.into_app(routes, vec![policy::policy()]).with(caches))
+    let routes = shell
+        .routes()
+        .serve(ContactServiceServer::new(api.clone()))
+        .serve(ActivityServiceServer::new(api.clone()))
+        .serve(LifecycleServiceServer::new(api));
+    Ok(shell.into_app(routes, policy::policies()).with(caches))
 }
 
 /// Applies the Contacts migrations (for `rapport migrate`).

@@ -2,9 +2,11 @@
 //! may change which contact and company (their ownership rules).
 
 use rapport_kit::auth::{Fields, Ownership, Policy, Role};
+use rapport_proto::contacts::v1::activity_service_server::SERVICE_NAME as ACTIVITY_SERVICE;
 use rapport_proto::contacts::v1::contact_service_server::SERVICE_NAME;
+use rapport_proto::contacts::v1::lifecycle_service_server::SERVICE_NAME as LIFECYCLE_SERVICE;
 
-use crate::error::{COMPANY, CONTACT};
+use crate::error::{ACTIVITY, COMPANY, CONTACT, TASK_REMINDER};
 
 const EVERYONE: &[Role] = &Role::ALL;
 const WRITERS: &[Role] =
@@ -29,9 +31,53 @@ const RULES: &[(&str, &[Role])] = &[
     ("WatchChanges", EVERYONE),
 ];
 
+/// Who logs and changes activities: everyone who works with customers.
+const ACTIVITY_WRITERS: &[Role] = &[
+    Role::Admin,
+    Role::SalesManager,
+    Role::SalesRep,
+    Role::Marketing,
+    Role::SupportAgent,
+    Role::SupportManager,
+    Role::Integration,
+];
+
+const ACTIVITY_RULES: &[(&str, &[Role])] = &[
+    ("LogActivity", ACTIVITY_WRITERS),
+    ("GetActivity", EVERYONE),
+    ("UpdateActivity", ACTIVITY_WRITERS),
+    ("DeleteActivity", ACTIVITY_WRITERS),
+    ("UndeleteActivity", ACTIVITY_WRITERS),
+    ("ListActivities", EVERYONE),
+    ("CompleteTask", ACTIVITY_WRITERS),
+    ("ReopenTask", ACTIVITY_WRITERS),
+    ("ListMyTasks", EVERYONE),
+    ("GetTimeline", EVERYONE),
+];
+
+const QUALIFIERS: &[Role] = &[Role::Admin, Role::SalesManager, Role::SalesRep, Role::Integration];
+const MANAGERS: &[Role] = &[Role::Admin, Role::SalesManager];
+
+const LIFECYCLE_RULES: &[(&str, &[Role])] = &[
+    ("SetLifecycleStage", MANAGERS),
+    ("ReopenLead", MANAGERS),
+    ("QualifyLead", QUALIFIERS),
+    ("DisqualifyLead", QUALIFIERS),
+    ("GetLifecycleHistory", EVERYONE),
+];
+
 /// The ContactService role table.
 pub fn policy() -> Policy {
     Policy::new(SERVICE_NAME, RULES)
+}
+
+/// Every role table of the Contacts service.
+pub fn policies() -> Vec<Policy> {
+    vec![
+        policy(),
+        Policy::new(ACTIVITY_SERVICE, ACTIVITY_RULES),
+        Policy::new(LIFECYCLE_SERVICE, LIFECYCLE_RULES),
+    ]
 }
 
 /// Who may change which contact: a sales rep only their own; marketing the
@@ -59,6 +105,21 @@ pub const COMPANIES: Ownership = Ownership {
     any: &[(Role::Integration, Fields::All)],
 };
 
+/// Who may change which activity (a task: its assignee is its owner):
+/// its owner; managers of its team (sales or support); an integration
+/// any; admins all. Logging one on someone else's customer is open
+/// (team selling); logging one for someone else is a manager's act.
+pub const ACTIVITIES: Ownership = Ownership {
+    kind: "activity",
+    bound: &[Role::SalesRep, Role::Marketing, Role::SupportAgent],
+    managers: &[Role::SalesManager, Role::SupportManager],
+    any: &[(Role::Integration, Fields::All)],
+};
+
 /// Which read RPC shows each resource type of Contacts' change feed.
-pub const FEED_READS: &[(&str, &str, &str)] =
-    &[(CONTACT, SERVICE_NAME, "ListContacts"), (COMPANY, SERVICE_NAME, "ListCompanies")];
+pub const FEED_READS: &[(&str, &str, &str)] = &[
+    (CONTACT, SERVICE_NAME, "ListContacts"),
+    (COMPANY, SERVICE_NAME, "ListCompanies"),
+    (ACTIVITY, ACTIVITY_SERVICE, "ListActivities"),
+    (TASK_REMINDER, ACTIVITY_SERVICE, "ListMyTasks"),
+];

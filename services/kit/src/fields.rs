@@ -103,6 +103,29 @@ pub fn long_text(field: &str, raw: &str, required: bool, max_chars: usize) -> Re
     Ok(trimmed.to_owned())
 }
 
+/// A protobuf timestamp as a time: years 1900 to 9999, whole
+/// microseconds (as PostgreSQL stores them; finer digits are dropped).
+pub fn time(field: &str, raw: &prost_types::Timestamp) -> Result<chrono::DateTime<chrono::Utc>, Violation> {
+    use chrono::Datelike as _;
+    let nanos = u32::try_from(raw.nanos).ok().filter(|nanos| *nanos < 1_000_000_000);
+    nanos
+        .and_then(|nanos| chrono::DateTime::from_timestamp(raw.seconds, nanos - nanos % 1000))
+        .filter(|time| (1900..=9999).contains(&time.year()))
+        .ok_or_else(|| Violation::new(field, "must be a valid time between the years 1900 and 9999"))
+}
+
+/// A protobuf duration as whole seconds between 0 and `max_seconds`.
+pub fn duration_seconds(
+    field: &str,
+    raw: &prost_types::Duration,
+    max_seconds: i64,
+) -> Result<i64, Violation> {
+    if raw.nanos != 0 || raw.seconds < 0 || raw.seconds > max_seconds {
+        return Err(Violation::new(field, format!("must be whole seconds between 0 and {max_seconds}")));
+    }
+    Ok(raw.seconds)
+}
+
 /// The most field violations one error lists; the rest are counted.
 pub const MAX_VIOLATIONS: usize = 50;
 

@@ -8,6 +8,7 @@
 //! - [`service`]: the service shell: common settings with the service's prefix, startup,
 //!   routes, the run loop with authentication, ordered shutdown, `migrate`.
 //! - [`worker`]: periodic jobs that run once per interval across replicas.
+//! - [`clock`]: the time source services read where time drives behaviour (tests move it).
 //! - [`money`]: exact money: ISO 4217 currencies, amounts in minor units, quantities,
 //!   discounts, exchange rates and the one rounding rule.
 //! - [`metrics`]: the Prometheus registry, the RPC metrics, the `/metrics` endpoint.
@@ -35,6 +36,7 @@
 pub mod auth;
 pub mod cache;
 pub mod changelog;
+pub mod clock;
 pub mod config;
 pub mod consumer;
 pub mod db;

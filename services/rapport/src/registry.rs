@@ -63,7 +63,7 @@ pub const SERVICES: &[Service] = &[
         summary: "people and companies: the customer record every department shares",
         spec: Some(&rapport_contacts::SPEC),
         calls: &[],
-        policies: || vec![rapport_contacts::policy::policy()],
+        policies: rapport_contacts::policy::policies,
         build: |env, _| {
             Box::pin(async move {
                 Ok(rapport_contacts::build(rapport_contacts::Config::from_env(&env)?).await?.into())

@@ -2,10 +2,8 @@
 //! environment, and the clock it reads the time from.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use rapport_kit::config::{ConfigError, Env};
 use rapport_kit::peer::PeerSettings;
 use rapport_kit::service::Settings;
@@ -68,25 +66,7 @@ impl std::fmt::Debug for Config {
 
 /// The time source: SLA clocks, case times and the sweeper read it, so
 /// tests can walk a case across a weekend, a holiday and a DST change.
-#[derive(Clone)]
-pub struct Now(Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>);
-
-impl Now {
-    /// The system clock (microsecond precision, as stored).
-    pub fn system() -> Now {
-        Now(Arc::new(rapport_kit::db::now))
-    }
-
-    /// A clock read from `source`.
-    pub fn from_fn(source: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Now {
-        Now(Arc::new(source))
-    }
-
-    /// The current time.
-    pub fn now(&self) -> DateTime<Utc> {
-        (self.0)()
-    }
-}
+pub use rapport_kit::clock::Now;
 
 /// How mail reaches requesters.
 #[derive(Clone)]

@@ -1,14 +1,19 @@
 //! The gRPC adapter: extract, call the domain and store, convert back.
 //! One file per resource; this file only routes trait methods to them.
 
+mod activities;
 mod companies;
 mod contacts;
+mod lifecycle;
 mod query;
+mod timeline;
 
 use std::sync::Arc;
 
 use rapport_kit::changelog::{Feed, FeedReads, WatchStream};
+use rapport_proto::contacts::v1::activity_service_server::ActivityService;
 use rapport_proto::contacts::v1::contact_service_server::ContactService;
+use rapport_proto::contacts::v1::lifecycle_service_server::LifecycleService;
 use rapport_proto::contacts::v1::*;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
@@ -25,6 +30,8 @@ pub struct State {
     pub caches: Caches,
     /// The change feed.
     pub feed: Feed,
+    /// The service's settings (the clock and the task reminder delay).
+    pub config: crate::Config,
 }
 
 impl State {
@@ -36,6 +43,21 @@ impl State {
         V: prost::Message + Default + Send + Sync + 'static,
     {
         self.feed.written_after(result, cache.invalidate(id)).await;
+    }
+
+    /// After an activity write: drop the cached copies of the contacts and
+    /// companies whose last activity time it moved, then wake the streams.
+    async fn activity_written(&self, result: &std::result::Result<crate::store::activities::Written, Error>) {
+        let touched = result.as_ref().map(|written| written.touched.clone()).unwrap_or_default();
+        let drop_cached = async {
+            for id in &touched.contacts {
+                self.caches.contacts.invalidate(&id.to_string()).await;
+            }
+            for id in &touched.companies {
+                self.caches.companies.invalidate(&id.to_string()).await;
+            }
+        };
+        self.feed.written_after(result, drop_cached).await;
     }
 }
 
@@ -118,8 +140,87 @@ impl ContactService for Api {
     type WatchChangesStream = WatchStream<WatchChangesResponse>;
 
     async fn watch_changes(&self, request: Request<WatchChangesRequest>) -> Result<Self::WatchChangesStream> {
-        let policies = [crate::policy::policy()];
+        let policies = crate::policy::policies();
         let reads = FeedReads { reads: crate::policy::FEED_READS, policies: &policies };
-        self.state.feed.serve(request, &reads)
+        let only_mine = request.get_ref().only_mine;
+        self.state
+            .feed
+            .serve_visible(request, &reads, |principal| only_mine.then(|| activities::owned_by(principal)))
+    }
+}
+
+#[tonic::async_trait]
+impl ActivityService for Api {
+    async fn log_activity(&self, request: Request<LogActivityRequest>) -> Result<Activity> {
+        activities::log(&self.state, request).await
+    }
+
+    async fn get_activity(&self, request: Request<GetActivityRequest>) -> Result<Activity> {
+        activities::get(&self.state, request).await
+    }
+
+    async fn update_activity(&self, request: Request<UpdateActivityRequest>) -> Result<Activity> {
+        activities::update(&self.state, request).await
+    }
+
+    async fn delete_activity(&self, request: Request<DeleteActivityRequest>) -> Result<Activity> {
+        let (id, etag) = (request.get_ref().id.clone(), request.get_ref().etag.clone());
+        activities::set_deleted(&self.state, &request, &id, &etag, true).await
+    }
+
+    async fn undelete_activity(&self, request: Request<UndeleteActivityRequest>) -> Result<Activity> {
+        let (id, etag) = (request.get_ref().id.clone(), request.get_ref().etag.clone());
+        activities::set_deleted(&self.state, &request, &id, &etag, false).await
+    }
+
+    async fn list_activities(
+        &self,
+        request: Request<ListActivitiesRequest>,
+    ) -> Result<ListActivitiesResponse> {
+        activities::list(&self.state, request).await
+    }
+
+    async fn complete_task(&self, request: Request<CompleteTaskRequest>) -> Result<Activity> {
+        let (id, etag) = (request.get_ref().id.clone(), request.get_ref().etag.clone());
+        activities::set_completed(&self.state, &request, &id, &etag, true).await
+    }
+
+    async fn reopen_task(&self, request: Request<ReopenTaskRequest>) -> Result<Activity> {
+        let (id, etag) = (request.get_ref().id.clone(), request.get_ref().etag.clone());
+        activities::set_completed(&self.state, &request, &id, &etag, false).await
+    }
+
+    async fn list_my_tasks(&self, request: Request<ListMyTasksRequest>) -> Result<ListMyTasksResponse> {
+        activities::my_tasks(&self.state, request).await
+    }
+
+    async fn get_timeline(&self, request: Request<GetTimelineRequest>) -> Result<GetTimelineResponse> {
+        timeline::get(&self.state, request).await
+    }
+}
+
+#[tonic::async_trait]
+impl LifecycleService for Api {
+    async fn set_lifecycle_stage(&self, request: Request<SetLifecycleStageRequest>) -> Result<Contact> {
+        lifecycle::set_stage(&self.state, request).await
+    }
+
+    async fn reopen_lead(&self, request: Request<ReopenLeadRequest>) -> Result<Contact> {
+        lifecycle::reopen(&self.state, request).await
+    }
+
+    async fn qualify_lead(&self, request: Request<QualifyLeadRequest>) -> Result<Contact> {
+        lifecycle::qualify(&self.state, request).await
+    }
+
+    async fn disqualify_lead(&self, request: Request<DisqualifyLeadRequest>) -> Result<Contact> {
+        lifecycle::disqualify(&self.state, request).await
+    }
+
+    async fn get_lifecycle_history(
+        &self,
+        request: Request<GetLifecycleHistoryRequest>,
+    ) -> Result<GetLifecycleHistoryResponse> {
+        lifecycle::history(&self.state, request).await
     }
 }

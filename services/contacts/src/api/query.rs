@@ -5,6 +5,7 @@ use rapport_kit::filter::{Field, FieldKind};
 use rapport_kit::listing::ListShape;
 use rapport_kit::paging::{SortKey, SortKind};
 
+use crate::domain::activity::KIND_NAMES;
 use crate::domain::contact::{SOURCE_NAMES, STAGE_NAMES};
 
 /// Filterable contact fields.
@@ -78,6 +79,46 @@ pub const COMPANY_LIST: ListShape<'static> = ListShape {
     filters: COMPANY_FILTERS,
     orders: COMPANY_ORDERS,
     default_order: "create_time",
+    default_page_size: 50,
+    max_page_size: 500,
+    soft_deleted: true,
+};
+
+/// Filterable activity fields.
+pub const ACTIVITY_FILTERS: &[Field] = &[
+    Field {
+        name: "kind",
+        column: "kind",
+        kind: FieldKind::Enum { prefix: "ACTIVITY_KIND_", values: KIND_NAMES },
+    },
+    Field { name: "contact_id", column: "contact_id", kind: FieldKind::Uuid },
+    Field { name: "participant_contact_ids", column: "participant_ids", kind: FieldKind::UuidArray },
+    Field { name: "company_id", column: "company_id", kind: FieldKind::Uuid },
+    Field { name: "deal_id", column: "deal_id", kind: FieldKind::Uuid },
+    Field { name: "case_id", column: "case_id", kind: FieldKind::Uuid },
+    Field { name: "owner_id", column: "owner_id", kind: FieldKind::Text },
+    Field { name: "team_id", column: "team_id", kind: FieldKind::Text },
+    Field { name: "actor_id", column: "actor_id", kind: FieldKind::Text },
+    Field { name: "occur_time", column: "occur_time", kind: FieldKind::Timestamp },
+    Field { name: "create_time", column: "create_time", kind: FieldKind::Timestamp },
+    Field {
+        name: "task_status",
+        column: "task_status",
+        kind: FieldKind::Enum { prefix: "TASK_STATUS_", values: &["OPEN", "COMPLETED"] },
+    },
+];
+
+/// Sortable activity fields.
+pub const ACTIVITY_ORDERS: &[SortKey] = &[
+    SortKey { field: "occur_time", column: "occur_time", kind: SortKind::Timestamp },
+    SortKey { field: "create_time", column: "create_time", kind: SortKind::Timestamp },
+];
+
+/// How ListActivities reads its request: newest first.
+pub const ACTIVITY_LIST: ListShape<'static> = ListShape {
+    filters: ACTIVITY_FILTERS,
+    orders: ACTIVITY_ORDERS,
+    default_order: "occur_time desc",
     default_page_size: 50,
     max_page_size: 500,
     soft_deleted: true,

@@ -306,6 +306,10 @@ fn replace<T: PartialEq + Clone>(slot: &mut T, value: &T) -> bool {
 fn lifecycle_stage(path: &str, raw: i32) -> Result<Option<LifecycleStage>, Violation> {
     match LifecycleStage::try_from(raw) {
         Ok(LifecycleStage::Unspecified) => Ok(None),
+        Ok(LifecycleStage::Disqualified) => Err(Violation::new(
+            path,
+            "a lead is disqualified with LifecycleService.DisqualifyLead (it needs a reason)",
+        )),
         Ok(stage) => Ok(Some(stage)),
         Err(_) => Err(Violation::new(path, format!("{raw} is not a lifecycle stage"))),
     }
@@ -336,8 +340,17 @@ pub fn source_from_name(name: &str) -> Result<LeadSource, sqlx::Error> {
 }
 
 /// Stored names of every stage (for filters).
-pub const STAGE_NAMES: &[&str] =
-    &["LEAD", "MARKETING_QUALIFIED", "SALES_QUALIFIED", "OPPORTUNITY", "CUSTOMER", "EVANGELIST", "CHURNED"];
+pub const STAGE_NAMES: &[&str] = &[
+    "SUBSCRIBER",
+    "LEAD",
+    "MARKETING_QUALIFIED",
+    "SALES_QUALIFIED",
+    "OPPORTUNITY",
+    "CUSTOMER",
+    "EVANGELIST",
+    "CHURNED",
+    "DISQUALIFIED",
+];
 
 /// Stored names of every lead source (for filters).
 pub const SOURCE_NAMES: &[&str] = &[
@@ -429,7 +442,7 @@ mod tests {
         assert_eq!(source_from_name(source_name(LeadSource::TradeShow)).unwrap(), LeadSource::TradeShow);
         assert!(stage_from_name("WHALE").is_err(), "an unknown stored stage is not a default");
         assert!(source_from_name("").is_err());
-        assert_eq!(STAGE_NAMES.len(), 7);
+        assert_eq!(STAGE_NAMES.len(), 9);
         assert_eq!(SOURCE_NAMES.len(), 14);
     }
 }

@@ -1,14 +1,18 @@
 //! Validated contact and company data and the rules that change it (typed
 //! ids, `Email`, text and tag limits in `fields`; drafts and updates in
-//! `contact` and `company`). Pure:
+//! `contact` and `company`; activities and tasks in `activity`; stage
+//! moves in `lifecycle`; qualification answers in `qualification`). Pure:
 //! no I/O, no protobuf beyond the enums the contract defines.
 //!
 //! Everything past the API edge holds these parsed types: a `ContactDraft`
 //! can only be built by `parse`, which reports every invalid field at once.
 
+pub mod activity;
 pub mod company;
 pub mod contact;
 pub mod fields;
+pub mod lifecycle;
+pub mod qualification;
 
 pub use company::{CompanyDraft, CompanyField, CompanyState};
 pub use contact::{ContactDraft, ContactField, ContactState};

@@ -19,4 +19,6 @@ pub struct CompanyRecord {
     pub delete_time: Option<DateTime<Utc>>,
     /// Version for etags.
     pub version: i64,
+    /// The latest activity on it (output only; moves without a version).
+    pub last_activity_time: Option<DateTime<Utc>>,
 }

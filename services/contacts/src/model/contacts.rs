@@ -19,4 +19,8 @@ pub struct ContactRecord {
     pub delete_time: Option<DateTime<Utc>>,
     /// Version for etags.
     pub version: i64,
+    /// The latest activity on it (output only; moves without a version).
+    pub last_activity_time: Option<DateTime<Utc>>,
+    /// Inside sales' answers (QualifyLead), as stored.
+    pub qualification: Option<rapport_proto::contacts::v1::Qualification>,
 }

@@ -20,7 +20,7 @@ use rapport_kit::auth::Owned;
 use rapport_kit::listing::{self, ListQuery, time_value};
 
 const COLUMNS: &str = "id, name, domain, industry, employee_count, annual_revenue_currency, \
-    annual_revenue_minor, owner_id, parent_company_id, create_time, update_time, delete_time, version, team_id";
+    annual_revenue_minor, owner_id, parent_company_id, create_time, update_time, delete_time, version, team_id, last_activity_time";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -38,6 +38,7 @@ struct Row {
     delete_time: Option<DateTime<Utc>>,
     version: i64,
     team_id: String,
+    last_activity_time: Option<DateTime<Utc>>,
 }
 
 impl From<Row> for CompanyRecord {
@@ -62,6 +63,7 @@ impl From<Row> for CompanyRecord {
             update_time: row.update_time,
             delete_time: row.delete_time,
             version: row.version,
+            last_activity_time: row.last_activity_time,
         }
     }
 }
@@ -114,8 +116,15 @@ pub async fn create(pool: &PgPool, state: CompanyState, write: Write<'_>) -> Res
         check_parent(&mut tx, id, parent).await?;
     }
     let now = now();
-    let record =
-        CompanyRecord { id, state, create_time: now, update_time: now, delete_time: None, version: 1 };
+    let record = CompanyRecord {
+        id,
+        state,
+        create_time: now,
+        update_time: now,
+        delete_time: None,
+        version: 1,
+        last_activity_time: None,
+    };
     let result = write_row(&mut tx, &record, true).await;
     if let Err(err) = result {
         drop(tx);

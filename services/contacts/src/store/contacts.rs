@@ -7,9 +7,10 @@ use rapport_kit::changelog::{self, Change};
 use rapport_kit::idempotency::Claim;
 use rapport_kit::paging::Cursor;
 use rapport_proto::common::v1::ChangeKind;
-use rapport_proto::contacts::v1::Contact;
+use rapport_proto::contacts::v1::{Contact, LifecycleCause, LifecycleStage};
 use sqlx::{PgConnection, PgPool};
 
+use super::lifecycle::{self, Move};
 use super::{Write, check_etag, deleted, lock_live_company, now, violates};
 use crate::convert;
 use crate::domain::contact::{source_from_name, source_name, stage_from_name, stage_name};
@@ -23,7 +24,8 @@ use rapport_kit::listing::{self, ListQuery, time_value};
 
 const COLUMNS: &str = "id, given_name, family_name, email, phone, job_title, company_id, owner_id, \
     lifecycle_stage, lead_source, lead_source_detail, source_campaign_id, tags, email_opt_in, \
-    email_opt_in_time, create_time, update_time, delete_time, version, team_id";
+    email_opt_in_time, create_time, update_time, delete_time, version, team_id, last_activity_time, \
+    qualification";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -47,6 +49,8 @@ struct Row {
     delete_time: Option<DateTime<Utc>>,
     version: i64,
     team_id: String,
+    last_activity_time: Option<DateTime<Utc>>,
+    qualification: Option<Vec<u8>>,
 }
 
 impl TryFrom<Row> for ContactRecord {
@@ -76,6 +80,12 @@ impl TryFrom<Row> for ContactRecord {
             update_time: row.update_time,
             delete_time: row.delete_time,
             version: row.version,
+            last_activity_time: row.last_activity_time,
+            qualification: row
+                .qualification
+                .map(|bytes| rapport_proto::contacts::v1::Qualification::decode(bytes.as_slice()))
+                .transpose()
+                .map_err(|err| sqlx::Error::Decode(Box::new(err)))?,
         })
     }
 }
@@ -99,10 +109,40 @@ pub async fn get_many(pool: &PgPool, ids: &[uuid::Uuid]) -> Result<Vec<ContactRe
     rows.into_iter().map(ContactRecord::try_from).collect()
 }
 
-async fn lock(tx: &mut PgConnection, id: ContactId) -> Result<ContactRecord, Error> {
+/// Locks a contact for a change until commit.
+pub(crate) async fn lock(tx: &mut PgConnection, id: ContactId) -> Result<ContactRecord, Error> {
     let sql = format!("SELECT {COLUMNS} FROM contacts WHERE id = $1 FOR UPDATE");
     let row: Option<Row> = sqlx::query_as(&sql).bind(id.uuid()).fetch_optional(&mut *tx).await?;
     row.map(ContactRecord::try_from).transpose()?.ok_or_else(|| crate::error::contact_not_found(id))
+}
+
+/// Locks live contacts `ids` until commit, in id order (so writers
+/// locking several never deadlock), against deletion and concurrent
+/// activity writes; `FAILED_PRECONDITION` CONTACT_NOT_FOUND naming `field`
+/// for the first one missing or deleted.
+pub(crate) async fn lock_live(
+    tx: &mut PgConnection,
+    ids: &[ContactId],
+    field: &'static str,
+) -> Result<(), Error> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut wanted: Vec<uuid::Uuid> = ids.iter().map(|id| id.uuid()).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let live: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "SELECT id FROM contacts WHERE id = ANY($1) AND delete_time IS NULL ORDER BY id FOR NO KEY UPDATE",
+    )
+    .bind(&wanted)
+    .fetch_all(&mut *tx)
+    .await?;
+    match ids.iter().find(|id| !live.contains(&id.uuid())) {
+        None => Ok(()),
+        Some(missing) => {
+            Err(Error::Own(ContactsError::ContactMissing { field, contact_id: missing.to_string() }))
+        }
+    }
 }
 
 /// Creates a contact, or replays the first result of the same `request_id`.
@@ -125,6 +165,8 @@ pub async fn create(pool: &PgPool, state: ContactState, write: Write<'_>) -> Res
         update_time: now,
         delete_time: None,
         version: 1,
+        last_activity_time: None,
+        qualification: None,
     };
     let inserted = sqlx::query(
         "INSERT INTO contacts (id, given_name, family_name, email, phone, job_title, company_id, \
@@ -162,6 +204,16 @@ pub async fn create(pool: &PgPool, state: ContactState, write: Write<'_>) -> Res
         &[Change::of(CONTACT, &contact, record.id.to_string(), ChangeKind::Created, write.actor, Vec::new())],
     )
     .await?;
+    let created = Move {
+        from: LifecycleStage::Unspecified,
+        to: record.state.lifecycle_stage,
+        cause: LifecycleCause::Created,
+        actor: write.actor,
+        reason: "",
+        cause_id: "",
+        at: now,
+    };
+    lifecycle::record(&mut tx, record.id, &created).await?;
     write.record(&mut tx, &contact.encode_to_vec()).await?;
     tx.commit().await?;
     Ok(contact)
@@ -205,6 +257,10 @@ pub async fn update(
     }
     let paths: Vec<&str> = changed.iter().map(String::as_str).collect();
     write.may_change(&CONTACTS, owned(&before), &paths)?;
+    let stage_moved = before.lifecycle_stage != record.state.lifecycle_stage;
+    if stage_moved {
+        lifecycle::check_forward(before.lifecycle_stage, record.state.lifecycle_stage)?;
+    }
     write.may_assign(&CONTACTS, Some(owned(&before)), owned(&record.state))?;
     let company_name = match (changed.iter().any(|path| path == "company_id"), record.state.company_id) {
         (true, Some(company_id)) => Some(lock_live_company(&mut tx, company_id, "contact.company_id").await?),
@@ -251,6 +307,18 @@ pub async fn update(
         &[Change::of(CONTACT, &contact, id.to_string(), ChangeKind::Updated, write.actor, changed)],
     )
     .await?;
+    if stage_moved {
+        let moved = Move {
+            from: before.lifecycle_stage,
+            to: record.state.lifecycle_stage,
+            cause: LifecycleCause::Manual,
+            actor: write.actor,
+            reason: "",
+            cause_id: "",
+            at: now,
+        };
+        lifecycle::record(&mut tx, id, &moved).await?;
+    }
     tx.commit().await?;
     Ok(contact)
 }

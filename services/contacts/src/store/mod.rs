@@ -2,8 +2,12 @@
 //! (a unique violation on `contacts_email_live` is `EmailTaken`, …), and
 //! every write appends its change-log row in the same transaction.
 
+pub mod activities;
 pub mod companies;
 pub mod contacts;
+pub mod lifecycle;
+pub mod reminders;
+pub mod timeline;
 
 use sqlx::PgConnection;
 

@@ -210,6 +210,7 @@ async fn replicas_stay_fresh_across_a_redis_restart() {
     let options = |database_url: Option<String>| Options {
         env: env(&[("REDIS_URL", redis.url().as_str())]),
         database_url,
+        ..Options::default()
     };
     let a = TestApp::spawn_with(options(None)).await;
     let b = TestApp::spawn_with(options(Some(a.database_url.clone()))).await;

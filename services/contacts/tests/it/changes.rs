@@ -24,6 +24,7 @@ async fn watch(client: &mut Client, after_sequence: i64, types: &[&str]) -> Stre
         .watch_changes(WatchChangesRequest {
             after_sequence,
             resource_types: types.iter().map(|t| (*t).to_owned()).collect(),
+            only_mine: false,
         })
         .await
         .unwrap()
@@ -231,7 +232,7 @@ async fn an_expired_cursor_asks_for_a_resync() {
     assert_eq!(change.sequence, 4);
 
     let refused =
-        client.watch_changes(WatchChangesRequest { after_sequence: -1, resource_types: Vec::new() }).await;
+        client.watch_changes(WatchChangesRequest { after_sequence: -1, ..Default::default() }).await;
     let Err(status) = refused else {
         panic!("a negative cursor was accepted");
     };

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod activities;
 mod auth;
 mod cache;
 mod changes;
@@ -11,9 +12,12 @@ mod companies;
 mod concurrency;
 mod contacts_crud;
 mod crash;
+mod lifecycle;
 mod listing;
 mod metrics;
 mod search;
 mod smoke;
+mod tasks;
+mod timeline;
 mod tls;
 mod validation;

@@ -27,7 +27,8 @@ async fn the_service_runs_over_verified_tls_to_postgres_and_redis() {
         ("REDIS_CLIENT_CERT_FILE".to_owned(), certificates.client_cert.display().to_string()),
         ("REDIS_CLIENT_KEY_FILE".to_owned(), certificates.client_key.display().to_string()),
     ];
-    let options = || Options { database_url: Some(database_url.clone()), env: env.clone() };
+    let options =
+        || Options { database_url: Some(database_url.clone()), env: env.clone(), ..Options::default() };
     let first = TestApp::spawn_with(options()).await;
     let second = TestApp::spawn_with(options()).await;
 

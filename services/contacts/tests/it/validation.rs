@@ -255,6 +255,7 @@ async fn input_built_to_hurt_is_refused_fast_and_changes_nothing() {
         .watch_changes(rapport_proto::contacts::v1::WatchChangesRequest {
             after_sequence: 0,
             resource_types: vec!["x".to_owned(); 10_000],
+            only_mine: false,
         })
         .await;
     assert_eq!(failure(watch).code(), Code::InvalidArgument);

@@ -99,6 +99,39 @@ pub async fn append(tx: &mut PgConnection, changes: &[Change]) -> Result<Vec<uui
     Ok(event_ids)
 }
 
+/// [`append`] for many changes in one statement (a sweep's or an import's
+/// batch): one round trip whatever their number. Field paths must not
+/// contain commas (protobuf field paths never do).
+pub async fn append_batch(tx: &mut PgConnection, changes: &[Change]) -> Result<Vec<uuid::Uuid>, sqlx::Error> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let event_ids: Vec<uuid::Uuid> = changes.iter().map(|_| uuid::Uuid::now_v7()).collect();
+    let resource_types: Vec<&str> = changes.iter().map(|change| change.resource_type).collect();
+    let resource_ids: Vec<&str> = changes.iter().map(|change| change.resource_id.as_str()).collect();
+    let kinds: Vec<i16> =
+        changes.iter().map(|change| i16::try_from(change.kind as i32).unwrap_or_default()).collect();
+    let actors: Vec<&str> = changes.iter().map(|change| change.actor.as_str()).collect();
+    let paths: Vec<String> = changes.iter().map(|change| change.field_paths.join(",")).collect();
+    let resources: Vec<&[u8]> = changes.iter().map(|change| change.resource.as_slice()).collect();
+    sqlx::query(
+        "INSERT INTO change_log (event_id, resource_type, resource_id, change_kind, actor, field_paths, resource) \
+         SELECT event_id, resource_type, resource_id, change_kind, actor, string_to_array(paths, ','), resource \
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int2[], $5::text[], $6::text[], $7::bytea[]) \
+           AS c(event_id, resource_type, resource_id, change_kind, actor, paths, resource)",
+    )
+    .bind(&event_ids)
+    .bind(&resource_types)
+    .bind(&resource_ids)
+    .bind(&kinds)
+    .bind(&actors)
+    .bind(&paths)
+    .bind(&resources)
+    .execute(&mut *tx)
+    .await?;
+    Ok(event_ids)
+}
+
 /// The sequences of committed events, in the order of `event_ids` (an
 /// event not committed, or rolled back, is missing).
 pub async fn sequences(pool: &PgPool, event_ids: &[uuid::Uuid]) -> Result<Vec<i64>, sqlx::Error> {

@@ -11,7 +11,9 @@ use rapport_contacts::Config;
 use rapport_kit::auth::Role;
 use rapport_kit::db::DbConfig;
 use rapport_kit::testing::{self, TestDatabase};
+use rapport_proto::contacts::v1::activity_service_client::ActivityServiceClient;
 use rapport_proto::contacts::v1::contact_service_client::ContactServiceClient;
+use rapport_proto::contacts::v1::lifecycle_service_client::LifecycleServiceClient;
 use rapport_proto::contacts::v1::{
     Company, Contact, CreateCompanyRequest, CreateContactRequest, GetCompanyRequest, GetContactRequest,
     ListContactsRequest,
@@ -43,7 +45,14 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// Reuse this database (a second "replica") instead of a fresh one.
     pub database_url: Option<String>,
+    /// The clock (the system's by default).
+    pub now: Option<rapport_contacts::Now>,
 }
+
+/// A client of the ActivityService carrying a bearer token.
+pub type Activities = ActivityServiceClient<InterceptedService<Channel, Bearer>>;
+/// A client of the LifecycleService carrying a bearer token.
+pub type Lifecycle = LifecycleServiceClient<InterceptedService<Channel, Bearer>>;
 
 impl TestApp {
     /// A server over a fresh database and the shared Redis.
@@ -68,7 +77,10 @@ impl TestApp {
         for (name, value) in &options.env {
             env = env.with(name, value.clone());
         }
-        let config = Config::from_env(&env).expect("config");
+        let mut config = Config::from_env(&env).expect("config");
+        if let Some(now) = options.now {
+            config = config.with_now(now);
+        }
         let (server, caches) = testing::serve(rapport_contacts::build(config).await.expect("app builds"));
         TestApp {
             addr: server.addr,
@@ -88,6 +100,21 @@ impl TestApp {
     /// A client acting as `principal` (its teams included).
     pub fn client_for(&self, principal: &rapport_kit::auth::Principal) -> Client {
         ContactServiceClient::with_interceptor(self.channel(), testing::harness::bearer_for(principal))
+    }
+
+    /// An ActivityService client acting as `principal`.
+    pub fn activities_for(&self, principal: &rapport_kit::auth::Principal) -> Activities {
+        ActivityServiceClient::with_interceptor(self.channel(), testing::harness::bearer_for(principal))
+    }
+
+    /// An ActivityService client acting as `subject` with `roles`.
+    pub fn activities_as(&self, subject: &str, roles: &[Role]) -> Activities {
+        ActivityServiceClient::with_interceptor(self.channel(), testing::bearer(subject, roles))
+    }
+
+    /// A LifecycleService client acting as `principal`.
+    pub fn lifecycle_for(&self, principal: &rapport_kit::auth::Principal) -> Lifecycle {
+        LifecycleServiceClient::with_interceptor(self.channel(), testing::harness::bearer_for(principal))
     }
 
     /// A client acting as an admin.
@@ -231,4 +258,35 @@ pub async fn list_all(client: &mut Client, mut request: ListContactsRequest) -> 
 /// The ids of `contacts`, in order.
 pub fn ids(contacts: &[Contact]) -> Vec<String> {
     contacts.iter().map(|contact| contact.id.clone()).collect()
+}
+
+/// A principal with `roles` in `teams`.
+pub fn principal(subject: &str, roles: &[Role], teams: &[&str]) -> rapport_kit::auth::Principal {
+    rapport_kit::auth::Principal {
+        subject: subject.into(),
+        roles: roles.to_vec(),
+        teams: teams.iter().map(|team| (*team).to_owned()).collect(),
+    }
+}
+
+/// A clock tests move by hand: starts at `start`.
+#[derive(Clone)]
+pub struct ManualClock(std::sync::Arc<std::sync::Mutex<chrono::DateTime<chrono::Utc>>>);
+
+impl ManualClock {
+    /// A clock showing `start`.
+    pub fn new(start: chrono::DateTime<chrono::Utc>) -> ManualClock {
+        ManualClock(std::sync::Arc::new(std::sync::Mutex::new(start)))
+    }
+
+    /// The service's view of it.
+    pub fn now(&self) -> rapport_contacts::Now {
+        let clock = self.0.clone();
+        rapport_contacts::Now::from_fn(move || *clock.lock().unwrap())
+    }
+
+    /// Moves it to `time`.
+    pub fn set(&self, time: chrono::DateTime<chrono::Utc>) {
+        *self.0.lock().unwrap() = time;
+    }
 }
