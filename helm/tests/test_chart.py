@@ -699,17 +699,17 @@ class NetworkPolicies(unittest.TestCase):
         self.assertEqual([peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for peer in grpc_rule["from"]],
                          ["gateway", "pipeline", "support"])
         egress_ports = {p["port"] for rule in contacts["egress"] for p in rule["ports"]}
-        self.assertEqual(egress_ports, {53, 5432, 6379, 4317}, "contacts calls no other service")
+        self.assertEqual(egress_ports, {53, 5432, 6379, 4317, 50052, 50053}, "contacts follows pipeline and support")
         pipeline = policies["rapport-pipeline"]["spec"]
         grpc_rule = next(rule for rule in pipeline["ingress"] if rule["ports"][0]["port"] == 50052)
         self.assertEqual([peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for peer in grpc_rule["from"]],
-                         ["gateway"], "nothing declares calls to pipeline")
+                         ["gateway", "contacts"], "the gateway routes to pipeline, contacts follows its feed")
         egress_ports = {p["port"] for rule in pipeline["egress"] for p in rule["ports"]}
         self.assertEqual(egress_ports, {53, 5432, 6379, 4317, 50051}, "pipeline calls contacts")
         support = policies["rapport-support"]["spec"]
         grpc_rule = next(rule for rule in support["ingress"] if rule["ports"][0]["port"] == 50053)
         self.assertEqual([peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for peer in grpc_rule["from"]],
-                         ["gateway"], "nothing declares calls to support")
+                         ["gateway", "contacts"], "the gateway routes to support, contacts follows its feed")
         egress_ports = {p["port"] for rule in support["egress"] for p in rule["ports"]}
         self.assertEqual(egress_ports, {53, 5432, 6379, 4317, 50051}, "support calls contacts")
         for caller, spec in [("pipeline", pipeline), ("support", support)]:
@@ -764,7 +764,11 @@ class NetworkPolicies(unittest.TestCase):
             deployments = rapport_deployments(objects)
             calls = direct_calls(deployments)
             self.assertEqual(set(calls), {("rapport-pipeline", "PIPELINE_CONTACTS_ADDR"),
-                                          ("rapport-support", "SUPPORT_CONTACTS_ADDR")}, rendering)
+                                          ("rapport-support", "SUPPORT_CONTACTS_ADDR"),
+                                          ("rapport-contacts", "CONTACTS_PIPELINE_ADDR"),
+                                          ("rapport-contacts", "CONTACTS_SUPPORT_ADDR")}, rendering)
+            callee_of = {"PIPELINE_CONTACTS_ADDR": "rapport-contacts", "SUPPORT_CONTACTS_ADDR": "rapport-contacts",
+                         "CONTACTS_PIPELINE_ADDR": "rapport-pipeline", "CONTACTS_SUPPORT_ADDR": "rapport-support"}
             for (caller, variable), address in calls.items():
                 with self.subTest(rendering=rendering, variable=variable):
                     host, _, port_text = address.removeprefix("http://").rpartition(":")
@@ -773,7 +777,7 @@ class NetworkPolicies(unittest.TestCase):
                     self.assertEqual(entry["targetPort"], "grpc")
                     callees = [d for d in deployments.values()
                                if selects({"matchLabels": service["spec"]["selector"]}, pod_labels(d))]
-                    self.assertEqual([d["metadata"]["name"] for d in callees], ["rapport-contacts"])
+                    self.assertEqual([d["metadata"]["name"] for d in callees], [callee_of[variable]])
                     self.assertTrue(connection_allowed(policies, deployments[caller], callees[0],
                                                        port(callees[0], "grpc")), f"{caller} -> {address}")
             gateway = deployments["rapport-gateway"]
@@ -786,10 +790,10 @@ class NetworkPolicies(unittest.TestCase):
             contacts, pipeline = deployments["rapport-contacts"], deployments["rapport-pipeline"]
             support = deployments["rapport-support"]
             with self.subTest(rendering=rendering, check="undeclared calls"):
-                self.assertFalse(connection_allowed(policies, contacts, pipeline, port(pipeline, "grpc")))
                 self.assertFalse(connection_allowed(policies, pipeline, gateway, port(gateway, "grpc")))
+                self.assertFalse(connection_allowed(policies, contacts, gateway, port(gateway, "grpc")))
                 self.assertFalse(connection_allowed(policies, pipeline, contacts, port(contacts, "metrics")))
-                self.assertFalse(connection_allowed(policies, contacts, support, port(support, "grpc")))
+                self.assertFalse(connection_allowed(policies, contacts, support, port(support, "metrics")))
                 self.assertFalse(connection_allowed(policies, support, pipeline, port(pipeline, "grpc")))
                 self.assertFalse(connection_allowed(policies, pipeline, support, port(support, "grpc")))
                 # Without NetworkPolicies nothing is dropped: the checks above see the policies.
@@ -835,10 +839,13 @@ class Values(unittest.TestCase):
         self.assertEqual(env(gateway)["GATEWAY_BACKEND_SUPPORT"]["value"], "off")
         self.assertEqual(set(of_kind(objects, "Deployment")), {"rapport-gateway"})
         self.assertEqual(of_kind(objects, "Job"), {}, "nothing to migrate")
-        # Nothing calls pipeline: it can go alone.
+        # Nothing calls pipeline: it can go alone (contacts stops following it).
         objects = chart.objects(chart.render({"services": {"pipeline": {"enabled": False}}}))
         gateway = rapport_deployments(objects)["rapport-gateway"]
         self.assertEqual(env(gateway)["GATEWAY_BACKEND_PIPELINE"]["value"], "off")
+        contacts = rapport_deployments(objects)["rapport-contacts"]
+        self.assertEqual(env(contacts)["CONTACTS_PIPELINE_ADDR"]["value"], "off")
+        self.assertEqual(env(contacts)["CONTACTS_SUPPORT_ADDR"]["value"], "http://rapport-support:50053")
         self.assertEqual(env(gateway)["GATEWAY_BACKEND_CONTACTS"]["value"], "dns:rapport-contacts-headless:50051")
         self.assertEqual(env(gateway)["GATEWAY_BACKEND_SUPPORT"]["value"], "dns:rapport-support-headless:50053")
         self.assertEqual(set(of_kind(objects, "Deployment")), {"rapport-gateway", "rapport-contacts", "rapport-support"})
@@ -864,9 +871,13 @@ class Values(unittest.TestCase):
                                  "http://rapport-contacts:50051")
                 self.assertEqual(env(deployments["rapport-support"])["SUPPORT_CONTACTS_ADDR"]["value"],
                                  "http://rapport-contacts:50051")
-                self.assertEqual(list(direct_calls(deployments)), [("rapport-pipeline", "PIPELINE_CONTACTS_ADDR"),
+                self.assertEqual(list(direct_calls(deployments)), [("rapport-contacts", "CONTACTS_PIPELINE_ADDR"),
+                                                                   ("rapport-contacts", "CONTACTS_SUPPORT_ADDR"),
+                                                                   ("rapport-pipeline", "PIPELINE_CONTACTS_ADDR"),
                                                                    ("rapport-support", "SUPPORT_CONTACTS_ADDR")],
-                                 "only declared calls get an address")
+                                 "only declared calls and followed feeds get an address")
+                self.assertEqual(env(deployments["rapport-contacts"])["CONTACTS_PIPELINE_ADDR"]["value"],
+                                 "http://rapport-pipeline:50052")
         self.assertEqual(address(release="crm"), "http://crm-rapport-contacts:50051")
         self.assertEqual(address(release="rapport-prod"), "http://rapport-prod-contacts:50051")
         self.assertEqual(address({"fullnameOverride": "crm"}), "http://crm-contacts:50051")
@@ -1055,6 +1066,7 @@ class Services(unittest.TestCase):
                 self.assertEqual(bool(service.get("database")), served["database"])
                 if served["database"]:
                     self.assertEqual(service.get("calls", []), served["calls"])
+                    self.assertEqual(service.get("follows", []), served["follows"])
                     self.assertEqual(service.get("area"), name, "a data service is routed under its own name")
 
     def test_the_image_exposes_every_services_ports(self) -> None:

@@ -77,6 +77,14 @@ credentials, always by secretKeyRef, then extraEnv.
 {{- $_ := set $plain (printf "%s_%s_ADDR" $prefix (upper $callee)) (printf "http://%s-%s:%d" (include "rapport.fullname" $root) $callee (int (get $.services $callee).ports.grpc)) -}}
 {{- end -}}
 {{- end -}}
+{{- /* Services whose change feeds this one follows: the same address, or `off` when not enabled. */ -}}
+{{- range $followed := $svc.follows -}}
+{{- if hasKey $.services $followed -}}
+{{- $_ := set $plain (printf "%s_%s_ADDR" $prefix (upper $followed)) (printf "http://%s-%s:%d" (include "rapport.fullname" $root) $followed (int (get $.services $followed).ports.grpc)) -}}
+{{- else -}}
+{{- $_ := set $plain (printf "%s_%s_ADDR" $prefix (upper $followed)) "off" -}}
+{{- end -}}
+{{- end -}}
 {{- $plain = mustMergeOverwrite $plain $svc.env -}}
 {{- range $key, $value := $plain }}
 - name: {{ $key }}

@@ -7,10 +7,14 @@
 //!   time an open task gets its OVERDUE reminder.
 //! - `CONTACTS_REMINDER_INTERVAL` (default `5s`): how often the reminder
 //!   sweep runs (once per interval across replicas).
+//! - `CONTACTS_PIPELINE_ADDR` / `CONTACTS_SUPPORT_ADDR` (defaults
+//!   `http://127.0.0.1:50052` / `:50053`; `serve all` uses its own) with
+//!   `_API_KEY` and `_TIMEOUT`: the services whose change feeds it follows.
 
 use std::time::Duration;
 
 use rapport_kit::config::{ConfigError, Env};
+use rapport_kit::peer::PeerSettings;
 use rapport_kit::service::Settings;
 
 pub use rapport_kit::clock::Now;
@@ -29,6 +33,11 @@ pub struct Config {
     pub reminder_interval: Duration,
     /// The time source of task reminders and overdue flags.
     pub now: Now,
+    /// Where Pipeline is (its change feed joins timelines and moves
+    /// lifecycle stages): `CONTACTS_PIPELINE_ADDR`, `_API_KEY`, `_TIMEOUT`.
+    pub pipeline: PeerSettings,
+    /// Where Support is (its cases join timelines): `CONTACTS_SUPPORT_*`.
+    pub support: PeerSettings,
 }
 
 impl Config {
@@ -39,6 +48,8 @@ impl Config {
             task_overdue_after: env.duration_or("CONTACTS_TASK_OVERDUE_AFTER", Duration::from_secs(3600))?,
             reminder_interval: env.duration_or("CONTACTS_REMINDER_INTERVAL", Duration::from_secs(5))?,
             now: Now::system(),
+            pipeline: PeerSettings::from_env(env, "contacts", "pipeline", "http://127.0.0.1:50052")?,
+            support: PeerSettings::from_env(env, "contacts", "support", "http://127.0.0.1:50053")?,
         })
     }
 

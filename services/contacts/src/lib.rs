@@ -13,6 +13,8 @@
 //! - [`policy`]: which roles may call which RPC, and who may change which
 //!   contact, company and activity.
 //! - [`workers`]: the task reminder sweep.
+//! - [`feeds`]: follows Pipeline's and Support's change feeds into the
+//!   timeline, deal-caused lifecycle moves and activity links.
 //!
 //! [`build`] starts it on the kit's service shell; the [`App`] serves
 //! until shutdown.
@@ -23,6 +25,7 @@ pub mod config;
 pub mod convert;
 pub mod domain;
 pub mod error;
+pub mod feeds;
 pub mod model;
 pub mod policy;
 pub mod store;
@@ -56,6 +59,17 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let caches = cache::Caches::new(&shell.settings().cache, shell.redis()?, &shell.workers().shutdown());
     let reminders = workers::Reminders { feed: shell.feed(), config: config.clone() };
     shell.periodic(Periodic { name: workers::REMINDERS, every: config.reminder_interval }, reminders);
+    let following = feeds::Following {
+        pool: shell.pool(),
+        feed: shell.feed(),
+        caches: caches.clone(),
+        config: &config,
+        metrics: &shell.metrics(),
+        shutdown: shell.workers().shutdown(),
+    };
+    for consumer in feeds::spawn(following)? {
+        shell.workers().keep_consumer(consumer);
+    }
     let state = api::State { pool: shell.pool(), caches: caches.clone(), feed: shell.feed(), config };
     let api = api::Api { state: std::sync::Arc::new(state) };
     let routes = shell

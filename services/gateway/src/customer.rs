@@ -10,12 +10,16 @@
 use std::time::{Duration, Instant};
 
 use rapport_kit::error::Problem;
+use rapport_proto::contacts::v1::activity_service_client::ActivityServiceClient;
 use rapport_proto::contacts::v1::contact_service_client::ContactServiceClient;
-use rapport_proto::contacts::v1::{Company, Contact, GetCompanyRequest, GetContactRequest};
+use rapport_proto::contacts::v1::{
+    Company, Contact, GetCompanyRequest, GetContactRequest, GetTimelineRequest, ListActivitiesRequest,
+    get_timeline_request,
+};
 use rapport_proto::gateway::v1::customer_service_server::CustomerService;
 use rapport_proto::gateway::v1::{
     CasesSection, CompanySection, ContactSection, Customer360, DealsSection, GetCustomer360Request,
-    InvoicesSection, SectionStatus,
+    InvoicesSection, SectionStatus, TasksSection, TimelineSection,
 };
 use rapport_proto::pipeline::v1::deal_service_client::DealServiceClient;
 use rapport_proto::pipeline::v1::order_service_client::OrderServiceClient;
@@ -49,6 +53,8 @@ pub struct Backends {
 
 /// How many open deals and unpaid invoices a view shows at most.
 const SECTION_LIMIT: i32 = 50;
+/// The most timeline entries Customer 360 shows.
+const TIMELINE_LIMIT: i32 = 20;
 
 impl Customer {
     /// A service fetching from `backends`.
@@ -114,11 +120,13 @@ impl CustomerService for Customer {
         let contact = self.contact(&outgoing, &contact_id).await?;
         let company_id = contact.contact.as_ref().map(|contact| contact.company_id.clone());
         // Everything else depends only on the contact: fetched concurrently.
-        let (company, open_deals, unpaid_invoices, open_cases) = tokio::join!(
+        let (company, open_deals, unpaid_invoices, open_cases, recent_timeline, open_tasks) = tokio::join!(
             self.company(&outgoing, &contact.status, company_id.as_deref()),
             self.open_deals(&outgoing, &contact_id, company_id.as_deref()),
             self.unpaid_invoices(&outgoing, &contact.status, company_id.as_deref()),
             self.open_cases(&outgoing, &contact_id, company_id.as_deref()),
+            self.recent_timeline(&outgoing, &contact_id),
+            self.open_tasks(&outgoing, &contact_id),
         );
         Ok(Response::new(Customer360 {
             contact: Some(contact),
@@ -126,6 +134,8 @@ impl CustomerService for Customer {
             open_deals: Some(open_deals),
             unpaid_invoices: Some(unpaid_invoices),
             open_cases: Some(open_cases),
+            recent_timeline: Some(recent_timeline),
+            open_tasks: Some(open_tasks),
         }))
     }
 }
@@ -273,6 +283,66 @@ impl Customer {
             },
             Err(status) => {
                 CasesSection { status: Some(section_status(&status)), cases: Vec::new(), has_more: false }
+            }
+        }
+    }
+
+    /// The contact's newest timeline entries.
+    async fn recent_timeline(&self, outgoing: &Outgoing, contact_id: &str) -> TimelineSection {
+        let Some(backend) = self.contacts.clone() else {
+            let status = Some(section_status(&not_routed("contacts")));
+            return TimelineSection { status, entries: Vec::new(), has_more: false };
+        };
+        let timeline = async {
+            let request = outgoing.request(GetTimelineRequest {
+                subject: Some(get_timeline_request::Subject::ContactId(contact_id.to_owned())),
+                page_size: TIMELINE_LIMIT,
+                ..Default::default()
+            });
+            ActivityServiceClient::new(backend).get_timeline(request).await.map(Response::into_inner)
+        }
+        .instrument(tracing::info_span!("customer360.recent_timeline"))
+        .await;
+        match timeline {
+            Ok(page) => TimelineSection {
+                status: Some(ok()),
+                entries: page.entries,
+                has_more: !page.next_page_token.is_empty(),
+            },
+            Err(status) => TimelineSection {
+                status: Some(section_status(&status)),
+                entries: Vec::new(),
+                has_more: false,
+            },
+        }
+    }
+
+    /// Open tasks on the contact, the earliest due first.
+    async fn open_tasks(&self, outgoing: &Outgoing, contact_id: &str) -> TasksSection {
+        let Some(backend) = self.contacts.clone() else {
+            let status = Some(section_status(&not_routed("contacts")));
+            return TasksSection { status, tasks: Vec::new(), has_more: false };
+        };
+        let tasks = async {
+            let request = outgoing.request(ListActivitiesRequest {
+                // The id is a checked UUID: safe to quote.
+                filter: format!(r#"contact_id = "{contact_id}" AND task_status = OPEN"#),
+                order_by: "occur_time".to_owned(),
+                page_size: SECTION_LIMIT,
+                ..Default::default()
+            });
+            ActivityServiceClient::new(backend).list_activities(request).await.map(Response::into_inner)
+        }
+        .instrument(tracing::info_span!("customer360.open_tasks"))
+        .await;
+        match tasks {
+            Ok(page) => TasksSection {
+                status: Some(ok()),
+                tasks: page.activities,
+                has_more: !page.next_page_token.is_empty(),
+            },
+            Err(status) => {
+                TasksSection { status: Some(section_status(&status)), tasks: Vec::new(), has_more: false }
             }
         }
     }

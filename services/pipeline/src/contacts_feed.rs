@@ -11,6 +11,12 @@
 //! - UNDELETED and everything else does nothing: a restored company or
 //!   contact is not put back on deals (the deals were changed visibly;
 //!   users re-add it).
+//! - Activity (a call, meeting, email or note that happened, or a
+//!   completed task, linking a deal): the deal's `last_activity_time`
+//!   moves forward to it, so ListStaleDeals counts what the team did with
+//!   the customer, not only edits of the deal row. It is an output-only
+//!   time: no new version and no Deal change (the Activity event is the
+//!   record of it).
 //! - Merges and erasures: Contacts does not emit them yet. When it does,
 //!   each is one more arm of [`effect`] (a merge would replace the loser by
 //!   the winner; an erasure is handled like a delete).
@@ -52,6 +58,8 @@ pub const FEED: &str = "contacts";
 pub const CONTACT: &str = "rapport.contacts.v1.Contact";
 /// The resource type of Contacts' companies.
 pub const COMPANY: &str = "rapport.contacts.v1.Company";
+/// The resource type of Contacts' activities.
+pub const ACTIVITY: &str = "rapport.contacts.v1.Activity";
 /// The actor of the deal changes the feed makes.
 pub const ACTOR: &str = "contacts-feed";
 /// The subject of the tokens the service mints for itself.
@@ -76,6 +84,8 @@ pub enum Effect {
     /// Contacts undeleted this company or contact: deals may name it again
     /// (its tombstone goes; the deals that lost it do not get it back).
     Restore(Uuid),
+    /// Someone touched the customer on this deal at this time.
+    Touched(Uuid, chrono::DateTime<chrono::Utc>),
     /// Nothing.
     Nothing,
 }
@@ -91,8 +101,34 @@ pub fn effect(event: &ChangeEvent) -> anyhow::Result<Effect> {
         (COMPANY, ChangeKind::Deleted) => Effect::DropCompany(id()?),
         (CONTACT, ChangeKind::Deleted) => Effect::DropContact(id()?),
         (COMPANY | CONTACT, ChangeKind::Undeleted) => Effect::Restore(id()?),
+        (ACTIVITY, ChangeKind::Created | ChangeKind::Updated | ChangeKind::Undeleted) => touched(event)?,
         _ => Effect::Nothing,
     })
+}
+
+/// The deal an activity event touches, and when: a call, meeting, email
+/// or note when it happened (not one planned for later), a task when it
+/// was completed.
+fn touched(event: &ChangeEvent) -> anyhow::Result<Effect> {
+    use prost::Message as _;
+    use rapport_proto::contacts::v1::Activity;
+    let bytes = event.resource.as_ref().map(|any| any.value.as_slice()).unwrap_or_default();
+    let activity =
+        Activity::decode(bytes).with_context(|| format!("decoding activity {}", event.resource_id))?;
+    let (Ok(deal_id), None) = (Uuid::parse_str(&activity.deal_id), &activity.delete_time) else {
+        return Ok(Effect::Nothing);
+    };
+    let time = |stamp: &prost_types::Timestamp| {
+        chrono::DateTime::from_timestamp(stamp.seconds, u32::try_from(stamp.nanos).unwrap_or(0))
+    };
+    let change_time = event.change_time.as_ref().and_then(time);
+    let when = match &activity.task {
+        Some(task) => task.complete_time.as_ref().and_then(time),
+        None => {
+            activity.occur_time.as_ref().and_then(time).filter(|at| change_time.is_none_or(|now| *at <= now))
+        }
+    };
+    Ok(when.map_or(Effect::Nothing, |when| Effect::Touched(deal_id, when)))
 }
 
 /// The consumer's handler.
@@ -109,6 +145,10 @@ impl ContactsFeed {
             Effect::DropContact(id) => references::drop_contact(tx, id, ACTOR).await?,
             Effect::Restore(id) => {
                 references::restore(tx, id).await?;
+                0
+            }
+            Effect::Touched(deal_id, time) => {
+                references::touch(tx, deal_id, time).await?;
                 0
             }
             Effect::Nothing => 0,
@@ -187,7 +227,7 @@ pub fn spawn(
         contacts.peer().clone(),
         |mut client: ContactServiceClient<Channel>, request| async move { client.watch_changes(request).await },
     );
-    let config = ConsumerConfig::new(FEED).resource_types(&[CONTACT, COMPANY]);
+    let config = ConsumerConfig::new(FEED).resource_types(&[CONTACT, COMPANY, ACTIVITY]);
     let handler = ContactsFeed { contacts, feed };
     Some(consumer::spawn(pool, config, source, handler, metrics, shutdown))
 }

@@ -23,6 +23,10 @@ pub struct Service {
     /// The services it calls: in one process they start first, and it
     /// finds them there unless its settings name an address.
     pub calls: &'static [&'static str],
+    /// The services whose change feeds it follows without calling them
+    /// otherwise: in one process they may start later (they call it), and
+    /// it reaches them once they have.
+    pub follows: &'static [&'static str],
     /// Its role tables, one per gRPC service it serves.
     pub policies: fn() -> Vec<Policy>,
     /// Builds it (bound, not yet serving) from the environment and the
@@ -30,8 +34,44 @@ pub struct Service {
     pub build: fn(Env, Local) -> LocalBoxFuture<'static, anyhow::Result<Built>>,
 }
 
-/// The services started so far in this process: name → gRPC address.
-pub type Local = HashMap<&'static str, SocketAddr>;
+/// The services of this process: the addresses of those started so far,
+/// and, for those still to start, where their address will appear.
+#[derive(Clone, Default)]
+pub struct Local {
+    started: HashMap<&'static str, SocketAddr>,
+    upcoming: HashMap<&'static str, tokio::sync::watch::Receiver<Option<SocketAddr>>>,
+}
+
+impl Local {
+    /// No services yet.
+    pub fn new() -> Local {
+        Local::default()
+    }
+
+    /// The address of `name`, when it has started here.
+    pub fn get(&self, name: &str) -> Option<&SocketAddr> {
+        self.started.get(name)
+    }
+
+    /// Where the address of `name`, served by this process but not started
+    /// yet, will appear.
+    pub fn later(&self, name: &str) -> Option<tokio::sync::watch::Receiver<Option<SocketAddr>>> {
+        self.upcoming.get(name).cloned()
+    }
+
+    /// `name` will start in this process; returns the sender of its address.
+    pub fn expect(&mut self, name: &'static str) -> tokio::sync::watch::Sender<Option<SocketAddr>> {
+        let (sender, receiver) = tokio::sync::watch::channel(None);
+        self.upcoming.insert(name, receiver);
+        sender
+    }
+
+    /// `name` started at `addr`.
+    pub fn insert(&mut self, name: &'static str, addr: SocketAddr) {
+        self.upcoming.remove(name);
+        self.started.insert(name, addr);
+    }
+}
 
 /// A built service, as `serve` runs it.
 pub struct Built {
@@ -63,10 +103,22 @@ pub const SERVICES: &[Service] = &[
         summary: "people and companies: the customer record every department shares",
         spec: Some(&rapport_contacts::SPEC),
         calls: &[],
+        follows: &["pipeline", "support"],
         policies: rapport_contacts::policy::policies,
-        build: |env, _| {
+        build: |env, local| {
             Box::pin(async move {
-                Ok(rapport_contacts::build(rapport_contacts::Config::from_env(&env)?).await?.into())
+                let mut config = rapport_contacts::Config::from_env(&env)?;
+                if let (Some(later), None) =
+                    (local.later("pipeline"), env.optional::<String>("CONTACTS_PIPELINE_ADDR")?)
+                {
+                    config.pipeline = config.pipeline.at_later(later);
+                }
+                if let (Some(later), None) =
+                    (local.later("support"), env.optional::<String>("CONTACTS_SUPPORT_ADDR")?)
+                {
+                    config.support = config.support.at_later(later);
+                }
+                Ok(rapport_contacts::build(config).await?.into())
             })
         },
     },
@@ -75,6 +127,7 @@ pub const SERVICES: &[Service] = &[
         summary: "pipelines, deals, products, forecasts, orders, invoices and payments",
         spec: Some(&rapport_pipeline::SPEC),
         calls: &["contacts"],
+        follows: &[],
         policies: rapport_pipeline::policy::policies,
         build: |env, local| {
             Box::pin(async move {
@@ -93,6 +146,7 @@ pub const SERVICES: &[Service] = &[
         summary: "support cases with SLA clocks on business-hours calendars, comments and the agent queue",
         spec: Some(&rapport_support::SPEC),
         calls: &["contacts"],
+        follows: &[],
         policies: rapport_support::policy::policies,
         build: |env, local| {
             Box::pin(async move {
@@ -111,6 +165,7 @@ pub const SERVICES: &[Service] = &[
         summary: "the one public endpoint: gRPC and gRPC-web, auth, limits, tracing, Customer 360",
         spec: None,
         calls: &["contacts", "pipeline", "support"],
+        follows: &[],
         policies: || vec![rapport_gateway::customer::policy()],
         build: build_gateway,
     },
@@ -197,6 +252,7 @@ pub fn describe() -> serde_json::Value {
                     "metrics": ports.metrics,
                     "database": service.spec.is_some(),
                     "calls": service.calls,
+                    "follows": service.follows,
                 })
             })
             .collect(),

@@ -19,7 +19,9 @@ pub async fn serve(env: &Env, services: &[&'static str]) -> anyhow::Result<()> {
     let (trigger, shutdown) = shutdown::channel();
     let mut running = Vec::new();
     let mut local = Local::new();
-    for service in registry::in_start_order(services) {
+    let ordered = registry::in_start_order(services);
+    let mut addresses: Vec<_> = ordered.iter().map(|service| local.expect(service.name)).collect();
+    for (service, address) in ordered.into_iter().zip(addresses.drain(..)) {
         let built = (service.build)(env.clone(), local.clone())
             .await
             .with_context(|| format!("starting {}", service.name))?;
@@ -28,6 +30,8 @@ pub async fn serve(env: &Env, services: &[&'static str]) -> anyhow::Result<()> {
             println!("{:<9} http://{metrics}/metrics", service.name);
         }
         local.insert(service.name, built.addr);
+        // Services started earlier that follow this one's feed reach it now.
+        address.send_replace(Some(built.addr));
         running.push(tokio::spawn((built.run)(shutdown.clone())));
     }
     tokio::select! {

@@ -1,7 +1,8 @@
 //! Validated contact and company data and the rules that change it (typed
 //! ids, `Email`, text and tag limits in `fields`; drafts and updates in
 //! `contact` and `company`; activities and tasks in `activity`; stage
-//! moves in `lifecycle`; qualification answers in `qualification`). Pure:
+//! moves in `lifecycle`; qualification answers in `qualification`; what
+//! other services' events do here in `effects`). Pure:
 //! no I/O, no protobuf beyond the enums the contract defines.
 //!
 //! Everything past the API edge holds these parsed types: a `ContactDraft`
@@ -10,6 +11,7 @@
 pub mod activity;
 pub mod company;
 pub mod contact;
+pub mod effects;
 pub mod fields;
 pub mod lifecycle;
 pub mod qualification;

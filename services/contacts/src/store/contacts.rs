@@ -116,6 +116,20 @@ pub(crate) async fn lock(tx: &mut PgConnection, id: ContactId) -> Result<Contact
     row.map(ContactRecord::try_from).transpose()?.ok_or_else(|| crate::error::contact_not_found(id))
 }
 
+/// Locks the live ones of contacts `ids` for a change, in id order, and
+/// returns them (missing and deleted ones are left out).
+pub(crate) async fn lock_many_live(
+    tx: &mut PgConnection,
+    ids: &[ContactId],
+) -> Result<Vec<ContactRecord>, sqlx::Error> {
+    let ids: Vec<uuid::Uuid> = ids.iter().map(|id| id.uuid()).collect();
+    let sql = format!(
+        "SELECT {COLUMNS} FROM contacts WHERE id = ANY($1) AND delete_time IS NULL ORDER BY id FOR UPDATE"
+    );
+    let rows: Vec<Row> = sqlx::query_as(&sql).bind(&ids).fetch_all(&mut *tx).await?;
+    rows.into_iter().map(ContactRecord::try_from).collect()
+}
+
 /// Locks live contacts `ids` until commit, in id order (so writers
 /// locking several never deadlock), against deletion and concurrent
 /// activity writes; `FAILED_PRECONDITION` CONTACT_NOT_FOUND naming `field`

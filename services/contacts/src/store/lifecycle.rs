@@ -90,6 +90,50 @@ pub async fn record(
     Ok(())
 }
 
+/// Moves the live contacts among `ids` for which `to` is forward (deal
+/// events: first deal opened, first deal won), each with its Contact
+/// change and recorded transition at `at` (when the deal event
+/// happened); returns the ids moved.
+pub async fn advance(
+    tx: &mut PgConnection,
+    ids: &[ContactId],
+    to: LifecycleStage,
+    cause: LifecycleCause,
+    cause_id: &str,
+    actor: &str,
+    at: DateTime<Utc>,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let now = at;
+    let mut moved = Vec::new();
+    for mut stored in super::contacts::lock_many_live(tx, ids).await? {
+        let from = stored.state.lifecycle_stage;
+        if !lifecycle::is_forward(from, to) {
+            continue;
+        }
+        sqlx::query(
+            "UPDATE contacts SET lifecycle_stage = $2, update_time = $3, version = version + 1 WHERE id = $1",
+        )
+        .bind(stored.id.uuid())
+        .bind(stage_name(to))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        stored.state.lifecycle_stage = to;
+        stored.update_time = now;
+        stored.version += 1;
+        let contact = crate::convert::contact_to_proto(&stored);
+        let paths = vec!["lifecycle_stage".to_owned()];
+        changelog::append(
+            tx,
+            &[Change::of(CONTACT, &contact, stored.id.to_string(), ChangeKind::Updated, actor, paths)],
+        )
+        .await?;
+        record(tx, stored.id, &Move { from, to, cause, actor, reason: "", cause_id, at: now }).await?;
+        moved.push(stored.id.uuid());
+    }
+    Ok(moved)
+}
+
 /// Refuses a move `from → to` that is not forward (UpdateContact).
 pub fn check_forward(from: LifecycleStage, to: LifecycleStage) -> Result<(), Error> {
     if lifecycle::is_forward(from, to) {

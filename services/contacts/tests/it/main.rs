@@ -15,6 +15,7 @@ mod crash;
 mod lifecycle;
 mod listing;
 mod metrics;
+mod projection;
 mod search;
 mod smoke;
 mod tasks;

@@ -12,5 +12,6 @@ mod protection;
 mod proxy;
 mod recycling;
 mod shutdown;
+mod timeline;
 mod traces;
 mod web;

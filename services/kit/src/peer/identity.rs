@@ -25,6 +25,10 @@ pub struct PeerSettings {
     /// The deadline of a call made without an inbound one, and the cap of
     /// a forwarded one (default 5s).
     pub timeout: Duration,
+    /// Set when the callee runs in this process but starts later (a feed
+    /// followed both ways): its address, once bound. Calls wait for it
+    /// instead of going to `addr`.
+    pub later: Option<tokio::sync::watch::Receiver<Option<std::net::SocketAddr>>>,
 }
 
 impl std::fmt::Debug for PeerSettings {
@@ -33,6 +37,7 @@ impl std::fmt::Debug for PeerSettings {
             .field("addr", &self.addr)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("timeout", &self.timeout)
+            .field("later", &self.later.is_some())
             .finish()
     }
 }
@@ -56,12 +61,23 @@ impl PeerSettings {
             addr: env.or_default(&format!("{prefix}_ADDR"), default_addr.to_owned())?,
             api_key: env.optional(&format!("{prefix}_API_KEY"))?,
             timeout,
+            later: None,
         })
     }
 
     /// These settings with the callee at `addr` (a service of this process).
     pub fn at(mut self, addr: std::net::SocketAddr) -> PeerSettings {
         self.addr = format!("http://{addr}");
+        self
+    }
+
+    /// These settings with the callee a service of this process that
+    /// starts later: calls wait until `addr` yields its address.
+    pub fn at_later(
+        mut self,
+        addr: tokio::sync::watch::Receiver<Option<std::net::SocketAddr>>,
+    ) -> PeerSettings {
+        self.later = Some(addr);
         self
     }
 }

@@ -34,6 +34,20 @@ pub use inbound::{Inbound, OnBehalf};
 const READ_ATTEMPTS: u32 = 3;
 /// The first back-off of a retried read (doubled each time, jittered).
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+/// A channel to a service of this process that starts later: requests
+/// wait (within their deadlines) until `later` yields its address.
+fn deferred(mut later: tokio::sync::watch::Receiver<Option<std::net::SocketAddr>>) -> Channel {
+    let (channel, changes) = Channel::balance_channel::<usize>(1);
+    tokio::spawn(async move {
+        let Ok(addr) = later.wait_for(Option::is_some).await.map(|addr| *addr) else { return };
+        let Some(addr) = addr else { return };
+        let Ok(endpoint) = Endpoint::from_shared(format!("http://{addr}")) else { return };
+        let endpoint = endpoint.connect_timeout(Duration::from_secs(3));
+        let _ = changes.send(tonic::transport::channel::Change::Insert(0, endpoint)).await;
+    });
+    channel
+}
+
 /// The client of one callee (cheap to clone: the channel is shared).
 pub struct Peer<C> {
     callee: &'static str,
@@ -72,10 +86,14 @@ impl<C: Clone> Peer<C> {
                 anyhow::anyhow!("the address of {callee} {:?} is not a URI: {err}", settings.addr)
             })?
             .connect_timeout(Duration::from_secs(3));
+        let channel = match settings.later.clone() {
+            None => endpoint.connect_lazy(),
+            Some(later) => deferred(later),
+        };
         Ok(Peer {
             callee,
             service,
-            client: client(endpoint.connect_lazy()),
+            client: client(channel),
             identity: identity.map(std::sync::Arc::new),
             timeout: settings.timeout,
         })

@@ -49,8 +49,12 @@ fn metadata_of(peer: &Peer<()>, on: &OnBehalf) -> MetadataMap {
 
 #[tokio::test]
 async fn calls_carry_the_callers_credentials_or_the_services_own() {
-    let settings =
-        PeerSettings { addr: "http://127.0.0.1:1".into(), api_key: None, timeout: Duration::from_secs(5) };
+    let settings = PeerSettings {
+        addr: "http://127.0.0.1:1".into(),
+        api_key: None,
+        timeout: Duration::from_secs(5),
+        later: None,
+    };
     let auth = crate::auth::config_from_env(&Env::from_pairs([(
         "AUTH_JWT_SECRET",
         "s3cret-of-at-least-thirty-two-bytes",
@@ -99,7 +103,12 @@ fn unavailable_then_ok(
 }
 
 fn test_peer(timeout: Duration) -> Peer<()> {
-    let settings = PeerSettings { addr: "http://127.0.0.1:1".into(), api_key: Some("rk_k".into()), timeout };
+    let settings = PeerSettings {
+        addr: "http://127.0.0.1:1".into(),
+        api_key: Some("rk_k".into()),
+        timeout,
+        later: None,
+    };
     let auth = crate::auth::config_from_env(&Env::from_pairs([(crate::auth::DEV_MODE, "true")])).unwrap();
     let identity = Identity::of(&settings, &auth, "test", &[Role::Integration]).unwrap();
     Peer::new("test", "test.v1.Test", &settings, identity, |_| ()).unwrap()

@@ -76,11 +76,20 @@ pub fn base_env() -> Env {
         .with("GATEWAY_HEALTH_INTERVAL", "100ms")
 }
 
-/// Starts a Contacts server on `database_url`.
-pub async fn start_contacts(database_url: &str) -> Running {
+/// Where a service started after Contacts will be (Contacts follows the
+/// feeds of Pipeline and Support, which start after it).
+pub type Later = tokio::sync::watch::Sender<Option<SocketAddr>>;
+
+/// Starts a Contacts server on `database_url`, following the feeds of the
+/// Pipeline and Support servers whose addresses the returned senders give.
+pub async fn start_contacts(database_url: &str) -> (Running, Later, Later) {
     let env = testing::service_env(&rapport_contacts::SPEC, database_url);
-    testing::serve(rapport_contacts::build(rapport_contacts::Config::from_env(&env).unwrap()).await.unwrap())
-        .0
+    let (pipeline, pipeline_later) = tokio::sync::watch::channel(None);
+    let (support, support_later) = tokio::sync::watch::channel(None);
+    let mut config = rapport_contacts::Config::from_env(&env).unwrap();
+    config.pipeline = config.pipeline.at_later(pipeline_later);
+    config.support = config.support.at_later(support_later);
+    (testing::serve(rapport_contacts::build(config).await.unwrap()).0, pipeline, support)
 }
 
 /// Starts a Pipeline server on `database_url` checking references with
@@ -145,28 +154,31 @@ impl Stack {
             ])
             .await
             .expect("test database");
-            let contacts = start_contacts(&database.url).await;
+            let (contacts, pipeline_addr, support_addr) = start_contacts(&database.url).await;
             backends.push(("contacts", contacts.addr.to_string()));
-            (Some(database), Some(contacts))
+            (Some(database), Some((contacts, pipeline_addr, support_addr)))
         } else {
             (None, None)
         };
         let pipeline = match (&database, &contacts) {
-            (Some(database), Some(contacts)) if options.pipeline => {
+            (Some(database), Some((contacts, pipeline_addr, _))) if options.pipeline => {
                 let pipeline = start_pipeline(&database.url, contacts.addr).await;
                 backends.push(("pipeline", pipeline.addr.to_string()));
+                pipeline_addr.send_replace(Some(pipeline.addr));
                 Some(pipeline)
             }
             _ => None,
         };
         let support = match (&database, &contacts) {
-            (Some(database), Some(contacts)) if options.support => {
+            (Some(database), Some((contacts, _, support_addr))) if options.support => {
                 let support = start_support(&database.url, contacts.addr).await;
                 backends.push(("support", support.addr.to_string()));
+                support_addr.send_replace(Some(support.addr));
                 Some(support)
             }
             _ => None,
         };
+        let contacts = contacts.map(|(contacts, _, _)| contacts);
         if let Some(target) = options.contacts_target {
             backends.retain(|(area, _)| *area != "contacts");
             backends.push(("contacts", target));

@@ -185,3 +185,19 @@ pub async fn referenced(tx: &mut PgConnection) -> Result<(Vec<Uuid>, Vec<Uuid>),
     .await?;
     Ok((companies, contacts))
 }
+
+/// Moves a deal's `last_activity_time` forward to `time` (an activity on
+/// it in Contacts); true when it moved.
+pub async fn touch(
+    tx: &mut PgConnection,
+    deal_id: Uuid,
+    time: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, Error> {
+    let moved =
+        sqlx::query("UPDATE deals SET last_activity_time = $2 WHERE id = $1 AND last_activity_time < $2")
+            .bind(deal_id)
+            .bind(time)
+            .execute(&mut *tx)
+            .await?;
+    Ok(moved.rows_affected() > 0)
+}
