@@ -7,6 +7,9 @@
 //!   time an open task gets its OVERDUE reminder.
 //! - `CONTACTS_REMINDER_INTERVAL` (default `5s`): how often the reminder
 //!   sweep runs (once per interval across replicas).
+//! - `CONTACTS_SCORING_INTERVAL` (default `2s`): how often the lead scorer
+//!   recomputes out-of-date and ageing scores (once per interval across
+//!   replicas, at most 20,000 contacts a run).
 //! - `CONTACTS_PIPELINE_ADDR` / `CONTACTS_SUPPORT_ADDR` (defaults
 //!   `http://127.0.0.1:50052` / `:50053`; `serve all` uses its own) with
 //!   `_API_KEY` and `_TIMEOUT`: the services whose change feeds it follows.
@@ -31,6 +34,8 @@ pub struct Config {
     pub task_overdue_after: Duration,
     /// How often the reminder sweep runs.
     pub reminder_interval: Duration,
+    /// How often the lead scorer runs.
+    pub scoring_interval: Duration,
     /// The time source of task reminders and overdue flags.
     pub now: Now,
     /// Where Pipeline is (its change feed joins timelines and moves
@@ -47,6 +52,7 @@ impl Config {
             service: Settings::from_env(env, &crate::SPEC)?,
             task_overdue_after: env.duration_or("CONTACTS_TASK_OVERDUE_AFTER", Duration::from_secs(3600))?,
             reminder_interval: env.duration_or("CONTACTS_REMINDER_INTERVAL", Duration::from_secs(5))?,
+            scoring_interval: env.duration_or("CONTACTS_SCORING_INTERVAL", Duration::from_secs(2))?,
             now: Now::system(),
             pipeline: PeerSettings::from_env(env, "contacts", "pipeline", "http://127.0.0.1:50052")?,
             support: PeerSettings::from_env(env, "contacts", "support", "http://127.0.0.1:50053")?,

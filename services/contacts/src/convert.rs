@@ -36,6 +36,8 @@ pub fn contact_to_proto(record: &ContactRecord) -> Contact {
         etag: etag(record.version),
         last_activity_time: record.last_activity_time.map(timestamp),
         qualification: record.qualification.clone(),
+        lead_score: record.lead_score,
+        lead_grade: record.lead_grade.into(),
     }
 }
 

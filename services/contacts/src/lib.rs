@@ -12,7 +12,7 @@
 //! - [`error`]: its own error kinds beside the kit's common ones.
 //! - [`policy`]: which roles may call which RPC, and who may change which
 //!   contact, company and activity.
-//! - [`workers`]: the task reminder sweep.
+//! - [`workers`]: the task reminder sweep and the lead scorer.
 //! - [`feeds`]: follows Pipeline's and Support's change feeds into the
 //!   timeline, deal-caused lifecycle moves and activity links.
 //!
@@ -36,6 +36,7 @@ use rapport_kit::worker::Periodic;
 use rapport_proto::contacts::v1::activity_service_server::ActivityServiceServer;
 use rapport_proto::contacts::v1::contact_service_server::ContactServiceServer;
 use rapport_proto::contacts::v1::lifecycle_service_server::LifecycleServiceServer;
+use rapport_proto::contacts::v1::scoring_service_server::ScoringServiceServer;
 
 pub use config::{Config, Now};
 
@@ -59,6 +60,13 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let caches = cache::Caches::new(&shell.settings().cache, shell.redis()?, &shell.workers().shutdown());
     let reminders = workers::Reminders { feed: shell.feed(), config: config.clone() };
     shell.periodic(Periodic { name: workers::REMINDERS, every: config.reminder_interval }, reminders);
+    let scorer = workers::Scorer {
+        feed: shell.feed(),
+        config: config.clone(),
+        caches: caches.clone(),
+        changed: std::sync::Mutex::new(Vec::new()),
+    };
+    shell.periodic(Periodic { name: workers::SCORER, every: config.scoring_interval }, scorer);
     let following = feeds::Following {
         pool: shell.pool(),
         feed: shell.feed(),
@@ -76,7 +84,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         .routes()
         .serve(ContactServiceServer::new(api.clone()))
         .serve(ActivityServiceServer::new(api.clone()))
-        .serve(LifecycleServiceServer::new(api));
+        .serve(LifecycleServiceServer::new(api.clone()))
+        .serve(ScoringServiceServer::new(api));
     Ok(shell.into_app(routes, policy::policies()).with(caches))
 }
 

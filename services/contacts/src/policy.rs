@@ -5,8 +5,9 @@ use rapport_kit::auth::{Fields, Ownership, Policy, Role};
 use rapport_proto::contacts::v1::activity_service_server::SERVICE_NAME as ACTIVITY_SERVICE;
 use rapport_proto::contacts::v1::contact_service_server::SERVICE_NAME;
 use rapport_proto::contacts::v1::lifecycle_service_server::SERVICE_NAME as LIFECYCLE_SERVICE;
+use rapport_proto::contacts::v1::scoring_service_server::SERVICE_NAME as SCORING_SERVICE;
 
-use crate::error::{ACTIVITY, COMPANY, CONTACT, TASK_REMINDER};
+use crate::error::{ACTIVITY, COMPANY, CONTACT, SCORING_RULE, TASK_REMINDER};
 
 const EVERYONE: &[Role] = &Role::ALL;
 const WRITERS: &[Role] =
@@ -66,6 +67,18 @@ const LIFECYCLE_RULES: &[(&str, &[Role])] = &[
     ("GetLifecycleHistory", EVERYONE),
 ];
 
+const SCORING_ADMINS: &[Role] = &[Role::Admin, Role::Marketing];
+
+const SCORING_RULES: &[(&str, &[Role])] = &[
+    ("CreateScoringRule", SCORING_ADMINS),
+    ("UpdateScoringRule", SCORING_ADMINS),
+    ("DeleteScoringRule", SCORING_ADMINS),
+    ("ListScoringRules", EVERYONE),
+    ("GetScoringSettings", EVERYONE),
+    ("UpdateScoringSettings", SCORING_ADMINS),
+    ("GetLeadScore", EVERYONE),
+];
+
 /// The ContactService role table.
 pub fn policy() -> Policy {
     Policy::new(SERVICE_NAME, RULES)
@@ -77,6 +90,7 @@ pub fn policies() -> Vec<Policy> {
         policy(),
         Policy::new(ACTIVITY_SERVICE, ACTIVITY_RULES),
         Policy::new(LIFECYCLE_SERVICE, LIFECYCLE_RULES),
+        Policy::new(SCORING_SERVICE, SCORING_RULES),
     ]
 }
 
@@ -122,4 +136,5 @@ pub const FEED_READS: &[(&str, &str, &str)] = &[
     (COMPANY, SERVICE_NAME, "ListCompanies"),
     (ACTIVITY, ACTIVITY_SERVICE, "ListActivities"),
     (TASK_REMINDER, ACTIVITY_SERVICE, "ListMyTasks"),
+    (SCORING_RULE, SCORING_SERVICE, "ListScoringRules"),
 ];

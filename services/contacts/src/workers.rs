@@ -1,4 +1,5 @@
-//! Periodic jobs: the task reminder sweep, once per
+//! Periodic jobs: the lead scorer (every `CONTACTS_SCORING_INTERVAL`) and
+//! the task reminder sweep, once per
 //! `CONTACTS_REMINDER_INTERVAL` across replicas (the kit's periodic
 //! worker: one replica at a time, and a sweep cut short rolls back whole,
 //! so each reminder is published exactly once).
@@ -13,6 +14,47 @@ pub const REMINDERS: &str = "contacts-task-reminders";
 
 /// The most tasks one sweep handles (the rest wait for the next).
 const MAX_TASKS_PER_SWEEP: usize = 200_000;
+
+/// The scorer's name (its `worker_runs` row) and the actor of its moves.
+pub const SCORER: &str = "contacts-lead-scorer";
+
+/// The most contacts one scoring run handles (the rest wait for the next).
+const MAX_SCORED_PER_RUN: usize = 20_000;
+
+/// The background lead scorer: out-of-date and ageing scores, in batches.
+pub struct Scorer {
+    /// Woken after a run that changed something.
+    pub feed: Feed,
+    /// The clock.
+    pub config: Config,
+    /// Contacts whose cached copies go once the run commits.
+    pub caches: crate::cache::Caches,
+    /// The contacts the running transaction changed.
+    pub changed: std::sync::Mutex<Vec<uuid::Uuid>>,
+}
+
+#[tonic::async_trait]
+impl rapport_kit::worker::Job for Scorer {
+    async fn run(&self, tx: &mut PgConnection) -> anyhow::Result<u64> {
+        let now = self.config.now.now();
+        let changed = crate::store::scoring::sweep(tx, now, MAX_SCORED_PER_RUN, SCORER).await?;
+        let count = u64::try_from(changed.len()).unwrap_or(u64::MAX);
+        *self.changed.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = changed;
+        Ok(count)
+    }
+
+    fn committed(&self, _changed: u64) {
+        let changed: Vec<uuid::Uuid> =
+            self.changed.lock().map(|mut ids| std::mem::take(&mut *ids)).unwrap_or_default();
+        let (caches, feed) = (self.caches.clone(), self.feed.clone());
+        tokio::spawn(async move {
+            for id in changed {
+                caches.contacts.invalidate(&id.to_string()).await;
+            }
+            feed.announce();
+        });
+    }
+}
 
 /// The reminder sweep.
 pub struct Reminders {

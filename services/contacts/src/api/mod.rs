@@ -6,6 +6,7 @@ mod companies;
 mod contacts;
 mod lifecycle;
 mod query;
+mod scoring;
 mod timeline;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use rapport_kit::changelog::{Feed, FeedReads, WatchStream};
 use rapport_proto::contacts::v1::activity_service_server::ActivityService;
 use rapport_proto::contacts::v1::contact_service_server::ContactService;
 use rapport_proto::contacts::v1::lifecycle_service_server::LifecycleService;
+use rapport_proto::contacts::v1::scoring_service_server::ScoringService;
 use rapport_proto::contacts::v1::*;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
@@ -196,6 +198,46 @@ impl ActivityService for Api {
 
     async fn get_timeline(&self, request: Request<GetTimelineRequest>) -> Result<GetTimelineResponse> {
         timeline::get(&self.state, request).await
+    }
+}
+
+#[tonic::async_trait]
+impl ScoringService for Api {
+    async fn create_scoring_rule(&self, request: Request<CreateScoringRuleRequest>) -> Result<ScoringRule> {
+        scoring::create(&self.state, request).await
+    }
+
+    async fn update_scoring_rule(&self, request: Request<UpdateScoringRuleRequest>) -> Result<ScoringRule> {
+        scoring::update(&self.state, request).await
+    }
+
+    async fn delete_scoring_rule(&self, request: Request<DeleteScoringRuleRequest>) -> Result<ScoringRule> {
+        scoring::delete(&self.state, request).await
+    }
+
+    async fn list_scoring_rules(
+        &self,
+        request: Request<ListScoringRulesRequest>,
+    ) -> Result<ListScoringRulesResponse> {
+        scoring::list(&self.state, request).await
+    }
+
+    async fn get_scoring_settings(
+        &self,
+        request: Request<GetScoringSettingsRequest>,
+    ) -> Result<ScoringSettings> {
+        scoring::settings(&self.state, request).await
+    }
+
+    async fn update_scoring_settings(
+        &self,
+        request: Request<UpdateScoringSettingsRequest>,
+    ) -> Result<ScoringSettings> {
+        scoring::update_settings(&self.state, request).await
+    }
+
+    async fn get_lead_score(&self, request: Request<GetLeadScoreRequest>) -> Result<LeadScore> {
+        scoring::lead_score(&self.state, request).await
     }
 }
 

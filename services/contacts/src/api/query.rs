@@ -7,6 +7,7 @@ use rapport_kit::paging::{SortKey, SortKind};
 
 use crate::domain::activity::KIND_NAMES;
 use crate::domain::contact::{SOURCE_NAMES, STAGE_NAMES};
+use crate::domain::scoring::GRADE_NAMES;
 
 /// Filterable contact fields.
 pub const CONTACT_FILTERS: &[Field] = &[
@@ -30,6 +31,12 @@ pub const CONTACT_FILTERS: &[Field] = &[
     Field { name: "source_campaign_id", column: "source_campaign_id", kind: FieldKind::Text },
     Field { name: "tags", column: "tags", kind: FieldKind::TextArray },
     Field { name: "email_opt_in", column: "email_opt_in", kind: FieldKind::Bool },
+    Field { name: "lead_score", column: "lead_score", kind: FieldKind::Integer },
+    Field {
+        name: "lead_grade",
+        column: "lead_grade",
+        kind: FieldKind::Enum { prefix: "LEAD_GRADE_", values: GRADE_NAMES },
+    },
     Field { name: "create_time", column: "create_time", kind: FieldKind::Timestamp },
     Field { name: "update_time", column: "update_time", kind: FieldKind::Timestamp },
 ];
@@ -41,6 +48,7 @@ pub const CONTACT_ORDERS: &[SortKey] = &[
     SortKey { field: "given_name", column: "given_name", kind: SortKind::Text },
     SortKey { field: "family_name", column: "family_name", kind: SortKind::Text },
     SortKey { field: "email", column: "email", kind: SortKind::Text },
+    SortKey { field: "lead_score", column: "lead_score", kind: SortKind::Integer },
 ];
 
 /// Filterable company fields.

@@ -2,7 +2,8 @@
 //! ids, `Email`, text and tag limits in `fields`; drafts and updates in
 //! `contact` and `company`; activities and tasks in `activity`; stage
 //! moves in `lifecycle`; qualification answers in `qualification`; what
-//! other services' events do here in `effects`). Pure:
+//! other services' events do here in `effects`; lead scores in `scoring`).
+//! Pure:
 //! no I/O, no protobuf beyond the enums the contract defines.
 //!
 //! Everything past the API edge holds these parsed types: a `ContactDraft`
@@ -15,6 +16,7 @@ pub mod effects;
 pub mod fields;
 pub mod lifecycle;
 pub mod qualification;
+pub mod scoring;
 
 pub use company::{CompanyDraft, CompanyField, CompanyState};
 pub use contact::{ContactDraft, ContactField, ContactState};

@@ -23,4 +23,8 @@ pub struct ContactRecord {
     pub last_activity_time: Option<DateTime<Utc>>,
     /// Inside sales' answers (QualifyLead), as stored.
     pub qualification: Option<rapport_proto::contacts::v1::Qualification>,
+    /// The lead score (output only; moves without a version).
+    pub lead_score: i32,
+    /// The lead grade (output only).
+    pub lead_grade: rapport_proto::contacts::v1::LeadGrade,
 }

@@ -205,14 +205,16 @@ async fn touch(
     let contacts = if contacts.is_empty() {
         Vec::new()
     } else {
-        sqlx::query_scalar(
-            "UPDATE contacts SET last_activity_time = $2 WHERE id = ANY($1) \
-               AND (last_activity_time IS NULL OR last_activity_time < $2) RETURNING id",
+        // Their engagement changed too: their scores are recomputed.
+        let rows: Vec<(Uuid, bool)> = sqlx::query_as(
+            "UPDATE contacts SET last_activity_time = GREATEST(last_activity_time, $2), score_version = 0 \
+             WHERE id = ANY($1) RETURNING id, last_activity_time = $2",
         )
         .bind(&contacts)
         .bind(time)
         .fetch_all(&mut *tx)
-        .await?
+        .await?;
+        rows.into_iter().filter(|(_, moved)| *moved).map(|(id, _)| id).collect()
     };
     let companies = match state.links.company_id {
         Some(company_id) => {

@@ -230,6 +230,13 @@ pub async fn update(
             .execute(&mut *tx)
             .await?;
     }
+    if changed.iter().any(|path| path == "industry" || path == "employee_count") {
+        // Its contacts' profile-fit scores read these: recompute them.
+        sqlx::query("UPDATE contacts SET score_version = 0 WHERE company_id = $1 AND delete_time IS NULL")
+            .bind(id.uuid())
+            .execute(&mut *tx)
+            .await?;
+    }
     let company = convert::company_to_proto(&record);
     changelog::append(
         &mut tx,

@@ -25,7 +25,7 @@ use rapport_kit::listing::{self, ListQuery, time_value};
 const COLUMNS: &str = "id, given_name, family_name, email, phone, job_title, company_id, owner_id, \
     lifecycle_stage, lead_source, lead_source_detail, source_campaign_id, tags, email_opt_in, \
     email_opt_in_time, create_time, update_time, delete_time, version, team_id, last_activity_time, \
-    qualification";
+    qualification, lead_score, lead_grade";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -51,6 +51,8 @@ struct Row {
     team_id: String,
     last_activity_time: Option<DateTime<Utc>>,
     qualification: Option<Vec<u8>>,
+    lead_score: i32,
+    lead_grade: String,
 }
 
 impl TryFrom<Row> for ContactRecord {
@@ -86,6 +88,8 @@ impl TryFrom<Row> for ContactRecord {
                 .map(|bytes| rapport_proto::contacts::v1::Qualification::decode(bytes.as_slice()))
                 .transpose()
                 .map_err(|err| sqlx::Error::Decode(Box::new(err)))?,
+            lead_score: row.lead_score,
+            lead_grade: crate::domain::scoring::grade_from_name(&row.lead_grade)?,
         })
     }
 }
@@ -181,6 +185,8 @@ pub async fn create(pool: &PgPool, state: ContactState, write: Write<'_>) -> Res
         version: 1,
         last_activity_time: None,
         qualification: None,
+        lead_score: 0,
+        lead_grade: rapport_proto::contacts::v1::LeadGrade::Unspecified,
     };
     let inserted = sqlx::query(
         "INSERT INTO contacts (id, given_name, family_name, email, phone, job_title, company_id, \
@@ -286,7 +292,7 @@ pub async fn update(
            company_id = $7, company_name = coalesce($8, company_name), owner_id = $9, lifecycle_stage = $10, \
            lead_source = $11, lead_source_detail = $12, source_campaign_id = $13, tags = $14, \
            email_opt_in = $15, email_opt_in_time = $16, update_time = $17, version = version + 1, \
-           team_id = $18 \
+           team_id = $18, score_version = CASE WHEN $19 THEN 0 ELSE score_version END \
          WHERE id = $1",
     )
     .bind(id.uuid())
@@ -307,6 +313,7 @@ pub async fn update(
     .bind(record.state.email_opt_in_time)
     .bind(now)
     .bind(&record.state.team_id)
+    .bind(changed.iter().any(|path| matches!(path.as_str(), "job_title" | "lead_source" | "company_id")))
     .execute(&mut *tx)
     .await;
     if let Err(err) = updated {
@@ -398,6 +405,7 @@ fn sort_value(record: &ContactRecord, field: &str) -> String {
         "given_name" => record.state.given_name.clone(),
         "family_name" => record.state.family_name.clone(),
         "email" => record.state.email.as_str().to_owned(),
+        "lead_score" => record.lead_score.to_string(),
         _ => time_value(record.create_time),
     }
 }

@@ -8,6 +8,7 @@ pub mod contacts;
 pub mod lifecycle;
 pub mod projection;
 pub mod reminders;
+pub mod scoring;
 pub mod timeline;
 
 use sqlx::PgConnection;

@@ -28,6 +28,13 @@ pub async fn apply(
         Effect::Timeline(happened) => {
             let entries = entries(tx, source, event, &happened).await?;
             timeline::insert(tx, &entries).await?;
+            if happened.kind == TimelineEntryKind::CaseOpened {
+                // Engagement rules count cases opened: rescore the requester.
+                sqlx::query("UPDATE contacts SET score_version = 0 WHERE id = ANY($1)")
+                    .bind(&happened.contact_ids)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             Ok(Vec::new())
         }
         Effect::Lifecycle { contacts, to, cause, cause_id } => {

@@ -16,6 +16,7 @@ mod lifecycle;
 mod listing;
 mod metrics;
 mod projection;
+mod scoring;
 mod search;
 mod smoke;
 mod tasks;
