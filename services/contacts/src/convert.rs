@@ -38,6 +38,8 @@ pub fn contact_to_proto(record: &ContactRecord) -> Contact {
         qualification: record.qualification.clone(),
         lead_score: record.lead_score,
         lead_grade: record.lead_grade.into(),
+        country: state.country.clone(),
+        region: state.region.clone(),
     }
 }
 
@@ -62,6 +64,8 @@ pub fn company_to_proto(record: &CompanyRecord) -> Company {
         delete_time: record.delete_time.map(timestamp),
         etag: etag(record.version),
         last_activity_time: record.last_activity_time.map(timestamp),
+        country: state.country.clone(),
+        region: state.region.clone(),
     }
 }
 
@@ -118,6 +122,7 @@ pub fn timeline_entry_to_proto(record: &TimelineRecord, now: DateTime<Utc>) -> T
         resource_type: record.resource_type.clone(),
         resource_id: record.resource_id.clone(),
         activity: record.activity.as_ref().map(|activity| activity_to_proto(activity, now)),
+        actor_display_name: record.actor_display_name.clone(),
     }
 }
 

@@ -10,6 +10,8 @@ pub const CONTACT: &str = "rapport.contacts.v1.Contact";
 pub const COMPANY: &str = "rapport.contacts.v1.Company";
 /// Resource type name of activities (and tasks).
 pub const ACTIVITY: &str = "rapport.contacts.v1.Activity";
+/// Resource type name of assignment rules.
+pub const ASSIGNMENT_RULE: &str = "rapport.contacts.v1.AssignmentRule";
 /// Resource type name of scoring rules.
 pub const SCORING_RULE: &str = "rapport.contacts.v1.ScoringRule";
 /// Resource type name of task reminders (change feed only).

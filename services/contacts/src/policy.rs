@@ -3,6 +3,7 @@
 
 use rapport_kit::auth::{Fields, Ownership, Policy, Role};
 use rapport_proto::contacts::v1::activity_service_server::SERVICE_NAME as ACTIVITY_SERVICE;
+use rapport_proto::contacts::v1::assignment_service_server::SERVICE_NAME as ASSIGNMENT_SERVICE;
 use rapport_proto::contacts::v1::contact_service_server::SERVICE_NAME;
 use rapport_proto::contacts::v1::lifecycle_service_server::SERVICE_NAME as LIFECYCLE_SERVICE;
 use rapport_proto::contacts::v1::scoring_service_server::SERVICE_NAME as SCORING_SERVICE;
@@ -79,6 +80,17 @@ const SCORING_RULES: &[(&str, &[Role])] = &[
     ("GetLeadScore", EVERYONE),
 ];
 
+const ASSIGNMENT_RULES: &[(&str, &[Role])] = &[
+    ("SetTeamMember", MANAGERS),
+    ("RemoveTeamMember", MANAGERS),
+    ("ListTeamMembers", EVERYONE),
+    ("CreateAssignmentRule", MANAGERS),
+    ("UpdateAssignmentRule", MANAGERS),
+    ("DeleteAssignmentRule", MANAGERS),
+    ("ListAssignmentRules", EVERYONE),
+    ("ListAssignments", EVERYONE),
+];
+
 /// The ContactService role table.
 pub fn policy() -> Policy {
     Policy::new(SERVICE_NAME, RULES)
@@ -91,6 +103,7 @@ pub fn policies() -> Vec<Policy> {
         Policy::new(ACTIVITY_SERVICE, ACTIVITY_RULES),
         Policy::new(LIFECYCLE_SERVICE, LIFECYCLE_RULES),
         Policy::new(SCORING_SERVICE, SCORING_RULES),
+        Policy::new(ASSIGNMENT_SERVICE, ASSIGNMENT_RULES),
     ]
 }
 

@@ -21,13 +21,14 @@ pub async fn create(state: &State, request: Request<CreateCompanyRequest>) -> Re
     let mut request = request.into_inner();
     let input = request.company.take().unwrap_or_default();
     let mut company = CompanyDraft::parse(&input, &CompanyField::ALL).map_err(Error::from)?.into_new();
+    let assign = super::assignable(&actor, &company.owner_id);
     let (owner, team) = Ownership::defaults(&actor, &company.owner_id, &company.team_id);
     (company.owner_id, company.team_id) = (owner.to_owned(), team.to_owned());
     let request_id = std::mem::take(&mut request.request_id);
     request.company = Some(input);
     let key = RequestKey::new(request_id, &request);
     let write = key.write(&actor);
-    let created = store::create(&state.pool, company, write).await?;
+    let created = store::create(&state.pool, company, write, assign).await?;
     state.feed.announce();
     Ok(Response::new(created))
 }

@@ -29,6 +29,7 @@ pub async fn create(state: &State, request: Request<CreateContactRequest>) -> Re
     let input = request.contact.take().unwrap_or_default();
     let draft = ContactDraft::parse(&input, &ContactField::ALL).map_err(Error::from)?;
     let mut contact = draft.into_new(crate::store::now()).map_err(Error::from)?;
+    let assign = super::assignable(&actor, &contact.owner_id);
     let (owner, team) = Ownership::defaults(&actor, &contact.owner_id, &contact.team_id);
     (contact.owner_id, contact.team_id) = (owner.to_owned(), team.to_owned());
     let request_id = std::mem::take(&mut request.request_id);
@@ -36,7 +37,7 @@ pub async fn create(state: &State, request: Request<CreateContactRequest>) -> Re
     request.contact = Some(input);
     let key = RequestKey::new(request_id, &request);
     let write = key.write(&actor);
-    let created = store::create(&state.pool, contact, write).await?;
+    let created = store::create(&state.pool, contact, write, assign).await?;
     state.feed.announce();
     Ok(Response::new(created))
 }

@@ -2,6 +2,7 @@
 //! One file per resource; this file only routes trait methods to them.
 
 mod activities;
+mod assignment;
 mod companies;
 mod contacts;
 mod lifecycle;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 
 use rapport_kit::changelog::{Feed, FeedReads, WatchStream};
 use rapport_proto::contacts::v1::activity_service_server::ActivityService;
+use rapport_proto::contacts::v1::assignment_service_server::AssignmentService;
 use rapport_proto::contacts::v1::contact_service_server::ContactService;
 use rapport_proto::contacts::v1::lifecycle_service_server::LifecycleService;
 use rapport_proto::contacts::v1::scoring_service_server::ScoringService;
@@ -61,6 +63,14 @@ impl State {
         };
         self.feed.written_after(result, drop_cached).await;
     }
+}
+
+/// Whether a create by `actor` naming `owner_id` is handed out by the
+/// assignment rules: no owner given, and the caller is not a sales rep or
+/// manager (whose creates default to themselves).
+fn assignable(actor: &rapport_kit::auth::Principal, owner_id: &str) -> bool {
+    use rapport_kit::auth::Role;
+    owner_id.trim().is_empty() && !actor.has(Role::SalesRep) && !actor.has(Role::SalesManager)
 }
 
 /// The ContactService implementation, over the shared [`State`].
@@ -198,6 +208,59 @@ impl ActivityService for Api {
 
     async fn get_timeline(&self, request: Request<GetTimelineRequest>) -> Result<GetTimelineResponse> {
         timeline::get(&self.state, request).await
+    }
+}
+
+#[tonic::async_trait]
+impl AssignmentService for Api {
+    async fn set_team_member(&self, request: Request<SetTeamMemberRequest>) -> Result<TeamMember> {
+        assignment::set_member(&self.state, request).await
+    }
+
+    async fn remove_team_member(&self, request: Request<RemoveTeamMemberRequest>) -> Result<TeamMember> {
+        assignment::remove_member(&self.state, request).await
+    }
+
+    async fn list_team_members(
+        &self,
+        request: Request<ListTeamMembersRequest>,
+    ) -> Result<ListTeamMembersResponse> {
+        assignment::members(&self.state, request).await
+    }
+
+    async fn create_assignment_rule(
+        &self,
+        request: Request<CreateAssignmentRuleRequest>,
+    ) -> Result<AssignmentRule> {
+        assignment::create_rule(&self.state, request).await
+    }
+
+    async fn update_assignment_rule(
+        &self,
+        request: Request<UpdateAssignmentRuleRequest>,
+    ) -> Result<AssignmentRule> {
+        assignment::update_rule(&self.state, request).await
+    }
+
+    async fn delete_assignment_rule(
+        &self,
+        request: Request<DeleteAssignmentRuleRequest>,
+    ) -> Result<AssignmentRule> {
+        assignment::delete_rule(&self.state, request).await
+    }
+
+    async fn list_assignment_rules(
+        &self,
+        request: Request<ListAssignmentRulesRequest>,
+    ) -> Result<ListAssignmentRulesResponse> {
+        assignment::rules(&self.state, request).await
+    }
+
+    async fn list_assignments(
+        &self,
+        request: Request<ListAssignmentsRequest>,
+    ) -> Result<ListAssignmentsResponse> {
+        assignment::assignments(&self.state, request).await
     }
 }
 

@@ -32,6 +32,8 @@ pub const CONTACT_FILTERS: &[Field] = &[
     Field { name: "tags", column: "tags", kind: FieldKind::TextArray },
     Field { name: "email_opt_in", column: "email_opt_in", kind: FieldKind::Bool },
     Field { name: "lead_score", column: "lead_score", kind: FieldKind::Integer },
+    Field { name: "country", column: "country", kind: FieldKind::Text },
+    Field { name: "region", column: "region", kind: FieldKind::Text },
     Field {
         name: "lead_grade",
         column: "lead_grade",
@@ -59,6 +61,8 @@ pub const COMPANY_FILTERS: &[Field] = &[
     Field { name: "employee_count", column: "employee_count", kind: FieldKind::Integer },
     Field { name: "owner_id", column: "owner_id", kind: FieldKind::Text },
     Field { name: "parent_company_id", column: "parent_company_id", kind: FieldKind::Uuid },
+    Field { name: "country", column: "country", kind: FieldKind::Text },
+    Field { name: "region", column: "region", kind: FieldKind::Text },
     Field { name: "create_time", column: "create_time", kind: FieldKind::Timestamp },
     Field { name: "update_time", column: "update_time", kind: FieldKind::Timestamp },
 ];

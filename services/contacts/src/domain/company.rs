@@ -24,11 +24,15 @@ pub enum CompanyField {
     TeamId,
     /// `parent_company_id`
     ParentCompanyId,
+    /// `country`
+    Country,
+    /// `region`
+    Region,
 }
 
 impl CompanyField {
     /// Every settable field.
-    pub const ALL: [CompanyField; 8] = [
+    pub const ALL: [CompanyField; 10] = [
         CompanyField::Name,
         CompanyField::Domain,
         CompanyField::Industry,
@@ -37,6 +41,8 @@ impl CompanyField {
         CompanyField::OwnerId,
         CompanyField::TeamId,
         CompanyField::ParentCompanyId,
+        CompanyField::Country,
+        CompanyField::Region,
     ];
 
     /// The field's path in the contract.
@@ -50,6 +56,8 @@ impl CompanyField {
             CompanyField::OwnerId => "owner_id",
             CompanyField::TeamId => "team_id",
             CompanyField::ParentCompanyId => "parent_company_id",
+            CompanyField::Country => "country",
+            CompanyField::Region => "region",
         }
     }
 
@@ -94,6 +102,10 @@ pub struct CompanyState {
     pub team_id: String,
     /// Parent in a group.
     pub parent_company_id: Option<CompanyId>,
+    /// ISO country code (empty: unknown).
+    pub country: String,
+    /// Region.
+    pub region: String,
 }
 
 /// Validated client input for some fields of a company.
@@ -139,6 +151,10 @@ impl CompanyDraft {
                 }
                 CompanyField::ParentCompanyId => fields::optional_company(&path, &input.parent_company_id)
                     .map(|v| values.parent_company_id = v),
+                CompanyField::Country => fields::country(&path, &input.country).map(|v| values.country = v),
+                CompanyField::Region => {
+                    fields::text(&path, &input.region, false, 100).map(|v| values.region = v)
+                }
             };
             if let Err(violation) = outcome {
                 violations.push(violation);
@@ -179,6 +195,8 @@ impl CompanyState {
                 CompanyField::ParentCompanyId => {
                     replace(&mut self.parent_company_id, &values.parent_company_id)
                 }
+                CompanyField::Country => replace(&mut self.country, &values.country),
+                CompanyField::Region => replace(&mut self.region, &values.region),
             };
             if differs {
                 changed.push(field.path().to_owned());

@@ -37,11 +37,15 @@ pub enum ContactField {
     Tags,
     /// `email_opt_in`
     EmailOptIn,
+    /// `country`
+    Country,
+    /// `region`
+    Region,
 }
 
 impl ContactField {
     /// Every settable field.
-    pub const ALL: [ContactField; 14] = [
+    pub const ALL: [ContactField; 16] = [
         ContactField::GivenName,
         ContactField::FamilyName,
         ContactField::Email,
@@ -56,6 +60,8 @@ impl ContactField {
         ContactField::SourceCampaignId,
         ContactField::Tags,
         ContactField::EmailOptIn,
+        ContactField::Country,
+        ContactField::Region,
     ];
 
     /// The field's path in the contract.
@@ -75,6 +81,8 @@ impl ContactField {
             ContactField::SourceCampaignId => "source_campaign_id",
             ContactField::Tags => "tags",
             ContactField::EmailOptIn => "email_opt_in",
+            ContactField::Country => "country",
+            ContactField::Region => "region",
         }
     }
 
@@ -134,6 +142,10 @@ pub struct ContactState {
     pub email_opt_in: bool,
     /// When consent last changed.
     pub email_opt_in_time: Option<DateTime<Utc>>,
+    /// ISO country code (empty: unknown).
+    pub country: String,
+    /// Region.
+    pub region: String,
 }
 
 /// Validated client input for some fields of a contact.
@@ -159,6 +171,8 @@ struct Values {
     source_campaign_id: String,
     tags: Vec<String>,
     email_opt_in: bool,
+    country: String,
+    region: String,
 }
 
 const PREFIX: &str = "contact.";
@@ -206,6 +220,10 @@ impl ContactDraft {
                     values.email_opt_in = input.email_opt_in;
                     Ok(())
                 }
+                ContactField::Country => fields::country(&path, &input.country).map(|v| values.country = v),
+                ContactField::Region => {
+                    fields::text(&path, &input.region, false, 100).map(|v| values.region = v)
+                }
             };
             if let Err(violation) = outcome {
                 violations.push(violation);
@@ -243,6 +261,8 @@ impl ContactDraft {
             tags: values.tags,
             email_opt_in: values.email_opt_in,
             email_opt_in_time: values.email_opt_in.then_some(now),
+            country: values.country,
+            region: values.region,
         })
     }
 }
@@ -284,6 +304,8 @@ impl ContactState {
                     }
                     differs
                 }
+                ContactField::Country => replace(&mut self.country, &values.country),
+                ContactField::Region => replace(&mut self.region, &values.region),
             };
             if differs {
                 changed.push(field.path().to_owned());

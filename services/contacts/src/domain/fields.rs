@@ -55,6 +55,17 @@ impl Email {
     }
 }
 
+/// A country: an ISO 3166-1 alpha-2 code, upper-cased (`DE`); empty for
+/// none.
+pub fn country(field: &str, raw: &str) -> Result<String, Violation> {
+    let code = raw.trim().to_ascii_uppercase();
+    if code.is_empty() || (code.len() == 2 && code.chars().all(|c| c.is_ascii_uppercase())) {
+        Ok(code)
+    } else {
+        Err(Violation::new(field, format!("{raw:?} is not an ISO 3166-1 alpha-2 country code (e.g. \"DE\")")))
+    }
+}
+
 /// An internet domain, lower-cased, e.g. `example.com`.
 pub fn domain(field: &str, raw: &str) -> Result<Option<String>, Violation> {
     let domain = raw.trim().trim_end_matches('.').to_lowercase();

@@ -2,7 +2,8 @@
 //! ids, `Email`, text and tag limits in `fields`; drafts and updates in
 //! `contact` and `company`; activities and tasks in `activity`; stage
 //! moves in `lifecycle`; qualification answers in `qualification`; what
-//! other services' events do here in `effects`; lead scores in `scoring`).
+//! other services' events do here in `effects`; lead scores in `scoring`;
+//! assignment rules and team members in `assignment`).
 //! Pure:
 //! no I/O, no protobuf beyond the enums the contract defines.
 //!
@@ -10,6 +11,7 @@
 //! can only be built by `parse`, which reports every invalid field at once.
 
 pub mod activity;
+pub mod assignment;
 pub mod company;
 pub mod contact;
 pub mod effects;

@@ -47,6 +47,8 @@ pub struct TimelineRecord {
     pub resource_id: String,
     /// The activity, for ACTIVITY entries.
     pub activity: Option<ActivityRecord>,
+    /// The actor's display name, when a team lists them.
+    pub actor_display_name: String,
 }
 
 /// A stored lifecycle move.

@@ -11,6 +11,7 @@ use sqlx::{PgConnection, PgPool};
 
 use super::{Write, check_etag, deleted, lock_live_company, now, violates};
 use crate::convert;
+use crate::domain::assignment::Target;
 use crate::domain::fields::Money;
 use crate::domain::{CompanyDraft, CompanyId, CompanyState};
 use crate::error::{COMPANY, ContactsError, Error};
@@ -20,7 +21,7 @@ use rapport_kit::auth::Owned;
 use rapport_kit::listing::{self, ListQuery, time_value};
 
 const COLUMNS: &str = "id, name, domain, industry, employee_count, annual_revenue_currency, \
-    annual_revenue_minor, owner_id, parent_company_id, create_time, update_time, delete_time, version, team_id, last_activity_time";
+    annual_revenue_minor, owner_id, parent_company_id, create_time, update_time, delete_time, version, team_id, last_activity_time, country, region";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -39,6 +40,8 @@ struct Row {
     version: i64,
     team_id: String,
     last_activity_time: Option<DateTime<Utc>>,
+    country: String,
+    region: String,
 }
 
 impl From<Row> for CompanyRecord {
@@ -58,6 +61,8 @@ impl From<Row> for CompanyRecord {
                 owner_id: row.owner_id,
                 team_id: row.team_id,
                 parent_company_id: row.parent_company_id.map(Into::into),
+                country: row.country,
+                region: row.region,
             },
             create_time: row.create_time,
             update_time: row.update_time,
@@ -104,7 +109,12 @@ async fn check_parent(tx: &mut PgConnection, id: CompanyId, parent: CompanyId) -
 }
 
 /// Creates a company, or replays the first result of the same `request_id`.
-pub async fn create(pool: &PgPool, state: CompanyState, write: Write<'_>) -> Result<Company, Error> {
+pub async fn create(
+    pool: &PgPool,
+    mut state: CompanyState,
+    write: Write<'_>,
+    assign: bool,
+) -> Result<Company, Error> {
     write.may_assign(&COMPANIES, None, Owned::new(&state.owner_id, &state.team_id))?;
     let mut tx = pool.begin().await?;
     if let Claim::Replay(response) = write.claim(&mut tx, "CreateCompany").await? {
@@ -112,6 +122,22 @@ pub async fn create(pool: &PgPool, state: CompanyState, write: Write<'_>) -> Res
             .map_err(|err| Error::Internal(anyhow::Error::new(err).context("stored response")));
     }
     let id = CompanyId::generate();
+    let chosen = if assign {
+        let target = Target {
+            country: state.country.clone(),
+            region: state.region.clone(),
+            industry: state.industry.clone(),
+            employees: (state.employee_count > 0).then_some(state.employee_count),
+            lead_source: None,
+        };
+        super::assignment::choose(&mut tx, &target).await?
+    } else {
+        None
+    };
+    if let Some(chosen) = &chosen {
+        (state.owner_id, state.team_id) = (chosen.owner_id.clone(), chosen.team_id.clone());
+        super::assignment::record(&mut tx, COMPANY, id.uuid(), chosen).await?;
+    }
     if let Some(parent) = state.parent_company_id {
         check_parent(&mut tx, id, parent).await?;
     }
@@ -145,12 +171,13 @@ async fn write_row(tx: &mut PgConnection, record: &CompanyRecord, insert: bool) 
     let sql = if insert {
         "INSERT INTO companies (id, name, domain, industry, employee_count, annual_revenue_currency, \
            annual_revenue_minor, owner_id, parent_company_id, create_time, update_time, delete_time, version, \
-           team_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+           team_id, country, region) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
     } else {
         "UPDATE companies SET name = $2, domain = $3, industry = $4, employee_count = $5, \
            annual_revenue_currency = $6, annual_revenue_minor = $7, owner_id = $8, parent_company_id = $9, \
-           create_time = $10, update_time = $11, delete_time = $12, version = $13, team_id = $14 \
+           create_time = $10, update_time = $11, delete_time = $12, version = $13, team_id = $14, \
+           country = $15, region = $16 \
          WHERE id = $1"
     };
     let state = &record.state;
@@ -169,6 +196,8 @@ async fn write_row(tx: &mut PgConnection, record: &CompanyRecord, insert: bool) 
         .bind(record.delete_time)
         .bind(record.version)
         .bind(&state.team_id)
+        .bind(&state.country)
+        .bind(&state.region)
         .execute(&mut *tx)
         .await?;
     Ok(())

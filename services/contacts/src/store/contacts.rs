@@ -13,6 +13,7 @@ use sqlx::{PgConnection, PgPool};
 use super::lifecycle::{self, Move};
 use super::{Write, check_etag, deleted, lock_live_company, now, violates};
 use crate::convert;
+use crate::domain::assignment::Target;
 use crate::domain::contact::{source_from_name, source_name, stage_from_name, stage_name};
 use crate::domain::fields::Email;
 use crate::domain::{ContactDraft, ContactId, ContactState};
@@ -25,7 +26,7 @@ use rapport_kit::listing::{self, ListQuery, time_value};
 const COLUMNS: &str = "id, given_name, family_name, email, phone, job_title, company_id, owner_id, \
     lifecycle_stage, lead_source, lead_source_detail, source_campaign_id, tags, email_opt_in, \
     email_opt_in_time, create_time, update_time, delete_time, version, team_id, last_activity_time, \
-    qualification, lead_score, lead_grade";
+    qualification, lead_score, lead_grade, country, region";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -53,6 +54,8 @@ struct Row {
     qualification: Option<Vec<u8>>,
     lead_score: i32,
     lead_grade: String,
+    country: String,
+    region: String,
 }
 
 impl TryFrom<Row> for ContactRecord {
@@ -77,6 +80,8 @@ impl TryFrom<Row> for ContactRecord {
                 tags: row.tags,
                 email_opt_in: row.email_opt_in,
                 email_opt_in_time: row.email_opt_in_time,
+                country: row.country,
+                region: row.region,
             },
             create_time: row.create_time,
             update_time: row.update_time,
@@ -164,7 +169,12 @@ pub(crate) async fn lock_live(
 }
 
 /// Creates a contact, or replays the first result of the same `request_id`.
-pub async fn create(pool: &PgPool, state: ContactState, write: Write<'_>) -> Result<Contact, Error> {
+pub async fn create(
+    pool: &PgPool,
+    mut state: ContactState,
+    write: Write<'_>,
+    assign: bool,
+) -> Result<Contact, Error> {
     write.may_assign(&CONTACTS, None, Owned::new(&state.owner_id, &state.team_id))?;
     let mut tx = pool.begin().await?;
     if let Claim::Replay(response) = write.claim(&mut tx, "CreateContact").await? {
@@ -175,9 +185,27 @@ pub async fn create(pool: &PgPool, state: ContactState, write: Write<'_>) -> Res
         Some(company_id) => lock_live_company(&mut tx, company_id, "contact.company_id").await?,
         None => String::new(),
     };
+    let id = ContactId::generate();
+    if assign {
+        let (industry, employees) = match state.company_id {
+            Some(company_id) => super::assignment::company_facts(&mut tx, company_id.uuid()).await?,
+            None => (String::new(), 0),
+        };
+        let target = Target {
+            country: state.country.clone(),
+            region: state.region.clone(),
+            industry,
+            employees: (employees > 0).then_some(employees),
+            lead_source: Some(state.lead_source),
+        };
+        if let Some(chosen) = super::assignment::choose(&mut tx, &target).await? {
+            (state.owner_id, state.team_id) = (chosen.owner_id.clone(), chosen.team_id.clone());
+            super::assignment::record(&mut tx, CONTACT, id.uuid(), &chosen).await?;
+        }
+    }
     let now = now();
     let record = ContactRecord {
-        id: ContactId::generate(),
+        id,
         state,
         create_time: now,
         update_time: now,
@@ -191,8 +219,8 @@ pub async fn create(pool: &PgPool, state: ContactState, write: Write<'_>) -> Res
     let inserted = sqlx::query(
         "INSERT INTO contacts (id, given_name, family_name, email, phone, job_title, company_id, \
            company_name, owner_id, lifecycle_stage, lead_source, lead_source_detail, source_campaign_id, \
-           tags, email_opt_in, email_opt_in_time, create_time, update_time, version, team_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, 1, $18)",
+           tags, email_opt_in, email_opt_in_time, create_time, update_time, version, team_id, country, region) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, 1, $18, $19, $20)",
     )
     .bind(record.id.uuid())
     .bind(&record.state.given_name)
@@ -212,6 +240,8 @@ pub async fn create(pool: &PgPool, state: ContactState, write: Write<'_>) -> Res
     .bind(record.state.email_opt_in_time)
     .bind(now)
     .bind(&record.state.team_id)
+    .bind(&record.state.country)
+    .bind(&record.state.region)
     .execute(&mut *tx)
     .await;
     if let Err(err) = inserted {
@@ -292,7 +322,8 @@ pub async fn update(
            company_id = $7, company_name = coalesce($8, company_name), owner_id = $9, lifecycle_stage = $10, \
            lead_source = $11, lead_source_detail = $12, source_campaign_id = $13, tags = $14, \
            email_opt_in = $15, email_opt_in_time = $16, update_time = $17, version = version + 1, \
-           team_id = $18, score_version = CASE WHEN $19 THEN 0 ELSE score_version END \
+           team_id = $18, score_version = CASE WHEN $19 THEN 0 ELSE score_version END, country = $20, \
+           region = $21 \
          WHERE id = $1",
     )
     .bind(id.uuid())
@@ -314,6 +345,8 @@ pub async fn update(
     .bind(now)
     .bind(&record.state.team_id)
     .bind(changed.iter().any(|path| matches!(path.as_str(), "job_title" | "lead_source" | "company_id")))
+    .bind(&record.state.country)
+    .bind(&record.state.region)
     .execute(&mut *tx)
     .await;
     if let Err(err) = updated {

@@ -3,6 +3,7 @@
 //! every write appends its change-log row in the same transaction.
 
 pub mod activities;
+pub mod assignment;
 pub mod companies;
 pub mod contacts;
 pub mod lifecycle;

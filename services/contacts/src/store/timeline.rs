@@ -230,6 +230,17 @@ pub async fn page(
     let more = rows.len() > limit as usize;
     let activity_ids: Vec<Uuid> = rows.iter().filter_map(|row| row.activity_id).collect();
     let activities = super::activities::get_many(pool, &activity_ids).await?;
+    let actors: Vec<&str> = rows.iter().map(|row| row.actor_id.as_str()).collect();
+    let names: Vec<(String, String)> = sqlx::query_as(
+        "SELECT DISTINCT ON (user_id) user_id, display_name FROM team_members WHERE user_id = ANY($1) \
+         ORDER BY user_id, update_time DESC",
+    )
+    .bind(&actors)
+    .fetch_all(pool)
+    .await?;
+    let name_of = |actor: &str| {
+        names.iter().find(|(id, _)| id == actor).map(|(_, name)| name.clone()).unwrap_or_default()
+    };
     let records = rows
         .into_iter()
         .take(limit as usize)
@@ -238,6 +249,7 @@ pub async fn page(
                 .activity_id
                 .and_then(|id| activities.iter().find(|record| record.id.uuid() == id).cloned());
             Ok(TimelineRecord {
+                actor_display_name: name_of(&row.actor_id),
                 id: row.id,
                 occur_time: row.occur_time,
                 source: source_from_name(&row.source)?,

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod activities;
+mod assignment;
 mod auth;
 mod cache;
 mod changes;

@@ -38,6 +38,23 @@ async fn an_activity_shows_on_every_record_it_hangs_from_newest_first() {
         }
         logged.push(log(&mut activities, activity).await);
     }
+    // The team members list gives actors readable names.
+    let mut admin =
+        rapport_proto::contacts::v1::assignment_service_client::AssignmentServiceClient::with_interceptor(
+            app.channel(),
+            rapport_kit::testing::bearer("admin", &[Role::Admin]),
+        );
+    let member = rapport_proto::contacts::v1::TeamMember {
+        team_id: "emea".into(),
+        user_id: "rep-1".into(),
+        display_name: "Rita Rep".into(),
+        active: true,
+        ..Default::default()
+    };
+    admin
+        .set_team_member(rapport_proto::contacts::v1::SetTeamMemberRequest { member: Some(member) })
+        .await
+        .unwrap();
     let titles = |entries: &[rapport_proto::contacts::v1::TimelineEntry]| {
         entries.iter().map(|entry| entry.title.clone()).collect::<Vec<_>>()
     };
@@ -50,6 +67,7 @@ async fn an_activity_shows_on_every_record_it_hangs_from_newest_first() {
         (TimelineSource::Contacts as i32, TimelineEntryKind::Activity as i32, "rep-1")
     );
     assert_eq!(entry.activity.as_ref(), Some(&logged[4]), "the activity itself comes along");
+    assert_eq!(entry.actor_display_name, "Rita Rep");
     let rest =
         activities.get_timeline(timeline(Subject::ContactId(ada.id.clone()), 3, first.next_page_token));
     let rest = rest.await.unwrap().into_inner();
