@@ -9,7 +9,7 @@
 //!   sweep runs (once per interval across replicas).
 //! - `CONTACTS_SCORING_INTERVAL` (default `2s`): how often the lead scorer
 //!   recomputes out-of-date and ageing scores (once per interval across
-//!   replicas, at most 20,000 contacts a run).
+//!   replicas, at most 2,000 contacts a run).
 //! - `CONTACTS_PIPELINE_ADDR` / `CONTACTS_SUPPORT_ADDR` (defaults
 //!   `http://127.0.0.1:50052` / `:50053`; `serve all` uses its own) with
 //!   `_API_KEY` and `_TIMEOUT`: the services whose change feeds it follows.

@@ -18,8 +18,9 @@ const MAX_TASKS_PER_SWEEP: usize = 200_000;
 /// The scorer's name (its `worker_runs` row) and the actor of its moves.
 pub const SCORER: &str = "contacts-lead-scorer";
 
-/// The most contacts one scoring run handles (the rest wait for the next).
-const MAX_SCORED_PER_RUN: usize = 20_000;
+/// The most contacts one scoring run handles (the rest wait for the next):
+/// a run holds the contacts it scores, so it stays short.
+const MAX_SCORED_PER_RUN: usize = 2_000;
 
 /// The background lead scorer: out-of-date and ageing scores, in batches.
 pub struct Scorer {

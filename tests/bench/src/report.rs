@@ -219,6 +219,25 @@ fn verdicts(results: &[Measured]) -> Vec<Verdict> {
         judge("IngestEmail: ≥ 500 messages/s", find(Scenario::SupportIngest), |outcome| {
             (format!("{:.0}/s, p95 {:.2} ms", outcome.rps(), outcome.ms_at(0.95)), outcome.rps() >= 500.0)
         }),
+        judge(
+            "GetTimeline among 1,000,000 activities and 1,000,000 events: p95 ≤ 15 ms",
+            find(Scenario::Timeline),
+            |outcome| {
+                (
+                    format!("p95 {:.2} ms ({:.0}/s)", outcome.ms_at(0.95), outcome.rps()),
+                    outcome.ok() > 0 && outcome.ms_at(0.95) <= 15.0,
+                )
+            },
+        ),
+        judge("ListMyTasks with 200,000 open tasks: p95 ≤ 10 ms", find(Scenario::MyTasks), |outcome| {
+            (
+                format!("p95 {:.2} ms ({:.0}/s)", outcome.ms_at(0.95), outcome.rps()),
+                outcome.ok() > 0 && outcome.ms_at(0.95) <= 10.0,
+            )
+        }),
+        judge("LogActivity: ≥ 3,000/s", find(Scenario::LogActivity), |outcome| {
+            (format!("{:.0}/s, p95 {:.2} ms", outcome.rps(), outcome.ms_at(0.95)), outcome.rps() >= 3000.0)
+        }),
     ]
 }
 

@@ -104,6 +104,28 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         None
     };
 
+    let activities = if settings.selected().iter().any(|scenario| scenario.is_activities()) {
+        eprintln!(
+            "seeding {} activities, {} projected events, {} open tasks and {} due tasks ...",
+            settings.activities, settings.timeline_events, settings.tasks, settings.due_tasks
+        );
+        let activities = servers.block_on(seed::activities::seed(
+            &database.url,
+            settings.activities,
+            settings.timeline_events,
+            settings.tasks,
+            settings.due_tasks,
+        ))?;
+        eprintln!(
+            "seeded the shared record in {:.1} s (+ {:.1} s VACUUM ANALYZE, CHECKPOINT)",
+            activities.insert_time.as_secs_f64(),
+            activities.vacuum_time.as_secs_f64()
+        );
+        Some(activities)
+    } else {
+        None
+    };
+
     let bench = Bench {
         servers,
         clients,
@@ -127,6 +149,10 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         let paced_rate = settings.paced_rate.or_else(|| default_paced_rate(&results));
         let measured = match (scenario.is_pipeline(), &pipeline, &support) {
             (true, Some(pipeline), _) => bench.pipeline_scenario(scenario, pipeline)?,
+            (false, _, _) if scenario.is_activities() => match &activities {
+                Some(activities) => bench.activities_scenario(scenario, activities, &seeded)?,
+                None => anyhow::bail!("{scenario:?} needs the shared-record seed"),
+            },
             (false, _, Some(support)) if scenario.is_support() => {
                 bench.support_scenario(scenario, support)?
             }
@@ -239,7 +265,10 @@ impl Bench {
             | Scenario::Customer360
             | Scenario::SupportQueue
             | Scenario::SupportSuggest
-            | Scenario::SupportIngest => Err(anyhow::anyhow!("{title} runs against another service")),
+            | Scenario::SupportIngest
+            | Scenario::Timeline
+            | Scenario::MyTasks
+            | Scenario::LogActivity => Err(anyhow::anyhow!("{title} runs elsewhere")),
             Scenario::Create => {
                 let companies = Arc::new(seeded.company_ids.clone());
                 let run = uuid::Uuid::now_v7().simple().to_string()[..12].to_owned();
@@ -422,6 +451,84 @@ impl Bench {
             title,
             outcome: run.outcome,
             tiers: run.tiers.filter(|_| scenario == Scenario::Customer360),
+            checkpoints: run.checkpoints,
+            notes,
+        })
+    }
+
+    /// A shared-record scenario: a fresh Contacts instance. Before the
+    /// timeline, one reminder sweep over the due tasks is timed on its own.
+    fn activities_scenario(
+        &self,
+        scenario: Scenario,
+        seeded: &seed::activities::ActivitiesSeeded,
+        contacts: &seed::Seeded,
+    ) -> anyhow::Result<Measured> {
+        let title = match scenario {
+            Scenario::Timeline => "GetTimeline of a contact, newest 50 entries",
+            Scenario::MyTasks => "ListMyTasks, first page of 50",
+            Scenario::LogActivity => "LogActivity, a call on a contact",
+            other => anyhow::bail!("{other:?} is not a shared-record scenario"),
+        };
+        let mut notes = Vec::new();
+        if scenario == Scenario::Timeline {
+            let swept =
+                self.servers.block_on(seed::activities::sweep_once(&self.database_url, seeded.start))?;
+            notes.push(format!(
+                "one reminder sweep over {} tasks due within the hour: {:.0} ms ({:.0} ms of it the commit, \
+                 where the change log numbers each event), {} DUE reminders marked and published as change \
+                 events (target ≤ 1 s).",
+                seeded.due,
+                swept.took.as_secs_f64() * 1000.0,
+                swept.commit.as_secs_f64() * 1000.0,
+                swept.sent
+            ));
+        }
+        let server = self
+            .servers
+            .block_on(servers::start_contacts(&self.database_url, &[]))
+            .with_context(|| format!("starting contacts for {title}"))?;
+        let measured = match scenario {
+            Scenario::Timeline => {
+                let subjects = Arc::new(seeded.subjects.clone());
+                notes.push(format!(
+                    "{} calls in flight; {} activities and {} projected Pipeline and Support events over {} \
+                     contacts (about {} entries each).",
+                    self.load.concurrency,
+                    seeded.activities,
+                    seeded.events,
+                    subjects.len(),
+                    (u64::from(seeded.activities) + u64::from(seeded.events))
+                        / (subjects.len().max(1) as u64)
+                ));
+                self.measure(&server, None, move |target| scenarios::timeline(target, subjects))
+            }
+            Scenario::MyTasks => {
+                notes.push(format!(
+                    "{} calls in flight; {} open tasks of 200 owners, {} of them the caller's.",
+                    self.load.concurrency, seeded.tasks, seeded.mine
+                ));
+                self.measure(&server, None, scenarios::my_tasks)
+            }
+            _ => {
+                let ids = Arc::new(contacts.working_set.clone());
+                notes.push(format!(
+                    "{} calls in flight; each call locks its contact, writes the activity, its timeline entry, \
+                     the contact's last activity time and its change event in one transaction, then drops the \
+                     contact's cached copies.",
+                    self.load.concurrency
+                ));
+                self.measure(&server, None, move |target| scenarios::log_activity(target, ids))
+            }
+        };
+        let stopped = self.servers.block_on(server.stop());
+        let run = measured?;
+        stopped?;
+        Ok(Measured {
+            scenario: Some(scenario),
+            title,
+            outcome: run.outcome,
+            tiers: None,
             checkpoints: run.checkpoints,
             notes,
         })

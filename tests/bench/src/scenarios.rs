@@ -409,3 +409,52 @@ pub fn support_ingest(target: Target, run: String) -> impl Scenario {
         Box::pin(async move { client.ingest_email(request).await.map(drop) })
     }
 }
+
+/// GetTimeline of a random contact among those the shared-record seed
+/// filled, the newest page of 50.
+pub fn timeline(target: Target, contacts: Arc<Vec<String>>) -> impl Scenario {
+    use rapport_proto::contacts::v1::activity_service_client::ActivityServiceClient;
+    use rapport_proto::contacts::v1::{GetTimelineRequest, get_timeline_request};
+    move |worker| {
+        let mut client = ActivityServiceClient::new(target.channel(worker));
+        let request = target.request(GetTimelineRequest {
+            subject: Some(get_timeline_request::Subject::ContactId(pick(&contacts).clone())),
+            page_size: 50,
+            ..GetTimelineRequest::default()
+        });
+        Box::pin(async move { client.get_timeline(request).await.map(drop) })
+    }
+}
+
+/// ListMyTasks of the bench caller, the first page of 50.
+pub fn my_tasks(target: Target) -> impl Scenario {
+    use rapport_proto::contacts::v1::ListMyTasksRequest;
+    use rapport_proto::contacts::v1::activity_service_client::ActivityServiceClient;
+    move |worker| {
+        let mut client = ActivityServiceClient::new(target.channel(worker));
+        let request = target.request(ListMyTasksRequest { page_size: 50, page_token: String::new() });
+        Box::pin(async move { client.list_my_tasks(request).await.map(drop) })
+    }
+}
+
+/// LogActivity: a call on a random contact of the working set (its
+/// timeline entry, the contact's last activity time, its change event).
+pub fn log_activity(target: Target, contacts: Arc<Vec<String>>) -> impl Scenario {
+    use rapport_proto::contacts::v1::activity_service_client::ActivityServiceClient;
+    use rapport_proto::contacts::v1::{Activity, ActivityKind, CallOutcome, Direction, LogActivityRequest};
+    move |worker| {
+        let mut client = ActivityServiceClient::new(target.channel(worker));
+        let activity = Activity {
+            kind: ActivityKind::Call.into(),
+            subject: "Follow-up call".to_owned(),
+            direction: Direction::Outbound.into(),
+            call_outcome: CallOutcome::Connected.into(),
+            duration: Some(prost_types::Duration { seconds: 240, nanos: 0 }),
+            contact_id: pick(&contacts).clone(),
+            ..Activity::default()
+        };
+        let request =
+            target.request(LogActivityRequest { activity: Some(activity), request_id: String::new() });
+        Box::pin(async move { client.log_activity(request).await.map(drop) })
+    }
+}

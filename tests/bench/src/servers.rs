@@ -45,6 +45,10 @@ pub fn base_env() -> Env {
         .with("REDIS_URL", testing::redis_url())
         .with("SHUTDOWN_GRACE", "2s")
         .with("CONTACTS_METRICS_ADDR", "off")
+        // The bench's Contacts follows no Pipeline or Support feed (its
+        // scenarios run the services one at a time).
+        .with("CONTACTS_PIPELINE_ADDR", "off")
+        .with("CONTACTS_SUPPORT_ADDR", "off")
 }
 
 /// Serves the echo service on a free port through `kit::server::serve`.

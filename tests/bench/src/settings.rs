@@ -42,7 +42,7 @@ pub struct Settings {
         long,
         env = "BENCH_SCENARIOS",
         value_delimiter = ',',
-        default_value = "get-local,gateway-get,gateway-web,paced-direct,paced-gateway,get-redis,get-postgres,list,search,create,forecast-owner,forecast-month,move-stage,customer-360,support-queue,support-suggest,support-ingest"
+        default_value = "get-local,gateway-get,gateway-web,paced-direct,paced-gateway,get-redis,get-postgres,list,search,create,forecast-owner,forecast-month,move-stage,customer-360,support-queue,support-suggest,timeline,my-tasks,support-ingest,log-activity"
     )]
     pub scenarios: Vec<Scenario>,
     /// Deals to seed for the forecast (only when a Pipeline scenario runs).
@@ -57,6 +57,18 @@ pub struct Settings {
     /// Knowledge-base articles to seed (only when a Support scenario runs).
     #[arg(long, env = "BENCH_ARTICLES", default_value_t = 10_000)]
     pub articles: u32,
+    /// Activities to seed for the timeline (only when an activity scenario runs).
+    #[arg(long, env = "BENCH_ACTIVITIES", default_value_t = 1_000_000)]
+    pub activities: u32,
+    /// Projected Pipeline and Support events to seed into timelines.
+    #[arg(long, env = "BENCH_TIMELINE_EVENTS", default_value_t = 1_000_000)]
+    pub timeline_events: u32,
+    /// Open tasks to seed (ListMyTasks reads the bench caller's share).
+    #[arg(long, env = "BENCH_TASKS", default_value_t = 200_000)]
+    pub tasks: u32,
+    /// Tasks with a reminder due that the timed sweep publishes.
+    #[arg(long, env = "BENCH_DUE_TASKS", default_value_t = 100_000)]
+    pub due_tasks: u32,
     /// Calls in flight of the GetForecast scenarios (each call is heavy).
     #[arg(long, env = "BENCH_FORECAST_CONCURRENCY", default_value_t = 2)]
     pub forecast_concurrency: usize,
@@ -121,18 +133,30 @@ pub enum Scenario {
     SupportQueue,
     /// SuggestArticles for an open case.
     SupportSuggest,
+    /// GetTimeline of a contact among 1,000,000 activities and 1,000,000
+    /// projected events.
+    Timeline,
+    /// ListMyTasks among 200,000 open tasks.
+    MyTasks,
     /// CreateContact with unique emails.
     Create,
     /// MoveDealStage between OPEN stages, deals round-robin, no etag.
     MoveStage,
     /// IngestEmail of new messages, each opening a case.
     SupportIngest,
+    /// LogActivity: calls on contacts of the working set.
+    LogActivity,
 }
 
 impl Scenario {
     /// Whether it runs against the Support service (and needs its seed).
     pub fn is_support(self) -> bool {
         matches!(self, Scenario::SupportQueue | Scenario::SupportSuggest | Scenario::SupportIngest)
+    }
+
+    /// Whether it reads or writes the shared record (and needs its seed).
+    pub fn is_activities(self) -> bool {
+        matches!(self, Scenario::Timeline | Scenario::MyTasks | Scenario::LogActivity)
     }
 
     /// Whether it runs against the Pipeline service (and needs its seed).

@@ -205,16 +205,17 @@ async fn touch(
     let contacts = if contacts.is_empty() {
         Vec::new()
     } else {
-        // Their engagement changed too: their scores are recomputed.
-        let rows: Vec<(Uuid, bool)> = sqlx::query_as(
-            "UPDATE contacts SET last_activity_time = GREATEST(last_activity_time, $2), score_version = 0 \
-             WHERE id = ANY($1) RETURNING id, last_activity_time = $2",
+        // Their engagement changed too: their scores are queued for a
+        // recompute (the contact row's update stays HOT: no indexed column).
+        sqlx::query_scalar(
+            "WITH queued AS (INSERT INTO score_queue SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING) \
+             UPDATE contacts SET last_activity_time = $2 WHERE id = ANY($1) \
+               AND (last_activity_time IS NULL OR last_activity_time < $2) RETURNING id",
         )
         .bind(&contacts)
         .bind(time)
         .fetch_all(&mut *tx)
-        .await?;
-        rows.into_iter().filter(|(_, moved)| *moved).map(|(id, _)| id).collect()
+        .await?
     };
     let companies = match state.links.company_id {
         Some(company_id) => {

@@ -30,7 +30,7 @@ pub async fn apply(
             timeline::insert(tx, &entries).await?;
             if happened.kind == TimelineEntryKind::CaseOpened {
                 // Engagement rules count cases opened: rescore the requester.
-                sqlx::query("UPDATE contacts SET score_version = 0 WHERE id = ANY($1)")
+                sqlx::query("INSERT INTO score_queue SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING")
                     .bind(&happened.contact_ids)
                     .execute(&mut *tx)
                     .await?;

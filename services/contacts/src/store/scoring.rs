@@ -1,9 +1,10 @@
 //! Lead scoring: the rules and settings (each change bumps the rules
 //! version, so every score is recomputed), a contact's explained score,
 //! and the background recompute: contacts whose score is out of date (an
-//! older rules version, or marked 0 when something it reads changed) or
-//! ageing (`score_stale_at` passed) are taken in batches `FOR UPDATE SKIP
-//! LOCKED`, scored with `domain::scoring`, written back in one statement,
+//! older rules version, or marked 0 when a profile field it reads
+//! changed), queued (`score_queue`: an activity on it, a case it opened)
+//! or ageing (`score_stale_at` passed) are taken in batches `FOR UPDATE
+//! SKIP LOCKED`, scored with `domain::scoring`, written back in one statement,
 //! and those reaching the MQL threshold moved forward (cause RULE).
 
 use chrono::{DateTime, Utc};
@@ -190,9 +191,13 @@ pub async fn lead_score(
         score_version: i64,
         score_stale_at: Option<DateTime<Utc>>,
         rules_version: i64,
+        score_time: Option<DateTime<Utc>>,
     }
     let row: Option<Row> = sqlx::query_as(
-        "SELECT c.score_detail, c.score_version, c.score_stale_at, s.rules_version \
+        "SELECT c.score_detail, \
+           CASE WHEN EXISTS (SELECT 1 FROM score_queue q WHERE q.contact_id = c.id) THEN 0 ELSE c.score_version END \
+             AS score_version, \
+           c.score_stale_at, s.rules_version, c.score_time \
          FROM contacts c, scoring_settings s WHERE c.id = $1",
     )
     .bind(id.uuid())
@@ -203,6 +208,7 @@ pub async fn lead_score(
         score_version: version,
         score_stale_at: stale_at,
         rules_version: current,
+        score_time,
     }) = row
     else {
         return Ok(None);
@@ -214,6 +220,7 @@ pub async fn lead_score(
         None => LeadScore::default(),
     };
     score.contact_id = id.to_string();
+    score.compute_time = score_time.map(changelog::timestamp);
     score.pending = version < current || stale_at.is_some_and(|at| at <= now);
     Ok(Some(score))
 }
@@ -249,6 +256,21 @@ pub async fn sweep(
         .bind(BATCH)
         .fetch_all(&mut *tx)
         .await?;
+        if ids.is_empty() {
+            // Queued contacts whose rows are free right now (one an
+            // activity is writing stays queued for the next batch; taking
+            // the contact before the queue row never waits on a writer,
+            // which holds the contact while it queues it).
+            ids = sqlx::query_scalar(
+                "WITH queued AS (SELECT contact_id FROM score_queue LIMIT $1 FOR UPDATE SKIP LOCKED), \
+                 free AS (SELECT c.id FROM contacts c JOIN queued q ON q.contact_id = c.id \
+                          FOR UPDATE OF c SKIP LOCKED) \
+                 DELETE FROM score_queue WHERE contact_id IN (SELECT id FROM free) RETURNING contact_id",
+            )
+            .bind(BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+        }
         if ids.is_empty() {
             ids = sqlx::query_scalar(
                 "SELECT id FROM contacts WHERE delete_time IS NULL AND score_stale_at <= $1 \
@@ -310,7 +332,7 @@ async fn score_batch(
             score: scored.score,
             grade: scored.grade.into(),
             factors: scored.factors,
-            compute_time: Some(changelog::timestamp(now)),
+            compute_time: None,
             pending: false,
         };
         scores.push(scored.score);
@@ -321,7 +343,7 @@ async fn score_batch(
     let ids: Vec<Uuid> = profiles.iter().map(|row| row.id).collect();
     let moved: Vec<Uuid> = sqlx::query_scalar(
         "UPDATE contacts c SET lead_score = s.score, lead_grade = s.grade, score_detail = s.detail, \
-           score_version = $5, score_stale_at = s.stale \
+           score_version = $5, score_stale_at = s.stale, score_time = $7 \
          FROM unnest($1::uuid[], $2::int4[], $3::text[], $4::bytea[], $6::timestamptz[]) \
            AS s(id, score, grade, detail, stale) \
          WHERE c.id = s.id AND (c.lead_score, c.lead_grade) IS DISTINCT FROM (s.score, s.grade) \
@@ -333,18 +355,24 @@ async fn score_batch(
     .bind(&details)
     .bind(settings.rules_version)
     .bind(&stale)
+    .bind(now)
     .fetch_all(&mut *tx)
     .await?;
     // The factors and version of unchanged scores move too (the statement
-    // above skips them to report only real changes).
+    // above skips them to report only real changes); a recompute that
+    // finds everything as it was writes nothing (the row stays as is).
     sqlx::query(
-        "UPDATE contacts c SET score_detail = s.detail, score_version = $3, score_stale_at = s.stale \
-         FROM unnest($1::uuid[], $2::bytea[], $4::timestamptz[]) AS s(id, detail, stale) WHERE c.id = s.id",
+        "UPDATE contacts c SET score_detail = s.detail, score_version = $3, score_stale_at = s.stale, \
+           score_time = CASE WHEN c.score_detail IS DISTINCT FROM s.detail THEN $5 ELSE c.score_time END \
+         FROM unnest($1::uuid[], $2::bytea[], $4::timestamptz[]) AS s(id, detail, stale) \
+         WHERE c.id = s.id AND (c.score_version <> $3 OR c.score_detail IS DISTINCT FROM s.detail \
+           OR c.score_stale_at IS DISTINCT FROM s.stale)",
     )
     .bind(&ids)
     .bind(&details)
     .bind(settings.rules_version)
     .bind(&stale)
+    .bind(now)
     .execute(&mut *tx)
     .await?;
     changed.extend(moved);

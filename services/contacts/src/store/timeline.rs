@@ -188,6 +188,7 @@ struct Row {
     resource_type: String,
     resource_id: String,
     activity_id: Option<Uuid>,
+    actor_display_name: Option<String>,
 }
 
 /// One page of a subject's timeline, newest first, optionally of some
@@ -212,8 +213,10 @@ pub async fn page(
         None => (None, Uuid::max()),
     };
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, occur_time, source, kind, title, detail, actor_id, resource_type, resource_id, activity_id \
-         FROM timeline_entries \
+        "SELECT id, occur_time, source, kind, title, detail, actor_id, resource_type, resource_id, activity_id, \
+           (SELECT m.display_name FROM team_members m WHERE m.user_id = t.actor_id \
+            ORDER BY m.update_time DESC LIMIT 1) AS actor_display_name \
+         FROM timeline_entries t \
          WHERE subject_type = $1 AND subject_id = $2 \
            AND (cardinality($3::text[]) = 0 OR kind = ANY($3)) \
            AND ($4::timestamptz IS NULL OR (occur_time, id) < ($4, $5)) \
@@ -230,17 +233,6 @@ pub async fn page(
     let more = rows.len() > limit as usize;
     let activity_ids: Vec<Uuid> = rows.iter().filter_map(|row| row.activity_id).collect();
     let activities = super::activities::get_many(pool, &activity_ids).await?;
-    let actors: Vec<&str> = rows.iter().map(|row| row.actor_id.as_str()).collect();
-    let names: Vec<(String, String)> = sqlx::query_as(
-        "SELECT DISTINCT ON (user_id) user_id, display_name FROM team_members WHERE user_id = ANY($1) \
-         ORDER BY user_id, update_time DESC",
-    )
-    .bind(&actors)
-    .fetch_all(pool)
-    .await?;
-    let name_of = |actor: &str| {
-        names.iter().find(|(id, _)| id == actor).map(|(_, name)| name.clone()).unwrap_or_default()
-    };
     let records = rows
         .into_iter()
         .take(limit as usize)
@@ -249,7 +241,7 @@ pub async fn page(
                 .activity_id
                 .and_then(|id| activities.iter().find(|record| record.id.uuid() == id).cloned());
             Ok(TimelineRecord {
-                actor_display_name: name_of(&row.actor_id),
+                actor_display_name: row.actor_display_name.unwrap_or_default(),
                 id: row.id,
                 occur_time: row.occur_time,
                 source: source_from_name(&row.source)?,

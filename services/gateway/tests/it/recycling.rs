@@ -34,7 +34,9 @@ async fn recycled_backend_connections_fail_no_call() {
         .with("GRPC_MAX_CONNECTION_AGE", age.clone())
         .with("GRPC_MAX_CONNECTION_AGE_GRACE", age.clone())
         .with("GRPC_KEEPALIVE_INTERVAL", age)
-        .with("RATE_LIMIT_PER_SECOND", "0");
+        .with("RATE_LIMIT_PER_SECOND", "0")
+        .with("CONTACTS_PIPELINE_ADDR", "off")
+        .with("CONTACTS_SUPPORT_ADDR", "off");
     let config = rapport_contacts::Config::from_env(&env).unwrap();
     let (contacts, _) = testing::serve(rapport_contacts::build(config).await.unwrap());
     // The gateway reaches Contacts through a counting TCP relay: the test

@@ -73,7 +73,9 @@ impl TestApp {
             }
         };
         let mut env = testing::service_env(&rapport_contacts::SPEC, &database_url)
-            .with("CONTACTS_METRICS_ADDR", "127.0.0.1:0");
+            .with("CONTACTS_METRICS_ADDR", "127.0.0.1:0")
+            .with("CONTACTS_PIPELINE_ADDR", "off")
+            .with("CONTACTS_SUPPORT_ADDR", "off");
         for (name, value) in &options.env {
             env = env.with(name, value.clone());
         }

@@ -60,6 +60,10 @@ pub fn base_env(database_url: &str) -> Env {
         .with("CONTACTS_ADDR", "127.0.0.1:0")
         .with("CONTACTS_METRICS_ADDR", "off")
         .with("PIPELINE_METRICS_ADDR", "127.0.0.1:0")
+        // Contacts follows no Pipeline or Support here (nothing else's
+        // default ports are followed by a test).
+        .with("CONTACTS_PIPELINE_ADDR", "off")
+        .with("CONTACTS_SUPPORT_ADDR", "off")
 }
 
 /// Starts a Contacts server on `database_url`.

@@ -87,6 +87,10 @@ pub fn base_env(database_url: &str) -> Env {
     testing::service_env(&rapport_support::SPEC, database_url)
         .with("CONTACTS_ADDR", "127.0.0.1:0")
         .with("CONTACTS_METRICS_ADDR", "off")
+        // Contacts follows no Pipeline or Support here (nothing else's
+        // default ports are followed by a test).
+        .with("CONTACTS_PIPELINE_ADDR", "off")
+        .with("CONTACTS_SUPPORT_ADDR", "off")
 }
 
 impl TestApp {
