@@ -208,7 +208,8 @@ async fn touch(
         // Their engagement changed too: their scores are queued for a
         // recompute (the contact row's update stays HOT: no indexed column).
         sqlx::query_scalar(
-            "WITH queued AS (INSERT INTO score_queue SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING) \
+            "WITH queued AS (INSERT INTO score_queue SELECT unnest($1::uuid[]) \
+               WHERE EXISTS (SELECT 1 FROM scoring_rules) ON CONFLICT DO NOTHING) \
              UPDATE contacts SET last_activity_time = $2 WHERE id = ANY($1) \
                AND (last_activity_time IS NULL OR last_activity_time < $2) RETURNING id",
         )
@@ -417,6 +418,10 @@ pub async fn update(
     check_etag(ACTIVITY, &id.to_string(), etag, record.version)?;
     if record.delete_time.is_some() {
         return Err(deleted(ACTIVITY, &id.to_string()));
+    }
+    if record.state.task.is_none() && draft.names_task_fields() {
+        let violation = crate::domain::Violation::new("update_mask", "only tasks have task.* fields");
+        return Err(Error::Invalid(vec![violation]));
     }
     let before = record.state.clone();
     let changed = record.state.apply(draft, at);

@@ -219,8 +219,11 @@ pub async fn create(
     let inserted = sqlx::query(
         "INSERT INTO contacts (id, given_name, family_name, email, phone, job_title, company_id, \
            company_name, owner_id, lifecycle_stage, lead_source, lead_source_detail, source_campaign_id, \
-           tags, email_opt_in, email_opt_in_time, create_time, update_time, version, team_id, country, region) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, 1, $18, $19, $20)",
+           tags, email_opt_in, email_opt_in_time, create_time, update_time, version, team_id, country, region, \
+           score_version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, 1, $18, $19, $20, \
+           (SELECT CASE WHEN EXISTS (SELECT 1 FROM scoring_rules) THEN 0 ELSE rules_version END \
+            FROM scoring_settings))",
     )
     .bind(record.id.uuid())
     .bind(&record.state.given_name)

@@ -307,7 +307,8 @@ async fn score_batch(
     .fetch_all(&mut *tx)
     .await?;
     let engagement = engagement(tx, ids, rules, now).await?;
-    let (mut scores, mut grades, mut details, mut stale) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut scores, mut grades, mut stale) = (Vec::new(), Vec::new(), Vec::new());
+    let mut details: Vec<Option<Vec<u8>>> = Vec::new();
     let mut qualifying = Vec::new();
     let mut changed = Vec::new();
     for row in &profiles {
@@ -337,7 +338,10 @@ async fn score_batch(
         };
         scores.push(scored.score);
         grades.push(grade_name(scored.grade));
-        details.push(detail.encode_to_vec());
+        // Nothing to explain (no rule counted) is stored as NULL, as a
+        // contact never scored: recomputing it writes nothing.
+        let empty = detail.factors.is_empty() && detail.score == 0 && detail.grade == 0;
+        details.push((!empty).then(|| detail.encode_to_vec()));
         stale.push(scored.stale_at);
     }
     let ids: Vec<Uuid> = profiles.iter().map(|row| row.id).collect();

@@ -154,6 +154,26 @@ async fn bad_activities_are_refused_field_by_field_and_change_nothing() {
 
     assert_eq!(count(&mut activities, "").await, 0, "nothing was written");
     assert!(get(&mut contacts, &person.id).await.last_activity_time.is_none());
+
+    // Task fields belong to tasks only.
+    let logged = log(&mut activities, call("A call", &person.id)).await;
+    let refused = failure(
+        activities
+            .update_activity(UpdateActivityRequest {
+                activity: Some(Activity { id: logged.id.clone(), ..Activity::default() }),
+                update_mask: mask(&["task.priority"]),
+            })
+            .await,
+    );
+    assert_eq!(violated_fields(&refused), ["update_mask"]);
+    let mut with_task = call("x", &person.id);
+    with_task.task = Some(rapport_proto::contacts::v1::Task { priority: 3, ..Default::default() });
+    let refused = failure(
+        activities
+            .log_activity(LogActivityRequest { activity: Some(with_task), request_id: String::new() })
+            .await,
+    );
+    assert_eq!(violated_fields(&refused), ["activity.task"]);
     app.stop().await;
 }
 

@@ -131,7 +131,7 @@ pub async fn seed(
         "INSERT INTO contacts.activities (id, kind, subject, occur_time, actor_id, owner_id, team_id, contact_id, \
            task_priority, task_status, reminders_sent, next_reminder_time, create_time, update_time) \
          SELECT gen_random_uuid(), 'TASK', 'Call back ' || i, p.due, 'owner-' || i % 200, 'owner-' || i % 200, \
-           'emea', s.id, 'NORMAL', 'OPEN', '{REMINDER}', p.due, now(), now() \
+           'emea', s.id, 'NORMAL', 'OPEN', '{REMINDER,DUE,OVERDUE}', NULL, now(), now() \
          FROM generate_series(1::bigint, $1) AS i \
          CROSS JOIN LATERAL (SELECT $3::timestamptz \
            - (hashint8(i * 64 + 9)::bigint & 2147483647) % 3500 * interval '1 second' AS due) p \
@@ -191,6 +191,15 @@ pub async fn sweep_once(url: &str, start: DateTime<Utc>) -> anyhow::Result<Swept
     let config = rapport_contacts::Config::from_env(&env)?;
     let pool = rapport_kit::db::pool(&config.service.db)?;
     let at = rapport_contacts::domain::activity::At { now: start, overdue_after: chrono::Duration::hours(1) };
+    // Armed now (the seed left them unarmed so that no Contacts instance
+    // of the scenarios before swept them first).
+    sqlx::query(
+        "UPDATE activities SET reminders_sent = '{REMINDER}', next_reminder_time = occur_time \
+         WHERE kind = 'TASK' AND subject LIKE 'Call back %' AND task_status = 'OPEN'",
+    )
+    .execute(&pool)
+    .await?;
+    pool.execute("VACUUM ANALYZE activities").await?;
     let started = Instant::now();
     let mut tx = pool.begin().await?;
     let sent = rapport_contacts::store::reminders::sweep(&mut tx, at, "bench-sweep", 1_000_000).await?;

@@ -58,12 +58,6 @@ pub async fn seed(url: &str, contacts: u32, working_set: u32) -> anyhow::Result<
     let mut tx = pool.begin().await?;
     insert_companies(&mut tx, companies).await?;
     insert_contacts(&mut tx, contacts, companies).await?;
-    // Seeded contacts are scored already (with no rules, nothing to
-    // score): the background scorer has no backlog during the scenarios.
-    tx.execute(
-        "UPDATE contacts.contacts SET score_version = (SELECT rules_version FROM contacts.scoring_settings)",
-    )
-    .await?;
     tx.commit().await?;
     let insert_time = started.elapsed();
 
@@ -143,7 +137,7 @@ async fn insert_contacts(tx: &mut sqlx::PgConnection, contacts: u32, companies: 
          ) \
          INSERT INTO contacts.contacts (id, given_name, family_name, email, phone, job_title, \
            company_id, company_name, owner_id, lifecycle_stage, lead_source, lead_source_detail, \
-           source_campaign_id, tags, email_opt_in, email_opt_in_time, create_time, update_time) \
+           source_campaign_id, tags, email_opt_in, email_opt_in_time, create_time, update_time, score_version) \
          SELECT \
            (lpad(to_hex((extract(epoch FROM p.created) * 1000)::bigint), 12, '0') \
              || '7' || substr(p.r, 1, 3) || '8' || substr(p.r, 4, 15))::uuid, \
@@ -166,7 +160,8 @@ async fn insert_contacts(tx: &mut sqlx::PgConnection, contacts: u32, companies: 
            p.h6 % 3 <> 0, \
            CASE WHEN p.h6 % 3 <> 0 THEN least(now(), p.created + interval '1 day') END, \
            p.created, \
-           least(now(), p.created + (p.h6 % 200) * interval '1 day') \
+           least(now(), p.created + (p.h6 % 200) * interval '1 day'), \
+           (SELECT rules_version FROM contacts.scoring_settings) \
          FROM ( \
            SELECT i, \
              md5(random()::text || i::text) AS r, \

@@ -313,6 +313,17 @@ impl ActivityDraft {
         self.kind
     }
 
+    /// Whether the draft sets task fields (an update of another kind of
+    /// activity may not).
+    pub fn names_task_fields(&self) -> bool {
+        self.fields.iter().any(|field| {
+            matches!(
+                field,
+                ActivityField::TaskPriority | ActivityField::TaskRemindTime | ActivityField::TaskRecurrence
+            )
+        })
+    }
+
     /// The owner and team asked for (empty: the defaults).
     pub fn owner_and_team(&self) -> (&str, &str) {
         (&self.owner_id, &self.team_id)
@@ -331,6 +342,12 @@ impl ActivityDraft {
             return Err(vec![Violation::new("activity.kind", "is required")]);
         }
         let is_task = self.kind == ActivityKind::Task;
+        if !is_task && self.task != task::TaskDraft::default() {
+            return Err(vec![Violation::new(
+                "activity.task",
+                "only tasks have a priority, reminder or recurrence",
+            )]);
+        }
         let occur_time = match (self.occur_time, is_task) {
             (Some(time), _) => time,
             (None, false) => at.now,

@@ -82,6 +82,13 @@ fn cross_field_rules_report_every_field() {
 }
 
 #[test]
+fn only_tasks_have_task_details() {
+    let mut note = task_input(12, Some(11));
+    note.kind = ActivityKind::Note as i32;
+    assert_eq!(fields(&new(&note, at(9)).unwrap_err()), ["activity.task"]);
+}
+
+#[test]
 fn a_task_needs_a_due_time_and_a_reminder_before_it() {
     let mut input = task_input(12, Some(13));
     let violations = new(&input, at(9)).unwrap_err();
