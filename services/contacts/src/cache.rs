@@ -29,3 +29,37 @@ impl Caches {
         }
     }
 }
+
+impl Caches {
+    /// Drops the cached copies of contacts `ids`.
+    pub async fn drop_contacts(&self, ids: &[uuid::Uuid]) {
+        for id in ids {
+            self.contacts.invalidate(&id.to_string()).await;
+        }
+    }
+}
+
+/// Contacts a background transaction (a feed consumer's, the scorer's)
+/// changed: once it commits their cached copies go and watchers wake.
+#[derive(Default)]
+pub struct AfterCommit(std::sync::Mutex<Vec<uuid::Uuid>>);
+
+impl AfterCommit {
+    /// Notes `ids` as changed by the running transaction.
+    pub fn add(&self, ids: Vec<uuid::Uuid>) {
+        if let Ok(mut changed) = self.0.lock() {
+            changed.extend(ids);
+        }
+    }
+
+    /// After the commit: drops the noted contacts' cached copies, then
+    /// wakes `feed`'s watchers (in the background).
+    pub fn flush(&self, caches: &Caches, feed: &rapport_kit::changelog::Feed) {
+        let changed = self.0.lock().map(|mut ids| std::mem::take(&mut *ids)).unwrap_or_default();
+        let (caches, feed) = (caches.clone(), feed.clone());
+        tokio::spawn(async move {
+            caches.drop_contacts(&changed).await;
+            feed.announce();
+        });
+    }
+}

@@ -65,7 +65,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         feed: shell.feed(),
         config: config.clone(),
         caches: caches.clone(),
-        changed: std::sync::Mutex::new(Vec::new()),
+        changed: cache::AfterCommit::default(),
     };
     shell.periodic(Periodic { name: workers::SCORER, every: config.scoring_interval }, scorer);
     let following = feeds::Following {

@@ -31,7 +31,7 @@ pub struct Scorer {
     /// Contacts whose cached copies go once the run commits.
     pub caches: crate::cache::Caches,
     /// The contacts the running transaction changed.
-    pub changed: std::sync::Mutex<Vec<uuid::Uuid>>,
+    pub changed: crate::cache::AfterCommit,
 }
 
 #[tonic::async_trait]
@@ -40,20 +40,12 @@ impl rapport_kit::worker::Job for Scorer {
         let now = self.config.now.now();
         let changed = crate::store::scoring::sweep(tx, now, MAX_SCORED_PER_RUN, SCORER).await?;
         let count = u64::try_from(changed.len()).unwrap_or(u64::MAX);
-        *self.changed.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = changed;
+        self.changed.add(changed);
         Ok(count)
     }
 
     fn committed(&self, _changed: u64) {
-        let changed: Vec<uuid::Uuid> =
-            self.changed.lock().map(|mut ids| std::mem::take(&mut *ids)).unwrap_or_default();
-        let (caches, feed) = (self.caches.clone(), self.feed.clone());
-        tokio::spawn(async move {
-            for id in changed {
-                caches.contacts.invalidate(&id.to_string()).await;
-            }
-            feed.announce();
-        });
+        self.changed.flush(&self.caches, &self.feed);
     }
 }
 

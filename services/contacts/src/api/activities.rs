@@ -6,7 +6,7 @@ use rapport_kit::auth::{self, Ownership, Principal};
 use rapport_kit::changelog::Visible;
 use rapport_kit::idempotency::RequestKey;
 use rapport_kit::listing::{ListQuery, ListRequest};
-use rapport_kit::paging::{self, Cursor};
+use rapport_kit::paging;
 use rapport_proto::common::v1::ChangeEvent;
 use rapport_proto::contacts::v1::*;
 use tonic::{Request, Response, Status};
@@ -115,13 +115,8 @@ pub async fn my_tasks(state: &State, request: Request<ListMyTasksRequest>) -> Re
     let fingerprint = paging::fingerprint(&["my-tasks", &owner]);
     let cursor = paging::decode_token(&request.page_token, &fingerprint).map_err(Error::from)?;
     let (records, more) = store::open_tasks(&state.pool, &owner, page_size, cursor.as_ref()).await?;
-    let next_page_token = match records.last() {
-        Some(last) if more => paging::encode_token(
-            &fingerprint,
-            Cursor { value: rapport_kit::listing::time_value(last.state.occur_time), id: last.id.uuid() },
-        ),
-        _ => String::new(),
-    };
+    let last = records.last().map(|last| (last.state.occur_time, last.id.uuid()));
+    let next_page_token = super::time_page_token(&fingerprint, more, last);
     let now = state.config.now.now();
     Ok(Response::new(ListMyTasksResponse {
         tasks: records.iter().map(|record| convert::activity_to_proto(record, now)).collect(),

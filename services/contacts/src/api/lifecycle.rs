@@ -1,7 +1,7 @@
 //! LifecycleService RPCs: explicit stage moves, qualification, history.
 
 use rapport_kit::auth;
-use rapport_kit::paging::{self, Cursor};
+use rapport_kit::paging;
 use rapport_proto::contacts::v1::*;
 use tonic::{Request, Response, Status};
 
@@ -76,13 +76,8 @@ pub async fn history(
     }
     let (records, more) =
         store::history(&state.pool, id, page_size, cursor.as_ref()).await.map_err(Error::from)?;
-    let next_page_token = match records.last() {
-        Some(last) if more => paging::encode_token(
-            &fingerprint,
-            Cursor { value: rapport_kit::listing::time_value(last.change_time), id: last.id },
-        ),
-        _ => String::new(),
-    };
+    let last = records.last().map(|last| (last.change_time, last.id));
+    let next_page_token = super::time_page_token(&fingerprint, more, last);
     Ok(Response::new(GetLifecycleHistoryResponse {
         transitions: records.iter().map(convert::transition_to_proto).collect(),
         next_page_token,

@@ -54,14 +54,28 @@ impl State {
     async fn activity_written(&self, result: &std::result::Result<crate::store::activities::Written, Error>) {
         let touched = result.as_ref().map(|written| written.touched.clone()).unwrap_or_default();
         let drop_cached = async {
-            for id in &touched.contacts {
-                self.caches.contacts.invalidate(&id.to_string()).await;
-            }
+            self.caches.drop_contacts(&touched.contacts).await;
             for id in &touched.companies {
                 self.caches.companies.invalidate(&id.to_string()).await;
             }
         };
         self.feed.written_after(result, drop_cached).await;
+    }
+}
+
+/// The next page's token of a page ordered by time then id, ending at
+/// `last`; empty on the last page.
+fn time_page_token(
+    fingerprint: &str,
+    more: bool,
+    last: Option<(chrono::DateTime<chrono::Utc>, uuid::Uuid)>,
+) -> String {
+    match last {
+        Some((time, id)) if more => rapport_kit::paging::encode_token(
+            fingerprint,
+            rapport_kit::paging::Cursor { value: rapport_kit::listing::time_value(time), id },
+        ),
+        _ => String::new(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! GetTimeline: one subject's entries, newest first, from the projection.
 
 use rapport_kit::fields::Violation;
-use rapport_kit::paging::{self, Cursor};
+use rapport_kit::paging;
 use rapport_proto::contacts::v1::get_timeline_request::Subject as Requested;
 use rapport_proto::contacts::v1::*;
 use tonic::{Request, Response, Status};
@@ -61,13 +61,8 @@ pub async fn get(state: &State, request: Request<GetTimelineRequest>) -> Result<
     let cursor = paging::decode_token(&request.page_token, &fingerprint).map_err(Error::from)?;
     let (records, more) =
         store::page(&state.pool, subject, &kinds, page_size, cursor.as_ref()).await.map_err(Error::from)?;
-    let next_page_token = match records.last() {
-        Some(last) if more => paging::encode_token(
-            &fingerprint,
-            Cursor { value: rapport_kit::listing::time_value(last.occur_time), id: last.id },
-        ),
-        _ => String::new(),
-    };
+    let last = records.last().map(|last| (last.occur_time, last.id));
+    let next_page_token = super::time_page_token(&fingerprint, more, last);
     let now = state.config.now.now();
     Ok(Response::new(GetTimelineResponse {
         entries: records.iter().map(|record| convert::timeline_entry_to_proto(record, now)).collect(),

@@ -24,8 +24,6 @@ pub mod support;
 
 pub use crate::domain::effects::{Effect, Fact, Happened, Link};
 
-use std::sync::Mutex;
-
 use rapport_kit::auth::Role;
 use rapport_kit::changelog::Feed;
 use rapport_kit::consumer::{self, ConsumerConfig, ConsumerHandle, Handler, PeerFeed};
@@ -38,7 +36,6 @@ use rapport_proto::pipeline::v1::pipeline_service_client::PipelineServiceClient;
 use rapport_proto::support::v1::case_service_client::CaseServiceClient;
 use sqlx::{PgConnection, PgPool};
 use tonic::transport::Channel;
-use uuid::Uuid;
 
 use crate::cache::Caches;
 use crate::config::Config;
@@ -55,7 +52,7 @@ struct Follow {
     config: Config,
     /// Contacts changed by the transaction being applied (their cached
     /// copies are dropped once it commits).
-    changed: Mutex<Vec<Uuid>>,
+    changed: crate::cache::AfterCommit,
 }
 
 #[tonic::async_trait]
@@ -65,9 +62,7 @@ impl Handler for Follow {
         let at = self.config.at();
         for effect in effects {
             let changed = crate::store::projection::apply(tx, self.source, event, effect, at).await?;
-            if !changed.is_empty() {
-                self.changed.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.extend(changed);
-            }
+            self.changed.add(changed);
         }
         Ok(())
     }
@@ -81,15 +76,7 @@ impl Handler for Follow {
     }
 
     fn committed(&self) {
-        let changed: Vec<Uuid> =
-            self.changed.lock().map(|mut ids| std::mem::take(&mut *ids)).unwrap_or_default();
-        let (caches, feed) = (self.caches.clone(), self.feed.clone());
-        tokio::spawn(async move {
-            for id in changed {
-                caches.contacts.invalidate(&id.to_string()).await;
-            }
-            feed.announce();
-        });
+        self.changed.flush(&self.caches, &self.feed);
     }
 }
 
@@ -119,7 +106,7 @@ pub fn spawn(following: Following<'_>) -> anyhow::Result<Vec<ConsumerHandle>> {
         feed: feed.clone(),
         caches: caches.clone(),
         config: config.clone(),
-        changed: Mutex::new(Vec::new()),
+        changed: crate::cache::AfterCommit::default(),
     };
     let mut handles = Vec::new();
     let auth = &config.service.auth;

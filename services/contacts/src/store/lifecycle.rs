@@ -334,14 +334,7 @@ pub async fn history(
     limit: u32,
     after: Option<&Cursor>,
 ) -> Result<(Vec<TransitionRecord>, bool), sqlx::Error> {
-    let after_time = match after {
-        Some(cursor) => Some(
-            DateTime::parse_from_rfc3339(&cursor.value)
-                .map_err(|err| sqlx::Error::Decode(Box::new(err)))?
-                .with_timezone(&Utc),
-        ),
-        None => None,
-    };
+    let after_time = super::cursor_time(after)?;
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, from_stage, to_stage, change_time, actor_id, cause, reason, cause_id \
          FROM lifecycle_transitions WHERE contact_id = $1 \

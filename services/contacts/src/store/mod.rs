@@ -22,6 +22,20 @@ pub use rapport_kit::idempotency::Write;
 pub use rapport_kit::db::etag;
 pub(crate) use rapport_kit::db::{check_etag, now, violates};
 
+/// The time a keyset page token of a time-ordered page holds (`None` on
+/// the first page).
+pub(crate) fn cursor_time(
+    after: Option<&rapport_kit::paging::Cursor>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, sqlx::Error> {
+    after
+        .map(|cursor| {
+            chrono::DateTime::parse_from_rfc3339(&cursor.value)
+                .map(|time| time.with_timezone(&chrono::Utc))
+                .map_err(|err| sqlx::Error::Decode(Box::new(err)))
+        })
+        .transpose()
+}
+
 /// `FAILED_PRECONDITION` for a change to a soft-deleted resource, e.g.
 /// reason `CONTACT_DELETED` for `rapport.contacts.v1.Contact`.
 pub(crate) fn deleted(resource_type: &str, id: &str) -> Error {

@@ -202,16 +202,8 @@ pub async fn page(
 ) -> Result<(Vec<TimelineRecord>, bool), sqlx::Error> {
     let (subject_type, subject_id) = subject.parts();
     let kinds: Vec<&str> = kinds.iter().map(|kind| kind_name(*kind)).collect();
-    let (after_time, after_id) = match after {
-        Some(cursor) => (
-            Some(
-                DateTime::parse_from_rfc3339(&cursor.value)
-                    .map_err(|err| sqlx::Error::Decode(Box::new(err)))?,
-            ),
-            cursor.id,
-        ),
-        None => (None, Uuid::max()),
-    };
+    let after_time = super::cursor_time(after)?;
+    let after_id = after.map_or(Uuid::max(), |cursor| cursor.id);
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, occur_time, source, kind, title, detail, actor_id, resource_type, resource_id, activity_id, \
            (SELECT m.display_name FROM team_members m WHERE m.user_id = t.actor_id \
@@ -225,7 +217,7 @@ pub async fn page(
     .bind(subject_type)
     .bind(subject_id)
     .bind(&kinds)
-    .bind(after_time.map(|time| time.with_timezone(&Utc)))
+    .bind(after_time)
     .bind(after_id)
     .bind(i64::from(limit) + 1)
     .fetch_all(pool)
