@@ -16,7 +16,7 @@
 //! * Comparisons `field OP value` with `OP` one of `=`, `!=`, `<`, `<=`, `>`, `>=`, `:`.
 //!   Which operators a field accepts depends on its [`FieldKind`].
 //! * `field:*` tests presence: `column IS NOT NULL` (for [`FieldKind::Text`] also
-//!   `<> ''`, for [`FieldKind::TextArray`] a non-empty array). Allowed for every kind.
+//!   a non-zero `length`, for [`FieldKind::TextArray`] a non-empty array). Allowed for every kind.
 //! * `AND`, `OR`, `NOT` (upper case only), unary `-` as `NOT`, parentheses, and implicit
 //!   `AND` by juxtaposition (`a = 1 b = 2`).
 //! * Precedence as in AIP-160: `NOT`/`-` binds tightest, then `OR`, then `AND` (explicit

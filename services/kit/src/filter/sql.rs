@@ -288,7 +288,7 @@ fn render_predicate(p: &Predicate, first: usize, out: &mut SqlFilter) {
             write!(out.sql, "({column} @> ARRAY[{ph}])")
         }
         Predicate::Present { column, kind } => match kind {
-            Presence::Text => write!(out.sql, "({column} IS NOT NULL AND {column} <> '')"),
+            Presence::Text => write!(out.sql, "({column} IS NOT NULL AND length({column}) > 0)"),
             Presence::Array => write!(out.sql, "(COALESCE(cardinality({column}), 0) > 0)"),
             Presence::NotNull => write!(out.sql, "({column} IS NOT NULL)"),
         },

@@ -96,7 +96,7 @@ fn text_prefix_match() {
 #[test]
 fn presence() {
     let cases = [
-        ("name:*", "(c.name IS NOT NULL AND c.name <> '')"),
+        ("name:*", "(c.name IS NOT NULL AND length(c.name) > 0)"),
         ("id:*", "(c.id IS NOT NULL)"),
         ("age : *", "(c.age IS NOT NULL)"),
         ("active:*", "(c.active IS NOT NULL)"),
