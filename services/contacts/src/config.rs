@@ -10,6 +10,9 @@
 //! - `CONTACTS_SCORING_INTERVAL` (default `2s`): how often the lead scorer
 //!   recomputes out-of-date and ageing scores (once per interval across
 //!   replicas, at most 2,000 contacts a run).
+//! - `CONTACTS_VOCABULARY_INTERVAL` (default `10m`): how often the search
+//!   vocabulary drops words no record holds any more (writes wait while it
+//!   runs, ~0.1 s per thousand words).
 //! - `CONTACTS_PIPELINE_ADDR` / `CONTACTS_SUPPORT_ADDR` (defaults
 //!   `http://127.0.0.1:50052` / `:50053`; `serve all` uses its own) with
 //!   `_API_KEY` and `_TIMEOUT`: the services whose change feeds it follows.
@@ -36,6 +39,8 @@ pub struct Config {
     pub reminder_interval: Duration,
     /// How often the lead scorer runs.
     pub scoring_interval: Duration,
+    /// How often the search vocabulary is pruned.
+    pub vocabulary_interval: Duration,
     /// The time source of task reminders and overdue flags.
     pub now: Now,
     /// Where Pipeline is (its change feed joins timelines and moves
@@ -53,6 +58,7 @@ impl Config {
             task_overdue_after: env.duration_or("CONTACTS_TASK_OVERDUE_AFTER", Duration::from_secs(3600))?,
             reminder_interval: env.duration_or("CONTACTS_REMINDER_INTERVAL", Duration::from_secs(5))?,
             scoring_interval: env.duration_or("CONTACTS_SCORING_INTERVAL", Duration::from_secs(2))?,
+            vocabulary_interval: env.duration_or("CONTACTS_VOCABULARY_INTERVAL", Duration::from_secs(600))?,
             now: Now::system(),
             pipeline: PeerSettings::from_env(env, "contacts", "pipeline", "http://127.0.0.1:50052")?,
             support: PeerSettings::from_env(env, "contacts", "support", "http://127.0.0.1:50053")?,

@@ -48,7 +48,7 @@ pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub static SPEC: Spec = Spec {
     name: "contacts",
     migrations: &MIGRATIONS,
-    db_settings: &[store::contacts::WORD_SIMILARITY_THRESHOLD],
+    db_settings: &[],
     ports: Ports { grpc: 50051, metrics: 9151 },
 };
 
@@ -68,6 +68,10 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         changed: cache::AfterCommit::default(),
     };
     shell.periodic(Periodic { name: workers::SCORER, every: config.scoring_interval }, scorer);
+    shell.periodic(
+        Periodic { name: workers::VOCABULARY, every: config.vocabulary_interval },
+        workers::Vocabulary,
+    );
     let following = feeds::Following {
         pool: shell.pool(),
         feed: shell.feed(),

@@ -30,6 +30,7 @@ const RULES: &[(&str, &[Role])] = &[
     ("DeleteCompany", DELETERS),
     ("UndeleteCompany", DELETERS),
     ("ListCompanies", EVERYONE),
+    ("SearchCompanies", EVERYONE),
     ("WatchChanges", EVERYONE),
 ];
 

@@ -1,4 +1,5 @@
-//! Periodic jobs: the lead scorer (every `CONTACTS_SCORING_INTERVAL`) and
+//! Periodic jobs: the lead scorer (every `CONTACTS_SCORING_INTERVAL`), the
+//! search vocabulary's pruner (every `CONTACTS_VOCABULARY_INTERVAL`) and
 //! the task reminder sweep, once per
 //! `CONTACTS_REMINDER_INTERVAL` across replicas (the kit's periodic
 //! worker: one replica at a time, and a sweep cut short rolls back whole,
@@ -65,5 +66,18 @@ impl rapport_kit::worker::Job for Reminders {
 
     fn committed(&self, _changed: u64) {
         self.feed.announce();
+    }
+}
+
+/// The vocabulary pruner's name (its `worker_runs` row).
+pub const VOCABULARY: &str = "contacts-search-vocabulary";
+
+/// The search vocabulary's pruner (see `store::search::prune_vocabulary`).
+pub struct Vocabulary;
+
+#[tonic::async_trait]
+impl rapport_kit::worker::Job for Vocabulary {
+    async fn run(&self, tx: &mut PgConnection) -> anyhow::Result<u64> {
+        Ok(crate::store::search::prune_vocabulary(tx).await?)
     }
 }

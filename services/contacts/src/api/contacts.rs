@@ -4,8 +4,6 @@ use rapport_kit::idempotency::RequestKey;
 use std::collections::HashMap;
 
 use rapport_kit::auth::{self, Ownership};
-use rapport_kit::error::Problem;
-use rapport_kit::paging::{self, Cursor};
 use rapport_proto::contacts::v1::*;
 use tonic::{Request, Response, Status};
 
@@ -15,7 +13,7 @@ use crate::convert;
 use crate::domain::{ContactDraft, ContactField, ContactId, Violation};
 use crate::error::Error;
 use crate::store::Write;
-use crate::store::contacts::{self as store, SearchMode};
+use crate::store::contacts as store;
 use rapport_kit::listing::{ListQuery, ListRequest};
 
 type Result<T> = std::result::Result<Response<T>, Status>;
@@ -131,68 +129,4 @@ pub async fn list(state: &State, request: Request<ListContactsRequest>) -> Resul
         contacts: records.iter().map(convert::contact_to_proto).collect(),
         next_page_token,
     }))
-}
-
-fn mode_name(mode: SearchMode) -> &'static str {
-    match mode {
-        SearchMode::Words => "words",
-        SearchMode::Typos => "typos",
-    }
-}
-
-/// The mode and offset a search page token carries, e.g. `words:40`.
-fn search_position(value: &str) -> Option<(Option<SearchMode>, u32)> {
-    let (mode, offset) = value.split_once(':')?;
-    let mode = match mode {
-        "words" => SearchMode::Words,
-        "typos" => SearchMode::Typos,
-        _ => return None,
-    };
-    Some((Some(mode), offset.parse().ok()?))
-}
-
-/// The furthest a search pages.
-const MAX_SEARCH_OFFSET: u32 = 1000;
-
-pub async fn search(
-    state: &State,
-    request: Request<SearchContactsRequest>,
-) -> Result<SearchContactsResponse> {
-    let request = request.into_inner();
-    let text =
-        rapport_kit::fields::text("query", &request.query, true, 200).map_err(Error::from)?.to_lowercase();
-    let words: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|word| !word.is_empty())
-        .take(8)
-        .map(str::to_owned)
-        .collect();
-    if words.is_empty() {
-        return Err(Error::from(Violation::new("query", "must contain a letter or digit")).into());
-    }
-    let page_size = paging::page_size(request.page_size, 20, 100).map_err(Error::from)?;
-    let fingerprint = paging::fingerprint(&["search", &text]);
-    let (mode, offset) = match paging::decode_token(&request.page_token, &fingerprint)? {
-        Some(cursor) => search_position(&cursor.value).ok_or_else(|| {
-            Error::from(Problem::invalid_field("INVALID_PAGE_TOKEN", "page_token", "is corrupt"))
-        })?,
-        None => (None, 0),
-    };
-    let (hits, mode) = store::search(&state.pool, &words, &text, (page_size + 1, offset), mode).await?;
-    let more = hits.len() > page_size as usize && offset + page_size < MAX_SEARCH_OFFSET;
-    let next_page_token = if more {
-        let value = format!("{}:{}", mode_name(mode), offset + page_size);
-        paging::encode_token(&fingerprint, Cursor { value, id: uuid::Uuid::nil() })
-    } else {
-        String::new()
-    };
-    let results = hits
-        .into_iter()
-        .take(page_size as usize)
-        .map(|(record, score)| SearchContactsResult {
-            contact: Some(convert::contact_to_proto(&record)),
-            score,
-        })
-        .collect();
-    Ok(Response::new(SearchContactsResponse { results, next_page_token }))
 }

@@ -8,6 +8,7 @@ mod contacts;
 mod lifecycle;
 mod query;
 mod scoring;
+mod search;
 mod timeline;
 
 use std::sync::Arc;
@@ -134,7 +135,7 @@ impl ContactService for Api {
         &self,
         request: Request<SearchContactsRequest>,
     ) -> Result<SearchContactsResponse> {
-        contacts::search(&self.state, request).await
+        search::contacts(&self.state, request).await
     }
 
     async fn create_company(&self, request: Request<CreateCompanyRequest>) -> Result<Company> {
@@ -161,6 +162,13 @@ impl ContactService for Api {
 
     async fn list_companies(&self, request: Request<ListCompaniesRequest>) -> Result<ListCompaniesResponse> {
         companies::list(&self.state, request).await
+    }
+
+    async fn search_companies(
+        &self,
+        request: Request<SearchCompaniesRequest>,
+    ) -> Result<SearchCompaniesResponse> {
+        search::companies(&self.state, request).await
     }
 
     type WatchChangesStream = WatchStream<WatchChangesResponse>;

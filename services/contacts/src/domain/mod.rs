@@ -3,7 +3,8 @@
 //! `contact` and `company`; activities and tasks in `activity`; stage
 //! moves in `lifecycle`; qualification answers in `qualification`; what
 //! other services' events do here in `effects`; lead scores in `scoring`;
-//! assignment rules and team members in `assignment`).
+//! assignment rules and team members in `assignment`; search
+//! queries' words in `search`).
 //! Pure:
 //! no I/O, no protobuf beyond the enums the contract defines.
 //!
@@ -19,6 +20,7 @@ pub mod fields;
 pub mod lifecycle;
 pub mod qualification;
 pub mod scoring;
+pub mod search;
 
 pub use company::{CompanyDraft, CompanyField, CompanyState};
 pub use contact::{ContactDraft, ContactField, ContactState};

@@ -1,4 +1,5 @@
-//! Companies: reads, writes (each with its change-log row) and listing.
+//! Companies: reads, writes (each with its change-log row), listing and
+//! search.
 
 use chrono::{DateTime, Utc};
 use prost::Message;
@@ -9,10 +10,12 @@ use rapport_proto::common::v1::ChangeKind;
 use rapport_proto::contacts::v1::Company;
 use sqlx::{PgConnection, PgPool};
 
+use super::search::{self, SearchMode};
 use super::{Write, check_etag, deleted, lock_live_company, now, violates};
 use crate::convert;
 use crate::domain::assignment::Target;
 use crate::domain::fields::Money;
+use crate::domain::search::SearchQuery;
 use crate::domain::{CompanyDraft, CompanyId, CompanyState};
 use crate::error::{COMPANY, ContactsError, Error};
 pub use crate::model::companies::CompanyRecord;
@@ -318,6 +321,24 @@ pub async fn list(pool: &PgPool, query: &ListQuery) -> Result<(Vec<CompanyRecord
     let next_page_token = query
         .next_page(&mut records, |record| Cursor { value: sort_value(record, field), id: record.id.uuid() });
     Ok((records, next_page_token))
+}
+
+/// Ranked free-text search over live companies (see `store::search`); an
+/// exact domain ranks first.
+pub async fn search(
+    pool: &PgPool,
+    query: &SearchQuery,
+    window: (u32, u32),
+    mode: Option<SearchMode>,
+) -> Result<(Vec<(CompanyRecord, f64)>, SearchMode), Error> {
+    const TARGET: search::Target = search::Target {
+        table: "companies",
+        columns: COLUMNS,
+        exact_column: "domain",
+        similar_text: "concat_ws(' ', hits.name, hits.industry)",
+    };
+    let (rows, mode) = search::search::<Row>(pool, &TARGET, query, window, mode).await?;
+    Ok((rows.into_iter().map(|(row, score)| (row.into(), score)).collect(), mode))
 }
 
 fn sort_value(record: &CompanyRecord, field: &str) -> String {

@@ -11,11 +11,13 @@ use rapport_proto::contacts::v1::{Contact, LifecycleCause, LifecycleStage};
 use sqlx::{PgConnection, PgPool};
 
 use super::lifecycle::{self, Move};
+use super::search::{self, SearchMode};
 use super::{Write, check_etag, deleted, lock_live_company, now, violates};
 use crate::convert;
 use crate::domain::assignment::Target;
 use crate::domain::contact::{source_from_name, source_name, stage_from_name, stage_name};
 use crate::domain::fields::Email;
+use crate::domain::search::SearchQuery;
 use crate::domain::{ContactDraft, ContactId, ContactState};
 use crate::error::{CONTACT, ContactsError, Error};
 pub use crate::model::contacts::ContactRecord;
@@ -446,81 +448,23 @@ fn sort_value(record: &ContactRecord, field: &str) -> String {
     }
 }
 
-/// How similar (pg_trgm word similarity, 0 to 1) a query must be to a
-/// contact's text to match it despite typos. pg_trgm's default of 0.6 misses
-/// "smiht" for "smith" (0.5) and "jon smi" for "john smith" (0.45).
-/// Set on every connection of the pool (see `crate::App::build`), so `<%`
-/// uses it without a round trip per search.
-pub const WORD_SIMILARITY_THRESHOLD: (&str, &str) = ("pg_trgm.word_similarity_threshold", "0.4");
-
-/// How a search matched: whole words and prefixes (full text), or,
-/// when those find nothing, similar words (trigrams, for typos).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SearchMode {
-    /// Every query word is a word or word prefix of the contact.
-    Words,
-    /// The query is similar to the contact's text (typos).
-    Typos,
-}
-
-/// Ranked free-text search over live contacts. Without a `mode` (a first
-/// page), full text is tried first and trigram similarity only when it
-/// finds nothing: the index-friendly full-text query answers most searches,
-/// and the costlier typo matching runs only for queries that need it.
+/// Ranked free-text search over live contacts (see `store::search`).
 pub async fn search(
     pool: &PgPool,
-    words: &[String],
-    text: &str,
-    page: (u32, u32),
+    query: &SearchQuery,
+    window: (u32, u32),
     mode: Option<SearchMode>,
 ) -> Result<(Vec<(ContactRecord, f64)>, SearchMode), Error> {
-    match mode {
-        Some(mode) => Ok((search_by(pool, mode, words, text, page).await?, mode)),
-        None => {
-            let hits = search_by(pool, SearchMode::Words, words, text, page).await?;
-            if hits.is_empty() {
-                Ok((search_by(pool, SearchMode::Typos, words, text, page).await?, SearchMode::Typos))
-            } else {
-                Ok((hits, SearchMode::Words))
-            }
-        }
-    }
-}
-
-async fn search_by(
-    pool: &PgPool,
-    mode: SearchMode,
-    words: &[String],
-    text: &str,
-    (limit, offset): (u32, u32),
-) -> Result<Vec<(ContactRecord, f64)>, Error> {
-    let (score, matches) = match mode {
-        SearchMode::Words => {
-            ("ts_rank(search_vector, to_tsquery('simple', $1))", "search_vector @@ to_tsquery('simple', $1)")
-        }
-        SearchMode::Typos => ("word_similarity($2, search_text)", "$2 <% search_text AND $1 <> ''"),
+    const TARGET: search::Target = search::Target {
+        table: "contacts",
+        columns: COLUMNS,
+        exact_column: "email",
+        similar_text: "concat_ws(' ', hits.given_name, hits.family_name, hits.job_title, hits.company_name)",
     };
-    let prefixes = words.iter().map(|word| format!("{word}:*")).collect::<Vec<_>>().join(" & ");
-    let sql = format!(
-        "SELECT {COLUMNS}, score FROM ( \
-           SELECT *, ({score} + CASE WHEN email = $2 THEN 1 ELSE 0 END)::float8 AS score \
-           FROM contacts WHERE delete_time IS NULL AND {matches} \
-         ) ranked ORDER BY score DESC, id LIMIT $3 OFFSET $4"
-    );
-    let rows = sqlx::query(&sql)
-        .bind(prefixes)
-        .bind(text)
-        .bind(i64::from(limit))
-        .bind(i64::from(offset))
-        .fetch_all(pool)
-        .await?;
-    let rows: Vec<(Row, f64)> = rows
+    let (rows, mode) = search::search::<Row>(pool, &TARGET, query, window, mode).await?;
+    let records = rows
         .into_iter()
-        .map(|row| {
-            use sqlx::{FromRow, Row as _};
-            let score: f64 = row.try_get("score")?;
-            Ok((Row::from_row(&row)?, score))
-        })
+        .map(|(row, score)| Ok((ContactRecord::try_from(row)?, score)))
         .collect::<Result<_, sqlx::Error>>()?;
-    rows.into_iter().map(|(row, score)| Ok((ContactRecord::try_from(row)?, score))).collect()
+    Ok((records, mode))
 }

@@ -10,6 +10,7 @@ pub mod lifecycle;
 pub mod projection;
 pub mod reminders;
 pub mod scoring;
+pub mod search;
 pub mod timeline;
 
 use sqlx::PgConnection;

@@ -1,11 +1,13 @@
-//! SearchContacts: ranking, prefixes, typos, company names, paging and
-//! deleted contacts.
+//! SearchContacts and SearchCompanies: ranking, prefixes, typos corrected
+//! against stored words, accents, phones, company names, paging and
+//! deleted records.
 
 use crate::common;
 
-use common::{Client, TestApp, create, create_company, failure, reason, violated_fields};
+use common::{Client, Options, TestApp, create, create_company, failure, reason, violated_fields};
 use rapport_proto::contacts::v1::{
-    Contact, DeleteContactRequest, SearchContactsRequest, SearchContactsResponse, UndeleteContactRequest,
+    Contact, DeleteCompanyRequest, DeleteContactRequest, SearchCompaniesRequest, SearchCompaniesResponse,
+    SearchContactsRequest, SearchContactsResponse, UndeleteContactRequest, UpdateContactRequest,
 };
 use tonic::Code;
 
@@ -197,4 +199,188 @@ async fn queries_need_a_word() {
         assert_eq!(status.code(), Code::InvalidArgument, "{query:?}");
         assert_eq!(violated_fields(&status), ["query"], "{query:?}");
     }
+}
+
+fn named(given: &str, family: &str, email: &str) -> Contact {
+    Contact {
+        given_name: given.into(),
+        family_name: family.into(),
+        email: email.into(),
+        ..Default::default()
+    }
+}
+
+/// The emails of a search's hits, best first.
+async fn emails(client: &mut Client, query: &str) -> Vec<String> {
+    search(client, query).await.results.into_iter().map(|hit| hit.contact.unwrap().email).collect()
+}
+
+#[tokio::test]
+async fn typos_in_first_and_last_names_are_corrected_against_stored_words() {
+    let app = TestApp::spawn().await;
+    let mut client = app.client().await;
+    let jennifer = create(&mut client, named("Jennifer", "Thompson", "jt@one.example")).await;
+    let jenny = create(&mut client, named("Jenny", "Thomas", "jenny@two.example")).await;
+    create(&mut client, named("William", "Tanaka", "wt@three.example")).await;
+
+    // A typo in the last name or in the first name: a word typed right
+    // is not corrected, so only Jennifer Thompson matches.
+    for query in ["jennifer tompson", "jenifer thompson"] {
+        assert_eq!(emails(&mut client, query).await, [jennifer.email.as_str()], "{query:?}");
+    }
+    // Typos in both: Jenny Thomas is near enough too, but ranks second.
+    assert_eq!(emails(&mut client, "jenifer thompsen").await, [jennifer.email.clone(), jenny.email.clone()]);
+    // A typo that is nearer to another stored name finds that one too, the
+    // closer spelling first; words typed right are never lost.
+    let found = emails(&mut client, "tomas").await;
+    assert_eq!(found.first(), Some(&jenny.email), "{found:?}");
+    // Nothing similar is stored: nothing is found.
+    assert!(emails(&mut client, "zzyzx").await.is_empty());
+
+    // Words a write adds are learned at once (the rename's new name).
+    client
+        .update_contact(UpdateContactRequest {
+            contact: Some(Contact {
+                id: jenny.id.clone(),
+                family_name: "Kowalczyk".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["family_name".into()] }),
+        })
+        .await
+        .unwrap();
+    assert_eq!(emails(&mut client, "kowalcyk").await, [jenny.email.as_str()]);
+}
+
+#[tokio::test]
+async fn accents_phones_and_email_words_are_searchable() {
+    let app = TestApp::spawn().await;
+    let mut client = app.client().await;
+    let jose = create(
+        &mut client,
+        Contact {
+            phone: "+1 (555) 010-2030".into(),
+            ..named("José", "Müller", "maria.garcia42@acme.example")
+        },
+    )
+    .await;
+    let plain = create(&mut client, named("Jose", "Muller", "jm@other.example")).await;
+
+    // Accents fold both ways; both spellings match both people.
+    for query in ["jose muller", "José Müller", "JOSÉ"] {
+        let mut found = emails(&mut client, query).await;
+        found.sort();
+        let mut want = vec![jose.email.clone(), plain.email.clone()];
+        want.sort();
+        assert_eq!(found, want, "{query:?}");
+    }
+    // The words of an email address, without its digits.
+    assert_eq!(emails(&mut client, "garcia42").await, [jose.email.as_str()]);
+    assert_eq!(emails(&mut client, "maria garc").await, [jose.email.as_str()]);
+    // A phone number by its digits, however it is punctuated.
+    for query in ["+1 555 010 2030", "15550102030", "1-555-010"] {
+        assert_eq!(emails(&mut client, query).await, [jose.email.as_str()], "{query:?}");
+    }
+    assert!(emails(&mut client, "555 010 2030").await.is_empty(), "a phone matches from its first digit");
+}
+
+async fn search_companies(client: &mut Client, query: &str, page_token: &str) -> SearchCompaniesResponse {
+    client
+        .search_companies(SearchCompaniesRequest {
+            query: query.into(),
+            page_size: 2,
+            page_token: page_token.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+fn company_names(found: &SearchCompaniesResponse) -> Vec<String> {
+    found.results.iter().map(|hit| hit.company.as_ref().unwrap().name.clone()).collect()
+}
+
+#[tokio::test]
+async fn companies_are_searched_by_name_domain_and_typo() {
+    let app = TestApp::spawn().await;
+    let mut client = app.client().await;
+    let acme = create_company(&mut client, "Acme Widgets", "acme.example").await;
+    create_company(&mut client, "Acme Logistics", "acmelog.example").await;
+    create_company(&mut client, "Acme Rockets", "rockets.example").await;
+    create_company(&mut client, "Globex Corporation", "globex.example").await;
+    let initech = create_company(&mut client, "Initech", "").await;
+
+    assert_eq!(company_names(&search_companies(&mut client, "acme wid", "").await), ["Acme Widgets"]);
+    assert_eq!(company_names(&search_companies(&mut client, "globx", "").await), ["Globex Corporation"]);
+    // The exact domain ranks first.
+    let found = search_companies(&mut client, "acme.example", "").await;
+    assert_eq!(company_names(&found)[0], "Acme Widgets");
+    assert!(found.results[0].score > found.results.get(1).map_or(0.0, |hit| hit.score));
+
+    // Pages: two, then one, no repeats.
+    let first = search_companies(&mut client, "acme", "").await;
+    assert_eq!(first.results.len(), 2);
+    assert!(!first.next_page_token.is_empty());
+    // A contacts search token is not a companies search token.
+    let status = failure(
+        client
+            .search_contacts(SearchContactsRequest {
+                query: "acme".into(),
+                page_size: 2,
+                page_token: first.next_page_token.clone(),
+            })
+            .await,
+    );
+    assert_eq!(reason(&status), "INVALID_PAGE_TOKEN");
+    let second = search_companies(&mut client, "acme", &first.next_page_token).await;
+    assert!(second.next_page_token.is_empty(), "{second:?}");
+    let mut seen = company_names(&first);
+    seen.extend(company_names(&second));
+    seen.sort();
+    assert_eq!(seen, ["Acme Logistics", "Acme Rockets", "Acme Widgets"]);
+
+    // Deleted companies are not found.
+    client.delete_company(DeleteCompanyRequest { id: acme.id.clone(), etag: String::new() }).await.unwrap();
+    assert_eq!(company_names(&search_companies(&mut client, "widgets", "").await), Vec::<String>::new());
+    assert_eq!(company_names(&search_companies(&mut client, "initech", "").await), [initech.name]);
+}
+
+#[tokio::test]
+async fn a_word_no_record_holds_any_more_is_corrected_again() {
+    let app = TestApp::spawn_with(Options {
+        env: vec![("CONTACTS_VOCABULARY_INTERVAL".into(), "50ms".into())],
+        ..Default::default()
+    })
+    .await;
+    let mut client = app.client().await;
+    let smyth = create(&mut client, named("Anna", "Smyth", "anna@one.example")).await;
+    client
+        .update_contact(UpdateContactRequest {
+            contact: Some(Contact {
+                id: smyth.id.clone(),
+                family_name: "Smith".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["family_name".into()] }),
+        })
+        .await
+        .unwrap();
+    // Until the pruner drops "smyth", it counts as a known word and is not
+    // corrected; afterwards it is, to "smith".
+    let pool = app.pool();
+    rapport_kit::testing::eventually("the vocabulary to drop smyth", || async {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT NOT EXISTS (SELECT 1 FROM contacts.search_words WHERE word = 'smyth')",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    })
+    .await;
+    assert_eq!(emails(&mut client, "anna smyth").await, [smyth.email.as_str()]);
+    let kept: Vec<String> = sqlx::query_scalar("SELECT word FROM contacts.search_words ORDER BY word")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, ["anna", "example", "one", "smith"]);
 }
