@@ -13,6 +13,10 @@
 //! - `CONTACTS_VOCABULARY_INTERVAL` (default `10m`): how often the search
 //!   vocabulary drops words no record holds any more (writes wait while it
 //!   runs, ~0.1 s per thousand words).
+//! - `CONTACTS_PHONE_REGION` (default `US`): the region of phone numbers
+//!   written without a country code, for duplicate detection (E.164).
+//! - `CONTACTS_PHONE_KEY_INTERVAL` (default `2s`): how often the E.164 form
+//!   of new and changed phone numbers is computed (5,000 a run).
 //! - `CONTACTS_PIPELINE_ADDR` / `CONTACTS_SUPPORT_ADDR` (defaults
 //!   `http://127.0.0.1:50052` / `:50053`; `serve all` uses its own) with
 //!   `_API_KEY` and `_TIMEOUT`: the services whose change feeds it follows.
@@ -22,6 +26,8 @@ use std::time::Duration;
 use rapport_kit::config::{ConfigError, Env};
 use rapport_kit::peer::PeerSettings;
 use rapport_kit::service::Settings;
+
+use crate::domain::duplicates::PhoneRegion;
 
 pub use rapport_kit::clock::Now;
 
@@ -41,6 +47,10 @@ pub struct Config {
     pub scoring_interval: Duration,
     /// How often the search vocabulary is pruned.
     pub vocabulary_interval: Duration,
+    /// The region of phone numbers without a country code.
+    pub phone_region: PhoneRegion,
+    /// How often phone numbers' E.164 keys are computed.
+    pub phone_key_interval: Duration,
     /// The time source of task reminders and overdue flags.
     pub now: Now,
     /// Where Pipeline is (its change feed joins timelines and moves
@@ -59,6 +69,8 @@ impl Config {
             reminder_interval: env.duration_or("CONTACTS_REMINDER_INTERVAL", Duration::from_secs(5))?,
             scoring_interval: env.duration_or("CONTACTS_SCORING_INTERVAL", Duration::from_secs(2))?,
             vocabulary_interval: env.duration_or("CONTACTS_VOCABULARY_INTERVAL", Duration::from_secs(600))?,
+            phone_region: env.or_default("CONTACTS_PHONE_REGION", PhoneRegion::default())?,
+            phone_key_interval: env.duration_or("CONTACTS_PHONE_KEY_INTERVAL", Duration::from_secs(2))?,
             now: Now::system(),
             pipeline: PeerSettings::from_env(env, "contacts", "pipeline", "http://127.0.0.1:50052")?,
             support: PeerSettings::from_env(env, "contacts", "support", "http://127.0.0.1:50053")?,

@@ -12,7 +12,8 @@
 //! - [`error`]: its own error kinds beside the kit's common ones.
 //! - [`policy`]: which roles may call which RPC, and who may change which
 //!   contact, company and activity.
-//! - [`workers`]: the task reminder sweep and the lead scorer.
+//! - [`workers`]: the task reminder sweep, the lead scorer, the search
+//!   vocabulary's pruner and the phone keys of duplicate detection.
 //! - [`feeds`]: follows Pipeline's and Support's change feeds into the
 //!   timeline, deal-caused lifecycle moves and activity links.
 //!
@@ -72,6 +73,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         Periodic { name: workers::VOCABULARY, every: config.vocabulary_interval },
         workers::Vocabulary,
     );
+    let phone_keys = workers::PhoneKeys { region: config.phone_region };
+    shell.periodic(Periodic { name: workers::PHONE_KEYS, every: config.phone_key_interval }, phone_keys);
     let following = feeds::Following {
         pool: shell.pool(),
         feed: shell.feed(),

@@ -24,6 +24,7 @@ const RULES: &[(&str, &[Role])] = &[
     ("UndeleteContact", DELETERS),
     ("ListContacts", EVERYONE),
     ("SearchContacts", EVERYONE),
+    ("FindDuplicates", EVERYONE),
     ("CreateCompany", WRITERS),
     ("GetCompany", EVERYONE),
     ("UpdateCompany", WRITERS),

@@ -1,5 +1,6 @@
 //! Periodic jobs: the lead scorer (every `CONTACTS_SCORING_INTERVAL`), the
-//! search vocabulary's pruner (every `CONTACTS_VOCABULARY_INTERVAL`) and
+//! search vocabulary's pruner (every `CONTACTS_VOCABULARY_INTERVAL`), the
+//! phone keys of duplicate detection (every `CONTACTS_PHONE_KEY_INTERVAL`) and
 //! the task reminder sweep, once per
 //! `CONTACTS_REMINDER_INTERVAL` across replicas (the kit's periodic
 //! worker: one replica at a time, and a sweep cut short rolls back whole,
@@ -66,6 +67,26 @@ impl rapport_kit::worker::Job for Reminders {
 
     fn committed(&self, _changed: u64) {
         self.feed.announce();
+    }
+}
+
+/// The phone keys' job name (its `worker_runs` row).
+pub const PHONE_KEYS: &str = "contacts-phone-keys";
+
+/// Phones the job normalizes per run.
+const PHONE_KEYS_PER_RUN: i64 = 5_000;
+
+/// Computes the E.164 form of new and changed phone numbers (see
+/// `store::duplicates::fill_phone_keys`).
+pub struct PhoneKeys {
+    /// The region of numbers without a country code.
+    pub region: crate::domain::duplicates::PhoneRegion,
+}
+
+#[tonic::async_trait]
+impl rapport_kit::worker::Job for PhoneKeys {
+    async fn run(&self, tx: &mut PgConnection) -> anyhow::Result<u64> {
+        Ok(crate::store::duplicates::fill_phone_keys(tx, self.region, PHONE_KEYS_PER_RUN).await?)
     }
 }
 

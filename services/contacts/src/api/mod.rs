@@ -5,6 +5,7 @@ mod activities;
 mod assignment;
 mod companies;
 mod contacts;
+mod duplicates;
 mod lifecycle;
 mod query;
 mod scoring;
@@ -136,6 +137,13 @@ impl ContactService for Api {
         request: Request<SearchContactsRequest>,
     ) -> Result<SearchContactsResponse> {
         search::contacts(&self.state, request).await
+    }
+
+    async fn find_duplicates(
+        &self,
+        request: Request<FindDuplicatesRequest>,
+    ) -> Result<FindDuplicatesResponse> {
+        duplicates::find(&self.state, request).await
     }
 
     async fn create_company(&self, request: Request<CreateCompanyRequest>) -> Result<Company> {

@@ -1,7 +1,8 @@
 //! Validated contact and company data and the rules that change it (typed
 //! ids, `Email`, text and tag limits in `fields`; drafts and updates in
 //! `contact` and `company`; activities and tasks in `activity`; stage
-//! moves in `lifecycle`; qualification answers in `qualification`; what
+//! moves in `lifecycle`; likely duplicates and E.164 phones in
+//! `duplicates`; qualification answers in `qualification`; what
 //! other services' events do here in `effects`; lead scores in `scoring`;
 //! assignment rules and team members in `assignment`; search
 //! queries' words in `search`).
@@ -15,6 +16,7 @@ pub mod activity;
 pub mod assignment;
 pub mod company;
 pub mod contact;
+pub mod duplicates;
 pub mod effects;
 pub mod fields;
 pub mod lifecycle;

@@ -6,6 +6,7 @@ pub mod activities;
 pub mod assignment;
 pub mod companies;
 pub mod contacts;
+pub mod duplicates;
 pub mod lifecycle;
 pub mod projection;
 pub mod reminders;

@@ -13,6 +13,7 @@ mod companies;
 mod concurrency;
 mod contacts_crud;
 mod crash;
+mod duplicates;
 mod lifecycle;
 mod listing;
 mod metrics;

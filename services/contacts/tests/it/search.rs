@@ -368,15 +368,8 @@ async fn a_word_no_record_holds_any_more_is_corrected_again() {
     // Until the pruner drops "smyth", it counts as a known word and is not
     // corrected; afterwards it is, to "smith".
     let pool = app.pool();
-    rapport_kit::testing::eventually("the vocabulary to drop smyth", || async {
-        sqlx::query_scalar::<_, bool>(
-            "SELECT NOT EXISTS (SELECT 1 FROM contacts.search_words WHERE word = 'smyth')",
-        )
-        .fetch_one(&pool)
-        .await
-        .unwrap()
-    })
-    .await;
+    let pruned = "SELECT NOT EXISTS (SELECT 1 FROM contacts.search_words WHERE word = 'smyth')";
+    app.until("the vocabulary to drop smyth", pruned).await;
     assert_eq!(emails(&mut client, "anna smyth").await, [smyth.email.as_str()]);
     let kept: Vec<String> = sqlx::query_scalar("SELECT word FROM contacts.search_words ORDER BY word")
         .fetch_all(&pool)

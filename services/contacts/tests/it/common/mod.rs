@@ -124,6 +124,16 @@ impl TestApp {
         self.client_as("admin-1", &[Role::Admin]).await
     }
 
+    /// Polls until `sql`, a query of one boolean, is true in this app's
+    /// database (a background job caught up).
+    pub async fn until(&self, what: &str, sql: &'static str) {
+        let pool = self.pool();
+        testing::eventually(what, || async {
+            sqlx::query_scalar::<_, bool>(sql).fetch_one(&pool).await.expect("a boolean query")
+        })
+        .await;
+    }
+
     /// A client without credentials.
     pub fn anonymous(&self) -> ContactServiceClient<Channel> {
         ContactServiceClient::new(self.channel())
