@@ -8,7 +8,10 @@ use rapport_proto::contacts::v1::{Activity, Company, Contact, LifecycleTransitio
 
 use rapport_kit::db::etag;
 
-use crate::model::{ActivityRecord, CompanyRecord, ContactRecord, TimelineRecord, TransitionRecord};
+use crate::model::{
+    ActivityRecord, CompanyRecord, ConsentEventRecord, ContactConsentRecord, ContactRecord, TimelineRecord,
+    TransitionRecord,
+};
 
 /// The wire form of a contact.
 pub fn contact_to_proto(record: &ContactRecord) -> Contact {
@@ -136,5 +139,65 @@ pub fn transition_to_proto(record: &TransitionRecord) -> LifecycleTransition {
         cause: record.cause.into(),
         reason: record.reason.clone(),
         cause_id: record.cause_id.clone(),
+    }
+}
+
+/// A consent change (kind `CONSENT`) as the API shows it.
+pub fn consent_event_to_proto(record: &ConsentEventRecord) -> rapport_proto::contacts::v1::ConsentEvent {
+    use crate::domain::consent::{channel_from_name, source_from_name};
+    rapport_proto::contacts::v1::ConsentEvent {
+        id: record.id.to_string(),
+        contact_id: record.contact_id.to_string(),
+        channel: channel_from_name(&record.channel) as i32,
+        purpose: record.purpose.clone(),
+        granted: record.granted,
+        source: source_from_name(&record.source) as i32,
+        evidence: record.evidence.clone(),
+        occur_time: Some(timestamp(record.occur_time)),
+        record_time: Some(timestamp(record.record_time)),
+        actor: record.actor.clone(),
+    }
+}
+
+/// A history entry: a consent change or a do-not-contact change.
+pub fn consent_history_entry_to_proto(
+    record: &ConsentEventRecord,
+) -> rapport_proto::contacts::v1::ConsentHistoryEntry {
+    use rapport_proto::contacts::v1::{DoNotContactChange, consent_history_entry::Entry};
+    let entry = if record.kind == "DO_NOT_CONTACT" {
+        Entry::DoNotContact(DoNotContactChange {
+            do_not_contact: record.granted,
+            reason: record.evidence.clone(),
+            change_time: Some(timestamp(record.record_time)),
+            actor: record.actor.clone(),
+        })
+    } else {
+        Entry::Event(consent_event_to_proto(record))
+    };
+    rapport_proto::contacts::v1::ConsentHistoryEntry { entry: Some(entry) }
+}
+
+/// A contact's consent as it stands.
+pub fn contact_consent_to_proto(
+    record: &ContactConsentRecord,
+) -> rapport_proto::contacts::v1::ContactConsent {
+    use crate::domain::consent::{channel_from_name, source_from_name};
+    rapport_proto::contacts::v1::ContactConsent {
+        contact_id: record.contact_id.to_string(),
+        consents: record
+            .consents
+            .iter()
+            .map(|consent| rapport_proto::contacts::v1::Consent {
+                channel: channel_from_name(&consent.channel) as i32,
+                purpose: consent.purpose.clone(),
+                granted: consent.granted,
+                source: source_from_name(&consent.source) as i32,
+                occur_time: Some(timestamp(consent.occur_time)),
+                event_id: consent.event_id.to_string(),
+            })
+            .collect(),
+        do_not_contact: record.do_not_contact,
+        do_not_contact_reason: record.do_not_contact_reason.clone(),
+        do_not_contact_time: record.do_not_contact_time.map(timestamp),
     }
 }

@@ -14,6 +14,8 @@ pub const ACTIVITY: &str = "rapport.contacts.v1.Activity";
 pub const ASSIGNMENT_RULE: &str = "rapport.contacts.v1.AssignmentRule";
 /// Resource type name of scoring rules.
 pub const SCORING_RULE: &str = "rapport.contacts.v1.ScoringRule";
+/// Resource type name of a contact's consent (change feed only).
+pub const CONTACT_CONSENT: &str = "rapport.contacts.v1.ContactConsent";
 /// Resource type name of task reminders (change feed only).
 pub const TASK_REMINDER: &str = "rapport.contacts.v1.TaskReminder";
 

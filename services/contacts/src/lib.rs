@@ -36,6 +36,7 @@ use rapport_kit::service::{Ports, Shell, Spec};
 use rapport_kit::worker::Periodic;
 use rapport_proto::contacts::v1::activity_service_server::ActivityServiceServer;
 use rapport_proto::contacts::v1::assignment_service_server::AssignmentServiceServer;
+use rapport_proto::contacts::v1::consent_service_server::ConsentServiceServer;
 use rapport_proto::contacts::v1::contact_service_server::ContactServiceServer;
 use rapport_proto::contacts::v1::lifecycle_service_server::LifecycleServiceServer;
 use rapport_proto::contacts::v1::scoring_service_server::ScoringServiceServer;
@@ -94,6 +95,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         .serve(ActivityServiceServer::new(api.clone()))
         .serve(LifecycleServiceServer::new(api.clone()))
         .serve(ScoringServiceServer::new(api.clone()))
+        .serve(ConsentServiceServer::new(api.clone()))
         .serve(AssignmentServiceServer::new(api));
     Ok(shell.into_app(routes, policy::policies()).with(caches))
 }

@@ -4,11 +4,12 @@
 use rapport_kit::auth::{Fields, Ownership, Policy, Role};
 use rapport_proto::contacts::v1::activity_service_server::SERVICE_NAME as ACTIVITY_SERVICE;
 use rapport_proto::contacts::v1::assignment_service_server::SERVICE_NAME as ASSIGNMENT_SERVICE;
+use rapport_proto::contacts::v1::consent_service_server::SERVICE_NAME as CONSENT_SERVICE;
 use rapport_proto::contacts::v1::contact_service_server::SERVICE_NAME;
 use rapport_proto::contacts::v1::lifecycle_service_server::SERVICE_NAME as LIFECYCLE_SERVICE;
 use rapport_proto::contacts::v1::scoring_service_server::SERVICE_NAME as SCORING_SERVICE;
 
-use crate::error::{ACTIVITY, COMPANY, CONTACT, SCORING_RULE, TASK_REMINDER};
+use crate::error::{ACTIVITY, COMPANY, CONTACT, CONTACT_CONSENT, SCORING_RULE, TASK_REMINDER};
 
 const EVERYONE: &[Role] = &Role::ALL;
 const WRITERS: &[Role] =
@@ -59,6 +60,15 @@ const ACTIVITY_RULES: &[(&str, &[Role])] = &[
     ("GetTimeline", EVERYONE),
 ];
 
+/// Who records consent: everyone who works with customers (an opt-out is
+/// never blocked; an opt-in needs the right to change the contact).
+const CONSENT_RULES: &[(&str, &[Role])] = &[
+    ("RecordConsent", ACTIVITY_WRITERS),
+    ("GetConsent", EVERYONE),
+    ("ListConsentHistory", EVERYONE),
+    ("SetDoNotContact", ACTIVITY_WRITERS),
+];
+
 const QUALIFIERS: &[Role] = &[Role::Admin, Role::SalesManager, Role::SalesRep, Role::Integration];
 const MANAGERS: &[Role] = &[Role::Admin, Role::SalesManager];
 
@@ -106,6 +116,7 @@ pub fn policies() -> Vec<Policy> {
         Policy::new(LIFECYCLE_SERVICE, LIFECYCLE_RULES),
         Policy::new(SCORING_SERVICE, SCORING_RULES),
         Policy::new(ASSIGNMENT_SERVICE, ASSIGNMENT_RULES),
+        Policy::new(CONSENT_SERVICE, CONSENT_RULES),
     ]
 }
 
@@ -120,7 +131,13 @@ pub const CONTACTS: Ownership = Ownership {
         (Role::Integration, Fields::All),
         (
             Role::Marketing,
-            Fields::Only(&["lead_source", "lead_source_detail", "source_campaign_id", "email_opt_in"]),
+            Fields::Only(&[
+                "lead_source",
+                "lead_source_detail",
+                "source_campaign_id",
+                "email_opt_in",
+                "consent",
+            ]),
         ),
     ],
 };
@@ -152,4 +169,5 @@ pub const FEED_READS: &[(&str, &str, &str)] = &[
     (ACTIVITY, ACTIVITY_SERVICE, "ListActivities"),
     (TASK_REMINDER, ACTIVITY_SERVICE, "ListMyTasks"),
     (SCORING_RULE, SCORING_SERVICE, "ListScoringRules"),
+    (CONTACT_CONSENT, CONSENT_SERVICE, "GetConsent"),
 ];

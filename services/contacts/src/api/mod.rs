@@ -4,6 +4,7 @@
 mod activities;
 mod assignment;
 mod companies;
+mod consent;
 mod contacts;
 mod duplicates;
 mod lifecycle;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use rapport_kit::changelog::{Feed, FeedReads, WatchStream};
 use rapport_proto::contacts::v1::activity_service_server::ActivityService;
 use rapport_proto::contacts::v1::assignment_service_server::AssignmentService;
+use rapport_proto::contacts::v1::consent_service_server::ConsentService;
 use rapport_proto::contacts::v1::contact_service_server::ContactService;
 use rapport_proto::contacts::v1::lifecycle_service_server::LifecycleService;
 use rapport_proto::contacts::v1::scoring_service_server::ScoringService;
@@ -291,6 +293,28 @@ impl AssignmentService for Api {
         request: Request<ListAssignmentsRequest>,
     ) -> Result<ListAssignmentsResponse> {
         assignment::assignments(&self.state, request).await
+    }
+}
+
+#[tonic::async_trait]
+impl ConsentService for Api {
+    async fn record_consent(&self, request: Request<RecordConsentRequest>) -> Result<ConsentEvent> {
+        consent::record(&self.state, request).await
+    }
+
+    async fn get_consent(&self, request: Request<GetConsentRequest>) -> Result<ContactConsent> {
+        consent::get(&self.state, request).await
+    }
+
+    async fn list_consent_history(
+        &self,
+        request: Request<ListConsentHistoryRequest>,
+    ) -> Result<ListConsentHistoryResponse> {
+        consent::history(&self.state, request).await
+    }
+
+    async fn set_do_not_contact(&self, request: Request<SetDoNotContactRequest>) -> Result<ContactConsent> {
+        consent::set_do_not_contact(&self.state, request).await
     }
 }
 

@@ -1,6 +1,6 @@
 //! Validated contact and company data and the rules that change it (typed
 //! ids, `Email`, text and tag limits in `fields`; drafts and updates in
-//! `contact` and `company`; activities and tasks in `activity`; stage
+//! `contact` and `company`; consent changes in `consent`; activities and tasks in `activity`; stage
 //! moves in `lifecycle`; likely duplicates and E.164 phones in
 //! `duplicates`; qualification answers in `qualification`; what
 //! other services' events do here in `effects`; lead scores in `scoring`;
@@ -15,6 +15,7 @@
 pub mod activity;
 pub mod assignment;
 pub mod company;
+pub mod consent;
 pub mod contact;
 pub mod duplicates;
 pub mod effects;

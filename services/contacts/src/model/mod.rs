@@ -3,8 +3,10 @@
 
 pub mod activities;
 pub mod companies;
+pub mod consent;
 pub mod contacts;
 
 pub use activities::{ActivityRecord, TimelineRecord, TransitionRecord};
 pub use companies::CompanyRecord;
+pub use consent::{ConsentEventRecord, ConsentRecord, ContactConsentRecord};
 pub use contacts::ContactRecord;

@@ -102,7 +102,7 @@ impl TryFrom<Row> for ContactRecord {
 }
 
 /// A contact as the ownership rules see it.
-fn owned(state: &ContactState) -> Owned<'_> {
+pub(crate) fn owned(state: &ContactState) -> Owned<'_> {
     Owned::new(&state.owner_id, &state.team_id)
 }
 
@@ -259,6 +259,9 @@ pub async fn create(
         &[Change::of(CONTACT, &contact, record.id.to_string(), ChangeKind::Created, write.actor, Vec::new())],
     )
     .await?;
+    if record.state.email_opt_in {
+        super::consent::mirror_opt_in(&mut tx, &record, write, now).await?;
+    }
     let created = Move {
         from: LifecycleStage::Unspecified,
         to: record.state.lifecycle_stage,
@@ -363,9 +366,12 @@ pub async fn update(
     let contact = convert::contact_to_proto(&record);
     changelog::append(
         &mut tx,
-        &[Change::of(CONTACT, &contact, id.to_string(), ChangeKind::Updated, write.actor, changed)],
+        &[Change::of(CONTACT, &contact, id.to_string(), ChangeKind::Updated, write.actor, changed.clone())],
     )
     .await?;
+    if changed.iter().any(|path| path == "email_opt_in") {
+        super::consent::mirror_opt_in(&mut tx, &record, write, now).await?;
+    }
     if stage_moved {
         let moved = Move {
             from: before.lifecycle_stage,

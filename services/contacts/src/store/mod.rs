@@ -5,6 +5,7 @@
 pub mod activities;
 pub mod assignment;
 pub mod companies;
+pub mod consent;
 pub mod contacts;
 pub mod duplicates;
 pub mod lifecycle;

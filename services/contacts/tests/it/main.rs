@@ -11,6 +11,7 @@ mod changes;
 mod common;
 mod companies;
 mod concurrency;
+mod consent;
 mod contacts_crud;
 mod crash;
 mod duplicates;

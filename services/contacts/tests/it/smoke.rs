@@ -49,6 +49,7 @@ async fn reflection_lists_only_the_services_this_port_answers_without_credential
             "grpc.reflection.v1.ServerReflection",
             rapport_proto::contacts::v1::activity_service_server::SERVICE_NAME,
             rapport_proto::contacts::v1::assignment_service_server::SERVICE_NAME,
+            rapport_proto::contacts::v1::consent_service_server::SERVICE_NAME,
             rapport_proto::contacts::v1::contact_service_server::SERVICE_NAME,
             rapport_proto::contacts::v1::lifecycle_service_server::SERVICE_NAME,
             rapport_proto::contacts::v1::scoring_service_server::SERVICE_NAME,
