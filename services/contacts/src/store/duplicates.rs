@@ -12,7 +12,7 @@ use crate::domain::duplicates::{self, FREEMAIL_DOMAINS, NAME_SIMILARITY, PhoneRe
 /// The most contacts a group lists (`size` says how many share the key).
 pub const MAX_GROUP_MEMBERS: i64 = 50;
 /// Companies whose contacts one name-similarity pass compares.
-const COMPANIES_PER_PASS: i64 = 200;
+const COMPANIES_PER_PASS: i64 = 50;
 /// Passes one page makes at most (so a page's work is bounded even when
 /// few companies hold similar names).
 const PASSES_PER_PAGE: usize = 5;
