@@ -10,9 +10,9 @@
 //! - `CONTACTS_SCORING_INTERVAL` (default `2s`): how often the lead scorer
 //!   recomputes out-of-date and ageing scores (once per interval across
 //!   replicas, at most 2,000 contacts a run).
-//! - `CONTACTS_VOCABULARY_INTERVAL` (default `10m`): how often the search
-//!   vocabulary drops words no record holds any more (writes wait while it
-//!   runs, ~0.1 s per thousand words).
+//! - `CONTACTS_VOCABULARY_INTERVAL` (default `1m`): how often the search
+//!   vocabulary's pruner checks its next 2,000 words and drops those no
+//!   record holds any more.
 //! - `CONTACTS_PHONE_REGION` (default `US`): the region of phone numbers
 //!   written without a country code, for duplicate detection (E.164).
 //! - `CONTACTS_PHONE_KEY_INTERVAL` (default `2s`): how often the E.164 form
@@ -68,7 +68,7 @@ impl Config {
             task_overdue_after: env.duration_or("CONTACTS_TASK_OVERDUE_AFTER", Duration::from_secs(3600))?,
             reminder_interval: env.duration_or("CONTACTS_REMINDER_INTERVAL", Duration::from_secs(5))?,
             scoring_interval: env.duration_or("CONTACTS_SCORING_INTERVAL", Duration::from_secs(2))?,
-            vocabulary_interval: env.duration_or("CONTACTS_VOCABULARY_INTERVAL", Duration::from_secs(600))?,
+            vocabulary_interval: env.duration_or("CONTACTS_VOCABULARY_INTERVAL", Duration::from_secs(60))?,
             phone_region: env.or_default("CONTACTS_PHONE_REGION", PhoneRegion::default())?,
             phone_key_interval: env.duration_or("CONTACTS_PHONE_KEY_INTERVAL", Duration::from_secs(2))?,
             now: Now::system(),

@@ -72,7 +72,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     shell.periodic(Periodic { name: workers::SCORER, every: config.scoring_interval }, scorer);
     shell.periodic(
         Periodic { name: workers::VOCABULARY, every: config.vocabulary_interval },
-        workers::Vocabulary,
+        workers::Vocabulary::default(),
     );
     let phone_keys = workers::PhoneKeys { region: config.phone_region };
     shell.periodic(Periodic { name: workers::PHONE_KEYS, every: config.phone_key_interval }, phone_keys);

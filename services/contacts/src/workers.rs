@@ -93,12 +93,25 @@ impl rapport_kit::worker::Job for PhoneKeys {
 /// The vocabulary pruner's name (its `worker_runs` row).
 pub const VOCABULARY: &str = "contacts-search-vocabulary";
 
-/// The search vocabulary's pruner (see `store::search::prune_vocabulary`).
-pub struct Vocabulary;
+/// Vocabulary words the pruner checks per run.
+const VOCABULARY_WINDOW: i64 = 2_000;
+
+/// The search vocabulary's pruner (see `store::search::prune_vocabulary`):
+/// each run checks the next window of words, starting over at the end.
+#[derive(Default)]
+pub struct Vocabulary {
+    /// The last word the previous run checked (this replica's).
+    after: std::sync::Mutex<String>,
+}
 
 #[tonic::async_trait]
 impl rapport_kit::worker::Job for Vocabulary {
     async fn run(&self, tx: &mut PgConnection) -> anyhow::Result<u64> {
-        Ok(crate::store::search::prune_vocabulary(tx).await?)
+        let after = self.after.lock().map(|after| after.clone()).unwrap_or_default();
+        let (pruned, last) = crate::store::search::prune_vocabulary(tx, &after, VOCABULARY_WINDOW).await?;
+        if let Ok(mut position) = self.after.lock() {
+            *position = last.unwrap_or_default();
+        }
+        Ok(pruned)
     }
 }

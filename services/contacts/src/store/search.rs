@@ -156,19 +156,36 @@ fn ranked_sql(&Target { table, columns, exact_column, similar_text }: &Target, m
     )
 }
 
-/// Drops the vocabulary's words no contact or company holds any more (a
-/// renamed or erased record's old words), so they are corrected again
-/// rather than taken as known. Writers are held off while it runs (a share
-/// lock on the vocabulary waits for writers in flight and blocks new ones),
-/// so a word a concurrent write just added is never dropped.
-pub async fn prune_vocabulary(tx: &mut sqlx::PgConnection) -> Result<u64, sqlx::Error> {
-    sqlx::query("LOCK TABLE search_words IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await?;
-    let pruned = sqlx::query(
-        "DELETE FROM search_words w \
-         WHERE NOT EXISTS (SELECT 1 FROM contacts WHERE search_vector @@ to_tsquery('simple', w.word)) \
-           AND NOT EXISTS (SELECT 1 FROM companies WHERE search_vector @@ to_tsquery('simple', w.word))",
+/// Drops the words no contact or company holds any more (a renamed or
+/// erased record's old words) from a window of the vocabulary: up to
+/// `window` words after `after`. Returns how many it dropped and the last
+/// word of the window (`None` once past the end: start over).
+///
+/// Writers are not held off. A writer that finds a word present and a
+/// pruner that does not yet see the writer's record can leave a held word
+/// out; a search for it then goes straight to its corrected form, whose
+/// first alternative is the word itself, so it is still found, and the
+/// next write holding the word adds it back.
+pub async fn prune_vocabulary(
+    tx: &mut sqlx::PgConnection,
+    after: &str,
+    window: i64,
+) -> Result<(u64, Option<String>), sqlx::Error> {
+    let (pruned, last): (i64, Option<String>) = sqlx::query_as(
+        "WITH window_words AS ( \
+           SELECT word FROM search_words WHERE word > $1 ORDER BY word LIMIT $2 \
+         ), stale AS ( \
+           DELETE FROM search_words w USING window_words ww \
+           WHERE w.word = ww.word \
+             AND NOT EXISTS (SELECT 1 FROM contacts WHERE search_vector @@ to_tsquery('simple', w.word)) \
+             AND NOT EXISTS (SELECT 1 FROM companies WHERE search_vector @@ to_tsquery('simple', w.word)) \
+           RETURNING w.word \
+         ) \
+         SELECT (SELECT count(*) FROM stale), (SELECT max(word) FROM window_words)",
     )
-    .execute(&mut *tx)
+    .bind(after)
+    .bind(window)
+    .fetch_one(&mut *tx)
     .await?;
-    Ok(pruned.rows_affected())
+    Ok((u64::try_from(pruned).unwrap_or(0), last))
 }
