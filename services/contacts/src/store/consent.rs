@@ -85,6 +85,25 @@ pub(crate) async fn mirror_opt_in(
     let event = new_event(contact.id.uuid(), "CONSENT", &draft, write.actor, now);
     insert_event(tx, &event).await?;
     set_current(tx, &event).await?;
+    if contact.version == 1 {
+        // Created in this transaction (every change bumps the version): this
+        // is its only consent, so its state needs no read.
+        let state = ContactConsentRecord {
+            contact_id: contact.id.uuid(),
+            consents: vec![ConsentRecord {
+                channel: event.channel.clone(),
+                purpose: event.purpose.clone(),
+                granted: event.granted,
+                source: event.source.clone(),
+                occur_time: event.occur_time,
+                event_id: event.id,
+            }],
+            do_not_contact: false,
+            do_not_contact_reason: String::new(),
+            do_not_contact_time: None,
+        };
+        return append_state(tx, &state, write.actor).await;
+    }
     publish(tx, contact.id, write.actor).await
 }
 
@@ -248,8 +267,21 @@ pub async fn set_do_not_contact(
 
 /// Appends the contact's consent as it now stands to the change log.
 async fn publish(tx: &mut PgConnection, id: ContactId, actor: &str) -> Result<(), Error> {
-    let state = convert::contact_consent_to_proto(&read(tx, id).await?);
-    let change = Change::of(CONTACT_CONSENT, &state, id.to_string(), ChangeKind::Updated, actor, Vec::new());
+    let state = read(tx, id).await?;
+    append_state(tx, &state, actor).await
+}
+
+/// Appends `state` to the change log as the contact's consent.
+async fn append_state(tx: &mut PgConnection, state: &ContactConsentRecord, actor: &str) -> Result<(), Error> {
+    let proto = convert::contact_consent_to_proto(state);
+    let change = Change::of(
+        CONTACT_CONSENT,
+        &proto,
+        state.contact_id.to_string(),
+        ChangeKind::Updated,
+        actor,
+        Vec::new(),
+    );
     changelog::append(tx, &[change]).await?;
     Ok(())
 }
